@@ -1,0 +1,173 @@
+/*
+ * hookspool.fcgi - the FastCGI responder, and the same binary as a plain
+ * CGI. Thin on purpose: read the parameters and the body, let
+ * lib/handler answer, write the answer. Only this file knows FastCGI.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "buf.h"
+#include "ctx.h"
+#include "handler.h"
+
+extern char **environ;
+
+#define READ_CHUNK   65536
+#define KEEP_BUF_MAX (256 * 1024)  /* larger body buffers are freed after use */
+
+/* Reading and writing one request, FastCGI or CGI. */
+struct io {
+    FCGX_Stream *in, *out;     /* NULL in CGI mode: stdin/stdout */
+};
+
+/* Read up to `limit` bytes of body until EOF. 0, or -1 on a read error. */
+static int read_body(const struct io *io, size_t limit, hs_buf *body)
+{
+    while (body->len < limit) {
+        size_t want = limit - body->len;
+        long got;
+        if (want > READ_CHUNK) want = READ_CHUNK;
+        if (hs_buf_reserve(body, want) != 0) return -1;
+        if (io->in != NULL) {
+            got = FCGX_GetStr(body->p + body->len, (int)want, io->in);
+            if (got < 0) return -1;
+        } else {
+            got = read(STDIN_FILENO, body->p + body->len, want);
+            if (got < 0 && errno == EINTR) continue;
+            if (got < 0) return -1;
+        }
+        if (got == 0) break;
+        body->len += (size_t)got;
+        if (io->in != NULL && (size_t)got < want && FCGX_HasSeenEOF(io->in)) break;
+    }
+    return 0;
+}
+
+static int put(const struct io *io, const char *s, size_t n)
+{
+    if (io->out != NULL) return FCGX_PutStr(s, (int)n, io->out) == (int)n ? 0 : -1;
+    while (n > 0) {
+        ssize_t w = write(STDOUT_FILENO, s, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        s += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static const char *status_text(int s)
+{
+    switch (s) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 405: return "Method Not Allowed";
+    case 413: return "Payload Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default:  return "Unknown";
+    }
+}
+
+/* Serve one request; returns -1 when the answer could not be written
+ * (the client went away: nothing more to do for it). */
+static int serve(hs_ctx *ctx, char *const *params, const struct io *io, hs_buf *body)
+{
+    hs_request req;
+    hs_response resp;
+    hs_buf head = HS_BUF_INIT;
+    const hs_config *cfg;
+    char err[HS_CTX_ERR_MAX];
+    size_t limit;
+    int over = 0, rc = 0;
+
+    memset(&req, 0, sizeof(req));
+    req.params = params;
+    req.now = time(NULL);
+    err[0] = '\0';
+    cfg = hs_ctx_config(ctx, params, req.now, err, sizeof(err));
+    hs_buf_reset(body);
+    limit = hs_body_limit(cfg, params, &over);
+    if (limit > 0 && read_body(io, limit, body) != 0) {
+        /* The sender hung up mid-body: no answer can reach it. */
+        return -1;
+    }
+    req.body = (const unsigned char *)body->p;
+    req.body_len = body->len;
+    req.body_over = over || (limit > 0 && body->len >= limit);
+
+    hs_response_init(&resp);
+    hs_handle(ctx, cfg, err, &req, &resp);
+    hs_buf_printf(&head, "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n",
+                  resp.status, status_text(resp.status), resp.content_type, resp.body.len);
+    hs_buf_append(&head, resp.head.p, resp.head.len);
+    hs_buf_puts(&head, "\r\n");
+    if (head.oom || put(io, head.p, head.len) != 0 ||
+        (resp.body.len > 0 && put(io, resp.body.p, resp.body.len) != 0))
+        rc = -1;
+    hs_buf_free(&head);
+    hs_response_free(&resp);
+    if (body->cap > KEEP_BUF_MAX) hs_buf_free(body);
+    return rc;
+}
+
+/* The directory of this program, where hookspool.conf may lie. */
+static void program_dir(char *out, size_t n)
+{
+    char path[PATH_MAX];
+    ssize_t r = readlink("/proc/self/exe", path, sizeof(path) - 1);
+    char *slash;
+
+    out[0] = '\0';
+    if (r <= 0) return;
+    path[r] = '\0';
+    slash = strrchr(path, '/');
+    if (slash == NULL) return;
+    *slash = '\0';
+    snprintf(out, n, "%s", path[0] ? path : "/");
+}
+
+int main(void)
+{
+    char dir[PATH_MAX];
+    hs_ctx *ctx;
+    hs_buf body = HS_BUF_INIT;
+    FCGX_Request rq;
+    struct io io;
+
+    signal(SIGPIPE, SIG_IGN);
+    program_dir(dir, sizeof(dir));
+    ctx = hs_ctx_new(dir[0] ? dir : NULL, STDERR_FILENO);
+    if (ctx == NULL) {
+        fputs("hookspool: out of memory at start\n", stderr);
+        return 1;
+    }
+    if (FCGX_IsCGI()) {
+        io.in = io.out = NULL;
+        (void)serve(ctx, environ, &io, &body);
+    } else {
+        if (FCGX_Init() != 0 || FCGX_InitRequest(&rq, 0, 0) != 0) {
+            fputs("hookspool: cannot initialise FastCGI\n", stderr);
+            hs_ctx_free(ctx);
+            return 1;
+        }
+        while (FCGX_Accept_r(&rq) >= 0) {
+            io.in = rq.in;
+            io.out = rq.out;
+            (void)serve(ctx, rq.envp, &io, &body);
+            FCGX_Finish_r(&rq);
+        }
+    }
+    hs_buf_free(&body);
+    hs_ctx_free(ctx);
+    return 0;
+}

@@ -1,0 +1,370 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const hs_conf_names[] = {
+    "HOOKSPOOL_SPOOL", "HOOKSPOOL_SECRET", "HOOKSPOOL_SECRET_OLD",
+    "HOOKSPOOL_SECRET_FILE", "HOOKSPOOL_SCHEME", "HOOKSPOOL_ENDPOINT",
+    "HOOKSPOOL_TOLERANCE", "HOOKSPOOL_MAX_BODY", "HOOKSPOOL_ROTATE_BYTES",
+    "HOOKSPOOL_ROTATE_SECONDS", "HOOKSPOOL_FSYNC", "HOOKSPOOL_DEDUP",
+    "HOOKSPOOL_DEDUP_SECONDS", "HOOKSPOOL_KEEP_HEADERS",
+    "HOOKSPOOL_STATUS_TOKEN", "HOOKSPOOL_MAX_LAG", "HOOKSPOOL_MIN_FREE",
+    "HOOKSPOOL_UMASK", "HOOKSPOOL_INVALID_KEEP", NULL
+};
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (err == NULL || errlen == 0) return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+int hs_conf_parse_num(const char *s, long long min, long long max,
+                      long long *out)
+{
+    char *end;
+    long long v;
+
+    if (s == NULL || !isdigit((unsigned char)s[0])) return -1;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max) return -1;
+    *out = v;
+    return 0;
+}
+
+/* An RFC 7230 token: what a header name may be. */
+static int is_token(const char *s, size_t n)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+    size_t i;
+    if (n == 0) return 0;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!isalnum(c) && (c == '\0' || strchr(extra, c) == NULL)) return 0;
+    }
+    return 1;
+}
+
+/*
+ * Split a comma list into items[max][HS_CONF_MAX_ITEM+1], trimming
+ * spaces; each item checked by ok(). Returns the count or -1.
+ */
+static int split_list(const char *s, char items[][HS_CONF_MAX_ITEM + 1],
+                      size_t max, int (*ok)(const char *, size_t))
+{
+    size_t n = 0;
+    while (*s) {
+        const char *e = strchr(s, ',');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        const char *b = s;
+        while (len && isspace((unsigned char)*b)) { b++; len--; }
+        while (len && isspace((unsigned char)b[len - 1])) len--;
+        if (len == 0 || len > HS_CONF_MAX_ITEM || n == max || !ok(b, len))
+            return -1;
+        memcpy(items[n], b, len);
+        items[n][len] = '\0';
+        n++;
+        if (e == NULL) break;
+        s = e + 1;
+        if (*s == '\0') return -1;  /* trailing comma */
+    }
+    return (int)n;
+}
+
+static int ok_pointer(const char *s, size_t n) { return n >= 1 && s[0] == '/'; }
+
+static int parse_dedup(const char *v, hs_config *c)
+{
+    int n;
+    if (strcmp(v, "off") == 0) { c->dedup = HS_DEDUP_OFF; c->ndedup = 0; return 0; }
+    if (strncmp(v, "json:", 5) == 0) {
+        n = split_list(v + 5, c->dedup_items, HS_CONF_MAX_DEDUP, ok_pointer);
+        if (n <= 0) return -1;
+        c->dedup = HS_DEDUP_JSON;
+        c->ndedup = (size_t)n;
+        return 0;
+    }
+    if (strncmp(v, "header:", 7) == 0) {
+        n = split_list(v + 7, c->dedup_items, HS_CONF_MAX_DEDUP, is_token);
+        if (n <= 0) return -1;
+        c->dedup = HS_DEDUP_HEADER;
+        c->ndedup = (size_t)n;
+        return 0;
+    }
+    return -1;
+}
+
+static int parse_keep(const char *v, hs_config *c)
+{
+    int n;
+    if (*v == '\0') { c->nkeep = 0; return 0; }
+    n = split_list(v, c->keep, HS_CONF_MAX_KEEP, is_token);
+    if (n < 0) return -1;
+    c->nkeep = (size_t)n;
+    return 0;
+}
+
+/* The numeric settings: name, field offset, minimum. The maximum is
+ * SPEC's 2^62 for all of them. */
+static const struct {
+    const char *name;
+    size_t      off;
+    long long   min, def;
+} num_settings[] = {
+    { "HOOKSPOOL_TOLERANCE",      offsetof(hs_config, tolerance),      1, 300 },
+    { "HOOKSPOOL_MAX_BODY",       offsetof(hs_config, max_body),       1, 1048576 },
+    { "HOOKSPOOL_ROTATE_BYTES",   offsetof(hs_config, rotate_bytes),   1, 67108864 },
+    { "HOOKSPOOL_ROTATE_SECONDS", offsetof(hs_config, rotate_seconds), 1, 60 },
+    { "HOOKSPOOL_DEDUP_SECONDS",  offsetof(hs_config, dedup_seconds),  1, 604800 },
+    { "HOOKSPOOL_MAX_LAG",        offsetof(hs_config, max_lag),        1, 3600 },
+    { "HOOKSPOOL_MIN_FREE",       offsetof(hs_config, min_free),       1, 104857600 },
+    { "HOOKSPOOL_INVALID_KEEP",   offsetof(hs_config, invalid_keep),   0, 10485760 },
+};
+
+int hs_conf_parse(hs_conf_lookup_fn lookup, void *arg, hs_config *c,
+                  char *err, size_t errlen)
+{
+    const char *v, *sv, *svo, *sf;
+    size_t i, n;
+
+    memset(c, 0, sizeof(*c));
+    for (i = 0; i < sizeof(num_settings) / sizeof(num_settings[0]); i++)
+        *(long long *)((char *)c + num_settings[i].off) = num_settings[i].def;
+    c->fsync_always = 1;
+    c->umask = 077;
+
+    /* The scheme first: secrets and defaults depend on it. */
+    v = lookup(arg, "HOOKSPOOL_SCHEME");
+    if (v == NULL) v = "caliza";
+    if (hs_scheme_parse(v, strlen(v), &c->scheme) != 0) {
+        seterr(err, errlen, "HOOKSPOOL_SCHEME: unknown scheme (caliza, github, "
+               "stripe, standard, shopify, bearer, token:Header, "
+               "hmac-ALG-ENC:Header[:prefix])");
+        return -1;
+    }
+
+    v = lookup(arg, "HOOKSPOOL_SPOOL");
+    if (v == NULL || *v == '\0') {
+        seterr(err, errlen, "HOOKSPOOL_SPOOL: not set (the spool directory is required)");
+        return -1;
+    }
+    if (v[0] != '/' || strlen(v) >= sizeof(c->spool) - 64) {
+        seterr(err, errlen, "HOOKSPOOL_SPOOL: must be an absolute path");
+        return -1;
+    }
+    strcpy(c->spool, v);
+
+    v = lookup(arg, "HOOKSPOOL_ENDPOINT");
+    if (v == NULL) v = c->scheme.name;
+    n = strlen(v);
+    if (n == 0 || n > HS_CONF_MAX_ENDPOINT) {
+        seterr(err, errlen, "HOOKSPOOL_ENDPOINT: must be 1 to %d bytes", HS_CONF_MAX_ENDPOINT);
+        return -1;
+    }
+    memcpy(c->endpoint, v, n + 1);
+
+    for (i = 0; i < sizeof(num_settings) / sizeof(num_settings[0]); i++) {
+        v = lookup(arg, num_settings[i].name);
+        if (v != NULL && hs_conf_parse_num(v, num_settings[i].min, HS_CONF_NUM_MAX,
+                (long long *)((char *)c + num_settings[i].off)) != 0) {
+            seterr(err, errlen, "%s: not a decimal integer from %lld to 2^62",
+                   num_settings[i].name, num_settings[i].min);
+            return -1;
+        }
+    }
+
+    v = lookup(arg, "HOOKSPOOL_FSYNC");
+    if (v != NULL) {
+        if (strcmp(v, "always") == 0) c->fsync_always = 1;
+        else if (strcmp(v, "never") == 0) c->fsync_always = 0;
+        else { seterr(err, errlen, "HOOKSPOOL_FSYNC: must be always or never"); return -1; }
+    }
+
+    v = lookup(arg, "HOOKSPOOL_UMASK");
+    if (v != NULL) {
+        char *end;
+        long m;
+        errno = 0;
+        m = (*v >= '0' && *v <= '7') ? strtol(v, &end, 8) : -1;
+        if (m < 0 || m > 0777 || errno != 0 || *end != '\0' || strlen(v) > 4) {
+            seterr(err, errlen, "HOOKSPOOL_UMASK: must be octal, 000 to 777");
+            return -1;
+        }
+        c->umask = (mode_t)m;
+    }
+
+    v = lookup(arg, "HOOKSPOOL_DEDUP");
+    if (v == NULL) v = hs_scheme_default_dedup(&c->scheme);
+    if (parse_dedup(v, c) != 0) {
+        seterr(err, errlen, "HOOKSPOOL_DEDUP: must be off, json:/pointer[,/pointer] "
+               "or header:Name (at most %d parts)", HS_CONF_MAX_DEDUP);
+        return -1;
+    }
+
+    v = lookup(arg, "HOOKSPOOL_KEEP_HEADERS");
+    if (v == NULL) v = hs_scheme_default_keep(&c->scheme);
+    if (parse_keep(v, c) != 0) {
+        seterr(err, errlen, "HOOKSPOOL_KEEP_HEADERS: must be a comma list of at most "
+               "%d header names", HS_CONF_MAX_KEEP);
+        return -1;
+    }
+
+    v = lookup(arg, "HOOKSPOOL_STATUS_TOKEN");
+    if (v != NULL && *v != '\0') {
+        n = strlen(v);
+        if (n > HS_CONF_MAX_TOKEN) {
+            seterr(err, errlen, "HOOKSPOOL_STATUS_TOKEN: longer than %d bytes", HS_CONF_MAX_TOKEN);
+            return -1;
+        }
+        memcpy(c->status_token, v, n + 1);
+        c->has_status_token = 1;
+    }
+
+    sv = lookup(arg, "HOOKSPOOL_SECRET");
+    svo = lookup(arg, "HOOKSPOOL_SECRET_OLD");
+    sf = lookup(arg, "HOOKSPOOL_SECRET_FILE");
+    if (sv != NULL && *sv != '\0') {
+        if (hs_secret_decode(&c->scheme, sv, strlen(sv), "HOOKSPOOL_SECRET",
+                             &c->secrets[c->nsecrets]) != 0) {
+            seterr(err, errlen, "HOOKSPOOL_SECRET: empty, longer than %d bytes "
+                   "or badly encoded after its base64:/hex: prefix", HS_SIG_MAX_SECRET);
+            return -1;
+        }
+        c->nsecrets++;
+    }
+    if (svo != NULL && *svo != '\0') {
+        if (hs_secret_decode(&c->scheme, svo, strlen(svo), "HOOKSPOOL_SECRET_OLD",
+                             &c->secrets[c->nsecrets]) != 0) {
+            seterr(err, errlen, "HOOKSPOOL_SECRET_OLD: empty, longer than %d bytes "
+                   "or badly encoded after its base64:/hex: prefix", HS_SIG_MAX_SECRET);
+            return -1;
+        }
+        c->nsecrets++;
+    }
+    if (sf != NULL && *sf != '\0') {
+        if (sf[0] != '/' || strlen(sf) >= sizeof(c->secret_file)) {
+            seterr(err, errlen, "HOOKSPOOL_SECRET_FILE: must be an absolute path");
+            return -1;
+        }
+        strcpy(c->secret_file, sf);
+    }
+    if (c->nsecrets == 0 && c->secret_file[0] == '\0') {
+        seterr(err, errlen, "HOOKSPOOL_SECRET: no secret configured (set "
+               "HOOKSPOOL_SECRET or HOOKSPOOL_SECRET_FILE)");
+        return -1;
+    }
+    return 0;
+}
+
+static int known_name(const char *name)
+{
+    size_t i;
+    if (strcmp(name, "HOOKSPOOL_CONFIG") == 0) return 1;
+    for (i = 0; hs_conf_names[i] != NULL; i++)
+        if (strcmp(name, hs_conf_names[i]) == 0) return 1;
+    return 0;
+}
+
+int hs_conf_file_parse(const char *text, size_t len,
+                       int (*pair)(void *arg, const char *name, const char *value),
+                       void *arg, char *err, size_t errlen)
+{
+    char line[HS_CONF_MAX_FILE + 1];
+    size_t pos = 0, lineno = 0;
+
+    if (len > HS_CONF_MAX_FILE) {
+        seterr(err, errlen, "larger than %d bytes", HS_CONF_MAX_FILE);
+        return -1;
+    }
+    while (pos < len) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
+        char *b, *eq, *name, *val;
+        size_t vl;
+
+        lineno++;
+        memcpy(line, text + pos, n);
+        line[n] = '\0';
+        pos += n + (nl != NULL);
+        if (memchr(line, '\0', n) != NULL) {
+            seterr(err, errlen, "line %zu: NUL byte", lineno);
+            return -1;
+        }
+        b = line;
+        while (isspace((unsigned char)*b)) b++;
+        if (*b == '\0' || *b == '#') continue;
+        eq = strchr(b, '=');
+        if (eq == NULL) {
+            seterr(err, errlen, "line %zu: expected NAME=value", lineno);
+            return -1;
+        }
+        *eq = '\0';
+        name = b;
+        vl = strlen(name);
+        while (vl && isspace((unsigned char)name[vl - 1])) name[--vl] = '\0';
+        if (strncmp(name, "HOOKSPOOL_", 10) != 0 || !known_name(name)) {
+            seterr(err, errlen, "line %zu: unknown setting %.64s", lineno, name);
+            return -1;
+        }
+        val = eq + 1;
+        vl = strlen(val);
+        while (vl && isspace((unsigned char)val[vl - 1])) val[--vl] = '\0';
+        while (isspace((unsigned char)*val)) { val++; vl--; }
+        if (vl >= 2 && (val[0] == '"' || val[0] == '\'') && val[vl - 1] == val[0]) {
+            val[vl - 1] = '\0';
+            val++;
+        }
+        if (pair(arg, name, val) != 0) return -1;
+    }
+    return 0;
+}
+
+int hs_conf_secret_file_parse(const hs_scheme *sc, const char *text,
+                              size_t len, const char *source,
+                              hs_secret *out, size_t max,
+                              char *err, size_t errlen)
+{
+    size_t pos = 0, lineno = 0, n = 0;
+
+    if (len > HS_CONF_MAX_FILE) {
+        seterr(err, errlen, "larger than %d bytes", HS_CONF_MAX_FILE);
+        return -1;
+    }
+    while (pos < len) {
+        const char *l = text + pos;
+        const char *nl = memchr(l, '\n', len - pos);
+        size_t ll = nl ? (size_t)(nl - l) : len - pos;
+
+        lineno++;
+        pos += ll + (nl != NULL);
+        while (ll && isspace((unsigned char)l[ll - 1])) ll--;
+        while (ll && isspace((unsigned char)*l)) { l++; ll--; }
+        if (ll == 0 || l[0] == '#') continue;
+        if (n == max) {
+            seterr(err, errlen, "more than %zu secrets", max);
+            return -1;
+        }
+        if (memchr(l, '\0', ll) != NULL ||
+            hs_secret_decode(sc, l, ll, source, &out[n]) != 0) {
+            seterr(err, errlen, "line %zu: secret too long or badly encoded", lineno);
+            return -1;
+        }
+        n++;
+    }
+    if (n == 0) {
+        seterr(err, errlen, "holds no secret");
+        return -1;
+    }
+    return (int)n;
+}

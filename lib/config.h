@@ -1,0 +1,94 @@
+/*
+ * config.h - the settings of SPEC section 2, parsed into a const struct.
+ *
+ * This module only turns (name -> value) lookups into a checked struct;
+ * where the values come from (request parameters, environment, file) is
+ * the context's business (ctx.h). Nothing here touches the disk except
+ * hs_conf_file_parse(), which parses text the caller has read.
+ */
+#ifndef HS_CONFIG_H
+#define HS_CONFIG_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include "sig.h"
+
+#define HS_CONF_MAX_SECRETS   16      /* secrets per setting or file */
+#define HS_CONF_MAX_KEEP      16      /* kept headers */
+#define HS_CONF_MAX_DEDUP     8       /* dedup key parts */
+#define HS_CONF_MAX_ITEM      128     /* one header name or JSON Pointer */
+#define HS_CONF_MAX_ENDPOINT  128
+#define HS_CONF_MAX_TOKEN     512     /* status token */
+#define HS_CONF_MAX_FILE      65536   /* bytes of a config or secret file */
+#define HS_CONF_NUM_MAX       (1LL << 62)
+
+typedef enum { HS_DEDUP_OFF, HS_DEDUP_JSON, HS_DEDUP_HEADER } hs_dedup_kind;
+
+typedef struct hs_config {
+    char          spool[PATH_MAX];
+    hs_scheme     scheme;
+    char          endpoint[HS_CONF_MAX_ENDPOINT + 1];
+    hs_secret     secrets[2];          /* HOOKSPOOL_SECRET, _SECRET_OLD */
+    size_t        nsecrets;
+    char          secret_file[PATH_MAX];   /* "" when not set */
+    long long     tolerance, max_body, rotate_bytes, rotate_seconds;
+    long long     dedup_seconds, max_lag, min_free, invalid_keep;
+    int           fsync_always;
+    hs_dedup_kind dedup;
+    char          dedup_items[HS_CONF_MAX_DEDUP][HS_CONF_MAX_ITEM + 1];
+    size_t        ndedup;
+    char          keep[HS_CONF_MAX_KEEP][HS_CONF_MAX_ITEM + 1];
+    size_t        nkeep;
+    char          status_token[HS_CONF_MAX_TOKEN + 1];
+    int           has_status_token;
+    mode_t        umask;
+} hs_config;
+
+/* Returns the value of setting `name` (e.g. "HOOKSPOOL_SPOOL") or NULL. */
+typedef const char *(*hs_conf_lookup_fn)(void *arg, const char *name);
+
+/* The names of SPEC section 2, NULL-terminated (HOOKSPOOL_CONFIG is not
+ * among them: it says where the file is, it is not a setting in it). */
+extern const char *const hs_conf_names[];
+
+/*
+ * Fill *out from lookup. Returns 0, or -1 with a one-line message in
+ * err[0..errlen) naming the setting at fault (never its value: it may be
+ * a secret). Every number is decimal, parsed with an end pointer, within
+ * SPEC's ranges. *out is fully initialised either way (defaults first).
+ */
+int hs_conf_parse(hs_conf_lookup_fn lookup, void *arg, hs_config *out,
+                  char *err, size_t errlen);
+
+/*
+ * Parse text[0..len) of a configuration file: NAME=value lines, blank
+ * lines and lines starting with '#' ignored, whitespace around NAME and
+ * at the end of the value dropped, one pair of matching quotes around the
+ * value dropped. Calls pair(arg, name, value) for each setting (name and
+ * value NUL-terminated, valid for the call only); pair returns 0 or -1 to
+ * stop. Returns 0, or -1 with err set ("line N: ...") on a line without
+ * '=' or an unknown HOOKSPOOL_ name (a typo must not silently fall back
+ * to a default).
+ */
+int hs_conf_file_parse(const char *text, size_t len,
+                       int (*pair)(void *arg, const char *name, const char *value),
+                       void *arg, char *err, size_t errlen);
+
+/*
+ * Parse text[0..len) of a secret file for scheme sc: one secret per
+ * line, blank and '#' lines skipped, trailing whitespace dropped.
+ * Fills out[0..max) with `source` as each secret's source. Returns the
+ * count (>= 1), or -1 with err set (no secret, too many, bad encoding).
+ */
+int hs_conf_secret_file_parse(const hs_scheme *sc, const char *text,
+                              size_t len, const char *source,
+                              hs_secret *out, size_t max,
+                              char *err, size_t errlen);
+
+/* Parse a decimal integer s within [min, max]; 0 or -1. No sign, no
+ * spaces, no trailing bytes. */
+int hs_conf_parse_num(const char *s, long long min, long long max,
+                      long long *out);
+
+#endif

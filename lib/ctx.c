@@ -1,0 +1,378 @@
+#include "ctx.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+
+#include <openssl/crypto.h>
+
+/* A configuration file as last read. */
+struct conf_file {
+    char   path[PATH_MAX];
+    int    used;
+    time_t checked;         /* last stat, at most once a second */
+    struct stat st;
+    int    missing;         /* the file does not exist */
+    char   error[HS_CTX_ERR_MAX];   /* unreadable or unparsable */
+    hs_buf pairs;           /* "NAME\0value\0" ... */
+};
+
+struct conf_entry {
+    hs_buf        key;      /* the resolved values, canonical */
+    hs_config     cfg;
+    unsigned long used;     /* LRU clock */
+    /* HOOKSPOOL_SECRET_FILE as last read, merged after cfg.secrets. */
+    hs_secret    *all;
+    size_t        nall;
+    time_t        sf_checked;
+    struct stat   sf_st;
+    int           sf_loaded;
+    char          sf_error[HS_CTX_ERR_MAX];
+};
+
+struct spool_entry {
+    char      path[PATH_MAX];
+    hs_spool *sp;
+};
+
+struct hs_ctx {
+    char               conf_dir[PATH_MAX];
+    hs_log             log;
+    unsigned long      clock;
+    struct conf_entry  confs[HS_CTX_MAX_CONFIGS];
+    struct conf_file   files[HS_CTX_MAX_FILES];
+    struct spool_entry spools[HS_CTX_MAX_SPOOLS];
+    hs_buf             scratch;
+};
+
+hs_ctx *hs_ctx_new(const char *conf_dir, int log_fd)
+{
+    hs_ctx *ctx = calloc(1, sizeof(*ctx));
+    if (ctx == NULL) return NULL;
+    if (conf_dir != NULL && strlen(conf_dir) < 4000)
+        strcpy(ctx->conf_dir, conf_dir);
+    hs_log_init(&ctx->log, log_fd);
+    return ctx;
+}
+
+void hs_ctx_free(hs_ctx *ctx)
+{
+    size_t i;
+    if (ctx == NULL) return;
+    hs_log_flush(&ctx->log);
+    for (i = 0; i < HS_CTX_MAX_CONFIGS; i++) {
+        hs_buf_free(&ctx->confs[i].key);
+        free(ctx->confs[i].all);
+    }
+    for (i = 0; i < HS_CTX_MAX_FILES; i++) hs_buf_free(&ctx->files[i].pairs);
+    for (i = 0; i < HS_CTX_MAX_SPOOLS; i++) hs_spool_close(ctx->spools[i].sp);
+    hs_buf_free(&ctx->scratch);
+    free(ctx);
+}
+
+hs_log *hs_ctx_log(hs_ctx *ctx) { return &ctx->log; }
+
+const char *hs_param(char *const *params, const char *name)
+{
+    size_t n = strlen(name);
+    if (params == NULL) return NULL;
+    for (; *params != NULL; params++)
+        if (strncmp(*params, name, n) == 0 && (*params)[n] == '=')
+            return *params + n + 1;
+    return NULL;
+}
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+           a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+           a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Read a small file whole into b. 0, or -errno (-EFBIG over max). */
+static int read_small(const char *path, size_t max, hs_buf *b, struct stat *st)
+{
+    char chunk[4096];
+    int fd, rc = 0;
+
+    hs_buf_reset(b);
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) return -errno;
+    if (fstat(fd, st) != 0) { rc = -errno; goto out; }
+    for (;;) {
+        ssize_t r = read(fd, chunk, sizeof(chunk));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) { rc = -errno; break; }
+        if (r == 0) break;
+        if (b->len + (size_t)r > max) { rc = -EFBIG; break; }
+        if (hs_buf_append(b, chunk, (size_t)r) != 0) { rc = -ENOMEM; break; }
+    }
+out:
+    if (close(fd) != 0 && rc == 0) rc = -errno;
+    return rc;
+}
+
+static int add_pair(void *arg, const char *name, const char *value)
+{
+    hs_buf *b = arg;
+    hs_buf_append(b, name, strlen(name) + 1);
+    return hs_buf_append(b, value, strlen(value) + 1);
+}
+
+/* The configuration file at path, (re)read when it changed. */
+static struct conf_file *load_conf_file(hs_ctx *ctx, const char *path, time_t now)
+{
+    struct conf_file *f = NULL;
+    struct stat st;
+    hs_buf text = HS_BUF_INIT;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < HS_CTX_MAX_FILES; i++)
+        if (ctx->files[i].used && strcmp(ctx->files[i].path, path) == 0) {
+            f = &ctx->files[i];
+            break;
+        }
+    if (f != NULL && f->checked == now) return f;
+    if (f == NULL) {
+        /* Take a free slot, else the one checked longest ago. */
+        f = &ctx->files[0];
+        for (i = 0; i < HS_CTX_MAX_FILES; i++) {
+            if (!ctx->files[i].used) { f = &ctx->files[i]; break; }
+            if (ctx->files[i].checked < f->checked) f = &ctx->files[i];
+        }
+        hs_buf_reset(&f->pairs);
+        memset(&f->st, 0, sizeof(f->st));
+        snprintf(f->path, sizeof(f->path), "%s", path);
+        f->used = 1;
+        f->missing = 0;
+        f->error[0] = '\0';
+        f->checked = 0;
+    } else if (stat(path, &st) == 0 && !f->missing && f->error[0] == '\0' &&
+               same_file(&st, &f->st)) {
+        f->checked = now;
+        return f;
+    }
+    f->checked = now;
+    f->missing = 0;
+    f->error[0] = '\0';
+    hs_buf_reset(&f->pairs);
+    rc = read_small(path, HS_CONF_MAX_FILE, &text, &f->st);
+    if (rc == -ENOENT) {
+        f->missing = 1;
+    } else if (rc != 0) {
+        snprintf(f->error, sizeof(f->error), "cannot read %.300s: %s", path,
+                 rc == -EFBIG ? "larger than 64 KiB" : strerror(-rc));
+    } else {
+        char err[256];
+        if (hs_conf_file_parse(text.p ? text.p : "", text.len, add_pair, &f->pairs,
+                               err, sizeof(err)) != 0)
+            snprintf(f->error, sizeof(f->error), "%.250s: %.250s", path, err);
+        else if (f->pairs.oom)
+            snprintf(f->error, sizeof(f->error), "%.300s: out of memory", path);
+    }
+    hs_buf_free(&text);
+    return f;
+}
+
+struct chain {
+    char *const            *params;
+    const struct conf_file *file;
+};
+
+static const char *chain_lookup(void *arg, const char *name)
+{
+    const struct chain *c = arg;
+    const char *v = hs_param(c->params, name);
+    size_t pos = 0;
+
+    if (v != NULL) return v;
+    if ((v = getenv(name)) != NULL) return v;
+    if (c->file == NULL || c->file->pairs.len == 0) return NULL;
+    while (pos < c->file->pairs.len) {
+        const char *n = c->file->pairs.p + pos;
+        const char *val = n + strlen(n) + 1;
+        if (strcmp(n, name) == 0) v = val;   /* the last line wins */
+        pos = (size_t)(val + strlen(val) + 1 - c->file->pairs.p);
+    }
+    return v;
+}
+
+const hs_config *hs_ctx_config(hs_ctx *ctx, char *const *params, time_t now,
+                               char *err, size_t errlen)
+{
+    struct chain ch = { params, NULL };
+    struct conf_entry *e, *victim;
+    const char *cpath;
+    char path[PATH_MAX];
+    hs_buf *key = &ctx->scratch;
+    size_t i;
+
+    cpath = hs_param(params, "HOOKSPOOL_CONFIG");
+    if (cpath == NULL) cpath = getenv("HOOKSPOOL_CONFIG");
+    if (cpath != NULL && *cpath != '\0') {
+        ch.file = load_conf_file(ctx, cpath, now);
+        if (ch.file->missing) {
+            snprintf(err, errlen, "HOOKSPOOL_CONFIG: %.300s does not exist", cpath);
+            return NULL;
+        }
+    } else if (ctx->conf_dir[0] != '\0') {
+        snprintf(path, sizeof(path), "%.4000s/hookspool.conf", ctx->conf_dir);
+        ch.file = load_conf_file(ctx, path, now);
+        if (ch.file->missing) ch.file = NULL;
+    }
+    if (ch.file != NULL && ch.file->error[0] != '\0') {
+        snprintf(err, errlen, "configuration file %.480s", ch.file->error);
+        return NULL;
+    }
+
+    /* The canonical key: every setting's resolved value. */
+    hs_buf_reset(key);
+    for (i = 0; hs_conf_names[i] != NULL; i++) {
+        const char *v = chain_lookup(&ch, hs_conf_names[i]);
+        if (v == NULL) { hs_buf_putc(key, '\001'); continue; }
+        hs_buf_putc(key, '=');
+        hs_buf_append(key, v, strlen(v) + 1);
+    }
+    if (key->oom) { snprintf(err, errlen, "out of memory"); return NULL; }
+
+    victim = &ctx->confs[0];
+    for (i = 0; i < HS_CTX_MAX_CONFIGS; i++) {
+        e = &ctx->confs[i];
+        if (e->key.len == key->len && e->key.len > 0 &&
+            memcmp(e->key.p, key->p, key->len) == 0) {
+            e->used = ++ctx->clock;
+            return &e->cfg;
+        }
+        if (e->used < victim->used) victim = e;
+    }
+    /* Not seen yet: parse into the least recently used slot. Errors are
+     * not cached, so a fixed setting takes effect on the next request. */
+    e = victim;
+    hs_buf_reset(&e->key);
+    e->used = 0;
+    free(e->all);
+    e->all = NULL;
+    e->nall = 0;
+    e->sf_loaded = 0;
+    e->sf_checked = 0;
+    e->sf_error[0] = '\0';
+    if (hs_conf_parse(chain_lookup, &ch, &e->cfg, err, errlen) != 0) return NULL;
+    if (hs_buf_append(&e->key, key->p, key->len) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    e->used = ++ctx->clock;
+    return &e->cfg;
+}
+
+static struct conf_entry *entry_of(hs_ctx *ctx, const hs_config *cfg)
+{
+    size_t i;
+    for (i = 0; i < HS_CTX_MAX_CONFIGS; i++)
+        if (&ctx->confs[i].cfg == cfg) return &ctx->confs[i];
+    return NULL;
+}
+
+int hs_ctx_secrets(hs_ctx *ctx, const hs_config *cfg, time_t now,
+                   const hs_secret **out, char *err, size_t errlen)
+{
+    struct conf_entry *e = entry_of(ctx, cfg);
+    hs_secret *all;
+    hs_buf text = HS_BUF_INIT;
+    struct stat st;
+    char perr[256];
+    int rc, n;
+
+    if (e == NULL) { snprintf(err, errlen, "internal: unknown configuration"); return -1; }
+    if (cfg->secret_file[0] == '\0') {
+        *out = cfg->secrets;
+        return (int)cfg->nsecrets;
+    }
+    if (e->sf_checked != now) {
+        e->sf_checked = now;
+        if (!(e->sf_loaded && stat(cfg->secret_file, &st) == 0 && same_file(&st, &e->sf_st))) {
+            all = calloc(2 + HS_CONF_MAX_SECRETS, sizeof(*all));
+            if (all == NULL) { snprintf(err, errlen, "out of memory"); return -1; }
+            memcpy(all, cfg->secrets, cfg->nsecrets * sizeof(*all));
+            rc = read_small(cfg->secret_file, HS_CONF_MAX_FILE, &text, &st);
+            n = -1;
+            if (rc != 0)
+                snprintf(e->sf_error, sizeof(e->sf_error),
+                         "HOOKSPOOL_SECRET_FILE: cannot read %.300s: %s", cfg->secret_file,
+                         rc == -EFBIG ? "larger than 64 KiB" : strerror(-rc));
+            else if ((n = hs_conf_secret_file_parse(&cfg->scheme, text.p ? text.p : "",
+                            text.len, "HOOKSPOOL_SECRET_FILE", all + cfg->nsecrets,
+                            HS_CONF_MAX_SECRETS, perr, sizeof(perr))) < 0)
+                snprintf(e->sf_error, sizeof(e->sf_error),
+                         "HOOKSPOOL_SECRET_FILE: %.200s: %.200s", cfg->secret_file, perr);
+            /* Wipe the file's text: it held secrets. */
+            if (text.p) OPENSSL_cleanse(text.p, text.cap);
+            hs_buf_free(&text);
+            if (n < 0) {
+                free(all);
+                e->sf_loaded = 0;
+            } else {
+                free(e->all);
+                e->all = all;
+                e->nall = cfg->nsecrets + (size_t)n;
+                e->sf_st = st;
+                e->sf_loaded = 1;
+                e->sf_error[0] = '\0';
+            }
+        }
+    }
+    if (!e->sf_loaded) {
+        snprintf(err, errlen, "%s", e->sf_error[0] ? e->sf_error : "HOOKSPOOL_SECRET_FILE: not read");
+        return -1;
+    }
+    *out = e->all;
+    return (int)e->nall;
+}
+
+hs_spool_opts hs_ctx_spool_opts(const hs_config *cfg)
+{
+    hs_spool_opts o;
+    o.rotate_bytes = cfg->rotate_bytes;
+    o.rotate_seconds = cfg->rotate_seconds;
+    o.fsync_always = cfg->fsync_always;
+    o.umask = cfg->umask;
+    return o;
+}
+
+int hs_ctx_spool(hs_ctx *ctx, const hs_config *cfg, int create, hs_spool **out)
+{
+    struct spool_entry *e = NULL;
+    hs_spool_opts o = hs_ctx_spool_opts(cfg);
+    size_t i;
+    int rc;
+
+    for (i = 0; i < HS_CTX_MAX_SPOOLS; i++)
+        if (ctx->spools[i].sp != NULL && strcmp(ctx->spools[i].path, cfg->spool) == 0) {
+            e = &ctx->spools[i];
+            break;
+        }
+    if (e != NULL) {
+        if (hs_spool_valid(e->sp)) { *out = e->sp; return 0; }
+        hs_spool_close(e->sp);
+        e->sp = NULL;
+    } else {
+        e = &ctx->spools[0];
+        for (i = 0; i < HS_CTX_MAX_SPOOLS; i++)
+            if (ctx->spools[i].sp == NULL) { e = &ctx->spools[i]; break; }
+        hs_spool_close(e->sp);
+        e->sp = NULL;
+    }
+    rc = hs_spool_open(cfg->spool, &o, create, &e->sp);
+    if (rc != 0) return rc;
+    snprintf(e->path, sizeof(e->path), "%s", cfg->spool);
+    *out = e->sp;
+    return 0;
+}

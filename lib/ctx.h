@@ -1,0 +1,67 @@
+/*
+ * ctx.h - what one process keeps between requests, in one place:
+ * parsed configurations (one per distinct set of values), the
+ * configuration-file and secret-file caches, open spool handles and the
+ * log limiter. Nothing else in lib/ keeps state across requests.
+ *
+ * Settings are looked up, first match wins, in the request's parameters
+ * (FastCGI params / CGI environment), the process environment, then the
+ * configuration file: HOOKSPOOL_CONFIG, else hookspool.conf in the
+ * program's own directory if it exists.
+ */
+#ifndef HS_CTX_H
+#define HS_CTX_H
+
+#include <stddef.h>
+#include <time.h>
+#include "config.h"
+#include "log.h"
+#include "spool.h"
+
+#define HS_CTX_MAX_CONFIGS 8   /* distinct configurations kept parsed */
+#define HS_CTX_MAX_FILES   4   /* configuration files kept */
+#define HS_CTX_MAX_SPOOLS  4   /* spool handles kept open */
+#define HS_CTX_ERR_MAX     512
+
+typedef struct hs_ctx hs_ctx;
+
+/* conf_dir: where hookspool.conf is looked for (the program's
+ * directory), or NULL for none. log_fd: where log lines go (2). */
+hs_ctx *hs_ctx_new(const char *conf_dir, int log_fd);
+void    hs_ctx_free(hs_ctx *ctx);
+hs_log *hs_ctx_log(hs_ctx *ctx);
+
+/*
+ * The configuration for a request whose parameters are params (a
+ * NULL-terminated "NAME=value" array, or NULL). Parsed once per distinct
+ * set of values and cached; the file is re-checked at most once a second.
+ * Returns a pointer owned by ctx, valid until the next call, or NULL
+ * with a one-line message in err naming the setting at fault.
+ */
+const hs_config *hs_ctx_config(hs_ctx *ctx, char *const *params, time_t now,
+                               char *err, size_t errlen);
+
+/*
+ * Every accepted secret of cfg (which must come from hs_ctx_config on
+ * this ctx): HOOKSPOOL_SECRET, _OLD, then the lines of
+ * HOOKSPOOL_SECRET_FILE, which is re-read when it changes (checked at
+ * most once a second). Returns the count and sets *out (owned by ctx),
+ * or -1 with err set (unreadable or empty secret file).
+ */
+int hs_ctx_secrets(hs_ctx *ctx, const hs_config *cfg, time_t now,
+                   const hs_secret **out, char *err, size_t errlen);
+
+/*
+ * An open handle on cfg's spool, cached per path and reopened if the
+ * directory was replaced. With create, missing directories are made.
+ * Returns 0 or a negative errno (-ENOENT: no spool yet, without create).
+ */
+int hs_ctx_spool(hs_ctx *ctx, const hs_config *cfg, int create, hs_spool **out);
+
+/* Spool options of cfg. */
+hs_spool_opts hs_ctx_spool_opts(const hs_config *cfg);
+
+/* Value of NAME in a NULL-terminated "NAME=value" array, or NULL. */
+const char *hs_param(char *const *params, const char *name);
+
+#endif

@@ -1,0 +1,321 @@
+#include "handler.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "sig.h"
+#include "spool.h"
+
+#define HDR_NAME_MAX 128   /* CGI variable name of a header */
+
+/* The one table that maps outcomes to answers. */
+static const struct answer {
+    const char *name;
+    int         status;
+    int         retry;     /* send Retry-After: the sender should retry */
+} answers[HS_R_COUNT] = {
+    [HS_R_OK]                = { "ok",                200, 0 },
+    [HS_R_BAD_METHOD]        = { "bad_method",        405, 0 },
+    [HS_R_UNAUTHORIZED]      = { "unauthorized",      401, 0 },
+    [HS_R_MISSING_SIGNATURE] = { "missing_signature", 401, 0 },
+    [HS_R_BAD_SIGNATURE]     = { "bad_signature",     401, 0 },
+    [HS_R_EXPIRED_TIMESTAMP] = { "expired_timestamp", 401, 0 },
+    [HS_R_BAD_JSON]          = { "bad_json",          400, 0 },
+    [HS_R_TOO_LARGE]         = { "too_large",         413, 0 },
+    [HS_R_SPOOL_FULL]        = { "spool_full",        503, 1 },
+    [HS_R_SPOOL_UNAVAILABLE] = { "spool_unavailable", 503, 1 },
+    [HS_R_CONFIG_ERROR]      = { "config_error",      500, 0 },
+    [HS_R_INTERNAL]          = { "internal_error",    503, 1 },
+};
+
+const char *hs_reason_name(hs_reason r)
+{
+    return (r >= 0 && r < HS_R_COUNT) ? answers[r].name : "unknown";
+}
+
+/* A spool errno as an answer: a full disk or quota is "full", anything
+ * else (EACCES, EROFS, EIO, EMFILE, a lock timeout, ...) "unavailable";
+ * both are 503 so the sender retries. */
+static hs_reason spool_reason(int neg_errno)
+{
+    switch (-neg_errno) {
+    case ENOSPC:
+    case EDQUOT:
+        return HS_R_SPOOL_FULL;
+    case ENOMEM:
+        return HS_R_INTERNAL;
+    default:
+        return HS_R_SPOOL_UNAVAILABLE;
+    }
+}
+
+void hs_response_init(hs_response *r)
+{
+    r->status = 500;
+    r->content_type = "application/json";
+    hs_buf_init(&r->head);
+    hs_buf_init(&r->body);
+}
+
+void hs_response_free(hs_response *r)
+{
+    hs_buf_free(&r->head);
+    hs_buf_free(&r->body);
+}
+
+/* Look a request header up by its HTTP name in the CGI variables. */
+static const char *header_lookup(void *arg, const char *name)
+{
+    char var[HDR_NAME_MAX];
+    size_t i, n = strlen(name);
+
+    if (n + 6 > sizeof(var)) return NULL;
+    if (strcasecmp(name, "Content-Type") == 0) return hs_param(arg, "CONTENT_TYPE");
+    if (strcasecmp(name, "Content-Length") == 0) return hs_param(arg, "CONTENT_LENGTH");
+    memcpy(var, "HTTP_", 5);
+    for (i = 0; i < n; i++) {
+        char c = name[i];
+        var[5 + i] = c == '-' ? '_' : (char)toupper((unsigned char)c);
+    }
+    var[5 + n] = '\0';
+    return hs_param(arg, var);
+}
+
+static const char *remote(const hs_request *req)
+{
+    const char *a = hs_param(req->params, "REMOTE_ADDR");
+    return a ? a : "-";
+}
+
+/* Fill resp with a JSON error answer for reason r. */
+static void answer_error(const hs_request *req, hs_response *resp, hs_reason r)
+{
+    const char *m = hs_param(req->params, "REQUEST_METHOD");
+    resp->status = answers[r].status;
+    resp->content_type = "application/json";
+    hs_buf_reset(&resp->body);
+    if (answers[r].retry) hs_buf_printf(&resp->head, "Retry-After: %d\r\n", HS_RETRY_AFTER_S);
+    if (r == HS_R_BAD_METHOD) hs_buf_puts(&resp->head, "Allow: POST, GET, HEAD\r\n");
+    if (r == HS_R_UNAUTHORIZED) hs_buf_puts(&resp->head, "WWW-Authenticate: Bearer\r\n");
+    if (m != NULL && strcmp(m, "HEAD") == 0) return;
+    hs_buf_printf(&resp->body, "{\"ok\":false,\"error\":\"%s\"}\n", answers[r].name);
+}
+
+/* Log one rejection: endpoint, status, reason, client; never a secret
+ * or a MAC. `detail` may name a path or a setting. */
+static void log_reject(hs_ctx *ctx, const hs_config *cfg, const hs_request *req,
+                       hs_reason r, const char *detail)
+{
+    hs_logf(hs_ctx_log(ctx), req->now, "endpoint=%s status=%d reason=%s remote=%s%s%s",
+            cfg ? cfg->endpoint : "-", answers[r].status, answers[r].name,
+            remote(req), detail ? ": " : "", detail ? detail : "");
+}
+
+static void reject(hs_ctx *ctx, const hs_config *cfg, const hs_request *req,
+                   hs_response *resp, hs_reason r, const char *detail)
+{
+    log_reject(ctx, cfg, req, r, detail);
+    answer_error(req, resp, r);
+}
+
+/*
+ * Build the event line into b: the id and received_at are placeholders
+ * of fixed width that the spool stamps under its lock. Returns an
+ * HS_JSON_* code for the body (HS_JSON_ENOMEM also for the rest).
+ */
+static int build_line(hs_buf *b, const hs_config *cfg, const hs_request *req,
+                      size_t *id_off, size_t *ts_off)
+{
+    size_t i;
+    int first = 1, rc;
+
+    hs_buf_puts(b, "{\"id\":\"");
+    *id_off = b->len;
+    hs_buf_printf(b, "%*s", HS_ID_LEN, "");
+    hs_buf_puts(b, "\",\"received_at\":\"");
+    *ts_off = b->len;
+    hs_buf_printf(b, "%*s", HS_TS_LEN, "");
+    hs_buf_puts(b, "\",\"endpoint\":");
+    hs_buf_json_str(b, cfg->endpoint, strlen(cfg->endpoint));
+    hs_buf_puts(b, ",\"headers\":{");
+    for (i = 0; i < cfg->nkeep; i++) {
+        const char *v = header_lookup((void *)req->params, cfg->keep[i]);
+        if (v == NULL) continue;
+        if (!first) hs_buf_putc(b, ',');
+        first = 0;
+        hs_buf_json_str(b, cfg->keep[i], strlen(cfg->keep[i]));
+        hs_buf_putc(b, ':');
+        hs_buf_json_str(b, v, strlen(v));
+    }
+    hs_buf_puts(b, "},\"event\":");
+    if (b->oom) return HS_JSON_ENOMEM;
+    rc = hs_json_minify(req->body, req->body_len, b, NULL);
+    if (rc != HS_JSON_OK) return rc;
+    hs_buf_puts(b, "}\n");
+    return b->oom ? HS_JSON_ENOMEM : HS_JSON_OK;
+}
+
+static void handle_post(hs_ctx *ctx, const hs_config *cfg, const hs_request *req,
+                        hs_response *resp)
+{
+    const hs_secret *secrets;
+    hs_sig_verdict v;
+    hs_buf line = HS_BUF_INIT;
+    hs_spool *sp;
+    hs_spool_opts opts;
+    size_t id_off, ts_off;
+    char err[HS_CTX_ERR_MAX], id[HS_ID_LEN + 1], detail[HS_CTX_ERR_MAX + 64];
+    int n, rc;
+    uint64_t cut;
+
+    if (req->body_over || req->body_len > (unsigned long long)cfg->max_body) {
+        snprintf(detail, sizeof(detail), "body over HOOKSPOOL_MAX_BODY=%lld", cfg->max_body);
+        reject(ctx, cfg, req, resp, HS_R_TOO_LARGE, detail);
+        return;
+    }
+
+    /* Authenticate before parsing anything of the body. */
+    n = hs_ctx_secrets(ctx, cfg, req->now, &secrets, err, sizeof(err));
+    if (n < 0) {
+        reject(ctx, cfg, req, resp, HS_R_CONFIG_ERROR, err);
+        return;
+    }
+    v = hs_sig_verify(&cfg->scheme, secrets, (size_t)n, header_lookup,
+                      (void *)req->params, req->body, req->body_len, req->now,
+                      cfg->tolerance);
+    switch (v.result) {
+    case HS_SIG_OK:
+        break;
+    case HS_SIG_MISSING:
+        reject(ctx, cfg, req, resp, HS_R_MISSING_SIGNATURE, NULL);
+        return;
+    case HS_SIG_EXPIRED:
+        snprintf(detail, sizeof(detail), "timestamp outside HOOKSPOOL_TOLERANCE=%lld s "
+                 "(check this host's clock)", cfg->tolerance);
+        reject(ctx, cfg, req, resp, HS_R_EXPIRED_TIMESTAMP, detail);
+        return;
+    default:
+        if (v.hint_index >= 0 && v.hint_index < n) {
+            snprintf(detail, sizeof(detail), "the signature would match with %s read the "
+                     "other way: %s", secrets[v.hint_index].source,
+                     secrets[v.hint_index].alt_hint ? secrets[v.hint_index].alt_hint : "");
+            reject(ctx, cfg, req, resp, HS_R_BAD_SIGNATURE, detail);
+        } else {
+            reject(ctx, cfg, req, resp, HS_R_BAD_SIGNATURE, NULL);
+        }
+        return;
+    }
+
+    rc = build_line(&line, cfg, req, &id_off, &ts_off);
+    if (rc == HS_JSON_ENOMEM) {
+        reject(ctx, cfg, req, resp, HS_R_INTERNAL, "out of memory");
+        goto done;
+    }
+    if (rc != HS_JSON_OK) {
+        snprintf(detail, sizeof(detail), "body is not valid JSON (%s)", hs_json_strerror(rc));
+        reject(ctx, cfg, req, resp, HS_R_BAD_JSON, detail);
+        goto done;
+    }
+
+    rc = hs_ctx_spool(ctx, cfg, 1, &sp);
+    if (rc == 0) {
+        opts = hs_ctx_spool_opts(cfg);
+        rc = hs_spool_append(sp, &opts, line.p, line.len, id_off, ts_off, id, NULL, NULL);
+        cut = hs_spool_take_repaired(sp);
+        if (cut > 0)
+            hs_logf(hs_ctx_log(ctx), req->now, "endpoint=%s spool=%s: cut back %llu bytes "
+                    "of a partial line left by an interrupted writer", cfg->endpoint,
+                    cfg->spool, (unsigned long long)cut);
+    }
+    if (rc != 0) {
+        snprintf(detail, sizeof(detail), "spool %.300s: %s", cfg->spool, strerror(-rc));
+        reject(ctx, cfg, req, resp, spool_reason(rc), detail);
+        goto done;
+    }
+    resp->status = 200;
+    hs_buf_printf(&resp->body, "{\"ok\":true,\"id\":\"%s\"}\n", id);
+done:
+    hs_buf_free(&line);
+}
+
+/* Is the status token right? Constant time in the token's bytes. */
+static int status_authorized(const hs_config *cfg, const hs_request *req)
+{
+    const char *a;
+    if (!cfg->has_status_token) return 1;
+    a = hs_param(req->params, "HTTP_AUTHORIZATION");
+    if (a == NULL || strncasecmp(a, "Bearer ", 7) != 0) return 0;
+    a += 7;
+    while (*a == ' ') a++;
+    return hs_sig_token_equal(a, strlen(a), cfg->status_token, strlen(cfg->status_token));
+}
+
+static void handle_status(hs_ctx *ctx, const hs_config *cfg, const hs_request *req,
+                          hs_response *resp, int head)
+{
+    if (!status_authorized(cfg, req)) {
+        reject(ctx, cfg, req, resp, HS_R_UNAUTHORIZED, "status without the right "
+               "HOOKSPOOL_STATUS_TOKEN");
+        return;
+    }
+    resp->status = 200;
+    if (head) return;
+    hs_buf_puts(&resp->body, "{\"status\":\"ok\",\"reasons\":[],\"version\":\"" HS_VERSION
+                "\",\"endpoint\":");
+    hs_buf_json_str(&resp->body, cfg->endpoint, strlen(cfg->endpoint));
+    hs_buf_puts(&resp->body, ",\"scheme\":");
+    hs_buf_json_str(&resp->body, cfg->scheme.name, strlen(cfg->scheme.name));
+    hs_buf_puts(&resp->body, "}\n");
+}
+
+void hs_handle(hs_ctx *ctx, const hs_config *cfg, const char *cfg_err,
+               const hs_request *req, hs_response *resp)
+{
+    const char *m = hs_param(req->params, "REQUEST_METHOD");
+
+    hs_buf_reset(&resp->head);
+    hs_buf_reset(&resp->body);
+    resp->content_type = "application/json";
+    hs_buf_puts(&resp->head, "Cache-Control: no-store\r\n");
+    if (m == NULL) m = "";
+    if (strcmp(m, "POST") != 0 && strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0) {
+        reject(ctx, cfg, req, resp, HS_R_BAD_METHOD, NULL);
+    } else if (cfg == NULL) {
+        hs_logf(hs_ctx_log(ctx), req->now, "configuration error: %s",
+                cfg_err ? cfg_err : "unknown");
+        answer_error(req, resp, HS_R_CONFIG_ERROR);
+    } else if (strcmp(m, "POST") == 0) {
+        handle_post(ctx, cfg, req, resp);
+    } else {
+        handle_status(ctx, cfg, req, resp, strcmp(m, "HEAD") == 0);
+    }
+    if (resp->head.oom || resp->body.oom) {
+        hs_buf_reset(&resp->head);
+        hs_buf_reset(&resp->body);
+        resp->status = 503;
+        hs_buf_printf(&resp->head, "Retry-After: %d\r\n", HS_RETRY_AFTER_S);
+    }
+}
+
+size_t hs_body_limit(const hs_config *cfg, char *const *params, int *over)
+{
+    const char *m = hs_param(params, "REQUEST_METHOD");
+    const char *cl = hs_param(params, "CONTENT_LENGTH");
+    long long n;
+
+    *over = 0;
+    if (cfg == NULL || m == NULL || strcmp(m, "POST") != 0) return 0;
+    /* CONTENT_LENGTH only ever shortens the work: a body larger than it
+     * claims is still counted as read, never trusted. */
+    if (cl != NULL && hs_conf_parse_num(cl, 0, HS_CONF_NUM_MAX, &n) == 0 &&
+        n > cfg->max_body) {
+        *over = 1;
+        return 0;
+    }
+    if ((unsigned long long)cfg->max_body >= (unsigned long long)SIZE_MAX) return SIZE_MAX;
+    return (size_t)cfg->max_body + 1;
+}

@@ -1,0 +1,680 @@
+#include "spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#define SEG_SUFFIX      ".jsonl"
+#define TAIL_CHUNK      4096
+#define SEAL_TRIES      4
+#define MKDIR_DEPTH_MAX 64
+
+struct hs_spool {
+    char     path[PATH_MAX];
+    int      root_fd, active_fd, ready_fd, lock_fd;
+    /* The active segment as this process last saw it. */
+    int      seg_fd;
+    char     seg_name[HS_SEG_NAME_MAX];
+    dev_t    seg_dev;
+    ino_t    seg_ino;
+    time_t   seg_created;
+    char     host[HS_HOST_MAX + 1];
+    char     tag[13];
+    uint64_t repaired;
+};
+
+static const char *const subdirs[] = {
+    "active", "ready", "claimed", "failed", "invalid", NULL
+};
+
+const char *hs_spool_path(const hs_spool *sp) { return sp->path; }
+
+int hs_spool_valid(const hs_spool *sp)
+{
+    struct stat a, b;
+    return fstat(sp->root_fd, &a) == 0 && stat(sp->path, &b) == 0 &&
+           a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+uint64_t hs_spool_take_repaired(hs_spool *sp)
+{
+    uint64_t r = sp->repaired;
+    sp->repaired = 0;
+    return r;
+}
+
+static int xclose(int fd)
+{
+    /* Linux closes the descriptor even when close() fails; never retry. */
+    return (fd >= 0 && close(fd) != 0) ? -errno : 0;
+}
+
+static int fsync_dir(int dfd) { return fsync(dfd) != 0 ? -errno : 0; }
+
+/* mkdir that reports whether it created; the mode is set explicitly. */
+static int mkdir_at(int dfd, const char *name, mode_t mode, int *created)
+{
+    *created = 0;
+    if (mkdirat(dfd, name, mode) == 0) {
+        *created = 1;
+        if (fchmodat(dfd, name, mode, 0) != 0) return -errno;
+        return 0;
+    }
+    return errno == EEXIST ? 0 : -errno;
+}
+
+/* Create path and its missing parents (like mkdir -p), flushing each
+ * parent whose entries changed when fsync_always. */
+static int mkdir_p(const char *path, mode_t mode, int fsync_always)
+{
+    char buf[PATH_MAX];
+    size_t n = strlen(path), i;
+    int created, rc;
+
+    if (n == 0 || n >= sizeof(buf) || path[0] != '/') return -EINVAL;
+    memcpy(buf, path, n + 1);
+    while (n > 1 && buf[n - 1] == '/') buf[--n] = '\0';
+    for (i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0') continue;
+        buf[i] = '\0';
+        rc = mkdir_at(AT_FDCWD, buf, mode, &created);
+        if (rc == 0 && created && fsync_always) {
+            char *slash = strrchr(buf, '/');
+            char parent[PATH_MAX];
+            int pfd;
+            size_t pl = (size_t)(slash - buf);
+            if (pl == 0) pl = 1;
+            memcpy(parent, buf, pl);
+            parent[pl] = '\0';
+            pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (pfd < 0) rc = -errno;
+            else {
+                rc = fsync_dir(pfd);
+                if (xclose(pfd) != 0 && rc == 0) rc = -EIO;
+            }
+        }
+        if (i < n) buf[i] = '/';
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+
+static void sanitize_host(char out[HS_HOST_MAX + 1])
+{
+    char h[256];
+    size_t i, n = 0;
+    if (gethostname(h, sizeof(h)) != 0) h[0] = '\0';
+    h[sizeof(h) - 1] = '\0';
+    for (i = 0; h[i] && h[i] != '.' && n < HS_HOST_MAX; i++) {
+        char c = h[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                 (c >= '0' && c <= '9') || c == '-';
+        out[n++] = ok ? c : '-';
+    }
+    if (n == 0) { memcpy(out, "host", 4); n = 4; }
+    out[n] = '\0';
+}
+
+/* 12 hex digits naming (host, spool): the id's uniqueness across hosts
+ * and across spools of one host (their stamps are independent). */
+static int make_tag(const char *host, const char *path, char tag[13])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    int ok, i;
+
+    if (c == NULL) return -ENOMEM;
+    ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+         EVP_DigestUpdate(c, host, strlen(host) + 1) == 1 &&
+         EVP_DigestUpdate(c, path, strlen(path)) == 1 &&
+         EVP_DigestFinal_ex(c, md, &mdlen) == 1;
+    EVP_MD_CTX_free(c);
+    if (!ok || mdlen < 6) return -EIO;
+    for (i = 0; i < 6; i++) {
+        tag[2 * i] = hex[md[i] >> 4];
+        tag[2 * i + 1] = hex[md[i] & 15];
+    }
+    tag[12] = '\0';
+    return 0;
+}
+
+int hs_spool_open(const char *path, const hs_spool_opts *opts, int create,
+                  hs_spool **out)
+{
+    hs_spool *sp;
+    mode_t dmode = 0777 & ~opts->umask, fmode = 0666 & ~opts->umask;
+    int rc, created, i, any = 0;
+    size_t n = strlen(path);
+
+    *out = NULL;
+    if (n == 0 || n >= PATH_MAX || path[0] != '/') return -EINVAL;
+    sp = calloc(1, sizeof(*sp));
+    if (sp == NULL) return -ENOMEM;
+    sp->root_fd = sp->active_fd = sp->ready_fd = sp->lock_fd = sp->seg_fd = -1;
+    memcpy(sp->path, path, n + 1);
+    sanitize_host(sp->host);
+    if ((rc = make_tag(sp->host, path, sp->tag)) != 0) goto fail;
+
+    if (create && (rc = mkdir_p(path, dmode, opts->fsync_always)) != 0) goto fail;
+    sp->root_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sp->root_fd < 0) { rc = -errno; goto fail; }
+    if (create) {
+        for (i = 0; subdirs[i] != NULL; i++) {
+            if ((rc = mkdir_at(sp->root_fd, subdirs[i], dmode, &created)) != 0) goto fail;
+            any |= created;
+        }
+        sp->lock_fd = openat(sp->root_fd, "lock",
+                             O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, fmode);
+        if (sp->lock_fd >= 0) {
+            any = 1;
+            if (fchmod(sp->lock_fd, fmode) != 0) { rc = -errno; goto fail; }
+        } else if (errno != EEXIST) { rc = -errno; goto fail; }
+        if (any && opts->fsync_always && (rc = fsync_dir(sp->root_fd)) != 0) goto fail;
+    }
+    if (sp->lock_fd < 0) {
+        sp->lock_fd = openat(sp->root_fd, "lock", O_RDWR | O_CLOEXEC);
+        if (sp->lock_fd < 0) { rc = -errno; goto fail; }
+    }
+    sp->active_fd = openat(sp->root_fd, "active", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sp->active_fd < 0) { rc = -errno; goto fail; }
+    sp->ready_fd = openat(sp->root_fd, "ready", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sp->ready_fd < 0) { rc = -errno; goto fail; }
+    *out = sp;
+    return 0;
+fail:
+    hs_spool_close(sp);
+    return rc;
+}
+
+void hs_spool_close(hs_spool *sp)
+{
+    if (sp == NULL) return;
+    /* Nothing is pending on these descriptors: every write was flushed
+     * (or reported) by the request that made it, so close errors here
+     * cannot lose an acknowledged event. */
+    (void)xclose(sp->seg_fd);
+    (void)xclose(sp->lock_fd);
+    (void)xclose(sp->ready_fd);
+    (void)xclose(sp->active_fd);
+    (void)xclose(sp->root_fd);
+    free(sp);
+}
+
+/* Take the spool lock, polling with a bounded back-off so a process
+ * stuck holding it cannot hang every request forever. */
+static int lock_spool(hs_spool *sp)
+{
+    struct timespec start, now, d = { 0, 20000 };
+    long elapsed_ms;
+
+    if (clock_gettime(CLOCK_MONOTONIC, &start) != 0) return -errno;
+    for (;;) {
+        if (flock(sp->lock_fd, LOCK_EX | LOCK_NB) == 0) return 0;
+        if (errno == EINTR) continue;
+        if (errno != EWOULDBLOCK) return -errno;
+        if (clock_gettime(CLOCK_MONOTONIC, &now) != 0) return -errno;
+        elapsed_ms = (now.tv_sec - start.tv_sec) * 1000L +
+                     (now.tv_nsec - start.tv_nsec) / 1000000L;
+        if (elapsed_ms >= HS_LOCK_TIMEOUT_MS) return -ETIMEDOUT;
+        nanosleep(&d, NULL);
+        if (d.tv_nsec < 1000000) d.tv_nsec *= 2;
+    }
+}
+
+static int unlock_spool(hs_spool *sp)
+{
+    return flock(sp->lock_fd, LOCK_UN) != 0 ? -errno : 0;
+}
+
+/* The next stamp: now in microseconds, but always past the last one
+ * issued in this spool (kept in the lock file), so ids and segment names
+ * are unique and ordered even if the clock steps back. Under the lock. */
+static int next_stamp(hs_spool *sp, uint64_t *out)
+{
+    unsigned char b[8];
+    uint64_t last = 0, now;
+    struct timespec ts;
+    ssize_t r;
+    int i;
+
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) return -errno;
+    now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    do r = pread(sp->lock_fd, b, sizeof(b), 0); while (r < 0 && errno == EINTR);
+    if (r < 0) return -errno;
+    if (r == (ssize_t)sizeof(b))
+        for (i = 7; i >= 0; i--) last = (last << 8) | b[i];
+    if (now <= last) now = last + 1;
+    for (i = 0; i < 8; i++) b[i] = (unsigned char)(now >> (8 * i));
+    do r = pwrite(sp->lock_fd, b, sizeof(b), 0); while (r < 0 && errno == EINTR);
+    if (r < 0) return -errno;
+    if (r != (ssize_t)sizeof(b)) return -EIO;
+    *out = now;
+    return 0;
+}
+
+/* Write v as exactly w decimal digits (the caller keeps v < 10^w). */
+static char *digits(char *p, unsigned v, int w)
+{
+    int i;
+    for (i = w - 1; i >= 0; i--) { p[i] = (char)('0' + v % 10); v /= 10; }
+    return p + w;
+}
+
+/* Fixed-width UTC fields of a stamp: years past 9999 are clamped, which
+ * keeps every id, timestamp and name the same width. */
+static void split_stamp(uint64_t stamp, struct tm *tm, unsigned *usec)
+{
+    time_t s = (time_t)(stamp / 1000000u);
+    gmtime_r(&s, tm);
+    if (tm->tm_year + 1900 > 9999) tm->tm_year = 9999 - 1900;
+    *usec = (unsigned)(stamp % 1000000u);
+}
+
+/* "YYYYMMDDTHHMMSS" (15 bytes), or with seps "YYYY-MM-DDTHH:MM:SS" (19) */
+static char *put_time(char *p, const struct tm *tm, int seps)
+{
+    p = digits(p, (unsigned)(tm->tm_year + 1900), 4);
+    if (seps) *p++ = '-';
+    p = digits(p, (unsigned)(tm->tm_mon + 1), 2);
+    if (seps) *p++ = '-';
+    p = digits(p, (unsigned)tm->tm_mday, 2);
+    *p++ = 'T';
+    p = digits(p, (unsigned)tm->tm_hour, 2);
+    if (seps) *p++ = ':';
+    p = digits(p, (unsigned)tm->tm_min, 2);
+    if (seps) *p++ = ':';
+    return digits(p, (unsigned)tm->tm_sec, 2);
+}
+
+void hs_spool_fmt_id(uint64_t stamp, const char *tag, char out[HS_ID_LEN + 1])
+{
+    struct tm tm;
+    unsigned us;
+    char *p;
+    split_stamp(stamp, &tm, &us);
+    p = put_time(out, &tm, 0);
+    *p++ = '.';
+    p = digits(p, us, 6);
+    *p++ = 'Z';
+    *p++ = '-';
+    memcpy(p, tag, 12);
+    p[12] = '\0';
+}
+
+void hs_spool_fmt_ts(uint64_t stamp, char out[HS_TS_LEN + 1])
+{
+    struct tm tm;
+    unsigned us;
+    char *p;
+    split_stamp(stamp, &tm, &us);
+    p = put_time(out, &tm, 1);
+    *p++ = '.';
+    p = digits(p, us / 1000u, 3);
+    *p++ = 'Z';
+    *p = '\0';
+}
+
+static void seg_name(const hs_spool *sp, uint64_t stamp, char out[HS_SEG_NAME_MAX])
+{
+    struct tm tm;
+    unsigned us;
+    char *p;
+    split_stamp(stamp, &tm, &us);
+    p = put_time(out, &tm, 0);
+    *p++ = 'Z';
+    *p++ = '-';
+    memcpy(p, sp->host, strlen(sp->host));
+    p += strlen(sp->host);
+    *p++ = '-';
+    p = digits(p, us, 6);
+    memcpy(p, SEG_SUFFIX, sizeof(SEG_SUFFIX));
+}
+
+/* The time a segment was started, from its name; 0 (long ago) when the
+ * name is not ours, so a stray file is sealed rather than grown. */
+static time_t seg_time(const char *name)
+{
+    struct tm tm;
+    int i;
+    memset(&tm, 0, sizeof(tm));
+    for (i = 0; i < 15; i++)
+        if (i != 8 && (name[i] < '0' || name[i] > '9')) return 0;
+    if (name[8] != 'T' || name[15] != 'Z') return 0;
+    tm.tm_year = (name[0]-'0')*1000 + (name[1]-'0')*100 + (name[2]-'0')*10 + (name[3]-'0') - 1900;
+    tm.tm_mon  = (name[4]-'0')*10 + (name[5]-'0') - 1;
+    tm.tm_mday = (name[6]-'0')*10 + (name[7]-'0');
+    tm.tm_hour = (name[9]-'0')*10 + (name[10]-'0');
+    tm.tm_min  = (name[11]-'0')*10 + (name[12]-'0');
+    tm.tm_sec  = (name[13]-'0')*10 + (name[14]-'0');
+    return timegm(&tm);
+}
+
+static int has_suffix(const char *s, const char *suf)
+{
+    size_t n = strlen(s), m = strlen(suf);
+    return n > m && memcmp(s + n - m, suf, m) == 0;
+}
+
+static void forget_seg(hs_spool *sp)
+{
+    (void)xclose(sp->seg_fd);
+    sp->seg_fd = -1;
+    sp->seg_name[0] = '\0';
+}
+
+/* Cut a partial last line (a writer killed mid-append, or a failed
+ * cut-back) back to the last complete line. Under the lock. */
+static int fix_tail(hs_spool *sp, off_t *size)
+{
+    char buf[TAIL_CHUNK];
+    off_t end = *size, pos;
+    ssize_t r;
+
+    if (end == 0) return 0;
+    do r = pread(sp->seg_fd, buf, 1, end - 1); while (r < 0 && errno == EINTR);
+    if (r < 0) return -errno;
+    if (r == 1 && buf[0] == '\n') return 0;
+    pos = end;
+    while (pos > 0) {
+        size_t n = pos > TAIL_CHUNK ? TAIL_CHUNK : (size_t)pos;
+        ssize_t k;
+        do r = pread(sp->seg_fd, buf, n, pos - (off_t)n); while (r < 0 && errno == EINTR);
+        if (r < 0) return -errno;
+        if ((size_t)r != n) return -EIO;
+        for (k = (ssize_t)n - 1; k >= 0; k--)
+            if (buf[k] == '\n') break;
+        if (k >= 0) { pos = pos - (off_t)n + k + 1; break; }
+        pos -= (off_t)n;
+    }
+    if (ftruncate(sp->seg_fd, pos) != 0) return -errno;
+    sp->repaired += (uint64_t)(end - pos);
+    *size = pos;
+    return 0;
+}
+
+/* Move active/<name> to ready/<name> without ever replacing a file;
+ * on a name clash (only after a clock step and a lost lock file) the
+ * segment is first renamed within active/ to a fresh stamp. Under the
+ * lock; the caller has flushed the data. */
+static int seal_file(hs_spool *sp, const char *name, int fsync_always)
+{
+    char cur[HS_SEG_NAME_MAX], fresh[HS_SEG_NAME_MAX];
+    uint64_t st;
+    int tries, rc;
+
+    snprintf(cur, sizeof(cur), "%s", name);
+    for (tries = 0; tries < SEAL_TRIES; tries++) {
+        if (renameat2(sp->active_fd, cur, sp->ready_fd, cur, RENAME_NOREPLACE) == 0)
+            goto moved;
+        if (errno == EINVAL || errno == ENOSYS) {
+            /* No RENAME_NOREPLACE on this filesystem (NFS): link, which
+             * refuses to replace, then unlink. A crash between leaves two
+             * links; the next writer sees st_nlink > 1 and drops the
+             * active one. */
+            if (linkat(sp->active_fd, cur, sp->ready_fd, cur, 0) == 0) {
+                if (fsync_always && (rc = fsync_dir(sp->ready_fd)) != 0) return rc;
+                if (unlinkat(sp->active_fd, cur, 0) != 0) return -errno;
+                goto unlinked;
+            }
+        }
+        if (errno != EEXIST) return -errno;
+        if ((rc = next_stamp(sp, &st)) != 0) return rc;
+        seg_name(sp, st, fresh);
+        if (renameat2(sp->active_fd, cur, sp->active_fd, fresh, RENAME_NOREPLACE) != 0)
+            return -errno;
+        memcpy(cur, fresh, sizeof(cur));
+    }
+    return -EEXIST;
+moved:
+    if (fsync_always && (rc = fsync_dir(sp->ready_fd)) != 0) return rc;
+unlinked:
+    if (fsync_always && (rc = fsync_dir(sp->active_fd)) != 0) return rc;
+    return 0;
+}
+
+/* Seal the cached segment (flushed first, so ready/ only ever holds
+ * complete data even after a power cut). */
+static int seal_current(hs_spool *sp, int fsync_always)
+{
+    int rc;
+    if (fsync_always && fdatasync(sp->seg_fd) != 0) return -errno;
+    rc = seal_file(sp, sp->seg_name, fsync_always);
+    forget_seg(sp);
+    return rc;
+}
+
+static int create_seg(hs_spool *sp, const hs_spool_opts *opts, uint64_t stamp)
+{
+    mode_t fmode = 0666 & ~opts->umask;
+    struct stat st;
+    int rc, tries, fd = -1;
+    char name[HS_SEG_NAME_MAX];
+
+    for (tries = 0; tries < SEAL_TRIES; tries++) {
+        seg_name(sp, stamp, name);
+        fd = openat(sp->active_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, fmode);
+        if (fd >= 0) break;
+        if (errno != EEXIST) return -errno;
+        if ((rc = next_stamp(sp, &stamp)) != 0) return rc;
+    }
+    if (fd < 0) return -EEXIST;
+    if (fchmod(fd, fmode) != 0 || fstat(fd, &st) != 0) {
+        rc = -errno;
+        (void)unlinkat(sp->active_fd, name, 0);
+        (void)xclose(fd);
+        return rc;
+    }
+    if (opts->fsync_always && (rc = fsync_dir(sp->active_fd)) != 0) {
+        (void)unlinkat(sp->active_fd, name, 0);
+        (void)xclose(fd);
+        return rc;
+    }
+    sp->seg_fd = fd;
+    memcpy(sp->seg_name, name, sizeof(name));
+    sp->seg_dev = st.st_dev;
+    sp->seg_ino = st.st_ino;
+    sp->seg_created = (time_t)(stamp / 1000000u);
+    return 0;
+}
+
+/* Is the cached descriptor still active/<seg_name>? (Another process may
+ * have sealed it since.) */
+static int cached_is_current(hs_spool *sp)
+{
+    struct stat st;
+    if (sp->seg_fd < 0) return 0;
+    if (fstatat(sp->active_fd, sp->seg_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        st.st_dev != sp->seg_dev || st.st_ino != sp->seg_ino) {
+        forget_seg(sp);
+        return 0;
+    }
+    return 1;
+}
+
+/* Open active/<name> and make it the cached segment. */
+static int adopt(hs_spool *sp, const char *name)
+{
+    struct stat st;
+    int fd = openat(sp->active_fd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return -errno;
+    if (fstat(fd, &st) != 0) { int rc = -errno; (void)xclose(fd); return rc; }
+    forget_seg(sp);
+    sp->seg_fd = fd;
+    snprintf(sp->seg_name, sizeof(sp->seg_name), "%s", name);
+    sp->seg_dev = st.st_dev;
+    sp->seg_ino = st.st_ino;
+    sp->seg_created = seg_time(name);
+    return 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp((const char *)a, (const char *)b);
+}
+
+/* Find the active segment on disk and cache it. There is at most one
+ * unless a crash interrupted sealing: already-sealed links are dropped,
+ * and of several live segments all but the newest are tail-fixed and
+ * sealed. Leaves sp->seg_fd = -1 when there is none. Under the lock. */
+static int load_seg(hs_spool *sp, int fsync_always)
+{
+    enum { MAX_LIVE = 16 };
+    char names[MAX_LIVE][HS_SEG_NAME_MAX];
+    size_t n = 0, i;
+    DIR *d;
+    struct dirent *de;
+    int dfd, rc = 0;
+
+    forget_seg(sp);
+    dfd = openat(sp->active_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return -errno;
+    d = fdopendir(dfd);
+    if (d == NULL) { rc = -errno; (void)xclose(dfd); return rc; }
+    for (;;) {
+        struct stat st;
+        errno = 0;
+        de = readdir(d);
+        if (de == NULL) { if (errno) rc = -errno; break; }
+        if (!has_suffix(de->d_name, SEG_SUFFIX) ||
+            strlen(de->d_name) >= HS_SEG_NAME_MAX) continue;
+        if (fstatat(sp->active_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            rc = -errno;
+            break;
+        }
+        if (!S_ISREG(st.st_mode)) continue;
+        if (st.st_nlink > 1) {
+            /* Sealed by link() and the unlink was lost to a crash. */
+            if (unlinkat(sp->active_fd, de->d_name, 0) != 0) { rc = -errno; break; }
+            continue;
+        }
+        if (n == MAX_LIVE) continue;  /* sealed on later passes */
+        memcpy(names[n++], de->d_name, strlen(de->d_name) + 1);
+    }
+    if (closedir(d) != 0 && rc == 0) rc = -errno;
+    if (rc != 0 || n == 0) return rc;
+    qsort(names, n, sizeof(names[0]), cmp_names);
+    for (i = 0; i + 1 < n; i++) {
+        off_t size;
+        struct stat st;
+        if ((rc = adopt(sp, names[i])) != 0) return rc;
+        if (fstat(sp->seg_fd, &st) != 0) return -errno;
+        size = st.st_size;
+        if ((rc = fix_tail(sp, &size)) != 0) return rc;
+        if (size == 0) {
+            if (unlinkat(sp->active_fd, names[i], 0) != 0) return -errno;
+            forget_seg(sp);
+        } else if ((rc = seal_current(sp, fsync_always)) != 0) {
+            return rc;
+        }
+    }
+    return adopt(sp, names[n - 1]);
+}
+
+/* Make sure a current segment is cached and its tail is whole; seal it
+ * first when `want` more bytes would pass rotate_bytes or it is old.
+ * *size receives its size. With create, a missing segment is created.
+ * Under the lock. */
+static int prepare_seg(hs_spool *sp, const hs_spool_opts *opts, uint64_t stamp,
+                       size_t want, int force, int create, off_t *size, int *sealed)
+{
+    struct stat st;
+    time_t now = (time_t)(stamp / 1000000u);
+    int rc;
+
+    if (!cached_is_current(sp) && (rc = load_seg(sp, opts->fsync_always)) != 0)
+        return rc;
+    if (sp->seg_fd >= 0) {
+        if (fstat(sp->seg_fd, &st) != 0) return -errno;
+        *size = st.st_size;
+        if ((rc = fix_tail(sp, size)) != 0) return rc;
+        if (*size > 0 &&
+            (force || now - sp->seg_created >= opts->rotate_seconds ||
+             (unsigned long long)*size + want > (unsigned long long)opts->rotate_bytes)) {
+            if ((rc = seal_current(sp, opts->fsync_always)) != 0) return rc;
+            if (sealed) *sealed = 1;
+        } else if (*size == 0 && now - sp->seg_created >= opts->rotate_seconds) {
+            /* An empty segment left by a crash: its name's time would lie
+             * about its first line, so start a fresh one. */
+            if (unlinkat(sp->active_fd, sp->seg_name, 0) != 0) return -errno;
+            forget_seg(sp);
+        }
+    }
+    if (sp->seg_fd < 0) {
+        *size = 0;
+        if (create && (rc = create_seg(sp, opts, stamp)) != 0) return rc;
+    }
+    return 0;
+}
+
+int hs_spool_append(hs_spool *sp, const hs_spool_opts *opts,
+                    char *line, size_t len, size_t id_off, size_t ts_off,
+                    char id_out[HS_ID_LEN + 1],
+                    int (*pre)(void *arg, hs_spool *sp), void *pre_arg)
+{
+    char id[HS_ID_LEN + 1], ts[HS_TS_LEN + 1];
+    uint64_t stamp;
+    off_t off = 0;
+    size_t done = 0;
+    int rc, urc, fd;
+
+    if (len == 0 || line[len - 1] != '\n' || id_off > len - HS_ID_LEN ||
+        ts_off > len - HS_TS_LEN)
+        return -EINVAL;
+    if ((rc = lock_spool(sp)) != 0) return rc;
+    if ((rc = next_stamp(sp, &stamp)) != 0) goto unlock;
+    if (pre != NULL && (rc = pre(pre_arg, sp)) != 0) goto unlock;
+    if ((rc = prepare_seg(sp, opts, stamp, len, 0, 1, &off, NULL)) != 0) goto unlock;
+
+    hs_spool_fmt_id(stamp, sp->tag, id);
+    hs_spool_fmt_ts(stamp, ts);
+    memcpy(line + id_off, id, HS_ID_LEN);
+    memcpy(line + ts_off, ts, HS_TS_LEN);
+    while (done < len) {
+        ssize_t w = pwrite(sp->seg_fd, line + done, len - done, off + (off_t)done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            rc = w < 0 ? -errno : -EIO;
+            /* Cut the partial line back out before anyone appends after
+             * it; if even that fails, the next writer's fix_tail does. */
+            if (done > 0 && ftruncate(sp->seg_fd, off) != 0) forget_seg(sp);
+            goto unlock;
+        }
+        done += (size_t)w;
+    }
+    fd = sp->seg_fd;
+    memcpy(id_out, id, sizeof(id));
+    if ((rc = unlock_spool(sp)) != 0) return rc;
+    /* Flush outside the lock: other writers append meanwhile and the
+     * kernel commits their data in the same journal transaction. */
+    if (opts->fsync_always && fdatasync(fd) != 0) return -errno;
+    return 0;
+unlock:
+    urc = unlock_spool(sp);
+    return rc != 0 ? rc : urc;
+}
+
+int hs_spool_rotate(hs_spool *sp, const hs_spool_opts *opts, int force,
+                    int *sealed)
+{
+    uint64_t stamp;
+    off_t size = 0;
+    int rc, urc;
+
+    if (sealed) *sealed = 0;
+    if ((rc = lock_spool(sp)) != 0) return rc;
+    if ((rc = next_stamp(sp, &stamp)) == 0)
+        rc = prepare_seg(sp, opts, stamp, 0, force, 0, &size, sealed);
+    urc = unlock_spool(sp);
+    return rc != 0 ? rc : urc;
+}

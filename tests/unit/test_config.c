@@ -1,0 +1,330 @@
+/* Unit tests of lib/config and lib/ctx: values, ranges, sources, caches. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "ctx.h"
+#include "t.h"
+
+/* A lookup over a NULL-terminated "NAME=value" array. */
+static const char *arr_lookup(void *arg, const char *name)
+{
+    return hs_param(arg, name);
+}
+
+static int parse(char **kv, hs_config *c, char *err)
+{
+    return hs_conf_parse(arr_lookup, kv, c, err, 256);
+}
+
+static void test_defaults(void)
+{
+    char *kv[] = { "HOOKSPOOL_SPOOL=/tmp/s", "HOOKSPOOL_SECRET=abc", NULL };
+    hs_config *c = malloc(sizeof(*c));
+    char err[256];
+    CHECK(parse(kv, c, err) == 0);
+    CHECK_STR(c->scheme.name, "caliza");
+    CHECK_STR(c->endpoint, "caliza");
+    CHECK(c->tolerance == 300 && c->max_body == 1048576 && c->rotate_bytes == 67108864);
+    CHECK(c->rotate_seconds == 60 && c->fsync_always == 1 && c->dedup_seconds == 604800);
+    CHECK(c->max_lag == 3600 && c->min_free == 104857600 && c->umask == 077);
+    CHECK(c->invalid_keep == 10485760 && !c->has_status_token);
+    CHECK(c->dedup == HS_DEDUP_JSON && c->ndedup == 2 &&
+          strcmp(c->dedup_items[0], "/operation") == 0 &&
+          strcmp(c->dedup_items[1], "/resourceId") == 0);
+    CHECK(c->nkeep == 0 && c->nsecrets == 1);
+    CHECK(c->secrets[0].key_len == 3 && memcmp(c->secrets[0].key, "abc", 3) == 0);
+    free(c);
+}
+
+static void test_numbers(void)
+{
+    static const struct { const char *kv; int ok; } cases[] = {
+        { "HOOKSPOOL_MIN_FREE=1", 1 },
+        { "HOOKSPOOL_ROTATE_BYTES=4096", 1 },
+        { "HOOKSPOOL_ROTATE_SECONDS=1", 1 },
+        { "HOOKSPOOL_MAX_BODY=4611686018427387904", 1 },   /* 2^62 */
+        { "HOOKSPOOL_MAX_BODY=4611686018427387905", 0 },
+        { "HOOKSPOOL_MAX_BODY=99999999999999999999999", 0 },
+        { "HOOKSPOOL_MAX_BODY=0", 0 },
+        { "HOOKSPOOL_TOLERANCE=0", 0 },
+        { "HOOKSPOOL_TOLERANCE=-1", 0 },
+        { "HOOKSPOOL_TOLERANCE=+5", 0 },
+        { "HOOKSPOOL_TOLERANCE= 5", 0 },
+        { "HOOKSPOOL_TOLERANCE=5 ", 0 },
+        { "HOOKSPOOL_TOLERANCE=1.5", 0 },
+        { "HOOKSPOOL_TOLERANCE=1k", 0 },
+        { "HOOKSPOOL_TOLERANCE=abc", 0 },
+        { "HOOKSPOOL_TOLERANCE=", 0 },
+        { "HOOKSPOOL_TOLERANCE=0x10", 0 },
+        { "HOOKSPOOL_INVALID_KEEP=0", 1 },
+        { "HOOKSPOOL_DEDUP_SECONDS=0", 0 },
+        { "HOOKSPOOL_MAX_LAG=1", 1 },
+        { "HOOKSPOOL_FSYNC=never", 1 },
+        { "HOOKSPOOL_FSYNC=always", 1 },
+        { "HOOKSPOOL_FSYNC=sometimes", 0 },
+        { "HOOKSPOOL_UMASK=007", 1 },
+        { "HOOKSPOOL_UMASK=0", 1 },
+        { "HOOKSPOOL_UMASK=0777", 1 },
+        { "HOOKSPOOL_UMASK=999", 0 },
+        { "HOOKSPOOL_UMASK=1777", 0 },
+        { "HOOKSPOOL_UMASK=-7", 0 },
+        { "HOOKSPOOL_DEDUP=off", 1 },
+        { "HOOKSPOOL_DEDUP=json:/a,/b/0", 1 },
+        { "HOOKSPOOL_DEDUP=json:a", 0 },
+        { "HOOKSPOOL_DEDUP=json:", 0 },
+        { "HOOKSPOOL_DEDUP=json:/a,", 0 },
+        { "HOOKSPOOL_DEDUP=header:X-Id", 1 },
+        { "HOOKSPOOL_DEDUP=header:Bad Name", 0 },
+        { "HOOKSPOOL_DEDUP=on", 0 },
+        { "HOOKSPOOL_KEEP_HEADERS=X-A, X-B", 1 },
+        { "HOOKSPOOL_KEEP_HEADERS=", 1 },
+        { "HOOKSPOOL_KEEP_HEADERS=X-A,,X-B", 0 },
+        { "HOOKSPOOL_KEEP_HEADERS=X:A", 0 },
+        { "HOOKSPOOL_SCHEME=github", 1 },
+        { "HOOKSPOOL_SCHEME=hmac-sha256-hex:Signature", 1 },
+        { "HOOKSPOOL_SCHEME=token:x-functions-key", 1 },
+        { "HOOKSPOOL_SCHEME=nope", 0 },
+        { "HOOKSPOOL_SPOOL=relative/path", 0 },
+        { "HOOKSPOOL_SPOOL=", 0 },
+        { "HOOKSPOOL_ENDPOINT=", 0 },
+        { "HOOKSPOOL_SECRET=base64:!!!", 0 },
+        { "HOOKSPOOL_SECRET=hex:zz", 0 },
+        { "HOOKSPOOL_SECRET_FILE=relative", 0 },
+    };
+    size_t i;
+    hs_config *c = malloc(sizeof(*c));
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *kv[4], err[256] = "";
+        int n = 0, r;
+        kv[n++] = (char *)cases[i].kv;   /* first match wins: this one */
+        kv[n++] = "HOOKSPOOL_SPOOL=/tmp/s";
+        kv[n++] = "HOOKSPOOL_SECRET=abc";
+        kv[n] = NULL;
+        r = parse(kv, c, err);
+        CHECK_MSG((r == 0) == cases[i].ok, "%s -> %d (%s)", cases[i].kv, r, err);
+        if (!cases[i].ok) {
+            /* the message names the setting, never a value */
+            char name[64];
+            size_t k = strcspn(cases[i].kv, "=");
+            memcpy(name, cases[i].kv, k);
+            name[k] = 0;
+            CHECK_MSG(strstr(err, name) != NULL, "%s: [%s]", cases[i].kv, err);
+        }
+    }
+    {
+        char *kv[] = { "HOOKSPOOL_UMASK=007", "HOOKSPOOL_MAX_BODY=4611686018427387904",
+                       "HOOKSPOOL_SPOOL=/tmp/s", "HOOKSPOOL_SECRET=x",
+                       "HOOKSPOOL_KEEP_HEADERS= X-A ,X-B", NULL };
+        char err[256];
+        CHECK(parse(kv, c, err) == 0 && c->umask == 007 &&
+              c->max_body == 4611686018427387904LL);
+        CHECK(c->nkeep == 2 && strcmp(c->keep[0], "X-A") == 0 && strcmp(c->keep[1], "X-B") == 0);
+    }
+    free(c);
+}
+
+static void test_secrets(void)
+{
+    hs_config *c = malloc(sizeof(*c));
+    char err[256];
+    {
+        char *kv[] = { "HOOKSPOOL_SPOOL=/tmp/s", NULL };
+        CHECK(parse(kv, c, err) != 0 && strstr(err, "HOOKSPOOL_SECRET") != NULL);
+    }
+    {
+        char *kv[] = { "HOOKSPOOL_SPOOL=/tmp/s", "HOOKSPOOL_SECRET_FILE=/nonexistent/x", NULL };
+        CHECK(parse(kv, c, err) == 0 && c->nsecrets == 0);   /* read by ctx */
+    }
+    {
+        char *kv[] = { "HOOKSPOOL_SPOOL=/tmp/s", "HOOKSPOOL_SECRET=hex:616263",
+                       "HOOKSPOOL_SECRET_OLD=base64:ZGVm", NULL };
+        CHECK(parse(kv, c, err) == 0 && c->nsecrets == 2);
+        CHECK(c->secrets[0].key_len == 3 && memcmp(c->secrets[0].key, "abc", 3) == 0);
+        CHECK(c->secrets[1].key_len == 3 && memcmp(c->secrets[1].key, "def", 3) == 0);
+        CHECK_STR(c->secrets[1].source, "HOOKSPOOL_SECRET_OLD");
+    }
+    {
+        char *kv[] = { "HOOKSPOOL_SPOOL=/tmp/s", "HOOKSPOOL_SCHEME=bearer",
+                       "HOOKSPOOL_SECRET=Bearer tok123", NULL };
+        CHECK(parse(kv, c, err) == 0 && c->secrets[0].key_len == 6 &&
+              memcmp(c->secrets[0].key, "tok123", 6) == 0);
+        CHECK(c->dedup == HS_DEDUP_OFF && c->nkeep == 0);
+    }
+    {
+        char *kv[] = { "HOOKSPOOL_SPOOL=/tmp/s", "HOOKSPOOL_SCHEME=github",
+                       "HOOKSPOOL_SECRET=x", NULL };
+        CHECK(parse(kv, c, err) == 0 && c->dedup == HS_DEDUP_HEADER &&
+              strcmp(c->dedup_items[0], "X-GitHub-Delivery") == 0 && c->nkeep == 3);
+    }
+    free(c);
+}
+
+static int collect(void *arg, const char *name, const char *value)
+{
+    char *out = arg;
+    strcat(out, name);
+    strcat(out, "=");
+    strcat(out, value);
+    strcat(out, ";");
+    return 0;
+}
+
+static void test_file_parse(void)
+{
+    char out[512] = "", err[256];
+    const char *t = "# comment\n\n  HOOKSPOOL_SPOOL = /srv/spool  \n"
+                    "HOOKSPOOL_ENDPOINT=\"with space\"\r\nHOOKSPOOL_SECRET='a=b'\n"
+                    "HOOKSPOOL_SCHEME=github";
+    CHECK(hs_conf_file_parse(t, strlen(t), collect, out, err, sizeof(err)) == 0);
+    CHECK_STR(out, "HOOKSPOOL_SPOOL=/srv/spool;HOOKSPOOL_ENDPOINT=with space;"
+                   "HOOKSPOOL_SECRET=a=b;HOOKSPOOL_SCHEME=github;");
+    out[0] = 0;
+    t = "HOOKSPOOL_SPOOL=/x\nHOOKSPOOL_SPOL=/y\n";
+    CHECK(hs_conf_file_parse(t, strlen(t), collect, out, err, sizeof(err)) != 0 &&
+          strstr(err, "line 2") && strstr(err, "HOOKSPOOL_SPOL"));
+    t = "just words\n";
+    CHECK(hs_conf_file_parse(t, strlen(t), collect, out, err, sizeof(err)) != 0 &&
+          strstr(err, "line 1"));
+    t = "PATH=/bin\n";
+    CHECK(hs_conf_file_parse(t, strlen(t), collect, out, err, sizeof(err)) != 0);
+    CHECK(hs_conf_file_parse("HOOKSPOOL_SPOOL=/a\0b\n", 19, collect, out, err, sizeof(err)) != 0);
+}
+
+static void test_secret_file_parse(void)
+{
+    hs_scheme sc;
+    hs_secret *s = calloc(HS_CONF_MAX_SECRETS, sizeof(*s));
+    char err[256];
+    const char *t = "# current\nnewsecret  \n\n  oldsecret\n";
+    CHECK(hs_scheme_parse("caliza", 6, &sc) == 0);
+    CHECK(hs_conf_secret_file_parse(&sc, t, strlen(t), "F", s, HS_CONF_MAX_SECRETS,
+                                    err, sizeof(err)) == 2);
+    CHECK(s[0].key_len == 9 && memcmp(s[0].key, "newsecret", 9) == 0);
+    CHECK(s[1].key_len == 9 && memcmp(s[1].key, "oldsecret", 9) == 0);
+    t = "# nothing\n\n";
+    CHECK(hs_conf_secret_file_parse(&sc, t, strlen(t), "F", s, HS_CONF_MAX_SECRETS,
+                                    err, sizeof(err)) == -1);
+    t = "a\nb\nc\n";
+    CHECK(hs_conf_secret_file_parse(&sc, t, strlen(t), "F", s, 2, err, sizeof(err)) == -1);
+    t = "base64:%%%\n";
+    CHECK(hs_conf_secret_file_parse(&sc, t, strlen(t), "F", s, 2, err, sizeof(err)) == -1 &&
+          strstr(err, "line 1") && !strstr(err, "%%%"));
+    free(s);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_ctx_sources(void)
+{
+    char dir[] = "/tmp/hs-test-conf-XXXXXX", conf[256], sf[256], besides[256], err[512];
+    hs_ctx *ctx;
+    const hs_config *a, *b, *c;
+    const hs_secret *sec;
+    int n;
+
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(conf, sizeof(conf), "%s/my.conf", dir);
+    snprintf(besides, sizeof(besides), "%s/hookspool.conf", dir);
+    snprintf(sf, sizeof(sf), "%s/secrets", dir);
+    write_file(conf, "HOOKSPOOL_SPOOL=/tmp/from-file\nHOOKSPOOL_ENDPOINT=file\n"
+                     "HOOKSPOOL_SECRET=filesecret\nHOOKSPOOL_TOLERANCE=11\n");
+    write_file(besides, "HOOKSPOOL_SPOOL=/tmp/besides\nHOOKSPOOL_SECRET=b\n");
+
+    ctx = hs_ctx_new(dir, 2);
+    unsetenv("HOOKSPOOL_CONFIG");
+    unsetenv("HOOKSPOOL_ENDPOINT");
+    /* hookspool.conf beside the program when HOOKSPOOL_CONFIG is unset */
+    a = hs_ctx_config(ctx, NULL, 1000, err, sizeof(err));
+    CHECK(a && strcmp(a->spool, "/tmp/besides") == 0);
+    {
+        char p0[300];
+        char *params[] = { p0, NULL };
+        snprintf(p0, sizeof(p0), "HOOKSPOOL_CONFIG=%s", conf);
+        b = hs_ctx_config(ctx, params, 1000, err, sizeof(err));
+        CHECK(b && strcmp(b->endpoint, "file") == 0 && b->tolerance == 11);
+        /* the environment beats the file */
+        setenv("HOOKSPOOL_ENDPOINT", "env", 1);
+        b = hs_ctx_config(ctx, params, 1000, err, sizeof(err));
+        CHECK(b && strcmp(b->endpoint, "env") == 0 && b->tolerance == 11);
+        {
+            /* the request's parameters beat the environment */
+            char *p2[] = { p0, "HOOKSPOOL_ENDPOINT=param", NULL };
+            c = hs_ctx_config(ctx, p2, 1000, err, sizeof(err));
+            CHECK(c && strcmp(c->endpoint, "param") == 0 && c != b);
+            /* parsed once: the same values give the same parsed struct */
+            CHECK(hs_ctx_config(ctx, p2, 1000, err, sizeof(err)) == c);
+            CHECK(hs_ctx_config(ctx, params, 1000, err, sizeof(err)) == b);
+        }
+        unsetenv("HOOKSPOOL_ENDPOINT");
+    }
+    {
+        /* HOOKSPOOL_CONFIG naming a missing file is an error */
+        char *params[] = { "HOOKSPOOL_CONFIG=/nonexistent/hookspool.conf", NULL };
+        CHECK(hs_ctx_config(ctx, params, 1000, err, sizeof(err)) == NULL &&
+              strstr(err, "HOOKSPOOL_CONFIG"));
+    }
+    {
+        /* a secret file, re-read when it changes, checked once a second */
+        char p0[300];
+        char *params[] = { "HOOKSPOOL_SPOOL=/tmp/x", p0, NULL };
+        snprintf(p0, sizeof(p0), "HOOKSPOOL_SECRET_FILE=%s", sf);
+        a = hs_ctx_config(ctx, params, 1000, err, sizeof(err));
+        CHECK(a != NULL);
+        CHECK(hs_ctx_secrets(ctx, a, 1000, &sec, err, sizeof(err)) == -1 &&
+              strstr(err, "HOOKSPOOL_SECRET_FILE"));
+        write_file(sf, "one\ntwo\n");
+        /* same second: not re-checked yet */
+        CHECK(hs_ctx_secrets(ctx, a, 1000, &sec, err, sizeof(err)) == -1);
+        n = hs_ctx_secrets(ctx, a, 1001, &sec, err, sizeof(err));
+        /* hookspool.conf beside the program gives HOOKSPOOL_SECRET=b too */
+        CHECK_MSG(n == 3, "%d %s", n, err);
+        CHECK(n == 3 && sec[0].key_len == 1 && sec[1].key_len == 3 &&
+              memcmp(sec[2].key, "two", 3) == 0);
+        write_file(sf, "three\n");
+        n = hs_ctx_secrets(ctx, a, 1001, &sec, err, sizeof(err));
+        CHECK(n == 3);
+        n = hs_ctx_secrets(ctx, a, 1002, &sec, err, sizeof(err));
+        CHECK(n == 2 && sec[1].key_len == 5 && memcmp(sec[1].key, "three", 5) == 0);
+        /* a broken rewrite is an error, not a silent keep of the old */
+        write_file(sf, "\n");
+        CHECK(hs_ctx_secrets(ctx, a, 1003, &sec, err, sizeof(err)) == -1);
+    }
+    {
+        /* a changed configuration file is seen within a second */
+        char p0[300];
+        char *params[] = { p0, NULL };
+        snprintf(p0, sizeof(p0), "HOOKSPOOL_CONFIG=%s", conf);
+        write_file(conf, "HOOKSPOOL_SPOOL=/tmp/from-file\nHOOKSPOOL_SECRET=s\n"
+                         "HOOKSPOOL_ENDPOINT=changed-and-longer\n");
+        a = hs_ctx_config(ctx, params, 1005, err, sizeof(err));
+        CHECK(a && strcmp(a->endpoint, "changed-and-longer") == 0);
+        write_file(conf, "HOOKSPOOL_SPOOL=/tmp/from-file\nHOOKSPOOL_TOLERANCE=x\n");
+        CHECK(hs_ctx_config(ctx, params, 1006, err, sizeof(err)) == NULL &&
+              strstr(err, "HOOKSPOOL_TOLERANCE"));
+    }
+    hs_ctx_free(ctx);
+    {
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+        CHECK(system(cmd) == 0);
+    }
+}
+
+int main(void)
+{
+    test_defaults();
+    test_numbers();
+    test_secrets();
+    test_file_parse();
+    test_secret_file_parse();
+    test_ctx_sources();
+    return T_END();
+}

@@ -1,0 +1,355 @@
+/* The whole request path from memory: hs_handle with a real spool. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ctx.h"
+#include "handler.h"
+#include "sig.h"
+#include "t.h"
+
+#define SECRET "AXxDmWTa0fcdoT6CsR5DhmijZaaaHwY+77sVZs/x4ro="
+#define MAXP 32
+
+static char root[] = "/tmp/hs-test-handler-XXXXXX";
+static char logpath[300];
+static int logfd;
+static hs_ctx *ctx;
+/* Each request is a second apart unless a test freezes the clock, so the
+ * log limiter (10 lines a second) keeps every line the tests look for. */
+static time_t clock_now;
+static int clock_frozen;
+
+typedef struct {
+    char *p[MAXP];
+    int   n;
+} params;
+
+static void padd(params *ps, const char *fmt, const char *a, const char *b)
+{
+    char buf[4096];
+    snprintf(buf, sizeof(buf), fmt, a, b);
+    ps->p[ps->n++] = strdup(buf);
+    ps->p[ps->n] = NULL;
+}
+
+static void pfree(params *ps)
+{
+    int i;
+    for (i = 0; i < ps->n; i++) free(ps->p[i]);
+    ps->n = 0;
+}
+
+/* Turn "Name: value\n" lines into HTTP_NAME=value parameters. */
+static void add_headers(params *ps, const char *lines)
+{
+    while (*lines) {
+        const char *nl = strchr(lines, '\n'), *colon = strchr(lines, ':');
+        char name[128], val[2048];
+        size_t i, nlen = (size_t)(colon - lines), vlen;
+        for (i = 0; i < nlen; i++)
+            name[i] = lines[i] == '-' ? '_' : (char)(lines[i] >= 'a' && lines[i] <= 'z' ? lines[i] - 32 : lines[i]);
+        name[nlen] = 0;
+        colon++;
+        while (*colon == ' ') colon++;
+        vlen = (size_t)(nl - colon);
+        memcpy(val, colon, vlen);
+        val[vlen] = 0;
+        padd(ps, "HTTP_%s=%s", name, val);
+        lines = nl + 1;
+    }
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *p;
+    long n;
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    p = malloc((size_t)n + 1);
+    if (fread(p, 1, (size_t)n, f) != (size_t)n) n = 0;
+    p[n] = 0;
+    *len = (size_t)n;
+    fclose(f);
+    return p;
+}
+
+/* Run one request; returns the status. resp is left for inspection. */
+static int run(params *ps, const char *body, size_t blen, int over, hs_response *resp)
+{
+    hs_request req;
+    char err[HS_CTX_ERR_MAX] = "";
+    const hs_config *cfg;
+    if (!clock_frozen) clock_now++;
+    cfg = hs_ctx_config(ctx, ps->p, clock_now, err, sizeof(err));
+    memset(&req, 0, sizeof(req));
+    req.params = ps->p;
+    req.body = (const unsigned char *)body;
+    req.body_len = blen;
+    req.body_over = over;
+    req.now = clock_now;
+    hs_response_free(resp);
+    hs_response_init(resp);
+    hs_handle(ctx, cfg, err, &req, resp);
+    return resp->status;
+}
+
+static void base(params *ps, const char *method, const char *spool)
+{
+    pfree(ps);
+    padd(ps, "REQUEST_METHOD=%s%s", method, "");
+    padd(ps, "HOOKSPOOL_SPOOL=%s%s", spool, "");
+    padd(ps, "HOOKSPOOL_SECRET=%s%s", SECRET, "");
+    padd(ps, "REMOTE_ADDR=%s%s", "127.0.0.1", "");
+}
+
+static void sign_into(params *ps, const char *scheme, const char *secret, const char *body, size_t len)
+{
+    hs_scheme sc;
+    hs_secret *s = calloc(1, sizeof(*s));
+    hs_buf out = HS_BUF_INIT;
+    hs_scheme_parse(scheme, strlen(scheme), &sc);
+    hs_secret_decode(&sc, secret, strlen(secret), "T", s);
+    hs_sig_sign(&sc, s, (const unsigned char *)body, len, time(NULL), NULL, &out);
+    add_headers(ps, out.p);
+    hs_buf_free(&out);
+    free(s);
+}
+
+static int has(const hs_buf *b, const char *s) { return b->p && strstr(b->p, s) != NULL; }
+
+static char *log_text(void)
+{
+    size_t n;
+    return slurp(logpath, &n);
+}
+
+static void test_post_ok(void)
+{
+    params ps = { { 0 }, 0 };
+    hs_response r;
+    char spool[400], *body, *seg_text = NULL;
+    size_t blen;
+    FILE *ls;
+    char cmd[600], segpath[600];
+
+    hs_response_init(&r);
+    snprintf(spool, sizeof(spool), "%s/spool", root);
+    body = slurp("tests/data/caliza/TRANSACTION_COMPLETED.json", &blen);
+    CHECK(body != NULL && blen > 100);
+    base(&ps, "POST", spool);
+    sign_into(&ps, "caliza", SECRET, body, blen);
+    CHECK(run(&ps, body, blen, 0, &r) == 200);
+    CHECK(has(&r.body, "{\"ok\":true,\"id\":\"") && strcmp(r.content_type, "application/json") == 0);
+    snprintf(cmd, sizeof(cmd), "ls %s/active/*.jsonl", spool);
+    ls = popen(cmd, "r");
+    if (ls && fgets(segpath, sizeof(segpath), ls)) {
+        size_t n;
+        segpath[strcspn(segpath, "\n")] = 0;
+        seg_text = slurp(segpath, &n);
+    }
+    if (ls) pclose(ls);
+    CHECK(seg_text != NULL);
+    if (seg_text) {
+        CHECK(strstr(seg_text, "\"endpoint\":\"caliza\",\"headers\":{},\"event\":{\"operation\":"
+                               "\"TRANSACTION_COMPLETED\",") != NULL);
+        CHECK(strstr(seg_text, "\"from\":{\"currencyCode\":\"BRL\",\"value\":500.00}") != NULL);
+        CHECK(strstr(seg_text, "\"totalFees\":{\"currencyCode\":\"BRL\",\"value\":14.80}") != NULL);
+        CHECK(strchr(seg_text, '\n') == seg_text + strlen(seg_text) - 1);
+        /* the answered id is the line's id */
+        CHECK(strncmp(seg_text + 7, r.body.p + 17, HS_ID_LEN) == 0);
+        free(seg_text);
+    }
+    /* no secret, MAC or path in the answer */
+    CHECK(!has(&r.body, SECRET) && !has(&r.body, root));
+    free(body);
+    pfree(&ps);
+    hs_response_free(&r);
+}
+
+static void test_rejections(void)
+{
+    params ps = { { 0 }, 0 };
+    hs_response r;
+    char spool[400], *lt;
+    const char *body = "{\"operation\":\"X\",\"resourceId\":\"1\"}";
+    const char *bad = "{\"a\":1,}";
+    int i;
+
+    hs_response_init(&r);
+    snprintf(spool, sizeof(spool), "%s/rej", root);
+
+    base(&ps, "POST", spool);
+    CHECK(run(&ps, body, strlen(body), 0, &r) == 401 && has(&r.body, "missing_signature"));
+
+    base(&ps, "POST", spool);
+    padd(&ps, "HTTP_X_CALIZA_WEBHOOK_SIGNATURE=%s%s", "AAAA", "");
+    CHECK(run(&ps, body, strlen(body), 0, &r) == 401 &&
+          strcmp(r.body.p, "{\"ok\":false,\"error\":\"bad_signature\"}\n") == 0);
+
+    /* authenticated before parsing: a bad body with a bad signature is 401 */
+    CHECK(run(&ps, bad, strlen(bad), 0, &r) == 401);
+
+    base(&ps, "POST", spool);
+    sign_into(&ps, "caliza", SECRET, bad, strlen(bad));
+    CHECK(run(&ps, bad, strlen(bad), 0, &r) == 400 && has(&r.body, "bad_json"));
+
+    base(&ps, "POST", spool);
+    sign_into(&ps, "caliza", SECRET, "", 0);
+    CHECK(run(&ps, "", 0, 0, &r) == 400);
+
+    base(&ps, "POST", spool);
+    CHECK(run(&ps, body, strlen(body), 1, &r) == 413 && has(&r.body, "too_large"));
+    base(&ps, "POST", spool);
+    padd(&ps, "HOOKSPOOL_MAX_BODY=%s%s", "10", "");
+    sign_into(&ps, "caliza", SECRET, body, strlen(body));
+    CHECK(run(&ps, body, strlen(body), 0, &r) == 413);
+
+    base(&ps, "PUT", spool);
+    CHECK(run(&ps, body, strlen(body), 0, &r) == 405 && has(&r.head, "Allow: POST, GET, HEAD\r\n"));
+    base(&ps, "DELETE", spool);
+    CHECK(run(&ps, NULL, 0, 0, &r) == 405);
+
+    /* the hint: signed with the secret Base64-decoded, configured literal */
+    base(&ps, "POST", spool);
+    sign_into(&ps, "caliza", "base64:" SECRET, body, strlen(body));
+    CHECK(run(&ps, body, strlen(body), 0, &r) == 401);
+
+    /* configuration errors: 500, logged with the setting's name */
+    pfree(&ps);
+    padd(&ps, "REQUEST_METHOD=%s%s", "POST", "");
+    padd(&ps, "HOOKSPOOL_SECRET=%s%s", "x", "");
+    CHECK(run(&ps, body, strlen(body), 0, &r) == 500 && has(&r.body, "config_error"));
+    base(&ps, "POST", spool);
+    padd(&ps, "HOOKSPOOL_SCHEME=%s%s", "sha999", "");
+    /* (params first-match: the scheme is looked up by name; add it before) */
+    pfree(&ps);
+    padd(&ps, "REQUEST_METHOD=%s%s", "GET", "");
+    padd(&ps, "HOOKSPOOL_SCHEME=%s%s", "sha999", "");
+    padd(&ps, "HOOKSPOOL_SPOOL=%s%s", spool, "");
+    padd(&ps, "HOOKSPOOL_SECRET=%s%s", "x", "");
+    CHECK(run(&ps, NULL, 0, 0, &r) == 500);
+
+    /* an unusable spool: 503 with Retry-After, no path in the answer */
+    {
+        char file[400], sp2[500];
+        snprintf(file, sizeof(file), "%s/plainfile", root);
+        close(open(file, O_CREAT | O_WRONLY, 0600));
+        snprintf(sp2, sizeof(sp2), "%s/sub", file);
+        base(&ps, "POST", sp2);
+        sign_into(&ps, "caliza", SECRET, body, strlen(body));
+        CHECK(run(&ps, body, strlen(body), 0, &r) == 503 && has(&r.head, "Retry-After: ") &&
+              has(&r.body, "spool_unavailable") && !has(&r.body, root));
+    }
+
+    lt = log_text();
+    CHECK(lt && strstr(lt, "reason=missing_signature") && strstr(lt, "reason=bad_signature"));
+    CHECK(lt && strstr(lt, "reason=bad_json") && strstr(lt, "reason=too_large"));
+    CHECK(lt && strstr(lt, "base64:"));           /* the hint */
+    CHECK(lt && strstr(lt, "HOOKSPOOL_SPOOL"));   /* the setting at fault */
+    CHECK(lt && strstr(lt, "HOOKSPOOL_SCHEME"));
+    CHECK(lt && !strstr(lt, SECRET));
+    free(lt);
+
+    /* rate limit: a flood in one second logs at most 10 lines, then a sum */
+    {
+        int before = 0, after = 0;
+        char *p;
+        lt = log_text();
+        for (p = lt; p && (p = strchr(p, '\n')); p++) before++;
+        free(lt);
+        base(&ps, "PUT", spool);
+        clock_now++;
+        clock_frozen = 1;
+        for (i = 0; i < 50; i++) run(&ps, NULL, 0, 0, &r);
+        clock_frozen = 0;
+        lt = log_text();
+        for (p = lt; p && (p = strchr(p, '\n')); p++) after++;
+        free(lt);
+        CHECK_MSG(after - before == HS_LOG_PER_SECOND, "%d lines", after - before);
+        run(&ps, NULL, 0, 0, &r);   /* the next second: the sum, then the line */
+        lt = log_text();
+        CHECK(lt && strstr(lt, "40 more log lines suppressed"));
+        free(lt);
+    }
+    pfree(&ps);
+    hs_response_free(&r);
+}
+
+static void test_status_and_headers(void)
+{
+    params ps = { { 0 }, 0 };
+    hs_response r;
+    char spool[400];
+    struct stat st;
+
+    hs_response_init(&r);
+    snprintf(spool, sizeof(spool), "%s/st", root);
+    base(&ps, "GET", spool);
+    CHECK(run(&ps, NULL, 0, 0, &r) == 200 && has(&r.body, "\"status\":\"ok\",\"reasons\":[],"
+          "\"version\":\"" HS_VERSION "\",\"endpoint\":\"caliza\",\"scheme\":\"caliza\""));
+    CHECK(stat(spool, &st) != 0);   /* the status creates nothing */
+    base(&ps, "HEAD", spool);
+    CHECK(run(&ps, NULL, 0, 0, &r) == 200 && r.body.len == 0);
+
+    base(&ps, "GET", spool);
+    padd(&ps, "HOOKSPOOL_STATUS_TOKEN=%s%s", "s3cret-token", "");
+    CHECK(run(&ps, NULL, 0, 0, &r) == 401 && has(&r.head, "WWW-Authenticate: Bearer\r\n"));
+    padd(&ps, "HTTP_AUTHORIZATION=%s%s", "Bearer wrong", "");
+    CHECK(run(&ps, NULL, 0, 0, &r) == 401 && !has(&r.body, "s3cret"));
+    base(&ps, "GET", spool);
+    padd(&ps, "HOOKSPOOL_STATUS_TOKEN=%s%s", "s3cret-token", "");
+    padd(&ps, "HTTP_AUTHORIZATION=%s%s", "Bearer s3cret-token", "");
+    CHECK(run(&ps, NULL, 0, 0, &r) == 200);
+
+    /* github keeps its headers, escaped as JSON */
+    {
+        const char *body = "{\"zen\":\"Keep it simple\"}";
+        char *seg = NULL, cmd[600], path[600];
+        FILE *ls;
+        base(&ps, "POST", spool);
+        padd(&ps, "HOOKSPOOL_SCHEME=%s%s", "github", "");
+        padd(&ps, "HTTP_X_GITHUB_EVENT=%s%s", "ping\"\x01", "");
+        padd(&ps, "HTTP_X_GITHUB_DELIVERY=%s%s", "72d3162e", "");
+        sign_into(&ps, "github", SECRET, body, strlen(body));
+        CHECK(run(&ps, body, strlen(body), 0, &r) == 200);
+        snprintf(cmd, sizeof(cmd), "ls %s/active/*.jsonl", spool);
+        ls = popen(cmd, "r");
+        if (ls && fgets(path, sizeof(path), ls)) {
+            size_t n;
+            path[strcspn(path, "\n")] = 0;
+            seg = slurp(path, &n);
+        }
+        if (ls) pclose(ls);
+        CHECK(seg && strstr(seg, "\"endpoint\":\"github\",\"headers\":{\"X-GitHub-Event\":"
+                                 "\"ping\\\"\\u0001\",\"X-GitHub-Delivery\":\"72d3162e\"},"
+                                 "\"event\":{\"zen\":\"Keep it simple\"}}\n"));
+        free(seg);
+    }
+    pfree(&ps);
+    hs_response_free(&r);
+}
+
+int main(void)
+{
+    char cmd[300];
+    if (mkdtemp(root) == NULL) return 1;
+    snprintf(logpath, sizeof(logpath), "%s/log", root);
+    logfd = open(logpath, O_CREAT | O_WRONLY | O_APPEND, 0600);
+    ctx = hs_ctx_new(NULL, logfd);
+    clock_now = time(NULL) - 100;
+    test_post_ok();
+    test_rejections();
+    test_status_and_headers();
+    hs_ctx_free(ctx);
+    close(logfd);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    if (system(cmd) != 0) return 1;
+    return T_END();
+}

@@ -1,0 +1,1227 @@
+/*
+ * test_sig.c - lib/sig.c against published vectors and provider examples.
+ *
+ * Expected values never come from lib/sig.c itself:
+ *  - GitHub: the example in GitHub's "Validating webhook deliveries";
+ *  - Standard Webhooks: the example of the specification's reference
+ *    libraries (msg_p5jXN8AQM9LWM0D4loKWxJek);
+ *  - HMAC-SHA1/256/512: RFC 2202 / RFC 4231 test case 2 ("Jefe");
+ *  - Caliza: the six payload examples of /work/shared/seeds/004 stored
+ *    byte-exact in tests/data/caliza/, signed with the seed secret by the
+ *    openssl CLI into tests/data/caliza/signatures.txt:
+ *      openssl dgst -sha256 -hmac "$secret" -binary FILE | base64
+ *  - Stripe, Shopify and the bank of seeds/003: computed with the openssl
+ *    CLI, the command beside each value.
+ * Run from the repository root (the data paths are relative to it).
+ */
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "t.h"
+#include "sig.h"
+
+#define MAX_HDRS    16
+#define STORE_SIZE  20000
+#define CALIZA_DIR  "tests/data/caliza/"
+#define CALIZA_LIST CALIZA_DIR "signatures.txt"
+#define MAX_FILE    65536
+
+/* ---------------------------------------------------------------------
+ * A request's headers, looked up case-insensitively like the real ones.
+ */
+
+typedef struct hdrs {
+    size_t      n;
+    const char *name[MAX_HDRS];
+    const char *val[MAX_HDRS];
+    char        store[STORE_SIZE];   /* owned copies for parsed lines */
+    size_t      used;
+} hdrs;
+
+static int ci_eq(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        int ca = (*a >= 'A' && *a <= 'Z') ? *a - 'A' + 'a' : *a;
+        int cb = (*b >= 'A' && *b <= 'Z') ? *b - 'A' + 'a' : *b;
+        if (ca != cb)
+            return 0;
+    }
+    return *a == *b;
+}
+
+static const char *hget(void *arg, const char *name)
+{
+    hdrs *h = arg;
+    size_t i;
+
+    for (i = 0; i < h->n; i++)
+        if (ci_eq(h->name[i], name))
+            return h->val[i];
+    return NULL;
+}
+
+static void hclear(hdrs *h) { h->n = 0; h->used = 0; }
+
+/* Set (or replace) a header; name and val must outlive the lookups. */
+static void hset(hdrs *h, const char *name, const char *val)
+{
+    size_t i;
+
+    for (i = 0; i < h->n; i++) {
+        if (ci_eq(h->name[i], name)) {
+            h->val[i] = val;
+            return;
+        }
+    }
+    if (h->n < MAX_HDRS) {
+        h->name[h->n] = name;
+        h->val[h->n] = val;
+        h->n++;
+    }
+}
+
+/* Copy s[0..n) into h's store, NUL-terminated; NULL when full. */
+static char *hstore(hdrs *h, const char *s, size_t n)
+{
+    char *p;
+
+    if (n + 1 > sizeof h->store - h->used)
+        return NULL;
+    p = h->store + h->used;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    h->used += n + 1;
+    return p;
+}
+
+/* Add the "Name: value\n" lines of text (as hs_sig_sign writes them). */
+static int hparse(hdrs *h, const char *text, size_t len)
+{
+    size_t i = 0, j, k;
+    char *name, *val;
+
+    while (i < len) {
+        for (j = i; j < len && text[j] != '\n'; j++)
+            ;
+        if (j == len)
+            return -1;                       /* every line ends in \n */
+        for (k = i; k < j && text[k] != ':'; k++)
+            ;
+        if (k == j || k + 1 >= j || text[k + 1] != ' ')
+            return -1;
+        name = hstore(h, text + i, k - i);
+        val = hstore(h, text + k + 2, j - k - 2);
+        if (name == NULL || val == NULL)
+            return -1;
+        hset(h, name, val);
+        i = j + 1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Helpers.
+ */
+
+static hs_scheme scheme(const char *name)
+{
+    hs_scheme sc;
+    int rc = hs_scheme_parse(name, strlen(name), &sc);
+
+    CHECK_MSG(rc == 0, "hs_scheme_parse(%s)", name);
+    return sc;
+}
+
+static hs_secret secret(const hs_scheme *sc, const char *v)
+{
+    hs_secret s;
+    int rc = hs_secret_decode(sc, v, strlen(v), "TEST_SECRET", &s);
+
+    CHECK_MSG(rc == 0, "hs_secret_decode(%s, %s)", sc->name, v);
+    return s;
+}
+
+static int decode_fails(const hs_scheme *sc, const char *v, size_t len)
+{
+    hs_secret s;
+
+    return hs_secret_decode(sc, v, len, "TEST_SECRET", &s) == -1;
+}
+
+static hs_sig_verdict verify_n(const hs_scheme *sc, const hs_secret *s,
+                               size_t n, hdrs *h, const char *body,
+                               size_t len, long long now)
+{
+    return hs_sig_verify(sc, s, n, hget, h, (const unsigned char *)body,
+                         len, (time_t)now, 300);
+}
+
+static hs_sig_result verify1(const hs_scheme *sc, const hs_secret *s,
+                             hdrs *h, const char *body, long long now)
+{
+    return verify_n(sc, s, 1, h, body, strlen(body), now).result;
+}
+
+static int hexeq(const unsigned char *b, size_t n, const char *hex)
+{
+    char buf[2 * HS_SIG_MAX_SECRET + 1];
+    size_t i;
+
+    if (2 * n + 1 > sizeof buf)
+        return 0;
+    for (i = 0; i < n; i++)
+        snprintf(buf + 2 * i, 3, "%02x", b[i]);
+    buf[2 * n] = '\0';
+    return strcmp(buf, hex) == 0;
+}
+
+/* Read a whole file (at most MAX_FILE bytes); caller frees. */
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *p;
+    size_t n;
+
+    if (f == NULL)
+        return NULL;
+    p = malloc(MAX_FILE + 1);
+    if (p == NULL) {
+        fclose(f);
+        return NULL;
+    }
+    n = fread(p, 1, MAX_FILE + 1, f);
+    fclose(f);
+    if (n > MAX_FILE) {
+        free(p);
+        return NULL;
+    }
+    p[n] = '\0';
+    *len = n;
+    return p;
+}
+
+/* ---------------------------------------------------------------------
+ * hs_scheme_parse
+ */
+
+static void test_scheme_parse(void)
+{
+    static const char *bad[] = {
+        "", "unknown", "Caliza", "caliza ", " caliza", "hmac", "hmac-",
+        "hmac-md5-hex:X", "hmac-sha256-hex:", "hmac-sha256-hex",
+        "hmac-sha256-b64:X", "hmac-sha256-HEX:X", "hmac-sha384-hex:X",
+        "hmac-sha256:X", "hmac-sha256-hex:Sig nature", "hmac-sha256-hex: X",
+        "hmac-sha256-hex:X:", "hmac-sha256-hex:X:a b", "hmac-sha256-hex::x",
+        "hmac-sha256-hex:X(y)", "token:", "token", "token:a b", "token:a:b",
+        "token: X", "token:X\r\n", "bearer:X", "github:X",
+    };
+    char buf[300];
+    hs_scheme sc;
+    size_t i;
+
+    sc = scheme("caliza");
+    CHECK(sc.kind == HS_SCHEME_CALIZA && sc.alg == HS_ALG_SHA256 &&
+          sc.enc == HS_ENC_BASE64 && !sc.timestamped && sc.header[0] == '\0');
+    CHECK_STR(sc.name, "caliza");
+    sc = scheme("github");
+    CHECK(sc.kind == HS_SCHEME_GITHUB && sc.enc == HS_ENC_HEX && !sc.timestamped);
+    sc = scheme("stripe");
+    CHECK(sc.kind == HS_SCHEME_STRIPE && sc.enc == HS_ENC_HEX && sc.timestamped);
+    sc = scheme("standard");
+    CHECK(sc.kind == HS_SCHEME_STANDARD && sc.enc == HS_ENC_BASE64 && sc.timestamped);
+    sc = scheme("shopify");
+    CHECK(sc.kind == HS_SCHEME_SHOPIFY && sc.enc == HS_ENC_BASE64 && !sc.timestamped);
+    sc = scheme("bearer");
+    CHECK(sc.kind == HS_SCHEME_BEARER && sc.header[0] == '\0');
+    sc = scheme("token:x-functions-key");
+    CHECK(sc.kind == HS_SCHEME_TOKEN && !sc.timestamped);
+    CHECK_STR(sc.header, "x-functions-key");
+    CHECK_STR(sc.name, "token:x-functions-key");
+    sc = scheme("hmac-sha256-hex:Signature");
+    CHECK(sc.kind == HS_SCHEME_HMAC && sc.alg == HS_ALG_SHA256 && sc.enc == HS_ENC_HEX);
+    CHECK_STR(sc.header, "Signature");
+    CHECK_STR(sc.prefix, "");
+    sc = scheme("hmac-sha1-hex:X-Hub-Signature:sha1=");
+    CHECK(sc.kind == HS_SCHEME_HMAC && sc.alg == HS_ALG_SHA1 && sc.enc == HS_ENC_HEX);
+    CHECK_STR(sc.header, "X-Hub-Signature");
+    CHECK_STR(sc.prefix, "sha1=");
+    sc = scheme("hmac-sha512-base64:X-Sig");
+    CHECK(sc.kind == HS_SCHEME_HMAC && sc.alg == HS_ALG_SHA512 && sc.enc == HS_ENC_BASE64);
+    CHECK_STR(sc.header, "X-Sig");
+    sc = scheme("hmac-sha256-hex:X:a:b");       /* the prefix is the rest */
+    CHECK_STR(sc.header, "X");
+    CHECK_STR(sc.prefix, "a:b");
+    sc = scheme("token:!#$%&'*+-.^_`|~09azAZ");  /* every tchar */
+    CHECK_STR(sc.header, "!#$%&'*+-.^_`|~09azAZ");
+
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK_MSG(hs_scheme_parse(bad[i], strlen(bad[i]), &sc) == -1,
+                  "accepted [%s]", bad[i]);
+    CHECK(hs_scheme_parse("caliza\0x", 8, &sc) == -1);   /* embedded NUL */
+    CHECK(hs_scheme_parse("caliza", 0, &sc) == -1);
+    CHECK(hs_scheme_parse("caliza", 5, &sc) == -1);      /* "caliz" */
+    CHECK(hs_scheme_parse(NULL, 3, &sc) == -1);
+    CHECK(hs_scheme_parse("caliza", 6, NULL) == -1);
+
+    /* Header names: HS_SIG_MAX_HEADER_NAME accepted, one more rejected. */
+    snprintf(buf, sizeof buf, "token:%0*d", HS_SIG_MAX_HEADER_NAME, 0);
+    CHECK(hs_scheme_parse(buf, strlen(buf), &sc) == 0 &&
+          strlen(sc.header) == HS_SIG_MAX_HEADER_NAME);
+    snprintf(buf, sizeof buf, "token:%0*d", HS_SIG_MAX_HEADER_NAME + 1, 0);
+    CHECK(hs_scheme_parse(buf, strlen(buf), &sc) == -1);
+    snprintf(buf, sizeof buf, "hmac-sha256-hex:%0*d:%0*d",
+             HS_SIG_MAX_HEADER_NAME, 0, HS_SIG_MAX_PREFIX, 0);
+    CHECK(hs_scheme_parse(buf, strlen(buf), &sc) == 0 &&
+          strlen(sc.prefix) == HS_SIG_MAX_PREFIX);
+    snprintf(buf, sizeof buf, "hmac-sha256-hex:X:%0*d", HS_SIG_MAX_PREFIX + 1, 0);
+    CHECK(hs_scheme_parse(buf, strlen(buf), &sc) == -1);
+    /* Longer than the name field. */
+    memset(buf, 'a', 200);
+    memcpy(buf, "token:", 6);
+    buf[200] = '\0';
+    CHECK(hs_scheme_parse(buf, strlen(buf), &sc) == -1);
+}
+
+/* ---------------------------------------------------------------------
+ * hs_secret_decode
+ */
+
+#define CALIZA_SECRET     "AXxDmWTa0fcdoT6CsR5DhmijZaaaHwY+77sVZs/x4ro="
+#define CALIZA_SECRET_HEX "017c439964dad1f71da13e82b11e438668a365a69a1f063eefbb1566cff1e2ba"
+
+/* The hint must name a change, never quote the value. */
+static void check_hint(const hs_secret *s, const char *value, const char *word)
+{
+    CHECK(s->alt_hint != NULL);
+    if (s->alt_hint == NULL)
+        return;
+    CHECK_MSG(strstr(s->alt_hint, value) == NULL, "hint quotes the secret");
+    CHECK_MSG(strstr(s->alt_hint, word) != NULL, "hint [%s] lacks [%s]",
+              s->alt_hint, word);
+}
+
+static void test_secret_decode(void)
+{
+    hs_scheme cal = scheme("caliza"), std = scheme("standard");
+    hs_scheme str = scheme("stripe"), ber = scheme("bearer");
+    hs_scheme tok = scheme("token:x-functions-key"), gh = scheme("github");
+    static char big[HS_SIG_MAX_SECRET + 2];
+    hs_secret s;
+
+    /* Literal (the SPEC default): key is the text, alt its decoding. */
+    s = secret(&cal, CALIZA_SECRET);
+    CHECK(s.key_len == strlen(CALIZA_SECRET) &&
+          memcmp(s.key, CALIZA_SECRET, s.key_len) == 0);
+    CHECK(s.alt_len == 32 && hexeq(s.alt, s.alt_len, CALIZA_SECRET_HEX));
+    CHECK_STR(s.source, "TEST_SECRET");
+    check_hint(&s, CALIZA_SECRET, "base64:");
+
+    /* base64: decodes; alt is the text after the prefix. */
+    s = secret(&cal, "base64:" CALIZA_SECRET);
+    CHECK(s.key_len == 32 && hexeq(s.key, s.key_len, CALIZA_SECRET_HEX));
+    CHECK(s.alt_len == strlen(CALIZA_SECRET) &&
+          memcmp(s.alt, CALIZA_SECRET, s.alt_len) == 0);
+    check_hint(&s, CALIZA_SECRET, "remove the base64:");
+
+    /* hex:, either case. */
+    s = secret(&cal, "hex:" CALIZA_SECRET_HEX);
+    CHECK(s.key_len == 32 && hexeq(s.key, s.key_len, CALIZA_SECRET_HEX));
+    CHECK(s.alt_len == 64 && memcmp(s.alt, CALIZA_SECRET_HEX, 64) == 0);
+    check_hint(&s, CALIZA_SECRET_HEX, "remove the hex:");
+    s = secret(&gh, "hex:017C439964DAD1F71DA13E82B11E438668A365A69A1F063EEFBB1566CFF1E2BA");
+    CHECK(s.key_len == 32 && hexeq(s.key, s.key_len, CALIZA_SECRET_HEX));
+
+    /* Valid short encodings: "AA==" is one zero byte. */
+    s = secret(&cal, "base64:AA==");
+    CHECK(s.key_len == 1 && s.key[0] == 0);
+    s = secret(&cal, "base64:AAA=");
+    CHECK(s.key_len == 2);
+    s = secret(&cal, "base64:AAAA");
+    CHECK(s.key_len == 3);
+
+    /* Bad encodings and empty values are rejected. */
+    CHECK(decode_fails(&cal, "", 0));
+    CHECK(decode_fails(&cal, "base64:", 7));
+    CHECK(decode_fails(&cal, "base64:AXxD=", 12));
+    CHECK(decode_fails(&cal, "base64:AXx", 10));
+    CHECK(decode_fails(&cal, "base64:AX!D", 11));
+    CHECK(decode_fails(&cal, "base64:AX-_", 11));          /* URL alphabet */
+    CHECK(decode_fails(&cal, "base64:AB==", 11));          /* non-canonical */
+    CHECK(decode_fails(&cal, "base64:AAB=", 11));          /* non-canonical */
+    CHECK(decode_fails(&cal, "base64:A===", 11));
+    CHECK(decode_fails(&cal, "base64:=AAA", 11));
+    CHECK(decode_fails(&cal, "base64:AA=A", 11));
+    CHECK(decode_fails(&cal, "base64:AAAA====", 15));
+    CHECK(decode_fails(&cal, "base64: AAAA", 12));
+    CHECK(decode_fails(&cal, "base64:AAAA\n", 12));
+    CHECK(decode_fails(&cal, "hex:", 4));
+    CHECK(decode_fails(&cal, "hex:abc", 7));
+    CHECK(decode_fails(&cal, "hex:zz", 6));
+    CHECK(decode_fails(&cal, "hex:0x12", 8));
+    CHECK(decode_fails(&cal, "hex:12:34", 9));
+
+    /* Length: HS_SIG_MAX_SECRET bytes fit, one more does not. */
+    memset(big, 'k', sizeof big);
+    CHECK(hs_secret_decode(&cal, big, HS_SIG_MAX_SECRET, "T", &s) == 0 &&
+          s.key_len == HS_SIG_MAX_SECRET);
+    CHECK(decode_fails(&cal, big, HS_SIG_MAX_SECRET + 1));
+
+    /* A short Base64-looking word gets no alt. */
+    s = secret(&cal, "dGVzdA==");
+    CHECK(s.key_len == 8 && s.alt_len == 0 && s.alt_hint == NULL);
+    s = secret(&gh, "It's a Secret to Everybody");
+    CHECK(s.alt_len == 0);
+
+    /* standard: whsec_ is decoded, alt is the whole literal. */
+    s = secret(&std, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    CHECK(s.key_len == 24);
+    CHECK(s.alt_len == strlen("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") &&
+          memcmp(s.alt, "whsec_", 6) == 0);
+    check_hint(&s, "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_");
+    CHECK(decode_fails(&std, "whsec_", 6));
+    CHECK(decode_fails(&std, "whsec_!!!!", 10));
+    CHECK(decode_fails(&std, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS", 37));
+
+    /* stripe: whsec_ is the exact bytes. */
+    s = secret(&str, "whsec_test_hookspool_5Xq8Lr2pVb");
+    CHECK(s.key_len == strlen("whsec_test_hookspool_5Xq8Lr2pVb") &&
+          memcmp(s.key, "whsec_test", 10) == 0 && s.alt_len == 0);
+
+    /* bearer / token: a pasted "Bearer " is dropped. */
+    s = secret(&ber, "Bearer your-custom-token-here");
+    CHECK(s.key_len == 22 && memcmp(s.key, "your-custom-token-here", 22) == 0);
+    CHECK(s.alt_len == 0);
+    s = secret(&ber, "bEaReR   your-custom-token-here");
+    CHECK(s.key_len == 22 && memcmp(s.key, "your-custom-token-here", 22) == 0);
+    s = secret(&ber, "your-custom-token-here");
+    CHECK(s.key_len == 22 && s.alt_len == 0);
+    s = secret(&ber, "AXxDmWTa0fcdoT6CsR5DhmijZaaaHwY+77sVZs/x4ro=");
+    CHECK(s.alt_len == 0);                   /* tokens are text */
+    CHECK(decode_fails(&ber, "Bearer ", 7));
+    CHECK(decode_fails(&ber, "Bearer    ", 10));
+    s = secret(&tok, "Bearer abc");
+    CHECK(s.key_len == 3 && memcmp(s.key, "abc", 3) == 0);
+    CHECK(s.alt_len == 10 && memcmp(s.alt, "Bearer abc", 10) == 0);
+    check_hint(&s, "abc", "bearer");
+    s = secret(&ber, "Bearerish");              /* no space: not a prefix */
+    CHECK(s.key_len == 9);
+
+    /* Failure leaves no key behind. */
+    memset(&s, 0x55, sizeof s);
+    CHECK(hs_secret_decode(&cal, "hex:0g", 6, "SRC", &s) == -1);
+    CHECK(s.key_len == 0 && s.alt_len == 0 && s.key[0] == 0);
+    CHECK(hs_secret_decode(NULL, "x", 1, "SRC", &s) == -1);
+    CHECK(hs_secret_decode(&cal, NULL, 1, "SRC", &s) == -1);
+}
+
+/* ---------------------------------------------------------------------
+ * GitHub
+ */
+
+#define GH_SECRET "It's a Secret to Everybody"
+#define GH_BODY   "Hello, World!"
+#define GH_SIG    "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+
+static void test_github(void)
+{
+    hs_scheme sc = scheme("github");
+    hs_secret s = secret(&sc, GH_SECRET);
+    static char longv[HS_SIG_MAX_HEADER_VAL + 2];
+    char v[200];
+    hdrs h;
+    hs_buf b = HS_BUF_INIT;
+
+    hclear(&h);
+    CHECK(verify1(&sc, &s, &h, GH_BODY, 0) == HS_SIG_MISSING);
+    hset(&h, "X-Hub-Signature-256", "sha256=" GH_SIG);
+    CHECK(verify1(&sc, &s, &h, GH_BODY, 0) == HS_SIG_OK);
+    CHECK(verify1(&sc, &s, &h, "Hello, World?", 0) == HS_SIG_BAD);
+    CHECK(verify1(&sc, &s, &h, "Hello, World! ", 0) == HS_SIG_BAD);
+    CHECK(verify1(&sc, &s, &h, "", 0) == HS_SIG_BAD);
+    /* Lookup is by name, whatever case the server used. */
+    hclear(&h);
+    hset(&h, "x-hub-signature-256", "sha256=" GH_SIG);
+    CHECK(verify1(&sc, &s, &h, GH_BODY, 0) == HS_SIG_OK);
+    hset(&h, "x-hub-signature-256", "sha256=757107EA0EB2509FC211221CCE984B8A37570B6D7586C22C46F4379C8B043E17");
+    CHECK(verify1(&sc, &s, &h, GH_BODY, 0) == HS_SIG_OK);
+    hset(&h, "x-hub-signature-256", " sha256=" GH_SIG " \t");
+    CHECK(verify1(&sc, &s, &h, GH_BODY, 0) == HS_SIG_OK);      /* OWS */
+    /* One digit flipped. */
+    hset(&h, "x-hub-signature-256", "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e18");
+    CHECK(verify1(&sc, &s, &h, GH_BODY, 0) == HS_SIG_BAD);
+    /* Wrong lengths, alphabet, prefix. */
+    hset(&h, "x-hub-signature-256", "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e1");
+    CHECK(verify1(&sc, &s, &h, GH_BODY, 0) == HS_SIG_BAD);
+    hset(&h, "x-hub-signature-256", "sha256=" GH_SIG "0");
+    CHECK(verify1(&sc, &s, &h, GH_BODY, 0) == HS_SIG_BAD);
+    hset(&h, "x-hub-signature-256", "sha256=" GH_SIG "00");
+    CHECK(verify1(&sc, &s, &h, GH_BODY, 0) == HS_SIG_BAD);
+    hset(&h, "x-hub-signature-256", "sha256=g57107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17");
+    CHECK(verify1(&sc, &s, &h, GH_BODY, 0) == HS_SIG_BAD);
+    hset(&h, "x-hub-signature-256", GH_SIG);
+    CHECK(verify1(&sc, &s, &h, GH_BODY, 0) == HS_SIG_BAD);
+    hset(&h, "x-hub-signature-256", "sha1=" GH_SIG);
+    CHECK(verify1(&sc, &s, &h, GH_BODY, 0) == HS_SIG_BAD);
+    hset(&h, "x-hub-signature-256", "SHA256=" GH_SIG);
+    CHECK(verify1(&sc, &s, &h, GH_BODY, 0) == HS_SIG_BAD);
+    hset(&h, "x-hub-signature-256", "sha256= " GH_SIG);
+    CHECK(verify1(&sc, &s, &h, GH_BODY, 0) == HS_SIG_BAD);
+    hset(&h, "x-hub-signature-256", "sha256=");
+    CHECK(verify1(&sc, &s, &h, GH_BODY, 0) == HS_SIG_BAD);
+    hset(&h, "x-hub-signature-256", "");
+    CHECK(verify1(&sc, &s, &h, GH_BODY, 0) == HS_SIG_BAD);
+    /* The old SHA-1 header alone is not the scheme's header. */
+    hclear(&h);
+    hset(&h, "X-Hub-Signature", "sha1=" GH_SIG);
+    CHECK(verify1(&sc, &s, &h, GH_BODY, 0) == HS_SIG_MISSING);
+    /* Over HS_SIG_MAX_HEADER_VAL: BAD even though it starts right. */
+    memset(longv, ' ', sizeof longv - 1);
+    memcpy(longv, "sha256=" GH_SIG, strlen("sha256=" GH_SIG));
+    longv[HS_SIG_MAX_HEADER_VAL + 1] = '\0';
+    hset(&h, "X-Hub-Signature-256", longv);
+    CHECK(verify1(&sc, &s, &h, GH_BODY, 0) == HS_SIG_BAD);
+    longv[HS_SIG_MAX_HEADER_VAL] = '\0';      /* exactly the limit: trimmed */
+    CHECK(verify1(&sc, &s, &h, GH_BODY, 0) == HS_SIG_OK);
+
+    /* The signer writes what GitHub sends. */
+    CHECK(hs_sig_sign(&sc, &s, (const unsigned char *)GH_BODY,
+                      strlen(GH_BODY), 0, NULL, &b) == 0);
+    snprintf(v, sizeof v, "X-Hub-Signature-256: sha256=%s\n", GH_SIG);
+    CHECK_STR(b.p ? b.p : "", v);
+    hs_buf_free(&b);
+}
+
+/* ---------------------------------------------------------------------
+ * Standard Webhooks
+ */
+
+#define SW_SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+#define SW_ID     "msg_p5jXN8AQM9LWM0D4loKWxJek"
+#define SW_TS     1614265330LL
+#define SW_TS_S   "1614265330"
+#define SW_BODY   "{\"test\": 2432232314}"
+#define SW_SIG    "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+static void sw_headers(hdrs *h, const char *pfx, const char *id,
+                       const char *ts, const char *sig)
+{
+    static char names[3][32];
+
+    hclear(h);
+    snprintf(names[0], sizeof names[0], "%s-id", pfx);
+    snprintf(names[1], sizeof names[1], "%s-timestamp", pfx);
+    snprintf(names[2], sizeof names[2], "%s-signature", pfx);
+    if (id) hset(h, names[0], id);
+    if (ts) hset(h, names[1], ts);
+    if (sig) hset(h, names[2], sig);
+}
+
+static void test_standard(void)
+{
+    hs_scheme sc = scheme("standard");
+    hs_secret s = secret(&sc, SW_SECRET), wrong = secret(&sc, "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    hs_secret two[2];
+    hdrs h;
+    hs_buf b = HS_BUF_INIT;
+
+    sw_headers(&h, "webhook", SW_ID, SW_TS_S, SW_SIG);
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS) == HS_SIG_OK);
+    CHECK(verify1(&sc, &wrong, &h, SW_BODY, SW_TS) == HS_SIG_BAD);
+    CHECK(verify1(&sc, &s, &h, "{\"test\": 2432232315}", SW_TS) == HS_SIG_BAD);
+    two[0] = wrong;
+    two[1] = s;
+    CHECK(verify_n(&sc, two, 2, &h, SW_BODY, strlen(SW_BODY), SW_TS).result == HS_SIG_OK);
+    /* The svix- names. */
+    sw_headers(&h, "svix", SW_ID, SW_TS_S, SW_SIG);
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS) == HS_SIG_OK);
+    sw_headers(&h, "SVIX", SW_ID, SW_TS_S, SW_SIG);
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS) == HS_SIG_OK);
+    /* Lists: unknown versions skipped, several v1 (rotation). */
+    sw_headers(&h, "webhook", SW_ID, SW_TS_S, "v2,xxx " SW_SIG);
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS) == HS_SIG_OK);
+    sw_headers(&h, "webhook", SW_ID, SW_TS_S,
+               "v1a,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE= "
+               "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=  " SW_SIG " ");
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS) == HS_SIG_OK);
+    sw_headers(&h, "webhook", SW_ID, SW_TS_S, "v1,short " SW_SIG);
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS) == HS_SIG_OK);
+    /* Only other versions, or malformed v1, or a bare word: BAD. */
+    sw_headers(&h, "webhook", SW_ID, SW_TS_S,
+               "v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS) == HS_SIG_BAD);
+    sw_headers(&h, "webhook", SW_ID, SW_TS_S,
+               "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE");
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS) == HS_SIG_BAD);
+    sw_headers(&h, "webhook", SW_ID, SW_TS_S,
+               "v1,g0hM9SsE-OTPJTGt_tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS) == HS_SIG_BAD);
+    sw_headers(&h, "webhook", SW_ID, SW_TS_S, "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE= " SW_SIG);
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS) == HS_SIG_BAD);
+    sw_headers(&h, "webhook", SW_ID, SW_TS_S, ",x " SW_SIG);
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS) == HS_SIG_BAD);
+    sw_headers(&h, "webhook", SW_ID, SW_TS_S,
+               "v1,x v1,x v1,x v1,x v1,x v1,x v1,x v1,x " SW_SIG);
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS) == HS_SIG_BAD);   /* too many */
+    /* The id and the timestamp are signed. */
+    sw_headers(&h, "webhook", "msg_p5jXN8AQM9LWM0D4loKWxJeK", SW_TS_S, SW_SIG);
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS) == HS_SIG_BAD);
+    sw_headers(&h, "webhook", SW_ID, "01614265330", SW_SIG);
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS) == HS_SIG_BAD);
+    /* Tolerance edges, both directions. */
+    sw_headers(&h, "webhook", SW_ID, SW_TS_S, SW_SIG);
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS + 300) == HS_SIG_OK);
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS - 300) == HS_SIG_OK);
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS + 301) == HS_SIG_EXPIRED);
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS - 301) == HS_SIG_EXPIRED);
+    CHECK(verify1(&sc, &s, &h, SW_BODY, 0) == HS_SIG_EXPIRED);
+    CHECK(hs_sig_verify(&sc, &s, 1, hget, &h, (const unsigned char *)SW_BODY,
+                        strlen(SW_BODY), (time_t)(SW_TS + 1), 0).result == HS_SIG_EXPIRED);
+    CHECK(hs_sig_verify(&sc, &s, 1, hget, &h, (const unsigned char *)SW_BODY,
+                        strlen(SW_BODY), (time_t)SW_TS, 0).result == HS_SIG_OK);
+    /* A negative tolerance is 0, never "anything goes". */
+    CHECK(hs_sig_verify(&sc, &s, 1, hget, &h, (const unsigned char *)SW_BODY,
+                        strlen(SW_BODY), (time_t)SW_TS, -1).result == HS_SIG_OK);
+    CHECK(hs_sig_verify(&sc, &s, 1, hget, &h, (const unsigned char *)SW_BODY,
+                        strlen(SW_BODY), (time_t)(SW_TS + 1000), -1).result == HS_SIG_EXPIRED);
+    CHECK(hs_sig_verify(&sc, &s, 1, hget, &h, (const unsigned char *)SW_BODY,
+                        strlen(SW_BODY), (time_t)(SW_TS - 1000), -1).result == HS_SIG_EXPIRED);
+    /* Extreme clocks and tolerances do not overflow. */
+    CHECK(hs_sig_verify(&sc, &s, 1, hget, &h, (const unsigned char *)SW_BODY,
+                        strlen(SW_BODY), (time_t)SW_TS, LLONG_MAX).result == HS_SIG_OK);
+    CHECK(hs_sig_verify(&sc, &s, 1, hget, &h, (const unsigned char *)SW_BODY,
+                        strlen(SW_BODY), (time_t)LLONG_MIN, 300).result == HS_SIG_EXPIRED);
+    CHECK(hs_sig_verify(&sc, &s, 1, hget, &h, (const unsigned char *)SW_BODY,
+                        strlen(SW_BODY), (time_t)LLONG_MAX, 300).result == HS_SIG_EXPIRED);
+    CHECK(hs_sig_verify(&sc, &s, 1, hget, &h, (const unsigned char *)SW_BODY,
+                        strlen(SW_BODY), (time_t)LLONG_MIN, LLONG_MAX).result == HS_SIG_EXPIRED);
+    /* Missing headers: MISSING even when the timestamp is stale. */
+    sw_headers(&h, "webhook", NULL, SW_TS_S, SW_SIG);
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS) == HS_SIG_MISSING);
+    sw_headers(&h, "webhook", SW_ID, NULL, SW_SIG);
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS) == HS_SIG_MISSING);
+    sw_headers(&h, "webhook", SW_ID, SW_TS_S, NULL);
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS) == HS_SIG_MISSING);
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS + 100000) == HS_SIG_MISSING);
+    hclear(&h);
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS) == HS_SIG_MISSING);
+    /* Timestamps with garbage. */
+    sw_headers(&h, "webhook", SW_ID, "1614265330x", SW_SIG);
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS) == HS_SIG_BAD);
+    sw_headers(&h, "webhook", SW_ID, "+1614265330", SW_SIG);
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS) == HS_SIG_BAD);
+    sw_headers(&h, "webhook", SW_ID, "-1614265330", SW_SIG);
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS) == HS_SIG_BAD);
+    sw_headers(&h, "webhook", SW_ID, "1614265330.5", SW_SIG);
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS) == HS_SIG_BAD);
+    sw_headers(&h, "webhook", SW_ID, "99999999999999999999", SW_SIG);
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS) == HS_SIG_BAD);
+    sw_headers(&h, "webhook", SW_ID, "9223372036854775808", SW_SIG);
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS) == HS_SIG_BAD);
+    sw_headers(&h, "webhook", SW_ID, "9223372036854775807", SW_SIG);
+    CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS) == HS_SIG_EXPIRED);
+
+    /* The signer reproduces the published example exactly. */
+    CHECK(hs_sig_sign(&sc, &s, (const unsigned char *)SW_BODY, strlen(SW_BODY),
+                      (time_t)SW_TS, SW_ID, &b) == 0);
+    CHECK_STR(b.p ? b.p : "", "webhook-id: " SW_ID "\nwebhook-timestamp: " SW_TS_S
+              "\nwebhook-signature: " SW_SIG "\n");
+    hs_buf_free(&b);
+}
+
+/* ---------------------------------------------------------------------
+ * Caliza: every example payload of the event catalogue.
+ */
+
+static const char *const caliza_ops[] = {
+    "TRANSACTION_COMPLETED", "TRANSACTION_FAILED", "TRANSACTION_UETR",
+    "BENEFICIARY_APPROVED", "PAY_IN_ACCOUNT_CREATED",
+    "RECIPIENT_DATA_UPDATE_REQUIRED",
+};
+#define N_CALIZA_OPS (sizeof caliza_ops / sizeof caliza_ops[0])
+
+/* openssl dgst -sha256 -mac HMAC -macopt hexkey:$CALIZA_SECRET_HEX -binary
+ *   tests/data/caliza/TRANSACTION_COMPLETED.json | base64 */
+#define CALIZA_DECODED_SIG_COMPLETED "j23sCv0nxdVAGP9J9KwUBOREwVMr+kxc8VhRGUEzOVw="
+
+static void caliza_one(const char *file, const char *sig, const char *body,
+                       size_t len)
+{
+    hs_scheme sc = scheme("caliza");
+    hs_secret lit = secret(&sc, CALIZA_SECRET);
+    hs_secret dec = secret(&sc, "base64:" CALIZA_SECRET);
+    hs_secret other = secret(&sc, "another-secret-entirely-0123456789");
+    hs_secret set[3];
+    hs_sig_verdict vd;
+    char *copy;
+    hdrs h, hs;
+    hs_buf b = HS_BUF_INIT;
+
+    hclear(&h);
+    hset(&h, "X-Caliza-Webhook-Signature", sig);
+    vd = verify_n(&sc, &lit, 1, &h, body, len, 0);
+    CHECK_MSG(vd.result == HS_SIG_OK && vd.hint_index == -1, "%s", file);
+
+    /* One byte of the body changed. */
+    copy = malloc(len);
+    CHECK(copy != NULL);
+    if (copy != NULL) {
+        memcpy(copy, body, len);
+        copy[len / 2] ^= 0x01;
+        vd = verify_n(&sc, &lit, 1, &h, copy, len, 0);
+        CHECK_MSG(vd.result == HS_SIG_BAD && vd.hint_index == -1, "%s", file);
+        /* A byte dropped (a proxy trimming the final newline). */
+        vd = verify_n(&sc, &lit, 1, &h, body, len - 1, 0);
+        CHECK_MSG(vd.result == HS_SIG_BAD, "%s", file);
+        free(copy);
+    }
+
+    /* Configured decoded, sender signs with the literal text: the hint
+     * points at the secret that would match read the other way. */
+    set[0] = other;
+    set[1] = dec;
+    vd = verify_n(&sc, set, 2, &h, body, len, 0);
+    CHECK_MSG(vd.result == HS_SIG_BAD && vd.hint_index == 1, "%s: %d", file,
+              vd.hint_index);
+    vd = verify_n(&sc, &dec, 1, &h, body, len, 0);
+    CHECK_MSG(vd.result == HS_SIG_BAD && vd.hint_index == 0, "%s", file);
+    /* With the right one present, it is simply OK. */
+    set[2] = lit;
+    vd = verify_n(&sc, set, 3, &h, body, len, 0);
+    CHECK_MSG(vd.result == HS_SIG_OK && vd.hint_index == -1, "%s", file);
+
+    /* The other way round: the sender uses the decoded bytes. */
+    CHECK(hs_sig_sign(&sc, &dec, (const unsigned char *)body, len, 0, NULL, &b) == 0);
+    hclear(&hs);
+    CHECK(hparse(&hs, b.p, b.len) == 0);
+    CHECK(hget(&hs, "X-Caliza-Webhook-Signature") != NULL);
+    if (strcmp(file, "TRANSACTION_COMPLETED.json") == 0)
+        CHECK_STR(b.p, "X-Caliza-Webhook-Signature: " CALIZA_DECODED_SIG_COMPLETED "\n");
+    vd = verify_n(&sc, &dec, 1, &hs, body, len, 0);
+    CHECK_MSG(vd.result == HS_SIG_OK, "%s", file);
+    set[0] = other;
+    set[1] = lit;
+    vd = verify_n(&sc, set, 2, &hs, body, len, 0);
+    CHECK_MSG(vd.result == HS_SIG_BAD && vd.hint_index == 1, "%s", file);
+
+    /* And the literal signer writes what Caliza sent. */
+    hs_buf_reset(&b);
+    CHECK(hs_sig_sign(&sc, &lit, (const unsigned char *)body, len, 0, NULL, &b) == 0);
+    CHECK_MSG(b.len == strlen("X-Caliza-Webhook-Signature: \n") + strlen(sig) &&
+              strstr(b.p, sig) != NULL, "%s", file);
+    hs_buf_free(&b);
+}
+
+static void test_caliza(void)
+{
+    char line[512], path[256], file[128], sig[128], extra[8];
+    int seen[N_CALIZA_OPS] = { 0 };
+    FILE *f = fopen(CALIZA_LIST, "r");
+    size_t i, len, nfiles = 0;
+    char *body;
+
+    CHECK_MSG(f != NULL, "cannot open %s (run from the repository root)", CALIZA_LIST);
+    if (f == NULL)
+        return;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (sscanf(line, "%127s %127s %7s", file, sig, extra) != 2) {
+            CHECK_MSG(0, "bad line in %s: %s", CALIZA_LIST, line);
+            continue;
+        }
+        snprintf(path, sizeof path, "%s%s", CALIZA_DIR, file);
+        body = slurp(path, &len);
+        CHECK_MSG(body != NULL, "cannot read %s", path);
+        if (body == NULL)
+            continue;
+        /* The payloads are the pretty-printed examples, newline-ended. */
+        CHECK_MSG(len > 100 && body[0] == '{' && body[len - 1] == '\n' &&
+                  memchr(body, '\n', len) != body + len - 1, "%s", path);
+        for (i = 0; i < N_CALIZA_OPS; i++) {
+            char want[96];
+            snprintf(want, sizeof want, "\"operation\": \"%s\"", caliza_ops[i]);
+            if (strstr(body, want) != NULL) {
+                seen[i]++;
+                CHECK_MSG(strncmp(file, caliza_ops[i], strlen(caliza_ops[i])) == 0,
+                          "%s holds %s", file, caliza_ops[i]);
+            }
+        }
+        caliza_one(file, sig, body, len);
+        free(body);
+        nfiles++;
+    }
+    fclose(f);
+    CHECK_MSG(nfiles == N_CALIZA_OPS, "%zu files listed", nfiles);
+    for (i = 0; i < N_CALIZA_OPS; i++)
+        CHECK_MSG(seen[i] == 1, "%s seen %d times", caliza_ops[i], seen[i]);
+}
+
+/* ---------------------------------------------------------------------
+ * Stripe
+ */
+
+#define ST_SECRET  "whsec_test_hookspool_5Xq8Lr2pVb"
+#define ST_SECRET2 "whsec_old_hookspool_Zk3Tm9Wd"
+#define ST_T       1492774577LL
+#define ST_BODY    "{\"id\":\"evt_1NG8Du2eZvKYlo2CUI79vXWy\",\"object\":\"event\"," \
+                   "\"type\":\"payment_intent.succeeded\"}"
+/* printf '%s' "1492774577.$ST_BODY" | openssl dgst -sha256 -hmac "$ST_SECRET" */
+#define ST_SIG     "593b8878d2fe6786689aaeef955e9a8640e9d36fc68d264fdc4e309c713e3c25"
+/* the same with ST_SECRET2 */
+#define ST_SIG2    "eed3d0e4c3c0872c3de6da8005ef53b64e2b6d73494b2fd301c8a4b9a3fbd532"
+#define ST_ZERO    "0000000000000000000000000000000000000000000000000000000000000000"
+
+static hs_sig_result stripe_v(const hs_secret *s, const char *hv, long long now)
+{
+    hs_scheme sc = scheme("stripe");
+    hdrs h;
+
+    hclear(&h);
+    hset(&h, "Stripe-Signature", hv);
+    return verify1(&sc, s, &h, ST_BODY, now);
+}
+
+static void test_stripe(void)
+{
+    hs_scheme sc = scheme("stripe");
+    hs_secret s = secret(&sc, ST_SECRET), s2 = secret(&sc, ST_SECRET2);
+    hs_buf b = HS_BUF_INIT;
+    hdrs h;
+
+    CHECK(stripe_v(&s, "t=1492774577,v1=" ST_SIG, ST_T) == HS_SIG_OK);
+    CHECK(stripe_v(&s2, "t=1492774577,v1=" ST_SIG2, ST_T) == HS_SIG_OK);
+    CHECK(stripe_v(&s2, "t=1492774577,v1=" ST_SIG, ST_T) == HS_SIG_BAD);
+    CHECK(stripe_v(&s, "v1=" ST_SIG ",t=1492774577", ST_T) == HS_SIG_OK);
+    CHECK(stripe_v(&s, "t=1492774577, v1=" ST_SIG " ", ST_T) == HS_SIG_OK);
+    CHECK(stripe_v(&s, "  t=1492774577 ,\tv1=" ST_SIG, ST_T) == HS_SIG_OK);
+    /* Uppercase hex is the same MAC. */
+    CHECK(stripe_v(&s, "t=1492774577,v1=593B8878D2FE6786689AAEEF955E9A8640E9D36FC68D264FDC4E309C713E3C25", ST_T) == HS_SIG_OK);
+    /* Several v1 (Stripe sends one per active secret); v0 ignored. */
+    CHECK(stripe_v(&s, "t=1492774577,v1=" ST_SIG2 ",v1=" ST_SIG ",v0=" ST_ZERO, ST_T) == HS_SIG_OK);
+    CHECK(stripe_v(&s2, "t=1492774577,v1=" ST_SIG2 ",v1=" ST_SIG ",v0=" ST_ZERO, ST_T) == HS_SIG_OK);
+    CHECK(stripe_v(&s, "t=1492774577,v1=" ST_ZERO ",v0=" ST_SIG, ST_T) == HS_SIG_BAD);
+    CHECK(stripe_v(&s, "t=1492774577,v0=" ST_SIG, ST_T) == HS_SIG_BAD);
+    CHECK(stripe_v(&s, "t=1492774577,v2=" ST_SIG, ST_T) == HS_SIG_BAD);
+    CHECK(stripe_v(&s, "t=1492774577,v1=abc,v1=" ST_SIG, ST_T) == HS_SIG_OK);
+    CHECK(stripe_v(&s, "t=1492774577,v1=" ST_SIG "0", ST_T) == HS_SIG_BAD);
+    CHECK(stripe_v(&s, "t=1492774577,v1=" ST_SIG2, ST_T) == HS_SIG_BAD);
+    /* The timestamp is signed. */
+    CHECK(stripe_v(&s, "t=1492774578,v1=" ST_SIG, ST_T) == HS_SIG_BAD);
+    CHECK(stripe_v(&s, "t=01492774577,v1=" ST_SIG, ST_T) == HS_SIG_BAD);
+    /* Tolerance. */
+    CHECK(stripe_v(&s, "t=1492774577,v1=" ST_SIG, ST_T + 300) == HS_SIG_OK);
+    CHECK(stripe_v(&s, "t=1492774577,v1=" ST_SIG, ST_T - 300) == HS_SIG_OK);
+    CHECK(stripe_v(&s, "t=1492774577,v1=" ST_SIG, ST_T + 301) == HS_SIG_EXPIRED);
+    CHECK(stripe_v(&s, "t=1492774577,v1=" ST_SIG, ST_T - 301) == HS_SIG_EXPIRED);
+    CHECK(stripe_v(&s, "t=1492774577,v1=" ST_SIG, (long long)time(NULL)) == HS_SIG_EXPIRED);
+    /* Malformed. */
+    CHECK(stripe_v(&s, "v1=" ST_SIG, ST_T) == HS_SIG_BAD);
+    CHECK(stripe_v(&s, "t=1492774577", ST_T) == HS_SIG_BAD);
+    CHECK(stripe_v(&s, "t=1492774577x,v1=" ST_SIG, ST_T) == HS_SIG_BAD);
+    CHECK(stripe_v(&s, "t=,v1=" ST_SIG, ST_T) == HS_SIG_BAD);
+    CHECK(stripe_v(&s, "t=-1492774577,v1=" ST_SIG, ST_T) == HS_SIG_BAD);
+    CHECK(stripe_v(&s, "t=+1492774577,v1=" ST_SIG, ST_T) == HS_SIG_BAD);
+    CHECK(stripe_v(&s, "t= 1492774577,v1=" ST_SIG, ST_T) == HS_SIG_BAD);
+    CHECK(stripe_v(&s, "t=0x58f9d0b1,v1=" ST_SIG, ST_T) == HS_SIG_BAD);
+    CHECK(stripe_v(&s, "t=99999999999999999999,v1=" ST_SIG, ST_T) == HS_SIG_BAD);
+    CHECK(stripe_v(&s, "t=1492774577,t=1492774577,v1=" ST_SIG, ST_T) == HS_SIG_BAD);
+    CHECK(stripe_v(&s, "t=1492774577,,v1=" ST_SIG, ST_T) == HS_SIG_BAD);
+    CHECK(stripe_v(&s, "t=1492774577,v1=" ST_SIG ",", ST_T) == HS_SIG_BAD);
+    CHECK(stripe_v(&s, "t=1492774577,v1" ST_SIG, ST_T) == HS_SIG_BAD);
+    CHECK(stripe_v(&s, "t=1492774577,=" ST_SIG, ST_T) == HS_SIG_BAD);
+    CHECK(stripe_v(&s, "t=1492774577;v1=" ST_SIG, ST_T) == HS_SIG_BAD);
+    CHECK(stripe_v(&s, "t=1492774577,v1=" ST_ZERO ",v1=" ST_ZERO ",v1=" ST_ZERO
+                   ",v1=" ST_ZERO ",v1=" ST_ZERO ",v1=" ST_ZERO ",v1=" ST_ZERO
+                   ",v1=" ST_ZERO ",v1=" ST_SIG, ST_T) == HS_SIG_BAD);
+    /* Missing. */
+    hclear(&h);
+    hset(&h, "X-Stripe-Signature", "t=1492774577,v1=" ST_SIG);
+    CHECK(verify1(&sc, &s, &h, ST_BODY, ST_T) == HS_SIG_MISSING);
+    /* The secret is the whsec_ text: decoding it would not match. */
+    {
+        hs_scheme std = scheme("standard");
+        hs_secret d;
+        CHECK(hs_secret_decode(&std, ST_SECRET, strlen(ST_SECRET), "T", &d) == -1 ||
+              stripe_v(&d, "t=1492774577,v1=" ST_SIG, ST_T) == HS_SIG_BAD);
+    }
+
+    CHECK(hs_sig_sign(&sc, &s, (const unsigned char *)ST_BODY, strlen(ST_BODY),
+                      (time_t)ST_T, NULL, &b) == 0);
+    CHECK_STR(b.p ? b.p : "", "Stripe-Signature: t=1492774577,v1=" ST_SIG "\n");
+    hs_buf_reset(&b);
+    CHECK(hs_sig_sign(&sc, &s, (const unsigned char *)ST_BODY, strlen(ST_BODY),
+                      (time_t)-1, NULL, &b) == -1 && b.len == 0);
+    hs_buf_free(&b);
+}
+
+/* ---------------------------------------------------------------------
+ * Shopify, the generic HMAC form, the token schemes.
+ */
+
+#define SH_SECRET "shpss_hookspool_test_secret"
+#define SH_BODY   "{\"id\":820982911946154508,\"email\":\"jon@example.com\",\"topic\":\"orders/create\"}"
+/* printf '%s' "$SH_BODY" | openssl dgst -sha256 -hmac "$SH_SECRET" -binary | base64 */
+#define SH_SIG    "1YPsZIhktCKI087u/18CSfEKrrW0xUT47cuE2pFYIjQ="
+
+static void test_shopify(void)
+{
+    hs_scheme sc = scheme("shopify");
+    hs_secret s = secret(&sc, SH_SECRET);
+    hdrs h;
+
+    hclear(&h);
+    CHECK(verify1(&sc, &s, &h, SH_BODY, 0) == HS_SIG_MISSING);
+    hset(&h, "X-Shopify-Hmac-Sha256", SH_SIG);
+    CHECK(verify1(&sc, &s, &h, SH_BODY, 0) == HS_SIG_OK);
+    CHECK(verify1(&sc, &s, &h, SH_BODY " ", 0) == HS_SIG_BAD);
+    hset(&h, "X-Shopify-Hmac-Sha256", "1YPsZIhktCKI087u/18CSfEKrrW0xUT47cuE2pFYIjQ");
+    CHECK(verify1(&sc, &s, &h, SH_BODY, 0) == HS_SIG_BAD);       /* no padding */
+    hset(&h, "X-Shopify-Hmac-Sha256", "1YPsZIhktCKI087u_18CSfEKrrW0xUT47cuE2pFYIjQ=");
+    CHECK(verify1(&sc, &s, &h, SH_BODY, 0) == HS_SIG_BAD);       /* URL alphabet */
+    hset(&h, "X-Shopify-Hmac-Sha256", "1YPsZIhktCKI087u/18CSfEKrrW0xUT47cuE2pFYIjR=");
+    CHECK(verify1(&sc, &s, &h, SH_BODY, 0) == HS_SIG_BAD);       /* non-canonical */
+    hset(&h, "X-Shopify-Hmac-Sha256", "d583ec64886...");
+    CHECK(verify1(&sc, &s, &h, SH_BODY, 0) == HS_SIG_BAD);
+    hset(&h, "X-Shopify-Hmac-Sha256", "d583ec648864b42288d3ceeeff5f0249f10aaeb5b4c544f8edcb84da91582234");
+    CHECK(verify1(&sc, &s, &h, SH_BODY, 0) == HS_SIG_BAD);       /* hex of the MAC */
+}
+
+/* RFC 2202 / RFC 4231 test case 2. */
+#define RFC_KEY   "Jefe"
+#define RFC_DATA  "what do ya want for nothing?"
+#define RFC_SHA1  "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
+#define RFC_SHA256 "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+#define RFC_SHA512 "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea250554" \
+                   "9758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737"
+/* ... | openssl dgst -shaN -hmac Jefe -binary | base64 */
+#define RFC_SHA1_B64   "7/zfauXrL6LSdBbV8YTfnCWafHk="
+#define RFC_SHA256_B64 "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM="
+#define RFC_SHA512_B64 "Fkt6e/z4GeLjlfvnO1bgo4e9ZCIugx/WECcM1+olBVSXWL91wFqZSm0DT2X48Ob9yuqxo01Ka0tjbgcKOLznNw=="
+
+/* The bank of seeds/003: Signature: hash_hmac('sha256', $body, $secret). */
+#define BANK_SECRET "bank-webhook-secret-0123456789"
+#define BANK_BODY   "{\"type\":\"PixPaymentReceivement\",\"data\":{\"amount\":150.75," \
+                    "\"endToEndId\":\"E18236120202401011200s0123456789\"}}"
+/* printf '%s' "$BANK_BODY" | openssl dgst -sha256 -hmac "$BANK_SECRET" */
+#define BANK_SIG    "06f16139acb07ee52ce22557476ee1e54604d803ddcdc2e71dc1c461837dfb73"
+
+static hs_sig_result generic_v(const char *name, const char *key,
+                               const char *header, const char *value,
+                               const char *body)
+{
+    hs_scheme sc = scheme(name);
+    hs_secret s = secret(&sc, key);
+    hdrs h;
+
+    hclear(&h);
+    hset(&h, header, value);
+    return verify1(&sc, &s, &h, body, 0);
+}
+
+static void test_generic(void)
+{
+    hs_buf b = HS_BUF_INIT;
+    hs_scheme sc;
+    hs_secret s;
+
+    CHECK(generic_v("hmac-sha1-hex:X-Sig", RFC_KEY, "X-Sig", RFC_SHA1, RFC_DATA) == HS_SIG_OK);
+    CHECK(generic_v("hmac-sha256-hex:X-Sig", RFC_KEY, "X-Sig", RFC_SHA256, RFC_DATA) == HS_SIG_OK);
+    CHECK(generic_v("hmac-sha512-hex:X-Sig", RFC_KEY, "X-Sig", RFC_SHA512, RFC_DATA) == HS_SIG_OK);
+    CHECK(generic_v("hmac-sha1-base64:X-Sig", RFC_KEY, "X-Sig", RFC_SHA1_B64, RFC_DATA) == HS_SIG_OK);
+    CHECK(generic_v("hmac-sha256-base64:X-Sig", RFC_KEY, "X-Sig", RFC_SHA256_B64, RFC_DATA) == HS_SIG_OK);
+    CHECK(generic_v("hmac-sha512-base64:X-Sig", RFC_KEY, "X-Sig", RFC_SHA512_B64, RFC_DATA) == HS_SIG_OK);
+    CHECK(generic_v("hmac-sha512-base64:X-Sig", "hex:4a656665", "X-Sig", RFC_SHA512_B64, RFC_DATA) == HS_SIG_OK);
+    CHECK(generic_v("hmac-sha512-base64:X-Sig", "base64:SmVmZQ==", "X-Sig", RFC_SHA512_B64, RFC_DATA) == HS_SIG_OK);
+    /* With a prefix. */
+    CHECK(generic_v("hmac-sha1-hex:X-Sig:sha1=", RFC_KEY, "x-sig", "sha1=" RFC_SHA1, RFC_DATA) == HS_SIG_OK);
+    CHECK(generic_v("hmac-sha512-base64:X-Sig:v1=", RFC_KEY, "X-Sig", "v1=" RFC_SHA512_B64, RFC_DATA) == HS_SIG_OK);
+    CHECK(generic_v("hmac-sha1-hex:X-Sig:sha1=", RFC_KEY, "X-Sig", RFC_SHA1, RFC_DATA) == HS_SIG_BAD);
+    CHECK(generic_v("hmac-sha1-hex:X-Sig:sha1=", RFC_KEY, "X-Sig", "SHA1=" RFC_SHA1, RFC_DATA) == HS_SIG_BAD);
+    CHECK(generic_v("hmac-sha1-hex:X-Sig", RFC_KEY, "X-Sig", "sha1=" RFC_SHA1, RFC_DATA) == HS_SIG_BAD);
+    /* Wrong algorithm or encoding for the header's length. */
+    CHECK(generic_v("hmac-sha256-hex:X-Sig", RFC_KEY, "X-Sig", RFC_SHA1, RFC_DATA) == HS_SIG_BAD);
+    CHECK(generic_v("hmac-sha512-hex:X-Sig", RFC_KEY, "X-Sig", RFC_SHA512_B64, RFC_DATA) == HS_SIG_BAD);
+    CHECK(generic_v("hmac-sha512-base64:X-Sig", RFC_KEY, "X-Sig", RFC_SHA512, RFC_DATA) == HS_SIG_BAD);
+    CHECK(generic_v("hmac-sha1-hex:X-Sig", "Jeff", "X-Sig", RFC_SHA1, RFC_DATA) == HS_SIG_BAD);
+    /* seeds/003: the bank's Signature header. */
+    CHECK(generic_v("hmac-sha256-hex:Signature", BANK_SECRET, "Signature", BANK_SIG, BANK_BODY) == HS_SIG_OK);
+    CHECK(generic_v("hmac-sha256-hex:Signature", BANK_SECRET, "signature", BANK_SIG, BANK_BODY "\n") == HS_SIG_BAD);
+    sc = scheme("hmac-sha256-hex:Signature");
+    s = secret(&sc, BANK_SECRET);
+    {
+        hdrs h;
+        hclear(&h);
+        CHECK(verify1(&sc, &s, &h, BANK_BODY, 0) == HS_SIG_MISSING);
+        hset(&h, "X-Signature", BANK_SIG);
+        CHECK(verify1(&sc, &s, &h, BANK_BODY, 0) == HS_SIG_MISSING);
+    }
+    CHECK(hs_sig_sign(&sc, &s, (const unsigned char *)BANK_BODY, strlen(BANK_BODY),
+                      0, NULL, &b) == 0);
+    CHECK_STR(b.p ? b.p : "", "Signature: " BANK_SIG "\n");
+    hs_buf_reset(&b);
+    sc = scheme("hmac-sha1-hex:X-Sig:sha1=");
+    s = secret(&sc, RFC_KEY);
+    CHECK(hs_sig_sign(&sc, &s, (const unsigned char *)RFC_DATA, strlen(RFC_DATA),
+                      0, NULL, &b) == 0);
+    CHECK_STR(b.p ? b.p : "", "X-Sig: sha1=" RFC_SHA1 "\n");
+    hs_buf_reset(&b);
+    sc = scheme("hmac-sha512-base64:X-Sig");
+    CHECK(hs_sig_sign(&sc, &s, (const unsigned char *)RFC_DATA, strlen(RFC_DATA),
+                      0, NULL, &b) == 0);
+    CHECK_STR(b.p ? b.p : "", "X-Sig: " RFC_SHA512_B64 "\n");
+    hs_buf_free(&b);
+}
+
+/* seeds/002: a PIX bank's authorization_token and x_functions_key. */
+static void test_tokens(void)
+{
+    hs_scheme ber = scheme("bearer"), tok = scheme("token:x-functions-key");
+    hs_secret bs = secret(&ber, "Bearer your-custom-token-here");
+    hs_secret bs2 = secret(&ber, "your-custom-token-here");
+    hs_secret ts = secret(&tok, "your-azure-function-key");
+    hs_secret tb = secret(&tok, "Bearer your-azure-function-key");
+    hs_sig_verdict vd;
+    hs_buf b = HS_BUF_INIT;
+    hdrs h;
+
+    hclear(&h);
+    CHECK(verify1(&ber, &bs, &h, "{}", 0) == HS_SIG_MISSING);
+    hset(&h, "Authorization", "Bearer your-custom-token-here");
+    CHECK(verify1(&ber, &bs, &h, "{}", 0) == HS_SIG_OK);
+    CHECK(verify1(&ber, &bs2, &h, "{}", 0) == HS_SIG_OK);
+    CHECK(verify1(&ber, &bs, &h, "anything", 0) == HS_SIG_OK);   /* not a MAC */
+    hset(&h, "Authorization", "bearer your-custom-token-here");
+    CHECK(verify1(&ber, &bs, &h, "{}", 0) == HS_SIG_OK);
+    hset(&h, "Authorization", "BEARER  your-custom-token-here ");
+    CHECK(verify1(&ber, &bs, &h, "{}", 0) == HS_SIG_OK);
+    hset(&h, "Authorization", "Bearer your-custom-token-her");
+    CHECK(verify1(&ber, &bs, &h, "{}", 0) == HS_SIG_BAD);
+    hset(&h, "Authorization", "Bearer your-custom-token-heree");
+    CHECK(verify1(&ber, &bs, &h, "{}", 0) == HS_SIG_BAD);
+    hset(&h, "Authorization", "Bearer Your-custom-token-here");
+    CHECK(verify1(&ber, &bs, &h, "{}", 0) == HS_SIG_BAD);
+    hset(&h, "Authorization", "your-custom-token-here");
+    CHECK(verify1(&ber, &bs, &h, "{}", 0) == HS_SIG_BAD);
+    hset(&h, "Authorization", "Basic eW91cjpwYXNz");
+    CHECK(verify1(&ber, &bs, &h, "{}", 0) == HS_SIG_BAD);
+    hset(&h, "Authorization", "Bearer");
+    CHECK(verify1(&ber, &bs, &h, "{}", 0) == HS_SIG_BAD);
+    hset(&h, "Authorization", "Bearer ");
+    CHECK(verify1(&ber, &bs, &h, "{}", 0) == HS_SIG_BAD);
+    hset(&h, "Authorization", "Beareryour-custom-token-here");
+    CHECK(verify1(&ber, &bs, &h, "{}", 0) == HS_SIG_BAD);
+
+    hclear(&h);
+    hset(&h, "Authorization", "Bearer your-azure-function-key");
+    CHECK(verify1(&tok, &ts, &h, "{}", 0) == HS_SIG_MISSING);
+    hset(&h, "X-Functions-Key", "your-azure-function-key");
+    CHECK(verify1(&tok, &ts, &h, "{}", 0) == HS_SIG_OK);
+    CHECK(verify1(&tok, &tb, &h, "{}", 0) == HS_SIG_OK);
+    hset(&h, "X-Functions-Key", "your-azure-function-keY");
+    CHECK(verify1(&tok, &ts, &h, "{}", 0) == HS_SIG_BAD);
+    hset(&h, "X-Functions-Key", "your-azure-function");
+    CHECK(verify1(&tok, &ts, &h, "{}", 0) == HS_SIG_BAD);
+    /* The sender sends "Bearer ..." in a token header: hint. */
+    hset(&h, "X-Functions-Key", "Bearer your-azure-function-key");
+    vd = verify_n(&tok, &tb, 1, &h, "{}", 2, 0);
+    CHECK(vd.result == HS_SIG_BAD && vd.hint_index == 0);
+
+    CHECK(hs_sig_sign(&ber, &bs, NULL, 0, 0, NULL, &b) == 0);
+    CHECK_STR(b.p ? b.p : "", "Authorization: Bearer your-custom-token-here\n");
+    hs_buf_reset(&b);
+    CHECK(hs_sig_sign(&tok, &ts, NULL, 0, 0, NULL, &b) == 0);
+    CHECK_STR(b.p ? b.p : "", "x-functions-key: your-azure-function-key\n");
+    hs_buf_free(&b);
+}
+
+/* Several secrets: rotation; only the second matches. */
+static void test_multi(void)
+{
+    hs_scheme sc = scheme("github");
+    hs_secret set[3];
+    hs_sig_verdict vd;
+    hdrs h;
+
+    set[0] = secret(&sc, "the-new-secret-not-yet-used");
+    set[1] = secret(&sc, GH_SECRET);
+    set[2] = secret(&sc, "hex:00");
+    hclear(&h);
+    hset(&h, "X-Hub-Signature-256", "sha256=" GH_SIG);
+    vd = verify_n(&sc, set, 3, &h, GH_BODY, strlen(GH_BODY), 0);
+    CHECK(vd.result == HS_SIG_OK && vd.hint_index == -1);
+    vd = verify_n(&sc, set, 1, &h, GH_BODY, strlen(GH_BODY), 0);
+    CHECK(vd.result == HS_SIG_BAD && vd.hint_index == -1);
+    vd = verify_n(&sc, set, 0, &h, GH_BODY, strlen(GH_BODY), 0);
+    CHECK(vd.result == HS_SIG_BAD && vd.hint_index == -1);
+    vd = verify_n(&sc, NULL, 0, &h, GH_BODY, strlen(GH_BODY), 0);
+    CHECK(vd.result == HS_SIG_BAD);
+    vd = hs_sig_verify(&sc, set, 3, hget, &h, NULL, 5, 0, 300);
+    CHECK(vd.result == HS_SIG_BAD);
+    vd = hs_sig_verify(NULL, set, 3, hget, &h, NULL, 0, 0, 300);
+    CHECK(vd.result == HS_SIG_BAD);
+}
+
+/* ---------------------------------------------------------------------
+ * hs_sig_sign -> hs_sig_verify for every scheme.
+ */
+
+static void test_roundtrip(void)
+{
+    static const struct { const char *scheme, *secret; } cases[] = {
+        { "caliza",   CALIZA_SECRET },
+        { "caliza",   "base64:" CALIZA_SECRET },
+        { "github",   GH_SECRET },
+        { "stripe",   ST_SECRET },
+        { "standard", SW_SECRET },
+        { "standard", "hex:00112233445566778899aabbccddeeff" },
+        { "shopify",  SH_SECRET },
+        { "hmac-sha1-hex:X-Sig", "k" },
+        { "hmac-sha1-base64:X-Sig:sha1=", "k" },
+        { "hmac-sha256-hex:Signature", BANK_SECRET },
+        { "hmac-sha256-base64:X-Sig:v1,", "k" },
+        { "hmac-sha512-hex:X-Sig:sha512=", "k" },
+        { "hmac-sha512-base64:X-Sig", "k" },
+        { "bearer",   "Bearer your-custom-token-here" },
+        { "token:x-functions-key", "your-azure-function-key" },
+    };
+    static const char body[] = "{\"amount\": 500.00, \"currency\": \"BRL\"}\n";
+    const long long now = 1700000000LL;
+    hs_buf b = HS_BUF_INIT;
+    hs_scheme sc;
+    hs_secret s, other;
+    hs_sig_verdict vd;
+    size_t i;
+    hdrs h;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int token;
+
+        sc = scheme(cases[i].scheme);
+        s = secret(&sc, cases[i].secret);
+        other = secret(&sc, "a-different-secret-of-some-length");
+        token = sc.kind == HS_SCHEME_BEARER || sc.kind == HS_SCHEME_TOKEN;
+        hs_buf_reset(&b);
+        CHECK_MSG(hs_sig_sign(&sc, &s, (const unsigned char *)body,
+                              sizeof body - 1, (time_t)now, NULL, &b) == 0,
+                  "sign %s", cases[i].scheme);
+        CHECK_MSG(b.len > 0 && b.p[b.len - 1] == '\n', "%s", cases[i].scheme);
+        hclear(&h);
+        CHECK_MSG(hparse(&h, b.p, b.len) == 0, "%s: [%s]", cases[i].scheme, b.p);
+        vd = verify_n(&sc, &s, 1, &h, body, sizeof body - 1, now);
+        CHECK_MSG(vd.result == HS_SIG_OK, "%s", cases[i].scheme);
+        vd = verify_n(&sc, &other, 1, &h, body, sizeof body - 1, now);
+        CHECK_MSG(vd.result == HS_SIG_BAD, "%s", cases[i].scheme);
+        if (!token) {
+            vd = verify_n(&sc, &s, 1, &h, body, sizeof body - 2, now);
+            CHECK_MSG(vd.result == HS_SIG_BAD, "%s", cases[i].scheme);
+        }
+        if (sc.timestamped) {
+            vd = verify_n(&sc, &s, 1, &h, body, sizeof body - 1, now + 301);
+            CHECK_MSG(vd.result == HS_SIG_EXPIRED, "%s", cases[i].scheme);
+        }
+        /* Signed with the alt, the hint finds it. */
+        if (s.alt_len > 0) {
+            hs_secret alt = s;
+            memcpy(alt.key, s.alt, s.alt_len);
+            alt.key_len = s.alt_len;
+            hs_buf_reset(&b);
+            CHECK(hs_sig_sign(&sc, &alt, (const unsigned char *)body,
+                              sizeof body - 1, (time_t)now, NULL, &b) == 0);
+            hclear(&h);
+            CHECK(hparse(&h, b.p, b.len) == 0);
+            vd = verify_n(&sc, &s, 1, &h, body, sizeof body - 1, now);
+            CHECK_MSG(vd.result == HS_SIG_BAD && vd.hint_index == 0, "%s alt",
+                      cases[i].scheme);
+        }
+    }
+
+    /* Standard: a generated id, then a given one. */
+    sc = scheme("standard");
+    s = secret(&sc, SW_SECRET);
+    hs_buf_reset(&b);
+    CHECK(hs_sig_sign(&sc, &s, (const unsigned char *)body, sizeof body - 1,
+                      (time_t)now, NULL, &b) == 0);
+    CHECK(strncmp(b.p, "webhook-id: msg_", 16) == 0);
+    {
+        hs_buf b2 = HS_BUF_INIT;
+        CHECK(hs_sig_sign(&sc, &s, (const unsigned char *)body, sizeof body - 1,
+                          (time_t)now, NULL, &b2) == 0);
+        CHECK(b2.len == b.len && strcmp(b.p, b2.p) != 0);   /* fresh ids */
+        hs_buf_free(&b2);
+    }
+    /* Appends: what was in the buffer stays. */
+    hs_buf_reset(&b);
+    hs_buf_puts(&b, "Content-Type: application/json\n");
+    CHECK(hs_sig_sign(&sc, &s, (const unsigned char *)body, sizeof body - 1,
+                      (time_t)now, "evt_42", &b) == 0);
+    CHECK(strncmp(b.p, "Content-Type: application/json\nwebhook-id: evt_42\n"
+                  "webhook-timestamp: 1700000000\nwebhook-signature: v1,", 102) == 0);
+    hclear(&h);
+    CHECK(hparse(&h, b.p, b.len) == 0);
+    CHECK(verify_n(&sc, &s, 1, &h, body, sizeof body - 1, now).result == HS_SIG_OK);
+    /* Refused inputs leave the buffer as it was. */
+    hs_buf_reset(&b);
+    hs_buf_puts(&b, "X: y\n");
+    CHECK(hs_sig_sign(&sc, &s, (const unsigned char *)body, sizeof body - 1,
+                      (time_t)now, "evt\r\nX-Injected: 1", &b) == -1);
+    CHECK(hs_sig_sign(&sc, &s, (const unsigned char *)body, sizeof body - 1,
+                      (time_t)now, "", &b) == -1);
+    CHECK(hs_sig_sign(&sc, &s, (const unsigned char *)body, sizeof body - 1,
+                      (time_t)now, " evt_42", &b) == -1);
+    CHECK(b.len == 5 && strcmp(b.p, "X: y\n") == 0);
+    sc = scheme("bearer");
+    s = secret(&sc, "tok\nX-Injected: 1");
+    CHECK(hs_sig_sign(&sc, &s, NULL, 0, 0, NULL, &b) == -1);
+    CHECK(b.len == 5);
+    s = secret(&sc, "tok ");                     /* a receiver would trim it */
+    CHECK(hs_sig_sign(&sc, &s, NULL, 0, 0, NULL, &b) == -1);
+    CHECK(b.len == 5);
+    CHECK(hs_sig_sign(NULL, &s, NULL, 0, 0, NULL, &b) == -1);
+    hs_buf_free(&b);
+}
+
+/* ---------------------------------------------------------------------
+ * Defaults (SPEC section 3).
+ */
+
+static void test_defaults(void)
+{
+    static const struct { const char *scheme, *keep, *dedup; } d[] = {
+        { "caliza", "", "json:/operation,/resourceId" },
+        { "github", "X-GitHub-Event,X-GitHub-Delivery,X-GitHub-Hook-ID",
+          "header:X-GitHub-Delivery" },
+        { "stripe", "", "json:/id" },
+        { "standard", "webhook-id,webhook-timestamp", "header:webhook-id" },
+        { "shopify", "X-Shopify-Topic,X-Shopify-Shop-Domain,"
+          "X-Shopify-Webhook-Id,X-Shopify-Event-Id", "header:X-Shopify-Event-Id" },
+        { "hmac-sha256-hex:Signature", "", "off" },
+        { "bearer", "", "off" },
+        { "token:x-functions-key", "", "off" },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof d / sizeof d[0]; i++) {
+        hs_scheme sc = scheme(d[i].scheme);
+        CHECK_STR(hs_scheme_default_keep(&sc), d[i].keep);
+        CHECK_STR(hs_scheme_default_dedup(&sc), d[i].dedup);
+    }
+}
+
+int main(void)
+{
+    test_scheme_parse();
+    test_secret_decode();
+    test_github();
+    test_standard();
+    test_caliza();
+    test_stripe();
+    test_shopify();
+    test_generic();
+    test_tokens();
+    test_multi();
+    test_roundtrip();
+    test_defaults();
+    return T_END();
+}
