@@ -7,7 +7,7 @@
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ilib
-LDLIBS  += -lfcgi -lcrypto
+LDLIBS  += -lfcgi -lcrypto -lsqlite3
 PORT    ?= 8080
 
 B       := build

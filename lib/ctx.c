@@ -39,6 +39,7 @@ struct conf_entry {
 struct spool_entry {
     char      path[PATH_MAX];
     hs_spool *sp;
+    hs_store *store;    /* opened on first use */
 };
 
 struct hs_ctx {
@@ -71,7 +72,10 @@ void hs_ctx_free(hs_ctx *ctx)
         free(ctx->confs[i].all);
     }
     for (i = 0; i < HS_CTX_MAX_FILES; i++) hs_buf_free(&ctx->files[i].pairs);
-    for (i = 0; i < HS_CTX_MAX_SPOOLS; i++) hs_spool_close(ctx->spools[i].sp);
+    for (i = 0; i < HS_CTX_MAX_SPOOLS; i++) {
+        hs_store_close(ctx->spools[i].store);
+        hs_spool_close(ctx->spools[i].sp);
+    }
     hs_buf_free(&ctx->scratch);
     free(ctx);
 }
@@ -359,20 +363,35 @@ int hs_ctx_spool(hs_ctx *ctx, const hs_config *cfg, int create, hs_spool **out)
             e = &ctx->spools[i];
             break;
         }
-    if (e != NULL) {
-        if (hs_spool_valid(e->sp)) { *out = e->sp; return 0; }
-        hs_spool_close(e->sp);
-        e->sp = NULL;
-    } else {
+    if (e != NULL && hs_spool_valid(e->sp)) { *out = e->sp; return 0; }
+    if (e == NULL) {
         e = &ctx->spools[0];
         for (i = 0; i < HS_CTX_MAX_SPOOLS; i++)
             if (ctx->spools[i].sp == NULL) { e = &ctx->spools[i]; break; }
-        hs_spool_close(e->sp);
-        e->sp = NULL;
     }
+    hs_store_close(e->store);
+    e->store = NULL;
+    hs_spool_close(e->sp);
+    e->sp = NULL;
     rc = hs_spool_open(cfg->spool, &o, create, &e->sp);
     if (rc != 0) return rc;
     snprintf(e->path, sizeof(e->path), "%s", cfg->spool);
     *out = e->sp;
     return 0;
+}
+
+int hs_ctx_store(hs_ctx *ctx, const hs_config *cfg, hs_store **out)
+{
+    size_t i;
+    for (i = 0; i < HS_CTX_MAX_SPOOLS; i++) {
+        struct spool_entry *e = &ctx->spools[i];
+        if (e->sp == NULL || strcmp(e->path, cfg->spool) != 0) continue;
+        if (e->store == NULL) {
+            int rc = hs_store_open(cfg->spool, cfg->umask, 1, &e->store);
+            if (rc != 0) return rc;
+        }
+        *out = e->store;
+        return 0;
+    }
+    return -ENOENT;
 }

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "log.h"
 #include "spool.h"
+#include "store.h"
 
 #define HS_CTX_MAX_CONFIGS 8   /* distinct configurations kept parsed */
 #define HS_CTX_MAX_FILES   4   /* configuration files kept */
@@ -57,6 +58,13 @@ int hs_ctx_secrets(hs_ctx *ctx, const hs_config *cfg, time_t now,
  * Returns 0 or a negative errno (-ENOENT: no spool yet, without create).
  */
 int hs_ctx_spool(hs_ctx *ctx, const hs_config *cfg, int create, hs_spool **out);
+
+/*
+ * The dedup store of cfg's spool (SPOOL/state.db), opened on first use
+ * and kept with the spool handle; call after hs_ctx_spool(create=1).
+ * Returns 0 or a negative errno.
+ */
+int hs_ctx_store(hs_ctx *ctx, const hs_config *cfg, hs_store **out);
 
 /* Spool options of cfg. */
 hs_spool_opts hs_ctx_spool_opts(const hs_config *cfg);

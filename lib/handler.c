@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dedup.h"
 #include "json.h"
 #include "sig.h"
 #include "spool.h"
@@ -115,6 +116,19 @@ static void log_reject(hs_ctx *ctx, const hs_config *cfg, const hs_request *req,
             remote(req), detail ? ": " : "", detail ? detail : "");
 }
 
+/* Say when a writer cut back a partial line some killed process left. */
+static void log_repaired(hs_ctx *ctx, const hs_config *cfg, const hs_request *req)
+{
+    hs_spool *sp;
+    uint64_t cut;
+    if (hs_ctx_spool(ctx, cfg, 0, &sp) != 0) return;
+    cut = hs_spool_take_repaired(sp);
+    if (cut > 0)
+        hs_logf(hs_ctx_log(ctx), req->now, "endpoint=%s spool=%s: cut back %llu bytes of a "
+                "partial line left by an interrupted writer", cfg->endpoint, cfg->spool,
+                (unsigned long long)cut);
+}
+
 static void reject(hs_ctx *ctx, const hs_config *cfg, const hs_request *req,
                    hs_response *resp, hs_reason r, const char *detail)
 {
@@ -123,16 +137,17 @@ static void reject(hs_ctx *ctx, const hs_config *cfg, const hs_request *req,
 }
 
 /*
- * Build the event line into b: the id and received_at are placeholders
- * of fixed width that the spool stamps under its lock. Returns an
- * HS_JSON_* code for the body (HS_JSON_ENOMEM also for the rest).
+ * Build the event line into b from the minified event ev[0..evlen) and
+ * the key (key == NULL: none). The id and received_at are placeholders
+ * of fixed width that the spool stamps under its lock. 0 or -1 (memory).
  */
 static int build_line(hs_buf *b, const hs_config *cfg, const hs_request *req,
-                      size_t *id_off, size_t *ts_off)
+                      const hs_buf *ev, const hs_buf *key, size_t *id_off, size_t *ts_off)
 {
     size_t i;
-    int first = 1, rc;
+    int first = 1;
 
+    hs_buf_reset(b);
     hs_buf_puts(b, "{\"id\":\"");
     *id_off = b->len;
     hs_buf_printf(b, "%*s", HS_ID_LEN, "");
@@ -141,6 +156,10 @@ static int build_line(hs_buf *b, const hs_config *cfg, const hs_request *req,
     hs_buf_printf(b, "%*s", HS_TS_LEN, "");
     hs_buf_puts(b, "\",\"endpoint\":");
     hs_buf_json_str(b, cfg->endpoint, strlen(cfg->endpoint));
+    if (key != NULL) {
+        hs_buf_puts(b, ",\"key\":");
+        hs_buf_append(b, key->p, key->len);
+    }
     hs_buf_puts(b, ",\"headers\":{");
     for (i = 0; i < cfg->nkeep; i++) {
         const char *v = header_lookup((void *)req->params, cfg->keep[i]);
@@ -152,11 +171,65 @@ static int build_line(hs_buf *b, const hs_config *cfg, const hs_request *req,
         hs_buf_json_str(b, v, strlen(v));
     }
     hs_buf_puts(b, "},\"event\":");
-    if (b->oom) return HS_JSON_ENOMEM;
-    rc = hs_json_minify(req->body, req->body_len, b, NULL);
-    if (rc != HS_JSON_OK) return rc;
+    hs_buf_append(b, ev->p, ev->len);
     hs_buf_puts(b, "}\n");
-    return b->oom ? HS_JSON_ENOMEM : HS_JSON_OK;
+    return b->oom ? -1 : 0;
+}
+
+/* A correctly signed body that is not JSON: answered 400, and kept as
+ * sent in SPOOL/invalid/ (within HOOKSPOOL_INVALID_KEEP) for inspection. */
+static void keep_invalid(hs_ctx *ctx, const hs_config *cfg, const hs_request *req)
+{
+    hs_spool_opts opts = hs_ctx_spool_opts(cfg);
+    hs_spool *sp;
+    int rc;
+
+    if (cfg->invalid_keep <= 0) return;
+    rc = hs_ctx_spool(ctx, cfg, 1, &sp);
+    if (rc == 0) rc = hs_spool_keep_invalid(sp, &opts, req->body, req->body_len, cfg->invalid_keep);
+    if (rc < 0)
+        hs_logf(hs_ctx_log(ctx), req->now, "endpoint=%s spool=%s: invalid body not kept: %s",
+                cfg->endpoint, cfg->spool, strerror(-rc));
+}
+
+/* Append line with dedup when key_json is non-NULL. Returns 0 (stored:
+ * id filled), HS_DEDUP_DUPLICATE, or a negative errno. */
+static int store_event(hs_ctx *ctx, const hs_config *cfg, hs_buf *line,
+                       size_t id_off, size_t ts_off, const hs_buf *key,
+                       time_t now, char id[HS_ID_LEN + 1])
+{
+    hs_spool_opts opts = hs_ctx_spool_opts(cfg);
+    hs_spool *sp;
+    hs_dedup_op op;
+    hs_spool_hooks hooks;
+    hs_buf ep = HS_BUF_INIT;
+    int rc;
+
+    if ((rc = hs_ctx_spool(ctx, cfg, 1, &sp)) != 0) return rc;
+    if (key == NULL)
+        return hs_spool_append(sp, &opts, line->p, line->len, id_off, ts_off, id, NULL);
+
+    memset(&op, 0, sizeof(op));
+    if ((rc = hs_ctx_store(ctx, cfg, &op.store)) != 0) return rc;
+    hs_buf_json_str(&ep, cfg->endpoint, strlen(cfg->endpoint));
+    rc = ep.oom ? -ENOMEM : hs_dedup_hash(ep.p, ep.len, key->p, key->len, op.hash);
+    hs_buf_free(&ep);
+    if (rc != 0) return rc;
+    op.has_key = 1;
+    op.now = (int64_t)now;
+    op.ttl = cfg->dedup_seconds;
+    hooks = hs_dedup_hooks(&op);
+    rc = hs_spool_append(sp, &opts, line->p, line->len, id_off, ts_off, id, &hooks);
+    if (rc < 0 && op.recorded) {
+        /* The flush failed after the key was recorded: the sender will
+         * retry an event we did not acknowledge, so forget its key (the
+         * one way a key may appear twice, SPEC promise 5). */
+        int frc = hs_store_key_forget(op.store, op.hash);
+        if (frc != 0)
+            hs_logf(hs_ctx_log(ctx), now, "endpoint=%s spool=%s: cannot forget the key of "
+                    "an unflushed event: %s", cfg->endpoint, cfg->spool, strerror(-frc));
+    }
+    return rc;
 }
 
 static void handle_post(hs_ctx *ctx, const hs_config *cfg, const hs_request *req,
@@ -164,13 +237,10 @@ static void handle_post(hs_ctx *ctx, const hs_config *cfg, const hs_request *req
 {
     const hs_secret *secrets;
     hs_sig_verdict v;
-    hs_buf line = HS_BUF_INIT;
-    hs_spool *sp;
-    hs_spool_opts opts;
+    hs_buf ev = HS_BUF_INIT, key = HS_BUF_INIT, line = HS_BUF_INIT;
     size_t id_off, ts_off;
     char err[HS_CTX_ERR_MAX], id[HS_ID_LEN + 1], detail[HS_CTX_ERR_MAX + 64];
-    int n, rc;
-    uint64_t cut;
+    int n, rc, has_key;
 
     if (req->body_over || req->body_len > (unsigned long long)cfg->max_body) {
         snprintf(detail, sizeof(detail), "body over HOOKSPOOL_MAX_BODY=%lld", cfg->max_body);
@@ -210,7 +280,7 @@ static void handle_post(hs_ctx *ctx, const hs_config *cfg, const hs_request *req
         return;
     }
 
-    rc = build_line(&line, cfg, req, &id_off, &ts_off);
+    rc = hs_json_minify(req->body, req->body_len, &ev, NULL);
     if (rc == HS_JSON_ENOMEM) {
         reject(ctx, cfg, req, resp, HS_R_INTERNAL, "out of memory");
         goto done;
@@ -218,18 +288,24 @@ static void handle_post(hs_ctx *ctx, const hs_config *cfg, const hs_request *req
     if (rc != HS_JSON_OK) {
         snprintf(detail, sizeof(detail), "body is not valid JSON (%s)", hs_json_strerror(rc));
         reject(ctx, cfg, req, resp, HS_R_BAD_JSON, detail);
+        keep_invalid(ctx, cfg, req);
         goto done;
     }
+    has_key = hs_dedup_key(cfg, ev.p ? ev.p : "", ev.len, header_lookup,
+                           (void *)req->params, &key);
+    if (has_key < 0 ||
+        build_line(&line, cfg, req, &ev, has_key ? &key : NULL, &id_off, &ts_off) != 0) {
+        reject(ctx, cfg, req, resp, HS_R_INTERNAL, "out of memory");
+        goto done;
+    }
+    hs_buf_free(&ev);   /* the line holds it now: do not keep two copies */
 
-    rc = hs_ctx_spool(ctx, cfg, 1, &sp);
-    if (rc == 0) {
-        opts = hs_ctx_spool_opts(cfg);
-        rc = hs_spool_append(sp, &opts, line.p, line.len, id_off, ts_off, id, NULL, NULL);
-        cut = hs_spool_take_repaired(sp);
-        if (cut > 0)
-            hs_logf(hs_ctx_log(ctx), req->now, "endpoint=%s spool=%s: cut back %llu bytes "
-                    "of a partial line left by an interrupted writer", cfg->endpoint,
-                    cfg->spool, (unsigned long long)cut);
+    rc = store_event(ctx, cfg, &line, id_off, ts_off, has_key ? &key : NULL, req->now, id);
+    log_repaired(ctx, cfg, req);
+    if (rc == HS_DEDUP_DUPLICATE) {
+        resp->status = 200;
+        hs_buf_puts(&resp->body, "{\"ok\":true,\"duplicate\":true}\n");
+        goto done;
     }
     if (rc != 0) {
         snprintf(detail, sizeof(detail), "spool %.300s: %s", cfg->spool, strerror(-rc));
@@ -239,6 +315,8 @@ static void handle_post(hs_ctx *ctx, const hs_config *cfg, const hs_request *req
     resp->status = 200;
     hs_buf_printf(&resp->body, "{\"ok\":true,\"id\":\"%s\"}\n", id);
 done:
+    hs_buf_free(&ev);
+    hs_buf_free(&key);
     hs_buf_free(&line);
 }
 

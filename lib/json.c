@@ -361,6 +361,8 @@ int hs_json_minify(const unsigned char *in, size_t len, hs_buf *out,
     }
     if (out != NULL) {
         if (len > run) hs_buf_append(out, in + run, len - run);
+        /* Cannot trip after the reservation; checked all the same so
+         * a truncated text is never reported as HS_JSON_OK. */
         if (out->oom) { rc = HS_JSON_ENOMEM; goto fail; }
     }
     return HS_JSON_OK;

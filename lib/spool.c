@@ -617,23 +617,46 @@ static int prepare_seg(hs_spool *sp, const hs_spool_opts *opts, uint64_t stamp,
     return 0;
 }
 
+int hs_spool_current(hs_spool *sp, char name[HS_SEG_NAME_MAX], int *fd,
+                     uint64_t *size)
+{
+    struct stat st;
+    off_t sz;
+    int rc;
+
+    name[0] = '\0';
+    *fd = -1;
+    *size = 0;
+    if (!cached_is_current(sp) && (rc = load_seg(sp, 1)) != 0) return rc;
+    if (sp->seg_fd < 0) return 0;
+    if (fstat(sp->seg_fd, &st) != 0) return -errno;
+    sz = st.st_size;
+    if ((rc = fix_tail(sp, &sz)) != 0) return rc;
+    memcpy(name, sp->seg_name, HS_SEG_NAME_MAX);
+    *fd = sp->seg_fd;
+    *size = (uint64_t)sz;
+    return 0;
+}
+
 int hs_spool_append(hs_spool *sp, const hs_spool_opts *opts,
                     char *line, size_t len, size_t id_off, size_t ts_off,
-                    char id_out[HS_ID_LEN + 1],
-                    int (*pre)(void *arg, hs_spool *sp), void *pre_arg)
+                    char id_out[HS_ID_LEN + 1], const hs_spool_hooks *hooks)
 {
     char id[HS_ID_LEN + 1], ts[HS_TS_LEN + 1];
     uint64_t stamp;
     off_t off = 0;
     size_t done = 0;
-    int rc, urc, fd;
+    int rc, urc, fd, began = 0;
 
-    if (len == 0 || line[len - 1] != '\n' || id_off > len - HS_ID_LEN ||
-        ts_off > len - HS_TS_LEN)
+    if (len == 0 || line[len - 1] != '\n' || len < HS_ID_LEN || len < HS_TS_LEN ||
+        id_off > len - HS_ID_LEN || ts_off > len - HS_TS_LEN)
         return -EINVAL;
     if ((rc = lock_spool(sp)) != 0) return rc;
     if ((rc = next_stamp(sp, &stamp)) != 0) goto unlock;
-    if (pre != NULL && (rc = pre(pre_arg, sp)) != 0) goto unlock;
+    if (hooks != NULL && hooks->pre != NULL) {
+        if ((rc = hooks->pre(hooks->arg, sp)) != 0) goto unlock;
+        began = 1;
+    }
     if ((rc = prepare_seg(sp, opts, stamp, len, 0, 1, &off, NULL)) != 0) goto unlock;
 
     hs_spool_fmt_id(stamp, sp->tag, id);
@@ -645,13 +668,13 @@ int hs_spool_append(hs_spool *sp, const hs_spool_opts *opts,
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) {
             rc = w < 0 ? -errno : -EIO;
-            /* Cut the partial line back out before anyone appends after
-             * it; if even that fails, the next writer's fix_tail does. */
-            if (done > 0 && ftruncate(sp->seg_fd, off) != 0) forget_seg(sp);
-            goto unlock;
+            goto cut;
         }
         done += (size_t)w;
     }
+    if (hooks != NULL && hooks->post != NULL &&
+        (rc = hooks->post(hooks->arg, sp->seg_name, (uint64_t)off + len)) != 0)
+        goto cut;
     fd = sp->seg_fd;
     memcpy(id_out, id, sizeof(id));
     if ((rc = unlock_spool(sp)) != 0) return rc;
@@ -659,7 +682,12 @@ int hs_spool_append(hs_spool *sp, const hs_spool_opts *opts,
      * kernel commits their data in the same journal transaction. */
     if (opts->fsync_always && fdatasync(fd) != 0) return -errno;
     return 0;
+cut:
+    /* Cut the partial or refused line back out before anyone appends
+     * after it; if even that fails, the next writer's fix_tail does. */
+    if (done > 0 && ftruncate(sp->seg_fd, off) != 0) forget_seg(sp);
 unlock:
+    if (began && hooks->abort != NULL) hooks->abort(hooks->arg);
     urc = unlock_spool(sp);
     return rc != 0 ? rc : urc;
 }
@@ -667,14 +695,114 @@ unlock:
 int hs_spool_rotate(hs_spool *sp, const hs_spool_opts *opts, int force,
                     int *sealed)
 {
+    return hs_spool_rotate_hooks(sp, opts, force, sealed, NULL);
+}
+
+int hs_spool_rotate_hooks(hs_spool *sp, const hs_spool_opts *opts, int force,
+                          int *sealed, const hs_spool_hooks *hooks)
+{
     uint64_t stamp;
     off_t size = 0;
     int rc, urc;
 
     if (sealed) *sealed = 0;
     if ((rc = lock_spool(sp)) != 0) return rc;
-    if ((rc = next_stamp(sp, &stamp)) == 0)
-        rc = prepare_seg(sp, opts, stamp, 0, force, 0, &size, sealed);
+    rc = next_stamp(sp, &stamp);
+    if (rc == 0 && hooks != NULL && hooks->pre != NULL) rc = hooks->pre(hooks->arg, sp);
+    if (rc == 0) rc = prepare_seg(sp, opts, stamp, 0, force, 0, &size, sealed);
+    urc = unlock_spool(sp);
+    return rc != 0 ? rc : urc;
+}
+
+struct kept {
+    char  name[HS_SEG_NAME_MAX];
+    off_t size;
+};
+
+static int cmp_kept(const void *a, const void *b)
+{
+    return strcmp(((const struct kept *)a)->name, ((const struct kept *)b)->name);
+}
+
+/* The kept bodies in dfd, oldest first: *n entries in a malloc'd array
+ * (the caller frees) and their total size. */
+static int list_kept(int dfd, struct kept **out, size_t *n, unsigned long long *total)
+{
+    struct kept *v = NULL;
+    DIR *d;
+    struct dirent *de;
+    int fd2, rc = 0;
+
+    *out = NULL;
+    *n = 0;
+    *total = 0;
+    fd2 = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd2 < 0) return -errno;
+    if ((d = fdopendir(fd2)) == NULL) { rc = -errno; (void)xclose(fd2); return rc; }
+    v = calloc(HS_INVALID_MAX_FILES, sizeof(*v));
+    if (v == NULL) { closedir(d); return -ENOMEM; }
+    for (;;) {
+        struct stat st;
+        errno = 0;
+        if ((de = readdir(d)) == NULL) { if (errno) rc = -errno; break; }
+        if (!has_suffix(de->d_name, ".body") || strlen(de->d_name) >= HS_SEG_NAME_MAX) continue;
+        if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        *total += (unsigned long long)st.st_size;
+        if (*n == HS_INVALID_MAX_FILES) continue;
+        memcpy(v[*n].name, de->d_name, strlen(de->d_name) + 1);
+        v[*n].size = st.st_size;
+        (*n)++;
+    }
+    if (closedir(d) != 0 && rc == 0) rc = -errno;
+    if (rc != 0) { free(v); *n = 0; return rc; }
+    qsort(v, *n, sizeof(*v), cmp_kept);
+    *out = v;
+    return 0;
+}
+
+int hs_spool_keep_invalid(hs_spool *sp, const hs_spool_opts *opts,
+                          const void *body, size_t len, long long keep)
+{
+    struct kept *v = NULL;
+    size_t n = 0, i = 0, done = 0;
+    unsigned long long total = 0;
+    char name[HS_SEG_NAME_MAX];
+    uint64_t stamp;
+    int dfd = -1, fd = -1, rc, urc;
+    mode_t fmode = 0666 & ~opts->umask;
+
+    if (keep <= 0 || (unsigned long long)len > (unsigned long long)keep) return 1;
+    if ((rc = lock_spool(sp)) != 0) return rc;
+    if ((rc = next_stamp(sp, &stamp)) != 0) goto out;
+    dfd = openat(sp->root_fd, "invalid", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) { rc = -errno; goto out; }
+    if ((rc = list_kept(dfd, &v, &n, &total)) != 0) goto out;
+    while (total + len > (unsigned long long)keep && i < n) {
+        if (unlinkat(dfd, v[i].name, 0) != 0 && errno != ENOENT) { rc = -errno; goto out; }
+        total -= (unsigned long long)v[i].size;
+        i++;
+    }
+    if (total + len > (unsigned long long)keep) { rc = 1; goto out; }
+    seg_name(sp, stamp, name);
+    memcpy(name + strlen(name) - strlen(SEG_SUFFIX), ".body", sizeof(".body"));
+    fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, fmode);
+    if (fd < 0) { rc = -errno; goto out; }
+    if (fchmod(fd, fmode) != 0) { rc = -errno; goto out; }
+    while (done < len) {
+        ssize_t w = write(fd, (const char *)body + done, len - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) { rc = w < 0 ? -errno : -EIO; break; }
+        done += (size_t)w;
+    }
+out:
+    if (fd >= 0) {
+        if (xclose(fd) != 0 && rc == 0) rc = -EIO;
+        /* A body not kept whole is not kept at all. */
+        if (rc != 0) (void)unlinkat(dfd, name, 0);
+    }
+    if (dfd >= 0) (void)xclose(dfd);
+    free(v);
     urc = unlock_spool(sp);
     return rc != 0 ? rc : urc;
 }

@@ -54,6 +54,26 @@ void hs_spool_close(hs_spool *sp);
 const char *hs_spool_path(const hs_spool *sp);
 
 /*
+ * Hooks that run under the spool lock around one append, so another
+ * module (dedup) can decide and record atomically with the write:
+ *  pre:   before anything is written or sealed; a non-zero return aborts
+ *         the append with that value (positive: a decision such as
+ *         "duplicate"; negative: an errno);
+ *  post:  after the line is completely written, with the segment's name
+ *         and its new end; a non-zero return cuts the line back out and
+ *         the append fails with that value;
+ *  abort: when pre returned 0 but the append then failed (also after a
+ *         failed post), to undo what pre began.
+ * Any hook may be NULL; hooks itself may be NULL.
+ */
+typedef struct hs_spool_hooks {
+    int  (*pre)(void *arg, hs_spool *sp);
+    int  (*post)(void *arg, const char *seg, uint64_t end);
+    void (*abort)(void *arg);
+    void  *arg;
+} hs_spool_hooks;
+
+/*
  * Append one event line. line[0..len) must end with '\n' and hold
  * HS_ID_LEN bytes at id_off and HS_TS_LEN bytes at ts_off, which are
  * overwritten under the lock with the event id and received_at taken from
@@ -64,14 +84,20 @@ const char *hs_spool_path(const hs_spool *sp);
  * its recorded offset if it fails. With fsync_always, the data is flushed
  * after the lock is released (concurrent writers share flushes) and a
  * failed flush is an error: the line is then in the spool but the caller
- * must not acknowledge it.
- * `pre` (may be NULL) is called under the lock before anything is written,
- * with the stamp; a non-zero return aborts the append with that value.
+ * must not acknowledge it. Returns 0, a hook's value, or a negative errno.
  */
 int hs_spool_append(hs_spool *sp, const hs_spool_opts *opts,
                     char *line, size_t len, size_t id_off, size_t ts_off,
-                    char id_out[HS_ID_LEN + 1],
-                    int (*pre)(void *arg, hs_spool *sp), void *pre_arg);
+                    char id_out[HS_ID_LEN + 1], const hs_spool_hooks *hooks);
+
+/*
+ * From a hook, under the lock: the active segment as it is now, with a
+ * partial tail already cut back. name gets its file name and *fd a
+ * descriptor owned by sp (valid until the lock is released); *fd is -1
+ * and name "" when there is no active segment.
+ */
+int hs_spool_current(hs_spool *sp, char name[HS_SEG_NAME_MAX], int *fd,
+                     uint64_t *size);
 
 /*
  * Seal the active segment if it is due (force: if it holds anything).
@@ -81,6 +107,22 @@ int hs_spool_append(hs_spool *sp, const hs_spool_opts *opts,
  */
 int hs_spool_rotate(hs_spool *sp, const hs_spool_opts *opts, int force,
                     int *sealed);
+/* The same with hooks->pre run under the lock before sealing (post and
+ * abort are not used). */
+int hs_spool_rotate_hooks(hs_spool *sp, const hs_spool_opts *opts, int force,
+                          int *sealed, const hs_spool_hooks *hooks);
+
+/*
+ * Keep body[0..len) as sent in SPOOL/invalid/ for inspection, so that all
+ * kept bodies together stay within `keep` bytes: the oldest are removed
+ * to make room, and a body larger than keep is not kept. Names sort by
+ * time like segments, with ".body". Not flushed: these are not
+ * acknowledged data. Returns 0 when kept, 1 when not kept, or a negative
+ * errno. Takes the spool lock.
+ */
+#define HS_INVALID_MAX_FILES 4096
+int hs_spool_keep_invalid(hs_spool *sp, const hs_spool_opts *opts,
+                          const void *body, size_t len, long long keep);
 
 /* 1 when the spool's path still names the directory this handle has
  * open (an operator may have removed or replaced it), else 0. */

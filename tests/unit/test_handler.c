@@ -157,8 +157,9 @@ static void test_post_ok(void)
     if (ls) pclose(ls);
     CHECK(seg_text != NULL);
     if (seg_text) {
-        CHECK(strstr(seg_text, "\"endpoint\":\"caliza\",\"headers\":{},\"event\":{\"operation\":"
-                               "\"TRANSACTION_COMPLETED\",") != NULL);
+        CHECK(strstr(seg_text, "\"endpoint\":\"caliza\",\"key\":[\"TRANSACTION_COMPLETED\","
+                               "\"632a208b806bd70097197367\"],\"headers\":{},\"event\":"
+                               "{\"operation\":\"TRANSACTION_COMPLETED\",") != NULL);
         CHECK(strstr(seg_text, "\"from\":{\"currencyCode\":\"BRL\",\"value\":500.00}") != NULL);
         CHECK(strstr(seg_text, "\"totalFees\":{\"currencyCode\":\"BRL\",\"value\":14.80}") != NULL);
         CHECK(strchr(seg_text, '\n') == seg_text + strlen(seg_text) - 1);
@@ -327,11 +328,144 @@ static void test_status_and_headers(void)
             seg = slurp(path, &n);
         }
         if (ls) pclose(ls);
-        CHECK(seg && strstr(seg, "\"endpoint\":\"github\",\"headers\":{\"X-GitHub-Event\":"
+        CHECK(seg && strstr(seg, "\"endpoint\":\"github\",\"key\":[\"72d3162e\"],"
+                                 "\"headers\":{\"X-GitHub-Event\":"
                                  "\"ping\\\"\\u0001\",\"X-GitHub-Delivery\":\"72d3162e\"},"
                                  "\"event\":{\"zen\":\"Keep it simple\"}}\n"));
         free(seg);
     }
+    pfree(&ps);
+    hs_response_free(&r);
+}
+
+/* Count the lines of every segment under spool/active and spool/ready. */
+static int spool_lines(const char *spool, const char *needle)
+{
+    char cmd[700];
+    FILE *p;
+    int n = -1;
+    snprintf(cmd, sizeof(cmd), "cat %s/active/*.jsonl %s/ready/*.jsonl 2>/dev/null | grep -c -F -- '%s'",
+             spool, spool, needle);
+    p = popen(cmd, "r");
+    if (p && fscanf(p, "%d", &n) != 1) n = -1;
+    if (p) pclose(p);
+    return n;
+}
+
+static void test_dedup(void)
+{
+    params ps = { { 0 }, 0 };
+    hs_response r;
+    char spool[400];
+    const char *b1 = "{\"operation\":\"TRANSACTION_COMPLETED\",\"resourceId\":\"r-1\",\"n\":1}";
+    const char *b2 = "{\"operation\":\"TRANSACTION_COMPLETED\",\"resourceId\":\"r-1\",\"n\":2}";
+    const char *b3 = "{\"operation\":\"TRANSACTION_FAILED\",\"resourceId\":\"r-1\"}";
+    const char *b4 = "{\"nothing\":true}";
+    const char *b5 = "{\"operation\":\"X\"}";
+
+    hs_response_init(&r);
+    snprintf(spool, sizeof(spool), "%s/dedup", root);
+#define POST(body) (base(&ps, "POST", spool), sign_into(&ps, "caliza", SECRET, body, strlen(body)), \
+                    run(&ps, body, strlen(body), 0, &r))
+    CHECK(POST(b1) == 200 && has(&r.body, "\"id\":"));
+    /* same operation + resourceId: a duplicate, nothing appended */
+    CHECK(POST(b2) == 200 && strcmp(r.body.p, "{\"ok\":true,\"duplicate\":true}\n") == 0);
+    CHECK(spool_lines(spool, "\"resourceId\":\"r-1\",\"n\"") == 1);
+    CHECK(POST(b3) == 200 && has(&r.body, "\"id\":"));
+    /* every value missing: no key, not deduplicated */
+    CHECK(POST(b4) == 200 && POST(b4) == 200);
+    CHECK(spool_lines(spool, "{\"nothing\":true}") == 2);
+    CHECK(spool_lines(spool, "\"key\":[null,null]") == 0);
+    /* one missing: null in the key */
+    CHECK(POST(b5) == 200 && spool_lines(spool, "\"key\":[\"X\",null]") == 1);
+    CHECK(POST(b5) == 200 && has(&r.body, "duplicate"));
+
+    /* a killed writer: its line is on disk but its key never recorded;
+     * the next writer indexes it before deciding */
+    {
+        char cmd[800];
+        const char *b6 = "{\"operation\":\"K\",\"resourceId\":\"killed\"}";
+        snprintf(cmd, sizeof(cmd),
+                 "f=$(ls %s/active/*.jsonl) && printf '%%s\\n' "
+                 "'{\"id\":\"20261122T100000.000000Z-000000000000\",\"received_at\":\"2026-11-22T10:00:00.000Z\","
+                 "\"endpoint\":\"caliza\",\"key\":[\"K\",\"killed\"],\"headers\":{},\"event\":{}}' >> $f",
+                 spool);
+        CHECK(system(cmd) == 0);
+        CHECK(POST(b6) == 200 && has(&r.body, "duplicate"));
+        CHECK(spool_lines(spool, "\"killed\"") == 1);
+    }
+    /* dedup off: the same body twice is two lines */
+    base(&ps, "POST", spool);
+    padd(&ps, "HOOKSPOOL_DEDUP=%s%s", "off", "");
+    sign_into(&ps, "caliza", SECRET, b1, strlen(b1));
+    CHECK(run(&ps, b1, strlen(b1), 0, &r) == 200 && run(&ps, b1, strlen(b1), 0, &r) == 200);
+    CHECK(spool_lines(spool, "\"resourceId\":\"r-1\",\"n\":1") == 3);
+    /* forgotten after HOOKSPOOL_DEDUP_SECONDS */
+    {
+        const char *b7 = "{\"operation\":\"T\",\"resourceId\":\"ttl\"}";
+        base(&ps, "POST", spool);
+        padd(&ps, "HOOKSPOOL_DEDUP_SECONDS=%s%s", "5", "");
+        sign_into(&ps, "caliza", SECRET, b7, strlen(b7));
+        CHECK(run(&ps, b7, strlen(b7), 0, &r) == 200 && has(&r.body, "\"id\""));
+        CHECK(run(&ps, b7, strlen(b7), 0, &r) == 200 && has(&r.body, "duplicate"));
+        clock_now += 10;
+        CHECK(run(&ps, b7, strlen(b7), 0, &r) == 200 && has(&r.body, "\"id\""));
+        CHECK(spool_lines(spool, "\"ttl\"") == 2);
+    }
+    /* header keys: github's delivery id */
+    {
+        const char *g = "{\"zen\":\"x\"}";
+        base(&ps, "POST", spool);
+        padd(&ps, "HOOKSPOOL_SCHEME=%s%s", "github", "");
+        padd(&ps, "HTTP_X_GITHUB_DELIVERY=%s%s", "d-1", "");
+        sign_into(&ps, "github", SECRET, g, strlen(g));
+        CHECK(run(&ps, g, strlen(g), 0, &r) == 200 && has(&r.body, "\"id\""));
+        CHECK(run(&ps, g, strlen(g), 0, &r) == 200 && has(&r.body, "duplicate"));
+    }
+#undef POST
+    pfree(&ps);
+    hs_response_free(&r);
+}
+
+static void test_invalid_kept(void)
+{
+    params ps = { { 0 }, 0 };
+    hs_response r;
+    char spool[400], cmd[600];
+    const char *bad = "{\"amount\": 500.00,}";
+    int i;
+    FILE *p;
+    long total = -1;
+    int files = -1;
+
+    hs_response_init(&r);
+    snprintf(spool, sizeof(spool), "%s/inv", root);
+    for (i = 0; i < 5; i++) {
+        base(&ps, "POST", spool);
+        padd(&ps, "HOOKSPOOL_INVALID_KEEP=%s%s", "60", "");
+        sign_into(&ps, "caliza", SECRET, bad, strlen(bad));
+        CHECK(run(&ps, bad, strlen(bad), 0, &r) == 400);
+    }
+    /* 19 bytes each, 60 kept at most: the newest three */
+    snprintf(cmd, sizeof(cmd), "ls %s/invalid | wc -l; cat %s/invalid/* | wc -c", spool, spool);
+    p = popen(cmd, "r");
+    if (p && fscanf(p, "%d %ld", &files, &total) != 2) files = -1;
+    if (p) pclose(p);
+    CHECK_MSG(files == 3 && total == 57, "%d files, %ld bytes", files, total);
+    snprintf(cmd, sizeof(cmd), "cat %s/invalid/* | head -c 19 | grep -q -F -- '%s'", spool, bad);
+    CHECK(system(cmd) == 0);   /* kept as sent */
+    /* an unsigned invalid body is not kept */
+    base(&ps, "POST", spool);
+    padd(&ps, "HTTP_X_CALIZA_WEBHOOK_SIGNATURE=%s%s", "AAAA", "");
+    CHECK(run(&ps, bad, strlen(bad), 0, &r) == 401);
+    /* HOOKSPOOL_INVALID_KEEP=0 keeps none */
+    snprintf(spool, sizeof(spool), "%s/inv0", root);
+    base(&ps, "POST", spool);
+    padd(&ps, "HOOKSPOOL_INVALID_KEEP=%s%s", "0", "");
+    sign_into(&ps, "caliza", SECRET, bad, strlen(bad));
+    CHECK(run(&ps, bad, strlen(bad), 0, &r) == 400);
+    snprintf(cmd, sizeof(cmd), "test -z \"$(ls %s/invalid 2>/dev/null)\"", spool);
+    CHECK(system(cmd) == 0);
     pfree(&ps);
     hs_response_free(&r);
 }
@@ -347,6 +481,8 @@ int main(void)
     test_post_ok();
     test_rejections();
     test_status_and_headers();
+    test_dedup();
+    test_invalid_kept();
     hs_ctx_free(ctx);
     close(logfd);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);

@@ -574,12 +574,16 @@ static const char pdoc[] =
     "\"dup\":1,\"dup\":2,\"nul\":null,\"num\":-1.5e3,\"str\":\"s\\\"t\","
     "\"obj\":{\"z\":[]},\"\\ud83d\\ude00\":\"smile\",\"lone\\ud800\":6,"
     "\"sl\\/ash\":7,\"\\u002F\":8,\"\\u00C9t\\u00e9\":9,\"nl\\n\":10,"
-    "\"n\\u0000\":11,\"lo\\udc00\":13,\"\\u007f\\u0080\\u07FF\\u0800\\uffff\":14,\"k\\\\\":{\"x\":12},\"big\":[0,1,2,3,4,5,6,7,8,9,10,11]}";
+    "\"n\\u0000\":11,\"lo\\udc00\":13,"
+    "\"\\u007f\\u0080\\u07FF\\u0800\\uffff\":14,"
+    "\"k\\\\\":{\"x\":12},\"big\":[0,1,2,3,4,5,6,7,8,9,10,11]}";
 
 static void test_pointer(void)
 {
     static const char arr[] = "[1,[2,3],{\"a\":[]},\"s\"]";
     hs_buf out = HS_BUF_INIT;
+
+    ACCEPT(pdoc);   /* the document is valid and already minified */
 
     /* The empty pointer is the whole text. */
     PTR(pdoc, "", 1, pdoc);

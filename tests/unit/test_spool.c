@@ -124,7 +124,7 @@ static void test_layout_and_modes(void)
     {
         char line[512], id[HS_ID_LEN + 1], names[4][128], seg[800];
         size_t io, to, n = make_line(line, sizeof(line), "{\"a\":1}", &io, &to);
-        CHECK(hs_spool_append(sp, &o, line, n, io, to, id, NULL, NULL) == 0);
+        CHECK(hs_spool_append(sp, &o, line, n, io, to, id, NULL) == 0);
         snprintf(sub, sizeof(sub), "%s/active", path);
         CHECK(count_in(sub, names, 4) == 1);
         snprintf(seg, sizeof(seg), "%s/%s", sub, names[0]);
@@ -159,7 +159,7 @@ static void test_ids_and_size_rotation(void)
         size_t io, to, len;
         snprintf(payload, sizeof(payload), "{\"n\":%d,\"pad\":\"xxxxxxxxxxxxxxxxxxxx\"}", i);
         len = make_line(line, sizeof(line), payload, &io, &to);
-        if (hs_spool_append(sp, &o, line, len, io, to, id, NULL, NULL) != 0) break;
+        if (hs_spool_append(sp, &o, line, len, io, to, id, NULL) != 0) break;
         if (strlen(id) != HS_ID_LEN) ok_width = 0;
         if (strcmp(id, prev) <= 0) ok_order = 0;
         memcpy(prev, id, sizeof(prev));
@@ -196,7 +196,7 @@ static void test_age_rotation_and_rotate(void)
     snprintf(path, sizeof(path), "%s/age", root);
     CHECK(hs_spool_open(path, &o, 1, &sp) == 0);
     len = make_line(line, sizeof(line), "1", &io, &to);
-    CHECK(hs_spool_append(sp, &o, line, len, io, to, id, NULL, NULL) == 0);
+    CHECK(hs_spool_append(sp, &o, line, len, io, to, id, NULL) == 0);
     /* Not due yet: rotate (not forced) leaves it. */
     CHECK(hs_spool_rotate(sp, &o, 0, &sealed) == 0 && sealed == 0);
     snprintf(dir, sizeof(dir), "%s/active", path);
@@ -213,7 +213,7 @@ static void test_age_rotation_and_rotate(void)
     CHECK(hs_spool_rotate(sp, &o, 1, &sealed) == 0 && sealed == 0);
     /* Forced rotate seals a fresh segment. */
     len = make_line(line, sizeof(line), "2", &io, &to);
-    CHECK(hs_spool_append(sp, &o, line, len, io, to, id, NULL, NULL) == 0);
+    CHECK(hs_spool_append(sp, &o, line, len, io, to, id, NULL) == 0);
     CHECK(hs_spool_rotate(sp, &o, 1, &sealed) == 0 && sealed == 1);
     CHECK(count_in(dir, NULL, 0) == 2);
     hs_spool_close(sp);
@@ -231,7 +231,7 @@ static void test_partial_tail_cut(void)
     snprintf(path, sizeof(path), "%s/tail", root);
     CHECK(hs_spool_open(path, &o, 1, &sp) == 0);
     len = make_line(line, sizeof(line), "{\"first\":1}", &io, &to);
-    CHECK(hs_spool_append(sp, &o, line, len, io, to, id, NULL, NULL) == 0);
+    CHECK(hs_spool_append(sp, &o, line, len, io, to, id, NULL) == 0);
     snprintf(dir, sizeof(dir), "%s/active", path);
     CHECK(count_in(dir, names, 4) == 1);
     snprintf(seg, sizeof(seg), "%s/%s", dir, names[0]);
@@ -239,7 +239,7 @@ static void test_partial_tail_cut(void)
     fputs("{\"id\":\"torn", f);   /* a writer killed mid-append */
     fclose(f);
     len = make_line(line, sizeof(line), "{\"second\":2}", &io, &to);
-    CHECK(hs_spool_append(sp, &o, line, len, io, to, id, NULL, NULL) == 0);
+    CHECK(hs_spool_append(sp, &o, line, len, io, to, id, NULL) == 0);
     CHECK(hs_spool_take_repaired(sp) == 11);
     CHECK(hs_spool_take_repaired(sp) == 0);
     content = slurp(seg, &flen);
@@ -267,7 +267,7 @@ static void test_failed_write_cut_back(void)
     snprintf(path, sizeof(path), "%s/efbig", root);
     CHECK(hs_spool_open(path, &o, 1, &sp) == 0);
     len = make_line(line, sizeof(line), "{\"ok\":1}", &io, &to);
-    CHECK(hs_spool_append(sp, &o, line, len, io, to, id, NULL, NULL) == 0);
+    CHECK(hs_spool_append(sp, &o, line, len, io, to, id, NULL) == 0);
     snprintf(dir, sizeof(dir), "%s/active", path);
     count_in(dir, names, 4);
     snprintf(seg, sizeof(seg), "%s/%s", dir, names[0]);
@@ -285,12 +285,12 @@ static void test_failed_write_cut_back(void)
     lim = old;
     lim.rlim_cur = (rlim_t)before + 1000;
     CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
-    rc = hs_spool_append(sp, &o, line, len, io, to, id, NULL, NULL);
+    rc = hs_spool_append(sp, &o, line, len, io, to, id, NULL);
     setrlimit(RLIMIT_FSIZE, &old);
     CHECK_MSG(rc == -EFBIG, "rc=%d", rc);
     CHECK(stat(seg, &st) == 0 && st.st_size == before);
     len = make_line(line, sizeof(line), "{\"after\":1}", &io, &to);
-    CHECK(hs_spool_append(sp, &o, line, len, io, to, id, NULL, NULL) == 0);
+    CHECK(hs_spool_append(sp, &o, line, len, io, to, id, NULL) == 0);
     CHECK(all_lines(path, NULL, 0) == 2);
     CHECK(hs_spool_take_repaired(sp) == 0);
     hs_spool_close(sp);
@@ -310,7 +310,7 @@ static void test_seal_never_overwrites(void)
     snprintf(path, sizeof(path), "%s/clash", root);
     CHECK(hs_spool_open(path, &o, 1, &sp) == 0);
     len = make_line(line, sizeof(line), "{\"mine\":1}", &io, &to);
-    CHECK(hs_spool_append(sp, &o, line, len, io, to, id, NULL, NULL) == 0);
+    CHECK(hs_spool_append(sp, &o, line, len, io, to, id, NULL) == 0);
     snprintf(dir, sizeof(dir), "%s/active", path);
     count_in(dir, names, 4);
     snprintf(a, sizeof(a), "%s/ready/%s", path, names[0]);
@@ -347,7 +347,7 @@ static void test_crash_leftovers(void)
     snprintf(path, sizeof(path), "%s/leftover", root);
     CHECK(hs_spool_open(path, &o, 1, &sp) == 0);
     len = make_line(line, sizeof(line), "{\"x\":1}", &io, &to);
-    CHECK(hs_spool_append(sp, &o, line, len, io, to, id, NULL, NULL) == 0);
+    CHECK(hs_spool_append(sp, &o, line, len, io, to, id, NULL) == 0);
     snprintf(dir, sizeof(dir), "%s/active", path);
     count_in(dir, names, 4);
     /* Sealed by link() with the unlink lost: both names, one inode. */
@@ -362,7 +362,7 @@ static void test_crash_leftovers(void)
     hs_spool_close(sp);
     CHECK(hs_spool_open(path, &o, 0, &sp) == 0);
     len = make_line(line, sizeof(line), "{\"y\":2}", &io, &to);
-    CHECK(hs_spool_append(sp, &o, line, len, io, to, id, NULL, NULL) == 0);
+    CHECK(hs_spool_append(sp, &o, line, len, io, to, id, NULL) == 0);
     CHECK(count_in(dir, NULL, 0) == 1);
     snprintf(a, sizeof(a), "%s/ready", path);
     CHECK(count_in(a, NULL, 0) == 2);
@@ -408,7 +408,7 @@ static void test_concurrent_processes(void)
                 size_t io, to, len;
                 snprintf(payload, sizeof(payload), "{\"p\":%d,\"k\":%d}", p, k);
                 len = make_line(line, sizeof(line), payload, &io, &to);
-                if (hs_spool_append(sp, &o, line, len, io, to, id, NULL, NULL) != 0) _exit(2);
+                if (hs_spool_append(sp, &o, line, len, io, to, id, NULL) != 0) _exit(2);
             }
             hs_spool_close(sp);
             _exit(0);

@@ -1,0 +1,219 @@
+#include "dedup.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "json.h"
+
+#define READ_CHUNK 65536
+
+int hs_dedup_key(const hs_config *cfg, const char *event, size_t len,
+                 hs_header_fn hdr, void *arg, hs_buf *out)
+{
+    size_t start = out->len, i;
+    int found = 0;
+
+    if (cfg->dedup == HS_DEDUP_OFF || cfg->ndedup == 0) return 0;
+    hs_buf_putc(out, '[');
+    for (i = 0; i < cfg->ndedup; i++) {
+        const char *item = cfg->dedup_items[i];
+        if (i > 0) hs_buf_putc(out, ',');
+        if (cfg->dedup == HS_DEDUP_JSON) {
+            const char *v;
+            size_t vl;
+            if (hs_json_pointer(event, len, item, strlen(item), &v, &vl) == 1) {
+                hs_buf_append(out, v, vl);
+                found = 1;
+            } else {
+                hs_buf_puts(out, "null");
+            }
+        } else {
+            const char *v = hdr(arg, item);
+            if (v == NULL && cfg->scheme.kind == HS_SCHEME_STANDARD &&
+                strcasecmp(item, "webhook-id") == 0)
+                v = hdr(arg, "svix-id");
+            if (v != NULL) {
+                hs_buf_json_str(out, v, strlen(v));
+                found = 1;
+            } else {
+                hs_buf_puts(out, "null");
+            }
+        }
+    }
+    hs_buf_putc(out, ']');
+    if (out->oom) return -1;
+    if (!found) {
+        out->len = start;
+        out->p[start] = '\0';
+        return 0;
+    }
+    return 1;
+}
+
+int hs_dedup_hash(const char *endpoint_json, size_t elen, const char *key,
+                  size_t klen, unsigned char out[HS_STORE_KEY_LEN])
+{
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    unsigned int n = 0;
+    int ok = c != NULL &&
+             EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(c, endpoint_json, elen) == 1 &&
+             EVP_DigestUpdate(c, "\n", 1) == 1 &&
+             EVP_DigestUpdate(c, key, klen) == 1 &&
+             EVP_DigestFinal_ex(c, out, &n) == 1 && n == HS_STORE_KEY_LEN;
+    EVP_MD_CTX_free(c);
+    return ok ? 0 : -EIO;
+}
+
+/* Record the key of one line of ours, if it has one. */
+static int index_line(hs_dedup_op *op, const char *line, size_t len)
+{
+    const char *ep, *key;
+    size_t el, kl;
+    unsigned char h[HS_STORE_KEY_LEN];
+
+    if (hs_json_pointer(line, len, "/key", 4, &key, &kl) != 1) return 0;
+    if (hs_json_pointer(line, len, "/endpoint", 9, &ep, &el) != 1) return 0;
+    if (hs_dedup_hash(ep, el, key, kl, h) != 0) return -EIO;
+    op->indexed++;
+    return hs_store_key_put(op->store, h, op->now);
+}
+
+int hs_dedup_catch_up(hs_dedup_op *op, hs_spool *sp)
+{
+    char name[HS_SEG_NAME_MAX], cseg[HS_STORE_SEG_MAX], chunk[READ_CHUNK];
+    hs_buf pending = HS_BUF_INIT;
+    int64_t coff;
+    uint64_t size, pos;
+    int fd, rc;
+
+    if ((rc = hs_spool_current(sp, name, &fd, &size)) != 0) return rc;
+    if (fd < 0) return 0;
+    if ((rc = hs_store_cursor_get(op->store, cseg, &coff)) != 0) return rc;
+    /* A segment other than the cursor's is read from its start: the
+     * cursor's own was fully indexed before it was sealed. */
+    pos = (strcmp(cseg, name) == 0 && coff >= 0) ? (uint64_t)coff : 0;
+    if (pos >= size) return pos == size ? 0 : hs_store_cursor_set(op->store, name, (int64_t)size);
+    while (pos < size) {
+        size_t want = size - pos > sizeof(chunk) ? sizeof(chunk) : (size_t)(size - pos);
+        ssize_t r = pread(fd, chunk, want, (off_t)pos);
+        size_t i, start = 0;
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) { rc = r < 0 ? -errno : -EIO; goto out; }
+        for (i = 0; i < (size_t)r; i++) {
+            if (chunk[i] != '\n') continue;
+            if (pending.len > 0) {
+                hs_buf_append(&pending, chunk + start, i - start);
+                if (pending.oom) { rc = -ENOMEM; goto out; }
+                rc = index_line(op, pending.p, pending.len);
+                hs_buf_reset(&pending);
+            } else {
+                rc = index_line(op, chunk + start, i - start);
+            }
+            if (rc != 0) goto out;
+            start = i + 1;
+        }
+        if (start < (size_t)r && hs_buf_append(&pending, chunk + start, (size_t)r - start) != 0) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        pos += (uint64_t)r;
+    }
+    /* hs_spool_current cut any partial tail: the segment ends in '\n'. */
+    rc = hs_store_cursor_set(op->store, name, (int64_t)size);
+out:
+    hs_buf_free(&pending);
+    return rc;
+}
+
+static int pre_hook(void *arg, hs_spool *sp)
+{
+    hs_dedup_op *op = arg;
+    int rc, seen;
+
+    if ((rc = hs_store_begin(op->store)) != 0) return rc;
+    if ((rc = hs_dedup_catch_up(op, sp)) != 0) goto fail;
+    if (!op->has_key) return 0;
+    seen = hs_store_key_seen(op->store, op->hash, op->now, op->ttl);
+    if (seen < 0) { rc = seen; goto fail; }
+    if (seen) {
+        /* Keep what the catch-up indexed; append nothing. */
+        if ((rc = hs_store_commit(op->store)) != 0) return rc;
+        return HS_DEDUP_DUPLICATE;
+    }
+    return 0;
+fail:
+    hs_store_rollback(op->store);
+    return rc;
+}
+
+static int post_hook(void *arg, const char *seg, uint64_t end)
+{
+    hs_dedup_op *op = arg;
+    int64_t last;
+    int rc;
+
+    if (op->has_key && (rc = hs_store_key_put(op->store, op->hash, op->now)) != 0) return rc;
+    if ((rc = hs_store_cursor_set(op->store, seg, (int64_t)end)) != 0) return rc;
+    /* Forget keys older than the window now and then, in the same
+     * transaction, a bounded number at a time. */
+    if ((rc = hs_store_meta_get(op->store, "last_purge", &last)) != 0) return rc;
+    if (op->now - last >= HS_DEDUP_PURGE_EVERY) {
+        if ((rc = hs_store_purge(op->store, op->now - op->ttl, HS_DEDUP_PURGE_MAX)) < 0) return rc;
+        if ((rc = hs_store_meta_set(op->store, "last_purge", op->now)) != 0) return rc;
+    }
+    if ((rc = hs_store_commit(op->store)) != 0) return rc;
+    op->recorded = op->has_key;
+    return 0;
+}
+
+static void abort_hook(void *arg)
+{
+    hs_dedup_op *op = arg;
+    hs_store_rollback(op->store);
+}
+
+hs_spool_hooks hs_dedup_hooks(hs_dedup_op *op)
+{
+    hs_spool_hooks h;
+    h.pre = pre_hook;
+    h.post = post_hook;
+    h.abort = abort_hook;
+    h.arg = op;
+    return h;
+}
+
+static int rotate_pre(void *arg, hs_spool *sp)
+{
+    hs_dedup_op *op = arg;
+    int rc;
+    if ((rc = hs_store_begin(op->store)) != 0) return rc;
+    if ((rc = hs_dedup_catch_up(op, sp)) != 0) {
+        hs_store_rollback(op->store);
+        return rc;
+    }
+    return hs_store_commit(op->store);
+}
+
+int hs_dedup_rotate(hs_spool *sp, const hs_spool_opts *opts, int force, int *sealed)
+{
+    hs_dedup_op op;
+    hs_spool_hooks h;
+    int rc;
+
+    memset(&op, 0, sizeof(op));
+    rc = hs_store_open(hs_spool_path(sp), opts->umask, 0, &op.store);
+    if (rc == -ENOENT) return hs_spool_rotate(sp, opts, force, sealed);
+    if (rc != 0) return rc;
+    op.now = (int64_t)time(NULL);
+    memset(&h, 0, sizeof(h));
+    h.pre = rotate_pre;
+    h.arg = &op;
+    rc = hs_spool_rotate_hooks(sp, opts, force, sealed, &h);
+    hs_store_close(op.store);
+    return rc;
+}

@@ -1,0 +1,70 @@
+/*
+ * dedup.h - duplicate suppression (SPEC section 6, promise 5).
+ *
+ * A key is a JSON array of the values it is made of: a header's value as
+ * a string, a JSON Pointer's value as sent (null where it finds nothing).
+ * The store remembers each key's SHA-256 (with the endpoint) and how far
+ * into the active segment it has indexed. Whoever holds the spool lock
+ * first indexes the lines past that point (a writer killed between its
+ * append and recording its key left them), then decides; so no two lines
+ * share a key even across kills. The one exception is a failed flush:
+ * those events are answered 503 and their keys forgotten.
+ */
+#ifndef HS_DEDUP_H
+#define HS_DEDUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "buf.h"
+#include "config.h"
+#include "sig.h"
+#include "spool.h"
+#include "store.h"
+
+#define HS_DEDUP_DUPLICATE   1      /* hs_spool_append's value for a duplicate */
+#define HS_DEDUP_PURGE_EVERY 60     /* seconds between purges of old keys */
+#define HS_DEDUP_PURGE_MAX   1000   /* keys purged at most per append */
+
+/*
+ * Build the key of an event: event[0..len) is the minified body, hdr
+ * looks request headers up. Appends the JSON array to out and returns 1;
+ * returns 0 (out unchanged) when dedup is off or every value is missing;
+ * -1 when out cannot grow. For the standard scheme, a missing webhook-id
+ * falls back to svix-id.
+ */
+int hs_dedup_key(const hs_config *cfg, const char *event, size_t len,
+                 hs_header_fn hdr, void *arg, hs_buf *out);
+
+/* The stored form of a key: SHA-256 of the endpoint as a JSON string,
+ * a newline, and the key's JSON text. 0, or -EIO if libcrypto fails. */
+int hs_dedup_hash(const char *endpoint_json, size_t elen, const char *key,
+                   size_t klen, unsigned char out[HS_STORE_KEY_LEN]);
+
+/* One append with dedup: the hooks' state. Fill store, hash, now, ttl,
+ * endpoint; hs_dedup_hooks() gives the hooks for hs_spool_append. */
+typedef struct hs_dedup_op {
+    hs_store     *store;
+    unsigned char hash[HS_STORE_KEY_LEN];
+    int           has_key;     /* 0: only index the lines past the cursor */
+    int64_t       now, ttl;
+    int           recorded;    /* out: the key is in the store */
+    uint64_t      indexed;     /* out: lines indexed by the catch-up */
+} hs_dedup_op;
+
+hs_spool_hooks hs_dedup_hooks(hs_dedup_op *op);
+
+/*
+ * Index the keys of the active segment's lines past the cursor (under
+ * the spool lock, inside a store transaction). Counts them in
+ * op->indexed. Returns 0 or a negative errno.
+ */
+int hs_dedup_catch_up(hs_dedup_op *op, hs_spool *sp);
+
+/*
+ * Seal a due active segment as hs_spool_rotate does, first indexing the
+ * lines past the cursor when the spool has a store (SPOOL/state.db), so
+ * a sealed segment never hides unindexed keys. For `claim` and `rotate`.
+ */
+int hs_dedup_rotate(hs_spool *sp, const hs_spool_opts *opts, int force, int *sealed);
+
+#endif

@@ -1,0 +1,288 @@
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+enum {
+    Q_SEEN, Q_PUT, Q_FORGET, Q_PURGE, Q_COUNT, Q_META_GET, Q_META_SET,
+    Q_ATT_ADD, Q_ATT_GET, Q_ATT_CLEAR, Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_MAX
+};
+
+static const char *const sql[Q_MAX] = {
+    [Q_SEEN]     = "SELECT 1 FROM dedup WHERE k = ?1 AND t >= ?2",
+    [Q_PUT]      = "INSERT OR REPLACE INTO dedup(k, t) VALUES (?1, ?2)",
+    [Q_FORGET]   = "DELETE FROM dedup WHERE k = ?1",
+    [Q_PURGE]    = "DELETE FROM dedup WHERE k IN "
+                   "(SELECT k FROM dedup WHERE t < ?1 ORDER BY t LIMIT ?2)",
+    [Q_COUNT]    = "SELECT count(*) FROM dedup",
+    [Q_META_GET] = "SELECT v FROM meta WHERE name = ?1",
+    [Q_META_SET] = "INSERT OR REPLACE INTO meta(name, v) VALUES (?1, ?2)",
+    [Q_ATT_ADD]  = "INSERT INTO attempts(seg, n) VALUES (?1, 1) "
+                   "ON CONFLICT(seg) DO UPDATE SET n = n + 1 RETURNING n",
+    [Q_ATT_GET]  = "SELECT n FROM attempts WHERE seg = ?1",
+    [Q_ATT_CLEAR]= "DELETE FROM attempts WHERE seg = ?1",
+    [Q_BEGIN]    = "BEGIN IMMEDIATE",
+    [Q_COMMIT]   = "COMMIT",
+    [Q_ROLLBACK] = "ROLLBACK",
+};
+
+/* Sizes chosen for small hosts: a 256 KiB page cache, and a WAL that is
+ * checkpointed every 64 pages and truncated back to 256 KiB, so the store
+ * fits a spool on a 1 MiB quota beside its segments. */
+static const char schema[] =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=NORMAL;"
+    "PRAGMA wal_autocheckpoint=64;"
+    "PRAGMA journal_size_limit=262144;"
+    "PRAGMA cache_size=-" "256" ";"
+    "CREATE TABLE IF NOT EXISTS dedup(k BLOB PRIMARY KEY, t INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS dedup_t ON dedup(t);"
+    "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, v) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS attempts(seg TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;";
+
+struct hs_store {
+    sqlite3      *db;
+    sqlite3_stmt *q[Q_MAX];
+};
+
+/* One table from SQLite's result codes to errno (see store.h). */
+static int err_of(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK: case SQLITE_ROW: case SQLITE_DONE: return 0;
+    case SQLITE_FULL:     return -ENOSPC;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:   return -ETIMEDOUT;
+    case SQLITE_READONLY: return -EROFS;
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:     return -EACCES;
+    case SQLITE_NOMEM:    return -ENOMEM;
+    default:              return -EIO;
+    }
+}
+
+void hs_store_close(hs_store *st)
+{
+    int i;
+    if (st == NULL) return;
+    for (i = 0; i < Q_MAX; i++) sqlite3_finalize(st->q[i]);
+    /* Nothing is pending: every transaction was committed or rolled back
+     * by the call that began it. */
+    sqlite3_close(st->db);
+    free(st);
+}
+
+int hs_store_open(const char *spool, mode_t umask, int create, hs_store **out)
+{
+    char path[PATH_MAX];
+    hs_store *st;
+    mode_t fmode = 0666 & ~umask;
+    int fd, rc, i;
+
+    *out = NULL;
+    if (snprintf(path, sizeof(path), "%s/" HS_STORE_FILE, spool) >= (int)sizeof(path))
+        return -ENAMETOOLONG;
+    if (!create) {
+        struct stat sb;
+        if (stat(path, &sb) != 0) return -errno;
+    }
+    /* Create the file ourselves so its mode is exactly fmode whatever the
+     * process umask; SQLite gives its -wal and -shm files the same mode. */
+    fd = create ? open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, fmode) : -1;
+    if (!create) errno = EEXIST;
+    if (fd >= 0) {
+        rc = (fchmod(fd, fmode) != 0) ? -errno : 0;
+        if (close(fd) != 0 && rc == 0) rc = -errno;
+        if (rc != 0) return rc;
+    } else if (errno != EEXIST) {
+        return -errno;
+    }
+    st = calloc(1, sizeof(*st));
+    if (st == NULL) return -ENOMEM;
+    rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) goto fail;
+    sqlite3_busy_timeout(st->db, HS_STORE_BUSY_MS);
+    rc = sqlite3_exec(st->db, schema, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) goto fail;
+    for (i = 0; i < Q_MAX; i++) {
+        rc = sqlite3_prepare_v3(st->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->q[i], NULL);
+        if (rc != SQLITE_OK) goto fail;
+    }
+    *out = st;
+    return 0;
+fail:
+    rc = err_of(rc ? rc : SQLITE_ERROR);
+    hs_store_close(st);
+    return rc ? rc : -EIO;
+}
+
+/* Run a prepared statement to completion; *row gets the first column of
+ * the first row when row is non-NULL (and *got whether there was one). */
+static int run(hs_store *st, int q, int64_t *row, int *got)
+{
+    sqlite3_stmt *s = st->q[q];
+    int rc, r = 0;
+    if (got) *got = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (row && got && !*got) {
+            *row = sqlite3_column_int64(s, 0);
+            *got = 1;
+        }
+    }
+    if (rc != SQLITE_DONE) r = err_of(rc);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return r;
+}
+
+int hs_store_begin(hs_store *st) { return run(st, Q_BEGIN, NULL, NULL); }
+int hs_store_commit(hs_store *st)
+{
+    int rc = run(st, Q_COMMIT, NULL, NULL);
+    /* A failed COMMIT (SQLITE_FULL) leaves the transaction open. */
+    if (rc != 0 && !sqlite3_get_autocommit(st->db)) hs_store_rollback(st);
+    return rc;
+}
+void hs_store_rollback(hs_store *st)
+{
+    if (!sqlite3_get_autocommit(st->db)) (void)run(st, Q_ROLLBACK, NULL, NULL);
+}
+
+static int bind_key(sqlite3_stmt *s, const unsigned char *k)
+{
+    return sqlite3_bind_blob(s, 1, k, HS_STORE_KEY_LEN, SQLITE_STATIC);
+}
+
+int hs_store_key_seen(hs_store *st, const unsigned char k[HS_STORE_KEY_LEN],
+                      int64_t now, int64_t ttl)
+{
+    int64_t one;
+    int got, rc;
+    if (bind_key(st->q[Q_SEEN], k) != SQLITE_OK ||
+        sqlite3_bind_int64(st->q[Q_SEEN], 2, now - ttl) != SQLITE_OK)
+        return -EIO;
+    rc = run(st, Q_SEEN, &one, &got);
+    return rc != 0 ? rc : got;
+}
+
+int hs_store_key_put(hs_store *st, const unsigned char k[HS_STORE_KEY_LEN], int64_t t)
+{
+    if (bind_key(st->q[Q_PUT], k) != SQLITE_OK ||
+        sqlite3_bind_int64(st->q[Q_PUT], 2, t) != SQLITE_OK)
+        return -EIO;
+    return run(st, Q_PUT, NULL, NULL);
+}
+
+int hs_store_key_forget(hs_store *st, const unsigned char k[HS_STORE_KEY_LEN])
+{
+    if (bind_key(st->q[Q_FORGET], k) != SQLITE_OK) return -EIO;
+    return run(st, Q_FORGET, NULL, NULL);
+}
+
+int hs_store_purge(hs_store *st, int64_t before, int max)
+{
+    int rc;
+    if (sqlite3_bind_int64(st->q[Q_PURGE], 1, before) != SQLITE_OK ||
+        sqlite3_bind_int(st->q[Q_PURGE], 2, max) != SQLITE_OK)
+        return -EIO;
+    rc = run(st, Q_PURGE, NULL, NULL);
+    return rc != 0 ? rc : sqlite3_changes(st->db);
+}
+
+int64_t hs_store_key_count(hs_store *st)
+{
+    int64_t n = 0;
+    int got;
+    return run(st, Q_COUNT, &n, &got) == 0 ? n : -1;
+}
+
+int hs_store_meta_get(hs_store *st, const char *name, int64_t *v)
+{
+    int got, rc;
+    *v = 0;
+    if (sqlite3_bind_text(st->q[Q_META_GET], 1, name, -1, SQLITE_STATIC) != SQLITE_OK)
+        return -EIO;
+    rc = run(st, Q_META_GET, v, &got);
+    if (!got) *v = 0;
+    return rc;
+}
+
+int hs_store_meta_set(hs_store *st, const char *name, int64_t v)
+{
+    if (sqlite3_bind_text(st->q[Q_META_SET], 1, name, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(st->q[Q_META_SET], 2, v) != SQLITE_OK)
+        return -EIO;
+    return run(st, Q_META_SET, NULL, NULL);
+}
+
+int hs_store_cursor_get(hs_store *st, char seg[HS_STORE_SEG_MAX], int64_t *off)
+{
+    sqlite3_stmt *s = st->q[Q_META_GET];
+    int rc;
+
+    seg[0] = '\0';
+    *off = 0;
+    if (sqlite3_bind_text(s, 1, "cursor_seg", -1, SQLITE_STATIC) != SQLITE_OK) return -EIO;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(s, 0);
+        int n = sqlite3_column_bytes(s, 0);
+        if (t != NULL && n > 0 && n < HS_STORE_SEG_MAX) {
+            memcpy(seg, t, (size_t)n);
+            seg[n] = '\0';
+        }
+        rc = SQLITE_DONE;
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_DONE) return err_of(rc);
+    return hs_store_meta_get(st, "cursor_off", off);
+}
+
+int hs_store_cursor_set(hs_store *st, const char *seg, int64_t off)
+{
+    sqlite3_stmt *s = st->q[Q_META_SET];
+    int rc;
+    if (sqlite3_bind_text(s, 1, "cursor_seg", -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(s, 2, seg, -1, SQLITE_STATIC) != SQLITE_OK)
+        return -EIO;
+    if ((rc = run(st, Q_META_SET, NULL, NULL)) != 0) return rc;
+    return hs_store_meta_set(st, "cursor_off", off);
+}
+
+int hs_store_attempts_add(hs_store *st, const char *seg, int64_t *n)
+{
+    int got, rc;
+    if (sqlite3_bind_text(st->q[Q_ATT_ADD], 1, seg, -1, SQLITE_STATIC) != SQLITE_OK)
+        return -EIO;
+    rc = run(st, Q_ATT_ADD, n, &got);
+    if (rc == 0 && !got) rc = -EIO;
+    return rc;
+}
+
+int hs_store_attempts_get(hs_store *st, const char *seg, int64_t *n)
+{
+    int got, rc;
+    *n = 0;
+    if (sqlite3_bind_text(st->q[Q_ATT_GET], 1, seg, -1, SQLITE_STATIC) != SQLITE_OK)
+        return -EIO;
+    rc = run(st, Q_ATT_GET, n, &got);
+    if (!got) *n = 0;
+    return rc;
+}
+
+int hs_store_attempts_clear(hs_store *st, const char *seg)
+{
+    if (sqlite3_bind_text(st->q[Q_ATT_CLEAR], 1, seg, -1, SQLITE_STATIC) != SQLITE_OK)
+        return -EIO;
+    return run(st, Q_ATT_CLEAR, NULL, NULL);
+}

@@ -1,0 +1,71 @@
+/*
+ * store.h - the spool's durable state in SQLite: dedup keys, how far the
+ * segments have been indexed, and consumers' attempt counts.
+ *
+ * The database is SPOOL/state.db in WAL mode with synchronous=NORMAL: a
+ * commit costs no fsync (the spool's own flush is what acknowledges an
+ * event), a killed process never corrupts it, and after a power cut it
+ * may lose its last transactions, which the index cursor makes harmless:
+ * the lines past the cursor are indexed again by the next writer.
+ *
+ * The status never opens the store (a WAL reader creates files).
+ * Every function returns 0 (or a documented positive value) or a
+ * negative errno: SQLITE_FULL is -ENOSPC, SQLITE_BUSY/LOCKED -ETIMEDOUT,
+ * SQLITE_READONLY -EROFS, SQLITE_CANTOPEN/PERM -EACCES, others -EIO.
+ */
+#ifndef HS_STORE_H
+#define HS_STORE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#define HS_STORE_FILE       "state.db"
+#define HS_STORE_KEY_LEN    32        /* SHA-256 of the key */
+#define HS_STORE_SEG_MAX    128       /* a segment name */
+#define HS_STORE_BUSY_MS    10000     /* then -ETIMEDOUT */
+#define HS_STORE_CACHE_KIB  256       /* page cache per connection */
+
+typedef struct hs_store hs_store;
+
+/*
+ * Open (creating if missing, with mode 0666 & ~umask set explicitly)
+ * SPOOL/state.db. With create 0 a missing store is -ENOENT and nothing
+ * is created. *out is the caller's; release with hs_store_close().
+ */
+int  hs_store_open(const char *spool, mode_t umask, int create, hs_store **out);
+void hs_store_close(hs_store *st);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. Rollback cannot fail usefully. */
+int  hs_store_begin(hs_store *st);
+int  hs_store_commit(hs_store *st);
+void hs_store_rollback(hs_store *st);
+
+/* 1 when key k was recorded at a time t >= now - ttl, else 0. */
+int  hs_store_key_seen(hs_store *st, const unsigned char k[HS_STORE_KEY_LEN],
+                       int64_t now, int64_t ttl);
+/* Record key k at time t (replacing an older record). */
+int  hs_store_key_put(hs_store *st, const unsigned char k[HS_STORE_KEY_LEN], int64_t t);
+/* Forget key k (its event was answered 503 after all). */
+int  hs_store_key_forget(hs_store *st, const unsigned char k[HS_STORE_KEY_LEN]);
+/* Delete at most max keys recorded before `before`; returns how many. */
+int  hs_store_purge(hs_store *st, int64_t before, int max);
+/* Number of keys (tests and benchmarks). */
+int64_t hs_store_key_count(hs_store *st);
+
+/* The index cursor: the active segment's name and the offset up to which
+ * its lines' keys are recorded. seg is "" and *off 0 when never set. */
+int  hs_store_cursor_get(hs_store *st, char seg[HS_STORE_SEG_MAX], int64_t *off);
+int  hs_store_cursor_set(hs_store *st, const char *seg, int64_t off);
+
+/* A named integer (housekeeping: the last purge time). *v is 0 if unset. */
+int  hs_store_meta_get(hs_store *st, const char *name, int64_t *v);
+int  hs_store_meta_set(hs_store *st, const char *name, int64_t v);
+
+/* Consumers: how often segment seg (its name) failed. add increments and
+ * returns the new count in *n; clear forgets it. Each is one autocommit
+ * statement, safe to call from any process without the spool lock. */
+int  hs_store_attempts_add(hs_store *st, const char *seg, int64_t *n);
+int  hs_store_attempts_get(hs_store *st, const char *seg, int64_t *n);
+int  hs_store_attempts_clear(hs_store *st, const char *seg);
+
+#endif
