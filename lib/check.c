@@ -1,0 +1,125 @@
+#include "check.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Resolve path as far as it exists, keeping the missing rest as is:
+ * /srv/www/../spool/new -> /srv/spool/new when /srv/spool exists. */
+static int resolve(const char *path, char out[PATH_MAX])
+{
+    char buf[PATH_MAX], real[PATH_MAX];
+    size_t n = strlen(path);
+    char *cut;
+
+    if (n == 0 || n >= sizeof(buf)) return -1;
+    memcpy(buf, path, n + 1);
+    for (;;) {
+        if (realpath(buf, real) != NULL) {
+            const char *rest = path + strlen(buf);
+            size_t rl = strcmp(real, "/") == 0 && *rest == '/' ? 0 : strlen(real);
+            size_t sl = strlen(rest);
+            if (rl + sl >= PATH_MAX) return -1;
+            memcpy(out, real, rl);
+            memcpy(out + rl, rest, sl + 1);
+            return 0;
+        }
+        cut = strrchr(buf, '/');
+        if (cut == NULL) return -1;
+        if (cut == buf) { buf[1] = '\0'; if (strcmp(path, "/") == 0) break; }
+        else *cut = '\0';
+    }
+    return -1;
+}
+
+int hs_path_under(const char *path, const char *root)
+{
+    char p[PATH_MAX], r[PATH_MAX];
+    size_t rl;
+
+    if (path == NULL || root == NULL || *path == '\0' || realpath(root, r) == NULL) return 0;
+    if (resolve(path, p) != 0) return 0;
+    rl = strlen(r);
+    if (strcmp(r, "/") == 0) return 1;
+    return strncmp(p, r, rl) == 0 && (p[rl] == '\0' || p[rl] == '/');
+}
+
+/* Can this process create or write the spool at path? */
+static const char *spool_problem(const char *path)
+{
+    static const char *const subs[] = { "active", "ready", "claimed", "failed", "invalid" };
+    char buf[PATH_MAX], *cut;
+    struct stat st;
+    size_t i;
+
+    if (stat(path, &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) return "is not a directory";
+        if (access(path, W_OK | X_OK) != 0) return "is not writable by this user";
+        for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+            snprintf(buf, sizeof(buf), "%.4000s/%s", path, subs[i]);
+            if (stat(buf, &st) == 0 && access(buf, W_OK | X_OK) != 0)
+                return "has a subdirectory not writable by this user";
+        }
+        return NULL;
+    }
+    if (errno != ENOENT) return "cannot be examined";
+    snprintf(buf, sizeof(buf), "%s", path);
+    while ((cut = strrchr(buf, '/')) != NULL) {
+        if (cut == buf) cut[1] = '\0'; else *cut = '\0';
+        if (stat(buf, &st) == 0)
+            return (S_ISDIR(st.st_mode) && access(buf, W_OK | X_OK) == 0) ? NULL
+                   : "does not exist and cannot be created by this user";
+        if (cut == buf) break;
+    }
+    return "does not exist and cannot be created";
+}
+
+int hs_check(hs_ctx *ctx, char *const *params, const char *docroot, time_t now,
+             FILE *out)
+{
+    char err[HS_CTX_ERR_MAX];
+    const hs_config *cfg;
+    const hs_secret *sec;
+    const char *why;
+    int problems = 0;
+
+    cfg = hs_ctx_config(ctx, params, now, err, sizeof(err));
+    if (cfg == NULL) {
+        fprintf(out, "hookspool: %s\n", err);
+        return 1;
+    }
+    if (hs_ctx_secrets(ctx, cfg, now, &sec, err, sizeof(err)) < 0) {
+        fprintf(out, "hookspool: %s\n", err);
+        problems++;
+    }
+    if ((why = spool_problem(cfg->spool)) != NULL) {
+        fprintf(out, "hookspool: HOOKSPOOL_SPOOL: %s %s\n", cfg->spool, why);
+        problems++;
+    }
+    if (docroot != NULL) {
+        struct stat st;
+        if (stat(docroot, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            fprintf(out, "hookspool: --docroot %s is not a directory\n", docroot);
+            problems++;
+        } else {
+            if (hs_path_under(cfg->spool, docroot)) {
+                fprintf(out, "hookspool: HOOKSPOOL_SPOOL: %s lies inside the web root %s: "
+                        "anyone could download the events; move it outside\n",
+                        cfg->spool, docroot);
+                problems++;
+            }
+            if (cfg->secret_file[0] && hs_path_under(cfg->secret_file, docroot)) {
+                fprintf(out, "hookspool: HOOKSPOOL_SECRET_FILE: %s lies inside the web root "
+                        "%s: anyone could download the secret; move it outside\n",
+                        cfg->secret_file, docroot);
+                problems++;
+            }
+        }
+    }
+    if (problems == 0) fprintf(out, "hookspool: configuration OK (endpoint %s, scheme %s, "
+                               "spool %s)\n", cfg->endpoint, cfg->scheme.name, cfg->spool);
+    return problems;
+}

@@ -1,0 +1,30 @@
+/*
+ * check.h - `hookspool check`: the configuration as the web server's
+ * program would see it, checked like `apachectl -t`.
+ */
+#ifndef HS_CHECK_H
+#define HS_CHECK_H
+
+#include <stdio.h>
+#include <time.h>
+#include "ctx.h"
+
+/*
+ * 1 when path (which need not exist yet) lies inside directory root
+ * (which must exist), after resolving symbolic links of the parts that
+ * exist; 0 when not or when root cannot be resolved.
+ */
+int hs_path_under(const char *path, const char *root);
+
+/*
+ * Check the configuration ctx resolves from params (NULL: the process
+ * environment and configuration file only): settings, secrets, the spool
+ * (writable, or creatable), and with docroot non-NULL that neither the
+ * spool nor the secret file lies in the web root. Prints one line per
+ * problem to out, each naming the setting, or "hookspool: configuration
+ * OK" when there is none. Returns the number of problems.
+ */
+int hs_check(hs_ctx *ctx, char *const *params, const char *docroot, time_t now,
+             FILE *out);
+
+#endif

@@ -1,0 +1,90 @@
+/* Unit tests of lib/check: paths under the web root, `hookspool check`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "t.h"
+
+static char root[] = "/tmp/hs-test-check-XXXXXX";
+
+static int run_check(char **params, const char *docroot, char *out, size_t n)
+{
+    hs_ctx *ctx = hs_ctx_new(NULL, 2);
+    FILE *f = tmpfile();
+    int problems;
+    size_t r;
+    problems = hs_check(ctx, params, docroot, 1000, f);
+    rewind(f);
+    r = fread(out, 1, n - 1, f);
+    out[r] = 0;
+    fclose(f);
+    hs_ctx_free(ctx);
+    return problems;
+}
+
+int main(void)
+{
+    char www[300], p[600], out[4096], sf[400], s1[500], s2[500], s3[500];
+    char *params[6];
+
+    if (mkdtemp(root) == NULL) return 1;
+    snprintf(www, sizeof(www), "%s/public_html", root);
+    mkdir(www, 0755);
+    snprintf(p, sizeof(p), "%s/hooks", www);
+    mkdir(p, 0755);
+
+    snprintf(p, sizeof(p), "%s/spool/new", www);
+    CHECK(hs_path_under(p, www) == 1);                       /* not there yet */
+    snprintf(p, sizeof(p), "%s/hooks/../../spool", www);
+    CHECK(hs_path_under(p, www) == 0);                       /* resolved out */
+    snprintf(p, sizeof(p), "%s/public_html_2/x", root);
+    CHECK(hs_path_under(p, www) == 0);                       /* a prefix, not a parent */
+    CHECK(hs_path_under(www, www) == 1);
+    snprintf(p, sizeof(p), "%s/link", root);
+    CHECK(symlink(www, p) == 0);
+    snprintf(p, sizeof(p), "%s/link/spool", root);
+    CHECK(hs_path_under(p, www) == 1);                       /* through a link */
+    CHECK(hs_path_under("/etc", "/nonexistent-root") == 0);
+
+    unsetenv("HOOKSPOOL_CONFIG");
+    snprintf(sf, sizeof(sf), "%s/secret", www);
+    {
+        FILE *f = fopen(sf, "w");
+        fputs("s3cr3t\n", f);
+        fclose(f);
+    }
+    /* a good configuration outside the web root */
+    snprintf(s1, sizeof(s1), "HOOKSPOOL_SPOOL=%s/spool", root);
+    params[0] = s1;
+    params[1] = "HOOKSPOOL_SECRET=abc";
+    params[2] = NULL;
+    CHECK(run_check(params, www, out, sizeof(out)) == 0 && strstr(out, "configuration OK"));
+    /* missing secret, unknown scheme: one line naming the setting */
+    params[1] = NULL;
+    CHECK(run_check(params, NULL, out, sizeof(out)) == 1 && strstr(out, "HOOKSPOOL_SECRET"));
+    params[1] = "HOOKSPOOL_SECRET=abc";
+    params[2] = "HOOKSPOOL_SCHEME=nope";
+    params[3] = NULL;
+    CHECK(run_check(params, NULL, out, sizeof(out)) == 1 && strstr(out, "HOOKSPOOL_SCHEME"));
+    /* spool and secret file inside the web root: one line each */
+    snprintf(s2, sizeof(s2), "HOOKSPOOL_SPOOL=%s/spool", www);
+    snprintf(s3, sizeof(s3), "HOOKSPOOL_SECRET_FILE=%s", sf);
+    params[0] = s2;
+    params[1] = s3;
+    params[2] = NULL;
+    CHECK(run_check(params, www, out, sizeof(out)) == 2 &&
+          strstr(out, "HOOKSPOOL_SPOOL:") && strstr(out, "HOOKSPOOL_SECRET_FILE:") &&
+          !strstr(out, "s3cr3t"));
+    /* an unreadable secret file, an unusable spool */
+    snprintf(s2, sizeof(s2), "HOOKSPOOL_SPOOL=%s/spool", sf);   /* under a file */
+    params[0] = s2;
+    params[1] = "HOOKSPOOL_SECRET_FILE=/nonexistent/secret";
+    CHECK(run_check(params, NULL, out, sizeof(out)) == 2 &&
+          strstr(out, "HOOKSPOOL_SECRET_FILE") && strstr(out, "HOOKSPOOL_SPOOL"));
+    snprintf(p, sizeof(p), "rm -rf '%s'", root);
+    CHECK(system(p) == 0);
+    return T_END();
+}
