@@ -3,12 +3,22 @@
 #   make deps   install the Debian packages the build, demo and tests need
 #   make run    deps, build, then the lighttpd demo on 127.0.0.1:$(PORT)
 #   make test   deps, build, then every unit and integration test
+#   make static both programs fully static, at the same paths
+#   make install PREFIX=... [DESTDIR=...]
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ilib
 LDLIBS  += -lfcgi -lcrypto -lsqlite3
 PORT    ?= 8080
+PREFIX  ?= /usr/local
+
+# STATIC=1 links everything in (libfcgi, libcrypto, libsqlite3, libc), so
+# one file can be uploaded to a host without root or build tools.
+ifeq ($(STATIC),1)
+LDFLAGS += -static
+LDLIBS  += -lm -lpthread -ldl
+endif
 
 B       := build
 LIB_SRC := $(wildcard lib/*.c)
@@ -17,16 +27,22 @@ UNIT    := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c
 
 all: $(B)/hookspool.fcgi $(B)/hookspool
 
+# Relink when switching between static and dynamic builds.
+LINKMODE := $(if $(filter 1,$(STATIC)),static,dynamic)
+$(B)/linkmode: FORCE | $(B)/obj
+	@echo $(LINKMODE) | cmp -s - $@ || echo $(LINKMODE) > $@
+FORCE:
+
 $(B)/obj/%.o: lib/%.c $(wildcard lib/*.h) | $(B)/obj
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(B)/libhookspool.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(B)/hookspool.fcgi: cgi/hookspool_fcgi.c $(B)/libhookspool.a
+$(B)/hookspool.fcgi: cgi/hookspool_fcgi.c $(B)/libhookspool.a $(B)/linkmode
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libhookspool.a $(LDFLAGS) $(LDLIBS)
 
-$(B)/hookspool: cgi/hookspool.c $(B)/libhookspool.a
+$(B)/hookspool: cgi/hookspool.c $(B)/libhookspool.a $(B)/linkmode
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libhookspool.a $(LDFLAGS) $(LDLIBS)
 
 $(B)/tests/%: tests/unit/%.c tests/unit/t.h $(B)/libhookspool.a | $(B)/tests
@@ -46,7 +62,17 @@ run: deps all
 test: deps all unit
 	@sh tests/run.sh
 
+static:
+	$(MAKE) STATIC=1 all
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/hookspool \
+		$(DESTDIR)$(PREFIX)/share/hookspool
+	install -m 755 $(B)/hookspool $(DESTDIR)$(PREFIX)/bin/hookspool
+	install -m 755 $(B)/hookspool.fcgi $(DESTDIR)$(PREFIX)/libexec/hookspool/hookspool.fcgi
+	cp -R deploy/. $(DESTDIR)$(PREFIX)/share/hookspool/
+
 clean:
 	rm -rf $(B)
 
-.PHONY: all unit deps run test clean
+.PHONY: all unit deps run test static install clean FORCE
