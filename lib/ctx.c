@@ -40,12 +40,14 @@ struct spool_entry {
     char      path[PATH_MAX];
     hs_spool *sp;
     hs_store *store;    /* opened on first use */
+    hs_counters *cnt;   /* opened on first use */
 };
 
 struct hs_ctx {
     char               conf_dir[PATH_MAX];
     hs_log             log;
     unsigned long      clock;
+    int                cnt_warned;   /* an unusable counters file was logged */
     struct conf_entry  confs[HS_CTX_MAX_CONFIGS];
     struct conf_file   files[HS_CTX_MAX_FILES];
     struct spool_entry spools[HS_CTX_MAX_SPOOLS];
@@ -74,6 +76,7 @@ void hs_ctx_free(hs_ctx *ctx)
     for (i = 0; i < HS_CTX_MAX_FILES; i++) hs_buf_free(&ctx->files[i].pairs);
     for (i = 0; i < HS_CTX_MAX_SPOOLS; i++) {
         hs_store_close(ctx->spools[i].store);
+        hs_counters_close(ctx->spools[i].cnt);
         hs_spool_close(ctx->spools[i].sp);
     }
     hs_buf_free(&ctx->scratch);
@@ -371,6 +374,8 @@ int hs_ctx_spool(hs_ctx *ctx, const hs_config *cfg, int create, hs_spool **out)
     }
     hs_store_close(e->store);
     e->store = NULL;
+    hs_counters_close(e->cnt);
+    e->cnt = NULL;
     hs_spool_close(e->sp);
     e->sp = NULL;
     rc = hs_spool_open(cfg->spool, &o, create, &e->sp);
@@ -394,4 +399,37 @@ int hs_ctx_store(hs_ctx *ctx, const hs_config *cfg, hs_store **out)
         return 0;
     }
     return -ENOENT;
+}
+
+void hs_ctx_counters(hs_ctx *ctx, const hs_config *cfg, int create, time_t now,
+                     hs_counters **out)
+{
+    hs_spool *sp;
+    size_t i;
+    int rc;
+
+    *out = NULL;
+    if (hs_ctx_spool(ctx, cfg, create, &sp) != 0) return;
+    for (i = 0; i < HS_CTX_MAX_SPOOLS; i++) {
+        struct spool_entry *e = &ctx->spools[i];
+        if (e->sp != sp) continue;
+        if (e->cnt != NULL && !hs_counters_valid(e->cnt)) {
+            /* Deleted or replaced (an operator resetting the counts). */
+            hs_counters_close(e->cnt);
+            e->cnt = NULL;
+        }
+        if (e->cnt == NULL) {
+            rc = hs_counters_open(cfg->spool, cfg->umask, &e->cnt);
+            if (rc != 0) {
+                e->cnt = NULL;
+                if (!ctx->cnt_warned) {
+                    ctx->cnt_warned = 1;
+                    hs_logf(&ctx->log, now, "spool=%s: counters not kept: %s",
+                            cfg->spool, strerror(-rc));
+                }
+            }
+        }
+        *out = e->cnt;
+        return;
+    }
 }

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "spool.h"
 #include "store.h"
+#include "counters.h"
 
 #define HS_CTX_MAX_CONFIGS 8   /* distinct configurations kept parsed */
 #define HS_CTX_MAX_FILES   4   /* configuration files kept */
@@ -65,6 +66,16 @@ int hs_ctx_spool(hs_ctx *ctx, const hs_config *cfg, int create, hs_spool **out);
  * Returns 0 or a negative errno.
  */
 int hs_ctx_store(hs_ctx *ctx, const hs_config *cfg, hs_store **out);
+
+/*
+ * The shared counters of cfg's spool (SPOOL/counters), opened on first
+ * use with the spool handle (create: the spool and the file are created
+ * if missing). *out is NULL when they cannot be had: counting is then a
+ * no-op (hs_counters_add accepts NULL) and never fails a request; the
+ * reason is logged once per process.
+ */
+void hs_ctx_counters(hs_ctx *ctx, const hs_config *cfg, int create, time_t now,
+                     hs_counters **out);
 
 /* Spool options of cfg. */
 hs_spool_opts hs_ctx_spool_opts(const hs_config *cfg);

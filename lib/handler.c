@@ -6,10 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "counters.h"
 #include "dedup.h"
 #include "json.h"
 #include "sig.h"
 #include "spool.h"
+#include "status.h"
 
 #define HDR_NAME_MAX 128   /* CGI variable name of a header */
 
@@ -129,11 +131,28 @@ static void log_repaired(hs_ctx *ctx, const hs_config *cfg, const hs_request *re
                 (unsigned long long)cut);
 }
 
+/* Count one outcome in the spool's shared counters: no fsync, no lock.
+ * A POST may create the spool to count itself; GET and HEAD never count
+ * (the status changes nothing on disk); other methods count only in a
+ * spool that exists. */
+static void count(hs_ctx *ctx, const hs_config *cfg, const hs_request *req, unsigned slot)
+{
+    const char *m = hs_param(req->params, "REQUEST_METHOD");
+    hs_counters *c;
+    int post;
+
+    if (cfg == NULL || m == NULL || strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0) return;
+    post = strcmp(m, "POST") == 0;
+    hs_ctx_counters(ctx, cfg, post, req->now, &c);
+    hs_counters_add(c, slot, 1);
+}
+
 static void reject(hs_ctx *ctx, const hs_config *cfg, const hs_request *req,
                    hs_response *resp, hs_reason r, const char *detail)
 {
     log_reject(ctx, cfg, req, r, detail);
     answer_error(req, resp, r);
+    count(ctx, cfg, req, HS_CNT_REJECTED(r));
 }
 
 /*
@@ -303,6 +322,7 @@ static void handle_post(hs_ctx *ctx, const hs_config *cfg, const hs_request *req
     rc = store_event(ctx, cfg, &line, id_off, ts_off, has_key ? &key : NULL, req->now, id);
     log_repaired(ctx, cfg, req);
     if (rc == HS_DEDUP_DUPLICATE) {
+        count(ctx, cfg, req, HS_CNT_DUPLICATE);
         resp->status = 200;
         hs_buf_puts(&resp->body, "{\"ok\":true,\"duplicate\":true}\n");
         goto done;
@@ -314,6 +334,15 @@ static void handle_post(hs_ctx *ctx, const hs_config *cfg, const hs_request *req
     }
     resp->status = 200;
     hs_buf_printf(&resp->body, "{\"ok\":true,\"id\":\"%s\"}\n", id);
+    {
+        hs_counters *c;
+        struct timespec ts;
+        hs_ctx_counters(ctx, cfg, 1, req->now, &c);
+        hs_counters_add(c, HS_CNT_ACCEPTED, 1);
+        if (clock_gettime(CLOCK_REALTIME, &ts) == 0)
+            hs_counters_set_last_accepted(c, (uint64_t)ts.tv_sec * 1000u +
+                                             (uint64_t)ts.tv_nsec / 1000000u);
+    }
 done:
     hs_buf_free(&ev);
     hs_buf_free(&key);
@@ -332,22 +361,37 @@ static int status_authorized(const hs_config *cfg, const hs_request *req)
     return hs_sig_token_equal(a, strlen(a), cfg->status_token, strlen(cfg->status_token));
 }
 
+/* Does the query string ask for Prometheus text (format=prometheus)? */
+static int wants_prometheus(const char *q)
+{
+    size_t n = strlen("format=prometheus");
+    while (q != NULL && *q) {
+        size_t len = strcspn(q, "&");
+        if (len == n && strncmp(q, "format=prometheus", n) == 0) return 1;
+        q += len;
+        if (*q == '&') q++;
+    }
+    return 0;
+}
+
 static void handle_status(hs_ctx *ctx, const hs_config *cfg, const hs_request *req,
                           hs_response *resp, int head)
 {
+    int prom, degraded = 0;
+
     if (!status_authorized(cfg, req)) {
         reject(ctx, cfg, req, resp, HS_R_UNAUTHORIZED, "status without the right "
                "HOOKSPOOL_STATUS_TOKEN");
         return;
     }
-    resp->status = 200;
-    if (head) return;
-    hs_buf_puts(&resp->body, "{\"status\":\"ok\",\"reasons\":[],\"version\":\"" HS_VERSION
-                "\",\"endpoint\":");
-    hs_buf_json_str(&resp->body, cfg->endpoint, strlen(cfg->endpoint));
-    hs_buf_puts(&resp->body, ",\"scheme\":");
-    hs_buf_json_str(&resp->body, cfg->scheme.name, strlen(cfg->scheme.name));
-    hs_buf_puts(&resp->body, "}\n");
+    prom = wants_prometheus(hs_param(req->params, "QUERY_STRING"));
+    if (hs_status_render(cfg, prom, req->now, &resp->body, &degraded) != 0) {
+        answer_error(req, resp, HS_R_INTERNAL);
+        return;
+    }
+    resp->status = degraded ? HS_STATUS_HTTP_DEGRADED : HS_STATUS_HTTP_OK;
+    resp->content_type = prom ? HS_STATUS_CT_PROMETHEUS : HS_STATUS_CT_JSON;
+    if (head) hs_buf_reset(&resp->body);
 }
 
 void hs_handle(hs_ctx *ctx, const hs_config *cfg, const char *cfg_err,

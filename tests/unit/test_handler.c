@@ -9,6 +9,7 @@
 #include "ctx.h"
 #include "handler.h"
 #include "sig.h"
+#include "counters.h"
 #include "t.h"
 
 #define SECRET "AXxDmWTa0fcdoT6CsR5DhmijZaaaHwY+77sVZs/x4ro="
@@ -423,6 +424,23 @@ static void test_dedup(void)
         CHECK(run(&ps, g, strlen(g), 0, &r) == 200 && has(&r.body, "duplicate"));
     }
 #undef POST
+    {
+        /* counted in the spool's shared counters */
+        hs_counters_snap snap;
+        CHECK(hs_counters_read(spool, &snap) == 0);
+        CHECK_MSG(snap.accepted == 10 && snap.duplicate == 5, "%llu %llu",
+                  (unsigned long long)snap.accepted, (unsigned long long)snap.duplicate);
+        CHECK(snap.last_accepted_ms > 0);
+    }
+    {
+        hs_counters_snap snap;
+        char rej[400];
+        snprintf(rej, sizeof(rej), "%s/rej", root);
+        CHECK(hs_counters_read(rej, &snap) == 0);
+        CHECK(snap.rejected[HS_R_BAD_SIGNATURE] >= 3 && snap.rejected[HS_R_MISSING_SIGNATURE] == 1);
+        CHECK(snap.rejected[HS_R_BAD_JSON] == 2 && snap.rejected[HS_R_TOO_LARGE] == 2);
+        CHECK(snap.rejected[HS_R_BAD_METHOD] >= 2 && snap.accepted == 0);
+    }
     pfree(&ps);
     hs_response_free(&r);
 }
