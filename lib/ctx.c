@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "check.h"
 
 #include <openssl/crypto.h>
 
@@ -212,6 +213,20 @@ static const char *chain_lookup(void *arg, const char *name)
     return v;
 }
 
+/* Once per parsed configuration: a spool or secret file that the web
+ * server would serve to anyone is worth a line in the error log. */
+static void warn_docroot(hs_ctx *ctx, const hs_config *cfg, const char *docroot, time_t now)
+{
+    if (docroot == NULL || *docroot == '\0') return;
+    if (hs_path_under(cfg->spool, docroot))
+        hs_logf(&ctx->log, now, "warning: HOOKSPOOL_SPOOL %s lies inside DOCUMENT_ROOT %s: "
+                "anyone could download the events; move it outside", cfg->spool, docroot);
+    if (cfg->secret_file[0] != '\0' && hs_path_under(cfg->secret_file, docroot))
+        hs_logf(&ctx->log, now, "warning: HOOKSPOOL_SECRET_FILE %s lies inside DOCUMENT_ROOT "
+                "%s: anyone could download the secret; move it outside", cfg->secret_file,
+                docroot);
+}
+
 const hs_config *hs_ctx_config(hs_ctx *ctx, char *const *params, time_t now,
                                char *err, size_t errlen)
 {
@@ -277,6 +292,7 @@ const hs_config *hs_ctx_config(hs_ctx *ctx, char *const *params, time_t now,
         return NULL;
     }
     e->used = ++ctx->clock;
+    warn_docroot(ctx, &e->cfg, hs_param(params, "DOCUMENT_ROOT"), now);
     return &e->cfg;
 }
 

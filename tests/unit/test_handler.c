@@ -488,6 +488,32 @@ static void test_invalid_kept(void)
     hs_response_free(&r);
 }
 
+static void test_docroot_warning(void)
+{
+    params ps = { { 0 }, 0 };
+    hs_response r;
+    char spool[400], *lt;
+    int i, n = 0;
+    const char *p;
+
+    hs_response_init(&r);
+    snprintf(spool, sizeof(spool), "%s/www", root);
+    mkdir(spool, 0755);
+    snprintf(spool, sizeof(spool), "%s/www/spool", root);
+    for (i = 0; i < 3; i++) {
+        base(&ps, "GET", spool);
+        padd(&ps, "DOCUMENT_ROOT=%s/%s", root, "www");
+        padd(&ps, "HOOKSPOOL_MIN_FREE=%s%s", "1", "");
+        run(&ps, NULL, 0, 0, &r);
+    }
+    lt = log_text();
+    for (p = lt; p && (p = strstr(p, "lies inside DOCUMENT_ROOT")); p++) n++;
+    CHECK_MSG(n == 1, "%d warnings", n);   /* once, not per request */
+    free(lt);
+    pfree(&ps);
+    hs_response_free(&r);
+}
+
 int main(void)
 {
     char cmd[300];
@@ -501,6 +527,7 @@ int main(void)
     test_status_and_headers();
     test_dedup();
     test_invalid_kept();
+    test_docroot_warning();
     hs_ctx_free(ctx);
     close(logfd);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
