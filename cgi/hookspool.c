@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,13 +16,58 @@
 
 #include "buf.h"
 #include "config.h"
+#include "consumer.h"
 #include "ctx.h"
 #include "sig.h"
 #include "spool.h"
+#include "dedup.h"
+#include "check.h"
+#include "status.h"
 
 #include <openssl/crypto.h>
 
 #define SIGN_MAX_BODY (64L * 1024 * 1024)
+
+/* The consumer commands' help: each command's --help prints its own,
+ * usage() prints them all. */
+#define STATUS_HELP \
+    "  status [-s DIR] [--prometheus]\n" \
+    "      print the status JSON (SPEC section 5) of the spool, configured\n" \
+    "      from the environment or HOOKSPOOL_CONFIG; creates and changes\n" \
+    "      nothing; exit 0 ok, 1 degraded, 2 configuration error\n"
+#define CHECK_HELP \
+    "  check [-s DIR] [--docroot DIR]\n" \
+    "      check the configuration in the environment (and HOOKSPOOL_CONFIG\n" \
+    "      or hookspool.conf beside this program) as hookspool.fcgi would\n" \
+    "      see it, like apachectl -t; one line per problem; exit 0 OK, 1 not\n"
+#define CLAIM_HELP \
+    "  claim [-s DIR] [-n N]\n" \
+    "      seal a due active segment, move the N oldest ready segments\n" \
+    "      (default: all) to claimed/, print their paths\n"
+#define DONE_HELP \
+    "  done [-s DIR] [--keep KEEPDIR] FILE...\n" \
+    "      delete claimed segments and forget their attempt counts; with\n" \
+    "      --keep, move them into KEEPDIR (never replacing a file) and\n" \
+    "      print their new paths\n"
+#define REQUEUE_HELP \
+    "  requeue [-s DIR] [--older-than S]\n" \
+    "      move segments claimed at least S seconds ago (default: all)\n" \
+    "      back to ready/ (a consumer died), never one a running consume\n" \
+    "      holds; print their paths\n"
+#define CONSUME_HELP \
+    "  consume [-s DIR] [-n N] [--max-attempts M] -- CMD [ARG...]\n" \
+    "      claim as claim does (at most N) and run CMD once per segment,\n" \
+    "      with the segment on its stdin and its path in HOOKSPOOL_SEGMENT,\n" \
+    "      holding a lock on it; exit 0 deletes the segment and prints its\n" \
+    "      path, anything else puts it back in ready/, or in failed/ after\n" \
+    "      M failures (default 5, counted across runs); exit 1 if any failed\n"
+#define RETRY_HELP \
+    "  retry-failed [-s DIR] [FILE...]\n" \
+    "      move dead-letter segments (default: all of failed/) back to\n" \
+    "      ready/ with their attempt counts reset; print their new paths\n"
+
+/* The status a consumer command's lib result maps to (consumer.h). */
+#define CONS_EXIT(rc) ((rc) == 0 ? 0 : 1)
 
 static void usage(FILE *f)
 {
@@ -32,9 +78,13 @@ static void usage(FILE *f)
           "      signed with HOOKSPOOL_SECRET (or the first line of\n"
           "      HOOKSPOOL_SECRET_FILE); for testing with curl -H\n"
           "  rotate [-s DIR]\n"
-          "      seal the active segment now (the spool is -s DIR or\n"
-          "      HOOKSPOOL_SPOOL)\n"
-          "\n"
+          "      seal the active segment now\n", f);
+    fputs(CLAIM_HELP DONE_HELP REQUEUE_HELP CONSUME_HELP RETRY_HELP STATUS_HELP CHECK_HELP, f);
+    fputs("\n"
+          "The spool is -s DIR or HOOKSPOOL_SPOOL; HOOKSPOOL_ROTATE_SECONDS\n"
+          "(default 60) says when an active segment is due for sealing.\n"
+          "Paths are printed absolute, one per line; nothing is printed when\n"
+          "there is nothing to do.\n"
           "Exit status: 0 done, 1 failed, 2 usage or configuration error.\n", f);
 }
 
@@ -157,32 +207,22 @@ out:
     return rc;
 }
 
-/* The spool of -s DIR or HOOKSPOOL_SPOOL, and the rotation settings from
- * the environment (defaults otherwise): the spool commands need nothing
- * else. Returns 0, or 2 with a message. */
-static int spool_args(int argc, char **argv, const char *cmd, char *path, size_t pathlen,
-                      hs_spool_opts *o)
+/* The spool s (-s DIR, or NULL for HOOKSPOOL_SPOOL) made absolute into
+ * path[PATH_MAX] ("" when it does not exist yet: nothing to do), and the
+ * rotation settings from the environment (defaults otherwise): the spool
+ * commands need nothing else. Returns 0, or 2 with a message. */
+static int spool_setup(const char *cmd, const char *s, char path[PATH_MAX],
+                       hs_spool_opts *o)
 {
-    const char *s = getenv("HOOKSPOOL_SPOOL"), *v;
+    const char *v;
     long long n;
-    int c;
 
-    while ((c = getopt(argc, argv, "s:h")) != -1) {
-        if (c == 's') s = optarg;
-        else if (c == 'h') { usage(stdout); exit(0); }
-        else { usage(stderr); return 2; }
-    }
-    if (optind != argc) { usage(stderr); return 2; }
+    path[0] = '\0';
+    if (s == NULL) s = getenv("HOOKSPOOL_SPOOL");
     if (s == NULL || s[0] == '\0') {
         fprintf(stderr, "hookspool %s: no spool: give -s DIR or set HOOKSPOOL_SPOOL\n", cmd);
         return 2;
     }
-    if (realpath(s, path) == NULL) {
-        if (errno == ENOENT) return 0;   /* nothing there: nothing to do */
-        fprintf(stderr, "hookspool %s: %s: %s\n", cmd, s, strerror(errno));
-        return 2;
-    }
-    (void)pathlen;
     o->rotate_bytes = 67108864;
     o->rotate_seconds = 60;
     o->fsync_always = 1;
@@ -195,7 +235,30 @@ static int spool_args(int argc, char **argv, const char *cmd, char *path, size_t
         o->rotate_seconds = n;
     }
     if ((v = getenv("HOOKSPOOL_FSYNC")) != NULL) o->fsync_always = strcmp(v, "never") != 0;
+    if (realpath(s, path) == NULL) {
+        path[0] = '\0';
+        if (errno == ENOENT) return 0;   /* nothing there: nothing to do */
+        fprintf(stderr, "hookspool %s: %s: %s\n", cmd, s, strerror(errno));
+        return 2;
+    }
     return 0;
+}
+
+/* The options of rotate (-s DIR) and the spool they name: see
+ * spool_setup. Returns 0, or 2 with a message. */
+static int spool_args(int argc, char **argv, const char *cmd, char path[PATH_MAX],
+                      hs_spool_opts *o)
+{
+    const char *s = NULL;
+    int c;
+
+    while ((c = getopt(argc, argv, "s:h")) != -1) {
+        if (c == 's') s = optarg;
+        else if (c == 'h') { usage(stdout); exit(0); }
+        else { usage(stderr); return 2; }
+    }
+    if (optind != argc) { usage(stderr); return 2; }
+    return spool_setup(cmd, s, path, o);
 }
 
 static int cmd_rotate(int argc, char **argv)
@@ -205,20 +268,354 @@ static int cmd_rotate(int argc, char **argv)
     hs_spool *sp;
     int rc, sealed = 0;
 
-    if ((rc = spool_args(argc, argv, "rotate", path, sizeof(path), &o)) != 0) return rc;
+    if ((rc = spool_args(argc, argv, "rotate", path, &o)) != 0) return rc;
     if (path[0] == '\0') return 0;
     if ((rc = hs_spool_open(path, &o, 0, &sp)) != 0) {
         if (rc == -ENOENT) return 0;
         fprintf(stderr, "hookspool rotate: %s: %s\n", path, strerror(-rc));
         return 1;
     }
-    rc = hs_spool_rotate(sp, &o, 1, &sealed);
+    rc = hs_dedup_rotate(sp, &o, 1, &sealed);
     hs_spool_close(sp);
     if (rc != 0) {
         fprintf(stderr, "hookspool rotate: %s: %s\n", path, strerror(-rc));
         return 1;
     }
     return 0;
+}
+
+/* ------------------------------------------------------------ consumers */
+
+/* The consumer commands' output (consumer.h hs_cons_io): each path on
+ * its own line, flushed at once, so a reader of a pipe sees it when it
+ * happens and it never lands after output of a command consume runs
+ * (which writes to the same descriptor). arg is the command's name. */
+static int out_path(void *arg, const char *path)
+{
+    (void)arg;
+    if (fputs(path, stdout) == EOF || putchar('\n') == EOF || fflush(stdout) != 0)
+        return -1;
+    return 0;
+}
+
+static void out_warn(void *arg, const char *msg)
+{
+    const char *cmd = arg;
+    fprintf(stderr, "hookspool %s: %s\n", cmd, msg);
+}
+
+/* A count option: a decimal number from min. 0, or 2 with a message. */
+static int num_arg(const char *cmd, const char *opt, const char *v, long long min,
+                   long long *out)
+{
+    if (hs_conf_parse_num(v, min, HS_CONF_NUM_MAX, out) == 0) return 0;
+    fprintf(stderr, "hookspool %s: %s takes a whole number from %lld, not \"%s\"\n",
+            cmd, opt, min, v);
+    return 2;
+}
+
+/* A command's own help, on --help (to stdout) or a usage error. */
+static int cmd_usage(FILE *f, const char *text, int rc)
+{
+    fputs("usage: hookspool", f);
+    fputs(text + 1, f);   /* the help starts with two spaces: keep one */
+    fputs("The spool is -s DIR or HOOKSPOOL_SPOOL. Exit status: 0 done,\n"
+          "1 failed, 2 usage or configuration error.\n", f);
+    return rc;
+}
+
+/* cons_open's answer when the spool does not exist yet. */
+#define NO_SPOOL (-1)
+
+/* Open the consumer side of the spool s (see spool_setup) for command
+ * cmd, whose name (static storage) messages are prefixed with. Returns
+ * 0 with *c (the caller's: hs_cons_close), NO_SPOOL when there is no
+ * spool yet (nothing to do), or an exit status after a message. */
+static int cons_open(const char *cmd, const char *s, hs_cons **c)
+{
+    char path[PATH_MAX];
+    hs_spool_opts o;
+    hs_cons_io io;
+    int rc;
+
+    *c = NULL;
+    if ((rc = spool_setup(cmd, s, path, &o)) != 0) return rc;
+    if (path[0] == '\0') return NO_SPOOL;
+    io.path = out_path;
+    io.warn = out_warn;
+    io.arg = (void *)(uintptr_t)cmd;   /* only ever read back as const */
+    if ((rc = hs_cons_open(path, &o, &io, c)) == 0) return 0;
+    if (rc == -ENOENT) {
+        fprintf(stderr, "hookspool %s: %s: not a spool (no ready/, claimed/ or failed/)\n",
+                cmd, path);
+        return 2;
+    }
+    fprintf(stderr, "hookspool %s: %s: %s\n", cmd, path, strerror(-rc));
+    return 1;
+}
+
+static int cmd_claim(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        { "spool", required_argument, NULL, 's' },
+        { "help",  no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *s = NULL;
+    long long n = 0;
+    hs_cons *c;
+    int o, rc;
+
+    while ((o = getopt_long(argc, argv, "s:n:h", lo, NULL)) != -1) {
+        switch (o) {
+        case 's': s = optarg; break;
+        case 'n': if (num_arg("claim", "-n", optarg, 1, &n) != 0) return 2; break;
+        case 'h': return cmd_usage(stdout, CLAIM_HELP, 0);
+        default: return cmd_usage(stderr, CLAIM_HELP, 2);
+        }
+    }
+    if (optind != argc) return cmd_usage(stderr, CLAIM_HELP, 2);
+    if ((rc = cons_open("claim", s, &c)) != 0) return rc == NO_SPOOL ? 0 : rc;
+    rc = hs_cons_claim(c, n);
+    hs_cons_close(c);
+    return CONS_EXIT(rc);
+}
+
+static int cmd_requeue(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        { "spool",      required_argument, NULL, 's' },
+        { "older-than", required_argument, NULL, 'o' },
+        { "help",       no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *s = NULL;
+    long long older = 0;
+    hs_cons *c;
+    int o, rc;
+
+    while ((o = getopt_long(argc, argv, "s:h", lo, NULL)) != -1) {
+        switch (o) {
+        case 's': s = optarg; break;
+        case 'o':
+            if (num_arg("requeue", "--older-than", optarg, 0, &older) != 0) return 2;
+            break;
+        case 'h': return cmd_usage(stdout, REQUEUE_HELP, 0);
+        default: return cmd_usage(stderr, REQUEUE_HELP, 2);
+        }
+    }
+    if (optind != argc) return cmd_usage(stderr, REQUEUE_HELP, 2);
+    if ((rc = cons_open("requeue", s, &c)) != 0) return rc == NO_SPOOL ? 0 : rc;
+    rc = hs_cons_requeue(c, older);
+    hs_cons_close(c);
+    return CONS_EXIT(rc);
+}
+
+/* done and retry-failed name FILEs of a spool that does not exist: none
+ * of them is a segment there. */
+static int no_such_segments(const char *cmd, const char *s, char **files, int n)
+{
+    int i;
+    for (i = 0; i < n; i++)
+        fprintf(stderr, "hookspool %s: %s: not a segment of %s (no such spool)\n",
+                cmd, files[i], s ? s : getenv("HOOKSPOOL_SPOOL"));
+    return 1;
+}
+
+static int cmd_done(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        { "spool", required_argument, NULL, 's' },
+        { "keep",  required_argument, NULL, 'k' },
+        { "help",  no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *s = NULL, *keep = NULL;
+    hs_cons *c;
+    int o, rc;
+
+    while ((o = getopt_long(argc, argv, "s:h", lo, NULL)) != -1) {
+        switch (o) {
+        case 's': s = optarg; break;
+        case 'k': keep = optarg; break;
+        case 'h': return cmd_usage(stdout, DONE_HELP, 0);
+        default: return cmd_usage(stderr, DONE_HELP, 2);
+        }
+    }
+    if (optind == argc) return cmd_usage(stderr, DONE_HELP, 2);
+    if ((rc = cons_open("done", s, &c)) != 0)
+        return rc == NO_SPOOL ? no_such_segments("done", s, argv + optind, argc - optind) : rc;
+    rc = hs_cons_done(c, (const char *const *)(argv + optind), (size_t)(argc - optind), keep);
+    hs_cons_close(c);
+    return CONS_EXIT(rc);
+}
+
+static int cmd_retry_failed(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        { "spool", required_argument, NULL, 's' },
+        { "help",  no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *s = NULL;
+    hs_cons *c;
+    int o, rc;
+
+    while ((o = getopt_long(argc, argv, "s:h", lo, NULL)) != -1) {
+        switch (o) {
+        case 's': s = optarg; break;
+        case 'h': return cmd_usage(stdout, RETRY_HELP, 0);
+        default: return cmd_usage(stderr, RETRY_HELP, 2);
+        }
+    }
+    if ((rc = cons_open("retry-failed", s, &c)) != 0) {
+        if (rc != NO_SPOOL) return rc;
+        return optind == argc ? 0 :
+               no_such_segments("retry-failed", s, argv + optind, argc - optind);
+    }
+    rc = hs_cons_retry_failed(c, (const char *const *)(argv + optind),
+                              (size_t)(argc - optind));
+    hs_cons_close(c);
+    return CONS_EXIT(rc);
+}
+
+static int cmd_consume(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        { "spool",        required_argument, NULL, 's' },
+        { "max-attempts", required_argument, NULL, 'm' },
+        { "help",         no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *s = NULL;
+    long long n = 0, max_attempts = HS_CONS_ATTEMPTS_DEF;
+    hs_cons *c;
+    int o, rc;
+
+    /* "+": stop at CMD, so its own options are not taken for ours. */
+    while ((o = getopt_long(argc, argv, "+s:n:h", lo, NULL)) != -1) {
+        switch (o) {
+        case 's': s = optarg; break;
+        case 'n': if (num_arg("consume", "-n", optarg, 1, &n) != 0) return 2; break;
+        case 'm':
+            if (num_arg("consume", "--max-attempts", optarg, 1, &max_attempts) != 0) return 2;
+            break;
+        case 'h': return cmd_usage(stdout, CONSUME_HELP, 0);
+        default: return cmd_usage(stderr, CONSUME_HELP, 2);
+        }
+    }
+    if (optind == argc) {
+        fputs("hookspool consume: no command: give -- CMD [ARG...]\n", stderr);
+        return cmd_usage(stderr, CONSUME_HELP, 2);
+    }
+    if ((rc = cons_open("consume", s, &c)) != 0) return rc == NO_SPOOL ? 0 : rc;
+    rc = hs_cons_consume(c, n, max_attempts, argv + optind);
+    hs_cons_close(c);
+    return CONS_EXIT(rc);
+}
+
+/* ------------------------------------------------------ status, check */
+
+/* The directory of this program: hookspool.conf is looked for there, as
+ * hookspool.fcgi does beside itself. */
+static void program_dir(char *out, size_t n)
+{
+    char path[PATH_MAX];
+    ssize_t r = readlink("/proc/self/exe", path, sizeof(path) - 1);
+    char *slash;
+
+    out[0] = '\0';
+    if (r <= 0) return;
+    path[r] = '\0';
+    if ((slash = strrchr(path, '/')) == NULL) return;
+    *slash = '\0';
+    snprintf(out, n, "%s", path[0] ? path : "/");
+}
+
+static int cmd_status(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        { "spool",      required_argument, NULL, 's' },
+        { "prometheus", no_argument,       NULL, 'p' },
+        { "help",       no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    char dir[PATH_MAX], sp[PATH_MAX + 32], err[HS_CTX_ERR_MAX];
+    char *params[3];
+    const char *s = NULL;
+    const hs_config *cfg;
+    hs_ctx *ctx;
+    hs_buf out = HS_BUF_INIT;
+    int c, prom = 0, degraded = 0, n = 0, rc;
+
+    while ((c = getopt_long(argc, argv, "s:h", lo, NULL)) != -1) {
+        if (c == 's') s = optarg;
+        else if (c == 'p') prom = 1;
+        else if (c == 'h') return cmd_usage(stdout, STATUS_HELP, 0);
+        else return cmd_usage(stderr, STATUS_HELP, 2);
+    }
+    if (optind != argc) return cmd_usage(stderr, STATUS_HELP, 2);
+    if (s != NULL) {
+        snprintf(sp, sizeof(sp), "HOOKSPOOL_SPOOL=%s", s);
+        params[n++] = sp;
+    }
+    /* The status verifies nothing: it needs no secret, so a shell that
+     * has none (a cron job, a monitor) can still ask. */
+    params[n++] = "HOOKSPOOL_SECRET=unused-by-status";
+    params[n] = NULL;
+    program_dir(dir, sizeof(dir));
+    if ((ctx = hs_ctx_new(dir[0] ? dir : NULL, STDERR_FILENO)) == NULL) return 1;
+    cfg = hs_ctx_config(ctx, params, time(NULL), err, sizeof(err));
+    if (cfg == NULL) {
+        fprintf(stderr, "hookspool status: %s\n", err);
+        hs_ctx_free(ctx);
+        return 2;
+    }
+    rc = hs_status_render(cfg, prom, time(NULL), &out, &degraded);
+    if (rc == 0 && (fwrite(out.p, 1, out.len, stdout) != out.len || fflush(stdout) != 0))
+        rc = -EIO;
+    hs_buf_free(&out);
+    hs_ctx_free(ctx);
+    if (rc != 0) {
+        fprintf(stderr, "hookspool status: %s\n", strerror(-rc));
+        return 2;
+    }
+    return degraded ? 1 : 0;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        { "spool",   required_argument, NULL, 's' },
+        { "docroot", required_argument, NULL, 'd' },
+        { "help",    no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    char dir[PATH_MAX], sp[PATH_MAX + 32];
+    char *params[2] = { NULL, NULL };
+    const char *docroot = NULL;
+    hs_ctx *ctx;
+    int c, problems;
+
+    while ((c = getopt_long(argc, argv, "s:h", lo, NULL)) != -1) {
+        if (c == 's') {
+            snprintf(sp, sizeof(sp), "HOOKSPOOL_SPOOL=%s", optarg);
+            params[0] = sp;
+        } else if (c == 'd') {
+            docroot = optarg;
+        } else if (c == 'h') {
+            return cmd_usage(stdout, CHECK_HELP, 0);
+        } else {
+            return cmd_usage(stderr, CHECK_HELP, 2);
+        }
+    }
+    if (optind != argc) return cmd_usage(stderr, CHECK_HELP, 2);
+    program_dir(dir, sizeof(dir));
+    if ((ctx = hs_ctx_new(dir[0] ? dir : NULL, STDERR_FILENO)) == NULL) return 1;
+    problems = hs_check(ctx, params, docroot, time(NULL), stdout);
+    hs_ctx_free(ctx);
+    if (fflush(stdout) != 0) return 1;
+    return problems ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -232,6 +629,13 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "--version") == 0) { puts("hookspool 1.0.0"); return 0; }
     if (strcmp(argv[1], "sign") == 0) return cmd_sign(argc - 1, argv + 1);
     if (strcmp(argv[1], "rotate") == 0) return cmd_rotate(argc - 1, argv + 1);
+    if (strcmp(argv[1], "claim") == 0) return cmd_claim(argc - 1, argv + 1);
+    if (strcmp(argv[1], "done") == 0) return cmd_done(argc - 1, argv + 1);
+    if (strcmp(argv[1], "requeue") == 0) return cmd_requeue(argc - 1, argv + 1);
+    if (strcmp(argv[1], "consume") == 0) return cmd_consume(argc - 1, argv + 1);
+    if (strcmp(argv[1], "retry-failed") == 0) return cmd_retry_failed(argc - 1, argv + 1);
+    if (strcmp(argv[1], "status") == 0) return cmd_status(argc - 1, argv + 1);
+    if (strcmp(argv[1], "check") == 0) return cmd_check(argc - 1, argv + 1);
     fprintf(stderr, "hookspool: unknown command %s\n", argv[1]);
     usage(stderr);
     return 2;
