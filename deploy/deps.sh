@@ -3,7 +3,7 @@
 # As root: apt-get installs what is missing. Otherwise: print the exact
 # command and fail, so nothing half-works.
 set -u
-PKGS="gcc make libc6-dev libfcgi-dev libssl-dev libsqlite3-dev lighttpd curl python3"
+PKGS="gcc make libc6-dev libfcgi-dev libssl-dev libsqlite3-dev sqlite3 lighttpd curl python3 mariadb-server mariadb-client php-cli php-mysql"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

@@ -27,7 +27,9 @@ int hs_dedup_key(const hs_config *cfg, const char *event, size_t len,
             size_t vl;
             if (hs_json_pointer(event, len, item, strlen(item), &v, &vl) == 1) {
                 hs_buf_append(out, v, vl);
-                found = 1;
+                /* An explicit null identifies nothing: two different
+                 * events with null ids must not be taken for one. */
+                if (!(vl == 4 && memcmp(v, "null", 4) == 0)) found = 1;
             } else {
                 hs_buf_puts(out, "null");
             }

@@ -28,7 +28,8 @@
 /*
  * Build the key of an event: event[0..len) is the minified body, hdr
  * looks request headers up. Appends the JSON array to out and returns 1;
- * returns 0 (out unchanged) when dedup is off or every value is missing;
+ * returns 0 (out unchanged) when dedup is off or every value is missing
+ * (a JSON null counts as missing);
  * -1 when out cannot grow. For the standard scheme, a missing webhook-id
  * falls back to svix-id.
  */

@@ -377,11 +377,20 @@ static int wants_prometheus(const char *q)
 static void handle_status(hs_ctx *ctx, const hs_config *cfg, const hs_request *req,
                           hs_response *resp, int head)
 {
+    const hs_secret *secrets;
+    char err[HS_CTX_ERR_MAX];
     int prom, degraded = 0;
 
     if (!status_authorized(cfg, req)) {
         reject(ctx, cfg, req, resp, HS_R_UNAUTHORIZED, "status without the right "
                "HOOKSPOOL_STATUS_TOKEN");
+        return;
+    }
+    /* An unreadable secret file fails every POST: the monitor must see
+     * that as the configuration error it is, not as "ok". */
+    if (hs_ctx_secrets(ctx, cfg, req->now, &secrets, err, sizeof(err)) < 0) {
+        hs_logf(hs_ctx_log(ctx), req->now, "configuration error: %s", err);
+        answer_error(req, resp, HS_R_CONFIG_ERROR);
         return;
     }
     prom = wants_prometheus(hs_param(req->params, "QUERY_STRING"));

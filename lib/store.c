@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -34,28 +35,58 @@ static const char *const sql[Q_MAX] = {
     [Q_ROLLBACK] = "ROLLBACK",
 };
 
-/* Sizes chosen for small hosts: a 256 KiB page cache, and a WAL that is
- * checkpointed every 64 pages and truncated back to 256 KiB, so the store
- * fits a spool on a 1 MiB quota beside its segments. */
-static const char schema[] =
-    "PRAGMA journal_mode=WAL;"
+/* Per connection. Sizes chosen for small hosts: a 256 KiB page cache,
+ * and a WAL checkpointed every 64 pages and truncated back to 256 KiB, so
+ * the store fits a spool on a 1 MiB quota beside its segments. */
+static const char settings[] =
     "PRAGMA synchronous=NORMAL;"
     "PRAGMA wal_autocheckpoint=64;"
     "PRAGMA journal_size_limit=262144;"
-    "PRAGMA cache_size=-" "256" ";"
+    "PRAGMA cache_size=-256;";
+
+/* In one IMMEDIATE transaction: statements that start as readers and
+ * then write would get SQLITE_BUSY at once, without the busy handler
+ * (SQLite's deadlock avoidance), when two processes open together. */
+static const char schema[] =
+    "BEGIN IMMEDIATE;"
     "CREATE TABLE IF NOT EXISTS dedup(k BLOB PRIMARY KEY, t INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS dedup_t ON dedup(t);"
     "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, v) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS attempts(seg TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;";
+    "CREATE TABLE IF NOT EXISTS attempts(seg TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;"
+    "COMMIT;";
+
+#define WAL_RETRY_MS 10   /* between tries to switch a new store to WAL */
+
+/* Switch to WAL. Changing the journal mode needs the database to
+ * itself and is not retried by the busy handler, so retry here, bounded
+ * by HS_STORE_BUSY_MS. */
+static int set_wal(sqlite3 *db)
+{
+    struct timespec d = { 0, WAL_RETRY_MS * 1000000L };
+    int rc = SQLITE_BUSY, tries;
+
+    for (tries = 0; tries * WAL_RETRY_MS < HS_STORE_BUSY_MS; tries++) {
+        rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+        if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) break;
+        nanosleep(&d, NULL);
+    }
+    return rc;
+}
 
 struct hs_store {
     sqlite3      *db;
     sqlite3_stmt *q[Q_MAX];
 };
 
-/* One table from SQLite's result codes to errno (see store.h). */
-static int err_of(int rc)
+/* One table from SQLite's result codes to errno (see store.h). An I/O
+ * or open error carries the system's errno (ENOSPC, EDQUOT, EACCES...),
+ * which decides between "full" and "unavailable": use it when there. */
+static int err_of_db(sqlite3 *db, int rc)
 {
+    int se;
+    if (db != NULL && ((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_CANTOPEN) &&
+        (se = sqlite3_system_errno(db)) > 0)
+        return -se;
     switch (rc & 0xff) {
     case SQLITE_OK: case SQLITE_ROW: case SQLITE_DONE: return 0;
     case SQLITE_FULL:     return -ENOSPC;
@@ -69,6 +100,7 @@ static int err_of(int rc)
     default:              return -EIO;
     }
 }
+
 
 void hs_store_close(hs_store *st)
 {
@@ -111,8 +143,13 @@ int hs_store_open(const char *spool, mode_t umask, int create, hs_store **out)
     rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) goto fail;
     sqlite3_busy_timeout(st->db, HS_STORE_BUSY_MS);
+    if ((rc = set_wal(st->db)) != SQLITE_OK) goto fail;
+    if ((rc = sqlite3_exec(st->db, settings, NULL, NULL, NULL)) != SQLITE_OK) goto fail;
     rc = sqlite3_exec(st->db, schema, NULL, NULL, NULL);
-    if (rc != SQLITE_OK) goto fail;
+    if (rc != SQLITE_OK) {
+        if (!sqlite3_get_autocommit(st->db)) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        goto fail;
+    }
     for (i = 0; i < Q_MAX; i++) {
         rc = sqlite3_prepare_v3(st->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->q[i], NULL);
         if (rc != SQLITE_OK) goto fail;
@@ -120,7 +157,7 @@ int hs_store_open(const char *spool, mode_t umask, int create, hs_store **out)
     *out = st;
     return 0;
 fail:
-    rc = err_of(rc ? rc : SQLITE_ERROR);
+    rc = err_of_db(st->db, rc ? rc : SQLITE_ERROR);
     hs_store_close(st);
     return rc ? rc : -EIO;
 }
@@ -138,7 +175,7 @@ static int run(hs_store *st, int q, int64_t *row, int *got)
             *got = 1;
         }
     }
-    if (rc != SQLITE_DONE) r = err_of(rc);
+    if (rc != SQLITE_DONE) r = err_of_db(st->db, rc);
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
     return r;
@@ -244,7 +281,7 @@ int hs_store_cursor_get(hs_store *st, char seg[HS_STORE_SEG_MAX], int64_t *off)
     }
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
-    if (rc != SQLITE_DONE) return err_of(rc);
+    if (rc != SQLITE_DONE) return err_of_db(st->db, rc);
     return hs_store_meta_get(st, "cursor_off", off);
 }
 
