@@ -20,29 +20,49 @@ LDFLAGS += -static
 LDLIBS  += -lm -lpthread -ldl
 endif
 
-B       := build
+# A sanitized build lives in its own directory, so it never replaces
+# the normal programs under build/.
+ifeq ($(SANITIZE),1)
+B       ?= build-san
+else
+B       ?= build
+endif
 LIB_SRC := $(wildcard lib/*.c)
 LIB_OBJ := $(patsubst lib/%.c,$(B)/obj/%.o,$(LIB_SRC))
 UNIT    := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 
 all: $(B)/hookspool.fcgi $(B)/hookspool
 
-# Relink when switching between static and dynamic builds.
-LINKMODE := $(if $(filter 1,$(STATIC)),static,dynamic)
-$(B)/linkmode: FORCE | $(B)/obj
-	@echo $(LINKMODE) | cmp -s - $@ || echo $(LINKMODE) > $@
+# SANITIZE=1: everything (library, programs, tests) built with ASan and
+# UBSan; reports go to $(SAN_DIR), which tests/run.sh checks at the end.
+SAN_DIR ?= /tmp/hookspool-san
+ifeq ($(SANITIZE),1)
+CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+           -DHS_SAN_DIR='"$(SAN_DIR)"'
+LDFLAGS += -fsanitize=address,undefined
+SAN_OBJ := $(B)/obj/san_options.o
+endif
+
+# Rebuild everything when switching between static, dynamic and
+# sanitized builds: objects and programs depend on this stamp.
+BUILDMODE := $(if $(filter 1,$(STATIC)),static,dynamic)$(if $(filter 1,$(SANITIZE)),-san)
+$(B)/buildmode: FORCE | $(B)/obj
+	@echo $(BUILDMODE) | cmp -s - $@ || echo $(BUILDMODE) > $@
 FORCE:
 
-$(B)/obj/%.o: lib/%.c $(wildcard lib/*.h) | $(B)/obj
+$(B)/obj/%.o: lib/%.c $(wildcard lib/*.h) $(B)/buildmode | $(B)/obj
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(B)/libhookspool.a: $(LIB_OBJ)
+$(B)/obj/san_options.o: tests/san_options.c $(B)/buildmode | $(B)/obj
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/libhookspool.a: $(LIB_OBJ) $(SAN_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(B)/hookspool.fcgi: cgi/hookspool_fcgi.c $(B)/libhookspool.a $(B)/linkmode
+$(B)/hookspool.fcgi: cgi/hookspool_fcgi.c $(B)/libhookspool.a $(B)/buildmode
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libhookspool.a $(LDFLAGS) $(LDLIBS)
 
-$(B)/hookspool: cgi/hookspool.c $(B)/libhookspool.a $(B)/linkmode
+$(B)/hookspool: cgi/hookspool.c $(B)/libhookspool.a $(B)/buildmode
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libhookspool.a $(LDFLAGS) $(LDLIBS)
 
 $(B)/tests/%: tests/unit/%.c tests/unit/t.h $(B)/libhookspool.a | $(B)/tests
@@ -60,7 +80,8 @@ run: deps all
 	@sh deploy/demo/run.sh $(PORT)
 
 test: deps all unit
-	@sh tests/run.sh
+	@HOOKSPOOL_TEST_BUILD=$(CURDIR)/$(B) SAN_DIR=$(if $(filter 1,$(SANITIZE)),$(SAN_DIR)) \
+		VALGRIND=$(VALGRIND) sh tests/run.sh
 
 static:
 	$(MAKE) STATIC=1 all
@@ -73,6 +94,6 @@ install: all
 	cp -R deploy/. $(DESTDIR)$(PREFIX)/share/hookspool/
 
 clean:
-	rm -rf $(B)
+	rm -rf build build-san
 
 .PHONY: all unit deps run test static install clean FORCE

@@ -4,9 +4,32 @@
 # Each prints a last line "N passed, N failed"; this sums them into one
 # such line and exits non-zero if anything failed or a suite crashed.
 # TESTS="name ..." runs only those suites (file names without extension).
+# SAN_DIR=DIR (make test SANITIZE=1): sanitizer reports of every process
+#   land there; any report at the end is a failure.
+# VALGRIND=1 (make test VALGRIND=1): the integration suites run with every
+#   hookspool.fcgi under valgrind memcheck; any error or leak is a failure.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 total_p=0 total_f=0 out=$(mktemp) ; trap 'rm -f "$out"' EXIT
+BUILD=${HOOKSPOOL_TEST_BUILD:-$PWD/build}
+export HOOKSPOOL_TEST_BUILD=$BUILD
+if [ -n "${SAN_DIR:-}" ]; then
+    rm -rf "$SAN_DIR" && mkdir -p "$SAN_DIR" && chmod 1777 "$SAN_DIR" || exit 2
+fi
+if [ "${VALGRIND:-}" = 1 ]; then
+    VG_DIR=$(mktemp -d /tmp/hookspool-vg.XXXXXX) && chmod 1777 "$VG_DIR" || exit 2
+    export HOOKSPOOL_TEST_WRAP="$VG_DIR/hookspool.fcgi"
+    cat > "$HOOKSPOOL_TEST_WRAP" <<EOF2
+#!/bin/sh
+exec valgrind -q --tool=memcheck --leak-check=full --errors-for-leak-kinds=definite,indirect \\
+    --show-leak-kinds=definite,indirect --log-file=$VG_DIR/vg.%p.log \\
+    $PWD/build/hookspool.fcgi "\$@"
+EOF2
+    chmod 755 "$HOOKSPOOL_TEST_WRAP"
+    # Under valgrind every request is 20-50 times slower: the HTTP-level
+    # suites only (the crash, race and load suites measure other things).
+    TESTS=${TESTS:-test_http test_config test_status test_dedup test_hosts}
+fi
 
 run_suite() {
     name=$1; shift
@@ -30,7 +53,7 @@ run_suite() {
     total_p=$((total_p + p)); total_f=$((total_f + f))
 }
 
-for t in build/tests/test_*; do
+for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
     run_suite "$(basename "$t")" "$t"
 done
@@ -39,5 +62,29 @@ for t in tests/integration/test_*.py; do
     n=$(basename "$t" .py)
     run_suite "$n" python3 "$t"
 done
+if [ -n "${SAN_DIR:-}" ]; then
+    printf '== sanitizer reports\n'
+    if [ -n "$(ls -A "$SAN_DIR" 2>/dev/null)" ]; then
+        head -n 40 "$SAN_DIR"/* ; echo "!! sanitizer reports in $SAN_DIR"
+        total_f=$((total_f + 1))
+    else
+        echo "none"; total_p=$((total_p + 1))
+    fi
+fi
+if [ "${VALGRIND:-}" = 1 ]; then
+    printf '== valgrind memcheck\n'
+    n=$(ls "$VG_DIR"/vg.*.log 2>/dev/null | wc -l)
+    # -q: valgrind writes nothing unless it has an error or a leak to say
+    bad=$(find "$VG_DIR" -name 'vg.*.log' -size +0c 2>/dev/null)
+    if [ "$n" -eq 0 ]; then
+        echo "!! no process ran under valgrind"; total_f=$((total_f + 1))
+    elif [ -n "$bad" ]; then
+        for f in $bad; do head -n 60 "$f"; done
+        echo "!! valgrind reported errors in $(echo "$bad" | wc -w) of $n processes"
+        total_f=$((total_f + 1))
+    else
+        echo "$n processes, 0 errors, 0 leaks"; total_p=$((total_p + 1))
+    fi
+fi
 echo "$total_p passed, $total_f failed"
 [ "$total_f" -eq 0 ]

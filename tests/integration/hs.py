@@ -46,6 +46,9 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), 
 # HOOKSPOOL_TEST_BUILD points the tests at another build directory.
 BUILD = os.environ.get("HOOKSPOOL_TEST_BUILD") or os.path.join(ROOT, "build")
 FCGI = os.path.join(BUILD, "hookspool.fcgi")
+# What servers run by default: the program, or (make test VALGRIND=1) a
+# wrapper that runs it under valgrind memcheck.
+FCGI_RUN = os.environ.get("HOOKSPOOL_TEST_WRAP") or FCGI
 CLI = os.path.join(BUILD, "hookspool")
 DATA = os.path.join(ROOT, "tests", "data", "caliza")
 CALIZA_EXAMPLES = sorted(f for f in os.listdir(DATA) if f.endswith(".json"))
@@ -299,14 +302,14 @@ class Server:
     """
 
     def __init__(self, tmp, mode="fcgi", url="/hook", env=None, setenv=None,
-                 routes=None, user=None, binary=FCGI, max_procs=2, name="srv",
+                 routes=None, user=None, binary=None, max_procs=2, name="srv",
                  extra_conf="", umask=0o022):
         assert mode in ("fcgi", "cgi")
         self.tmp = tmp
         self.umask = umask
         self.mode = mode
         self.user = user
-        self.binary = binary
+        self.binary = binary or FCGI_RUN
         self.max_procs = max_procs
         self.name = name
         self.extra_conf = extra_conf
