@@ -3,6 +3,9 @@
 #   make deps   install the Debian packages the build, demo and tests need
 #   make run    deps, build, then the lighttpd demo on 127.0.0.1:$(PORT)
 #   make test   deps, build, then every unit and integration test
+#   make test SANITIZE=1   the same under ASan+UBSan (in build-san/)
+#   make test VALGRIND=1   the HTTP-level suites under valgrind memcheck
+#   make fuzz   each libFuzzer harness for FUZZ_SECONDS
 #   make static both programs fully static, at the same paths
 #   make install PREFIX=... [DESTDIR=...]
 
@@ -12,6 +15,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ilib
 LDLIBS  += -lfcgi -lcrypto -lsqlite3
 PORT    ?= 8080
 PREFIX  ?= /usr/local
+FUZZ_SECONDS ?= 30
 
 # STATIC=1 links everything in (libfcgi, libcrypto, libsqlite3, libc), so
 # one file can be uploaded to a host without root or build tools.
@@ -83,6 +87,14 @@ test: deps all unit
 	@HOOKSPOOL_TEST_BUILD=$(CURDIR)/$(B) SAN_DIR=$(if $(filter 1,$(SANITIZE)),$(SAN_DIR)) \
 		VALGRIND=$(VALGRIND) sh tests/run.sh
 
+fuzz: deps all
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh
+
+# Not part of make test: minutes of load, numbers read by people.
+bench: all
+	@EXTRA="wrk php-cgi linux-perf" sh deploy/deps.sh
+	@bash bench/run.sh
+
 static:
 	$(MAKE) STATIC=1 all
 
@@ -96,4 +108,4 @@ install: all
 clean:
 	rm -rf build build-san
 
-.PHONY: all unit deps run test static install clean FORCE
+.PHONY: all unit deps run test fuzz bench static install clean FORCE

@@ -5,7 +5,9 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +19,16 @@
 #include "buf.h"
 #include "ctx.h"
 #include "handler.h"
+#include "flush.h"
+#include "log.h"
 
 extern char **environ;
 
-#define READ_CHUNK   65536
-#define KEEP_BUF_MAX (256 * 1024)  /* larger body buffers are freed after use */
+#define READ_CHUNK      65536
+#define KEEP_BUF_MAX    (256 * 1024)  /* larger body buffers are freed after use */
+#define THREADS_DEFAULT 4             /* FastCGI requests served at once */
+#define THREADS_MAX     64
+#define THREAD_STACK    (1024 * 1024) /* the deepest path uses well under 256 KiB */
 
 /* Reading and writing one request, FastCGI or CGI. */
 struct io {
@@ -136,37 +143,146 @@ static void program_dir(char *out, size_t n)
     snprintf(out, n, "%s", path[0] ? path : "/");
 }
 
+/* What the FastCGI threads of this process share. */
+struct shared {
+    char            dir[PATH_MAX];
+    hs_log          log;         /* one rate limit per process */
+    hs_flusher     *flusher;     /* group commit across the threads */
+    pthread_mutex_t accept_mu;   /* one thread in accept() at a time */
+};
+
+/*
+ * One FastCGI worker: its own context (caches, descriptors, SQLite
+ * connection), sharing only the log limiter and the flusher. lighttpd and
+ * nginx open a connection per request, so several workers serve several
+ * requests at once and their flushes are shared; under mod_fcgid, which
+ * sends a process one request at a time, the extra workers just wait.
+ */
+static void *worker(void *arg)
+{
+    struct shared *sh = arg;
+    hs_ctx *ctx = hs_ctx_new_shared(sh->dir[0] ? sh->dir : NULL, &sh->log, sh->flusher);
+    hs_buf body = HS_BUF_INIT;
+    FCGX_Request rq;
+    struct io io;
+    int rc;
+
+    if (ctx == NULL || FCGX_InitRequest(&rq, 0, 0) != 0) {
+        hs_logf(&sh->log, time(NULL), "cannot start a FastCGI worker: out of memory");
+        hs_ctx_free(ctx);
+        return NULL;
+    }
+    for (;;) {
+        pthread_mutex_lock(&sh->accept_mu);
+        rc = FCGX_Accept_r(&rq);
+        pthread_mutex_unlock(&sh->accept_mu);
+        if (rc < 0) break;
+        io.in = rq.in;
+        io.out = rq.out;
+        (void)serve(ctx, rq.envp, &io, &body);
+        FCGX_Finish_r(&rq);
+    }
+    FCGX_Free(&rq, 1);
+    hs_buf_free(&body);
+    hs_ctx_free(ctx);
+    return NULL;
+}
+
+/*
+ * Termination (SIGTERM from the web server, SIGINT, SIGHUP, SIGUSR1 from
+ * mod_fcgid) is taken here, not in whichever worker the kernel picks: shut
+ * the listening socket down so every worker's accept() fails, and let
+ * each finish the request it is serving. A worker mid-append is never
+ * interrupted (and a SIGKILL leaves a partial tail the next writer cuts).
+ */
+static void *signal_thread(void *arg)
+{
+    const sigset_t *set = arg;
+    int sig;
+    if (sigwait(set, &sig) == 0) {
+        FCGX_ShutdownPending();
+        (void)shutdown(0, SHUT_RDWR);   /* fd 0: the listening socket */
+    }
+    return NULL;
+}
+
+/* HOOKSPOOL_THREADS from the process environment (a process setting:
+ * lighttpd bin-environment, spawn-fcgi's environment). */
+static int thread_count(int *n)
+{
+    const char *v = getenv("HOOKSPOOL_THREADS");
+    long long t;
+    *n = THREADS_DEFAULT;
+    if (v == NULL) return 0;
+    if (hs_conf_parse_num(v, 1, THREADS_MAX, &t) != 0) return -1;
+    *n = (int)t;
+    return 0;
+}
+
+static int serve_fastcgi(const char *dir)
+{
+    static sigset_t stop;
+    struct shared sh;
+    pthread_t tids[THREADS_MAX], sigt;
+    pthread_attr_t attr;
+    int n, i, started = 0;
+
+    memset(&sh, 0, sizeof(sh));
+    snprintf(sh.dir, sizeof(sh.dir), "%s", dir);
+    hs_log_init(&sh.log, STDERR_FILENO);
+    if (thread_count(&n) != 0) {
+        hs_logf(&sh.log, time(NULL), "configuration error: HOOKSPOOL_THREADS: not a "
+                "decimal integer from 1 to %d", THREADS_MAX);
+        return 1;
+    }
+    if ((sh.flusher = hs_flusher_new()) == NULL || FCGX_Init() != 0 ||
+        pthread_mutex_init(&sh.accept_mu, NULL) != 0 || pthread_attr_init(&attr) != 0) {
+        hs_logf(&sh.log, time(NULL), "cannot initialise FastCGI");
+        return 1;
+    }
+    (void)pthread_attr_setstacksize(&attr, THREAD_STACK);
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGHUP);
+    sigaddset(&stop, SIGUSR1);
+    /* Blocked in every thread (they inherit the mask); the signal thread
+     * waits for them. */
+    if (pthread_sigmask(SIG_BLOCK, &stop, NULL) != 0 ||
+        pthread_create(&sigt, &attr, signal_thread, &stop) != 0) {
+        hs_logf(&sh.log, time(NULL), "cannot start the signal thread");
+        return 1;
+    }
+    (void)pthread_detach(sigt);
+    for (i = 1; i < n; i++)
+        if (pthread_create(&tids[started], &attr, worker, &sh) == 0) started++;
+    (void)pthread_attr_destroy(&attr);
+    (void)worker(&sh);           /* this thread is a worker too */
+    for (i = 0; i < started; i++) pthread_join(tids[i], NULL);
+    hs_flusher_free(sh.flusher);
+    hs_log_destroy(&sh.log);
+    return 0;
+}
+
 int main(void)
 {
     char dir[PATH_MAX];
     hs_ctx *ctx;
     hs_buf body = HS_BUF_INIT;
-    FCGX_Request rq;
     struct io io;
 
     signal(SIGPIPE, SIG_IGN);
     program_dir(dir, sizeof(dir));
+    if (!FCGX_IsCGI()) return serve_fastcgi(dir);
+
+    /* Plain CGI: one request from the environment and stdin. */
     ctx = hs_ctx_new(dir[0] ? dir : NULL, STDERR_FILENO);
     if (ctx == NULL) {
         fputs("hookspool: out of memory at start\n", stderr);
         return 1;
     }
-    if (FCGX_IsCGI()) {
-        io.in = io.out = NULL;
-        (void)serve(ctx, environ, &io, &body);
-    } else {
-        if (FCGX_Init() != 0 || FCGX_InitRequest(&rq, 0, 0) != 0) {
-            fputs("hookspool: cannot initialise FastCGI\n", stderr);
-            hs_ctx_free(ctx);
-            return 1;
-        }
-        while (FCGX_Accept_r(&rq) >= 0) {
-            io.in = rq.in;
-            io.out = rq.out;
-            (void)serve(ctx, rq.envp, &io, &body);
-            FCGX_Finish_r(&rq);
-        }
-    }
+    io.in = io.out = NULL;
+    (void)serve(ctx, environ, &io, &body);
     hs_buf_free(&body);
     hs_ctx_free(ctx);
     return 0;

@@ -82,7 +82,18 @@ static int split_list(const char *s, char items[][HS_CONF_MAX_ITEM + 1],
     return (int)n;
 }
 
-static int ok_pointer(const char *s, size_t n) { return n >= 1 && s[0] == '/'; }
+/* An RFC 6901 pointer: starts with '/', and every '~' is the escape
+ * "~0" or "~1". A pointer that could never match must fail here, naming
+ * the setting, rather than silently turn dedup off for every event. */
+static int ok_pointer(const char *s, size_t n)
+{
+    size_t i;
+    if (n < 1 || s[0] != '/') return 0;
+    for (i = 1; i < n; i++)
+        if (s[i] == '~' && (i + 1 >= n || (s[i + 1] != '0' && s[i + 1] != '1')))
+            return 0;
+    return 1;
+}
 
 static int parse_dedup(const char *v, hs_config *c)
 {

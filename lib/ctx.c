@@ -46,7 +46,11 @@ struct spool_entry {
 
 struct hs_ctx {
     char               conf_dir[PATH_MAX];
-    hs_log             log;
+    hs_log            *log;        /* own_log or the process' */
+    hs_log             own_log;
+    int                owns_log;
+    hs_flusher        *flusher;    /* own or the process' */
+    int                owns_flusher;
     unsigned long      clock;
     int                cnt_warned;   /* an unusable counters file was logged */
     struct conf_entry  confs[HS_CTX_MAX_CONFIGS];
@@ -55,13 +59,26 @@ struct hs_ctx {
     hs_buf             scratch;
 };
 
-hs_ctx *hs_ctx_new(const char *conf_dir, int log_fd)
+hs_ctx *hs_ctx_new_shared(const char *conf_dir, hs_log *log, hs_flusher *flusher)
 {
     hs_ctx *ctx = calloc(1, sizeof(*ctx));
     if (ctx == NULL) return NULL;
     if (conf_dir != NULL && strlen(conf_dir) < 4000)
         strcpy(ctx->conf_dir, conf_dir);
-    hs_log_init(&ctx->log, log_fd);
+    ctx->log = log;
+    ctx->flusher = flusher;
+    return ctx;
+}
+
+hs_ctx *hs_ctx_new(const char *conf_dir, int log_fd)
+{
+    hs_flusher *fl = hs_flusher_new();
+    hs_ctx *ctx = fl ? hs_ctx_new_shared(conf_dir, NULL, fl) : NULL;
+    if (ctx == NULL) { hs_flusher_free(fl); return NULL; }
+    hs_log_init(&ctx->own_log, log_fd);
+    ctx->log = &ctx->own_log;
+    ctx->owns_log = 1;
+    ctx->owns_flusher = 1;
     return ctx;
 }
 
@@ -69,7 +86,7 @@ void hs_ctx_free(hs_ctx *ctx)
 {
     size_t i;
     if (ctx == NULL) return;
-    hs_log_flush(&ctx->log);
+    hs_log_flush(ctx->log);
     for (i = 0; i < HS_CTX_MAX_CONFIGS; i++) {
         hs_buf_free(&ctx->confs[i].key);
         free(ctx->confs[i].all);
@@ -81,10 +98,12 @@ void hs_ctx_free(hs_ctx *ctx)
         hs_spool_close(ctx->spools[i].sp);
     }
     hs_buf_free(&ctx->scratch);
+    if (ctx->owns_log) hs_log_destroy(&ctx->own_log);
+    if (ctx->owns_flusher) hs_flusher_free(ctx->flusher);
     free(ctx);
 }
 
-hs_log *hs_ctx_log(hs_ctx *ctx) { return &ctx->log; }
+hs_log *hs_ctx_log(hs_ctx *ctx) { return ctx->log; }
 
 const char *hs_param(char *const *params, const char *name)
 {
@@ -213,18 +232,25 @@ static const char *chain_lookup(void *arg, const char *name)
     return v;
 }
 
-/* Once per parsed configuration: a spool or secret file that the web
- * server would serve to anyone is worth a line in the error log. */
+/* Once per process (whichever thread parses the configuration first): a
+ * spool or secret file that the web server would serve to anyone is
+ * worth a line in the error log. */
 static void warn_docroot(hs_ctx *ctx, const hs_config *cfg, const char *docroot, time_t now)
 {
+    char key[PATH_MAX + 32];
+    (void)now;
     if (docroot == NULL || *docroot == '\0') return;
-    if (hs_path_under(cfg->spool, docroot))
-        hs_logf(&ctx->log, now, "warning: HOOKSPOOL_SPOOL %s lies inside DOCUMENT_ROOT %s: "
-                "anyone could download the events; move it outside", cfg->spool, docroot);
-    if (cfg->secret_file[0] != '\0' && hs_path_under(cfg->secret_file, docroot))
-        hs_logf(&ctx->log, now, "warning: HOOKSPOOL_SECRET_FILE %s lies inside DOCUMENT_ROOT "
-                "%s: anyone could download the secret; move it outside", cfg->secret_file,
-                docroot);
+    if (hs_path_under(cfg->spool, docroot)) {
+        snprintf(key, sizeof(key), "docroot-spool:%.4000s", cfg->spool);
+        hs_log_once(ctx->log, key, "warning: HOOKSPOOL_SPOOL %s lies inside DOCUMENT_ROOT %s: "
+                    "anyone could download the events; move it outside", cfg->spool, docroot);
+    }
+    if (cfg->secret_file[0] != '\0' && hs_path_under(cfg->secret_file, docroot)) {
+        snprintf(key, sizeof(key), "docroot-secret:%.4000s", cfg->secret_file);
+        hs_log_once(ctx->log, key, "warning: HOOKSPOOL_SECRET_FILE %s lies inside "
+                    "DOCUMENT_ROOT %s: anyone could download the secret; move it outside",
+                    cfg->secret_file, docroot);
+    }
 }
 
 const hs_config *hs_ctx_config(hs_ctx *ctx, char *const *params, time_t now,
@@ -396,6 +422,7 @@ int hs_ctx_spool(hs_ctx *ctx, const hs_config *cfg, int create, hs_spool **out)
     e->sp = NULL;
     rc = hs_spool_open(cfg->spool, &o, create, &e->sp);
     if (rc != 0) return rc;
+    hs_spool_set_flusher(e->sp, ctx->flusher);
     snprintf(e->path, sizeof(e->path), "%s", cfg->spool);
     *out = e->sp;
     return 0;
@@ -440,7 +467,7 @@ void hs_ctx_counters(hs_ctx *ctx, const hs_config *cfg, int create, time_t now,
                 e->cnt = NULL;
                 if (!ctx->cnt_warned) {
                     ctx->cnt_warned = 1;
-                    hs_logf(&ctx->log, now, "spool=%s: counters not kept: %s",
+                    hs_logf(ctx->log, now, "spool=%s: counters not kept: %s",
                             cfg->spool, strerror(-rc));
                 }
             }

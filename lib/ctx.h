@@ -28,8 +28,14 @@
 typedef struct hs_ctx hs_ctx;
 
 /* conf_dir: where hookspool.conf is looked for (the program's
- * directory), or NULL for none. log_fd: where log lines go (2). */
+ * directory), or NULL for none. log_fd: where log lines go (2). The
+ * context has its own log limiter and flusher. */
 hs_ctx *hs_ctx_new(const char *conf_dir, int log_fd);
+/* A context for one thread of several: the log limiter and the flusher
+ * are the process', shared (they must outlive the context). Everything
+ * else (caches, descriptors, the SQLite connection) is the thread's own,
+ * so no other lock is needed. */
+hs_ctx *hs_ctx_new_shared(const char *conf_dir, hs_log *log, hs_flusher *flusher);
 void    hs_ctx_free(hs_ctx *ctx);
 hs_log *hs_ctx_log(hs_ctx *ctx);
 

@@ -13,7 +13,6 @@
 #include "spool.h"
 #include "status.h"
 
-#define HDR_NAME_MAX 128   /* CGI variable name of a header */
 
 /* The one table that maps outcomes to answers. */
 static const struct answer {
@@ -73,10 +72,10 @@ void hs_response_free(hs_response *r)
 /* Look a request header up by its HTTP name in the CGI variables. */
 static const char *header_lookup(void *arg, const char *name)
 {
-    char var[HDR_NAME_MAX];
+    char var[HS_CONF_MAX_ITEM + sizeof("HTTP_")];  /* a configured name fits */
     size_t i, n = strlen(name);
 
-    if (n + 6 > sizeof(var)) return NULL;
+    if (n > sizeof(var) - sizeof("HTTP_")) return NULL;
     if (strcasecmp(name, "Content-Type") == 0) return hs_param(arg, "CONTENT_TYPE");
     if (strcasecmp(name, "Content-Length") == 0) return hs_param(arg, "CONTENT_LENGTH");
     memcpy(var, "HTTP_", 5);

@@ -10,22 +10,36 @@
 #ifndef HS_LOG_H
 #define HS_LOG_H
 
+#include <pthread.h>
+#include <stdint.h>
 #include <time.h>
 
 #define HS_LOG_PER_SECOND 10
 #define HS_LOG_LINE_MAX   1024   /* longer lines are cut */
+#define HS_LOG_ONCE_MAX   32     /* distinct "once" warnings remembered */
 
+/* Thread-safe: the threads of a process share one limiter. */
 typedef struct hs_log {
+    pthread_mutex_t mu;
     int           fd;
     time_t        window;
     unsigned      count;
     unsigned long suppressed;
+    uint64_t      once[HS_LOG_ONCE_MAX];   /* hashes of warnings given */
+    unsigned      nonce;
 } hs_log;
 
 void hs_log_init(hs_log *lg, int fd);
+void hs_log_destroy(hs_log *lg);
 /* Log one line (a newline is added) stamped "hookspool: ". */
 void hs_logf(hs_log *lg, time_t now, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Log one line unless this process already logged one for key (a short
+ * text), whichever thread it was; not subject to the rate limit, since a
+ * warning given once must not be the one a flood suppresses. */
+void hs_log_once(hs_log *lg, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Emit the summary of suppressed lines, if any. */
 void hs_log_flush(hs_log *lg);
 

@@ -21,7 +21,10 @@
 struct hs_spool {
     char     path[PATH_MAX];
     int      root_fd, active_fd, ready_fd, lock_fd;
-    /* The active segment as this process last saw it. */
+    /* The active segment as this handle last saw it: its name and inode
+     * are kept between requests, its descriptor only during one operation
+     * (an idle process must not pin a sealed segment that a consumer has
+     * deleted: on a small quota that space is needed back at once). */
     int      seg_fd;
     char     seg_name[HS_SEG_NAME_MAX];
     dev_t    seg_dev;
@@ -30,6 +33,7 @@ struct hs_spool {
     char     host[HS_HOST_MAX + 1];
     char     tag[13];
     uint64_t repaired;
+    hs_flusher *flusher;   /* not owned */
 };
 
 static const char *const subdirs[] = {
@@ -37,6 +41,8 @@ static const char *const subdirs[] = {
 };
 
 const char *hs_spool_path(const hs_spool *sp) { return sp->path; }
+
+void hs_spool_set_flusher(hs_spool *sp, hs_flusher *f) { sp->flusher = f; }
 
 int hs_spool_valid(const hs_spool *sp)
 {
@@ -218,6 +224,10 @@ static int lock_spool(hs_spool *sp)
     struct timespec start, now, d = { 0, 20000 };
     long elapsed_ms;
 
+    if (sp->lock_fd < 0) {
+        sp->lock_fd = openat(sp->root_fd, "lock", O_RDWR | O_CLOEXEC);
+        if (sp->lock_fd < 0) return -errno;
+    }
     if (clock_gettime(CLOCK_MONOTONIC, &start) != 0) return -errno;
     for (;;) {
         if (flock(sp->lock_fd, LOCK_EX | LOCK_NB) == 0) return 0;
@@ -232,9 +242,18 @@ static int lock_spool(hs_spool *sp)
     }
 }
 
-static int unlock_spool(hs_spool *sp)
+/* Release the lock. It cannot usefully fail: if flock(LOCK_UN) does,
+ * closing the descriptor releases the lock anyway (its open file
+ * description is ours alone), and the next operation reopens it. So a
+ * line already written is never answered 503 for this. */
+static void unlock_spool(hs_spool *sp)
 {
-    return flock(sp->lock_fd, LOCK_UN) != 0 ? -errno : 0;
+    int r;
+    do r = flock(sp->lock_fd, LOCK_UN); while (r != 0 && errno == EINTR);
+    if (r != 0) {
+        (void)xclose(sp->lock_fd);
+        sp->lock_fd = -1;
+    }
 }
 
 /* The next stamp: now in microseconds, but always past the last one
@@ -488,18 +507,31 @@ static int create_seg(hs_spool *sp, const hs_spool_opts *opts, uint64_t stamp)
     return 0;
 }
 
-/* Is the cached descriptor still active/<seg_name>? (Another process may
- * have sealed it since.) */
+/* Is the remembered segment still active/<seg_name>? (Another process
+ * may have sealed it since.) Opens it when it is. */
 static int cached_is_current(hs_spool *sp)
 {
     struct stat st;
-    if (sp->seg_fd < 0) return 0;
-    if (fstatat(sp->active_fd, sp->seg_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+    if (sp->seg_name[0] == '\0') return 0;
+    if (sp->seg_fd < 0) {
+        sp->seg_fd = openat(sp->active_fd, sp->seg_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+        if (sp->seg_fd < 0) { forget_seg(sp); return 0; }
+    }
+    if (fstat(sp->seg_fd, &st) != 0 || st.st_dev != sp->seg_dev || st.st_ino != sp->seg_ino ||
+        st.st_nlink == 0 ||
+        fstatat(sp->active_fd, sp->seg_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
         st.st_dev != sp->seg_dev || st.st_ino != sp->seg_ino) {
         forget_seg(sp);
         return 0;
     }
     return 1;
+}
+
+/* End of an operation: close the segment, remember its name. */
+static void release_seg(hs_spool *sp)
+{
+    (void)xclose(sp->seg_fd);
+    sp->seg_fd = -1;
 }
 
 /* Open active/<name> and make it the cached segment. */
@@ -646,7 +678,10 @@ int hs_spool_append(hs_spool *sp, const hs_spool_opts *opts,
     uint64_t stamp;
     off_t off = 0;
     size_t done = 0;
-    int rc, urc, fd, began = 0;
+    uint64_t ticket = 0;
+    dev_t dev;
+    ino_t ino;
+    int rc, fd, began = 0;
 
     if (len == 0 || line[len - 1] != '\n' || len < HS_ID_LEN || len < HS_TS_LEN ||
         id_off > len - HS_ID_LEN || ts_off > len - HS_TS_LEN)
@@ -676,20 +711,27 @@ int hs_spool_append(hs_spool *sp, const hs_spool_opts *opts,
         (rc = hooks->post(hooks->arg, sp->seg_name, (uint64_t)off + len)) != 0)
         goto cut;
     fd = sp->seg_fd;
+    dev = sp->seg_dev;
+    ino = sp->seg_ino;
+    /* The ticket is taken after the write completed: a flush that covers
+     * it started after these bytes were in the file. */
+    if (opts->fsync_always) ticket = hs_flusher_written(sp->flusher, dev, ino);
     memcpy(id_out, id, sizeof(id));
-    if ((rc = unlock_spool(sp)) != 0) return rc;
-    /* Flush outside the lock: other writers append meanwhile and the
-     * kernel commits their data in the same journal transaction. */
-    if (opts->fsync_always && fdatasync(fd) != 0) return -errno;
-    return 0;
+    unlock_spool(sp);
+    /* Flush outside the lock: other writers append meanwhile, and one
+     * flush (this thread's or another's) covers all of them. */
+    if (opts->fsync_always) rc = hs_flusher_wait(sp->flusher, dev, ino, ticket, fd);
+    release_seg(sp);
+    return rc;
 cut:
     /* Cut the partial or refused line back out before anyone appends
      * after it; if even that fails, the next writer's fix_tail does. */
     if (done > 0 && ftruncate(sp->seg_fd, off) != 0) forget_seg(sp);
 unlock:
     if (began && hooks->abort != NULL) hooks->abort(hooks->arg);
-    urc = unlock_spool(sp);
-    return rc != 0 ? rc : urc;
+    unlock_spool(sp);
+    release_seg(sp);
+    return rc;
 }
 
 int hs_spool_rotate(hs_spool *sp, const hs_spool_opts *opts, int force,
@@ -703,15 +745,16 @@ int hs_spool_rotate_hooks(hs_spool *sp, const hs_spool_opts *opts, int force,
 {
     uint64_t stamp;
     off_t size = 0;
-    int rc, urc;
+    int rc;
 
     if (sealed) *sealed = 0;
     if ((rc = lock_spool(sp)) != 0) return rc;
     rc = next_stamp(sp, &stamp);
     if (rc == 0 && hooks != NULL && hooks->pre != NULL) rc = hooks->pre(hooks->arg, sp);
     if (rc == 0) rc = prepare_seg(sp, opts, stamp, 0, force, 0, &size, sealed);
-    urc = unlock_spool(sp);
-    return rc != 0 ? rc : urc;
+    unlock_spool(sp);
+    release_seg(sp);
+    return rc;
 }
 
 struct kept {
@@ -769,7 +812,7 @@ int hs_spool_keep_invalid(hs_spool *sp, const hs_spool_opts *opts,
     unsigned long long total = 0;
     char name[HS_SEG_NAME_MAX];
     uint64_t stamp;
-    int dfd = -1, fd = -1, rc, urc;
+    int dfd = -1, fd = -1, rc;
     mode_t fmode = 0666 & ~opts->umask;
 
     if (keep <= 0 || (unsigned long long)len > (unsigned long long)keep) return 1;
@@ -803,6 +846,6 @@ out:
     }
     if (dfd >= 0) (void)xclose(dfd);
     free(v);
-    urc = unlock_spool(sp);
-    return rc != 0 ? rc : urc;
+    unlock_spool(sp);
+    return rc;
 }

@@ -25,6 +25,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "flush.h"
+
 #define HS_ID_LEN          36     /* 20261122T100000.123456Z-0123456789ab */
 #define HS_TS_LEN          24     /* 2026-11-22T10:00:00.123Z */
 #define HS_SEG_NAME_MAX    96
@@ -51,6 +53,9 @@ typedef struct hs_spool hs_spool;
 int hs_spool_open(const char *path, const hs_spool_opts *opts, int create,
                   hs_spool **out);
 void hs_spool_close(hs_spool *sp);
+/* Share flushes with the process' other threads (NULL: flush alone).
+ * The flusher must outlive the handle. */
+void hs_spool_set_flusher(hs_spool *sp, hs_flusher *f);
 const char *hs_spool_path(const hs_spool *sp);
 
 /*
@@ -82,9 +87,10 @@ typedef struct hs_spool_hooks {
  * writer is cut back first; the segment is sealed first if this line would
  * pass rotate_bytes or it is rotate_seconds old. The write is cut back to
  * its recorded offset if it fails. With fsync_always, the data is flushed
- * after the lock is released (concurrent writers share flushes) and a
- * failed flush is an error: the line is then in the spool but the caller
- * must not acknowledge it. Returns 0, a hook's value, or a negative errno.
+ * after the lock is released, through the flusher when one is set, so
+ * concurrent writers share one flush; a failed flush is an error: the
+ * line is then in the spool but the caller must not acknowledge it.
+ * Returns 0, a hook's value, or a negative errno.
  */
 int hs_spool_append(hs_spool *sp, const hs_spool_opts *opts,
                     char *line, size_t len, size_t id_off, size_t ts_off,

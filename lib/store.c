@@ -36,12 +36,13 @@ static const char *const sql[Q_MAX] = {
 };
 
 /* Per connection. Sizes chosen for small hosts: a 256 KiB page cache,
- * and a WAL checkpointed every 64 pages and truncated back to 256 KiB, so
- * the store fits a spool on a 1 MiB quota beside its segments. */
+ * and a WAL checkpointed every 32 pages (128 KiB) and truncated back to
+ * 64 KiB, so the store stays small beside the segments on a tiny quota:
+ * deleting sealed segments must give the space back for new events. */
 static const char settings[] =
     "PRAGMA synchronous=NORMAL;"
-    "PRAGMA wal_autocheckpoint=64;"
-    "PRAGMA journal_size_limit=262144;"
+    "PRAGMA wal_autocheckpoint=32;"
+    "PRAGMA journal_size_limit=65536;"
     "PRAGMA cache_size=-256;";
 
 /* In one IMMEDIATE transaction: statements that start as readers and
@@ -113,43 +114,88 @@ void hs_store_close(hs_store *st)
     free(st);
 }
 
+static int open_once(const char *spool, mode_t umask, int create, hs_store **out);
+
+/*
+ * Opening reads the schema and may find another connection recovering or
+ * switching the WAL: SQLite then answers SQLITE_BUSY without calling the
+ * busy handler. Retry the whole open, bounded by HS_STORE_BUSY_MS.
+ */
 int hs_store_open(const char *spool, mode_t umask, int create, hs_store **out)
 {
-    char path[PATH_MAX];
-    hs_store *st;
+    struct timespec d = { 0, WAL_RETRY_MS * 1000000L };
+    int rc, tries;
+
+    for (tries = 0;; tries++) {
+        rc = open_once(spool, umask, create, out);
+        if (rc != -ETIMEDOUT || (tries + 1) * WAL_RETRY_MS >= HS_STORE_BUSY_MS) return rc;
+        nanosleep(&d, NULL);
+    }
+}
+
+/*
+ * Make a new store the qmail way: build it complete under a unique name
+ * (created with exactly fmode, switched to WAL, schema written), close it,
+ * then link() it into place; whoever links first wins and the others
+ * drop their copy. Nobody ever opens a half-made store: when several
+ * processes opened a brand new, empty file together, SQLite's
+ * rollback-journal start-up raced on the shared journal and answered
+ * SQLITE_IOERR (RDLOCK, DELETE_NOENT) now and then.
+ */
+static int create_store(const char *path, mode_t umask)
+{
+    static unsigned counter;
+    char tmp[PATH_MAX];
+    struct timespec ts;
     mode_t fmode = 0666 & ~umask;
-    int fd, rc, i;
+    sqlite3 *db = NULL;
+    int fd, rc;
+
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) return -errno;
+    if (snprintf(tmp, sizeof(tmp), "%s.new-%ld-%ld-%u-%ld", path, (long)getpid(),
+                 (long)ts.tv_sec, __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED),
+                 (long)ts.tv_nsec) >= (int)sizeof(tmp))
+        return -ENAMETOOLONG;
+    fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, fmode);
+    if (fd < 0) return -errno;
+    rc = fchmod(fd, fmode) != 0 ? -errno : 0;
+    if (close(fd) != 0 && rc == 0) rc = -errno;
+    if (rc != 0) goto out;
+    rc = sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db, schema, NULL, NULL, NULL);
+    rc = rc == SQLITE_OK ? 0 : err_of_db(db, rc);
+    /* Closing the only connection checkpoints and removes tmp-wal/-shm. */
+    if (sqlite3_close(db) != SQLITE_OK && rc == 0) rc = -EIO;
+    if (rc == 0 && link(tmp, path) != 0 && errno != EEXIST) rc = -errno;
+out:
+    if (unlink(tmp) != 0 && rc == 0) rc = -errno;
+    return rc;
+}
+
+static int open_once(const char *spool, mode_t umask, int create, hs_store **out)
+{
+    char path[PATH_MAX];
+    struct stat sb;
+    hs_store *st;
+    int rc, i;
 
     *out = NULL;
     if (snprintf(path, sizeof(path), "%s/" HS_STORE_FILE, spool) >= (int)sizeof(path))
         return -ENAMETOOLONG;
-    if (!create) {
-        struct stat sb;
-        if (stat(path, &sb) != 0) return -errno;
-    }
-    /* Create the file ourselves so its mode is exactly fmode whatever the
-     * process umask; SQLite gives its -wal and -shm files the same mode. */
-    fd = create ? open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, fmode) : -1;
-    if (!create) errno = EEXIST;
-    if (fd >= 0) {
-        rc = (fchmod(fd, fmode) != 0) ? -errno : 0;
-        if (close(fd) != 0 && rc == 0) rc = -errno;
-        if (rc != 0) return rc;
-    } else if (errno != EEXIST) {
-        return -errno;
+    if (stat(path, &sb) != 0) {
+        if (errno != ENOENT || !create) return -errno;
+        if ((rc = create_store(path, umask)) != 0) return rc;
     }
     st = calloc(1, sizeof(*st));
     if (st == NULL) return -ENOMEM;
     rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) goto fail;
     sqlite3_busy_timeout(st->db, HS_STORE_BUSY_MS);
+    /* Already WAL (create_store made it so, and the mode persists); this
+     * only repairs a store switched back by hand. */
     if ((rc = set_wal(st->db)) != SQLITE_OK) goto fail;
     if ((rc = sqlite3_exec(st->db, settings, NULL, NULL, NULL)) != SQLITE_OK) goto fail;
-    rc = sqlite3_exec(st->db, schema, NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        if (!sqlite3_get_autocommit(st->db)) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-        goto fail;
-    }
     for (i = 0; i < Q_MAX; i++) {
         rc = sqlite3_prepare_v3(st->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->q[i], NULL);
         if (rc != SQLITE_OK) goto fail;

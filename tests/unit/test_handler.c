@@ -520,6 +520,44 @@ static void test_docroot_warning(void)
     hs_response_free(&r);
 }
 
+/* A kept header whose name is as long as the configuration allows
+ * (HS_CONF_MAX_ITEM bytes) is still found and copied into the line; the
+ * lookup buffer once held only 127 bytes of name and dropped it. */
+static void test_keep_longest_header(void)
+{
+    params ps = { { 0 }, 0 };
+    hs_response r;
+    char spool[400], name[HS_CONF_MAX_ITEM + 1], var[HS_CONF_MAX_ITEM + 8], cmd[600];
+    static const char body[] = "{\"a\":1}";
+    char line[2048] = "";
+    FILE *p;
+
+    memset(name, 'x', HS_CONF_MAX_ITEM);
+    name[HS_CONF_MAX_ITEM] = 0;
+    memcpy(var, "HTTP_", 5);
+    memset(var + 5, 'X', HS_CONF_MAX_ITEM);
+    var[5 + HS_CONF_MAX_ITEM] = 0;
+    hs_response_init(&r);
+    snprintf(spool, sizeof(spool), "%s/spool-keep", root);
+    base(&ps, "POST", spool);
+    padd(&ps, "HOOKSPOOL_SCHEME=%s%s", "github", "");
+    padd(&ps, "HOOKSPOOL_DEDUP=%s%s", "off", "");
+    padd(&ps, "HOOKSPOOL_KEEP_HEADERS=%s%s", name, "");
+    padd(&ps, "%s=%s", var, "kept-value");
+    sign_into(&ps, "github", SECRET, body, sizeof(body) - 1);
+    CHECK(run(&ps, body, sizeof(body) - 1, 0, &r) == 200);
+    snprintf(cmd, sizeof(cmd), "cat %s/active/*.jsonl", spool);
+    p = popen(cmd, "r");
+    if (p) {
+        if (!fgets(line, sizeof(line), p)) line[0] = 0;
+        pclose(p);
+    }
+    snprintf(cmd, sizeof(cmd), "\"%s\":\"kept-value\"", name);
+    CHECK_MSG(strstr(line, cmd) != NULL, "line: %s", line);
+    pfree(&ps);
+    hs_response_free(&r);
+}
+
 int main(void)
 {
     char cmd[300];
@@ -534,6 +572,7 @@ int main(void)
     test_dedup();
     test_invalid_kept();
     test_docroot_warning();
+    test_keep_longest_header();
     hs_ctx_free(ctx);
     close(logfd);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);

@@ -1,0 +1,147 @@
+#include "flush.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct file {
+    dev_t    dev;
+    ino_t    ino;
+    int      used;
+    uint64_t last_use;
+    uint64_t seq;        /* the last ticket given out */
+    uint64_t done;       /* every ticket up to here is flushed (or failed) */
+    int      flushing;   /* a flush is running for this file */
+    /* Tickets in [bad_lo, bad_hi] were covered by a failed flush. Kept
+     * as one growing range: a waiter may wake after a later flush, and
+     * must still learn that its own failed; merging two failures across
+     * a success makes the requests between them 503 too, which is safe
+     * (the sender retries), while the reverse would acknowledge lost data. */
+    uint64_t bad_lo, bad_hi;
+    int      bad_err;
+};
+
+struct hs_flusher {
+    pthread_mutex_t mu;
+    pthread_cond_t  cv;
+    uint64_t        clock;
+    uint64_t        flushes;
+    struct file     files[HS_FLUSH_FILES];
+};
+
+hs_flusher *hs_flusher_new(void)
+{
+    hs_flusher *f = calloc(1, sizeof(*f));
+    if (f == NULL) return NULL;
+    if (pthread_mutex_init(&f->mu, NULL) != 0) { free(f); return NULL; }
+    if (pthread_cond_init(&f->cv, NULL) != 0) {
+        pthread_mutex_destroy(&f->mu);
+        free(f);
+        return NULL;
+    }
+    return f;
+}
+
+void hs_flusher_free(hs_flusher *f)
+{
+    if (f == NULL) return;
+    pthread_cond_destroy(&f->cv);
+    pthread_mutex_destroy(&f->mu);
+    free(f);
+}
+
+/* The slot of (dev, ino), or NULL. Under the mutex. */
+static struct file *find(hs_flusher *f, dev_t dev, ino_t ino)
+{
+    int i;
+    for (i = 0; i < HS_FLUSH_FILES; i++)
+        if (f->files[i].used && f->files[i].dev == dev && f->files[i].ino == ino)
+            return &f->files[i];
+    return NULL;
+}
+
+uint64_t hs_flusher_written(hs_flusher *f, dev_t dev, ino_t ino)
+{
+    struct file *e, *victim = NULL;
+    uint64_t t = 0;
+    int i;
+
+    if (f == NULL || pthread_mutex_lock(&f->mu) != 0) return 0;
+    e = find(f, dev, ino);
+    if (e == NULL) {
+        /* A free slot, else the least recently used idle one (all its
+         * tickets flushed: nobody can still be waiting on it). */
+        for (i = 0; i < HS_FLUSH_FILES; i++) {
+            struct file *c = &f->files[i];
+            if (!c->used) { victim = c; break; }
+            if (!c->flushing && c->done == c->seq &&
+                (victim == NULL || c->last_use < victim->last_use))
+                victim = c;
+        }
+        if (victim != NULL) {
+            e = victim;
+            e->used = 1;
+            e->dev = dev;
+            e->ino = ino;
+            e->seq = e->done = 0;
+            e->flushing = 0;
+            e->bad_lo = e->bad_hi = 0;
+            e->bad_err = 0;
+        }
+    }
+    if (e != NULL) {
+        e->last_use = ++f->clock;
+        t = ++e->seq;
+    }
+    pthread_mutex_unlock(&f->mu);
+    return t;
+}
+
+int hs_flusher_wait(hs_flusher *f, dev_t dev, ino_t ino, uint64_t ticket, int fd)
+{
+    struct file *e;
+    int rc = 0;
+
+    if (f == NULL || ticket == 0) return fdatasync(fd) != 0 ? -errno : 0;
+    if (pthread_mutex_lock(&f->mu) != 0) return fdatasync(fd) != 0 ? -errno : 0;
+    e = find(f, dev, ino);
+    /* A registered file with waiters is never evicted (see written). */
+    while (e != NULL && e->done < ticket) {
+        if (!e->flushing) {
+            uint64_t target = e->seq;
+            int r;
+            e->flushing = 1;
+            f->flushes++;
+            pthread_mutex_unlock(&f->mu);
+            r = fdatasync(fd) != 0 ? -errno : 0;
+            pthread_mutex_lock(&f->mu);
+            e->flushing = 0;
+            if (r != 0) {
+                if (e->bad_err == 0 || e->bad_lo == 0) e->bad_lo = e->done + 1;
+                e->bad_hi = target;
+                e->bad_err = r;
+            }
+            e->done = target;
+            pthread_cond_broadcast(&f->cv);
+        } else {
+            pthread_cond_wait(&f->cv, &f->mu);
+        }
+    }
+    if (e == NULL) {
+        pthread_mutex_unlock(&f->mu);
+        return fdatasync(fd) != 0 ? -errno : 0;
+    }
+    if (e->bad_err != 0 && ticket >= e->bad_lo && ticket <= e->bad_hi) rc = e->bad_err;
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
+
+uint64_t hs_flusher_count(hs_flusher *f)
+{
+    uint64_t n;
+    pthread_mutex_lock(&f->mu);
+    n = f->flushes;
+    pthread_mutex_unlock(&f->mu);
+    return n;
+}

@@ -1,0 +1,471 @@
+/*
+ * fuzz_sig.c - every signature-header parser through hs_sig_verify, plus
+ * hs_scheme_parse, hs_secret_decode and hs_sig_sign.
+ *
+ * Input: byte 0 picks a scheme (or "parse the scheme from the input"),
+ * byte 1 and 2 choose a byte to flip and how, byte 3 holds flags (clock
+ * and tolerance edge cases, msg id); the rest is NUL-separated header
+ * values (header values are C strings, so NUL is a natural separator),
+ * one per name in the scheme's table (an empty field is an absent header;
+ * a value of spaces is a present but empty one), and after them the body
+ * (which may hold NULs).
+ *
+ * Properties:
+ *  A. fuzzed headers never verify. Each fixed scheme has a secret that
+ *     appears nowhere in the input or the corpus, and every comparison
+ *     of a MAC or token happens in libcrypto (CRYPTO_memcmp over MACs or
+ *     SHA-256 digests), which libFuzzer does not instrument: the fuzzer
+ *     cannot learn a valid MAC, so HS_SIG_OK here is a forgery.
+ *  B. hs_sig_sign's headers for the fuzzed body verify OK (also with a
+ *     wrong secret listed first); the same headers with one byte flipped
+ *     do not (except flips a scheme defines as equivalent: letter case
+ *     in hex and in the "Bearer" word), nor do they verify another body,
+ *     nor verify with only a wrong secret. A secret configured "the other
+ *     way" (Base64 or not) is BAD with it as the hint, never OK.
+ *  C. a scheme and a secret parsed from the input: whatever parses and
+ *     decodes must sign, and what it signs must verify; invariants of
+ *     the parsed structs hold; no crash on any header.
+ */
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "sig.h"
+
+#define REQUIRE(cond, ...) do { \
+    if (!(cond)) { \
+        fprintf(stderr, "fuzz_sig: property failed: %s: ", #cond); \
+        fprintf(stderr, __VA_ARGS__); \
+        fputc('\n', stderr); \
+        abort(); \
+    } \
+} while (0)
+
+#define MAXH 8
+
+/* Secrets: 32 random bytes as hex, a random token. Never in the corpus. */
+#define KEY_HEX    "hex:5b1f0c9e7a3d42e8b6c0f19d28a7e4c35f60d1b2a9c8e7f4031d6b5a4c3e2f10"
+#define KEY_OTHER  "hex:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+#define TOKEN      "tK9-vQ2xR7mW4nZ8pL3sJ6hF1dG5cB0a"
+#define TOKEN_OTHER "another-token-entirely-different"
+
+static const struct fixed {
+    const char *scheme;
+    const char *secret, *other;
+    const char *names[6];
+    int hex;        /* the MAC is hex: letter case of [a-f] is not significant */
+    int bearer;     /* "Bearer" (any case) precedes the token */
+} fixed[] = {
+    { "caliza",   KEY_HEX, KEY_OTHER, { "X-Caliza-Webhook-Signature" }, 0, 0 },
+    { "github",   KEY_HEX, KEY_OTHER, { "X-Hub-Signature-256" }, 1, 0 },
+    { "stripe",   KEY_HEX, KEY_OTHER, { "Stripe-Signature" }, 1, 0 },
+    { "standard", KEY_HEX, KEY_OTHER,
+      { "webhook-id", "webhook-timestamp", "webhook-signature",
+        "svix-id", "svix-timestamp", "svix-signature" }, 0, 0 },
+    { "shopify",  KEY_HEX, KEY_OTHER, { "X-Shopify-Hmac-Sha256" }, 0, 0 },
+    { "hmac-sha1-hex:X-Hub-Signature:sha1=", KEY_HEX, KEY_OTHER, { "X-Hub-Signature" }, 1, 0 },
+    { "hmac-sha512-base64:X-Sig:pre=", KEY_HEX, KEY_OTHER, { "X-Sig" }, 0, 0 },
+    { "hmac-sha256-base64:X-Signature", KEY_HEX, KEY_OTHER, { "X-Signature" }, 0, 0 },
+    { "hmac-sha256-hex:Signature", KEY_HEX, KEY_OTHER, { "Signature" }, 1, 0 },
+    { "bearer",   TOKEN, TOKEN_OTHER, { "Authorization" }, 0, 1 },
+    { "token:X-Hook-Token", TOKEN, TOKEN_OTHER, { "X-Hook-Token" }, 0, 0 },
+};
+#define NFIXED (sizeof(fixed) / sizeof(fixed[0]))
+
+/* The Standard Webhooks test vector's time, so corpus headers reach the MAC. */
+#define T0 1614265330LL
+
+typedef struct {
+    char  *name[MAXH];
+    char  *val[MAXH];
+    size_t n;
+} hdrs;
+
+static const char *hlook(void *arg, const char *name)
+{
+    hdrs *h = arg;
+    size_t i;
+    for (i = 0; i < h->n; i++)
+        if (h->val[i] != NULL && strcasecmp(h->name[i], name) == 0) return h->val[i];
+    return NULL;
+}
+
+/* A NUL-terminated copy in a block of exactly n + 1 bytes. */
+static char *cstr(const void *p, size_t n)
+{
+    char *c = malloc(n + 1);
+    if (c == NULL) abort();
+    memcpy(c, p, n);
+    c[n] = '\0';
+    return c;
+}
+
+/* A copy in a block of exactly n bytes (1 when n is 0), no terminator. */
+static char *exact(const void *p, size_t n)
+{
+    char *c = malloc(n ? n : 1);
+    if (c == NULL) abort();
+    if (n) memcpy(c, p, n);
+    return c;
+}
+
+static void hfree(hdrs *h)
+{
+    size_t i;
+    for (i = 0; i < h->n; i++) {
+        free(h->name[i]);
+        free(h->val[i]);
+    }
+    h->n = 0;
+}
+
+static void hadd(hdrs *h, const char *name, size_t nlen, const char *v, size_t vlen)
+{
+    if (h->n == MAXH) return;
+    h->name[h->n] = cstr(name, nlen);
+    h->val[h->n] = v ? cstr(v, vlen) : NULL;
+    h->n++;
+}
+
+/* "Name: value\n" lines from hs_sig_sign into h. */
+static void hparse(hdrs *h, const char *s, size_t n)
+{
+    const char *end = s + n;
+    while (s < end) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        const char *colon = memchr(s, ':', (size_t)((nl ? nl : end) - s));
+        REQUIRE(nl != NULL && colon != NULL && colon + 1 < nl && colon[1] == ' ',
+                "signed headers malformed: [%.*s]", (int)n, s);
+        hadd(h, s, (size_t)(colon - s), colon + 2, (size_t)(nl - colon - 2));
+        s = nl + 1;
+    }
+}
+
+/* Split data[0..size) at NULs into up to k fields; *rest is what follows
+ * the k-th NUL (the body). Missing and empty fields are NULL (absent). */
+static size_t split(const uint8_t *data, size_t size, size_t k,
+                    const uint8_t **f, size_t *fl, const uint8_t **rest, size_t *restlen)
+{
+    size_t i, got = 0, start = 0;
+    for (i = 0; i < k; i++) f[i] = NULL;
+    *rest = data + size;
+    *restlen = 0;
+    for (i = 0; i < size && got < k; i++) {
+        if (data[i] != 0) continue;
+        f[got] = data + start;
+        fl[got] = i - start;
+        got++;
+        start = i + 1;
+    }
+    for (i = 0; i < got; i++)
+        if (fl[i] == 0) f[i] = NULL;
+    if (got == k) {
+        *rest = data + start;
+        *restlen = size - start;
+    } else if (start < size && got < k) {
+        /* No NUL after the last field: it runs to the end, no body. */
+        f[got] = data + start;
+        fl[got] = size - start;
+        got++;
+    }
+    return got;
+}
+
+static hs_sig_verdict verify(const hs_scheme *sc, const hs_secret *s, size_t n, hdrs *h,
+                             const uint8_t *body, size_t len, time_t now, long long tol)
+{
+    hs_sig_verdict v = hs_sig_verify(sc, s, n, hlook, h, body, len, now, tol);
+    REQUIRE(v.result == HS_SIG_OK || v.result == HS_SIG_MISSING || v.result == HS_SIG_BAD ||
+            v.result == HS_SIG_EXPIRED, "result %d", (int)v.result);
+    REQUIRE(v.hint_index == -1 || (v.result == HS_SIG_BAD && v.hint_index >= 0 &&
+                                   (size_t)v.hint_index < n),
+            "hint %d with result %d", v.hint_index, (int)v.result);
+    return v;
+}
+
+static void secret_invariants(const hs_secret *s, int rc, const char *src)
+{
+    REQUIRE(s->source == src, "source not kept");
+    if (rc == 0) {
+        REQUIRE(s->key_len >= 1 && s->key_len <= HS_SIG_MAX_SECRET, "key_len %zu", s->key_len);
+        REQUIRE(s->alt_len <= HS_SIG_MAX_SECRET, "alt_len %zu", s->alt_len);
+        REQUIRE(s->alt_len == 0 || s->alt_hint != NULL, "alt without a hint");
+    } else {
+        REQUIRE(rc == -1 && s->key_len == 0 && s->alt_len == 0, "failed decode left a key");
+    }
+}
+
+static void scheme_invariants(const hs_scheme *sc, const uint8_t *t, size_t n)
+{
+    REQUIRE(strlen(sc->name) == n && memcmp(sc->name, t, n) == 0, "name not kept");
+    REQUIRE((unsigned)sc->kind <= HS_SCHEME_TOKEN, "kind %d", (int)sc->kind);
+    if (sc->kind == HS_SCHEME_HMAC || sc->kind == HS_SCHEME_TOKEN)
+        REQUIRE(sc->header[0] != '\0' && strlen(sc->header) <= HS_SIG_MAX_HEADER_NAME,
+                "header [%s]", sc->header);
+    REQUIRE(strlen(sc->prefix) <= HS_SIG_MAX_PREFIX, "prefix too long");
+    REQUIRE(hs_scheme_default_keep(sc) != NULL && hs_scheme_default_dedup(sc) != NULL,
+            "no defaults");
+}
+
+/* Is flipping orig to now at value position pos a change the scheme
+ * treats as no change? */
+static int equivalent_flip(const struct fixed *fx, unsigned char orig, unsigned char now,
+                           size_t pos)
+{
+    int letters = ((orig | 0x20) >= 'a' && (orig | 0x20) <= 'z') && (orig ^ now) == 0x20;
+    if (!letters) return 0;
+    if (fx->hex && (orig | 0x20) >= 'a' && (orig | 0x20) <= 'f') return 1;
+    if (fx->bearer && pos < 6) return 1;
+    return 0;
+}
+
+/*
+ * B': sig.h's alt, "the same setting read the other way", is tried only
+ * for a hint, never to accept. Sign with one reading of a value (its
+ * Base64 decoding, or its text) and verify with the value configured
+ * the other way: the answer is BAD, with that secret as the hint.
+ */
+#define ALT_TEXT "AXxDmWTa0fcdoT6CsR5DhmijZaaaHwY+77sVZs/x4ro="
+
+static void alt_checks(const struct fixed *fx, const hs_scheme *sc, const char *msg_id,
+                       const uint8_t *body, size_t len, time_t now, long long tol)
+{
+    static const char *const pairs[2][2] = {
+        /* signed with,          configured as */
+        { "base64:" ALT_TEXT, ALT_TEXT },
+        { ALT_TEXT,           "base64:" ALT_TEXT },
+    };
+    hs_secret *s = calloc(2, sizeof(*s));
+    size_t k;
+
+    if (s == NULL) abort();
+    for (k = 0; k < 2; k++) {
+        hs_buf out = HS_BUF_INIT;
+        hdrs h = { { 0 }, { 0 }, 0 };
+        hs_sig_verdict v;
+        REQUIRE(hs_secret_decode(sc, pairs[k][0], strlen(pairs[k][0]), "A", &s[0]) == 0 &&
+                hs_secret_decode(sc, pairs[k][1], strlen(pairs[k][1]), "B", &s[1]) == 0, "alt");
+        REQUIRE(s[1].alt_len > 0, "%s: [%s] has no alt", fx->scheme, pairs[k][1]);
+        if (hs_sig_sign(sc, &s[0], body, len, now, msg_id, &out) == 0) {
+            hparse(&h, out.p, out.len);
+            v = verify(sc, &s[1], 1, &h, body, len, now, tol);
+            REQUIRE(v.result == HS_SIG_BAD && v.hint_index == 0,
+                    "%s: signed with [%s], configured [%s]: result %d, hint %d", fx->scheme,
+                    pairs[k][0], pairs[k][1], (int)v.result, v.hint_index);
+        }
+        hfree(&h);
+        hs_buf_free(&out);
+    }
+    free(s);
+}
+
+/* B: sign, verify, then tamper. */
+static void sign_checks(const struct fixed *fx, const hs_scheme *sc, const uint8_t *ctl,
+                        const char *msg_id, const uint8_t *body, size_t len,
+                        time_t now, long long tol)
+{
+    hs_secret *s = calloc(3, sizeof(*s));
+    hs_buf out = HS_BUF_INIT;
+    hdrs h = { { 0 }, { 0 }, 0 };
+    size_t total = 0, i, pos;
+    unsigned char x;
+    int rc;
+
+    if (s == NULL) abort();
+    REQUIRE(hs_secret_decode(sc, fx->secret, strlen(fx->secret), "S", &s[1]) == 0, "secret");
+    REQUIRE(hs_secret_decode(sc, fx->other, strlen(fx->other), "O", &s[0]) == 0, "other");
+    rc = hs_sig_sign(sc, &s[1], body, len, now, msg_id, &out);
+    if (rc != 0) {
+        /* Only a caller's msg id that cannot be a header value, or a
+         * negative clock for the timestamped schemes, may refuse. */
+        REQUIRE(msg_id != NULL || (sc->timestamped && now < 0),
+                "%s: signing failed", fx->scheme);
+        REQUIRE(out.len == 0, "failed sign left output");
+        goto done;
+    }
+    hparse(&h, out.p, out.len);
+    REQUIRE(verify(sc, &s[1], 1, &h, body, len, now, tol).result == HS_SIG_OK,
+            "%s: own signature refused: [%s]", fx->scheme, out.p);
+    REQUIRE(verify(sc, s, 2, &h, body, len, now, tol).result == HS_SIG_OK,
+            "%s: own signature refused after a wrong secret", fx->scheme);
+    REQUIRE(verify(sc, &s[0], 1, &h, body, len, now, tol).result != HS_SIG_OK,
+            "%s: accepted with the wrong secret", fx->scheme);
+    if (sc->kind != HS_SCHEME_BEARER && sc->kind != HS_SCHEME_TOKEN) {
+        /* The body is what is signed: one byte more, or one changed, fails. */
+        uint8_t *b2 = malloc(len + 1);
+        if (b2 == NULL) abort();
+        if (len) memcpy(b2, body, len);
+        b2[len] = ctl[2];
+        REQUIRE(verify(sc, &s[1], 1, &h, b2, len + 1, now, tol).result != HS_SIG_OK,
+                "%s: accepted for a longer body", fx->scheme);
+        if (len > 0) {
+            b2[ctl[1] % len] ^= (unsigned char)(ctl[2] | 1);
+            REQUIRE(verify(sc, &s[1], 1, &h, b2, len, now, tol).result != HS_SIG_OK,
+                    "%s: accepted for a changed body", fx->scheme);
+        }
+        free(b2);
+    }
+
+    /* Flip one byte of one header value. */
+    for (i = 0; i < h.n; i++) total += strlen(h.val[i]);
+    if (total > 0) {
+        pos = ((size_t)ctl[1] * 257u + ctl[3]) % total;
+        x = ctl[2] ? ctl[2] : 1;
+        for (i = 0; i < h.n; i++) {
+            size_t l = strlen(h.val[i]);
+            if (pos < l) break;
+            pos -= l;
+        }
+        {
+            unsigned char orig = (unsigned char)h.val[i][pos];
+            unsigned char nw = (unsigned char)(orig ^ x);
+            if (!equivalent_flip(fx, orig, nw, pos)) {
+                h.val[i][pos] = (char)nw;
+                REQUIRE(verify(sc, &s[1], 1, &h, body, len, now, tol).result != HS_SIG_OK,
+                        "%s: accepted with %s byte %zu flipped 0x%02x->0x%02x",
+                        fx->scheme, h.name[i], pos, orig, nw);
+                h.val[i][pos] = (char)orig;
+            }
+        }
+    }
+done:
+    hfree(&h);
+    hs_buf_free(&out);
+    free(s);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    uint8_t ctl[4] = { 0, 0, 0, 0 };
+    const uint8_t *f[MAXH], *body;
+    size_t fl[MAXH], blen, i, sel;
+    hdrs h = { { 0 }, { 0 }, 0 };
+    hs_scheme sc;
+    time_t now = (time_t)T0;
+    long long tol = 300;
+
+    memcpy(ctl, data, size < 4 ? size : 4);
+    data += size < 4 ? size : 4;
+    size -= size < 4 ? size : 4;
+    sel = ctl[0] % (NFIXED + 1);
+    /* Clock and tolerance edge cases, rarely. */
+    switch (ctl[3] & 0x70) {
+    case 0x10: tol = LLONG_MAX; break;
+    case 0x20: tol = -5; break;
+    case 0x30: now = 0; break;
+    case 0x40: now = (time_t)LLONG_MAX; tol = 1; break;
+    case 0x50: now = -1; break;
+    default: break;
+    }
+
+    if (sel < NFIXED) {
+        const struct fixed *fx = &fixed[sel];
+        size_t nn = 0;
+        hs_secret *s = calloc(1, sizeof(*s));
+        const char *msg_id = NULL;
+        char *idbuf = NULL;
+
+        if (s == NULL) abort();
+        while (nn < 6 && fx->names[nn]) nn++;
+        split(data, size, nn, f, fl, &body, &blen);
+        REQUIRE(hs_scheme_parse(fx->scheme, strlen(fx->scheme), &sc) == 0, "fixed scheme");
+        REQUIRE(hs_secret_decode(&sc, fx->secret, strlen(fx->secret), "S", s) == 0, "secret");
+        for (i = 0; i < nn; i++)
+            hadd(&h, fx->names[i], strlen(fx->names[i]), (const char *)f[i], f[i] ? fl[i] : 0);
+
+        /* A: the fuzzer cannot know the secret. */
+        {
+            hs_sig_verdict v = verify(&sc, s, 1, &h, body, blen, now, tol);
+            REQUIRE(v.result != HS_SIG_OK, "%s: fuzzed headers verified", fx->scheme);
+        }
+        /* B, with the first header's value as the msg id when asked. */
+        if ((ctl[3] & 0x80) && f[0] != NULL) {
+            idbuf = cstr(f[0], fl[0]);
+            msg_id = idbuf;
+        }
+        sign_checks(fx, &sc, ctl, msg_id, body, blen, now, tol);
+        if (sc.kind != HS_SCHEME_BEARER && sc.kind != HS_SCHEME_TOKEN)
+            alt_checks(fx, &sc, msg_id, body, blen, now, tol);
+        free(idbuf);
+        free(s);
+    } else {
+        /* C: scheme text, secret text, then header values. */
+        hs_secret *s = calloc(1, sizeof(*s));
+        hs_buf out = HS_BUF_INIT;
+        hdrs signed_h = { { 0 }, { 0 }, 0 };
+        const struct fixed *fx = NULL;
+        char *stext, *vtext;
+        size_t k;
+        int rc;
+
+        if (s == NULL) abort();
+        split(data, size, 5, f, fl, &body, &blen);
+        if (f[0] == NULL) { free(s); return 0; }
+        /* Exact-size copies (no NUL): a read past the text is an ASan report. */
+        stext = exact(f[0], fl[0]);
+        vtext = f[1] ? exact(f[1], fl[1]) : NULL;
+        if (hs_scheme_parse(stext, fl[0], &sc) != 0) {
+            /* The secret decoder on its own, for every fixed scheme. */
+            for (k = 0; vtext != NULL && k < NFIXED; k++) {
+                hs_scheme fs;
+                REQUIRE(hs_scheme_parse(fixed[k].scheme, strlen(fixed[k].scheme), &fs) == 0, "fixed");
+                rc = hs_secret_decode(&fs, vtext, fl[1], "F", s);
+                secret_invariants(s, rc, "F");
+            }
+            free(stext);
+            free(vtext);
+            free(s);
+            return 0;
+        }
+        scheme_invariants(&sc, f[0], fl[0]);
+        for (k = 0; k < NFIXED; k++) {
+            hs_scheme fs;
+            hs_scheme_parse(fixed[k].scheme, strlen(fixed[k].scheme), &fs);
+            if (fs.kind == sc.kind) { fx = &fixed[k]; break; }
+        }
+        /* Header names: the parsed one for hmac/token, else the table's. */
+        if (sc.kind == HS_SCHEME_HMAC || sc.kind == HS_SCHEME_TOKEN) {
+            hadd(&h, sc.header, strlen(sc.header), (const char *)f[2], f[2] ? fl[2] : 0);
+        } else if (fx != NULL) {
+            for (k = 0; k < 3 && fx->names[k]; k++)
+                hadd(&h, fx->names[k], strlen(fx->names[k]), (const char *)f[2 + k],
+                     f[2 + k] ? fl[2 + k] : 0);
+        }
+        if (vtext == NULL) { hfree(&h); free(stext); free(s); return 0; }
+        rc = hs_secret_decode(&sc, vtext, fl[1], "F", s);
+        secret_invariants(s, rc, "F");
+        verify(&sc, s, rc == 0 ? 1 : 0, &h, body, blen, now, tol);
+        if (rc == 0) {
+            rc = hs_sig_sign(&sc, s, body, blen, now, NULL, &out);
+            if (rc != 0) {
+                /* Refusals sig.h allows: a token that cannot be sent as a
+                 * header value, or a negative clock with a timestamp. */
+                int unsafe = 0;
+                for (k = 0; k < s->key_len; k++)
+                    if (s->key[k] < 0x20 || s->key[k] == 0x7f) unsafe = 1;
+                if (s->key_len && (s->key[0] == ' ' || s->key[s->key_len - 1] == ' ')) unsafe = 1;
+                REQUIRE(((sc.kind == HS_SCHEME_BEARER || sc.kind == HS_SCHEME_TOKEN) && unsafe) ||
+                        (sc.timestamped && now < 0),
+                        "%s: signing with a decoded secret failed", sc.name);
+            } else {
+                hparse(&signed_h, out.p, out.len);
+                REQUIRE(verify(&sc, s, 1, &signed_h, body, blen, now, tol).result == HS_SIG_OK,
+                        "%s: own signature refused: [%s]", sc.name, out.p);
+            }
+        }
+        hfree(&signed_h);
+        hs_buf_free(&out);
+        free(stext);
+        free(vtext);
+        free(s);
+    }
+    hfree(&h);
+    return 0;
+}

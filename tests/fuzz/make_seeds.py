@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Write the seed corpora of tests/fuzz/corpus/<harness>/ (run from the
+repository root: python3 tests/fuzz/make_seeds.py). Each harness's input
+layout is described at the top of its .c file; the seeds here follow it.
+Every file is rewritten, none is removed: delete a directory first to
+drop seeds that are no longer generated."""
+import os
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "caliza")
+
+
+def put(harness, name, data):
+    d = os.path.join(ROOT, harness)
+    os.makedirs(d, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogateescape")
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def caliza(name):
+    with open(os.path.join(DATA, name), "rb") as f:
+        return f.read()
+
+
+def caliza_sig(name):
+    with open(os.path.join(DATA, "signatures.txt")) as f:
+        for line in f:
+            n, s = line.split()
+            if n == name:
+                return s.encode()
+    raise KeyError(name)
+
+
+def fields(*parts):
+    return b"\0".join(p if isinstance(p, bytes) else p.encode() for p in parts)
+
+
+# Published vectors (tests/unit/test_sig.c).
+GH_BODY = b"Hello, World!"
+GH_SIG = b"sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+SW_SECRET = b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+SW_ID = b"msg_p5jXN8AQM9LWM0D4loKWxJek"
+SW_TS = b"1614265330"
+SW_BODY = b'{"test": 2432232314}'
+SW_SIG = b"v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+ST_SECRET = b"whsec_test_hookspool_5Xq8Lr2pVb"
+ST_BODY = b'{"id":"evt_1NG8Du2eZvKYlo2CUI79vXWy","object":"event","type":"payment_intent.succeeded"}'
+ST_SIG = b"t=1492774577,v1=593b8878d2fe6786689aaeef955e9a8640e9d36fc68d264fdc4e309c713e3c25,v0=" + b"0" * 64
+
+# ---------------------------------------------------------------- json
+for n in sorted(os.listdir(DATA)):
+    if n.endswith(".json"):
+        put("fuzz_json", n, caliza(n))
+put("fuzz_json", "escapes.json",
+    r'{"a":[1,-0.5e+10,true,false,null],"b":{"c~d/e":"\u00e9\ud83d\ude00\"\\\/\b\f\n\r\t"}}')
+put("fuzz_json", "surrogates.json", r'[ "\ud800", "\udc00x", {"\ud800":1, "":2, "a":3, "a":4} ]')
+put("fuzz_json", "zero.json", " 0 ")
+put("fuzz_json", "utf8.json", '"caf\u00e9 \U0001F600 \u20ac"')
+put("fuzz_json", "trailing_comma.json", '{"amount": 500.00,}')
+put("fuzz_json", "leading_zero.json", "[01]")
+put("fuzz_json", "bom.json", b"\xef\xbb\xbf{}")
+put("fuzz_json", "bad_escape.json", r'{"k":"\u12G4"}')
+put("fuzz_json", "depth256.json", "[" * 256 + "]" * 256)
+put("fuzz_json", "depth258.json", '[{"a":' * 129 + "1" + "}]" * 129)
+put("fuzz_json", "nested.json", '{"id":"evt_1","data":{"object":{"items":[{"x":1e-7},{"x":-12.5E3}]}}}')
+put("fuzz_json", "pointer_names.json", '{"a/b":{"m~n":[10,{"":"/a~1b/m~0n/1"}]},"caf\\u00e9":1}')
+put("fuzz_json", "whitespace.json", ' \t\r\n{ "a" :\t[ 1 , 2 ]\n}\r\n')
+
+# ---------------------------------------------------------------- sig
+# ctl bytes: scheme index (fuzz_sig.c's table; 11 = parse from input),
+# flip position, flip xor, flags.
+def sig(name, sel, parts, body, flags=0):
+    put("fuzz_sig", name, bytes([sel, 0x11, 0x20, flags]) + fields(*parts) + b"\0" + body)
+
+sig("caliza", 0, [caliza_sig("TRANSACTION_COMPLETED.json")], caliza("TRANSACTION_COMPLETED.json"))
+sig("github", 1, [GH_SIG], GH_BODY)
+sig("stripe", 2, [ST_SIG], ST_BODY, 0x10)
+sig("stripe_spaces", 2, [b"  t=1492774577 ,\tv1=abc, v1=" + b"a" * 64 + b" "], ST_BODY, 0x10)
+sig("standard", 3, [SW_ID, SW_TS, SW_SIG, b"", b"", b""], SW_BODY)
+sig("svix", 3, [b"", b"", b"", SW_ID, SW_TS, b"v2,xyz  v1,bad " + SW_SIG], SW_BODY, 0x80)
+sig("standard_empty", 3, [b" ", SW_TS, SW_SIG, b"", b"", b""], SW_BODY)
+sig("shopify", 4, [b"AXxDmWTa0fcdoT6CsR5DhmijZaaaHwY+77sVZs/x4ro="], b'{"id":1}')
+sig("sha1hex", 5, [b"sha1=" + b"0123456789abcdefABCD" * 2], b"payload")
+sig("sha512b64", 6, [b"pre=" + b"A" * 86 + b"=="], b"payload")
+sig("sha256b64", 7, [b"AXxDmWTa0fcdoT6CsR5DhmijZaaaHwY+77sVZs/x4ro="], b"{}")
+sig("sha256hex", 8, [b"F" * 64], b"[1,2]")
+sig("bearer", 9, [b"Bearer  some-token"], b"")
+sig("token", 10, [b"some-token"], b"x")
+sig("parse_hmac", 11, [b"hmac-sha256-hex:X-Sig:v1=", b"hex:00112233445566778899aabbccddeeff",
+                       b"v1=" + b"ab" * 32, b"", b""], b'{"a":1}')
+sig("parse_standard", 11, [b"standard", SW_SECRET, SW_ID, SW_TS, SW_SIG], SW_BODY)
+sig("parse_token", 11, [b"token:X-Api-Key", b"Bearer  tok", b"tok", b"", b""], b"")
+sig("parse_stripe", 11, [b"stripe", ST_SECRET, ST_SIG, b"", b""], ST_BODY, 0x10)
+sig("parse_b64secret", 11, [b"caliza", b"base64:AXxDmWTa0fcdoT6CsR5DhmijZaaaHwY+77sVZs/x4ro=",
+                            b"x", b"", b""], b"{}")
+sig("parse_bad", 11, [b"hmac-sha384-hex:X", b"whsec_!!!", b"", b"", b""], b"")
+
+# ---------------------------------------------------------------- dedup
+# ctl: scheme index (caliza github stripe standard shopify bearer token hmac),
+# bit 0 of byte 1: HOOKSPOOL_DEDUP from the input.
+def dedup(name, sel, use, spec, headers, event):
+    put("fuzz_dedup", name, bytes([sel, use]) + fields(spec, headers) + b"\0" + event)
+
+dedup("caliza_default", 0, 0, b"", b"", caliza("TRANSACTION_COMPLETED.json"))
+dedup("caliza_nulls", 0, 0, b"", b"", b'{"operation":null,"resourceId":null}')
+dedup("json_many", 0, 1, b"json:/data/from/value, /a~1b/0,/caf\xc3\xa9,/missing,/",
+      b"", b'{"data":{"from":{"value":500.00}},"a/b":[{"x":[]}],"caf\\u00e9":"\\"q\\"","":0}')
+dedup("github_header", 1, 0, b"", b"X-GitHub-Delivery: 72d3162e-cc78-11e3-81ab-4c9367dc0958",
+      b'{"zen":"Keep it simple"}')
+dedup("standard_svix", 3, 0, b"", b"svix-id: msg_1\nwebhook-timestamp: 1", b"{}")
+dedup("header_escapes", 2, 1, b"header:X-A, X-B,X-C", b"X-A: v\x01\"\\\xff\x7f\nX-B: \xc3\xa9\xed\xa0\x80", b"[1]")
+dedup("off", 4, 1, b"off", b"", b"{}")
+dedup("stripe_id", 2, 0, b"", b"", b'{"id":"evt_1NG8Du2eZvKYlo2CUI79vXWy","object":"event"}')
+
+# ---------------------------------------------------------------- config
+NAMES = ["SPOOL", "SECRET", "SECRET_OLD", "SECRET_FILE", "SCHEME", "ENDPOINT", "TOLERANCE",
+         "MAX_BODY", "ROTATE_BYTES", "ROTATE_SECONDS", "FSYNC", "DEDUP", "DEDUP_SECONDS",
+         "KEEP_HEADERS", "STATUS_TOKEN", "MAX_LAG", "MIN_FREE", "UMASK", "INVALID_KEEP"]
+
+
+def conf(name, values):
+    mask = 0
+    vals = []
+    for i, n in enumerate(NAMES):
+        if n in values:
+            mask |= 1 << i
+            v = values[n]
+            vals.append(v if isinstance(v, bytes) else v.encode())
+        else:
+            vals.append(b"")
+    put("fuzz_config", name, bytes([0, mask & 0xff, (mask >> 8) & 0xff, (mask >> 16) & 0xff]) +
+        b"\0".join(vals))
+
+conf("minimal", {"SPOOL": "/var/lib/hookspool/caliza", "SECRET": "s3cret"})
+conf("everything", {"SPOOL": "/srv/spool", "SECRET": "base64:AXxDmWTa0fcdoT6CsR5DhmijZaaaHwY+77sVZs/x4ro=",
+                    "SECRET_OLD": "hex:00ff", "SECRET_FILE": "/etc/hookspool/x.secret",
+                    "SCHEME": "hmac-sha512-base64:X-Sig:pre=", "ENDPOINT": "ep-1",
+                    "TOLERANCE": "300", "MAX_BODY": "1048576", "ROTATE_BYTES": "67108864",
+                    "ROTATE_SECONDS": "60", "FSYNC": "never", "DEDUP": "json:/id, /a~1b",
+                    "DEDUP_SECONDS": "604800", "KEEP_HEADERS": "X-A,X-B", "STATUS_TOKEN": "tok",
+                    "MAX_LAG": "3600", "MIN_FREE": "1", "UMASK": "027", "INVALID_KEEP": "0"})
+conf("standard", {"SPOOL": "/s", "SECRET": SW_SECRET, "SCHEME": "standard",
+                  "DEDUP": "header:webhook-id,svix-id", "KEEP_HEADERS": ""})
+conf("bad_numbers", {"SPOOL": "/s", "SECRET": "x", "TOLERANCE": "4611686018427387905",
+                     "UMASK": "0778"})
+conf("secret_file_only", {"SPOOL": "/s", "SECRET_FILE": "/run/secrets/hook", "SCHEME": "token:X-Key",
+                          "SECRET": "", "STATUS_TOKEN": ""})
+put("fuzz_config", "file_apache", b"\x01\0\0\0" + open(os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy", "apache", "cgi", "hookspool.conf"), "rb").read())
+put("fuzz_config", "file_quotes", b"\x01\0\0\0" +
+    b"  HOOKSPOOL_SPOOL = '/var/spool/x'  \n#c\n\nHOOKSPOOL_SECRET=\"a b \"\r\n"
+    b"HOOKSPOOL_CONFIG=/x\nHOOKSPOOL_SECRET=last\n")
+put("fuzz_config", "file_unknown", b"\x01\x02\0\0HOOKSPOOL_SPOOL=/a\nHOOKSPOOL_SPOL=/b\n")
+put("fuzz_config", "file_noeq", b"\x01\0\0\0HOOKSPOOL_SPOOL=/a\njust text\n")
+put("fuzz_config", "secrets_caliza", b"\x02\x00\x03\x00# comment\n  s3cret  \n\nbase64:AXxDmWTa0fcdoT6CsR5DhmijZaaaHwY+77sVZs/x4ro=\nhex:0a0b\n")
+put("fuzz_config", "secrets_standard", b"\x02\x03\x0f\x00" + SW_SECRET + b"\nwhsec_!!\n")
+put("fuzz_config", "secrets_token", b"\x02\x06\x00\x00Bearer  tok\n")
+put("fuzz_config", "num_plain", b"\x03\x01\x00\x0012345")
+put("fuzz_config", "num_zeros", b"\x03\x00\x03\x00007")
+put("fuzz_config", "num_overflow", b"\x03\x00\x01\x009223372036854775808")
+
+# ---------------------------------------------------------------- handler
+# ctl: method (POST GET HEAD PUT DELETE OPTIONS post none), scheme
+# (caliza github stripe standard shopify bearer token hmac-hex hmac-b64),
+# flags (1 sign, 2 status token, 4 max body 64, 8 query, 16 length, 32 endpoint).
+def req(name, method, scheme, flags, qs=b"", cl=b"", h1=b"", h2=b"", h3=b"", body=b""):
+    put("fuzz_handler", name, bytes([method, scheme, flags]) + fields(qs, cl, h1, h2, h3) + b"\0" + body)
+
+req("post_caliza", 0, 0, 0x01, body=caliza("TRANSACTION_FAILED.json"))
+req("post_github", 0, 1, 0x01, h1=b"X_GITHUB_DELIVERY=72d3162e", h2=b"X_GITHUB_EVENT=ping\"\x01",
+    body=b'{"zen":"Keep it simple"}')
+req("post_standard", 0, 3, 0x01, body=SW_BODY)
+req("post_stripe", 0, 2, 0x01, body=ST_BODY)
+req("post_token", 0, 6, 0x01, body=b"[1,2,3]")
+req("post_bad_json", 0, 0, 0x01, body=b'{"amount": 500.00,}')
+req("post_unsigned", 0, 4, 0x00, h1=b"X_SHOPIFY_HMAC_SHA256=AAAA", body=b"{}")
+req("post_too_large", 0, 0, 0x05, body=caliza("TRANSACTION_UETR.json"))
+req("post_length", 0, 0, 0x11, cl=b"99999999999", body=b"{}")
+req("get_status", 1, 0, 0x20)
+req("get_prometheus", 1, 1, 0x28, qs=b"a=b&format=prometheus&c")
+req("get_token", 1, 0, 0x22, h1=b"AUTHORIZATION=Bearer  wrong")
+req("head", 2, 5, 0x00)
+req("put", 3, 0, 0x00, body=b"{}")
+req("no_method", 7, 0, 0x00)
