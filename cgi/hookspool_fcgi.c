@@ -148,7 +148,6 @@ struct shared {
     char            dir[PATH_MAX];
     hs_log          log;         /* one rate limit per process */
     hs_flusher     *flusher;     /* group commit across the threads */
-    pthread_mutex_t accept_mu;   /* one thread in accept() at a time */
 };
 
 /*
@@ -173,9 +172,10 @@ static void *worker(void *arg)
         return NULL;
     }
     for (;;) {
-        pthread_mutex_lock(&sh->accept_mu);
+        /* FCGX_Accept_r is thread-safe, and Linux wakes one thread per
+         * connection: no accept mutex (it cost a futex handoff per
+         * request). */
         rc = FCGX_Accept_r(&rq);
-        pthread_mutex_unlock(&sh->accept_mu);
         if (rc < 0) break;
         io.in = rq.in;
         io.out = rq.out;
@@ -236,7 +236,7 @@ static int serve_fastcgi(const char *dir)
         return 1;
     }
     if ((sh.flusher = hs_flusher_new()) == NULL || FCGX_Init() != 0 ||
-        pthread_mutex_init(&sh.accept_mu, NULL) != 0 || pthread_attr_init(&attr) != 0) {
+        pthread_attr_init(&attr) != 0) {
         hs_logf(&sh.log, time(NULL), "cannot initialise FastCGI");
         return 1;
     }

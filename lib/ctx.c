@@ -40,6 +40,7 @@ struct conf_entry {
 struct spool_entry {
     char      path[PATH_MAX];
     hs_spool *sp;
+    unsigned long checked;  /* ctx->request when last found valid */
     hs_store *store;    /* opened on first use */
     hs_counters *cnt;   /* opened on first use */
 };
@@ -52,6 +53,7 @@ struct hs_ctx {
     hs_flusher        *flusher;    /* own or the process' */
     int                owns_flusher;
     unsigned long      clock;
+    unsigned long      request;      /* hs_ctx_config calls: one per request */
     int                cnt_warned;   /* an unusable counters file was logged */
     struct conf_entry  confs[HS_CTX_MAX_CONFIGS];
     struct conf_file   files[HS_CTX_MAX_FILES];
@@ -209,19 +211,64 @@ static struct conf_file *load_conf_file(hs_ctx *ctx, const char *path, time_t no
     return f;
 }
 
+#define CHAIN_MAX 64   /* HOOKSPOOL_ entries indexed; more: plain scans */
+#define PREFIX "HOOKSPOOL_"
+
+extern char **environ;
+
+/*
+ * Where settings come from, in SPEC order. Every request resolves each of
+ * the ~25 setting names, so the request's parameters and the environment
+ * are first cut down to their HOOKSPOOL_ entries (usually a handful) in
+ * one pass each, instead of a strncmp scan of all of them per name.
+ */
 struct chain {
     char *const            *params;
     const struct conf_file *file;
+    const char             *pv[CHAIN_MAX], *ev[CHAIN_MAX];
+    size_t                  np, ne;
+    int                     p_all, e_all;   /* too many: scan everything */
 };
+
+static void chain_index(const char *const *from, const char **to, size_t *n, int *all)
+{
+    *n = 0;
+    *all = 0;
+    if (from == NULL) return;
+    for (; *from != NULL; from++) {
+        if (strncmp(*from, PREFIX, sizeof(PREFIX) - 1) != 0) continue;
+        if (*n == CHAIN_MAX) { *all = 1; return; }
+        to[(*n)++] = *from;
+    }
+}
+
+static const char *find_in(const char *const *v, size_t n, const char *name)
+{
+    size_t i, len = strlen(name);
+    for (i = 0; i < n; i++)
+        if (strncmp(v[i], name, len) == 0 && v[i][len] == '=') return v[i] + len + 1;
+    return NULL;
+}
+
+static void chain_init(struct chain *c, char *const *params, const struct conf_file *file)
+{
+    c->params = params;
+    c->file = file;
+    chain_index((const char *const *)params, c->pv, &c->np, &c->p_all);
+    chain_index((const char *const *)environ, c->ev, &c->ne, &c->e_all);
+}
 
 static const char *chain_lookup(void *arg, const char *name)
 {
     const struct chain *c = arg;
-    const char *v = hs_param(c->params, name);
+    const char *v;
     size_t pos = 0;
+    int indexed = strncmp(name, PREFIX, sizeof(PREFIX) - 1) == 0;
 
+    v = indexed && !c->p_all ? find_in(c->pv, c->np, name) : hs_param(c->params, name);
     if (v != NULL) return v;
-    if ((v = getenv(name)) != NULL) return v;
+    v = indexed && !c->e_all ? find_in(c->ev, c->ne, name) : getenv(name);
+    if (v != NULL) return v;
     if (c->file == NULL || c->file->pairs.len == 0) return NULL;
     while (pos < c->file->pairs.len) {
         const char *n = c->file->pairs.p + pos;
@@ -256,30 +303,33 @@ static void warn_docroot(hs_ctx *ctx, const hs_config *cfg, const char *docroot,
 const hs_config *hs_ctx_config(hs_ctx *ctx, char *const *params, time_t now,
                                char *err, size_t errlen)
 {
-    struct chain ch = { params, NULL };
+    struct chain ch;
+    const struct conf_file *file = NULL;
     struct conf_entry *e, *victim;
     const char *cpath;
     char path[PATH_MAX];
     hs_buf *key = &ctx->scratch;
     size_t i;
 
+    ctx->request++;
     cpath = hs_param(params, "HOOKSPOOL_CONFIG");
     if (cpath == NULL) cpath = getenv("HOOKSPOOL_CONFIG");
     if (cpath != NULL && *cpath != '\0') {
-        ch.file = load_conf_file(ctx, cpath, now);
-        if (ch.file->missing) {
+        file = load_conf_file(ctx, cpath, now);
+        if (file->missing) {
             snprintf(err, errlen, "HOOKSPOOL_CONFIG: %.300s does not exist", cpath);
             return NULL;
         }
     } else if (ctx->conf_dir[0] != '\0') {
         snprintf(path, sizeof(path), "%.4000s/hookspool.conf", ctx->conf_dir);
-        ch.file = load_conf_file(ctx, path, now);
-        if (ch.file->missing) ch.file = NULL;
+        file = load_conf_file(ctx, path, now);
+        if (file->missing) file = NULL;
     }
-    if (ch.file != NULL && ch.file->error[0] != '\0') {
-        snprintf(err, errlen, "configuration file %.480s", ch.file->error);
+    if (file != NULL && file->error[0] != '\0') {
+        snprintf(err, errlen, "configuration file %.480s", file->error);
         return NULL;
     }
+    chain_init(&ch, params, file);
 
     /* The canonical key: every setting's resolved value. */
     hs_buf_reset(key);
@@ -408,7 +458,14 @@ int hs_ctx_spool(hs_ctx *ctx, const hs_config *cfg, int create, hs_spool **out)
             e = &ctx->spools[i];
             break;
         }
-    if (e != NULL && hs_spool_valid(e->sp)) { *out = e->sp; return 0; }
+    /* Still the directory at that path (not deleted or replaced by an
+     * operator)? Asked once per request: two stat calls. */
+    if (e != NULL && ((ctx->request != 0 && e->checked == ctx->request) ||
+                      hs_spool_valid(e->sp))) {
+        e->checked = ctx->request;
+        *out = e->sp;
+        return 0;
+    }
     if (e == NULL) {
         e = &ctx->spools[0];
         for (i = 0; i < HS_CTX_MAX_SPOOLS; i++)
@@ -424,6 +481,7 @@ int hs_ctx_spool(hs_ctx *ctx, const hs_config *cfg, int create, hs_spool **out)
     if (rc != 0) return rc;
     hs_spool_set_flusher(e->sp, ctx->flusher);
     snprintf(e->path, sizeof(e->path), "%s", cfg->spool);
+    e->checked = ctx->request;
     *out = e->sp;
     return 0;
 }

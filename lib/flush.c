@@ -23,6 +23,7 @@ struct file {
 };
 
 struct hs_flusher {
+    pthread_mutex_t gate;   /* hs_flusher_gate: appenders take turns */
     pthread_mutex_t mu;
     pthread_cond_t  cv;
     uint64_t        clock;
@@ -40,12 +41,19 @@ hs_flusher *hs_flusher_new(void)
         free(f);
         return NULL;
     }
+    if (pthread_mutex_init(&f->gate, NULL) != 0) {
+        pthread_cond_destroy(&f->cv);
+        pthread_mutex_destroy(&f->mu);
+        free(f);
+        return NULL;
+    }
     return f;
 }
 
 void hs_flusher_free(hs_flusher *f)
 {
     if (f == NULL) return;
+    pthread_mutex_destroy(&f->gate);
     pthread_cond_destroy(&f->cv);
     pthread_mutex_destroy(&f->mu);
     free(f);
@@ -144,4 +152,15 @@ uint64_t hs_flusher_count(hs_flusher *f)
     n = f->flushes;
     pthread_mutex_unlock(&f->mu);
     return n;
+}
+
+int hs_flusher_gate(hs_flusher *f, const struct timespec *deadline)
+{
+    int rc = pthread_mutex_timedlock(&f->gate, deadline);
+    return rc == 0 ? 0 : -rc;
+}
+
+void hs_flusher_ungate(hs_flusher *f)
+{
+    pthread_mutex_unlock(&f->gate);
 }

@@ -16,6 +16,7 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define HS_FLUSH_FILES 16   /* segments tracked at once (LRU) */
 
@@ -36,6 +37,17 @@ uint64_t hs_flusher_written(hs_flusher *f, dev_t dev, ino_t ino);
  * simply fdatasync(fd).
  */
 int hs_flusher_wait(hs_flusher *f, dev_t dev, ino_t ino, uint64_t ticket, int fd);
+
+/*
+ * The process's turn to take a spool lock. Threads of one process would
+ * otherwise all poll flock(2) (it has no timeout, so the spool polls it
+ * with growing sleeps) and sleep past the moment it is free; queued on a
+ * mutex they are handed the turn directly, and only one thread per
+ * process polls the file lock against other processes. 0, or -ETIMEDOUT
+ * once deadline (CLOCK_REALTIME) passes. hs_flusher_ungate ends the turn.
+ */
+int  hs_flusher_gate(hs_flusher *f, const struct timespec *deadline);
+void hs_flusher_ungate(hs_flusher *f);
 
 /* How many fdatasync calls the flusher has made (for tests and benches). */
 uint64_t hs_flusher_count(hs_flusher *f);

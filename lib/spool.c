@@ -223,23 +223,35 @@ static int lock_spool(hs_spool *sp)
 {
     struct timespec start, now, d = { 0, 20000 };
     long elapsed_ms;
+    int rc;
 
+    if (sp->flusher != NULL) {
+        struct timespec dl;
+        if (clock_gettime(CLOCK_REALTIME, &dl) != 0) return -errno;
+        dl.tv_sec += HS_LOCK_TIMEOUT_MS / 1000;
+        dl.tv_nsec += (HS_LOCK_TIMEOUT_MS % 1000) * 1000000L;
+        if (dl.tv_nsec >= 1000000000L) { dl.tv_sec++; dl.tv_nsec -= 1000000000L; }
+        if ((rc = hs_flusher_gate(sp->flusher, &dl)) != 0) return rc;
+    }
     if (sp->lock_fd < 0) {
         sp->lock_fd = openat(sp->root_fd, "lock", O_RDWR | O_CLOEXEC);
-        if (sp->lock_fd < 0) return -errno;
+        if (sp->lock_fd < 0) { rc = -errno; goto fail; }
     }
-    if (clock_gettime(CLOCK_MONOTONIC, &start) != 0) return -errno;
+    if (clock_gettime(CLOCK_MONOTONIC, &start) != 0) { rc = -errno; goto fail; }
     for (;;) {
         if (flock(sp->lock_fd, LOCK_EX | LOCK_NB) == 0) return 0;
         if (errno == EINTR) continue;
-        if (errno != EWOULDBLOCK) return -errno;
-        if (clock_gettime(CLOCK_MONOTONIC, &now) != 0) return -errno;
+        if (errno != EWOULDBLOCK) { rc = -errno; goto fail; }
+        if (clock_gettime(CLOCK_MONOTONIC, &now) != 0) { rc = -errno; goto fail; }
         elapsed_ms = (now.tv_sec - start.tv_sec) * 1000L +
                      (now.tv_nsec - start.tv_nsec) / 1000000L;
-        if (elapsed_ms >= HS_LOCK_TIMEOUT_MS) return -ETIMEDOUT;
+        if (elapsed_ms >= HS_LOCK_TIMEOUT_MS) { rc = -ETIMEDOUT; goto fail; }
         nanosleep(&d, NULL);
         if (d.tv_nsec < 1000000) d.tv_nsec *= 2;
     }
+fail:
+    if (sp->flusher != NULL) hs_flusher_ungate(sp->flusher);
+    return rc;
 }
 
 /* Release the lock. It cannot usefully fail: if flock(LOCK_UN) does,
@@ -254,6 +266,7 @@ static void unlock_spool(hs_spool *sp)
         (void)xclose(sp->lock_fd);
         sp->lock_fd = -1;
     }
+    if (sp->flusher != NULL) hs_flusher_ungate(sp->flusher);
 }
 
 /* The next stamp: now in microseconds, but always past the last one
@@ -508,19 +521,24 @@ static int create_seg(hs_spool *sp, const hs_spool_opts *opts, uint64_t stamp)
 }
 
 /* Is the remembered segment still active/<seg_name>? (Another process
- * may have sealed it since.) Opens it when it is. */
-static int cached_is_current(hs_spool *sp)
+ * may have sealed it since.) Opens it when it is, and leaves its fstat in
+ * *st. Under the lock, which every rename in active/ takes: a segment
+ * just opened by its name is the current one if it is the same inode, so
+ * only a descriptor kept from before needs the name looked up again. */
+static int cached_is_current(hs_spool *sp, struct stat *st)
 {
-    struct stat st;
+    struct stat byname;
+    int reopened = 0;
     if (sp->seg_name[0] == '\0') return 0;
     if (sp->seg_fd < 0) {
         sp->seg_fd = openat(sp->active_fd, sp->seg_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
         if (sp->seg_fd < 0) { forget_seg(sp); return 0; }
+        reopened = 1;
     }
-    if (fstat(sp->seg_fd, &st) != 0 || st.st_dev != sp->seg_dev || st.st_ino != sp->seg_ino ||
-        st.st_nlink == 0 ||
-        fstatat(sp->active_fd, sp->seg_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-        st.st_dev != sp->seg_dev || st.st_ino != sp->seg_ino) {
+    if (fstat(sp->seg_fd, st) != 0 || st->st_dev != sp->seg_dev || st->st_ino != sp->seg_ino ||
+        st->st_nlink == 0 ||
+        (!reopened && (fstatat(sp->active_fd, sp->seg_name, &byname, AT_SYMLINK_NOFOLLOW) != 0 ||
+                       byname.st_dev != sp->seg_dev || byname.st_ino != sp->seg_ino))) {
         forget_seg(sp);
         return 0;
     }
@@ -624,10 +642,11 @@ static int prepare_seg(hs_spool *sp, const hs_spool_opts *opts, uint64_t stamp,
     time_t now = (time_t)(stamp / 1000000u);
     int rc;
 
-    if (!cached_is_current(sp) && (rc = load_seg(sp, opts->fsync_always)) != 0)
-        return rc;
+    if (!cached_is_current(sp, &st)) {
+        if ((rc = load_seg(sp, opts->fsync_always)) != 0) return rc;
+        if (sp->seg_fd >= 0 && fstat(sp->seg_fd, &st) != 0) return -errno;
+    }
     if (sp->seg_fd >= 0) {
-        if (fstat(sp->seg_fd, &st) != 0) return -errno;
         *size = st.st_size;
         if ((rc = fix_tail(sp, size)) != 0) return rc;
         if (*size > 0 &&
@@ -659,7 +678,7 @@ int hs_spool_current(hs_spool *sp, char name[HS_SEG_NAME_MAX], int *fd,
     name[0] = '\0';
     *fd = -1;
     *size = 0;
-    if (!cached_is_current(sp) && (rc = load_seg(sp, 1)) != 0) return rc;
+    if (!cached_is_current(sp, &st) && (rc = load_seg(sp, 1)) != 0) return rc;
     if (sp->seg_fd < 0) return 0;
     if (fstat(sp->seg_fd, &st) != 0) return -errno;
     sz = st.st_size;

@@ -145,10 +145,12 @@ int hs_store_open(const char *spool, mode_t umask, int create, hs_store **out)
 static int create_store(const char *path, mode_t umask)
 {
     static unsigned counter;
-    char tmp[PATH_MAX];
+    static const char *const sidecar[] = { "-wal", "-shm", "-journal" };
+    char tmp[PATH_MAX], side[PATH_MAX + 16];
     struct timespec ts;
     mode_t fmode = 0666 & ~umask;
     sqlite3 *db = NULL;
+    size_t i;
     int fd, rc;
 
     if (clock_gettime(CLOCK_REALTIME, &ts) != 0) return -errno;
@@ -161,14 +163,30 @@ static int create_store(const char *path, mode_t umask)
     rc = fchmod(fd, fmode) != 0 ? -errno : 0;
     if (close(fd) != 0 && rc == 0) rc = -errno;
     if (rc != 0) goto out;
+    /* The schema in a rollback-journal transaction (synchronous=FULL:
+     * on disk when COMMIT returns, every write error reported), then the
+     * switch to WAL, which only rewrites the header. Nothing is ever left
+     * in a WAL, so closing has nothing to checkpoint that could fail
+     * unreported. */
     rc = sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc == SQLITE_OK) rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL;",
+                          NULL, NULL, NULL);
     if (rc == SQLITE_OK) rc = sqlite3_exec(db, schema, NULL, NULL, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
     rc = rc == SQLITE_OK ? 0 : err_of_db(db, rc);
-    /* Closing the only connection checkpoints and removes tmp-wal/-shm. */
     if (sqlite3_close(db) != SQLITE_OK && rc == 0) rc = -EIO;
+    /* A -wal or -journal still there means some write did not finish. */
+    for (i = 0; rc == 0 && i < sizeof(sidecar) / sizeof(sidecar[0]); i++) {
+        snprintf(side, sizeof(side), "%s%s", tmp, sidecar[i]);
+        if (i != 1 && access(side, F_OK) == 0) rc = -EIO;
+    }
     if (rc == 0 && link(tmp, path) != 0 && errno != EEXIST) rc = -errno;
 out:
+    for (i = 0; i < sizeof(sidecar) / sizeof(sidecar[0]); i++) {
+        snprintf(side, sizeof(side), "%s%s", tmp, sidecar[i]);
+        (void)unlink(side);   /* normally absent: nothing to report */
+    }
     if (unlink(tmp) != 0 && rc == 0) rc = -errno;
     return rc;
 }
