@@ -620,6 +620,7 @@ static int cmd_check(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    hs_sig_process_init();
     if (argc < 2) { usage(stderr); return 2; }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {

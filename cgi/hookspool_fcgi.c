@@ -21,6 +21,7 @@
 #include "handler.h"
 #include "flush.h"
 #include "log.h"
+#include "sig.h"
 
 extern char **environ;
 
@@ -271,6 +272,7 @@ int main(void)
     hs_buf body = HS_BUF_INIT;
     struct io io;
 
+    hs_sig_process_init();
     signal(SIGPIPE, SIG_IGN);
     program_dir(dir, sizeof(dir));
     if (!FCGX_IsCGI()) return serve_fastcgi(dir);

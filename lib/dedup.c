@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 
 #include "json.h"
+#include "sig.h"
 
 #define READ_CHUNK 65536
 
@@ -60,9 +61,10 @@ int hs_dedup_hash(const char *endpoint_json, size_t elen, const char *key,
                   size_t klen, unsigned char out[HS_STORE_KEY_LEN])
 {
     EVP_MD_CTX *c = EVP_MD_CTX_new();
+    const EVP_MD *md;
     unsigned int n = 0;
     int ok = c != NULL &&
-             EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+             (md = hs_sig_sha256()) != NULL && EVP_DigestInit_ex(c, md, NULL) == 1 &&
              EVP_DigestUpdate(c, endpoint_json, elen) == 1 &&
              EVP_DigestUpdate(c, "\n", 1) == 1 &&
              EVP_DigestUpdate(c, key, klen) == 1 &&

@@ -61,8 +61,15 @@
  */
 
 static CRYPTO_ONCE g_once = CRYPTO_ONCE_STATIC_INIT;
+static CRYPTO_ONCE g_md_once[HS_ALG_SHA512 + 1] = {
+    CRYPTO_ONCE_STATIC_INIT, CRYPTO_ONCE_STATIC_INIT, CRYPTO_ONCE_STATIC_INIT
+};
 static EVP_MAC    *g_hmac;
 static EVP_MD     *g_md[HS_ALG_SHA512 + 1];
+/* Per digest, an HMAC context with the digest already set and no key:
+ * duplicated per MAC, so the digest is not looked up by name each time
+ * (EVP_MAC_init with a digest name fetches it on every call). */
+static EVP_MAC_CTX *g_tmpl[HS_ALG_SHA512 + 1];
 static int         g_ready;
 
 static const char *const g_md_name[HS_ALG_SHA512 + 1] = {
@@ -72,42 +79,76 @@ static const char *const g_md_name[HS_ALG_SHA512 + 1] = {
 };
 
 /*
- * Run once per process: fetch the HMAC implementation and the three
- * digests from the default library context. Fetching is a locked lookup
- * in OpenSSL's method store; doing it once keeps it off the request path.
- * On any failure everything fetched is released and g_ready stays 0, so
- * every verification fails closed.
+ * Run once per process, each when first needed: fetch the HMAC
+ * implementation, and each digest. Fetching is a locked lookup in
+ * OpenSSL's method store; doing it once keeps it off the request path,
+ * and fetching only what is used keeps a CGI process's start short (one
+ * request: a caliza endpoint never fetches SHA-1 or SHA-512). On failure
+ * the pointer stays NULL and every verification with it fails closed.
  */
-static void crypto_init(void)
+static void hmac_init(void)
 {
-    size_t i;
-
     g_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (g_hmac == NULL)
-        return;
-    for (i = 0; i <= HS_ALG_SHA512; i++) {
-        g_md[i] = EVP_MD_fetch(NULL, g_md_name[i], NULL);
-        if (g_md[i] == NULL || EVP_MD_get_size(g_md[i]) <= 0 ||
-            EVP_MD_get_size(g_md[i]) > HS_SIG_MAX_MAC)
-            goto fail;
-    }
-    g_ready = 1;
-    return;
-fail:
-    for (i = 0; i <= HS_ALG_SHA512; i++) {
-        EVP_MD_free(g_md[i]);
-        g_md[i] = NULL;
-    }
-    EVP_MAC_free(g_hmac);
-    g_hmac = NULL;
+    g_ready = g_hmac != NULL;
 }
 
-/* 1 when the cached OpenSSL objects are usable, else 0. Thread-safe. */
+static int crypto_ready(void);
+
+static void md_init(hs_alg alg)
+{
+    EVP_MD *md = EVP_MD_fetch(NULL, g_md_name[alg], NULL);
+    if (md != NULL && (EVP_MD_get_size(md) <= 0 || EVP_MD_get_size(md) > HS_SIG_MAX_MAC)) {
+        EVP_MD_free(md);
+        md = NULL;
+    }
+    g_md[alg] = md;
+    if (md != NULL && crypto_ready()) {
+        OSSL_PARAM params[2];
+        EVP_MAC_CTX *t = EVP_MAC_CTX_new(g_hmac);
+        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                     (char *)g_md_name[alg], 0);
+        params[1] = OSSL_PARAM_construct_end();
+        if (t != NULL && EVP_MAC_CTX_set_params(t, params) != 1) {
+            EVP_MAC_CTX_free(t);
+            t = NULL;
+        }
+        g_tmpl[alg] = t;
+    }
+}
+
+static void md0_init(void) { md_init((hs_alg)0); }
+static void md1_init(void) { md_init((hs_alg)1); }
+static void md2_init(void) { md_init((hs_alg)2); }
+
+/* 1 when HMAC is usable, else 0. Thread-safe. */
 static int crypto_ready(void)
 {
-    if (CRYPTO_THREAD_run_once(&g_once, crypto_init) != 1)
+    if (CRYPTO_THREAD_run_once(&g_once, hmac_init) != 1)
         return 0;
     return g_ready;
+}
+
+/* The fetched digest alg (alg checked by the caller), or NULL. */
+static const EVP_MD *md_of(hs_alg alg)
+{
+    static void (*const init[HS_ALG_SHA512 + 1])(void) = { md0_init, md1_init, md2_init };
+    if (CRYPTO_THREAD_run_once(&g_md_once[alg], init[alg]) != 1)
+        return NULL;
+    return g_md[alg];
+}
+
+void hs_sig_process_init(void)
+{
+    /* Best effort: if something called OpenSSL first, it is already
+     * initialised with the defaults and this changes nothing. */
+    (void)OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS |
+                              OPENSSL_INIT_NO_ADD_ALL_CIPHERS |
+                              OPENSSL_INIT_NO_ADD_ALL_DIGESTS, NULL);
+}
+
+const EVP_MD *hs_sig_sha256(void)
+{
+    return md_of(HS_ALG_SHA256);
 }
 
 /* 1 when alg is one of the hs_alg values (callers may build structs by
@@ -120,9 +161,10 @@ static int alg_ok(hs_alg alg)
 /* MAC size of alg in bytes, or 0 when unusable. */
 static size_t mac_size(hs_alg alg)
 {
-    if (!alg_ok(alg) || !crypto_ready())
+    const EVP_MD *md;
+    if (!alg_ok(alg) || !crypto_ready() || (md = md_of(alg)) == NULL || g_tmpl[alg] == NULL)
         return 0;
-    return (size_t)EVP_MD_get_size(g_md[alg]);
+    return (size_t)EVP_MD_get_size(md);
 }
 
 /* A run of bytes fed to the MAC; the signed message is a list of these so
@@ -143,22 +185,16 @@ static int mac_compute(hs_alg alg, const unsigned char *key, size_t klen,
                        unsigned char out[HS_SIG_MAX_MAC], size_t *outlen)
 {
     EVP_MAC_CTX *ctx;
-    OSSL_PARAM params[2];
     size_t i, n = 0, want;
     int rc = -1;
 
     want = mac_size(alg);
     if (want == 0 || key == NULL || klen == 0)
         return -1;
-    ctx = EVP_MAC_CTX_new(g_hmac);
+    ctx = EVP_MAC_CTX_dup(g_tmpl[alg]);
     if (ctx == NULL)
         return -1;
-    /* The digest is named rather than passed as an object: that is the
-     * EVP_MAC interface. The name table matches the fetched g_md. */
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-                                                 (char *)g_md_name[alg], 0);
-    params[1] = OSSL_PARAM_construct_end();
-    if (EVP_MAC_init(ctx, key, klen, params) != 1)
+    if (EVP_MAC_init(ctx, key, klen, NULL) != 1)
         goto done;
     for (i = 0; i < nparts; i++) {
         if (parts[i].n == 0)
@@ -1035,10 +1071,11 @@ static int token_matches(const char *token, size_t tlen,
     unsigned int alen = 0, blen = 0;
     int hit = 0;
 
-    if (!crypto_ready() || klen == 0)
+    const EVP_MD *md = md_of(HS_ALG_SHA256);
+    if (md == NULL || klen == 0)
         return 0;
-    if (EVP_Digest(token, tlen, a, &alen, g_md[HS_ALG_SHA256], NULL) == 1 &&
-        EVP_Digest(key, klen, b, &blen, g_md[HS_ALG_SHA256], NULL) == 1 &&
+    if (EVP_Digest(token, tlen, a, &alen, md, NULL) == 1 &&
+        EVP_Digest(key, klen, b, &blen, md, NULL) == 1 &&
         alen == SHA256_LEN && blen == SHA256_LEN)
         hit = (CRYPTO_memcmp(a, b, SHA256_LEN) == 0) & (tlen == klen);
     OPENSSL_cleanse(a, sizeof a);

@@ -134,4 +134,18 @@ const char *hs_scheme_default_dedup(const hs_scheme *sc);
  * Used by the token schemes and the status token.
  */
 int hs_sig_token_equal(const void *a, size_t alen, const void *b, size_t blen);
+/*
+ * Call first thing in main(), before anything else touches OpenSSL:
+ * initialise libcrypto without reading openssl.cnf and without building
+ * the name tables of every cipher and digest. hookspool needs neither
+ * (it fetches HMAC and the digests it uses by name, once), and a CGI
+ * process pays that start-up on every request. Harmless if late.
+ */
+void hs_sig_process_init(void);
+
+/* OpenSSL's SHA-256, fetched once per process (NULL if unavailable), for
+ * the other modules' hashing. Owned by this module; never free it. */
+struct evp_md_st;
+const struct evp_md_st *hs_sig_sha256(void);
+
 #endif

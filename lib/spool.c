@@ -13,6 +13,8 @@
 
 #include <openssl/evp.h>
 
+#include "sig.h"
+
 #define SEG_SUFFIX      ".jsonl"
 #define TAIL_CHUNK      4096
 #define SEAL_TRIES      4
@@ -138,10 +140,11 @@ static int make_tag(const char *host, const char *path, char tag[13])
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     EVP_MD_CTX *c = EVP_MD_CTX_new();
+    const EVP_MD *sha = hs_sig_sha256();
     int ok, i;
 
     if (c == NULL) return -ENOMEM;
-    ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+    ok = sha != NULL && EVP_DigestInit_ex(c, sha, NULL) == 1 &&
          EVP_DigestUpdate(c, host, strlen(host) + 1) == 1 &&
          EVP_DigestUpdate(c, path, strlen(path)) == 1 &&
          EVP_DigestFinal_ex(c, md, &mdlen) == 1;
