@@ -27,8 +27,6 @@ extern char **environ;
 
 #define READ_CHUNK      65536
 #define KEEP_BUF_MAX    (256 * 1024)  /* larger body buffers are freed after use */
-#define THREADS_DEFAULT 4             /* FastCGI requests served at once */
-#define THREADS_MAX     64
 #define THREAD_STACK    (1024 * 1024) /* the deepest path uses well under 256 KiB */
 
 /* Reading and writing one request, FastCGI or CGI. */
@@ -211,20 +209,14 @@ static void *signal_thread(void *arg)
  * lighttpd bin-environment, spawn-fcgi's environment). */
 static int thread_count(int *n)
 {
-    const char *v = getenv("HOOKSPOOL_THREADS");
-    long long t;
-    *n = THREADS_DEFAULT;
-    if (v == NULL) return 0;
-    if (hs_conf_parse_num(v, 1, THREADS_MAX, &t) != 0) return -1;
-    *n = (int)t;
-    return 0;
+    return hs_conf_threads(getenv("HOOKSPOOL_THREADS"), n);
 }
 
 static int serve_fastcgi(const char *dir)
 {
     static sigset_t stop;
     struct shared sh;
-    pthread_t tids[THREADS_MAX], sigt;
+    pthread_t tids[HS_CONF_THREADS_MAX], sigt;
     pthread_attr_t attr;
     int n, i, started = 0;
 
@@ -233,7 +225,7 @@ static int serve_fastcgi(const char *dir)
     hs_log_init(&sh.log, STDERR_FILENO);
     if (thread_count(&n) != 0) {
         hs_logf(&sh.log, time(NULL), "configuration error: HOOKSPOOL_THREADS: not a "
-                "decimal integer from 1 to %d", THREADS_MAX);
+                "decimal integer from 1 to %d", HS_CONF_THREADS_MAX);
         return 1;
     }
     if ((sh.flusher = hs_flusher_new()) == NULL || FCGX_Init() != 0 ||

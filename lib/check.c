@@ -99,6 +99,15 @@ int hs_check(hs_ctx *ctx, char *const *params, const char *docroot, time_t now,
         fprintf(out, "hookspool: HOOKSPOOL_SPOOL: %s %s\n", cfg->spool, why);
         problems++;
     }
+    {
+        /* A process setting: only the environment can carry it. */
+        int n;
+        if (hs_conf_threads(getenv("HOOKSPOOL_THREADS"), &n) != 0) {
+            fprintf(out, "hookspool: HOOKSPOOL_THREADS: not a decimal integer from 1 to %d "
+                    "(hookspool.fcgi would not start)\n", HS_CONF_THREADS_MAX);
+            problems++;
+        }
+    }
     if (docroot != NULL) {
         struct stat st;
         if (stat(docroot, &st) != 0 || !S_ISDIR(st.st_mode)) {

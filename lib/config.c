@@ -379,3 +379,13 @@ int hs_conf_secret_file_parse(const hs_scheme *sc, const char *text,
     }
     return (int)n;
 }
+
+int hs_conf_threads(const char *v, int *n)
+{
+    long long t;
+    *n = HS_CONF_THREADS_DEFAULT;
+    if (v == NULL) return 0;
+    if (hs_conf_parse_num(v, 1, HS_CONF_THREADS_MAX, &t) != 0) return -1;
+    *n = (int)t;
+    return 0;
+}

@@ -17,6 +17,8 @@
 #define HS_CONF_MAX_SECRETS   16      /* secrets per setting or file */
 #define HS_CONF_MAX_KEEP      16      /* kept headers */
 #define HS_CONF_MAX_DEDUP     8       /* dedup key parts */
+#define HS_CONF_THREADS_DEFAULT 4     /* FastCGI requests one process serves at once */
+#define HS_CONF_THREADS_MAX   64
 #define HS_CONF_MAX_ITEM      128     /* one header name or JSON Pointer */
 #define HS_CONF_MAX_ENDPOINT  128
 #define HS_CONF_MAX_TOKEN     512     /* status token */
@@ -90,5 +92,13 @@ int hs_conf_secret_file_parse(const hs_scheme *sc, const char *text,
  * spaces, no trailing bytes. */
 int hs_conf_parse_num(const char *s, long long min, long long max,
                       long long *out);
+
+/*
+ * HOOKSPOOL_THREADS, a process setting (read from the FastCGI process's
+ * environment at start, never per request): v NULL gives the default.
+ * 0 and *n set, or -1 when v is not a decimal integer from 1 to
+ * HS_CONF_THREADS_MAX.
+ */
+int hs_conf_threads(const char *v, int *n);
 
 #endif

@@ -84,6 +84,16 @@ int main(void)
     params[1] = "HOOKSPOOL_SECRET_FILE=/nonexistent/secret";
     CHECK(run_check(params, NULL, out, sizeof(out)) == 2 &&
           strstr(out, "HOOKSPOOL_SECRET_FILE") && strstr(out, "HOOKSPOOL_SPOOL"));
+    /* HOOKSPOOL_THREADS is read from the process environment only */
+    snprintf(s1, sizeof(s1), "HOOKSPOOL_SPOOL=%s/spool", root);
+    params[0] = s1;
+    params[1] = "HOOKSPOOL_SECRET=abc";
+    params[2] = NULL;
+    setenv("HOOKSPOOL_THREADS", "65", 1);
+    CHECK(run_check(params, NULL, out, sizeof(out)) == 1 && strstr(out, "HOOKSPOOL_THREADS"));
+    setenv("HOOKSPOOL_THREADS", "64", 1);
+    CHECK(run_check(params, NULL, out, sizeof(out)) == 0 && strstr(out, "configuration OK"));
+    unsetenv("HOOKSPOOL_THREADS");
     snprintf(p, sizeof(p), "rm -rf '%s'", root);
     CHECK(system(p) == 0);
     return T_END();
