@@ -13,6 +13,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>   /* baseline on x86-64: no CPU dispatch needed */
+#endif
+
 /* Bytes needed for one bit per nesting level. */
 #define DEPTH_BYTES ((HS_JSON_MAX_DEPTH + 7) / 8)
 
@@ -132,6 +136,51 @@ static size_t utf8_seq(const unsigned char *in, size_t i, size_t len, int cls)
 }
 
 /*
+ * Index of the first byte at or after i that is not plain string ASCII
+ * (a quote, a backslash, a control character or a byte >= 0x80), or
+ * len. Sixteen bytes per step with SSE2: read as signed bytes, every
+ * byte >= 0x80 and every control character compares less than 0x20.
+ */
+static size_t skip_plain(const unsigned char *in, size_t i, size_t len)
+{
+#if defined(__SSE2__)
+    const __m128i sp = _mm_set1_epi8(0x20), qt = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
+    while (len - i >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(in + i));
+        int m = _mm_movemask_epi8(_mm_or_si128(_mm_cmplt_epi8(v, sp),
+                                               _mm_or_si128(_mm_cmpeq_epi8(v, qt),
+                                                            _mm_cmpeq_epi8(v, bs))));
+        if (m != 0) return i + (size_t)__builtin_ctz((unsigned)m);
+        i += 16;
+    }
+#endif
+    while (i < len && str_class[in[i]] == SC_OK)
+        i++;
+    return i;
+}
+
+/* Index of the first byte at or after i that is not JSON whitespace, or
+ * len; SSE2 as above for the long indentation runs of pretty JSON. */
+static size_t skip_ws(const unsigned char *in, size_t i, size_t len)
+{
+#if defined(__SSE2__)
+    const __m128i a = _mm_set1_epi8(' '), b = _mm_set1_epi8('\n'),
+                  c = _mm_set1_epi8('\t'), d = _mm_set1_epi8('\r');
+    while (len - i >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(in + i));
+        __m128i w = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, a), _mm_cmpeq_epi8(v, b)),
+                                 _mm_or_si128(_mm_cmpeq_epi8(v, c), _mm_cmpeq_epi8(v, d)));
+        unsigned m = (unsigned)_mm_movemask_epi8(w) ^ 0xffffu;
+        if (m != 0) return i + (size_t)__builtin_ctz(m);
+        i += 16;
+    }
+#endif
+    while (i < len && is_ws(in[i]))
+        i++;
+    return i;
+}
+
+/*
  * Scan the string whose opening quote is at in[*pos]. On success
  * returns HS_JSON_OK with *pos just past the closing quote. On error
  * returns HS_JSON_ESYNTAX or HS_JSON_EUTF8 with *pos at the first
@@ -144,9 +193,8 @@ static int scan_string(const unsigned char *in, size_t len, size_t *pos)
     int cls;
 
     for (;;) {
-        /* The hot loop: plain ASCII, one table lookup per byte. */
-        while (i < len && str_class[in[i]] == SC_OK)
-            i++;
+        /* The hot loop: plain ASCII. */
+        i = skip_plain(in, i, len);
         if (i == len) break;
         cls = str_class[in[i]];
         switch (cls) {
@@ -245,6 +293,15 @@ static int scan_literal(const unsigned char *in, size_t len, size_t *pos,
     return HS_JSON_OK;
 }
 
+/* Append n bytes to out, whose room hs_json_minify reserved up front
+ * (the output never exceeds the input): a plain copy per run, without
+ * hs_buf_append's check and NUL per call. The NUL is written at the end. */
+static void put(hs_buf *out, const unsigned char *src, size_t n)
+{
+    memcpy(out->p + out->len, src, n);
+    out->len += n;
+}
+
 /*
  * Validate in[0..len) as exactly one JSON text and, if out is non-NULL,
  * append it with the whitespace between tokens removed. See json.h for
@@ -275,8 +332,8 @@ int hs_json_minify(const unsigned char *in, size_t len, hs_buf *out,
     for (;;) {
         if (i < len && is_ws(in[i])) {
             /* Cut the run here: everything before is kept as sent. */
-            if (out != NULL && i > run) hs_buf_append(out, in + run, i - run);
-            do i++; while (i < len && is_ws(in[i]));
+            if (out != NULL && i > run) put(out, in + run, i - run);
+            i = skip_ws(in, i + 1, len);
             run = i;
         }
         if (i == len) break;
@@ -360,14 +417,13 @@ int hs_json_minify(const unsigned char *in, size_t len, hs_buf *out,
         goto fail;
     }
     if (out != NULL) {
-        if (len > run) hs_buf_append(out, in + run, len - run);
-        /* Cannot trip after the reservation; checked all the same so
-         * a truncated text is never reported as HS_JSON_OK. */
-        if (out->oom) { rc = HS_JSON_ENOMEM; goto fail; }
+        if (len > run) put(out, in + run, len - run);
+        out->p[out->len] = '\0';
     }
     return HS_JSON_OK;
 
 fail:
+    if (out != NULL && out->p != NULL && !out->oom) out->p[out->len] = '\0';
     if (err_off != NULL) *err_off = i;
     return rc;
 }
