@@ -49,6 +49,9 @@ FCGI = os.path.join(BUILD, "hookspool.fcgi")
 # What servers run by default: the program, or (make test VALGRIND=1) a
 # wrapper that runs it under valgrind memcheck.
 FCGI_RUN = os.environ.get("HOOKSPOOL_TEST_WRAP") or FCGI
+# make test SANITIZE=1: the programs run under ASan + UBSan (tests/run.sh
+# sets SAN_DIR). Memory growth is then ASan's quarantine, not ours.
+SANITIZED = bool(os.environ.get("SAN_DIR"))
 CLI = os.path.join(BUILD, "hookspool")
 DATA = os.path.join(ROOT, "tests", "data", "caliza")
 CALIZA_EXAMPLES = sorted(f for f in os.listdir(DATA) if f.endswith(".json"))
@@ -461,18 +464,22 @@ class Server:
         return out
 
     def backend_pids(self):
-        """The FastCGI backends: children running the program binary."""
+        """The FastCGI backends: children running the program binary,
+        directly, through a wrapper that execs it (SANITIZE=1), or under
+        valgrind (VALGRIND=1: the program is one of memcheck's arguments)."""
         res = []
-        real = os.path.realpath(self.binary)
+        real = {os.path.realpath(self.binary), os.path.realpath(FCGI)}
         for pid in self.children():
             try:
                 with open("/proc/%d/cmdline" % pid, "rb") as f:
-                    argv0 = f.read().split(b"\0")[0].decode("utf-8", "replace")
+                    argv = [a.decode("utf-8", "replace") for a in f.read().split(b"\0") if a]
                 # exe reads "... (deleted)" once a rebuild replaced the file
                 exe = os.readlink("/proc/%d/exe" % pid)
             except OSError:
                 continue
-            if argv0 == self.binary or exe in (real, real + " (deleted)"):
+            exe = exe[:-len(" (deleted)")] if exe.endswith(" (deleted)") else exe
+            if (argv and argv[0] == self.binary) or exe in real or \
+                    ("valgrind" in exe and any(os.path.realpath(a) in real for a in argv[1:])):
                 res.append(pid)
         return res
 

@@ -56,6 +56,7 @@ import collections
 import errno as E
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -109,6 +110,13 @@ def build_shim(T, tmp):
                        capture_output=True, timeout=120)
     if not T.check(r.returncode == 0, "the fault shim builds", r.stderr.decode()[-800:]):
         return None
+    # A sanitized build (make test SANITIZE=1) refuses to start unless
+    # the ASan runtime comes first in the preload list.
+    r = subprocess.run(["ldd", hs.FCGI], capture_output=True, timeout=30)
+    m = re.search(rb"(\S*libasan\.so\S*) => (\S+)", r.stdout)
+    if m:
+        T.note("sanitized build: LD_PRELOAD=%s:shim.so" % m.group(2).decode())
+        return m.group(2).decode() + ":" + so
     return so
 
 

@@ -164,12 +164,18 @@ def main(T):
         T.check(r.returncode == 0, "hookspool rotate after the writers stopped exits 0", r.stderr)
         # Requeue whatever a consumer may hold claimed right now once more;
         # then drain (bounded).
+        # Bounded by progress: give up after 60 s in which nothing was
+        # consumed (a sanitized or valgrind build is many times slower),
+        # and after 15 minutes in any case.
         drain.set()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        hard = time.monotonic() + 900
+        last_left, last_progress = None, time.monotonic()
+        while time.monotonic() < hard and time.monotonic() - last_progress < 60:
             left = sum(len(hs.spool_files(spool, d)) for d in ("active", "ready", "claimed"))
             if left == 0:
                 break
+            if left != last_left:
+                last_left, last_progress = left, time.monotonic()
             time.sleep(0.2)
         consumers_stop.set()
         for t in cs:
