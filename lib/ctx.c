@@ -43,6 +43,7 @@ struct spool_entry {
     unsigned long checked;  /* ctx->request when last found valid */
     hs_store *store;    /* opened on first use */
     hs_counters *cnt;   /* opened on first use */
+    time_t    cnt_checked;  /* when cnt was last found to be the file */
 };
 
 struct hs_ctx {
@@ -514,11 +515,14 @@ void hs_ctx_counters(hs_ctx *ctx, const hs_config *cfg, int create, time_t now,
     for (i = 0; i < HS_CTX_MAX_SPOOLS; i++) {
         struct spool_entry *e = &ctx->spools[i];
         if (e->sp != sp) continue;
-        if (e->cnt != NULL && !hs_counters_valid(e->cnt)) {
+        /* Replaced or deleted by an operator (resetting the counts)? A
+         * stat a second is enough: counts are statistics, not events. */
+        if (e->cnt != NULL && e->cnt_checked != now && !hs_counters_valid(e->cnt)) {
             /* Deleted or replaced (an operator resetting the counts). */
             hs_counters_close(e->cnt);
             e->cnt = NULL;
         }
+        e->cnt_checked = now;
         if (e->cnt == NULL) {
             rc = hs_counters_open(cfg->spool, cfg->umask, &e->cnt);
             if (rc != 0) {

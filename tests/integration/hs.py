@@ -483,6 +483,16 @@ class Server:
                 res.append(pid)
         return res
 
+    def wait_backends(self, n, timeout=60.0):
+        """backend_pids() once n are up (bounded: a wrapper such as
+        valgrind takes seconds to exec the program), else what is there."""
+        end = time.monotonic() + timeout
+        while True:
+            pids = self.backend_pids()
+            if len(pids) >= n or time.monotonic() > end:
+                return pids
+            time.sleep(0.1)
+
     def stop(self):
         if self.proc is None:
             return

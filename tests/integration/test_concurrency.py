@@ -70,7 +70,8 @@ def run(T, label, per_client, fsync):
     srv = T.server(tmp, name=label, max_procs=2, env={
         "HOOKSPOOL_SPOOL": spool, "HOOKSPOOL_SECRET": hs.DEMO_SECRET,
         "HOOKSPOOL_ROTATE_BYTES": str(ROTATE), "HOOKSPOOL_FSYNC": fsync}, url="/hook")
-    T.check(len(srv.backend_pids()) == 2, "%s: 2 FastCGI processes" % label, srv.backend_pids())
+    pids = srv.wait_backends(2)
+    T.check(len(pids) == 2, "%s: 2 FastCGI processes" % label, pids)
 
     # Distinct ~1 KB events; the signature computed here, checked against
     # hookspool sign for a few.

@@ -127,7 +127,8 @@ def section_concurrent_same(T):
     spool = tmp.join("spool")
     env = base_env(spool)
     srv = T.server(tmp, name="same", max_procs=2, env=env)
-    T.check(len(srv.backend_pids()) == 2, "2 FastCGI processes", srv.backend_pids())
+    pids = srv.wait_backends(2)
+    T.check(len(pids) == 2, "2 FastCGI processes", pids)
 
     body, rid = hs.caliza_event()
     T.check(hs.sign(body) == sig(body), "hookspool sign --scheme caliza gives the header "

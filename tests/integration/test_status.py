@@ -248,7 +248,8 @@ def section_shape_counters(T):
     spool = tmp.join("spool")
     env = base_env(spool, HOOKSPOOL_MAX_BODY=65536)
     srv = T.server(tmp, name="shape", max_procs=2, env=env)
-    T.check(len(srv.backend_pids()) == 2, "2 FastCGI processes", srv.backend_pids())
+    pids = srv.wait_backends(2)
+    T.check(len(pids) == 2, "2 FastCGI processes", pids)
 
     st, a, b, h = status(srv)
     T.check(st == 200, "GET before any event: 200", (st, b))
