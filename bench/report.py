@@ -390,7 +390,7 @@ def main(argv):
                 fmt(r["lines"]) if r["store"] == "yes" else "—", "; ".join(r["flags"]) or "—"))
     w("")
     if perf:
-        w("## Where hookspool's CPU goes (perf)")
+        w("## Where hookspool's CPU goes (perf) and its system calls (strace)")
         w("")
         w("```")
         w(perf.rstrip())

@@ -579,6 +579,60 @@ if [ "$perf_ok" = 1 ]; then
     clean_run "$dir"
 fi
 
+# ------------------------------------------------------- 8. system calls
+# Why hookspool cannot reach the null responder's req/s: the system calls
+# each request makes, counted by strace -c on the FastCGI processes during
+# a short wrk run (strace slows the run; the counts per request hold).
+if command -v strace >/dev/null 2>&1; then
+    say "strace: system calls per request, hookspool (fsync=never, dedup off) and the null responder"
+    for cfg in hs_never null; do
+        dir=$T/strace-$cfg
+        mkdir -p "$dir"
+        port=$(free_port)
+        write_fcgi_conf "$cfg" "$dir" "$port" >"$dir/lighttpd.conf"
+        start_server "$dir/lighttpd.conf" "$port" "$PROCS"
+        run_wrk "$dir/warmup.txt" "http://127.0.0.1:$port/hook" "$WARMUP" "$WPOOL"
+        spids=""
+        for k in $(kids); do
+            strace -c -f -qq -o "$dir/strace.$k" -p "$k" 2>/dev/null &
+            spids="$spids $!"
+        done
+        sleep 1
+        run_wrk "$dir/wrk.txt" "http://127.0.0.1:$port/hook" 3 "$WPOOL" 0
+        sleep 0.5
+        for p in $spids; do kill -INT "$p" 2>/dev/null || true; done
+        for p in $spids; do wait "$p" 2>/dev/null || true; done
+        stop_server
+        reqs=$(grep -o 'BENCH requests=[0-9]*' "$dir/wrk.txt" | head -1 | cut -d= -f2)
+        python3 - "$cfg" "${reqs:-0}" "$dir"/strace.* >>"$T/strace.txt" <<'PY'
+import sys, collections
+cfg, reqs, files = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+calls = collections.Counter()
+for f in files:
+    for line in open(f):
+        parts = line.split()
+        if len(parts) >= 5 and parts[0][0].isdigit() and parts[-1] not in ("total", "syscall"):
+            try:
+                calls[parts[-1]] += int(parts[3])
+            except ValueError:
+                pass
+# futex, accept and poll are where idle threads wait: counted, and shown
+name = {"hs_never": "hookspool.fcgi, fsync=never, dedup off", "null": "(b) null FastCGI responder"}[cfg]
+if reqs <= 0:
+    print("%s: no requests counted" % name)
+else:
+    tot = sum(calls.values())
+    print("%s: %.1f system calls per request (%d requests under strace): %s" % (
+        name, tot / reqs, reqs,
+        ", ".join("%s %.2f" % (k, v / reqs) for k, v in calls.most_common() if v / reqs >= 0.05)))
+PY
+        clean_run "$dir"
+    done
+    { echo; echo "## system calls per request (strace -c -f on the FastCGI processes during a 3 s wrk run)"; cat "$T/strace.txt"; } >>"$T/perf.txt"
+else
+    say "strace missing: no system-call counts (apt-get install strace)"
+fi
+
 # ------------------------------------------------------------ 3. CGI
 CGI_CFGS="hs_cgi_dyn hs_cgi_static triv_dyn triv_static"
 say "CGI: $REPS x ($CGI_CFGS), $CGI_SECS s each"
