@@ -19,6 +19,7 @@
 #include "consumer.h"
 #include "ctx.h"
 #include "sig.h"
+#include "store.h"
 #include "spool.h"
 #include "dedup.h"
 #include "check.h"
@@ -621,6 +622,7 @@ static int cmd_check(int argc, char **argv)
 int main(int argc, char **argv)
 {
     hs_sig_process_init();
+    hs_store_process_init();
     if (argc < 2) { usage(stderr); return 2; }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -22,6 +23,7 @@
 #include "flush.h"
 #include "log.h"
 #include "sig.h"
+#include "store.h"
 
 extern char **environ;
 
@@ -234,6 +236,9 @@ static int serve_fastcgi(const char *dir)
         return 1;
     }
     (void)pthread_attr_setstacksize(&attr, THREAD_STACK);
+    /* One malloc arena for all the threads: each extra arena keeps its
+     * own dirty pages, and a request's allocations are small and short. */
+    (void)mallopt(M_ARENA_MAX, 1);
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGINT);
@@ -265,6 +270,7 @@ int main(void)
     struct io io;
 
     hs_sig_process_init();
+    hs_store_process_init();
     signal(SIGPIPE, SIG_IGN);
     program_dir(dir, sizeof(dir));
     if (!FCGX_IsCGI()) return serve_fastcgi(dir);

@@ -35,7 +35,8 @@ static const char *const sql[Q_MAX] = {
     [Q_ROLLBACK] = "ROLLBACK",
 };
 
-/* Per connection. Sizes chosen for small hosts: a 256 KiB page cache,
+/* Per connection (one per FastCGI worker thread). Sizes chosen for
+ * small hosts and for Private_Dirty under 2 MiB: a 64 KiB page cache,
  * and a WAL checkpointed every 32 pages (128 KiB) and truncated back to
  * 64 KiB, so the store stays small beside the segments on a tiny quota:
  * deleting sealed segments must give the space back for new events. */
@@ -43,7 +44,7 @@ static const char settings[] =
     "PRAGMA synchronous=NORMAL;"
     "PRAGMA wal_autocheckpoint=32;"
     "PRAGMA journal_size_limit=65536;"
-    "PRAGMA cache_size=-256;";
+    "PRAGMA cache_size=-64;";
 
 /* In one IMMEDIATE transaction: statements that start as readers and
  * then write would get SQLITE_BUSY at once, without the busy handler
@@ -102,6 +103,14 @@ static int err_of_db(sqlite3 *db, int rc)
     }
 }
 
+
+void hs_store_process_init(void)
+{
+    /* Before SQLite initialises (it refuses afterwards: then the
+     * defaults stay, which only costs memory). */
+    (void)sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0);
+    (void)sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
+}
 
 void hs_store_close(hs_store *st)
 {

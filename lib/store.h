@@ -68,4 +68,13 @@ int  hs_store_attempts_add(hs_store *st, const char *seg, int64_t *n);
 int  hs_store_attempts_get(hs_store *st, const char *seg, int64_t *n);
 int  hs_store_attempts_clear(hs_store *st, const char *seg);
 
+/*
+ * Call once in main(), before any store is opened: every connection
+ * (one per FastCGI worker thread) then starts without SQLite's lookaside
+ * buffer and without its initial bulk page-cache allocation, which
+ * together are about 200 KiB of private memory per connection; the page
+ * cache still grows to the cache_size set per connection.
+ */
+void hs_store_process_init(void);
+
 #endif
