@@ -14,8 +14,10 @@
  *                           see README.md)
  *
  * The table `events` is created on first use (InnoDB, utf8mb4):
- *   uniq          sha256 (hex) of the line's "key" as JSON text, or of
- *                 its "id" when it has no key: the idempotency key
+ *   uniq          sha256 (hex) of "ENDPOINT KEY" (the line's endpoint, a
+ *                 space and its "key" as JSON text), or of its "id" when it
+ *                 has no key: the idempotency key. The endpoint is part of
+ *                 it because hookspool deduplicates per endpoint.
  *   id, received_at, endpoint      as in the line
  *   key_json, headers_json         JSON text as in the line (key NULL if none)
  *   event_json    the request body exactly as spooled, byte for byte
@@ -195,11 +197,12 @@ function row($line)
     if ($key !== null && $key[0] !== '[') {
         throw new UnexpectedValueException('"key" is not an array');
     }
+    $endpoint = text_member($m, 'endpoint');
     return [
-        hash('sha256', $key !== null ? $key : $id),
+        hash('sha256', $key !== null ? ($endpoint !== null ? $endpoint : '') . ' ' . $key : $id),
         $id,
         text_member($m, 'received_at'),
-        text_member($m, 'endpoint'),
+        $endpoint,
         $key,
         isset($m['headers']) ? $m['headers'] : null,
         $m['event'],

@@ -7,7 +7,10 @@ Python 3 standard library only. The database is $HOOKSPOOL_DB (default:
 $HOME/hookspool.db); the table `events` (the same one load-sqlite.sh
 fills) is created on first use:
 
-    key_or_id    the line's "key" as JSON text, or its "id" when it has no key
+    key_or_id    "ENDPOINT KEY": the line's endpoint, a space and its "key"
+                 as JSON text; or its "id" when it has no key. The endpoint
+                 is part of it because hookspool deduplicates per endpoint:
+                 two endpoints may each hold an event with the same key.
     id, received_at, endpoint      as in the line
     key, headers                   JSON text as in the line (key NULL if none)
     event        the request body exactly as spooled, byte for byte
@@ -122,7 +125,7 @@ def row(text):
         return None if v is None or not isinstance(v[0], str) else v[0]
 
     ident = m["id"][0]
-    return (key[1] if key else ident,
+    return ("%s %s" % (text_of("endpoint") or "", key[1]) if key else ident,
             ident,
             text_of("received_at"),
             text_of("endpoint"),

@@ -8,7 +8,10 @@
 # $HOOKSPOOL_DB (default: $HOME/hookspool.db); the table `events` is
 # created on first use:
 #
-#   key_or_id    the line's "key" as JSON text, or its "id" when it has no key
+#   key_or_id    "ENDPOINT KEY": the line's endpoint, a space and its "key"
+#                as JSON text; or its "id" when it has no key. The endpoint
+#                is part of it because hookspool deduplicates per endpoint:
+#                two endpoints may each hold an event with the same key.
 #   id, received_at, endpoint      as in the line
 #   key, headers                   JSON text as in the line (key NULL if none)
 #   event        the request body exactly as spooled, byte for byte
@@ -78,7 +81,8 @@ exec sqlite3 -bail -batch -init /dev/null "$db" \
 "INSERT OR IGNORE INTO main.events
         (key_or_id, id, received_at, endpoint, key, headers, event)
  SELECT CASE WHEN json_type(line, '\$.key') = 'array'
-             THEN json_extract(line, '\$.key')
+             THEN coalesce(json_extract(line, '\$.endpoint'), '') || ' ' ||
+                  json_extract(line, '\$.key')
              ELSE json_extract(line, '\$.id') END,
         json_extract(line, '\$.id'),
         json_extract(line, '\$.received_at'),

@@ -14,7 +14,7 @@ segments:
     load-mysql.php   (PHP CLI + PDO)    into a private MariaDB server
 
 Each must hold every 200-answered event exactly once, its event text
-byte for byte as spooled (500.00 stays 500.00), keyed by key-or-id; a
+byte for byte as spooled (500.00 stays 500.00), keyed by endpoint and key, or by id; a
 second run over the same segments adds nothing; a loader that fails
 leaves consume exiting non-zero with every segment back in ready/ and
 nothing loaded. The consume lines of deploy/cron/crontab.example are run
@@ -87,7 +87,8 @@ def fill_spool(T, tmp):
         "HOOKSPOOL_ROTATE_BYTES": "4096"},
         routes=[{"url": "/hook", "setenv": {}},
                 {"url": "/nodedup", "setenv": {"HOOKSPOOL_DEDUP": "off",
-                                               "HOOKSPOOL_ENDPOINT": "nodedup"}}])
+                                               "HOOKSPOOL_ENDPOINT": "nodedup"}},
+                {"url": "/second", "setenv": {"HOOKSPOOL_ENDPOINT": "second"}}])
     expected = {}             # id -> minified body (bytes)
     bodies = []
     names = hs.CALIZA_EXAMPLES
@@ -121,6 +122,14 @@ def fill_spool(T, tmp):
         a = hs.one_line_json(ans) or {}
         if T.check(st == 200 and a.get("id"), "POST without dedup: 200 with an id", (st, ans)):
             expected[a["id"]] = hs.minify(b)
+    # A second keyed endpoint gets an event whose key the first one has
+    # too: the spool keeps both (dedup is per endpoint), and so must a
+    # loader filling one database from both endpoints.
+    st, _h, ans = srv.post(money, hs.sign(money, secret=SECRET), path="/second")
+    a = hs.one_line_json(ans) or {}
+    if T.check(st == 200 and a.get("id"), "the same key on a second endpoint: 200 with an id",
+               (st, ans)):
+        expected[a["id"]] = hs.minify(money)
     srv.stop()
 
     rc, out, err = run([hs.CLI, "rotate", "-s", spool], base_env())
@@ -138,6 +147,7 @@ def fill_spool(T, tmp):
     T.check(b'"value":500.00' in raw, "the spool itself holds 500.00 as sent")
     keyed = [o for o in objs if "key" in o]
     T.check(len(keyed) == len(expected) - 3 and
+            sum(1 for o in keyed if o.get("endpoint") == "second") == 1 and
             all("key" not in o for o in objs if o.get("endpoint") == "nodedup"),
             "dedup-on lines carry a key, dedup-off lines none",
             [(o.get("endpoint"), o.get("key")) for o in objs][:5])
@@ -146,7 +156,9 @@ def fill_spool(T, tmp):
 
 
 def raw_member_texts(segs):
-    """{id: (raw key text or None)} cut out of the spooled lines."""
+    """{id: (raw key text or None, the loaders' idempotency text)} cut out
+    of the spooled lines: "ENDPOINT KEY" for a keyed line (the spool
+    deduplicates per endpoint and key), the id for one without a key."""
     out = {}
     for _n, data in segs:
         for ln in data.splitlines():
@@ -155,7 +167,7 @@ def raw_member_texts(segs):
             if "key" in o:
                 m = re.search(rb',"key":(\[.*?\]),"headers":', ln)
                 k = m.group(1).decode() if m else None
-            out[o["id"]] = k
+            out[o["id"]] = (k, "%s %s" % (o.get("endpoint") or "", k) if k is not None else o["id"])
     return out
 
 
@@ -213,14 +225,18 @@ def check_rows(T, what, rows, expected, keys, money_rid):
     T.check(not bad_ev, "%s: every event stored byte for byte as spooled" % what,
             [(i, next((r[3][:200] for r in rows if r[1] == i), None),
               expected.get(i, b"")[:200]) for i in bad_ev[:2]])
+    # The money event was answered twice with an id: once on the main
+    # endpoint, once on the second one (same key, other endpoint).
     money = [r for r in rows if money_rid.encode() in r[3]]
-    T.check(len(money) == 1 and b'"value":500.00' in money[0][3]
-            and b'"value":14.80' in money[0][3],
-            "%s: 500.00 and 14.80 stored as sent" % what, [m[3][:300] for m in money])
-    bad_key = [r for r in rows if r[2] != keys.get(r[1]) or
-               r[0] != (keys.get(r[1]) if keys.get(r[1]) is not None else r[1])]
-    T.check(not bad_key, "%s: keyed by the line's key text, or its id without a key" % what,
-            bad_key[:3])
+    n_money = sum(1 for b in expected.values() if money_rid.encode() in b)
+    T.check(n_money == 2 and len(money) == n_money and
+            all(b'"value":500.00' in m[3] and b'"value":14.80' in m[3] for m in money),
+            "%s: 500.00 and 14.80 stored as sent, in both endpoints' rows" % what,
+            [m[3][:300] for m in money])
+    bad_key = [r for r in rows if r[2] != keys.get(r[1], (None, None))[0] or
+               r[0] != keys.get(r[1], (None, None))[1]]
+    T.check(not bad_key, "%s: keyed by the line's endpoint and key text, or its id without "
+            "a key" % what, bad_key[:3])
 
 
 # ---------------------------------------------------------------- SQLite
@@ -462,12 +478,16 @@ def section_mysql(T, tmp, expected, segs, keys, lines, money_rid):
     rows = mysql_rows(T, m, "hooks")
     if rows is None:
         return
-    # uniq is sha256(key text or id); check_rows wants key-or-id itself.
-    bad_uniq = [r for r in rows if r[0] != hashlib.sha256(
-        (r[2] if r[2] is not None else r[1]).encode()).hexdigest()]
-    T.check(not bad_uniq, "load-mysql.php: uniq is sha256 of key-or-id", bad_uniq[:2])
+    # uniq is sha256 of "ENDPOINT KEY" or of the id; check_rows wants the
+    # text itself.
+    want = {i: u for i, (_k, u) in keys.items()}
+    bad_uniq = [r for r in rows if r[1] not in want or
+                r[0] != hashlib.sha256(want[r[1]].encode()).hexdigest()]
+    T.check(not bad_uniq, "load-mysql.php: uniq is sha256 of endpoint and key, or of the id",
+            bad_uniq[:2])
     check_rows(T, "load-mysql.php",
-               [(r[2] if r[2] is not None else r[1], r[1], r[2], r[3]) for r in rows],
+               [(want.get(r[1]) if hashlib.sha256(want.get(r[1], "").encode()).hexdigest() == r[0]
+                 else r[0], r[1], r[2], r[3]) for r in rows],
                expected, keys, money_rid)
     meta_ok = all(r[4] == lines[r[1]].get("received_at") and r[5] == lines[r[1]].get("endpoint")
                   and json.loads(r[6]) == lines[r[1]].get("headers") for r in rows
