@@ -175,8 +175,14 @@ int hs_spool_open(const char *path, const hs_spool_opts *opts, int create,
     sanitize_host(sp->host);
     if ((rc = make_tag(sp->host, path, sp->tag)) != 0) goto fail;
 
-    if (create && (rc = mkdir_p(path, dmode, opts->fsync_always)) != 0) goto fail;
+    /* The directory usually exists: open it first, and walk the path
+     * making each component only when it does not (a CGI process opens
+     * the spool on every request). */
     sp->root_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sp->root_fd < 0 && errno == ENOENT && create) {
+        if ((rc = mkdir_p(path, dmode, opts->fsync_always)) != 0) goto fail;
+        sp->root_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
     if (sp->root_fd < 0) { rc = -errno; goto fail; }
     if (create) {
         for (i = 0; subdirs[i] != NULL; i++) {
@@ -306,13 +312,51 @@ static char *digits(char *p, unsigned v, int w)
     return p + w;
 }
 
+int64_t hs_days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    int64_t era;
+    unsigned yoe, doy, doe;
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = (unsigned)(y - era * 400);
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* The inverse (H. Hinnant's civil_from_days), for days >= 0. */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    int64_t era;
+    unsigned doe, yoe, doy, mp;
+    z += 719468;
+    era = z / 146097;
+    doe = (unsigned)(z - era * 146097);
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
 /* Fixed-width UTC fields of a stamp: years past 9999 are clamped, which
- * keeps every id, timestamp and name the same width. */
+ * keeps every id, timestamp and name the same width. Arithmetic rather
+ * than gmtime_r, which reads /etc/localtime on its first call: a cost
+ * every CGI request would pay. */
 static void split_stamp(uint64_t stamp, struct tm *tm, unsigned *usec)
 {
-    time_t s = (time_t)(stamp / 1000000u);
-    gmtime_r(&s, tm);
-    if (tm->tm_year + 1900 > 9999) tm->tm_year = 9999 - 1900;
+    uint64_t s = stamp / 1000000u;
+    int64_t y;
+    unsigned m, d, sod = (unsigned)(s % 86400u);
+    civil_from_days((int64_t)(s / 86400u), &y, &m, &d);
+    memset(tm, 0, sizeof(*tm));
+    tm->tm_year = (int)(y > 9999 ? 9999 : y) - 1900;
+    tm->tm_mon = (int)m - 1;
+    tm->tm_mday = (int)d;
+    tm->tm_hour = (int)(sod / 3600);
+    tm->tm_min = (int)(sod / 60 % 60);
+    tm->tm_sec = (int)(sod % 60);
     *usec = (unsigned)(stamp % 1000000u);
 }
 
@@ -380,19 +424,20 @@ static void seg_name(const hs_spool *sp, uint64_t stamp, char out[HS_SEG_NAME_MA
  * name is not ours, so a stray file is sealed rather than grown. */
 static time_t seg_time(const char *name)
 {
-    struct tm tm;
     int i;
-    memset(&tm, 0, sizeof(tm));
+    int64_t y;
+    unsigned mo, d, h, mi, sec;
     for (i = 0; i < 15; i++)
         if (i != 8 && (name[i] < '0' || name[i] > '9')) return 0;
     if (name[8] != 'T' || name[15] != 'Z') return 0;
-    tm.tm_year = (name[0]-'0')*1000 + (name[1]-'0')*100 + (name[2]-'0')*10 + (name[3]-'0') - 1900;
-    tm.tm_mon  = (name[4]-'0')*10 + (name[5]-'0') - 1;
-    tm.tm_mday = (name[6]-'0')*10 + (name[7]-'0');
-    tm.tm_hour = (name[9]-'0')*10 + (name[10]-'0');
-    tm.tm_min  = (name[11]-'0')*10 + (name[12]-'0');
-    tm.tm_sec  = (name[13]-'0')*10 + (name[14]-'0');
-    return timegm(&tm);
+    y   = (name[0]-'0')*1000 + (name[1]-'0')*100 + (name[2]-'0')*10 + (name[3]-'0');
+    mo  = (unsigned)((name[4]-'0')*10 + (name[5]-'0'));
+    d   = (unsigned)((name[6]-'0')*10 + (name[7]-'0'));
+    h   = (unsigned)((name[9]-'0')*10 + (name[10]-'0'));
+    mi  = (unsigned)((name[11]-'0')*10 + (name[12]-'0'));
+    sec = (unsigned)((name[13]-'0')*10 + (name[14]-'0'));
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return 0;
+    return (time_t)(hs_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec);
 }
 
 static int has_suffix(const char *s, const char *suf)

@@ -142,4 +142,9 @@ uint64_t hs_spool_take_repaired(hs_spool *sp);
 void hs_spool_fmt_id(uint64_t stamp, const char *tag, char out[HS_ID_LEN + 1]);
 void hs_spool_fmt_ts(uint64_t stamp, char out[HS_TS_LEN + 1]);
 
+/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar
+ * (H. Hinnant's days_from_civil): pure arithmetic, no time zone, unlike
+ * mktime, and no dependency on timegm. m 1..12, d 1..31. */
+int64_t hs_days_from_civil(int64_t y, unsigned m, unsigned d);
+
 #endif

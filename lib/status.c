@@ -41,21 +41,6 @@ typedef struct tally {
     int64_t  oldest;      /* seconds since the epoch */
 } tally;
 
-/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar
- * (H. Hinnant's days_from_civil): pure arithmetic, no time zone, unlike
- * mktime, and no dependency on timegm. */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    int64_t era;
-    unsigned yoe, doy, doe;
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = (unsigned)(y - era * 400);
-    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
 /* n decimal digits at s as a number, or -1 if any is not a digit. */
 static long num_at(const char *s, size_t n)
 {
@@ -91,7 +76,7 @@ static int name_time(const char *name, int64_t *out)
     if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 ||
         mi < 0 || mi > 59 || s < 0 || s > 60)
         return -1;
-    *out = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
+    *out = hs_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
            (int64_t)h * 3600 + (int64_t)mi * 60 + s;
     return 0;
 }

@@ -434,6 +434,28 @@ static void test_formats(void)
     hs_spool_fmt_ts(st, ts);
     CHECK_STR(id, "20261122T100000.123456Z-0123456789ab");
     CHECK_STR(ts, "2026-11-22T10:00:00.123Z");
+    /* The calendar arithmetic agrees with gmtime_r over 1970..9999, leap
+     * days and century years included (a fixed pseudo-random walk). */
+    {
+        uint64_t x = 88172645463325252ull;
+        int i, bad = 0;
+        for (i = 0; i < 20000 && bad < 3; i++) {
+            char want[64];
+            struct tm tm;
+            time_t t;
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            t = (time_t)(x % 253402300800ull);            /* < 10000-01-01 */
+            if (i < 8) t = (time_t)(951782400 + 86400 * (i - 4)); /* around 2000-02-29 */
+            gmtime_r(&t, &tm);
+            strftime(want, sizeof(want), "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+            hs_spool_fmt_ts((uint64_t)t * 1000000u, ts);
+            if (strcmp(ts, want) != 0) {
+                bad++;
+                CHECK_MSG(0, "stamp %lld: %s, gmtime_r %s", (long long)t, ts, want);
+            }
+        }
+        CHECK_MSG(bad == 0, "%d stamps formatted unlike gmtime_r", bad);
+    }
 }
 
 int main(void)
