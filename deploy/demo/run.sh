@@ -4,8 +4,9 @@
 #
 #   sh deploy/demo/run.sh [PORT]
 #
-# Everything it writes lives under ./var/: the lighttpd configuration in
-# var/demo/, the spool in var/spool/. The settings are in the lighttpd
+# Everything it writes lives under ./var/ (or $HOOKSPOOL_DEMO_DIR, which
+# the tests use): the lighttpd configuration in var/demo/, the spool in
+# var/spool/. The settings are in the lighttpd
 # configuration (bin-environment), never in a hookspool.conf under build/.
 # lighttpd runs in the foreground; Ctrl-C stops it and its FastCGI
 # processes.
@@ -17,8 +18,9 @@ ROOT=$PWD
 SECRET='AXxDmWTa0fcdoT6CsR5DhmijZaaaHwY+77sVZs/x4ro='   # the demo secret, used literally
 URL_PATH=/hooks/caliza
 EXAMPLE=$ROOT/tests/data/caliza/TRANSACTION_COMPLETED.json
-DEMO=$ROOT/var/demo
-SPOOL=$ROOT/var/spool
+VAR=${HOOKSPOOL_DEMO_DIR:-$ROOT/var}
+DEMO=$VAR/demo
+SPOOL=$VAR/spool
 CONF=$DEMO/lighttpd.conf
 
 die() { echo "hookspool demo: $*" >&2; exit 1; }
@@ -37,7 +39,7 @@ LIGHTTPD=$(command -v lighttpd 2>/dev/null || true)
 done
 [ -n "$LIGHTTPD" ] || die "lighttpd is not installed: run make deps"
 command -v python3 >/dev/null 2>&1 || die "python3 is needed to check the port: run make deps"
-case $ROOT in
+case $ROOT$VAR in
     *'"'*|*'\'*) die "the work tree's path ($ROOT) holds a quote or backslash: lighttpd.conf cannot name it" ;;
 esac
 
