@@ -207,13 +207,6 @@ static void *signal_thread(void *arg)
     return NULL;
 }
 
-/* HOOKSPOOL_THREADS from the process environment (a process setting:
- * lighttpd bin-environment, spawn-fcgi's environment). */
-static int thread_count(int *n)
-{
-    return hs_conf_threads(getenv("HOOKSPOOL_THREADS"), n);
-}
-
 static int serve_fastcgi(const char *dir)
 {
     static sigset_t stop;
@@ -225,7 +218,9 @@ static int serve_fastcgi(const char *dir)
     memset(&sh, 0, sizeof(sh));
     snprintf(sh.dir, sizeof(sh.dir), "%s", dir);
     hs_log_init(&sh.log, STDERR_FILENO);
-    if (thread_count(&n) != 0) {
+    /* A process setting: lighttpd's bin-environment, spawn-fcgi's
+     * environment; never a request parameter. */
+    if (hs_conf_threads(getenv("HOOKSPOOL_THREADS"), &n) != 0) {
         hs_logf(&sh.log, time(NULL), "configuration error: HOOKSPOOL_THREADS: not a "
                 "decimal integer from 1 to %d", HS_CONF_THREADS_MAX);
         return 1;

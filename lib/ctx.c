@@ -283,10 +283,9 @@ static const char *chain_lookup(void *arg, const char *name)
 /* Once per process (whichever thread parses the configuration first): a
  * spool or secret file that the web server would serve to anyone is
  * worth a line in the error log. */
-static void warn_docroot(hs_ctx *ctx, const hs_config *cfg, const char *docroot, time_t now)
+static void warn_docroot(hs_ctx *ctx, const hs_config *cfg, const char *docroot)
 {
     char key[PATH_MAX + 32];
-    (void)now;
     if (docroot == NULL || *docroot == '\0') return;
     if (hs_path_under(cfg->spool, docroot)) {
         snprintf(key, sizeof(key), "docroot-spool:%.4000s", cfg->spool);
@@ -369,7 +368,7 @@ const hs_config *hs_ctx_config(hs_ctx *ctx, char *const *params, time_t now,
         return NULL;
     }
     e->used = ++ctx->clock;
-    warn_docroot(ctx, &e->cfg, hs_param(params, "DOCUMENT_ROOT"), now);
+    warn_docroot(ctx, &e->cfg, hs_param(params, "DOCUMENT_ROOT"));
     return &e->cfg;
 }
 
@@ -518,7 +517,6 @@ void hs_ctx_counters(hs_ctx *ctx, const hs_config *cfg, int create, time_t now,
         /* Replaced or deleted by an operator (resetting the counts)? A
          * stat a second is enough: counts are statistics, not events. */
         if (e->cnt != NULL && e->cnt_checked != now && !hs_counters_valid(e->cnt)) {
-            /* Deleted or replaced (an operator resetting the counts). */
             hs_counters_close(e->cnt);
             e->cnt = NULL;
         }

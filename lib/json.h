@@ -28,7 +28,7 @@ enum {
  * optional whitespace, one value, optional whitespace; UTF-8 without a
  * byte-order mark). Strict: no comments, no trailing commas, no leading
  * zeros, no NaN/Infinity, no raw control characters (< 0x20) in strings,
- * only the escapes \" \\ \/ \b \f \n \r \t \uXXXX (the hex case kept as
+ * only the escapes \" \\ \/ \b \f \n \r \t \u and four hex digits (kept as
  * sent; lone or mis-paired \uD800-\uDFFF escapes are accepted as RFC 8259
  * section 8.2 allows them grammatically).
  *

@@ -570,23 +570,16 @@ static int create_seg(hs_spool *sp, const hs_spool_opts *opts, uint64_t stamp)
 
 /* Is the remembered segment still active/<seg_name>? (Another process
  * may have sealed it since.) Opens it when it is, and leaves its fstat in
- * *st. Under the lock, which every rename in active/ takes: a segment
- * just opened by its name is the current one if it is the same inode, so
- * only a descriptor kept from before needs the name looked up again. */
+ * *st. Called only under the lock, which every rename in active/ takes,
+ * and the descriptor lives only as long as the lock is held: a name that
+ * opens to the remembered inode is the current segment. */
 static int cached_is_current(hs_spool *sp, struct stat *st)
 {
-    struct stat byname;
-    int reopened = 0;
     if (sp->seg_name[0] == '\0') return 0;
-    if (sp->seg_fd < 0) {
+    if (sp->seg_fd < 0)
         sp->seg_fd = openat(sp->active_fd, sp->seg_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-        if (sp->seg_fd < 0) { forget_seg(sp); return 0; }
-        reopened = 1;
-    }
-    if (fstat(sp->seg_fd, st) != 0 || st->st_dev != sp->seg_dev || st->st_ino != sp->seg_ino ||
-        st->st_nlink == 0 ||
-        (!reopened && (fstatat(sp->active_fd, sp->seg_name, &byname, AT_SYMLINK_NOFOLLOW) != 0 ||
-                       byname.st_dev != sp->seg_dev || byname.st_ino != sp->seg_ino))) {
+    if (sp->seg_fd < 0 || fstat(sp->seg_fd, st) != 0 || st->st_dev != sp->seg_dev ||
+        st->st_ino != sp->seg_ino || st->st_nlink == 0) {
         forget_seg(sp);
         return 0;
     }
@@ -679,6 +672,16 @@ static int load_seg(hs_spool *sp, int fsync_always)
     return adopt(sp, names[n - 1]);
 }
 
+/* The current segment open in sp->seg_fd with its fstat in *st, or
+ * sp->seg_fd -1 when there is none. Under the lock. */
+static int open_current(hs_spool *sp, int fsync_always, struct stat *st)
+{
+    int rc;
+    if (cached_is_current(sp, st)) return 0;
+    if ((rc = load_seg(sp, fsync_always)) != 0) return rc;
+    return (sp->seg_fd >= 0 && fstat(sp->seg_fd, st) != 0) ? -errno : 0;
+}
+
 /* Make sure a current segment is cached and its tail is whole; seal it
  * first when `want` more bytes would pass rotate_bytes or it is old.
  * *size receives its size. With create, a missing segment is created.
@@ -690,10 +693,7 @@ static int prepare_seg(hs_spool *sp, const hs_spool_opts *opts, uint64_t stamp,
     time_t now = (time_t)(stamp / 1000000u);
     int rc;
 
-    if (!cached_is_current(sp, &st)) {
-        if ((rc = load_seg(sp, opts->fsync_always)) != 0) return rc;
-        if (sp->seg_fd >= 0 && fstat(sp->seg_fd, &st) != 0) return -errno;
-    }
+    if ((rc = open_current(sp, opts->fsync_always, &st)) != 0) return rc;
     if (sp->seg_fd >= 0) {
         *size = st.st_size;
         if ((rc = fix_tail(sp, size)) != 0) return rc;
@@ -726,9 +726,8 @@ int hs_spool_current(hs_spool *sp, char name[HS_SEG_NAME_MAX], int *fd,
     name[0] = '\0';
     *fd = -1;
     *size = 0;
-    if (!cached_is_current(sp, &st) && (rc = load_seg(sp, 1)) != 0) return rc;
+    if ((rc = open_current(sp, 1, &st)) != 0) return rc;
     if (sp->seg_fd < 0) return 0;
-    if (fstat(sp->seg_fd, &st) != 0) return -errno;
     sz = st.st_size;
     if ((rc = fix_tail(sp, &sz)) != 0) return rc;
     memcpy(name, sp->seg_name, HS_SEG_NAME_MAX);

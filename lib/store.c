@@ -46,11 +46,10 @@ static const char settings[] =
     "PRAGMA journal_size_limit=65536;"
     "PRAGMA cache_size=-64;";
 
-/* In one IMMEDIATE transaction: statements that start as readers and
- * then write would get SQLITE_BUSY at once, without the busy handler
- * (SQLite's deadlock avoidance), when two processes open together. */
+/* Written once, by create_store, into a store nobody else can see yet:
+ * one transaction, so one synchronous commit. */
 static const char schema[] =
-    "BEGIN IMMEDIATE;"
+    "BEGIN;"
     "CREATE TABLE IF NOT EXISTS dedup(k BLOB PRIMARY KEY, t INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS dedup_t ON dedup(t);"
     "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, v) WITHOUT ROWID;"
@@ -154,7 +153,9 @@ int hs_store_open(const char *spool, mode_t umask, int create, hs_store **out)
 static int create_store(const char *path, mode_t umask)
 {
     static unsigned counter;
-    static const char *const sidecar[] = { "-wal", "-shm", "-journal" };
+    /* Files SQLite may leave beside tmp; the first two mean a write it
+     * did not finish (-shm is only the shared index, always removable). */
+    static const char *const sidecar[] = { "-wal", "-journal", "-shm" };
     char tmp[PATH_MAX], side[PATH_MAX + 16];
     struct timespec ts;
     mode_t fmode = 0666 & ~umask;
@@ -185,10 +186,9 @@ static int create_store(const char *path, mode_t umask)
     if (rc == SQLITE_OK) rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
     rc = rc == SQLITE_OK ? 0 : err_of_db(db, rc);
     if (sqlite3_close(db) != SQLITE_OK && rc == 0) rc = -EIO;
-    /* A -wal or -journal still there means some write did not finish. */
-    for (i = 0; rc == 0 && i < sizeof(sidecar) / sizeof(sidecar[0]); i++) {
+    for (i = 0; rc == 0 && i < 2; i++) {
         snprintf(side, sizeof(side), "%s%s", tmp, sidecar[i]);
-        if (i != 1 && access(side, F_OK) == 0) rc = -EIO;
+        if (access(side, F_OK) == 0) rc = -EIO;
     }
     if (rc == 0 && link(tmp, path) != 0 && errno != EEXIST) rc = -errno;
 out:

@@ -837,6 +837,22 @@ def check_no_leaks(T, servers, tmp_paths, extra_secrets=()):
     T.check(not bad_log, "no error log carries a secret or a MAC", bad_log[:5])
 
 
+def parse_cgi(out):
+    """(status or None, {lower-case header: value}, body) of a CGI's output."""
+    head, sep, body = out.partition(b"\r\n\r\n")
+    if not sep:
+        return None, {}, out
+    hdrs = {}
+    for line in head.split(b"\r\n"):
+        k, _, v = line.decode("latin-1").partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    try:
+        st = int(hdrs.get("status", "").split()[0])
+    except (ValueError, IndexError):
+        st = None
+    return st, hdrs, body
+
+
 def one_line_json(body):
     """The answer body as JSON if it is one line of JSON, else None."""
     try:

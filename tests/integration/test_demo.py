@@ -18,6 +18,7 @@ import subprocess
 import time
 
 import hs
+from servers import descendants
 
 
 def read_until(proc, pattern, timeout):
@@ -40,27 +41,6 @@ def read_until(proc, pattern, timeout):
             if re.search(pattern, out[-1]):
                 return out, out[-1]
     return out, None
-
-
-def children_of(pid):
-    kids = []
-    try:
-        for t in os.listdir("/proc/%d/task" % pid):
-            with open("/proc/%d/task/%s/children" % (pid, t)) as f:
-                kids += [int(x) for x in f.read().split()]
-    except OSError:
-        pass
-    return kids
-
-
-def descendants(pid):
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        for k in children_of(p):
-            out.append(k)
-            todo.append(k)
-    return out
 
 
 def main(T):

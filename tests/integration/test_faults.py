@@ -173,25 +173,10 @@ class Cgi:
                 if attempt == 9 or x.errno not in (E.EACCES, E.ENOENT, E.ETXTBSY):
                     raise
                 time.sleep(1)
-        st, hdrs, ans = parse_cgi(r.stdout)
+        st, hdrs, ans = hs.parse_cgi(r.stdout)
         self.answers.append((st, hdrs, ans))
         self.stderr.append(r.stderr)
         return st, hdrs, ans, r
-
-
-def parse_cgi(out):
-    head, sep, body = out.partition(b"\r\n\r\n")
-    if not sep:
-        return None, {}, out
-    hdrs = {}
-    for line in head.split(b"\r\n"):
-        k, _, v = line.decode("latin-1").partition(":")
-        hdrs[k.strip().lower()] = v.strip()
-    try:
-        st = int(hdrs.get("status", "").split()[0])
-    except (ValueError, IndexError):
-        st = None
-    return st, hdrs, body
 
 
 # ---------------------------------------------------------------- spool view

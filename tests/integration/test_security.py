@@ -118,25 +118,10 @@ def cgi(env, body, headers=None, content_length=None, umask=None, label="cgi"):
     pre = (lambda: os.umask(umask)) if umask is not None else None
     r = subprocess.run([hs.FCGI], input=body, env=e, capture_output=True, timeout=60,
                        preexec_fn=pre)
-    st, hdrs, ans = parse_cgi(r.stdout)
+    st, hdrs, ans = hs.parse_cgi(r.stdout)
     ANSWERS.append((label, st, hdrs, ans))
     LOGS.append((label, r.stderr.decode("utf-8", "replace")))
     return st, hdrs, ans, r
-
-
-def parse_cgi(out):
-    head, sep, body = out.partition(b"\r\n\r\n")
-    if not sep:
-        return None, {}, out
-    hdrs = {}
-    for line in head.split(b"\r\n"):
-        k, _, v = line.decode("latin-1").partition(":")
-        hdrs[k.strip().lower()] = v.strip()
-    try:
-        st = int(hdrs.get("status", "").split()[0])
-    except (ValueError, IndexError):
-        st = None
-    return st, hdrs, body
 
 
 def lines_by_delivery(spool):
@@ -295,7 +280,7 @@ def cgi_bytes_env(env, body, headers, raw_env):
         e[k.encode()] = v.encode("utf-8", "surrogateescape")
     e.update(raw_env)
     r = subprocess.run([hs.FCGI], input=body, env=e, capture_output=True, timeout=60)
-    st, hdrs, ans = parse_cgi(r.stdout)
+    st, hdrs, ans = hs.parse_cgi(r.stdout)
     ANSWERS.append(("cgi bytes", st, hdrs, ans))
     LOGS.append(("cgi bytes", r.stderr.decode("utf-8", "replace")))
     return st, hdrs, ans, r
@@ -510,7 +495,7 @@ def section_content_length(T, tmp):
     p.stdin.close()
     p.stdout.close()
     p.stderr.close()
-    st, h, a = parse_cgi(out)
+    st, h, a = hs.parse_cgi(out)
     ANSWERS.append(("cl 1e9", st, h, a))
     LOGS.append(("cl 1e9", err.decode("utf-8", "replace")))
     T.check(exited and st == 413, "claims 10^9: 413 without reading stdin (which stays open)",
