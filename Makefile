@@ -92,7 +92,7 @@ fuzz: deps all
 
 # Not part of make test: minutes of load, numbers read by people.
 bench: all
-	@EXTRA="wrk php-cgi linux-perf strace" sh deploy/deps.sh
+	@EXTRA="wrk php-cgi linux-perf strace g++ libsimdjson-dev" sh deploy/deps.sh
 	@bash bench/run.sh
 
 static:

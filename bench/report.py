@@ -302,6 +302,25 @@ def main(argv):
             oc = next((r.get("other_cores") for k, r in rows if k == "openssl"), None)
             w("`openssl speed -evp sha256 -bytes 1048576`: %s MB/s%s." % (fmt(ossl_mb, 1), " (other cores: %s)" % oc if oc else ""))
             w("")
+        floors = [r for k, r in rows if k == "floor"]
+        if floors and ossl_mb:
+            budget = 2 * 1048576 / ossl_mb     # µs per 1 MiB body at half SHA-256's speed
+            w("**The floor for 1 MiB bodies** (bench/json_floor.cc, simdjson %s on this CPU). The target, half of SHA-256's speed, "
+              "is %s µs per 1 MiB body. The HMAC alone is one SHA-256 pass over the body; whatever else the handler does (validate, "
+              "minify, write the line) must fit in what is left. simdjson's DOM parse is the fastest full validation Debian ships; "
+              "its minify removes whitespace without validating; the write appends the minified bytes to a file where the spool is." %
+              (floors[0].get("impl", "?"), fmt(budget, 1)))
+            w("")
+            w("| spool on | HMAC alone µs (handler's signature check) | simdjson validation µs | write µs | sum µs | share of the budget | simdjson minify µs | other cores |")
+            w("|---|---|---|---|---|---|---|---|")
+            for f in floors:
+                p = next((q for q in parts if q.get("where") == f.get("where") and q.get("bytes") == "1048576"), {})
+                sig, par, wr = num(p.get("sig_us"), None), num(f.get("parse_us"), None), num(f.get("write_us"), None)
+                tot = sig + par + wr if None not in (sig, par, wr) else None
+                w("| %s | %s | %s | %s | %s | %s | %s | %s |" % (f.get("where"), fmt(sig, 1), fmt(par, 1), fmt(wr, 1), fmt(tot, 1),
+                                                           "%.0f%%" % (100 * tot / budget) if tot else "n/a",
+                                                           fmt(num(f.get("minify_us")), 1), f.get("other_cores", "n/a")))
+            w("")
         pick = [r for r in hand if r.get("bytes") == "1048576" and r.get("where") == "tmpfs"] or \
                [r for r in hand if r.get("bytes") == "1048576"]
         if pick:

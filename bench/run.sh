@@ -175,6 +175,15 @@ cc $CF -static -o "$BB/trivial_cgi_static" "$HERE/trivial_cgi.c"
 cc $CF -o "$BB/fsync_rate" "$HERE/fsync_rate.c"
 cc $CF -std=c11 -D_GNU_SOURCE -I"$INC" -o "$BB/handler_bench" "$HERE/handler_bench.c" \
     "$PROG/libhookspool.a" -lcrypto -lsqlite3
+# The large-body floor (bench/json_floor.cc) needs g++ and simdjson; make
+# bench installs them, a plain bench/run.sh runs without it.
+FLOOR=
+if command -v g++ >/dev/null 2>&1 &&
+   g++ -O2 -std=c++17 -o "$BB/json_floor" "$HERE/json_floor.cc" -lsimdjson >"$T/floor-build.log" 2>&1; then
+    FLOOR=$BB/json_floor
+else
+    say "json_floor not built (g++ or libsimdjson-dev missing): the large-body floor is not measured"
+fi
 say "building a static hookspool (make STATIC=1 B=$T/static all)"
 make -s -C "$SRC" STATIC=1 B="$T/static" all >"$T/static-build.log" 2>&1 ||
     { cat "$T/static-build.log" >&2; die "the static build failed"; }
@@ -710,6 +719,12 @@ for where in tmpfs disk; do
         say "  $where $size: $(echo "$out" | grep '^handler ' | grep -o ' mb_per_s=[0-9.]*' | tr -d ' ')"
         rm -rf "$sp"
     done
+    if [ -n "$FLOOR" ]; then
+        noise_begin
+        out=$("$FLOOR" "$T/body-1m.json" "$base" "$HSECS" || true)
+        rec "floor where=$where $(echo "$out" | grep '^floor ' | sed 's/^floor //') other_cores=$(noise_end)"
+        say "  $where floor (simdjson): $(echo "$out" | grep '^floor ' | sed 's/^floor //')"
+    fi
 done
 noise_begin
 ossl=$(openssl speed -evp sha256 -bytes 1048576 -seconds "$OSSL_SECS" 2>/dev/null | awk '$1 == "sha256" {print $2}' || true)

@@ -459,7 +459,7 @@ int hs_ctx_spool(hs_ctx *ctx, const hs_config *cfg, int create, hs_spool **out)
             break;
         }
     /* Still the directory at that path (not deleted or replaced by an
-     * operator)? Asked once per request: two stat calls. */
+     * operator)? Asked once per request: one stat call. */
     if (e != NULL && ((ctx->request != 0 && e->checked == ctx->request) ||
                       hs_spool_valid(e->sp))) {
         e->checked = ctx->request;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 struct file {
@@ -29,6 +30,12 @@ struct hs_flusher {
     uint64_t        clock;
     uint64_t        flushes;
     struct file     files[HS_FLUSH_FILES];
+    /* hs_flusher_set_end's record; under the gate. */
+    int             end_set;
+    dev_t           end_dev;
+    ino_t           end_ino;
+    off_t           end_at;
+    char            end_name[HS_FLUSH_NAME_MAX];
 };
 
 hs_flusher *hs_flusher_new(void)
@@ -48,6 +55,24 @@ hs_flusher *hs_flusher_new(void)
         return NULL;
     }
     return f;
+}
+
+void hs_flusher_set_end(hs_flusher *f, dev_t dev, ino_t ino, const char *name, off_t end)
+{
+    size_t n = strlen(name);
+    if (f == NULL) return;
+    f->end_set = n < sizeof(f->end_name);
+    if (!f->end_set) return;
+    f->end_dev = dev;
+    f->end_ino = ino;
+    f->end_at = end;
+    memcpy(f->end_name, name, n + 1);
+}
+
+int hs_flusher_is_end(const hs_flusher *f, dev_t dev, ino_t ino, const char *name, off_t size)
+{
+    return f != NULL && f->end_set && f->end_at == size && f->end_dev == dev &&
+           f->end_ino == ino && strcmp(f->end_name, name) == 0;
 }
 
 void hs_flusher_free(hs_flusher *f)

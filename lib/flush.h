@@ -49,6 +49,28 @@ int hs_flusher_wait(hs_flusher *f, dev_t dev, ino_t ino, uint64_t ticket, int fd
 int  hs_flusher_gate(hs_flusher *f, const struct timespec *deadline);
 void hs_flusher_ungate(hs_flusher *f);
 
+/*
+ * The process's last append, for skipping the read of a segment's last
+ * byte that checks for a torn tail (lib/spool.c fix_tail). Both are
+ * called only between hs_flusher_gate and hs_flusher_ungate, which order
+ * them; the spool lock is held as well.
+ *
+ * hs_flusher_set_end records that this process's last append left the
+ * segment (dev, ino) named name whole at byte `end` (a name longer than
+ * HS_FLUSH_NAME_MAX - 1 bytes clears the record instead).
+ * hs_flusher_is_end answers 1 when the segment (dev, ino, name) has
+ * exactly size bytes and that is where the recorded append left it.
+ * Then no other writer has changed it since: an append by another
+ * process only grows it (a killed one leaves it longer than `end`), and
+ * a cut-back only returns to a line boundary. The name makes inode
+ * reuse harmless, since segment names are never reused in a spool. The
+ * record lives in memory, so after a crash or a reboot the next process
+ * starts without one and reads the tail.
+ */
+#define HS_FLUSH_NAME_MAX 128
+void hs_flusher_set_end(hs_flusher *f, dev_t dev, ino_t ino, const char *name, off_t end);
+int  hs_flusher_is_end(const hs_flusher *f, dev_t dev, ino_t ino, const char *name, off_t size);
+
 /* How many fdatasync calls the flusher has made (for tests and benches). */
 uint64_t hs_flusher_count(hs_flusher *f);
 

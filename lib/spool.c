@@ -23,6 +23,9 @@
 struct hs_spool {
     char     path[PATH_MAX];
     int      root_fd, active_fd, ready_fd, lock_fd;
+    int      root_known;           /* root_dev/root_ino read (hs_spool_valid) */
+    dev_t    root_dev;
+    ino_t    root_ino;
     /* The active segment as this handle last saw it: its name and inode
      * are kept between requests, its descriptor only during one operation
      * (an idle process must not pin a sealed segment that a consumer has
@@ -46,11 +49,16 @@ const char *hs_spool_path(const hs_spool *sp) { return sp->path; }
 
 void hs_spool_set_flusher(hs_spool *sp, hs_flusher *f) { sp->flusher = f; }
 
-int hs_spool_valid(const hs_spool *sp)
+int hs_spool_valid(hs_spool *sp)
 {
-    struct stat a, b;
-    return fstat(sp->root_fd, &a) == 0 && stat(sp->path, &b) == 0 &&
-           a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+    struct stat st;
+    if (!sp->root_known) {
+        if (fstat(sp->root_fd, &st) != 0) return 0;
+        sp->root_dev = st.st_dev;
+        sp->root_ino = st.st_ino;
+        sp->root_known = 1;
+    }
+    return stat(sp->path, &st) == 0 && st.st_dev == sp->root_dev && st.st_ino == sp->root_ino;
 }
 
 uint64_t hs_spool_take_repaired(hs_spool *sp)
@@ -454,14 +462,18 @@ static void forget_seg(hs_spool *sp)
 }
 
 /* Cut a partial last line (a writer killed mid-append, or a failed
- * cut-back) back to the last complete line. Under the lock. */
+ * cut-back) back to the last complete line. Under the lock. When this
+ * process made the last append and the segment still ends where it left
+ * it, the tail is known whole and is not read (see hs_flusher_is_end). */
 static int fix_tail(hs_spool *sp, off_t *size)
 {
     char buf[TAIL_CHUNK];
     off_t end = *size, pos;
     ssize_t r;
 
-    if (end == 0) return 0;
+    if (end == 0 ||
+        hs_flusher_is_end(sp->flusher, sp->seg_dev, sp->seg_ino, sp->seg_name, end))
+        return 0;
     do r = pread(sp->seg_fd, buf, 1, end - 1); while (r < 0 && errno == EINTR);
     if (r < 0) return -errno;
     if (r == 1 && buf[0] == '\n') return 0;
@@ -779,6 +791,7 @@ int hs_spool_append(hs_spool *sp, const hs_spool_opts *opts,
     fd = sp->seg_fd;
     dev = sp->seg_dev;
     ino = sp->seg_ino;
+    hs_flusher_set_end(sp->flusher, dev, ino, sp->seg_name, off + (off_t)len);
     /* The ticket is taken after the write completed: a flush that covers
      * it started after these bytes were in the file. */
     if (opts->fsync_always) ticket = hs_flusher_written(sp->flusher, dev, ino);

@@ -131,8 +131,10 @@ int hs_spool_keep_invalid(hs_spool *sp, const hs_spool_opts *opts,
                           const void *body, size_t len, long long keep);
 
 /* 1 when the spool's path still names the directory this handle has
- * open (an operator may have removed or replaced it), else 0. */
-int hs_spool_valid(const hs_spool *sp);
+ * open (an operator may have removed or replaced it), else 0. The open
+ * directory's identity is read once; after that one stat of the path
+ * answers, since an inode held open cannot be reused by another file. */
+int hs_spool_valid(hs_spool *sp);
 
 /* Bytes of partial tails cut back since the last call (for the log). */
 uint64_t hs_spool_take_repaired(hs_spool *sp);

@@ -102,6 +102,24 @@ int main(void)
         }
         CHECK(ok);
     }
+    /* the last-append record: only the same segment, name and size match */
+    {
+        char longname[HS_FLUSH_NAME_MAX + 8];
+        CHECK(!hs_flusher_is_end(f, 1, 2, "a.jsonl", 0));          /* none yet */
+        hs_flusher_set_end(f, 1, 2, "a.jsonl", 100);
+        CHECK(hs_flusher_is_end(f, 1, 2, "a.jsonl", 100));
+        CHECK(!hs_flusher_is_end(f, 1, 2, "a.jsonl", 101));        /* grown since */
+        CHECK(!hs_flusher_is_end(f, 1, 2, "a.jsonl", 99));
+        CHECK(!hs_flusher_is_end(f, 1, 3, "a.jsonl", 100));        /* other inode */
+        CHECK(!hs_flusher_is_end(f, 9, 2, "a.jsonl", 100));        /* other device */
+        CHECK(!hs_flusher_is_end(f, 1, 2, "b.jsonl", 100));        /* inode reused */
+        memset(longname, 'x', sizeof(longname) - 1);
+        longname[sizeof(longname) - 1] = '\0';
+        hs_flusher_set_end(f, 1, 2, longname, 100);                 /* cannot keep it: */
+        CHECK(!hs_flusher_is_end(f, 1, 2, longname, 100));         /* cleared */
+        CHECK(!hs_flusher_is_end(f, 1, 2, "a.jsonl", 100));
+        CHECK(!hs_flusher_is_end(NULL, 1, 2, "a.jsonl", 100));
+    }
     hs_flusher_free(f);
     close(fd);
     unlink(path);

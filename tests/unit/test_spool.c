@@ -250,6 +250,69 @@ static void test_partial_tail_cut(void)
     hs_spool_close(sp);
 }
 
+/* Append the line {"n":N} through sp; 0 or a negative errno. */
+static int put_n(hs_spool *sp, const hs_spool_opts *o, int n)
+{
+    char line[512], payload[32], id[HS_ID_LEN + 1];
+    size_t io, to, len;
+    snprintf(payload, sizeof(payload), "{\"n\":%d}", n);
+    len = make_line(line, sizeof(line), payload, &io, &to);
+    return hs_spool_append(sp, o, line, len, io, to, id, NULL);
+}
+
+/* The one active segment of spool gets 11 bytes of a line whose writer
+ * was killed mid-append. */
+static void tear(const char *spool)
+{
+    char dir[600], seg[800], names[4][128];
+    FILE *fp;
+    snprintf(dir, sizeof(dir), "%s/active", spool);
+    CHECK(count_in(dir, names, 4) == 1);
+    snprintf(seg, sizeof(seg), "%s/%s", dir, names[0]);
+    fp = fopen(seg, "ab");
+    CHECK(fp != NULL && fputs("{\"id\":\"torn", fp) >= 0 && fclose(fp) == 0);
+}
+
+/* Handles sharing a flusher (the threads of one FastCGI process) skip
+ * reading the tail when their process made the last append; a torn tail
+ * left by anyone else, or a segment that is not the one recorded, is
+ * still read and cut. */
+static void test_tail_record(void)
+{
+    char path[512];
+    hs_spool *a, *b, *other;
+    hs_flusher *f = hs_flusher_new();
+    hs_spool_opts o = opts(1 << 20, 3600, 077);
+
+    snprintf(path, sizeof(path), "%s/record", root);
+    CHECK(f != NULL && hs_spool_open(path, &o, 1, &a) == 0 && hs_spool_open(path, &o, 1, &b) == 0 &&
+          hs_spool_open(path, &o, 1, &other) == 0);
+    hs_spool_set_flusher(a, f);
+    hs_spool_set_flusher(b, f);
+    CHECK(put_n(a, &o, 1) == 0);
+    CHECK(put_n(b, &o, 2) == 0);            /* the record hits: no tail read */
+    tear(path);                             /* another process, killed */
+    CHECK(put_n(a, &o, 3) == 0);
+    CHECK(hs_spool_take_repaired(a) == 11);
+    CHECK(put_n(other, &o, 4) == 0);        /* another process's whole line, */
+    tear(path);                             /* then one killed mid-append */
+    CHECK(put_n(b, &o, 5) == 0);
+    CHECK(hs_spool_take_repaired(b) == 11);
+    CHECK(all_lines(path, NULL, 0) == 5);
+    /* a new segment (the old one sealed; once consumed its inode may be
+     * reused) with a torn tail is read whatever the record says */
+    CHECK(hs_spool_rotate(a, &o, 1, NULL) == 0);
+    CHECK(put_n(other, &o, 6) == 0);
+    tear(path);
+    CHECK(put_n(a, &o, 7) == 0);
+    CHECK(hs_spool_take_repaired(a) == 11);
+    CHECK(all_lines(path, NULL, 0) == 7);
+    hs_spool_close(a);
+    hs_spool_close(b);
+    hs_spool_close(other);
+    hs_flusher_free(f);
+}
+
 /* RLIMIT_FSIZE makes a real write fail part-way (EFBIG after a short
  * write): the partial line must be cut back to the recorded offset. */
 static void test_failed_write_cut_back(void)
@@ -382,6 +445,20 @@ static void test_valid_after_replace(void)
     snprintf(moved, sizeof(moved), "%s/replaced.old", root);
     CHECK(rename(path, moved) == 0);
     CHECK(hs_spool_valid(sp) == 0);
+    CHECK(mkdir(path, 0700) == 0);                 /* a new directory there */
+    CHECK(hs_spool_valid(sp) == 0);
+    CHECK(rmdir(path) == 0);
+    CHECK(rename(moved, path) == 0);               /* moved back: the same one */
+    CHECK(hs_spool_valid(sp) == 1);
+    CHECK(hs_spool_valid(sp) == 1);
+    hs_spool_close(sp);
+    /* a handle whose first question comes after the move */
+    CHECK(hs_spool_open(path, &o, 1, &sp) == 0);
+    CHECK(rename(path, moved) == 0);
+    CHECK(mkdir(path, 0700) == 0);
+    CHECK(hs_spool_valid(sp) == 0);
+    CHECK(rmdir(path) == 0);
+    CHECK(rename(moved, path) == 0);
     hs_spool_close(sp);
 }
 
@@ -468,6 +545,7 @@ int main(void)
     test_ids_and_size_rotation();
     test_age_rotation_and_rotate();
     test_partial_tail_cut();
+    test_tail_record();
     test_failed_write_cut_back();
     test_seal_never_overwrites();
     test_crash_leftovers();
