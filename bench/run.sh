@@ -125,7 +125,8 @@ SERVER_CONF=""
 HUNG=0
 cleanup() {
     set +e
-    stop_server
+    # (cleanup can run before stop_server is defined, on an early error)
+    if declare -F stop_server >/dev/null; then stop_server; fi
     [ -n "$SHM" ] && rm -rf "$SHM"
     if [ "${BENCH_KEEP:-0}" = 1 ]; then say "kept $T"; else rm -rf "$T"; fi
 }
@@ -160,7 +161,7 @@ else
     cp "$BUILD/hookspool.fcgi" "$BUILD/hookspool" "$BUILD/libhookspool.a" "$PROG/"
     cp "$ROOT"/lib/*.h "$INC/"
     dirty=$(git -C "$ROOT" status --porcelain -- lib cgi Makefile 2>/dev/null | wc -l || true)
-    PROG_DESC="the work tree's build/ (copied at the start, built $(date -u -r "$BUILD/hookspool.fcgi" +%Y-%m-%dT%H:%M:%SZ)) at $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$([ "$dirty" -gt 0 ] && echo " + $dirty uncommitted changes in lib/, cgi/, Makefile")"
+    PROG_DESC="the work tree's build/ (copied at the start, built $(date -u -r "$BUILD/hookspool.fcgi" +%Y-%m-%dT%H:%M:%SZ)) at $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$([ "$dirty" -gt 0 ] && echo " + $dirty uncommitted changes in lib/, cgi/, Makefile" || true)"
 fi
 FCGI=$PROG/hookspool.fcgi
 CLI=$PROG/hookspool
