@@ -115,8 +115,15 @@ static int serve(hs_ctx *ctx, char *const *params, const struct io *io, hs_buf *
 
     hs_response_init(&resp);
     hs_handle(ctx, cfg, err, &req, &resp);
-    hs_buf_printf(&head, "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n",
-                  resp.status, status_text(resp.status), resp.content_type, resp.body.len);
+    hs_buf_puts(&head, "Status: ");
+    hs_buf_put_u(&head, (unsigned)resp.status);
+    hs_buf_putc(&head, ' ');
+    hs_buf_puts(&head, status_text(resp.status));
+    hs_buf_puts(&head, "\r\nContent-Type: ");
+    hs_buf_puts(&head, resp.content_type);
+    hs_buf_puts(&head, "\r\nContent-Length: ");
+    hs_buf_put_u(&head, resp.body.len);
+    hs_buf_puts(&head, "\r\n");
     hs_buf_append(&head, resp.head.p, resp.head.len);
     hs_buf_puts(&head, "\r\n");
     if (head.oom || put(io, head.p, head.len) != 0 ||

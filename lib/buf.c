@@ -54,6 +54,26 @@ int hs_buf_puts(hs_buf *b, const char *s) { return hs_buf_append(b, s, strlen(s)
 
 int hs_buf_putc(hs_buf *b, char c) { return hs_buf_append(b, &c, 1); }
 
+int hs_buf_fill(hs_buf *b, char c, size_t n)
+{
+    if (hs_buf_reserve(b, n) != 0) return -1;
+    memset(b->p + b->len, c, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+int hs_buf_put_u(hs_buf *b, unsigned long long v)
+{
+    char d[20];   /* 2^64 - 1 has 20 digits */
+    size_t i = sizeof(d);
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return hs_buf_append(b, d + i, sizeof(d) - i);
+}
+
 int hs_buf_printf(hs_buf *b, const char *fmt, ...)
 {
     va_list ap;

@@ -30,6 +30,10 @@ int  hs_buf_reserve(hs_buf *b, size_t extra);
 int  hs_buf_append(hs_buf *b, const void *data, size_t n);
 int  hs_buf_puts(hs_buf *b, const char *s);
 int  hs_buf_putc(hs_buf *b, char c);
+/* n copies of c. */
+int  hs_buf_fill(hs_buf *b, char c, size_t n);
+/* v in decimal (no printf on the request path). */
+int  hs_buf_put_u(hs_buf *b, unsigned long long v);
 int  hs_buf_printf(hs_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /*

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@ struct conf_file {
     int    missing;         /* the file does not exist */
     char   error[HS_CTX_ERR_MAX];   /* unreadable or unparsable */
     hs_buf pairs;           /* "NAME\0value\0" ... */
+    unsigned long gen;      /* bumped whenever pairs are (re)read */
 };
 
 struct conf_entry {
@@ -60,6 +62,13 @@ struct hs_ctx {
     struct conf_file   files[HS_CTX_MAX_FILES];
     struct spool_entry spools[HS_CTX_MAX_SPOOLS];
     hs_buf             scratch;
+    /* The last request's raw settings (see raw_settings) and the entry
+     * they resolved to. Set together by the request that resolved them;
+     * every request that does not reuse them clears them first, so an
+     * entry re-parsed since is never reached through them. */
+    hs_buf             raw;
+    struct conf_entry *raw_entry;
+    unsigned long      gen;          /* source of conf_file generations */
 };
 
 hs_ctx *hs_ctx_new_shared(const char *conf_dir, hs_log *log, hs_flusher *flusher)
@@ -101,6 +110,7 @@ void hs_ctx_free(hs_ctx *ctx)
         hs_spool_close(ctx->spools[i].sp);
     }
     hs_buf_free(&ctx->scratch);
+    hs_buf_free(&ctx->raw);
     if (ctx->owns_log) hs_log_destroy(&ctx->own_log);
     if (ctx->owns_flusher) hs_flusher_free(ctx->flusher);
     free(ctx);
@@ -193,6 +203,7 @@ static struct conf_file *load_conf_file(hs_ctx *ctx, const char *path, time_t no
     f->checked = now;
     f->missing = 0;
     f->error[0] = '\0';
+    f->gen = ++ctx->gen;
     hs_buf_reset(&f->pairs);
     rc = read_small(path, HS_CONF_MAX_FILE, &text, &f->st);
     if (rc == -ENOENT) {
@@ -280,6 +291,30 @@ static const char *chain_lookup(void *arg, const char *name)
     return v;
 }
 
+/*
+ * Everything a request's settings are resolved from, raw: the
+ * configuration file (which one, and which reading of it) and the
+ * HOOKSPOOL_ entries of the parameters and of the environment, in order.
+ * Equal raw settings resolve to equal values, so a request whose raw
+ * settings are the last request's skips the ~25 lookups. Written into
+ * out; 0, or -1 when they were too many to index (then no shortcut).
+ */
+static int raw_settings(const struct chain *c, hs_buf *out)
+{
+    size_t i;
+    uintptr_t fp = (uintptr_t)c->file;
+    unsigned long gen = c->file != NULL ? c->file->gen : 0;
+
+    if (c->p_all || c->e_all) return -1;
+    hs_buf_reset(out);
+    hs_buf_append(out, &fp, sizeof(fp));
+    hs_buf_append(out, &gen, sizeof(gen));
+    for (i = 0; i < c->np; i++) hs_buf_append(out, c->pv[i], strlen(c->pv[i]) + 1);
+    hs_buf_putc(out, '\001');   /* no entry starts with it: ends the parameters */
+    for (i = 0; i < c->ne; i++) hs_buf_append(out, c->ev[i], strlen(c->ev[i]) + 1);
+    return out->oom ? -1 : 0;
+}
+
 /* Once per process (whichever thread parses the configuration first): a
  * spool or secret file that the web server would serve to anyone is
  * worth a line in the error log. */
@@ -298,6 +333,13 @@ static void warn_docroot(hs_ctx *ctx, const hs_config *cfg, const char *docroot)
                     "DOCUMENT_ROOT %s: anyone could download the secret; move it outside",
                     cfg->secret_file, docroot);
     }
+}
+
+/* ctx->raw (this request's raw settings, when complete) resolved to e. */
+static void remember_raw(hs_ctx *ctx, struct conf_entry *e)
+{
+    if (ctx->raw.oom || ctx->raw.len == 0) return;
+    ctx->raw_entry = e;
 }
 
 const hs_config *hs_ctx_config(hs_ctx *ctx, char *const *params, time_t now,
@@ -331,6 +373,18 @@ const hs_config *hs_ctx_config(hs_ctx *ctx, char *const *params, time_t now,
     }
     chain_init(&ch, params, file);
 
+    /* The same raw settings as the last request: the same configuration. */
+    if (raw_settings(&ch, key) == 0 && ctx->raw_entry != NULL && key->len == ctx->raw.len &&
+        memcmp(key->p, ctx->raw.p, key->len) == 0) {
+        ctx->raw_entry->used = ++ctx->clock;
+        return &ctx->raw_entry->cfg;
+    }
+    /* Otherwise remember these raw settings (none when they could not be
+     * indexed) for the entry they resolve to below. */
+    ctx->raw_entry = NULL;
+    hs_buf_reset(&ctx->raw);
+    if (!key->oom && !ch.p_all && !ch.e_all) hs_buf_append(&ctx->raw, key->p, key->len);
+
     /* The canonical key: every setting's resolved value. */
     hs_buf_reset(key);
     for (i = 0; hs_conf_names[i] != NULL; i++) {
@@ -347,6 +401,7 @@ const hs_config *hs_ctx_config(hs_ctx *ctx, char *const *params, time_t now,
         if (e->key.len == key->len && e->key.len > 0 &&
             memcmp(e->key.p, key->p, key->len) == 0) {
             e->used = ++ctx->clock;
+            remember_raw(ctx, e);
             return &e->cfg;
         }
         if (e->used < victim->used) victim = e;
@@ -368,6 +423,7 @@ const hs_config *hs_ctx_config(hs_ctx *ctx, char *const *params, time_t now,
         return NULL;
     }
     e->used = ++ctx->clock;
+    remember_raw(ctx, e);
     warn_docroot(ctx, &e->cfg, hs_param(params, "DOCUMENT_ROOT"));
     return &e->cfg;
 }

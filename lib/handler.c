@@ -168,10 +168,10 @@ static int build_line(hs_buf *b, const hs_config *cfg, const hs_request *req,
     hs_buf_reset(b);
     hs_buf_puts(b, "{\"id\":\"");
     *id_off = b->len;
-    hs_buf_printf(b, "%*s", HS_ID_LEN, "");
+    hs_buf_fill(b, ' ', HS_ID_LEN);
     hs_buf_puts(b, "\",\"received_at\":\"");
     *ts_off = b->len;
-    hs_buf_printf(b, "%*s", HS_TS_LEN, "");
+    hs_buf_fill(b, ' ', HS_TS_LEN);
     hs_buf_puts(b, "\",\"endpoint\":");
     hs_buf_json_str(b, cfg->endpoint, strlen(cfg->endpoint));
     if (key != NULL) {
@@ -332,7 +332,9 @@ static void handle_post(hs_ctx *ctx, const hs_config *cfg, const hs_request *req
         goto done;
     }
     resp->status = 200;
-    hs_buf_printf(&resp->body, "{\"ok\":true,\"id\":\"%s\"}\n", id);
+    hs_buf_puts(&resp->body, "{\"ok\":true,\"id\":\"");
+    hs_buf_puts(&resp->body, id);
+    hs_buf_puts(&resp->body, "\"}\n");
     {
         hs_counters *c;
         struct timespec ts;

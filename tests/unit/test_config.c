@@ -310,6 +310,56 @@ static void test_ctx_sources(void)
         CHECK(hs_ctx_config(ctx, params, 1006, err, sizeof(err)) == NULL &&
               strstr(err, "HOOKSPOOL_TOLERANCE"));
     }
+    {
+        /* The last request's raw settings are a shortcut, never a stale
+         * answer: alternate endpoints, change the environment under the
+         * same parameters, and push the remembered entry out of the
+         * cache (more distinct configurations than it keeps), then ask
+         * again. */
+        char names[HS_CTX_MAX_CONFIGS + 2][64];
+        char *p1[] = { "HOOKSPOOL_SPOOL=/tmp/x", "HOOKSPOOL_SECRET=s", "HOOKSPOOL_ENDPOINT=one", NULL };
+        char *p2[] = { "HOOKSPOOL_SPOOL=/tmp/x", "HOOKSPOOL_SECRET=s", "HOOKSPOOL_ENDPOINT=two", NULL };
+        char *pk[] = { "HOOKSPOOL_SPOOL=/tmp/x", "HOOKSPOOL_SECRET=s", NULL, NULL };
+        int k, ok = 1;
+        for (k = 0; k < 3; k++) {
+            a = hs_ctx_config(ctx, p1, 1010, err, sizeof(err));
+            b = hs_ctx_config(ctx, p2, 1010, err, sizeof(err));
+            if (!a || !b || strcmp(a->endpoint, "one") != 0 || strcmp(b->endpoint, "two") != 0) ok = 0;
+        }
+        CHECK(ok);
+        CHECK(hs_ctx_config(ctx, p2, 1010, err, sizeof(err)) == b);
+        setenv("HOOKSPOOL_TOLERANCE", "77", 1);
+        c = hs_ctx_config(ctx, p2, 1010, err, sizeof(err));
+        CHECK(c && c->tolerance == 77 && strcmp(c->endpoint, "two") == 0);
+        unsetenv("HOOKSPOOL_TOLERANCE");
+        c = hs_ctx_config(ctx, p2, 1010, err, sizeof(err));
+        CHECK(c && c->tolerance != 77);
+        a = hs_ctx_config(ctx, p1, 1010, err, sizeof(err));
+        for (k = 0; k < HS_CTX_MAX_CONFIGS + 2; k++) {
+            snprintf(names[k], sizeof(names[k]), "HOOKSPOOL_ENDPOINT=n%d", k);
+            pk[2] = names[k];
+            c = hs_ctx_config(ctx, pk, 1010, err, sizeof(err));
+            if (!c || strcmp(c->endpoint, names[k] + strlen("HOOKSPOOL_ENDPOINT=")) != 0) ok = 0;
+            /* the previous request's entry may have been re-parsed for this one */
+            c = hs_ctx_config(ctx, pk, 1010, err, sizeof(err));
+            if (!c || strcmp(c->endpoint, names[k] + strlen("HOOKSPOOL_ENDPOINT=")) != 0) ok = 0;
+        }
+        CHECK(ok);
+        a = hs_ctx_config(ctx, p1, 1010, err, sizeof(err));
+        CHECK(a && strcmp(a->endpoint, "one") == 0);
+    }
+    {
+        /* the same parameters twice in a row, the file changed between */
+        char p0[300];
+        char *params[] = { p0, NULL };
+        snprintf(p0, sizeof(p0), "HOOKSPOOL_CONFIG=%s", conf);
+        write_file(conf, "HOOKSPOOL_SPOOL=/tmp/from-file\nHOOKSPOOL_SECRET=s\nHOOKSPOOL_ENDPOINT=aaa\n");
+        a = hs_ctx_config(ctx, params, 1020, err, sizeof(err));
+        CHECK(a && strcmp(a->endpoint, "aaa") == 0);
+        write_file(conf, "HOOKSPOOL_SPOOL=/tmp/from-file\nHOOKSPOOL_SECRET=s\nHOOKSPOOL_ENDPOINT=bbbb\n");
+        a = hs_ctx_config(ctx, params, 1021, err, sizeof(err));
+        CHECK(a && strcmp(a->endpoint, "bbbb") == 0);
+    }
     hs_ctx_free(ctx);
     {
         char cmd[300];
