@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -454,6 +455,33 @@ static int has_suffix(const char *s, const char *suf)
     return n > m && memcmp(s + n - m, suf, m) == 0;
 }
 
+/*
+ * fstat of a segment, asking only for what the spool uses (type, inode,
+ * links, size). Since Linux 6.13 a stat that reports a file's times
+ * marks them as seen, and the next write must then stamp a fresh
+ * fine-grained time into the inode: with a plain fstat before every
+ * append, every append dirtied the inode in the journal. Without the
+ * times, appends within one clock tick leave it alone. Falls back to
+ * fstat where statx is missing.
+ */
+static int seg_stat(int fd, struct stat *st)
+{
+#if defined(STATX_INO)
+    struct statx sx;
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_INO | STATX_NLINK | STATX_SIZE, &sx) == 0) {
+        memset(st, 0, sizeof(*st));
+        st->st_mode = sx.stx_mode;
+        st->st_ino = (ino_t)sx.stx_ino;
+        st->st_nlink = (nlink_t)sx.stx_nlink;
+        st->st_size = (off_t)sx.stx_size;
+        st->st_dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+        return 0;
+    }
+    if (errno != ENOSYS) return -1;
+#endif
+    return fstat(fd, st);
+}
+
 static void forget_seg(hs_spool *sp)
 {
     (void)xclose(sp->seg_fd);
@@ -561,7 +589,7 @@ static int create_seg(hs_spool *sp, const hs_spool_opts *opts, uint64_t stamp)
         if ((rc = next_stamp(sp, &stamp)) != 0) return rc;
     }
     if (fd < 0) return -EEXIST;
-    if (fchmod(fd, fmode) != 0 || fstat(fd, &st) != 0) {
+    if (fchmod(fd, fmode) != 0 || seg_stat(fd, &st) != 0) {
         rc = -errno;
         (void)unlinkat(sp->active_fd, name, 0);
         (void)xclose(fd);
@@ -590,7 +618,7 @@ static int cached_is_current(hs_spool *sp, struct stat *st)
     if (sp->seg_name[0] == '\0') return 0;
     if (sp->seg_fd < 0)
         sp->seg_fd = openat(sp->active_fd, sp->seg_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-    if (sp->seg_fd < 0 || fstat(sp->seg_fd, st) != 0 || st->st_dev != sp->seg_dev ||
+    if (sp->seg_fd < 0 || seg_stat(sp->seg_fd, st) != 0 || st->st_dev != sp->seg_dev ||
         st->st_ino != sp->seg_ino || st->st_nlink == 0) {
         forget_seg(sp);
         return 0;
@@ -611,7 +639,7 @@ static int adopt(hs_spool *sp, const char *name)
     struct stat st;
     int fd = openat(sp->active_fd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) return -errno;
-    if (fstat(fd, &st) != 0) { int rc = -errno; (void)xclose(fd); return rc; }
+    if (seg_stat(fd, &st) != 0) { int rc = -errno; (void)xclose(fd); return rc; }
     forget_seg(sp);
     sp->seg_fd = fd;
     snprintf(sp->seg_name, sizeof(sp->seg_name), "%s", name);
@@ -671,7 +699,7 @@ static int load_seg(hs_spool *sp, int fsync_always)
         off_t size;
         struct stat st;
         if ((rc = adopt(sp, names[i])) != 0) return rc;
-        if (fstat(sp->seg_fd, &st) != 0) return -errno;
+        if (seg_stat(sp->seg_fd, &st) != 0) return -errno;
         size = st.st_size;
         if ((rc = fix_tail(sp, &size)) != 0) return rc;
         if (size == 0) {
@@ -691,7 +719,7 @@ static int open_current(hs_spool *sp, int fsync_always, struct stat *st)
     int rc;
     if (cached_is_current(sp, st)) return 0;
     if ((rc = load_seg(sp, fsync_always)) != 0) return rc;
-    return (sp->seg_fd >= 0 && fstat(sp->seg_fd, st) != 0) ? -errno : 0;
+    return (sp->seg_fd >= 0 && seg_stat(sp->seg_fd, st) != 0) ? -errno : 0;
 }
 
 /* Make sure a current segment is cached and its tail is whole; seal it
