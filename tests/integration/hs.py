@@ -35,6 +35,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -448,18 +449,7 @@ class Server:
         backends, CGIs)."""
         if self.proc is None or self.proc.poll() is not None:
             return []
-        out = []
-        for p in os.listdir("/proc"):
-            if not p.isdigit():
-                continue
-            try:
-                with open("/proc/%s/stat" % p) as f:
-                    st = f.read()
-                ppid = int(st.rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            if ppid == self.proc.pid:
-                out.append(int(p))
+        out = [pid for pid, ppid in proc_parents().items() if ppid == self.proc.pid]
         self._known_children.update(out)
         return out
 
@@ -619,6 +609,37 @@ def _become_subreaper():
         libc.prctl(36, 1, 0, 0, 0)          # PR_SET_CHILD_SUBREAPER
     except (OSError, AttributeError):
         pass
+
+
+def proc_parents():
+    """{pid: ppid} of every process."""
+    res = {}
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % p) as f:
+                st = f.read()
+            res[int(p)] = int(st.rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    return res
+
+
+def store_integrity(db, readonly=False):
+    """The rows of PRAGMA integrity_check on the SQLite file db ([("ok",)]
+    when it is sound), or [("error: ...",)] when it cannot be run."""
+    try:
+        if readonly:
+            con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=30)
+        else:
+            con = sqlite3.connect(db, timeout=30)
+        try:
+            return con.execute("PRAGMA integrity_check").fetchall()
+        finally:
+            con.close()
+    except sqlite3.Error as e:
+        return [("error: %s" % e,)]
 
 
 def _alive(pid):

@@ -44,24 +44,9 @@ def which(name, *extra):
 
 # ---------------------------------------------------------------- processes
 
-def proc_parents():
-    """{pid: ppid} of every process."""
-    res = {}
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % p) as f:
-                st = f.read()
-            res[int(p)] = int(st.rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-    return res
-
-
 def descendants(root):
     """PIDs of every living process below root."""
-    parents = proc_parents()
+    parents = hs.proc_parents()
     kids = {}
     for pid, ppid in parents.items():
         kids.setdefault(ppid, []).append(pid)

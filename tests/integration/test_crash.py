@@ -38,7 +38,6 @@ import os
 import queue
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -353,13 +352,7 @@ def main(T):
              o["key"] != [o["event"].get("operation"), o["event"].get("resourceId")]]
     T.check(not keyok, "every key is [operation, resourceId] of its event", keyok[:3])
 
-    db = os.path.join(spool, "state.db")
-    try:
-        c = sqlite3.connect(db, timeout=30)
-        res = c.execute("PRAGMA integrity_check").fetchall()
-        c.close()
-    except sqlite3.Error as e:
-        res = [("error: %s" % e,)]
+    res = hs.store_integrity(os.path.join(spool, "state.db"))
     T.check(res == [("ok",)], "PRAGMA integrity_check of state.db is ok", res)
     hs.check_no_leaks(T, servers, [tmp.path])
     T.note("summary: %d kills, %d requests, %d answered 2xx, %d events taken, %d never taken"

@@ -32,7 +32,6 @@ import collections
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -87,14 +86,7 @@ def check_store(T, spool, label):
     db = os.path.join(spool, "state.db")
     if not T.check(os.path.isfile(db), "%s: SPOOL/state.db exists" % label, db):
         return
-    try:
-        con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=30)
-        try:
-            res = con.execute("PRAGMA integrity_check").fetchall()
-        finally:
-            con.close()
-    except sqlite3.Error as e:
-        res = [("error: %s" % e,)]
+    res = hs.store_integrity(db, readonly=True)
     T.check(res == [("ok",)], "%s: state.db PRAGMA integrity_check says ok" % label, res)
 
 

@@ -58,7 +58,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
@@ -234,12 +233,7 @@ def integrity(T, spool, label):
     if not os.path.exists(db):
         T.check(False, "%s: state.db exists" % label)
         return
-    try:
-        c = sqlite3.connect(db, timeout=30)
-        res = c.execute("PRAGMA integrity_check").fetchall()
-        c.close()
-    except sqlite3.Error as e:
-        res = [("error: %s" % e,)]
+    res = hs.store_integrity(db)
     T.check(res == [("ok",)], "%s: PRAGMA integrity_check of state.db is ok" % label, res)
 
 
@@ -440,12 +434,7 @@ def matrix_config(T, tmp, prog, shim, cfg, stats, exceptions_seen, examples):
                 if fresh:
                     integ = None
                     if os.path.exists(os.path.join(sp, "state.db")):
-                        try:
-                            c = sqlite3.connect(os.path.join(sp, "state.db"), timeout=30)
-                            integ = c.execute("PRAGMA integrity_check").fetchall()
-                            c.close()
-                        except sqlite3.Error as e:
-                            integ = [("error: %s" % e,)]
+                        integ = hs.store_integrity(os.path.join(sp, "state.db"))
                     if integ != [("ok",)]:
                         problems["state.db of the created spool passes integrity_check"].append(
                             "%s: %s" % (what, integ))

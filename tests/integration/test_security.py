@@ -512,6 +512,37 @@ def vmrss(pid):
     return None
 
 
+class KeepAlive:
+    """One keep-alive connection to 127.0.0.1:port, reopened when the
+    server closes it; a request that fails is tried up to 3 times."""
+
+    def __init__(self, port):
+        self.port = port
+        self.conn = None
+
+    def request(self, method, body, headers):
+        """(status, [(header, value)], body); (None, [], b"") when every
+        try failed."""
+        for attempt in range(3):
+            try:
+                if self.conn is None:
+                    self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                self.conn.request(method, "/hook", body=body, headers=headers)
+                r = self.conn.getresponse()
+                data = r.read()
+                if r.getheader("connection", "").lower() == "close":
+                    self.close()
+                return r.status, r.getheaders(), data
+            except (OSError, http.client.HTTPException):
+                self.close()
+        return None, [], b""
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+        self.conn = None
+
+
 def section_flood(T, tmp, servers):
     T.section("%d bad signatures to one FastCGI process" % FLOOD)
     spool = tmp.join("flood-spool")
@@ -552,32 +583,15 @@ def section_flood(T, tmp, servers):
 
     statuses = collections.Counter()
     leaks = []
-    conn = None
+    conn = KeepAlive(srv.port)
     rss = {}
     t0 = time.time()
     mac_list = [m for m in SENT | EXPECTED if len(m) >= 16]
     seen = set()
     for i in range(1, FLOOD + 1):
         bb = bodies[i % len(bodies)]
-        for attempt in range(3):
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
-                conn.request("POST", "/hook", body=bb, headers={
-                    "Content-Type": "application/json", hs.CALIZA_HEADER: sigs[i % len(sigs)]})
-                r = conn.getresponse()
-                data = r.read()
-                hdrs = r.getheaders()
-                if r.getheader("connection", "").lower() == "close":
-                    conn.close()
-                    conn = None
-                break
-            except (OSError, http.client.HTTPException):
-                if conn is not None:
-                    conn.close()
-                conn = None
-                data, hdrs, r = b"", [], None
-        st = r.status if r is not None else None
+        st, hdrs, data = conn.request("POST", bb, {
+            "Content-Type": "application/json", hs.CALIZA_HEADER: sigs[i % len(sigs)]})
         statuses[st] += 1
         # every answer is searched (identical ones once: only Date varies)
         text = data.decode("utf-8", "replace") + repr(hdrs)
@@ -593,8 +607,7 @@ def section_flood(T, tmp, servers):
         if i in (1000, FLOOD):
             rss[i] = vmrss(pid)
     t1 = time.time()
-    if conn is not None:
-        conn.close()
+    conn.close()
     time.sleep(1.5)
     # one more, in a new second: flushes the last "suppressed" count
     srv.post(bodies[0], {hs.CALIZA_HEADER: sigs[0]})
@@ -690,7 +703,7 @@ def section_mixed(T, tmp, servers):
     T.check(st == 200, "a valid event first", (st, a))
     pid = (srv.backend_pids() or [None])[0]
     rnd = random.Random(5)
-    conn = None
+    conn = KeepAlive(srv.port)
     rss = {}
     statuses = collections.Counter()
     n = 3000
@@ -712,30 +725,13 @@ def section_mixed(T, tmp, servers):
             req = ("GET", None, {"Authorization": wrong})
         else:
             req = ("GET", None, {"Authorization": "Bearer " + token})
-        for attempt in range(3):
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
-                conn.request(req[0], "/hook", body=req[1], headers=req[2])
-                r = conn.getresponse()
-                data = r.read()
-                st = r.status
-                hd = dict((x.lower(), y) for x, y in r.getheaders())
-                if hd.get("connection", "").lower() == "close":
-                    conn.close()
-                    conn = None
-                break
-            except (OSError, http.client.HTTPException):
-                if conn is not None:
-                    conn.close()
-                conn = None
-                st, hd, data = None, {}, b""
+        st, hdrs, data = conn.request(req[0], req[1], req[2])
+        hd = dict((x.lower(), y) for x, y in hdrs)
         statuses[(req[0] if req[0] in ("GET", "POST") else "other", st)] += 1
         ANSWERS.append(("mixed", st, hd, data))
         if i in (1000, n) and pid:
             rss[i] = vmrss(pid)
-    if conn is not None:
-        conn.close()
+    conn.close()
     T.note("mixed answers: %s; VmRSS after 1000: %s, after %d: %s" % (
         dict(statuses), rss.get(1000), n, rss.get(n)))
     want = {("POST", 400), ("POST", 413), ("POST", 401), ("other", 405), ("GET", 401),
