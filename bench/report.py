@@ -212,10 +212,11 @@ def main(argv):
         w("")
     mems = [(r["cfg"], r["mem"]) for r in fcgi if r["mem"]]
     if mems:
-        w("Private memory of each FastCGI process at the end of its run (KiB, Private_Dirty/Private_Clean/Rss, median over runs):")
+        w("Private memory of each FastCGI process at the end of its run (KiB, Private_Dirty/Private_Clean/Rss, median over runs), "
+          "and its threads (entries in /proc/PID/task; hookspool's are its worker threads and one signal thread):")
         w("")
-        w("| configuration | Private_Dirty | Private_Clean | Rss |")
-        w("|---|---|---|---|")
+        w("| configuration | Private_Dirty | Private_Clean | Rss | threads |")
+        w("|---|---|---|---|---|")
         for cfg, label in FCGI_ROWS:
             vals = []
             for c, m in mems:
@@ -223,10 +224,12 @@ def main(argv):
                     continue
                 for p in m.split(";"):
                     t = p.split(",")
-                    if len(t) == 3:
+                    if len(t) == 4:
                         vals.append([int(num(x)) for x in t])
             if vals:
-                w("| %s | %s | %s | %s |" % (label, fmt(med([v[0] for v in vals])), fmt(med([v[1] for v in vals])), fmt(med([v[2] for v in vals]))))
+                w("| %s | %s | %s | %s | %s |" % (label, fmt(med([v[0] for v in vals])), fmt(med([v[1] for v in vals])),
+                                                 fmt(med([v[2] for v in vals])),
+                                                 "/".join(sorted({str(v[3]) for v in vals}))))
         w("")
 
     # ---------------------------------------------------------- CGI

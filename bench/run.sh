@@ -480,7 +480,9 @@ measure() {   # KIND CFG REP DIR PORT URLPATH SECONDS WANT_KIDS STORE
     sleep 0.3
     l1=$(count_lines "$store")
     if [ "$kind" = fcgi ]; then
-        for k in $(kids); do mem="$mem $(smaps "$k" | tr ' ' ',')"; done
+        for k in $(kids); do
+            mem="$mem $(smaps "$k" | tr ' ' ','),$(ls "/proc/$k/task" 2>/dev/null | wc -l)"
+        done
     fi
     stop_server
     rec "$kind cfg=$cfg rep=$rep hung=$HUNG $(grep '^BENCH ' "$dir/wrk.txt" | sed 's/^BENCH //') server_ticks=$(( s1 - s0 )) client_ticks=$(( c1 - c0 )) sys_busy=$(( ${y1%% *} - ${y0%% *} )) sys_steal=$(( $(echo "$y1" | cut -d' ' -f2) - $(echo "$y0" | cut -d' ' -f2) )) sys_total=$(( ${y1##* } - ${y0##* } )) window_us=$(( ${w1/./} - ${w0/./} )) foreign_ticks=$(( f1 - f0 )) lines=$(( l1 - l0 )) store=$([ -n "$store" ] && echo yes || echo no) mem=$(echo $mem | tr ' ' ';')"

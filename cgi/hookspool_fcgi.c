@@ -240,7 +240,7 @@ static int serve_fastcgi(const char *dir)
     hs_log_init(&sh.log, STDERR_FILENO);
     /* A process setting: lighttpd's bin-environment, spawn-fcgi's
      * environment; never a request parameter. */
-    if (hs_conf_threads(getenv("HOOKSPOOL_THREADS"), &n) != 0) {
+    if (hs_conf_threads(getenv("HOOKSPOOL_THREADS"), getenv("HOOKSPOOL_FSYNC"), &n) != 0) {
         hs_logf(&sh.log, time(NULL), "configuration error: HOOKSPOOL_THREADS: not a "
                 "decimal integer from 1 to %d", HS_CONF_THREADS_MAX);
         return 1;

@@ -102,7 +102,7 @@ int hs_check(hs_ctx *ctx, char *const *params, const char *docroot, time_t now,
     {
         /* A process setting: only the environment can carry it. */
         int n;
-        if (hs_conf_threads(getenv("HOOKSPOOL_THREADS"), &n) != 0) {
+        if (hs_conf_threads(getenv("HOOKSPOOL_THREADS"), getenv("HOOKSPOOL_FSYNC"), &n) != 0) {
             fprintf(out, "hookspool: HOOKSPOOL_THREADS: not a decimal integer from 1 to %d "
                     "(hookspool.fcgi would not start)\n", HS_CONF_THREADS_MAX);
             problems++;

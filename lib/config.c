@@ -380,10 +380,11 @@ int hs_conf_secret_file_parse(const hs_scheme *sc, const char *text,
     return (int)n;
 }
 
-int hs_conf_threads(const char *v, int *n)
+int hs_conf_threads(const char *v, const char *fsync, int *n)
 {
     long long t;
-    *n = HS_CONF_THREADS_DEFAULT;
+    *n = fsync != NULL && strcmp(fsync, "never") == 0 ? HS_CONF_THREADS_NOFLUSH
+                                                      : HS_CONF_THREADS_FLUSH;
     if (v == NULL) return 0;
     if (hs_conf_parse_num(v, 1, HS_CONF_THREADS_MAX, &t) != 0) return -1;
     *n = (int)t;

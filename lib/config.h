@@ -17,7 +17,9 @@
 #define HS_CONF_MAX_SECRETS   16      /* secrets per setting or file */
 #define HS_CONF_MAX_KEEP      16      /* kept headers */
 #define HS_CONF_MAX_DEDUP     8       /* dedup key parts */
-#define HS_CONF_THREADS_DEFAULT 4     /* FastCGI requests one process serves at once */
+#define HS_CONF_THREADS_FLUSH 4       /* FastCGI requests one process serves at
+                                         once, by default, when lines are flushed */
+#define HS_CONF_THREADS_NOFLUSH 1     /* ... and with HOOKSPOOL_FSYNC=never */
 #define HS_CONF_THREADS_MAX   64
 #define HS_CONF_MAX_ITEM      128     /* one header name or JSON Pointer */
 #define HS_CONF_MAX_ENDPOINT  128
@@ -95,10 +97,18 @@ int hs_conf_parse_num(const char *s, long long min, long long max,
 
 /*
  * HOOKSPOOL_THREADS, a process setting (read from the FastCGI process's
- * environment at start, never per request): v NULL gives the default.
+ * environment at start, never per request). v is its value, fsync the
+ * same environment's HOOKSPOOL_FSYNC; either may be NULL (unset).
+ * v NULL gives the default: HS_CONF_THREADS_NOFLUSH when fsync is
+ * exactly "never", else HS_CONF_THREADS_FLUSH. Threads exist so that
+ * requests appending at once share one fdatasync (group commit); with
+ * nothing to flush they only contend for the spool lock, which cost
+ * about 10 us of CPU per request in bench/RESULTS.md. An endpoint that
+ * sets HOOKSPOOL_FSYNC per request or in a configuration file gets
+ * HS_CONF_THREADS_FLUSH: the safe side, since it may flush.
  * 0 and *n set, or -1 when v is not a decimal integer from 1 to
  * HS_CONF_THREADS_MAX.
  */
-int hs_conf_threads(const char *v, int *n);
+int hs_conf_threads(const char *v, const char *fsync, int *n);
 
 #endif

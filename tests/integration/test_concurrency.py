@@ -9,8 +9,11 @@ holds the event that was posted with that id, segments are sealed at
 65536 bytes at most, and no segment in ready/ changed after it was first
 seen there (a poller records name, size and sha256 during the run).
 
-Run once with HOOKSPOOL_FSYNC=always (8 x 250) and once with
-HOOKSPOOL_FSYNC=never (8 x 100). First, 20 new spools each get their
+Run once with HOOKSPOOL_FSYNC=always (8 x 250), and with
+HOOKSPOOL_FSYNC=never (8 x 100) twice: with the default of one worker
+thread per process, and with HOOKSPOOL_THREADS=4 (threads appending in
+one process without flushes). Each run checks the processes' thread
+count: the workers and the signal thread. First, 20 new spools each get their
 first 4 requests at once (both processes create the spool together).
 """
 import collections
@@ -63,13 +66,18 @@ class Poller(threading.Thread):
             self.seen[os.path.basename(p)].add((len(data), hashlib.sha256(data).hexdigest()))
 
 
-def run(T, label, per_client, fsync):
-    T.section("%s: %d clients x %d events, HOOKSPOOL_FSYNC=%s" % (label, CLIENTS, per_client, fsync))
+def run(T, label, per_client, fsync, threads=None, workers=4):
+    """threads: HOOKSPOOL_THREADS, or None to leave it unset; workers:
+    the worker threads each process must then run."""
+    T.section("%s: %d clients x %d events, HOOKSPOOL_FSYNC=%s, HOOKSPOOL_THREADS=%s"
+              % (label, CLIENTS, per_client, fsync, threads or "unset"))
     tmp = T.tempdir()
     spool = tmp.join("spool")
-    srv = T.server(tmp, name=label, max_procs=2, env={
-        "HOOKSPOOL_SPOOL": spool, "HOOKSPOOL_SECRET": hs.DEMO_SECRET,
-        "HOOKSPOOL_ROTATE_BYTES": str(ROTATE), "HOOKSPOOL_FSYNC": fsync}, url="/hook")
+    env = {"HOOKSPOOL_SPOOL": spool, "HOOKSPOOL_SECRET": hs.DEMO_SECRET,
+           "HOOKSPOOL_ROTATE_BYTES": str(ROTATE), "HOOKSPOOL_FSYNC": fsync}
+    if threads is not None:
+        env["HOOKSPOOL_THREADS"] = str(threads)
+    srv = T.server(tmp, name=label, max_procs=2, env=env, url="/hook")
     pids = srv.wait_backends(2)
     T.check(len(pids) == 2, "%s: 2 FastCGI processes" % label, pids)
 
@@ -96,6 +104,17 @@ def run(T, label, per_client, fsync):
     st, h, b = srv.post(body, {hs.CALIZA_HEADER: caliza_sig(body)}, path="/hook")
     T.check(st == 200, "%s: the first event creates the spool" % label, (st, b))
     results[0].append((st, (hs.one_line_json(b) or {}).get("id") if st == 200 else None, rid, body))
+    # A process starts its workers before it serves, so after one answer
+    # both have them all: each worker and the signal thread is a task.
+    tasks = {}
+    for pid in pids:
+        try:
+            tasks[pid] = len(os.listdir("/proc/%d/task" % pid))
+        except OSError as e:
+            tasks[pid] = str(e)
+    T.check(sorted(tasks.values()) == [workers + 1] * 2,
+            "%s: each process runs %d worker thread(s) and the signal thread" % (label, workers),
+            tasks)
 
     def client(c):
         deadline = time.monotonic() + RUN_LIMIT
@@ -238,7 +257,8 @@ def main(T):
             raise RuntimeError("%s not built (run make)" % name)
     fresh_spools(T)
     run(T, "fsync-always", 250, "always")
-    run(T, "fsync-never", 100, "never")
+    run(T, "fsync-never", 100, "never", workers=1)
+    run(T, "fsync-never-threads", 100, "never", threads=4, workers=4)
 
 
 if __name__ == "__main__":

@@ -368,9 +368,31 @@ static void test_ctx_sources(void)
     }
 }
 
+/* The process setting HOOKSPOOL_THREADS and its fsync-dependent default. */
+static void test_threads(void)
+{
+    int n = 0;
+    CHECK(hs_conf_threads(NULL, NULL, &n) == 0 && n == HS_CONF_THREADS_FLUSH);
+    CHECK(hs_conf_threads(NULL, "always", &n) == 0 && n == HS_CONF_THREADS_FLUSH);
+    CHECK(hs_conf_threads(NULL, "never", &n) == 0 && n == HS_CONF_THREADS_NOFLUSH);
+    /* only the exact value the configuration accepts counts */
+    CHECK(hs_conf_threads(NULL, "Never", &n) == 0 && n == HS_CONF_THREADS_FLUSH);
+    CHECK(hs_conf_threads(NULL, "", &n) == 0 && n == HS_CONF_THREADS_FLUSH);
+    CHECK(HS_CONF_THREADS_FLUSH > 1 && HS_CONF_THREADS_NOFLUSH == 1);
+    /* an explicit value wins over either default */
+    CHECK(hs_conf_threads("8", "never", &n) == 0 && n == 8);
+    CHECK(hs_conf_threads("1", "always", &n) == 0 && n == 1);
+    CHECK(hs_conf_threads("64", NULL, &n) == 0 && n == 64);
+    CHECK(hs_conf_threads("0", NULL, &n) == -1);
+    CHECK(hs_conf_threads("65", "never", &n) == -1);
+    CHECK(hs_conf_threads("4 ", NULL, &n) == -1);
+    CHECK(hs_conf_threads("", NULL, &n) == -1);
+}
+
 int main(void)
 {
     test_defaults();
+    test_threads();
     test_numbers();
     test_secrets();
     test_file_parse();
