@@ -139,7 +139,9 @@ int hs_sig_token_equal(const void *a, size_t alen, const void *b, size_t blen);
  * initialise libcrypto without reading openssl.cnf and without building
  * the name tables of every cipher and digest. hookspool needs neither
  * (it fetches HMAC and the digests it uses by name, once), and a CGI
- * process pays that start-up on every request. Harmless if late.
+ * process pays that start-up on every request. Nor does OpenSSL free its
+ * tables at exit (OPENSSL_INIT_NO_ATEXIT): the process's end frees them,
+ * and what hookspool itself holds stays reachable. Harmless if late.
  */
 void hs_sig_process_init(void);
 
