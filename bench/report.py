@@ -24,6 +24,7 @@ CGI_ROWS = [
     ("hs_cgi_static", "hookspool.fcgi as CGI, static"),
     ("triv_dyn", "trivial C CGI, dynamic"),
     ("triv_static", "trivial C CGI, static"),
+    ("hmac_static", "trivial C CGI + OpenSSL HMAC check, static (bench/hmac_cgi.c)"),
 ]
 NOISE_CORES = 0.10      # other processes' CPU during a run, in cores, worth a note
 
@@ -252,6 +253,11 @@ def main(argv):
         if C.get(a) and C.get(b) and C[b]["cpu"] and C[a]["rps"]:
             w("- %s: hookspool costs %s× the trivial CGI's CPU per request, and %s× its time per request (1/req/s)." %
               (what, fmt(C[a]["cpu"] / C[b]["cpu"], 2), fmt(C[b]["rps"] / C[a]["rps"], 2)))
+    h, t, f = C.get("hs_cgi_static"), C.get("triv_static"), C.get("hmac_static")
+    if h and t and f and t["cpu"] and f["cpu"]:
+        w("- OpenSSL's part (static): the trivial CGI with hookspool's OpenSSL set-up and one HMAC check costs %s× the "
+          "trivial CGI's CPU per request; hookspool costs %s× that floor." %
+          (fmt(f["cpu"] / t["cpu"], 2), fmt(h["cpu"] / f["cpu"], 2)))
     w("")
 
     # ---------------------------------------------------------- memory

@@ -20,7 +20,9 @@
 #   2. The disk's single-writer write+fdatasync rate (bench/fsync_rate.c) on
 #      the spool's filesystem, before and after the FastCGI series.
 #   3. hookspool.fcgi as a plain CGI (mod_cgi), dynamic and static builds,
-#      against a trivial C CGI (bench/trivial_cgi.c), dynamic and static.
+#      against a trivial C CGI (bench/trivial_cgi.c), dynamic and static,
+#      and a static one that also checks the HMAC with OpenSSL as hookspool
+#      does (bench/hmac_cgi.c): the part of the cost that is OpenSSL's.
 #   4. Private memory (smaps_rollup) of each hookspool.fcgi process after
 #      BENCH_MEM_EARLY and BENCH_MEM_LATE requests.
 #   5. The library in-process (bench/handler_bench.c): MB/s of body for
@@ -173,6 +175,10 @@ cc $CF -o "$BB/reaper" "$HERE/reaper.c"
 cc $CF -o "$BB/null_fcgi" "$HERE/null_fcgi.c" -lfcgi
 cc $CF -o "$BB/trivial_cgi" "$HERE/trivial_cgi.c"
 cc $CF -static -o "$BB/trivial_cgi_static" "$HERE/trivial_cgi.c"
+# The OpenSSL floor of a CGI: static libcrypto warns about getaddrinfo
+# and dlopen, which it never calls here.
+cc $CF -static -o "$BB/hmac_cgi_static" "$HERE/hmac_cgi.c" -lcrypto -lpthread -ldl \
+    >"$T/hmac-cgi-build.log" 2>&1 || { cat "$T/hmac-cgi-build.log" >&2; die "bench/hmac_cgi.c did not build"; }
 cc $CF -o "$BB/fsync_rate" "$HERE/fsync_rate.c"
 cc $CF -std=c11 -D_GNU_SOURCE -I"$INC" -o "$BB/handler_bench" "$HERE/handler_bench.c" \
     "$PROG/libhookspool.a" -lcrypto -lsqlite3
@@ -646,7 +652,7 @@ else
 fi
 
 # ------------------------------------------------------------ 3. CGI
-CGI_CFGS="hs_cgi_dyn hs_cgi_static triv_dyn triv_static"
+CGI_CFGS="hs_cgi_dyn hs_cgi_static triv_dyn triv_static hmac_static"
 say "CGI: $REPS x ($CGI_CFGS), $CGI_SECS s each"
 for rep in $(seq 1 "$REPS"); do
     for cfg in $CGI_CFGS; do
@@ -658,6 +664,7 @@ for rep in $(seq 1 "$REPS"); do
         hs_cgi_static) bin=$STATIC_FCGI store=$dir/spool ;;
         triv_dyn) bin=$BB/trivial_cgi store="" ;;
         triv_static) bin=$BB/trivial_cgi_static store="" ;;
+        hmac_static) bin=$BB/hmac_cgi_static store="" ;;
         esac
         write_cgi_conf "$bin" "$dir" "$port" >"$dir/lighttpd.conf"
         measure cgi "$cfg" "$rep" "$dir" "$port" /hook "$CGI_SECS" 0 "$store"
