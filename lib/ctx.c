@@ -335,11 +335,11 @@ static void warn_docroot(hs_ctx *ctx, const hs_config *cfg, const char *docroot)
     }
 }
 
-/* ctx->raw (this request's raw settings, when complete) resolved to e. */
+/* ctx->raw (this request's raw settings, when they could be indexed)
+ * resolved to e. */
 static void remember_raw(hs_ctx *ctx, struct conf_entry *e)
 {
-    if (ctx->raw.oom || ctx->raw.len == 0) return;
-    ctx->raw_entry = e;
+    if (ctx->raw.len != 0) ctx->raw_entry = e;
 }
 
 const hs_config *hs_ctx_config(hs_ctx *ctx, char *const *params, time_t now,
@@ -352,6 +352,7 @@ const hs_config *hs_ctx_config(hs_ctx *ctx, char *const *params, time_t now,
     char path[PATH_MAX];
     hs_buf *key = &ctx->scratch;
     size_t i;
+    int raw_ok;
 
     ctx->request++;
     cpath = hs_param(params, "HOOKSPOOL_CONFIG");
@@ -374,16 +375,23 @@ const hs_config *hs_ctx_config(hs_ctx *ctx, char *const *params, time_t now,
     chain_init(&ch, params, file);
 
     /* The same raw settings as the last request: the same configuration. */
-    if (raw_settings(&ch, key) == 0 && ctx->raw_entry != NULL && key->len == ctx->raw.len &&
+    raw_ok = raw_settings(&ch, key) == 0;
+    if (raw_ok && ctx->raw_entry != NULL && key->len == ctx->raw.len &&
         memcmp(key->p, ctx->raw.p, key->len) == 0) {
         ctx->raw_entry->used = ++ctx->clock;
         return &ctx->raw_entry->cfg;
     }
-    /* Otherwise remember these raw settings (none when they could not be
-     * indexed) for the entry they resolve to below. */
+    /* Otherwise keep these raw settings (none when they could not be
+     * indexed) for the entry they resolve to below: the buffers trade
+     * places, and key is rebuilt next. */
     ctx->raw_entry = NULL;
-    hs_buf_reset(&ctx->raw);
-    if (!key->oom && !ch.p_all && !ch.e_all) hs_buf_append(&ctx->raw, key->p, key->len);
+    if (raw_ok) {
+        hs_buf t = ctx->raw;
+        ctx->raw = *key;
+        *key = t;
+    } else {
+        hs_buf_reset(&ctx->raw);
+    }
 
     /* The canonical key: every setting's resolved value. */
     hs_buf_reset(key);
