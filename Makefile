@@ -1,7 +1,7 @@
 # hookspool - see README.md.
 #   make        build build/hookspool.fcgi and build/hookspool (nothing else)
 #   make deps   install the Debian packages the build, demo and tests need
-#   make run    deps, build, then the lighttpd demo on 127.0.0.1:$(PORT)
+#   make run    the demo's packages, build, then the lighttpd demo on 127.0.0.1:$(PORT)
 #   make test   deps, build, then every unit and integration test
 #   make test SANITIZE=1   the same under ASan+UBSan (in build-san/)
 #   make test VALGRIND=1   the HTTP-level suites under valgrind memcheck
@@ -10,12 +10,20 @@
 #   make install PREFIX=... [DESTDIR=...]
 
 CC      ?= cc
+# CFLAGS and LDFLAGS are the user's (make CFLAGS=-O0 works); what the
+# code needs to compile at all rides on HS_CFLAGS, which is always added.
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ilib
+HS_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ilib
 LDLIBS  += -lfcgi -lcrypto -lsqlite3
 PORT    ?= 8080
 PREFIX  ?= /usr/local
 FUZZ_SECONDS ?= 30
+# make fuzz: the libFuzzer harnesses' compiler and flags (tests/fuzz/run.sh
+# takes them from here). -fno-sanitize-recover: UBSan findings abort, so
+# libFuzzer keeps them as crashes instead of printing a line and going on.
+FUZZ_CC ?= clang
+FUZZ_CFLAGS ?= -g -O1
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
 
 # STATIC=1 links everything in (libfcgi, libcrypto, libsqlite3, libc), so
 # one file can be uploaded to a host without root or build tools.
@@ -39,60 +47,74 @@ all: $(B)/hookspool.fcgi $(B)/hookspool
 
 # SANITIZE=1: everything (library, programs, tests) built with ASan and
 # UBSan; reports go to $(SAN_DIR), which tests/run.sh checks at the end.
+# san_options.o (test code: where the reports go) is linked into each
+# program, never archived into libhookspool.a.
 SAN_DIR ?= /tmp/hookspool-san
 ifeq ($(SANITIZE),1)
-CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+HS_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
            -DHS_SAN_DIR='"$(SAN_DIR)"'
-LDFLAGS += -fsanitize=address,undefined
+HS_LDFLAGS := -fsanitize=address,undefined
 SAN_OBJ := $(B)/obj/san_options.o
 endif
+ALL_CFLAGS = $(HS_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(HS_LDFLAGS) $(LDFLAGS)
 
-# Rebuild everything when switching between static, dynamic and
-# sanitized builds: objects and programs depend on this stamp.
-BUILDMODE := $(if $(filter 1,$(STATIC)),static,dynamic)$(if $(filter 1,$(SANITIZE)),-san)
+# Rebuild everything when the compiler, its flags or the build mode
+# change: objects and programs depend on this stamp.
+BUILDMODE := $(shell $(CC) --version 2>/dev/null | head -n 1) | $(ALL_CFLAGS) | $(ALL_LDFLAGS) | $(LDLIBS)
 $(B)/buildmode: FORCE | $(B)/obj
-	@echo $(BUILDMODE) | cmp -s - $@ || echo $(BUILDMODE) > $@
+	@echo '$(subst ','"'"',$(BUILDMODE))' | cmp -s - $@ || echo '$(subst ','"'"',$(BUILDMODE))' > $@
 FORCE:
 
 $(B)/obj/%.o: lib/%.c $(wildcard lib/*.h) $(B)/buildmode | $(B)/obj
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(B)/obj/san_options.o: tests/san_options.c $(B)/buildmode | $(B)/obj
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(B)/libhookspool.a: $(LIB_OBJ) $(SAN_OBJ)
+$(B)/libhookspool.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(B)/hookspool.fcgi: cgi/hookspool_fcgi.c $(B)/libhookspool.a $(B)/buildmode
-	$(CC) $(CFLAGS) -o $@ $< $(B)/libhookspool.a $(LDFLAGS) $(LDLIBS)
+$(B)/hookspool.fcgi: cgi/hookspool_fcgi.c $(B)/libhookspool.a $(SAN_OBJ) $(B)/buildmode
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(SAN_OBJ) $(B)/libhookspool.a $(ALL_LDFLAGS) $(LDLIBS)
 
-$(B)/hookspool: cgi/hookspool.c $(B)/libhookspool.a $(B)/buildmode
-	$(CC) $(CFLAGS) -o $@ $< $(B)/libhookspool.a $(LDFLAGS) $(LDLIBS)
+$(B)/hookspool: cgi/hookspool.c $(B)/libhookspool.a $(SAN_OBJ) $(B)/buildmode
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(SAN_OBJ) $(B)/libhookspool.a $(ALL_LDFLAGS) $(LDLIBS)
 
-$(B)/tests/%: tests/unit/%.c tests/unit/t.h $(B)/libhookspool.a | $(B)/tests
-	$(CC) $(CFLAGS) -Wno-format-truncation -Itests/unit -o $@ $< $(B)/libhookspool.a $(LDFLAGS) $(LDLIBS)
+$(B)/tests/%: tests/unit/%.c tests/unit/t.h $(B)/libhookspool.a $(SAN_OBJ) | $(B)/tests
+	$(CC) $(ALL_CFLAGS) -Wno-format-truncation -Itests/unit -o $@ $< $(SAN_OBJ) $(B)/libhookspool.a $(ALL_LDFLAGS) $(LDLIBS)
 
 $(B)/obj $(B)/tests:
 	mkdir -p $@
 
 unit: $(UNIT)
 
+# make deps installs everything make test needs; make run only what the
+# demo needs (the build, lighttpd, curl, python3).
 deps:
-	@sh deploy/deps.sh
+	@sh deploy/deps.sh test
 
-run: deps all
+run:
+	@sh deploy/deps.sh demo
+	@$(MAKE) --no-print-directory all
 	@sh deploy/demo/run.sh $(PORT)
 
-test: deps all unit
+test:
+	@sh deploy/deps.sh test
+	@$(MAKE) --no-print-directory all unit
 	@HOOKSPOOL_TEST_BUILD=$(CURDIR)/$(B) SAN_DIR=$(if $(filter 1,$(SANITIZE)),$(SAN_DIR)) \
 		VALGRIND=$(VALGRIND) sh tests/run.sh
 
-fuzz: deps all
-	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh
+fuzz:
+	@sh deploy/deps.sh test
+	@$(MAKE) --no-print-directory all
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_CC='$(FUZZ_CC)' \
+		FUZZ_CFLAGS='$(HS_CFLAGS) $(FUZZ_CFLAGS) $(FUZZ_SAN)' LDLIBS='$(LDLIBS)' sh tests/fuzz/run.sh
 
 # Not part of make test: minutes of load, numbers read by people.
-bench: all
-	@EXTRA="wrk php-cgi linux-perf strace g++ libsimdjson-dev" sh deploy/deps.sh
+bench:
+	@EXTRA="wrk php-cgi linux-perf strace g++ libsimdjson-dev" sh deploy/deps.sh test
+	@$(MAKE) --no-print-directory all
 	@bash bench/run.sh
 
 static:

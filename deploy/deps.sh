@@ -1,10 +1,30 @@
 #!/bin/sh
-# Install the Debian packages hookspool's build, demo and tests need.
-# As root: apt-get installs what is missing. Otherwise: print the exact
-# command and fail, so nothing half-works.
+# Install the Debian packages a goal needs, and only those:
+#
+#   sh deploy/deps.sh build   the compiler and the three libraries (make)
+#   sh deploy/deps.sh demo    build + lighttpd, curl, python3 (make run)
+#   sh deploy/deps.sh test    demo + everything the tests start (make test,
+#                             make fuzz): MariaDB, Apache, nginx, valgrind,
+#                             clang, ...
+#   EXTRA="..."               more packages on top (make bench)
+#
+# As root: apt-get installs what is missing, without starting any service
+# (see policy-rc.d below). Otherwise: print the exact command and fail, so
+# nothing half-works.
 set -u
-# EXTRA="..." (make bench: wrk, php-cgi, perf) adds packages to the list.
-PKGS="${EXTRA:-} gcc make libc6-dev libfcgi-dev libssl-dev libsqlite3-dev sqlite3 lighttpd curl python3 mariadb-server mariadb-client php-cli php-mysql valgrind clang libclang-rt-14-dev apache2 libapache2-mod-fcgid nginx spawn-fcgi multiwatch"
+GOAL=${1:-test}
+BUILD_PKGS="gcc make libc6-dev libfcgi-dev libssl-dev libsqlite3-dev"
+DEMO_PKGS="$BUILD_PKGS lighttpd curl python3"
+# libclang-rt-dev is Debian's default clang's runtimes (libFuzzer, ASan,
+# UBSan), whatever clang version that is.
+TEST_PKGS="$DEMO_PKGS sqlite3 mariadb-server mariadb-client php-cli php-mysql valgrind clang libclang-rt-dev apache2 libapache2-mod-fcgid nginx spawn-fcgi multiwatch"
+case $GOAL in
+    build) PKGS=$BUILD_PKGS ;;
+    demo)  PKGS=$DEMO_PKGS ;;
+    test)  PKGS=$TEST_PKGS ;;
+    *) echo "deps.sh: unknown goal '$GOAL' (build, demo or test)" >&2; exit 2 ;;
+esac
+PKGS="${EXTRA:-} $PKGS"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
@@ -18,7 +38,23 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "hookspool: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >&2 && apt-get install -y -qq --no-install-recommends $missing >&2 || exit 1
-# A Debian lighttpd package starts a system instance on port 80 where an
-# init system runs; the demo and the tests never use it.
-exit 0
+# On a machine with an init system, installing apache2, nginx or lighttpd
+# starts each on port 80; the second then fails to start, its post-install
+# fails and apt-get exits non-zero. The demo and the tests start their own
+# instances on free loopback ports, so no service is started while we
+# install: a policy-rc.d that denies every start (exit 101), put in place
+# only when the machine has none, and removed afterwards.
+POLICY=/usr/sbin/policy-rc.d
+ours=0
+if [ ! -e "$POLICY" ] && [ ! -L "$POLICY" ]; then
+    printf '#!/bin/sh\n# hookspool deploy/deps.sh: no service starts during its install\nexit 101\n' > "$POLICY" &&
+        chmod 755 "$POLICY" && ours=1 || { echo "hookspool: cannot write $POLICY" >&2; exit 1; }
+    trap 'rm -f "$POLICY"' EXIT INT TERM
+fi
+rc=0
+apt-get update -qq >&2 && apt-get install -y -qq --no-install-recommends $missing >&2 || rc=1
+if [ "$ours" = 1 ]; then
+    rm -f "$POLICY" || { echo "hookspool: cannot remove $POLICY" >&2; rc=1; }
+    trap - EXIT INT TERM
+fi
+exit $rc

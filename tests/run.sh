@@ -13,6 +13,20 @@ cd "$(dirname "$0")/.." || exit 2
 total_p=0 total_f=0 out=$(mktemp) ; trap 'rm -f "$out"' EXIT
 BUILD=${HOOKSPOOL_TEST_BUILD:-$PWD/build}
 export HOOKSPOOL_TEST_BUILD=$BUILD
+# The integration tests run the programs as the web server's user
+# (www-data), which cannot enter a clone under a 0700 home (/root on
+# Debian, or any home on Debian 12). Then they run a copy in a directory
+# of their own that every user can reach; the unit tests, run as
+# ourselves, keep the build directory.
+INT_BUILD=$BUILD
+if [ "$(id -u)" -eq 0 ] && id www-data >/dev/null 2>&1 &&
+        ! runuser -u www-data -- test -x "$BUILD/hookspool.fcgi" 2>/dev/null; then
+    STAGE=$(mktemp -d /tmp/hookspool-build.XXXXXX) || exit 2
+    chmod 755 "$STAGE" && cp -p "$BUILD/hookspool.fcgi" "$BUILD/hookspool" "$STAGE/" || exit 2
+    trap 'rm -f "$out"; rm -rf "$STAGE"' EXIT
+    INT_BUILD=$STAGE
+    echo "# the build is out of www-data's reach: the integration tests run a copy in $STAGE"
+fi
 if [ -n "${SAN_DIR:-}" ]; then
     rm -rf "$SAN_DIR" && mkdir -p "$SAN_DIR" && chmod 1777 "$SAN_DIR" || exit 2
 fi
@@ -23,7 +37,7 @@ if [ "${VALGRIND:-}" = 1 ]; then
 #!/bin/sh
 exec valgrind -q --tool=memcheck --leak-check=full --errors-for-leak-kinds=definite,indirect \\
     --show-leak-kinds=definite,indirect --log-file=$VG_DIR/vg.%p.log \\
-    $PWD/build/hookspool.fcgi "\$@"
+    $INT_BUILD/hookspool.fcgi "\$@"
 EOF2
     chmod 755 "$HOOKSPOOL_TEST_WRAP"
     # Under valgrind every request is 20-50 times slower: the HTTP-level
@@ -60,7 +74,7 @@ done
 for t in tests/integration/test_*.py; do
     [ -f "$t" ] || continue
     n=$(basename "$t" .py)
-    run_suite "$n" python3 "$t"
+    run_suite "$n" env HOOKSPOOL_TEST_BUILD="$INT_BUILD" python3 "$t"
 done
 if [ -n "${SAN_DIR:-}" ]; then
     printf '== sanitizer reports\n'

@@ -6,22 +6,23 @@
 # ever written under tests/. Prints one line per harness, "NAME: ok (...)"
 # or "NAME: FAILED <crash file>", then "N passed, N failed" (one per
 # harness), and exits non-zero if any harness failed to build or run.
-#   FUZZ_CC=clang-14       the compiler (default clang; needs the libFuzzer
-#                          runtime: Debian libclang-rt-14-dev)
+# The compiler and flags come from the Makefile (make fuzz sets FUZZ_CC,
+# FUZZ_CFLAGS and LDLIBS; FUZZ_CC=clang-16 make fuzz picks another clang,
+# which needs its libFuzzer runtime):
 #   FUZZ_ONLY="json sig"   run only these harnesses
 # A crash is replayed with:  build/fuzz/fuzz_NAME build/fuzz/artifacts/NAME/crash-...
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 SECONDS_EACH=${1:-${FUZZ_SECONDS:-30}}
-CC=${FUZZ_CC:-clang}
+for v in FUZZ_CC FUZZ_CFLAGS LDLIBS; do
+    eval "[ -n \"\${$v:-}\" ]" || { echo "run.sh: $v is not set: run it through make fuzz" >&2; exit 2; }
+done
+CC=$FUZZ_CC
+CFLAGS=$FUZZ_CFLAGS
+LIBS=$LDLIBS
 OUT=build/fuzz
 case $SECONDS_EACH in ''|*[!0-9]*) echo "run.sh: SECONDS must be a number" >&2; exit 2 ;; esac
 
-# -fno-sanitize-recover: UBSan findings abort, so libFuzzer keeps them as
-# crashes instead of printing a line and carrying on.
-SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
-CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Ilib $SAN"
-LIBS="-lfcgi -lcrypto -lsqlite3"
 
 harnesses=""
 for src in tests/fuzz/fuzz_*.c; do
@@ -37,7 +38,7 @@ passed=0 failed=0
 fail() { echo "$1: FAILED $2"; failed=$((failed + 1)); }
 
 if ! command -v "$CC" >/dev/null 2>&1; then
-    echo "run.sh: $CC not found (install clang and libclang-rt-14-dev: make deps)" >&2
+    echo "run.sh: $CC not found (install clang and libclang-rt-dev: make deps)" >&2
     for h in $harnesses; do fail "$h" "(no compiler)"; done
     echo "$passed passed, $failed failed"
     exit 1
