@@ -39,6 +39,58 @@ static void *writer(void *p)
     return NULL;
 }
 
+/* Sharing, made certain: every thread takes its ticket, then all wait at
+ * a barrier, and only then flush. The first flush started covers every
+ * ticket written before it (target = seq at its start), so however the
+ * threads are scheduled, THREADS waits cost exactly one fdatasync. A
+ * flusher that flushed per ticket would count THREADS. */
+struct shared_arg {
+    hs_flusher        *f;
+    int                fd;
+    dev_t              dev;
+    ino_t              ino;
+    pthread_barrier_t *bar;
+    int                rc;
+};
+
+static void *ticket_then_wait(void *p)
+{
+    struct shared_arg *a = p;
+    uint64_t t = hs_flusher_written(a->f, a->dev, a->ino);
+    pthread_barrier_wait(a->bar);
+    a->rc = t == 0 ? -1 : hs_flusher_wait(a->f, a->dev, a->ino, t, a->fd);
+    return NULL;
+}
+
+static void test_shared_flush(void)
+{
+    char path[] = "/tmp/hs-test-flush-shared-XXXXXX";
+    hs_flusher *f = hs_flusher_new();
+    pthread_barrier_t bar;
+    pthread_t th[THREADS];
+    struct shared_arg args[THREADS];
+    struct stat st;
+    int fd = mkstemp(path), i, fails = 0;
+
+    CHECK(f != NULL && fd >= 0 && fstat(fd, &st) == 0);
+    CHECK(pthread_barrier_init(&bar, NULL, THREADS) == 0);
+    for (i = 0; i < THREADS; i++) {
+        args[i] = (struct shared_arg){ f, fd, st.st_dev, st.st_ino, &bar, 1 };
+        CHECK(pthread_create(&th[i], NULL, ticket_then_wait, &args[i]) == 0);
+    }
+    for (i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        if (args[i].rc != 0) fails++;
+    }
+    CHECK(fails == 0);
+    CHECK_MSG(hs_flusher_count(f) == 1, "%d waits after all tickets: %llu flushes, want 1",
+              THREADS, (unsigned long long)hs_flusher_count(f));
+    pthread_barrier_destroy(&bar);
+    hs_flusher_free(f);
+    CHECK(close(fd) == 0);
+    unlink(path);
+}
+
 int main(void)
 {
     char path[] = "/tmp/hs-test-flush-XXXXXX";
@@ -72,6 +124,7 @@ int main(void)
     CHECK(fstat(fd, &st) == 0 && st.st_size == THREADS * EACH * 17);
     CHECK_MSG(flushes <= (uint64_t)THREADS * EACH, "%llu flushes", (unsigned long long)flushes);
     printf("# %d writes shared %llu flushes\n", THREADS * EACH, (unsigned long long)flushes);
+    test_shared_flush();
 
     /* a failing flush (fdatasync on a pipe is EINVAL): every ticket it
      * covered fails, and a ticket covered by an earlier good flush does not */
