@@ -596,7 +596,12 @@ def section_full(T):
     st, a, b, _ = post(srv, stored[0][0])
     T.note("a duplicate while the disk is full gets %s %s" % (st, b.strip()[:80]))
     T.check(st in (200, 503) and (a == DUP if st == 200 else True),
-            "a duplicate while full: duplicate or 503, never a second line", (st, b))
+            "a duplicate while full: duplicate or 503", (st, b))
+    objs2, bad2 = lines_of(spool)
+    T.check(not bad2 and len(objs2) == accepted
+            and sum(1 for o in objs2 if with_rid(o, stored[0][1])) == 1,
+            "... never a second line: the spool still holds %d lines, that event's once"
+            % accepted, (len(objs2), bad2[:3]))
 
     # Make room: seal, delete the sealed segments.
     r = subprocess.run([hs.CLI, "rotate", "-s", spool], capture_output=True, env=ENV_PATH,
