@@ -235,8 +235,16 @@ def fill_mixed(T, tmp):
     cut = g3.find("\U0001F600".encode())
     torn = g3[:cut + 2] if cut > 0 else g3[:-20]
     alien = b'{"note":"JSON, but no hookspool event line"}'
+    # An event line whose id is longer than MySQL's id column: SQLite
+    # stores it, MySQL refuses the row (the loader sets it aside).
+    long_id = "long-" + "i" * 300
+    long_line = ('{"id":"%s","received_at":"2026-01-01T00:00:00.000Z","endpoint":"caliza",'
+                 '"event":{"value":1.10}}' % long_id).encode()
     lines.insert(2, torn)
     lines.insert(5, alien)
+    lines.insert(7, long_line)
+    expected[long_id] = b'{"value":1.10}'
+    ids["long id"] = long_id
     seg = (os.path.basename(ready[0]), b"".join(ln + b"\n" for ln in lines))
     return seg, expected, ids, [torn, alien]
 
@@ -479,6 +487,28 @@ def section_sqlite_mixed(T, tmp, name, argv, mixed):
                 lambda: [r[:4] for r in sqlite_rows(db)], lambda: sqlite_rejects(db),
                 expected, rejected)
 
+    # A segment holding a 0x1F or NUL byte, which hookspool never writes
+    # (JSON escapes control characters): sqlite3's .import cannot read such
+    # a line whole, so load-sqlite.sh refuses the file and loads nothing;
+    # load-sqlite.py sets those lines aside like any other.
+    lines = [ln for ln in seg[1].splitlines(keepends=True) if ln[:-1] not in rejected]
+    odd = [b'{"note":"a unit separator \x1f raw"}', b'{"note":"a NUL \x00 raw"}']
+    seg2 = ("20000101T000000Z-odd-x.jsonl", b"".join(lines[:2]) + odd[0] + b"\n" +
+            lines[2] + odd[1] + b"\n")
+    spool2 = new_spool(tmp, "odd-" + name, [seg2])
+    db2 = tmp.join("odd-" + name, "events.db")
+    res = consume(spool2, argv, base_env(HOOKSPOOL_DB=db2))
+    if name == "load-sqlite.sh":
+        check_failed(T, name + " on a segment holding 0x1F and NUL bytes", spool2, [seg2], res)
+        T.check(not os.path.exists(db2) or not sqlite_rows(db2),
+                "%s: nothing of it loaded" % name)
+    else:
+        rej = sqlite_rejects(db2)
+        T.check(res[0] == 0 and [r[1] for r in rej] == sorted(odd, key=sha3) and
+                len(sqlite_rows(db2)) == 3,
+                "%s: lines holding 0x1F and NUL bytes are set aside, byte for byte, "
+                "the others load" % name, (res, rej))
+
 
 def section_parallel(T, tmp, expected, segs):
     """Two consumes at once (cron runs overlapping), both loading into one
@@ -650,7 +680,7 @@ def section_mysql_mixed(T, tmp, m, argv, mixed):
     lines = {json.loads(ln)["id"]: ln for ln in seg[1].splitlines()
              if ln not in rejected and ln.startswith(b'{"id":"')}
     # max_allowed_packet is below the 5 MB event: it cannot be a row.
-    want = {i: e for i, e in expected.items() if i != big}
+    want = {i: e for i, e in expected.items() if i not in (big, ids.get("long id"))}
     keys = raw_member_texts([("", b"\n".join(lines.values()))])
     spool = new_spool(tmp, "mixed-php", [])
 
@@ -668,7 +698,8 @@ def section_mysql_mixed(T, tmp, m, argv, mixed):
 
     check_mixed(T, "load-mysql.php", spool, seg, argv, php_env(m, "hooks_mixed"), rows,
                 lambda: mysql_rejects(T, m, "hooks_mixed"), want,
-                rejected + [lines.get(big, b"(no 5 MB line)")])
+                rejected + [lines.get(big, b"(no 5 MB line)"),
+                            lines.get(ids.get("long id"), b"(no long id line)")])
 
 
 def php_env(m, db, **kw):
