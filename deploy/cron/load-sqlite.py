@@ -24,13 +24,29 @@ Money is never touched: each line is walked member by member with the
 json module only to find where every top-level value starts and ends;
 what is stored are those slices of the original text, never a value
 re-serialised by json.dumps (which would write 500.00 as 500.0 or, as a
-Decimal, lose escapes as sent). Any line that is not an event line fails
-the whole segment: nothing of it is committed, the exit status is 1 and
-consume requeues it (after --max-attempts failures: failed/).
+Decimal, lose escapes as sent). Escapes stay as sent, so a lone
+surrogate ("\\ud83d", valid JSON) or a name starting with "\\u0000" is
+stored like any other event.
 
-Prints nothing on success; errors go to stderr (cron mails them).
+One line never holds back the others: a line that is not an event line
+(torn, not UTF-8, not JSON, no text "id" or no "event") is set aside in
+the table `rejects` (the same one load-sqlite.sh fills), byte for byte,
+keyed by the SHA3-256 of its bytes so that loading it again adds
+nothing, and named on stderr (cron mails it); the rest of the segment
+loads and the exit status is 0, so consume deletes the segment instead of
+dead-lettering it. The exit status is 1, with nothing of the segment
+committed, only when the database fails (consume requeues the segment):
+
+    line_sha3    hex SHA3-256 of the line's bytes (without its newline)
+    segment      the segment's file name ($HOOKSPOOL_SEGMENT), if known
+    reason       why it could not be loaded
+    line         the line, byte for byte (a BLOB: it may not be UTF-8)
+    rejected_at  when it was first set aside (UTC)
+
+Prints nothing on success without rejects; errors go to stderr.
 """
 import decimal
+import hashlib
 import json
 import os
 import sqlite3
@@ -47,14 +63,33 @@ CREATE TABLE IF NOT EXISTS events (
     event       TEXT NOT NULL
 )"""
 
+REJECTS = """
+CREATE TABLE IF NOT EXISTS rejects (
+    line_sha3   TEXT PRIMARY KEY NOT NULL,
+    segment     TEXT,
+    reason      TEXT NOT NULL,
+    line        BLOB NOT NULL,
+    rejected_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+)"""
+
+REJECT = """
+INSERT OR IGNORE INTO rejects (line_sha3, segment, reason, line) VALUES (?, ?, ?, ?)"""
+
 INSERT = """
 INSERT OR IGNORE INTO events
     (key_or_id, id, received_at, endpoint, key, headers, event)
 VALUES (?, ?, ?, ?, ?, ?, ?)"""
 
+
+
+def not_json(name):
+    raise ValueError("%s is not JSON (RFC 8259)" % name)
+
+
 # Floats as Decimal: nothing read here is ever rounded (not that any
-# number is stored from a parsed value).
-DECODER = json.JSONDecoder(parse_float=decimal.Decimal)
+# number is stored from a parsed value). NaN and Infinity, which the json
+# module takes by default, are not JSON.
+DECODER = json.JSONDecoder(parse_float=decimal.Decimal, parse_constant=not_json)
 WS = " \t\r\n"
 
 
@@ -145,10 +180,13 @@ def main():
     except sqlite3.Error as e:
         print("load-sqlite.py: %s: %s" % (db, e), file=sys.stderr)
         return 1
+    segment = os.path.basename(os.environ.get("HOOKSPOOL_SEGMENT") or "") or None
     lineno = 0
+    set_aside = []
     try:
         con.execute("BEGIN IMMEDIATE")
         con.execute(SCHEMA)
+        con.execute(REJECTS)
         for raw in sys.stdin.buffer:
             lineno += 1
             if raw.endswith(b"\n"):
@@ -158,14 +196,23 @@ def main():
             try:
                 text = raw.decode("utf-8")      # strict: slices stay exact
                 con.execute(INSERT, row(text))
-            except (UnicodeDecodeError, ValueError) as e:
-                raise BadLine("line %d: not a hookspool event line (SPEC 6): %s"
-                              % (lineno, e))
+            except (ValueError, RecursionError) as e:
+                # Not an event line (UnicodeError is a ValueError, and so
+                # is a lone surrogate in a text sqlite3 cannot bind): kept
+                # as it is in rejects. A database error is not caught here.
+                h = hashlib.sha3_256(raw).hexdigest()
+                reason = "not a hookspool event line (SPEC 6): %s" % (e,)
+                con.execute(REJECT, (h, segment, reason, raw))
+                set_aside.append("load-sqlite.py: line %d of %s set aside in table rejects "
+                                 "of %s, line_sha3 %s: %s"
+                                 % (lineno, segment or "stdin", db, h, reason))
         con.execute("COMMIT")
+        for msg in set_aside:
+            print(msg, file=sys.stderr)
         return 0
-    except (BadLine, sqlite3.Error, OSError) as e:
-        print("load-sqlite.py: %s: nothing of this segment loaded: %s" % (db, e),
-              file=sys.stderr)
+    except (sqlite3.Error, OSError) as e:
+        print("load-sqlite.py: %s: nothing of this segment loaded (line %d): %s"
+              % (db, lineno, e), file=sys.stderr)
         try:
             con.execute("ROLLBACK")
         except sqlite3.Error:
@@ -173,7 +220,6 @@ def main():
         return 1
     finally:
         con.close()
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -23,13 +23,32 @@
 #
 # Money is never touched: `event` is cut out of the raw line as a
 # substring (the line is `{...,"event":EVENT}`, event last, SPEC 6), never
-# parsed and re-serialised, so 500.00 stays 500.00. A line that is not an
-# event line, or whose envelope does not read back byte for byte, fails
-# the whole segment: nothing of it is committed, the exit status is
-# non-zero and consume requeues the segment (and after --max-attempts
-# failures moves it to failed/ for a person to look at).
+# parsed and re-serialised, so 500.00 stays 500.00, and escapes stay as
+# sent (a lone surrogate "\ud83d" or a name starting with "\u0000" is an
+# event like any other).
 #
-# Prints nothing on success; errors go to stderr (cron mails them).
+# One line never holds back the others: a line that is not an event line
+# (torn, not JSON, no text "id" or no "event", or whose envelope does not
+# read back byte for byte) is set aside in the table `rejects` (the same
+# one load-sqlite.py fills), byte for byte, keyed by the SHA3-256 of its
+# bytes so that loading it again adds nothing, and named on stderr (cron
+# mails it); the rest of the segment loads and the exit status is 0, so
+# consume deletes the segment instead of dead-lettering it:
+#
+#   line_sha3    hex SHA3-256 of the line's bytes (without its newline)
+#   segment      the segment's file name ($HOOKSPOOL_SEGMENT), if known
+#   reason       why it could not be loaded
+#   line         the line, byte for byte (a BLOB: it may not be UTF-8)
+#   rejected_at  when it was first set aside (UTC)
+#
+# The exit status is non-zero, with nothing of the segment committed, when
+# the database fails, and when the input holds a NUL or 0x1F byte: sqlite3
+# cannot import such a line whole, and hookspool never writes one (JSON
+# escapes every control character), so that file is no hookspool segment;
+# consume requeues it and after --max-attempts failures moves it to
+# failed/ for a person to look at (load-sqlite.py sets such lines aside).
+#
+# Prints nothing on success without rejects; errors go to stderr.
 set -eu
 
 db=${HOOKSPOOL_DB:-${HOME:?HOME or HOOKSPOOL_DB must be set}/hookspool.db}
@@ -39,17 +58,35 @@ command -v sqlite3 >/dev/null 2>&1 || {
     exit 1
 }
 
+# The segment is copied to a file first, so that it can be checked for
+# bytes .import cannot take before anything is loaded.
+umask 077
+in=$(mktemp "${TMPDIR:-/tmp}/load-sqlite.XXXXXX")
+trap 'rm -f "$in"' EXIT
+trap 'exit 1' HUP INT TERM
+cat >"$in"
+if [ "$(LC_ALL=C tr -dc '\000\037' <"$in" | wc -c)" -ne 0 ]; then
+    echo "load-sqlite.sh: ${HOOKSPOOL_SEGMENT:-stdin} holds a NUL or 0x1F byte:" \
+         "not a hookspool segment; nothing loaded" >&2
+    exit 1
+fi
+
+# The segment's name as an SQL string literal.
+quote() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/''/g")"; }
+segment=${HOOKSPOOL_SEGMENT:+$(quote "${HOOKSPOOL_SEGMENT##*/}")}
+segment=${segment:-NULL}
+
 # Each line is read whole into temp.hookspool_in (the unqualified name
-# finds the temp table first) by .import in ascii mode
-# (fields end at 0x1F, which valid JSON never holds raw; rows at "\n"), so
-# no byte of it is quoted, unquoted or re-encoded on the way in. The
-# trigger rejects a bad line with its line number before anything is
-# loaded.
-# A line is accepted when: it is a JSON object with a text "id", a
+# finds the temp table first) by .import in ascii mode (fields end at
+# 0x1F, which was refused above; rows at "\n"), so no byte of it is
+# quoted, unquoted or re-encoded on the way in.
+# A line is an event line when: it is a JSON object with a text "id", a
 # "key" that is absent, null or an array, and an "event"; and removing
 # "event" from it gives back its own first bytes, so that what follows
 # `,"event":` up to the final `}` is exactly the event as spooled.
-exec sqlite3 -bail -batch -init /dev/null "$db" \
+# Anything else gets a reason and goes to rejects. What sqlite3 prints
+# (the set-aside lines, errors) goes to stderr: stdout is consume's.
+sqlite3 -bail -batch -init /dev/null "$db" \
 ".timeout 60000" \
 "BEGIN IMMEDIATE;" \
 "CREATE TABLE IF NOT EXISTS events (
@@ -61,23 +98,36 @@ exec sqlite3 -bail -batch -init /dev/null "$db" \
     headers     TEXT,
     event       TEXT NOT NULL
 );" \
+"CREATE TABLE IF NOT EXISTS rejects (
+    line_sha3   TEXT PRIMARY KEY NOT NULL,
+    segment     TEXT,
+    reason      TEXT NOT NULL,
+    line        BLOB NOT NULL,
+    rejected_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);" \
 "CREATE TEMP TABLE hookspool_in (line TEXT NOT NULL);" \
-"CREATE TEMP TRIGGER hookspool_in_check BEFORE INSERT ON hookspool_in
- WHEN NEW.line <> '' AND NOT (
-        json_valid(NEW.line)
-    AND json_type(NEW.line) = 'object'
-    AND json_type(NEW.line, '\$.id') = 'text'
-    AND coalesce(json_type(NEW.line, '\$.key'), 'null') IN ('null', 'array')
-    AND json_type(NEW.line, '\$.event') IS NOT NULL
-    AND substr(NEW.line, -1) = '}'
-    AND substr(NEW.line, 1, length(json_remove(NEW.line, '\$.event')) + 8)
-        = substr(json_remove(NEW.line, '\$.event'), 1,
-                 length(json_remove(NEW.line, '\$.event')) - 1) || ',\"event\":'
- )
- BEGIN SELECT RAISE(ABORT, 'not a hookspool event line (SPEC 6)'); END;" \
 ".mode ascii" \
 ".separator \"\\037\" \"\\n\"" \
-".import /dev/stdin hookspool_in" \
+".import \"$in\" hookspool_in" \
+"CREATE TEMP TABLE hookspool_lines AS
+ SELECT n, line, CASE
+    WHEN NOT json_valid(line) THEN 'not JSON'
+    WHEN json_type(line) <> 'object' THEN 'not a JSON object'
+    WHEN coalesce(json_type(line, '\$.id'), '') <> 'text' THEN 'no text \"id\"'
+    WHEN coalesce(json_type(line, '\$.key'), 'null') NOT IN ('null', 'array')
+         THEN '\"key\" is not an array'
+    WHEN json_type(line, '\$.event') IS NULL THEN 'no \"event\"'
+    WHEN NOT (substr(line, -1) = '}'
+              AND substr(line, 1, length(json_remove(line, '\$.event')) + 8)
+                  = substr(json_remove(line, '\$.event'), 1,
+                           length(json_remove(line, '\$.event')) - 1) || ',\"event\":')
+         THEN 'the envelope does not read back as spooled, \"event\" last'
+    END AS reason
+ FROM (SELECT rowid AS n, line FROM temp.hookspool_in WHERE line <> '');" \
+"INSERT OR IGNORE INTO main.rejects (line_sha3, segment, reason, line)
+ SELECT lower(hex(sha3(CAST(line AS BLOB), 256))), $segment,
+        'not a hookspool event line (SPEC 6): ' || reason, CAST(line AS BLOB)
+ FROM temp.hookspool_lines WHERE reason IS NOT NULL ORDER BY n;" \
 "INSERT OR IGNORE INTO main.events
         (key_or_id, id, received_at, endpoint, key, headers, event)
  SELECT CASE WHEN json_type(line, '\$.key') = 'array'
@@ -91,7 +141,14 @@ exec sqlite3 -bail -batch -init /dev/null "$db" \
              THEN json_extract(line, '\$.key') END,
         json_extract(line, '\$.headers'),
         substr(line, envlen + 9, length(line) - envlen - 9)
- FROM (SELECT rowid AS n, line, length(json_remove(line, '\$.event')) AS envlen
-       FROM temp.hookspool_in WHERE line <> '')
+ FROM (SELECT n, line, length(json_remove(line, '\$.event')) AS envlen
+       FROM temp.hookspool_lines WHERE reason IS NULL)
  ORDER BY n;" \
-"COMMIT;"
+"COMMIT;" \
+".mode list" \
+".separator \"|\" \"\\n\"" \
+"SELECT 'load-sqlite.sh: line ' || n || ' of ' || coalesce($segment, 'stdin') ||
+        ' set aside in table rejects, line_sha3 ' ||
+        lower(hex(sha3(CAST(line AS BLOB), 256))) ||
+        ': not a hookspool event line (SPEC 6): ' || reason
+ FROM temp.hookspool_lines WHERE reason IS NOT NULL ORDER BY n;" >&2

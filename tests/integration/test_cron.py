@@ -20,6 +20,19 @@ leaves consume exiting non-zero with every segment back in ready/ and
 nothing loaded. The consume lines of deploy/cron/crontab.example are run
 as cron would (sh -c, the crontab's variables, a home of their own).
 
+One line never holds back the others (issue 13 item 3): a segment mixing
+good events with events hookspool accepted but that once stopped a
+loader (lone surrogate escapes, also in the dedup key; a key and an
+object member name starting with \u0000; a 5 MB event) and with two lines
+no loader can read (a torn line cut inside a UTF-8 character, JSON that
+is no event) is loaded by each loader with exit 0: every event line in
+`events` once, byte for byte; what it cannot store in table `rejects`
+once, byte for byte, keyed by the line's SHA3-256, each named on stderr
+(cron mails it); the segment deleted, never dead-lettered; a second run
+changes nothing. The MariaDB server runs with max_allowed_packet 4 MiB
+(MySQL 5.7's default, still common on shared hosts), so the 5 MB event
+cannot be a row of `events` there and is set aside in pieces.
+
 The MariaDB server is private: its own datadir and unix socket in the
 temp dir, no TCP (--skip-networking), stopped at the end whatever
 happens. php, pdo_mysql and MariaDB must be installed beforehand (this
@@ -54,6 +67,9 @@ PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 RUN_TIMEOUT = 120         # one consume / loader / client run
 DB_START_TIMEOUT = 60     # MariaDB: install-db, then the socket answering
 DB_STOP_TIMEOUT = 30
+MIXED_MAX_BODY = 8 << 20  # the spool that takes a 5 MB event
+BIG_EVENT = 5 << 20       # bytes: above the test MariaDB's max_allowed_packet
+MAX_PACKET = 4 << 20      # the test MariaDB's max_allowed_packet
 
 
 def base_env(**kw):
@@ -155,6 +171,84 @@ def fill_spool(T, tmp):
     return spool, expected, segs, lines, money_rid
 
 
+def fill_mixed(T, tmp):
+    """One sealed segment, through lighttpd + hookspool.fcgi, holding good
+    events and the events that once stopped a loader, all answered 200;
+    then two lines no loader can read are put among its lines by hand (a
+    damaged copy; hookspool never writes them). Returns ((name, bytes) of
+    the segment, {id: minified body} of its events, {id: 5 MB event's id},
+    [the two unreadable lines, without their newline])."""
+    T.section("fill a segment with lines that once stopped the loaders")
+    spool = tmp.join("mixed-spool")
+    srv = T.server(tmp, name="mixed", max_procs=1, env={
+        "HOOKSPOOL_SPOOL": spool, "HOOKSPOOL_SECRET": SECRET,
+        "HOOKSPOOL_MAX_BODY": str(MIXED_MAX_BODY)},
+        routes=[{"url": "/hook", "setenv": {}}])
+
+    def with_member(body, member):
+        return body.replace(b"{\n", b"{\n  " + member + b",\n", 1)
+
+    names = hs.CALIZA_EXAMPLES
+    good = [hs.caliza_event(names[i % len(names)])[0] for i in range(4)]
+    # Raw 4-byte characters, to cut a line inside one below.
+    good[2] = with_member(good[2], '"note": "\u2615 \U0001F600 raw"'.encode())
+    surrogate, _ = hs.caliza_event("TRANSACTION_FAILED.json",
+                                   resource_id="\\ud83d-" + hs.unique_hex())
+    surrogate = with_member(surrogate, b'"note": "half an emoji \\ud83d, a low half '
+                            b'\\ude00, reversed \\ude00\\ud83d, a pair \\ud83d\\ude00"')
+    nul_key, _ = hs.caliza_event("TRANSACTION_COMPLETED.json",
+                                 resource_id="\\u0000" + hs.unique_hex())
+    nul_member = with_member(hs.caliza_event("BENEFICIARY_APPROVED.json")[0],
+                             b'"\\u0000member": {"\\u0000": "names starting with NUL"}')
+    big, _ = hs.caliza_event("TRANSACTION_COMPLETED.json", pad_to=BIG_EVENT)
+    order = [("good 1", good[0]), ("lone surrogates", surrogate), ("good 2", good[1]),
+             ("a key starting with \\u0000", nul_key), ("good 3", good[2]),
+             ("a member name starting with \\u0000", nul_member), ("5 MB", big),
+             ("good 4", good[3])]
+    expected, ids = {}, {}
+    for what, b in order:
+        st, _h, ans = srv.post(b, hs.sign(b, secret=SECRET))
+        a = hs.one_line_json(ans) or {}
+        if T.check(st == 200 and a.get("ok") is True and a.get("id"),
+                   "POST %s (%d bytes): 200 with an id" % (what, len(b)), (st, ans[:300])):
+            expected[a["id"]] = hs.minify(b)
+            ids[what] = a["id"]
+    srv.stop()
+    rc, out, err = run([hs.CLI, "rotate", "-s", spool], base_env())
+    ready = hs.spool_files(spool, "ready")
+    T.check(rc == 0 and len(ready) == 1, "sealed into one segment", (rc, err, ready))
+    if not ready:
+        return None, expected, ids, []
+    data = hs.read_bytes(ready[0])
+    lines = data.splitlines()
+    by_id = {json.loads(ln)["id"]: ln for ln in lines}
+    T.check(set(by_id) == set(expected) and len(lines) == len(expected),
+            "the segment holds the %d answered events" % len(expected), (len(lines),))
+    T.check(b"\\ud83d" in by_id.get(ids.get("lone surrogates"), b"") and
+            b'"key":["' in by_id.get(ids.get("lone surrogates"), b"") and
+            b'\\u0000' in by_id.get(ids.get("a key starting with \\u0000"), b"").split(
+                b',"headers":')[0],
+            "the lone surrogates and the NUL are in the spooled lines and keys")
+    # A torn line, cut inside the raw U+1F600 (invalid UTF-8), and a JSON
+    # line that is no event: put among the others, not at the end.
+    g3 = by_id.get(ids.get("good 3"), b"")
+    cut = g3.find("\U0001F600".encode())
+    torn = g3[:cut + 2] if cut > 0 else g3[:-20]
+    alien = b'{"note":"JSON, but no hookspool event line"}'
+    # An event line whose id is longer than MySQL's id column: SQLite
+    # stores it, MySQL refuses the row (the loader sets it aside).
+    long_id = "long-" + "i" * 300
+    long_line = ('{"id":"%s","received_at":"2026-01-01T00:00:00.000Z","endpoint":"caliza",'
+                 '"event":{"value":1.10}}' % long_id).encode()
+    lines.insert(2, torn)
+    lines.insert(5, alien)
+    lines.insert(7, long_line)
+    expected[long_id] = b'{"value":1.10}'
+    ids["long id"] = long_id
+    seg = (os.path.basename(ready[0]), b"".join(ln + b"\n" for ln in lines))
+    return seg, expected, ids, [torn, alien]
+
+
 def raw_member_texts(segs):
     """{id: (raw key text or None, the loaders' idempotency text)} cut out
     of the spooled lines: "ENDPOINT KEY" for a keyed line (the spool
@@ -239,6 +333,65 @@ def check_rows(T, what, rows, expected, keys, money_rid):
             "a key" % what, bad_key[:3])
 
 
+def sha3(line):
+    return hashlib.sha3_256(line).hexdigest()
+
+
+def check_mixed(T, what, spool, seg, argv, env, read_rows, read_rejects, expected, rejected):
+    """Load the mixed segment twice under consume. read_rows() gives
+    [(idempotency text, id, key text, event bytes)], read_rejects()
+    [(line_sha3, line bytes, reason)], one per set-aside line. expected:
+    {id: event} that must be rows; rejected: the lines set aside."""
+    event_lines = b"".join(ln + b"\n" for ln in seg[1].splitlines()
+                           if ln not in rejected and b'"id":"' in ln[:12])
+    keys = raw_member_texts([(seg[0], event_lines)])
+    want_rej = {sha3(ln): ln for ln in rejected}
+    first = None
+    for n in (1, 2):
+        label = "%s, %s run" % (what, ("first", "second")[n - 1])
+        put_back(spool, [seg])
+        rc, out, err = consume(spool, argv, env)
+        T.check(rc == 0, "%s: consume exits 0 (the loader loaded what it could)" % label,
+                (rc, err[-800:]))
+        left = {d: hs.spool_files(spool, d) for d in ("ready", "claimed", "failed")}
+        T.check(not any(left.values()), "%s: the segment is deleted: not requeued, not "
+                "dead-lettered" % label, left)
+        rows = read_rows()
+        rej = read_rejects()
+        if rows is None or rej is None:
+            return
+        ids = [r[1] for r in rows]
+        T.check(len(ids) == len(set(ids)) and set(ids) == set(expected),
+                "%s: every event it can store is a row, once (%d)" % (label, len(expected)),
+                (len(ids), sorted(set(ids) ^ set(expected))))
+        bad = [r[1] for r in rows if expected.get(r[1]) != r[3]]
+        T.check(not bad, "%s: each event byte for byte as spooled (lone surrogates and "
+                "\\u0000 escapes as sent)" % label,
+                [(i, next(r[3][:200] for r in rows if r[1] == i)) for i in bad[:2]])
+        bad = [r for r in rows if (r[2], r[0]) != keys.get(r[1])]
+        T.check(not bad, "%s: keyed by endpoint and key text as spooled, or the id" % label,
+                (bad[:2], keys))
+        got = {r[0]: r[1] for r in rej}
+        T.check(len(rej) == len(got) == len(want_rej) and got == want_rej,
+                "%s: the %d lines it cannot store are in rejects, once each, byte for byte"
+                % (label, len(want_rej)),
+                ([(h, want_rej.get(h, b"")[:80], got.get(h, b"")[:80])
+                  for h in set(got) | set(want_rej) if got.get(h) != want_rej.get(h)][:3],
+                 len(rej)))
+        T.check(all(r[2] for r in rej), "%s: each reject says why" % label,
+                [r[::2] for r in rej])
+        elines = err.decode("utf-8", "replace").splitlines()
+        T.check(len(elines) == len(want_rej) and
+                all(sum(1 for e in elines if h in e and "set aside" in e) == 1
+                    for h in want_rej),
+                "%s: stderr (cron's mail) names each set-aside line once, and nothing else"
+                % label, elines)
+        if first is None:
+            first = (rows, rej)
+        else:
+            T.check((rows, rej) == first, "%s: nothing doubled or changed" % label)
+
+
 # ---------------------------------------------------------------- SQLite
 
 def sqlite_rows(db):
@@ -288,22 +441,73 @@ def section_sqlite(T, tmp, name, argv, expected, segs, keys, lines, money_rid):
     res = consume(spool2, argv, base_env(HOOKSPOOL_DB=os.path.join(notdir, "events.db")))
     check_failed(T, name + " with an unwritable database", spool2, segs, res)
 
-    # A broken line: that segment fails whole (nothing of it loaded), the
-    # others load; it is back in ready/.
+    # A torn line: set aside in rejects; the rest of its segment and the
+    # other segment load, and both segments are done (issue 13 item 3:
+    # one line never holds back or dead-letters the others).
     spool3 = new_spool(tmp, "bad-" + name, [])
     good_n, good = segs[0]
     bad_n, bad = segs[1]
     lines1 = bad.splitlines(keepends=True)
-    broken = b"".join(lines1[:-1]) + lines1[-1][:-20] + b"\n"
+    torn = lines1[-1][:-20]
+    broken = b"".join(lines1[:-1]) + torn + b"\n"
     put_back(spool3, [(good_n, good), (bad_n, broken)])
     db3 = tmp.join("bad-" + name, "events.db")
     rc, out, err = consume(spool3, argv, base_env(HOOKSPOOL_DB=db3))
     got = sqlite_rows(db3)
-    want = {json.loads(l)["id"] for l in good.splitlines()}
-    T.check(rc not in (0, None) and {r[1] for r in got} == want and
-            [os.path.basename(p) for p in hs.spool_files(spool3, "ready")] == [bad_n],
-            "%s: a segment with a torn line is not loaded at all and goes back to ready/" % name,
+    want = {json.loads(l)["id"] for l in good.splitlines() + lines1[:-1]}
+    T.check(rc == 0 and {r[1] for r in got} == want and len(got) == len(want) and
+            not any(hs.spool_files(spool3, d) for d in ("ready", "claimed", "failed")),
+            "%s: a segment with a torn line: its other lines and the other segment load, "
+            "both segments done" % name,
             (rc, len(got), len(want), hs.spool_files(spool3, "ready"), err[-300:]))
+    T.check([r[:2] for r in sqlite_rejects(db3)] == [(sha3(torn), torn)] and
+            sha3(torn).encode() in err,
+            "%s: the torn line is in rejects and named on stderr" % name, err[-300:])
+
+
+def sqlite_rejects(db):
+    con = sqlite3.connect(db)
+    try:
+        con.text_factory = bytes
+        rows = con.execute("SELECT line_sha3, line, reason FROM rejects "
+                           "ORDER BY line_sha3").fetchall()
+    except sqlite3.Error as e:
+        return [("(%s)" % e, b"", b"")]
+    finally:
+        con.close()
+    return [(r[0].decode(), bytes(r[1]), r[2]) for r in rows]
+
+
+def section_sqlite_mixed(T, tmp, name, argv, mixed):
+    seg, expected, _ids, rejected = mixed
+    T.section("%s: a segment with lines that once stopped the loaders" % name)
+    spool = new_spool(tmp, "mixed-" + name, [])
+    db = tmp.join("mixed-" + name, "events.db")
+    check_mixed(T, name, spool, seg, argv, base_env(HOOKSPOOL_DB=db),
+                lambda: [r[:4] for r in sqlite_rows(db)], lambda: sqlite_rejects(db),
+                expected, rejected)
+
+    # A segment holding a 0x1F or NUL byte, which hookspool never writes
+    # (JSON escapes control characters): sqlite3's .import cannot read such
+    # a line whole, so load-sqlite.sh refuses the file and loads nothing;
+    # load-sqlite.py sets those lines aside like any other.
+    lines = [ln for ln in seg[1].splitlines(keepends=True) if ln[:-1] not in rejected]
+    odd = [b'{"note":"a unit separator \x1f raw"}', b'{"note":"a NUL \x00 raw"}']
+    seg2 = ("20000101T000000Z-odd-x.jsonl", b"".join(lines[:2]) + odd[0] + b"\n" +
+            lines[2] + odd[1] + b"\n")
+    spool2 = new_spool(tmp, "odd-" + name, [seg2])
+    db2 = tmp.join("odd-" + name, "events.db")
+    res = consume(spool2, argv, base_env(HOOKSPOOL_DB=db2))
+    if name == "load-sqlite.sh":
+        check_failed(T, name + " on a segment holding 0x1F and NUL bytes", spool2, [seg2], res)
+        T.check(not os.path.exists(db2) or not sqlite_rows(db2),
+                "%s: nothing of it loaded" % name)
+    else:
+        rej = sqlite_rejects(db2)
+        T.check(res[0] == 0 and [r[1] for r in rej] == sorted(odd, key=sha3) and
+                len(sqlite_rows(db2)) == 3,
+                "%s: lines holding 0x1F and NUL bytes are set aside, byte for byte, "
+                "the others load" % name, (res, rej))
 
 
 def section_parallel(T, tmp, expected, segs):
@@ -370,7 +574,10 @@ class MariaDB:
         me = pwd.getpwuid(os.getuid()).pw_name
         data = os.path.join(self.d, "data")
         rc, out, err = run([install, "--no-defaults", "--user=" + me, "--datadir=" + data,
-                            "--auth-root-authentication-method=normal"],
+                            "--auth-root-authentication-method=normal",
+                            # no DNS look-up of this host's name, which
+                            # may not resolve (a container, no network)
+                            "--skip-name-resolve"],
                            base_env(), timeout=DB_START_TIMEOUT)
         if rc != 0:
             raise RuntimeError("mariadb-install-db failed (%s): %s" % (rc, (out + err)[-800:]))
@@ -380,7 +587,8 @@ class MariaDB:
                 [server, "--no-defaults", "--datadir=" + data, "--socket=" + self.sock,
                  "--skip-networking", "--pid-file=" + os.path.join(self.d, "mysqld.pid"),
                  "--user=" + me, "--log-error=" + self.log, "--tmpdir=" + self.d,
-                 "--innodb-buffer-pool-size=32M"],
+                 "--innodb-buffer-pool-size=32M", "--skip-name-resolve",
+                 "--max-allowed-packet=%d" % MAX_PACKET],
                 stdin=subprocess.DEVNULL, stdout=o, stderr=subprocess.STDOUT,
                 env=base_env(), start_new_session=True)
         deadline = time.monotonic() + DB_START_TIMEOUT
@@ -445,12 +653,61 @@ def mysql_rows(T, m, db):
     return rows
 
 
+def mysql_rejects(T, m, db):
+    """[(line_sha3, line, reason)], the line put together from its parts."""
+    rc, out, err = m.sql("SELECT line_sha3, part, parts, HEX(line_part), reason FROM rejects "
+                         "ORDER BY line_sha3, part", db=db)
+    if not T.check(rc == 0, "read the MariaDB rejects table", err[-500:]):
+        return None
+    parts = {}
+    for ln in out.decode().splitlines():
+        f = ln.split("\t")
+        parts.setdefault(f[0], []).append((int(f[1]), int(f[2]), bytes.fromhex(f[3]), f[4]))
+    res = []
+    for h, ps in sorted(parts.items()):
+        whole = [p[0] for p in ps] == list(range(ps[0][1]))
+        res.append((h, b"".join(p[2] for p in ps) if whole else b"(parts missing)",
+                    ps[0][3]))
+    return res
+
+
+def section_mysql_mixed(T, tmp, m, argv, mixed):
+    seg, expected, ids, rejected = mixed
+    T.section("load-mysql.php: a segment with lines that once stopped the loaders")
+    rc, out, err = m.sql("CREATE DATABASE hooks_mixed", db=None)
+    T.check(rc == 0, "created the database", err)
+    big = ids.get("5 MB")
+    lines = {json.loads(ln)["id"]: ln for ln in seg[1].splitlines()
+             if ln not in rejected and ln.startswith(b'{"id":"')}
+    # max_allowed_packet is below the 5 MB event: it cannot be a row.
+    want = {i: e for i, e in expected.items() if i not in (big, ids.get("long id"))}
+    keys = raw_member_texts([("", b"\n".join(lines.values()))])
+    spool = new_spool(tmp, "mixed-php", [])
+
+    def rows():
+        r = mysql_rows(T, m, "hooks_mixed")
+        if r is None:
+            return None
+        # uniq is sha256 of the idempotency text: check_mixed wants the text.
+        out = []
+        for x in r:
+            k = keys.get(x[1])
+            u = k[1] if k and hashlib.sha256(k[1].encode()).hexdigest() == x[0] else x[0]
+            out.append((u, x[1], x[2], x[3]))
+        return out
+
+    check_mixed(T, "load-mysql.php", spool, seg, argv, php_env(m, "hooks_mixed"), rows,
+                lambda: mysql_rejects(T, m, "hooks_mixed"), want,
+                rejected + [lines.get(big, b"(no 5 MB line)"),
+                            lines.get(ids.get("long id"), b"(no long id line)")])
+
+
 def php_env(m, db, **kw):
     return base_env(HOOKSPOOL_PDO_DSN="mysql:unix_socket=%s;dbname=%s" % (m.sock, db),
                     HOOKSPOOL_PDO_USER="root", HOOKSPOOL_PDO_PASSWORD="", **kw)
 
 
-def section_mysql(T, tmp, expected, segs, keys, lines, money_rid):
+def section_mysql(T, tmp, expected, segs, keys, lines, money_rid, mixed):
     T.section("load-mysql.php (PHP + PDO) into a private MariaDB under hookspool consume")
     php = which("php")
     if not T.check(php is not None, "php (PHP CLI) installed", "apt-get install php-cli php-mysql"):
@@ -465,7 +722,10 @@ def section_mysql(T, tmp, expected, segs, keys, lines, money_rid):
     except RuntimeError as e:
         T.check(False, "private MariaDB started (apt-get install mariadb-server)", str(e))
         return
-    T.check(True, "private MariaDB started on a unix socket, no TCP")
+    rc, out, err = m.sql("SELECT @@skip_networking, @@max_allowed_packet", db=None)
+    T.check(rc == 0 and out.split() == [b"1", str(MAX_PACKET).encode()],
+            "private MariaDB answers on its unix socket, no TCP, max_allowed_packet %d"
+            % MAX_PACKET, (rc, out, err))
     rc, out, err = m.sql("CREATE DATABASE hooks; CREATE DATABASE hooks_cron", db=None)
     T.check(rc == 0, "created the databases", err)
 
@@ -503,17 +763,25 @@ def section_mysql(T, tmp, expected, segs, keys, lines, money_rid):
     spool2 = new_spool(tmp, "fail-php", segs)
     res = consume(spool2, argv, php_env(m, "no_such_db"))
     check_failed(T, "load-mysql.php with a missing database", spool2, segs, res)
-    # A torn line: that segment is not loaded at all (one transaction).
+    # A torn line: set aside in rejects, the rest of the segment loads.
     spool3 = new_spool(tmp, "bad-php", [])
     lines1 = segs[1][1].splitlines(keepends=True)
-    put_back(spool3, [(segs[1][0], b"".join(lines1[:-1]) + lines1[-1][:-20] + b"\n")])
+    torn = lines1[-1][:-20]
+    put_back(spool3, [(segs[1][0], b"".join(lines1[:-1]) + torn + b"\n")])
     m.sql("CREATE DATABASE hooks_bad", db=None)
     rc, out, err = consume(spool3, argv, php_env(m, "hooks_bad"))
     n = m.sql("SELECT COUNT(*) FROM events", db="hooks_bad")
-    T.check(rc not in (0, None) and n[0] == 0 and n[1].strip() == b"0" and
-            len(hs.spool_files(spool3, "ready")) == 1,
-            "load-mysql.php: a segment with a torn line is not loaded at all, back in ready/",
-            (rc, n, err[-300:]))
+    T.check(rc == 0 and n[0] == 0 and n[1].strip() == str(len(lines1) - 1).encode() and
+            not any(hs.spool_files(spool3, d) for d in ("ready", "claimed", "failed")),
+            "load-mysql.php: a segment with a torn line: its other lines load, the segment "
+            "is done", (rc, n, err[-300:]))
+    rej = mysql_rejects(T, m, "hooks_bad")
+    T.check(rej is not None and [r[:2] for r in rej] == [(sha3(torn), torn)] and
+            sha3(torn).encode() in err,
+            "load-mysql.php: the torn line is in rejects and named on stderr",
+            (rej and [r[:2] for r in rej], err[-300:]))
+
+    section_mysql_mixed(T, tmp, m, argv, mixed)
 
     section_crontab(T, tmp, expected, segs, only="php", mariadb=m)
 
@@ -605,6 +873,7 @@ def main(T):
         T.check(False, "events to load")
         return
     keys = raw_member_texts(segs)
+    mixed = fill_mixed(T, tmp)
     # Each section on its own: one that crashes counts as a failure and
     # the others still run (the PHP part must never be skipped silently).
     sections = [
@@ -612,9 +881,14 @@ def main(T):
                                                   segs, keys, lines, money_rid)),
         ("load-sqlite.py", lambda: section_sqlite(T, tmp, "load-sqlite.py", [LOAD_PY], expected,
                                                   segs, keys, lines, money_rid)),
+        ("load-sqlite.sh mixed", lambda: section_sqlite_mixed(T, tmp, "load-sqlite.sh",
+                                                              [LOAD_SH], mixed)),
+        ("load-sqlite.py mixed", lambda: section_sqlite_mixed(T, tmp, "load-sqlite.py",
+                                                              [LOAD_PY], mixed)),
         ("parallel", lambda: section_parallel(T, tmp, expected, segs)),
         ("crontab", lambda: section_crontab(T, tmp, expected, segs, only="sqlite")),
-        ("load-mysql.php", lambda: section_mysql(T, tmp, expected, segs, keys, lines, money_rid)),
+        ("load-mysql.php", lambda: section_mysql(T, tmp, expected, segs, keys, lines, money_rid,
+                                                 mixed)),
     ]
     for name, fn in sections:
         try:
