@@ -74,6 +74,10 @@ server.bind = "127.0.0.1"
 server.port = $PORT
 server.document-root = "$DEMO/docroot"
 server.upload-dirs = ( "$DEMO/tmp" )
+# The body cap, in KiB: HOOKSPOOL_MAX_BODY (1024 KiB) plus 64 KiB, so that
+# lighttpd does not buffer a body of any size in $DEMO/tmp before hookspool
+# can refuse it (deploy/lighttpd/50-hookspool.conf says more).
+server.max-request-size = 1088
 # No server.errorlog: in the foreground lighttpd and hookspool (whose
 # stderr is lighttpd's) both log to this terminal.
 

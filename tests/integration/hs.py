@@ -33,9 +33,11 @@ import os
 import pwd
 import re
 import shutil
+import select
 import signal
 import socket
 import sqlite3
+import stat
 import subprocess
 import sys
 import tempfile
@@ -597,6 +599,127 @@ class Server:
 
     def get(self, path=None, headers=None):
         return self.request("GET", path, None, headers)
+
+
+def flood(port, path, nbytes, chunked=False, headers=None, timeout=HTTP_TIMEOUT):
+    """POST nbytes of filler (no signature) to 127.0.0.1:port, with a
+    Content-Length or chunked, as an attacker would, without keeping it in
+    memory. Sending stops as soon as the server answers (so its answer is
+    read before a reset could discard it). Returns (status or None, the
+    raw answer, body bytes sent)."""
+    h = {"Host": "localhost", "Content-Type": "application/json", "Connection": "close"}
+    h.update(headers or {})
+    if chunked:
+        h["Transfer-Encoding"] = "chunked"
+    else:
+        h["Content-Length"] = str(nbytes)
+    head = "POST %s HTTP/1.1\r\n%s\r\n" % (path, "".join("%s: %s\r\n" % kv for kv in h.items()))
+    piece = b"x" * 65536
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    out, sent, left, answer = head.encode(), 0, nbytes, b""
+    deadline = time.monotonic() + timeout
+    try:
+        s.setblocking(False)
+        sending = True
+        while time.monotonic() < deadline:
+            if sending and not out:
+                if left > 0:
+                    n = min(left, len(piece))
+                    out = (b"%x\r\n%s\r\n" % (n, piece[:n])) if chunked else piece[:n]
+                    left -= n
+                    sent += n
+                elif chunked:
+                    out, chunked = b"0\r\n\r\n", False
+                else:
+                    sending = False
+            r, w, _ = select.select([s], [s] if sending and out else [], [], 1.0)
+            if r:
+                try:
+                    data = s.recv(65536)
+                except OSError:
+                    break
+                if not data:
+                    break
+                answer += data
+                sending = False          # answered: the rest is not wanted
+            if w:
+                try:
+                    out = out[s.send(out):]
+                except OSError:          # the server closed: read what it said
+                    sending = False
+    finally:
+        s.close()
+    m = re.match(rb"HTTP/1\.[01] (\d{3})", answer)
+    return (int(m.group(1)) if m else None), answer, sent
+
+
+class DiskWatch:
+    """Watches, in a thread, how much disk a request costs while it runs:
+    the used bytes of each filesystem holding one of paths (statvfs), and
+    the bytes of regular files the processes pids() hold open (on any
+    filesystem, deleted files included; files open when the watch began,
+    such as logs, are not counted). After stop(): grew {path: peak growth},
+    held (peak bytes held). pids() is asked again every 0.1 s."""
+
+    def __init__(self, paths, pids):
+        self.paths = list(paths)
+        self.pids = pids
+        self.grew = {}
+        self.held = 0
+        self._stop = threading.Event()
+
+    @staticmethod
+    def _used(path):
+        st = os.statvfs(path)
+        return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+    @staticmethod
+    def _open_files(pids):
+        out = {}
+        for pid in pids:
+            d = "/proc/%d/fd" % pid
+            try:
+                fds = os.listdir(d)
+            except OSError:
+                continue
+            for fd in fds:
+                try:
+                    st = os.stat(os.path.join(d, fd))
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    out[(st.st_dev, st.st_ino)] = st.st_blocks * 512
+        return out
+
+    def start(self):
+        self._base = {p: self._used(p) for p in self.paths}
+        self.grew = {p: 0 for p in self.paths}
+        self._pids = list(self.pids())
+        self._known = set(self._open_files(self._pids))
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        for p in self.paths:
+            self.grew[p] = max(self.grew[p], self._used(p) - self._base[p])
+        files = self._open_files(self._pids)
+        self.held = max(self.held, sum(v for k, v in files.items() if k not in self._known))
+
+    def _run(self):
+        refreshed = time.monotonic()
+        while not self._stop.is_set():
+            if time.monotonic() - refreshed > 0.1:
+                self._pids = list(self.pids())
+                refreshed = time.monotonic()
+            self._sample()
+            time.sleep(0.002)
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        return self
 
 
 def _become_subreaper():

@@ -17,6 +17,12 @@ workers to www-data (the temp dir must be theirs: Suite.tempdir(owner=
 "www-data")), and is stopped, with everything it started, by stop().
 Nothing here touches port 80 or a system instance's files.
 
+tempdir (each server's argument): where the server keeps request bodies
+it buffers (lighttpd's server.upload-dirs, nginx's *_temp_path, Apache's
+TMPDIR, where mod_fcgid spools a body); by default a directory of the
+test's temp dir. test_hosts points it at a tmpfs of its own, to measure
+what a request costs on disk.
+
 Python 3 standard library only.
 """
 import os
@@ -220,7 +226,7 @@ class Apache(_Http):
     """
 
     def __init__(self, tmp, conf="", name="apache", nports=1, url="/", user="www-data",
-                 loglevel="warn"):
+                 loglevel="warn", tempdir=None):
         self._init_http(tmp, name, url)
         self.body = conf
         self.nports = nports
@@ -233,6 +239,7 @@ class Apache(_Http):
         self.outlog = os.path.join(self.dir, "apache.out")
         self.pidfile = os.path.join(self.run, "httpd.pid")
         self.forced = False
+        self.tempdir = tempdir or tmp.mkdir("apache-" + name, "tmp", mode=0o700)
 
     def _write_conf(self):
         m = APACHE_MODULES
@@ -272,7 +279,8 @@ class Apache(_Http):
             env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                    "LANG": "C", "APACHE_RUN_DIR": self.run, "APACHE_LOCK_DIR": self.run,
                    "APACHE_PID_FILE": self.pidfile, "APACHE_LOG_DIR": self.dir,
-                   "APACHE_RUN_USER": self.user, "APACHE_RUN_GROUP": self.user}
+                   "APACHE_RUN_USER": self.user, "APACHE_RUN_GROUP": self.user,
+                   "TMPDIR": self.tempdir}
             with open(self.outlog, "ab") as out:
                 self.proc = subprocess.Popen(
                     [apache, "-f", self.conf, "-DFOREGROUND"], stdin=subprocess.DEVNULL,
@@ -309,7 +317,7 @@ class Nginx(_Http):
     """
 
     def __init__(self, tmp, server_conf, spawn_argv, spawn_env, sock, program, procs=1,
-                 name="nginx", url="/", user="www-data"):
+                 name="nginx", url="/", user="www-data", tempdir=None):
         self._init_http(tmp, name, url)
         self.server_conf = server_conf
         self.spawn_argv = list(spawn_argv)
@@ -326,11 +334,15 @@ class Nginx(_Http):
         self.outlog = os.path.join(self.dir, "nginx.out")
         self.spawn = None
         self.spawn_forced = False
+        self.tempdir = tempdir or tmp.mkdir("nginx-" + name, "tmp", mode=0o755)
 
     def _write_conf(self):
         d = self.dir
         for sub in ("body", "fastcgi", "proxy", "uwsgi", "scgi"):
-            self.tmp.mkdir("nginx-" + self.name, "tmp", sub, mode=0o700)
+            path = os.path.join(self.tempdir, sub)
+            os.makedirs(path, mode=0o700, exist_ok=True)
+            pw = hs.pwd.getpwnam(self.user)
+            os.chown(path, pw.pw_uid, pw.pw_gid)
         www = self.tmp.mkdir("nginx-" + self.name, "www", mode=0o755)
         # `include fastcgi_params` is relative to the configuration's
         # directory, as /etc/nginx/fastcgi_params is for Debian's.
@@ -342,11 +354,11 @@ error_log %(log)s warn;
 events { worker_connections 64; }
 http {
     access_log %(dir)s/access.log;
-    client_body_temp_path %(dir)s/tmp/body;
-    fastcgi_temp_path %(dir)s/tmp/fastcgi;
-    proxy_temp_path %(dir)s/tmp/proxy;
-    uwsgi_temp_path %(dir)s/tmp/uwsgi;
-    scgi_temp_path %(dir)s/tmp/scgi;
+    client_body_temp_path %(tmpd)s/body;
+    fastcgi_temp_path %(tmpd)s/fastcgi;
+    proxy_temp_path %(tmpd)s/proxy;
+    uwsgi_temp_path %(tmpd)s/uwsgi;
+    scgi_temp_path %(tmpd)s/scgi;
     server {
         listen 127.0.0.1:%(port)d;
         server_name localhost;
@@ -355,6 +367,7 @@ http {
     }
 }
 """ % {"user": self.user, "log": self.nginx_log, "dir": d, "port": self.port, "www": www,
+       "tmpd": self.tempdir,
        "server": self.server_conf}
         with open(self.conf, "w") as f:
             f.write(c)
@@ -444,15 +457,16 @@ class Lighttpd(hs.Server):
     backends running binary."""
 
     def __init__(self, tmp, snippet, mode="fcgi", binary=None, name="lt", url="/hooks/caliza",
-                 max_procs=2, user="www-data"):
+                 max_procs=2, user="www-data", tempdir=None):
         super().__init__(tmp, mode=mode, url=url, name=name, binary=binary,
                          max_procs=max_procs, user=user)
+        self.tempdir = tempdir
         self.snippet = snippet
         self.snippet_path = os.path.join(self.dir, "hookspool.conf")
 
     def _write_conf(self):
         docroot = self.tmp.mkdir("lighttpd-" + self.name, "docroot", mode=0o755)
-        uploads = self.tmp.mkdir("lighttpd-" + self.name, "uploads", mode=0o700)
+        uploads = self.tempdir or self.tmp.mkdir("lighttpd-" + self.name, "uploads", mode=0o700)
         with open(self.snippet_path, "w") as f:
             f.write(self.snippet)
         q = hs._lq

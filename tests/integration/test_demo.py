@@ -43,9 +43,16 @@ def read_until(proc, pattern, timeout):
     return out, None
 
 
+DEMO_CAP = 1088 << 10      # run.sh's server.max-request-size: HOOKSPOOL_MAX_BODY + 64 KiB
+
+
 def main(T):
     tmp = T.tempdir()
     var = tmp.join("var")
+    # lighttpd's upload-dirs (run.sh: $DEMO/tmp) on a tmpfs of the test's,
+    # to see what an unsigned flood costs on disk
+    uploads = os.path.join(var, "demo", "tmp")
+    T.mount_tmpfs(uploads, size="256m")
     port = hs.free_port()
     env = dict(os.environ, HOOKSPOOL_DEMO_DIR=var)
     # A user's `make run`, not a sub-make of `make test SANITIZE=1`.
@@ -94,6 +101,17 @@ def main(T):
                         objs[0].get("event", {}).get("operation") == "TRANSACTION_COMPLETED",
                         "its line landed in the printed spool, 500.00 as sent",
                         (len(raw), bad[:1]))
+        for chunked in (False, True):
+            what = "an unsigned 64 MiB body (%s)" % ("chunked" if chunked else "Content-Length")
+            watch = hs.DiskWatch([uploads], lambda: [proc.pid] + descendants(proc.pid)).start()
+            try:
+                st, answer, _sent = hs.flood(port, "/hooks/caliza", 64 << 20, chunked=chunked)
+            finally:
+                watch.stop()
+            T.check(st == 413, "%s: lighttpd's 413" % what, answer[:200])
+            T.check(watch.grew[uploads] <= DEMO_CAP and watch.held <= DEMO_CAP,
+                    "%s: lighttpd buffered at most the cap (server.max-request-size %d KiB)"
+                    % (what, DEMO_CAP >> 10), (watch.grew, watch.held))
         conf = os.path.join(var, "demo", "lighttpd.conf")
         text = open(conf).read() if os.path.exists(conf) else ""
         T.check("HOOKSPOOL_SECRET" in text and "HOOKSPOOL_SPOOL" in text,

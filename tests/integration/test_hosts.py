@@ -24,6 +24,15 @@ The same compact HTTP suite (SPEC section 4) runs on each: every Caliza
 example -> 200 and its line byte for byte (500.00 stays 500.00), bad and
 missing signature 401, invalid JSON 400, too large 413, PUT 405 with
 Allow, status 401 without the token and 200 with it.
+
+Body caps (issue 13, item 4): every shipped configuration caps the body
+near HOOKSPOOL_MAX_BODY, so an unsigned 64 MiB body (Content-Length and
+chunked) is refused without the server buffering it: every server keeps
+its request-body temp files on a tmpfs of the test's (one nobody else
+writes to), whose peak growth while the request runs must stay under the
+cap, and so must the files the server's processes hold open anywhere;
+the spool gets nothing. A signed body of exactly HOOKSPOOL_MAX_BODY still
+gets 200 and one byte more hookspool's own 413.
 """
 import json
 import os
@@ -46,6 +55,13 @@ GH_SECRET = "github-hook-secret-3e8f1a9c6d2b"
 BEARER = "pix-authorization-token-5d2c8e1f7a3b"
 SMALL_BODY = 4096          # HOOKSPOOL_MAX_BODY where the suite checks 413
 FCGID_DEFAULT_MAX = 131072  # mod_fcgid's FcgidMaxRequestLen default
+DEFAULT_MAX = 1048576      # HOOKSPOOL_MAX_BODY's default
+# The shipped web server caps on the body are HOOKSPOOL_MAX_BODY plus this
+# margin, so that hookspool itself answers (logs and counts) a body a
+# little over its limit: 1088 KiB for the default, 192 KiB for the
+# .htaccess (HOOKSPOOL_MAX_BODY 131072).
+CAP_MARGIN = 65536
+FLOOD = 64 << 20           # the unsigned body an attacker sends
 BUILD_TIMEOUT = 300.0
 WWW = "www-data"
 
@@ -92,6 +108,28 @@ def set_lighttpd(text, settings, what):
     """lighttpd: "NAME" => "value", inside a table."""
     return _set_lines(text, r'^([ \t]*)#?[ \t]*"%s"[ \t]*=>[ \t]*"[^"]*",?',
                       lambda m, n, v: '%s"%s" => "%s",' % (m.group(1), n, v), settings, what)
+
+
+def set_lighttpd_url(text, url, settings, what):
+    """lighttpd: "NAME" => "value" in the setenv.set-environment of the
+    $HTTP["url"] == url block, replacing the line there or adding one."""
+    m = re.search(r'^\$HTTP\["url"\] == "%s" \{\n(.*?)^\}' % re.escape(url), text, re.M | re.S)
+    if m is None:
+        raise RuntimeError("%s has no block for %s" % (what, url))
+    block = m.group(1)
+    for name, value in settings.items():
+        rx = re.compile(r'^([ \t]*)#?[ \t]*"%s"[ \t]*=>[ \t]*"[^"]*",?' % re.escape(name), re.M)
+        hit = rx.search(block)
+        if hit:
+            block = block[:hit.start()] + '%s"%s" => "%s",' % (hit.group(1), name, value) + \
+                block[hit.end():]
+            continue
+        opened = re.search(r"setenv\.set-environment = \(\n", block)
+        if opened is None:
+            raise RuntimeError("%s: no setenv.set-environment for %s" % (what, url))
+        block = block[:opened.end()] + '        "%s" => "%s",\n' % (name, value) + \
+            block[opened.end():]
+    return text[:m.start(1)] + block + text[m.end(1):]
 
 
 def set_nginx(text, settings, what):
@@ -247,6 +285,88 @@ def post_one(T, srv, what, path, secret, scheme="caliza", headers=None, want=200
     st, hd, b = srv.post(body, h, path=path)
     T.check(st == want, "%s: %s" % (what, want), (st, b[:300]))
     return st, hd, b, rid
+
+
+# ---------------------------------------------------------------- body caps
+
+def body_caps(T, srv, tag, path, cap, pids, spool, refused, under=None):
+    """The 64 MiB unsigned body, with a Content-Length and chunked, on
+    path of a running server whose request-body temp files go to
+    srv.tempdir (a tmpfs of the test's, which nothing else writes to):
+    refused as refused[chunked] says (the status of the server's refusal,
+    or of hookspool's answer where the server passes the request on
+    without its body), the tmpfs and the files pids() hold open (on any
+    filesystem) grow by at most cap bytes while it runs, and nothing is
+    appended to the spool. /tmp, /var/tmp and the spool's filesystem are
+    shared with whatever else runs on the machine: their growth is
+    reported, not checked.
+    under: dict(secret, scheme, max_body, headers) of path's endpoint: a
+    signed body of max_body bytes gets 200, one of max_body + 1 bytes
+    hookspool's own 413 (the cap lets it through), and one of cap + 1
+    bytes is stopped by the server (whatever it answers, not hookspool's
+    too_large): the cap is where the shipped file says."""
+    others = sorted({p for p in ("/tmp", "/var/tmp", os.path.dirname(spool))
+                     if os.path.isdir(p)})
+    for chunked in (False, True):
+        how = "chunked" if chunked else "Content-Length"
+        what = "%s: an unsigned %d MiB body (%s)" % (tag, FLOOD >> 20, how)
+        before = len(hs.spool_lines(spool))
+        watch = hs.DiskWatch([srv.tempdir] + others, pids).start()
+        try:
+            st, answer, sent = hs.flood(srv.port, path, FLOOD, chunked=chunked)
+        finally:
+            watch.stop()
+        T.check(st == refused[chunked], "%s: refused (%s)" % (what, refused[chunked]),
+                (st, answer[:300], "sent %d" % sent))
+        T.check(watch.grew[srv.tempdir] <= cap,
+                "%s: the server's temp dir grew by at most the cap (%d bytes)" % (what, cap),
+                "grew %d" % watch.grew[srv.tempdir])
+        T.check(watch.held <= cap,
+                "%s: the server's processes held at most the cap in open files" % what,
+                "held %d" % watch.held)
+        T.note("%s: peak growth of the shared %s: %s" % (what, ", ".join(others), ", ".join(
+            "%d" % watch.grew[p] for p in others)))
+        T.check(len(hs.spool_lines(spool)) == before, "%s: nothing appended to the spool" % what)
+    if under is None:
+        return
+    n = under["max_body"]
+    for size, want in ((n, 200), (n + 1, 413), (cap + 1, refused[False])):
+        body, _ = hs.caliza_event(pad_to=size)
+        h = hs.sign(body, scheme=under.get("scheme", "caliza"), secret=under["secret"])
+        h.update(under.get("headers") or {})
+        st, hd, b = srv.post(body, h, path=path)
+        j = hs.one_line_json(b) or {}
+        if size == n:
+            ok, whose = st == 200 and j.get("ok") is True, "reaches hookspool"
+        elif size == n + 1:
+            ok = st == 413 and j == {"ok": False, "error": "too_large"}
+            whose = "reaches hookspool"
+        else:
+            ok = st == want and j.get("error") != "too_large"
+            whose = "is stopped by the server's cap"
+        T.check(ok, "%s: a signed body of %d bytes %s: %d" % (tag, size, whose, want),
+                (st, b[:200]))
+
+
+def server_pids(srv):
+    """A function listing the server's processes, for DiskWatch."""
+    def pids():
+        out = list(srv.descendants()) if hasattr(srv, "descendants") else list(srv.children())
+        if srv.proc is not None:
+            out.append(srv.proc.pid)
+        if hasattr(srv, "spawn_pids"):
+            out += srv.spawn_pids()
+        return out
+    return pids
+
+
+def server_tmpfs(T, tmp, name):
+    """A tmpfs of the test's for one server's request-body temp files,
+    owned by the user its workers run as."""
+    path = tmp.join("tmpfs-" + name)
+    T.mount_tmpfs(path, size="256m")
+    chown_www(path)
+    return path
 
 
 # ---------------------------------------------------------------- builds
@@ -477,6 +597,16 @@ def apache_layout(T, tmp, static_fcgi, prefix):
                          path="/%s/" % name, spool=spool(name), secret=hs.DEMO_SECRET,
                          endpoint=name, max_body=SMALL_BODY, token=TOKEN)
 
+    # mod_cgi with the shipped hookspool.conf as it is (HOOKSPOOL_MAX_BODY's
+    # default), for the body caps
+    d = tmp.mkdir("home", "public_html", "cgi-cap")
+    tmp.write("home/public_html/cgi-cap/.htaccess", cgi_ht)
+    install_program(os.path.join(d, "hookspool.fcgi"))
+    tmp.write("home/public_html/cgi-cap/hookspool.conf",
+              set_conf(cgi_conf, {"HOOKSPOOL_ENDPOINT": "cgi-cap",
+                                  "HOOKSPOOL_SPOOL": spool("cgi-cap")},
+                       "deploy/apache/cgi/hookspool.conf"), mode=0o640)
+
     lay["eps"] = eps
     lay["vhost_block"] = ""
     if prefix is None:
@@ -517,7 +647,16 @@ DocumentRoot %(public)s
 FcgidMaxProcessesPerClass 1
 
 %(vhost)s
-""" % {"public": lay["public"], "vhost": vhost(srv)}
+
+# The same public_html on a host that raised FcgidMaxRequestLen (for its
+# customers' uploads): there only the .htaccess caps the body.
+Listen 127.0.0.1:%(raised)d
+<VirtualHost 127.0.0.1:%(raised)d>
+    ServerName raised.localhost
+    DocumentRoot %(public)s
+    FcgidMaxRequestLen 1073741824
+</VirtualHost>
+""" % {"public": lay["public"], "vhost": vhost(srv), "raised": srv.ports[-1]}
 
     def vhost(srv):
         if not lay["vhost_block"]:
@@ -536,7 +675,8 @@ def section_apache(T, tmp, static_fcgi, prefix, all_servers):
     lay = apache_layout(T, tmp, static_fcgi, prefix)
     eps = lay["eps"]
     srv = servers.Apache(tmp, apache_conf(lay), name="shared",
-                         nports=2 if lay["vhost_block"] else 1)
+                         nports=3 if lay["vhost_block"] else 2,
+                         tempdir=server_tmpfs(T, tmp, "apache"))
     T.on_cleanup("apache", srv.stop)
     srv.start()
     all_servers.append(srv)
@@ -681,6 +821,26 @@ def section_apache(T, tmp, static_fcgi, prefix, all_servers):
                 for l in text.splitlines()),
             "mod_cgi: the CGI's stderr lands in the ErrorLog", text[-400:])
 
+    # --- body caps: .htaccess (mod_fcgid), on this host and on one that
+    # raised FcgidMaxRequestLen; cgi/.htaccess (mod_cgi)
+    T.section("apache: body caps (.htaccess LimitRequestBody, cgi/.htaccess)")
+    raised = servers.PortView(srv, srv.ports[-1], "apache-raised")
+    raised.tempdir = srv.tempdir
+    all_servers.append(raised)
+    gh = dict(secret=GH_SECRET, scheme="github", max_body=FCGID_DEFAULT_MAX,
+              headers={"X-GitHub-Delivery": "d-" + hs.unique_hex()})
+    ht_cap = FCGID_DEFAULT_MAX + CAP_MARGIN
+    # mod_fcgid 2.3.9 passes a request whose Content-Length is over
+    # LimitRequestBody on with no body (hookspool: 401), and refuses a
+    # chunked body past FcgidMaxRequestLen with its own 500.
+    body_caps(T, srv, "apache .htaccess", "/hooks/github", ht_cap, server_pids(srv),
+              lay["spool"]("github"), {False: 401, True: 500})
+    body_caps(T, raised, "apache .htaccess, FcgidMaxRequestLen raised", "/hooks/github", ht_cap,
+              server_pids(srv), lay["spool"]("github"), {False: 401, True: 413}, under=gh)
+    body_caps(T, srv, "apache cgi/.htaccess", "/cgi-cap/", DEFAULT_MAX + CAP_MARGIN,
+              server_pids(srv), lay["spool"]("cgi-cap"), {False: 413, True: 413},
+              under=dict(secret=hs.DEMO_SECRET, max_body=DEFAULT_MAX))
+
     # --- the VPS vhost
     T.section("apache vhost.conf: FcgidMaxRequestLen raised, the program of make install")
     if "vhost" not in eps:
@@ -696,6 +856,10 @@ def section_apache(T, tmp, static_fcgi, prefix, all_servers):
     T.check([o.get("endpoint") for o in objs] == ["github"], "vhost: github's line", objs)
     T.check(bool(srv.program_pids(lay["vps_program"])),
             "vhost: served by the installed PREFIX/libexec/hookspool/hookspool.fcgi")
+    vps.tempdir = srv.tempdir
+    body_caps(T, vps, "apache vhost.conf", "/hooks/caliza", DEFAULT_MAX + CAP_MARGIN,
+              server_pids(srv), os.path.join(lay["vps_var"], "caliza"), {False: 401, True: 413},
+              under=dict(secret=hs.DEMO_SECRET, max_body=DEFAULT_MAX))
 
     srv.stop()
     T.check(not srv.leftover, "apache: no process left after it stopped", srv.leftover)
@@ -723,10 +887,13 @@ def section_lighttpd(T, tmp, static_fcgi, all_servers):
         text = substitute(deploy_text("lighttpd", snippet), [
             ("/usr/local/libexec/hookspool/hookspool.fcgi", binary),
             ("/run/lighttpd", run), ("/var/lib/hookspool", var), ("/etc/hookspool", etc)])
-        text = set_lighttpd(text, {"HOOKSPOOL_MAX_BODY": SMALL_BODY,
-                                   "HOOKSPOOL_STATUS_TOKEN": TOKEN},
-                            "deploy/lighttpd/" + snippet)
-        srv = servers.Lighttpd(tmp, text, mode=mode, binary=binary, name=base)
+        # caliza's small limit in its own block: github keeps the shipped
+        # default, for the body caps below
+        text = set_lighttpd_url(text, "/hooks/caliza", {"HOOKSPOOL_MAX_BODY": SMALL_BODY,
+                                                        "HOOKSPOOL_STATUS_TOKEN": TOKEN},
+                                "deploy/lighttpd/" + snippet)
+        srv = servers.Lighttpd(tmp, text, mode=mode, binary=binary, name=base,
+                               tempdir=server_tmpfs(T, tmp, base))
         T.on_cleanup("lighttpd " + name, srv.stop)
         srv.start()
         all_servers.append(srv)
@@ -737,6 +904,10 @@ def section_lighttpd(T, tmp, static_fcgi, all_servers):
                  headers={"X-GitHub-Delivery": "d-" + hs.unique_hex()})
         objs, _ = spool_objs(os.path.join(var, "github"))
         T.check([o.get("endpoint") for o in objs] == ["github"], "%s: github's line" % tag, objs)
+        body_caps(T, srv, tag, "/hooks/github", DEFAULT_MAX + CAP_MARGIN, server_pids(srv),
+                  os.path.join(var, "github"), {False: 413, True: 413},
+                  under=dict(secret=GH_SECRET, scheme="github", max_body=DEFAULT_MAX,
+                             headers={"X-GitHub-Delivery": "d-" + hs.unique_hex()}))
         if mode == "fcgi":
             real = hs.FCGI if binary == hs.FCGI_RUN else binary
             pids = [p for p in srv.children() if servers.runs_program(p, real)]
@@ -791,7 +962,8 @@ def section_nginx(T, tmp, all_servers):
                  "client_max_body_size", "fastcgi_pass unix:%s;" % sock):
         T.check(need in locs, "deploy/nginx/hookspool.conf: %s" % need)
     locs = set_nginx(locs, {"HOOKSPOOL_STATUS_TOKEN": TOKEN}, "deploy/nginx/hookspool.conf")
-    srv = servers.Nginx(tmp, locs, argv, env, sock, program=hs.FCGI, procs=procs, name="vps")
+    srv = servers.Nginx(tmp, locs, argv, env, sock, program=hs.FCGI, procs=procs, name="vps",
+                        tempdir=server_tmpfs(T, tmp, "nginx"))
     T.on_cleanup("nginx", srv.stop)
     srv.start()
     all_servers.append(srv)
@@ -809,6 +981,9 @@ def section_nginx(T, tmp, all_servers):
              headers={"X-GitHub-Delivery": "d-" + hs.unique_hex()})
     objs, _ = spool_objs(os.path.join(var, "github"))
     T.check([o.get("endpoint") for o in objs] == ["github"], "nginx: github's line", objs)
+    body_caps(T, srv, "nginx", "/hooks/caliza", DEFAULT_MAX + CAP_MARGIN, server_pids(srv),
+              os.path.join(var, "caliza"), {False: 413, True: 413},
+              under=dict(secret=hs.DEMO_SECRET, max_body=DEFAULT_MAX))
     T.check(srv.spawn_pids() == pids, "nginx: the same two processes served everything",
             (pids, srv.spawn_pids()))
     srv.stop()
