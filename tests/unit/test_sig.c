@@ -23,6 +23,7 @@
 
 #include "t.h"
 #include "sig.h"
+#include "sign.h"
 
 #define MAX_HDRS    16
 #define STORE_SIZE  20000
@@ -98,7 +99,7 @@ static char *hstore(hdrs *h, const char *s, size_t n)
     return p;
 }
 
-/* Add the "Name: value\n" lines of text (as hs_sig_sign writes them). */
+/* Add the "Name: value\n" lines of text (as hs_sign_headers writes them). */
 static int hparse(hdrs *h, const char *text, size_t len)
 {
     size_t i = 0, j, k;
@@ -168,7 +169,7 @@ static hs_sig_result verify1(const hs_scheme *sc, const hs_secret *s,
 
 static int hexeq(const unsigned char *b, size_t n, const char *hex)
 {
-    char buf[2 * HS_SIG_MAX_SECRET + 1];
+    char buf[2 * HS_SECRET_MAX + 1];
     size_t i;
 
     if (2 * n + 1 > sizeof buf)
@@ -267,17 +268,17 @@ static void test_scheme_parse(void)
     CHECK(hs_scheme_parse(NULL, 3, &sc) == -1);
     CHECK(hs_scheme_parse("caliza", 6, NULL) == -1);
 
-    /* Header names: HS_SIG_MAX_HEADER_NAME accepted, one more rejected. */
-    snprintf(buf, sizeof buf, "token:%0*d", HS_SIG_MAX_HEADER_NAME, 0);
+    /* Header names: HS_SCHEME_MAX_HEADER_NAME accepted, one more rejected. */
+    snprintf(buf, sizeof buf, "token:%0*d", HS_SCHEME_MAX_HEADER_NAME, 0);
     CHECK(hs_scheme_parse(buf, strlen(buf), &sc) == 0 &&
-          strlen(sc.header) == HS_SIG_MAX_HEADER_NAME);
-    snprintf(buf, sizeof buf, "token:%0*d", HS_SIG_MAX_HEADER_NAME + 1, 0);
+          strlen(sc.header) == HS_SCHEME_MAX_HEADER_NAME);
+    snprintf(buf, sizeof buf, "token:%0*d", HS_SCHEME_MAX_HEADER_NAME + 1, 0);
     CHECK(hs_scheme_parse(buf, strlen(buf), &sc) == -1);
     snprintf(buf, sizeof buf, "hmac-sha256-hex:%0*d:%0*d",
-             HS_SIG_MAX_HEADER_NAME, 0, HS_SIG_MAX_PREFIX, 0);
+             HS_SCHEME_MAX_HEADER_NAME, 0, HS_SCHEME_MAX_PREFIX, 0);
     CHECK(hs_scheme_parse(buf, strlen(buf), &sc) == 0 &&
-          strlen(sc.prefix) == HS_SIG_MAX_PREFIX);
-    snprintf(buf, sizeof buf, "hmac-sha256-hex:X:%0*d", HS_SIG_MAX_PREFIX + 1, 0);
+          strlen(sc.prefix) == HS_SCHEME_MAX_PREFIX);
+    snprintf(buf, sizeof buf, "hmac-sha256-hex:X:%0*d", HS_SCHEME_MAX_PREFIX + 1, 0);
     CHECK(hs_scheme_parse(buf, strlen(buf), &sc) == -1);
     /* Longer than the name field. */
     memset(buf, 'a', 200);
@@ -309,7 +310,7 @@ static void test_secret_decode(void)
     hs_scheme cal = scheme("caliza"), std = scheme("standard");
     hs_scheme str = scheme("stripe"), ber = scheme("bearer");
     hs_scheme tok = scheme("token:x-functions-key"), gh = scheme("github");
-    static char big[HS_SIG_MAX_SECRET + 2];
+    static char big[HS_SECRET_MAX + 2];
     hs_secret s;
 
     /* Literal (the SPEC default): key is the text, alt its decoding. */
@@ -364,11 +365,11 @@ static void test_secret_decode(void)
     CHECK(decode_fails(&cal, "hex:0x12", 8));
     CHECK(decode_fails(&cal, "hex:12:34", 9));
 
-    /* Length: HS_SIG_MAX_SECRET bytes fit, one more does not. */
+    /* Length: HS_SECRET_MAX bytes fit, one more does not. */
     memset(big, 'k', sizeof big);
-    CHECK(hs_secret_decode(&cal, big, HS_SIG_MAX_SECRET, "T", &s) == 0 &&
-          s.key_len == HS_SIG_MAX_SECRET);
-    CHECK(decode_fails(&cal, big, HS_SIG_MAX_SECRET + 1));
+    CHECK(hs_secret_decode(&cal, big, HS_SECRET_MAX, "T", &s) == 0 &&
+          s.key_len == HS_SECRET_MAX);
+    CHECK(decode_fails(&cal, big, HS_SECRET_MAX + 1));
 
     /* A short Base64-looking word gets no alt. */
     s = secret(&cal, "dGVzdA==");
@@ -488,7 +489,7 @@ static void test_github(void)
     CHECK(verify1(&sc, &s, &h, GH_BODY, 0) == HS_SIG_OK);
 
     /* The signer writes what GitHub sends. */
-    CHECK(hs_sig_sign(&sc, &s, (const unsigned char *)GH_BODY,
+    CHECK(hs_sign_headers(&sc, &s, (const unsigned char *)GH_BODY,
                       strlen(GH_BODY), 0, NULL, &b) == 0);
     snprintf(v, sizeof v, "X-Hub-Signature-256: sha256=%s\n", GH_SIG);
     CHECK_STR(b.p ? b.p : "", v);
@@ -625,7 +626,7 @@ static void test_standard(void)
     CHECK(verify1(&sc, &s, &h, SW_BODY, SW_TS) == HS_SIG_EXPIRED);
 
     /* The signer reproduces the published example exactly. */
-    CHECK(hs_sig_sign(&sc, &s, (const unsigned char *)SW_BODY, strlen(SW_BODY),
+    CHECK(hs_sign_headers(&sc, &s, (const unsigned char *)SW_BODY, strlen(SW_BODY),
                       (time_t)SW_TS, SW_ID, &b) == 0);
     CHECK_STR(b.p ? b.p : "", "webhook-id: " SW_ID "\nwebhook-timestamp: " SW_TS_S
               "\nwebhook-signature: " SW_SIG "\n");
@@ -694,7 +695,7 @@ static void caliza_one(const char *file, const char *sig, const char *body,
     CHECK_MSG(vd.result == HS_SIG_OK && vd.hint_index == -1, "%s", file);
 
     /* The other way round: the sender uses the decoded bytes. */
-    CHECK(hs_sig_sign(&sc, &dec, (const unsigned char *)body, len, 0, NULL, &b) == 0);
+    CHECK(hs_sign_headers(&sc, &dec, (const unsigned char *)body, len, 0, NULL, &b) == 0);
     hclear(&hs);
     CHECK(hparse(&hs, b.p, b.len) == 0);
     CHECK(hget(&hs, "X-Caliza-Webhook-Signature") != NULL);
@@ -709,7 +710,7 @@ static void caliza_one(const char *file, const char *sig, const char *body,
 
     /* And the literal signer writes what Caliza sent. */
     hs_buf_reset(&b);
-    CHECK(hs_sig_sign(&sc, &lit, (const unsigned char *)body, len, 0, NULL, &b) == 0);
+    CHECK(hs_sign_headers(&sc, &lit, (const unsigned char *)body, len, 0, NULL, &b) == 0);
     CHECK_MSG(b.len == strlen("X-Caliza-Webhook-Signature: \n") + strlen(sig) &&
               strstr(b.p, sig) != NULL, "%s", file);
     hs_buf_free(&b);
@@ -847,11 +848,11 @@ static void test_stripe(void)
               stripe_v(&d, "t=1492774577,v1=" ST_SIG, ST_T) == HS_SIG_BAD);
     }
 
-    CHECK(hs_sig_sign(&sc, &s, (const unsigned char *)ST_BODY, strlen(ST_BODY),
+    CHECK(hs_sign_headers(&sc, &s, (const unsigned char *)ST_BODY, strlen(ST_BODY),
                       (time_t)ST_T, NULL, &b) == 0);
     CHECK_STR(b.p ? b.p : "", "Stripe-Signature: t=1492774577,v1=" ST_SIG "\n");
     hs_buf_reset(&b);
-    CHECK(hs_sig_sign(&sc, &s, (const unsigned char *)ST_BODY, strlen(ST_BODY),
+    CHECK(hs_sign_headers(&sc, &s, (const unsigned char *)ST_BODY, strlen(ST_BODY),
                       (time_t)-1, NULL, &b) == -1 && b.len == 0);
     hs_buf_free(&b);
 }
@@ -957,18 +958,18 @@ static void test_generic(void)
         hset(&h, "X-Signature", BANK_SIG);
         CHECK(verify1(&sc, &s, &h, BANK_BODY, 0) == HS_SIG_MISSING);
     }
-    CHECK(hs_sig_sign(&sc, &s, (const unsigned char *)BANK_BODY, strlen(BANK_BODY),
+    CHECK(hs_sign_headers(&sc, &s, (const unsigned char *)BANK_BODY, strlen(BANK_BODY),
                       0, NULL, &b) == 0);
     CHECK_STR(b.p ? b.p : "", "Signature: " BANK_SIG "\n");
     hs_buf_reset(&b);
     sc = scheme("hmac-sha1-hex:X-Sig:sha1=");
     s = secret(&sc, RFC_KEY);
-    CHECK(hs_sig_sign(&sc, &s, (const unsigned char *)RFC_DATA, strlen(RFC_DATA),
+    CHECK(hs_sign_headers(&sc, &s, (const unsigned char *)RFC_DATA, strlen(RFC_DATA),
                       0, NULL, &b) == 0);
     CHECK_STR(b.p ? b.p : "", "X-Sig: sha1=" RFC_SHA1 "\n");
     hs_buf_reset(&b);
     sc = scheme("hmac-sha512-base64:X-Sig");
-    CHECK(hs_sig_sign(&sc, &s, (const unsigned char *)RFC_DATA, strlen(RFC_DATA),
+    CHECK(hs_sign_headers(&sc, &s, (const unsigned char *)RFC_DATA, strlen(RFC_DATA),
                       0, NULL, &b) == 0);
     CHECK_STR(b.p ? b.p : "", "X-Sig: " RFC_SHA512_B64 "\n");
     hs_buf_free(&b);
@@ -1028,10 +1029,10 @@ static void test_tokens(void)
     vd = verify_n(&tok, &tb, 1, &h, "{}", 2, 0);
     CHECK(vd.result == HS_SIG_BAD && vd.hint_index == 0);
 
-    CHECK(hs_sig_sign(&ber, &bs, NULL, 0, 0, NULL, &b) == 0);
+    CHECK(hs_sign_headers(&ber, &bs, NULL, 0, 0, NULL, &b) == 0);
     CHECK_STR(b.p ? b.p : "", "Authorization: Bearer your-custom-token-here\n");
     hs_buf_reset(&b);
-    CHECK(hs_sig_sign(&tok, &ts, NULL, 0, 0, NULL, &b) == 0);
+    CHECK(hs_sign_headers(&tok, &ts, NULL, 0, 0, NULL, &b) == 0);
     CHECK_STR(b.p ? b.p : "", "x-functions-key: your-azure-function-key\n");
     hs_buf_free(&b);
 }
@@ -1064,7 +1065,7 @@ static void test_multi(void)
 }
 
 /* ---------------------------------------------------------------------
- * hs_sig_sign -> hs_sig_verify for every scheme.
+ * hs_sign_headers -> hs_sig_verify for every scheme.
  */
 
 static void test_roundtrip(void)
@@ -1103,7 +1104,7 @@ static void test_roundtrip(void)
         other = secret(&sc, "a-different-secret-of-some-length");
         token = sc.kind == HS_SCHEME_BEARER || sc.kind == HS_SCHEME_TOKEN;
         hs_buf_reset(&b);
-        CHECK_MSG(hs_sig_sign(&sc, &s, (const unsigned char *)body,
+        CHECK_MSG(hs_sign_headers(&sc, &s, (const unsigned char *)body,
                               sizeof body - 1, (time_t)now, NULL, &b) == 0,
                   "sign %s", cases[i].scheme);
         CHECK_MSG(b.len > 0 && b.p[b.len - 1] == '\n', "%s", cases[i].scheme);
@@ -1127,7 +1128,7 @@ static void test_roundtrip(void)
             memcpy(alt.key, s.alt, s.alt_len);
             alt.key_len = s.alt_len;
             hs_buf_reset(&b);
-            CHECK(hs_sig_sign(&sc, &alt, (const unsigned char *)body,
+            CHECK(hs_sign_headers(&sc, &alt, (const unsigned char *)body,
                               sizeof body - 1, (time_t)now, NULL, &b) == 0);
             hclear(&h);
             CHECK(hparse(&h, b.p, b.len) == 0);
@@ -1141,12 +1142,12 @@ static void test_roundtrip(void)
     sc = scheme("standard");
     s = secret(&sc, SW_SECRET);
     hs_buf_reset(&b);
-    CHECK(hs_sig_sign(&sc, &s, (const unsigned char *)body, sizeof body - 1,
+    CHECK(hs_sign_headers(&sc, &s, (const unsigned char *)body, sizeof body - 1,
                       (time_t)now, NULL, &b) == 0);
     CHECK(strncmp(b.p, "webhook-id: msg_", 16) == 0);
     {
         hs_buf b2 = HS_BUF_INIT;
-        CHECK(hs_sig_sign(&sc, &s, (const unsigned char *)body, sizeof body - 1,
+        CHECK(hs_sign_headers(&sc, &s, (const unsigned char *)body, sizeof body - 1,
                           (time_t)now, NULL, &b2) == 0);
         CHECK(b2.len == b.len && strcmp(b.p, b2.p) != 0);   /* fresh ids */
         hs_buf_free(&b2);
@@ -1154,7 +1155,7 @@ static void test_roundtrip(void)
     /* Appends: what was in the buffer stays. */
     hs_buf_reset(&b);
     hs_buf_puts(&b, "Content-Type: application/json\n");
-    CHECK(hs_sig_sign(&sc, &s, (const unsigned char *)body, sizeof body - 1,
+    CHECK(hs_sign_headers(&sc, &s, (const unsigned char *)body, sizeof body - 1,
                       (time_t)now, "evt_42", &b) == 0);
     CHECK(strncmp(b.p, "Content-Type: application/json\nwebhook-id: evt_42\n"
                   "webhook-timestamp: 1700000000\nwebhook-signature: v1,", 102) == 0);
@@ -1164,21 +1165,21 @@ static void test_roundtrip(void)
     /* Refused inputs leave the buffer as it was. */
     hs_buf_reset(&b);
     hs_buf_puts(&b, "X: y\n");
-    CHECK(hs_sig_sign(&sc, &s, (const unsigned char *)body, sizeof body - 1,
+    CHECK(hs_sign_headers(&sc, &s, (const unsigned char *)body, sizeof body - 1,
                       (time_t)now, "evt\r\nX-Injected: 1", &b) == -1);
-    CHECK(hs_sig_sign(&sc, &s, (const unsigned char *)body, sizeof body - 1,
+    CHECK(hs_sign_headers(&sc, &s, (const unsigned char *)body, sizeof body - 1,
                       (time_t)now, "", &b) == -1);
-    CHECK(hs_sig_sign(&sc, &s, (const unsigned char *)body, sizeof body - 1,
+    CHECK(hs_sign_headers(&sc, &s, (const unsigned char *)body, sizeof body - 1,
                       (time_t)now, " evt_42", &b) == -1);
     CHECK(b.len == 5 && strcmp(b.p, "X: y\n") == 0);
     sc = scheme("bearer");
     s = secret(&sc, "tok\nX-Injected: 1");
-    CHECK(hs_sig_sign(&sc, &s, NULL, 0, 0, NULL, &b) == -1);
+    CHECK(hs_sign_headers(&sc, &s, NULL, 0, 0, NULL, &b) == -1);
     CHECK(b.len == 5);
     s = secret(&sc, "tok ");                     /* a receiver would trim it */
-    CHECK(hs_sig_sign(&sc, &s, NULL, 0, 0, NULL, &b) == -1);
+    CHECK(hs_sign_headers(&sc, &s, NULL, 0, 0, NULL, &b) == -1);
     CHECK(b.len == 5);
-    CHECK(hs_sig_sign(NULL, &s, NULL, 0, 0, NULL, &b) == -1);
+    CHECK(hs_sign_headers(NULL, &s, NULL, 0, 0, NULL, &b) == -1);
     hs_buf_free(&b);
 }
 
