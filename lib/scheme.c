@@ -30,18 +30,19 @@
  *
  *     [HS_SCHEME_SLACK] = {
  *         .kind = HS_SCHEME_SLACK, .form = "slack",
- *         .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_HEX, .sig_header = "X-Slack-Signature",
- *         .prefix = "v0=", .layout = HS_LAYOUT_PLAIN,
- *         .ts_header = "X-Slack-Request-Timestamp",
+ *         .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_HEX,
+ *         .sig_header = "X-Slack-Signature", .prefix = "v0=",
+ *         .layout = HS_LAYOUT_PLAIN, .ts_header = "X-Slack-Request-Timestamp",
  *         .parts = { LIT("v0:"), TS, LIT(":"), BODY },
  *         .key = HS_KEY_TEXT, .dedup = "off", .keep = "X-Slack-Retry-Num",
  *     },
  *
  * and verification, `hookspool sign --scheme slack`, the defaults and
- * `hookspool check` follow from it. A shape no field describes yet (a
- * query parameter or a JSON member in the signed bytes, another
- * timestamp format) is a new hs_part_kind or hs_layout, written once in
- * sig.c and sign.c, and then available to every row.
+ * `hookspool check` follow from it (test_sig.c's test_row_example
+ * checks this very row against Slack's published example). A shape no
+ * field describes yet (a query parameter or a JSON member in the signed
+ * bytes, another timestamp format) is a new hs_part_kind or hs_layout,
+ * written once in sig.c and sign.c, and then available to every row.
  */
 static const hs_scheme g_rows[] = {
     [HS_SCHEME_CALIZA] = {

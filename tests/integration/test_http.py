@@ -10,6 +10,7 @@ import hmac
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 
@@ -534,8 +535,28 @@ def main(T):
             name, sig = line.split()
             h = hs.sign(hs.caliza_example(name))
             T.check(h.get(hs.CALIZA_HEADER) == sig, "sign %s" % name, (h, sig))
+    section_no_signer(T)
     for mode in ("fcgi", "cgi"):
         run_mode(T, mode)
+
+
+def section_no_signer(T):
+    """Only the command-line tool signs (lib/sign.h): the program that
+    faces the network links no signing code. The CLI's own symbols show
+    the check can see a signer where there is one."""
+    T.section("no signing code in hookspool.fcgi")
+
+    def symbols(path):
+        r = subprocess.run(["nm", "--defined-only", path], capture_output=True, text=True,
+                           timeout=60)
+        return r.returncode, {l.split()[-1] for l in r.stdout.splitlines() if l.strip()}
+
+    rc, cli = symbols(hs.CLI)
+    T.check(rc == 0 and "hs_sign_headers" in cli, "nm finds hs_sign_headers in hookspool", rc)
+    rc, fcgi = symbols(hs.FCGI)
+    signers = sorted(n for n in fcgi if n.startswith("hs_sign"))
+    T.check(rc == 0 and "hs_sig_verify" in fcgi and not signers,
+            "hookspool.fcgi has hs_sig_verify and no hs_sign* symbol", (rc, signers))
 
 
 if __name__ == "__main__":
