@@ -135,7 +135,7 @@ int hs_check(hs_ctx *ctx, char *const *params, const char *docroot, time_t now,
         /* What the sender must send, from the scheme's row: the way to
          * see that the scheme chosen is the sender's. */
         char what[HS_CHECK_DESCRIBE_MAX];
-        fprintf(out, "hookspool: configuration OK (endpoint %s, scheme %s: %s, spool %s)\n",
+        fprintf(out, "hookspool: configuration OK (endpoint %s, scheme %s, the sender sends %s, spool %s)\n",
                 cfg->endpoint, cfg->scheme.name,
                 hs_scheme_describe(&cfg->scheme, cfg->tolerance, what, sizeof(what)), cfg->spool);
     }

@@ -139,6 +139,31 @@ static int valid_header_name(const char *s, size_t n)
  * hs_scheme_parse
  */
 
+static const char *alg_name(int i) { return hs_crypto_alg_name((hs_alg)i); }
+static const char *enc_name(int i) { return hs_codec_enc_name((hs_enc)i); }
+
+/* Read one of the count names name_of(0 .. count-1), then sep, from the
+ * front of *p[0..*n), advancing past both. Returns the name's index, or
+ * -1 when none is there. */
+static int take_name(const char **p, size_t *n, const char *(*name_of)(int),
+                     int count, char sep)
+{
+    const char *name;
+    size_t l;
+    int i;
+
+    for (i = 0; i < count; i++) {
+        name = name_of(i);
+        l = strlen(name);
+        if (*n > l && memcmp(*p, name, l) == 0 && (*p)[l] == sep) {
+            *p += l + 1;
+            *n -= l + 1;
+            return i;
+        }
+    }
+    return -1;
+}
+
 /* "hmac-" has been read: ALG-ENC:Header[:prefix] follows in p[0..n).
  * The header ends at the second ':' (a header name cannot hold one) and
  * the prefix is the rest: 1 to HS_SCHEME_MAX_PREFIX visible ASCII
@@ -146,31 +171,15 @@ static int valid_header_name(const char *s, size_t n)
  * is matched). */
 static int parse_hmac(const char *p, size_t n, hs_scheme *out)
 {
-    const char *colon, *name;
-    size_t i, l, hlen, plen;
+    const char *colon;
+    size_t i, hlen, plen;
+    int alg, enc;
 
-    for (i = 0; i < HS_ALG_COUNT; i++) {
-        name = hs_crypto_alg_name((hs_alg)i);
-        l = strlen(name);
-        if (n > l && memcmp(p, name, l) == 0 && p[l] == '-')
-            break;
-    }
-    if (i == HS_ALG_COUNT)
+    if ((alg = take_name(&p, &n, alg_name, HS_ALG_COUNT, '-')) < 0 ||
+        (enc = take_name(&p, &n, enc_name, HS_ENC_COUNT, ':')) < 0)
         return -1;
-    out->alg = (hs_alg)i;
-    p += l + 1;
-    n -= l + 1;
-    for (i = 0; i < HS_ENC_COUNT; i++) {
-        name = hs_codec_enc_name((hs_enc)i);
-        l = strlen(name);
-        if (n > l && memcmp(p, name, l) == 0 && p[l] == ':')
-            break;
-    }
-    if (i == HS_ENC_COUNT)
-        return -1;
-    out->enc = (hs_enc)i;
-    p += l + 1;
-    n -= l + 1;
+    out->alg = (hs_alg)alg;
+    out->enc = (hs_enc)enc;
 
     colon = memchr(p, ':', n);
     hlen = colon ? (size_t)(colon - p) : n;
@@ -351,21 +360,22 @@ char *hs_scheme_describe(const hs_scheme *sc, long long tolerance, char *out, si
         add(out, n, &used, "%s, ", sc->ts_header);
     add(out, n, &used, "%s: %s", hdr, sc->prefix);
     if (sc->mac == HS_MAC_TOKEN) {
-        add(out, n, &used, "the secret (a shared token, not a signature)");
+        add(out, n, &used, "<the secret> (a shared token, not a signature)");
         return out;
     }
     if (sc->layout == HS_LAYOUT_KV && sc->ts_key != NULL)
-        add(out, n, &used, "%s=%c", sc->ts_key, sc->item_sep);
+        add(out, n, &used, "%s=<%s>%c", sc->ts_key, sc->ts_key, sc->item_sep);
     if (sc->layout == HS_LAYOUT_KV || sc->layout == HS_LAYOUT_LIST)
         add(out, n, &used, "%s%c", sc->sig_key ? sc->sig_key : "?",
             sc->layout == HS_LAYOUT_KV ? '=' : ',');
     alg = hs_crypto_alg_name(sc->alg);
-    add(out, n, &used, "HMAC-");
+    add(out, n, &used, "<HMAC-");
     for (i = 0; alg != NULL && alg[i] != '\0'; i++)
         add(out, n, &used, "%c", alg[i] >= 'a' && alg[i] <= 'z' ? alg[i] - 'a' + 'A' : alg[i]);
     add(out, n, &used, " %s of ", hs_codec_enc_name(sc->enc) ? hs_codec_enc_name(sc->enc) : "?");
     for (i = 0; i < HS_SCHEME_MAX_PARTS && sc->parts[i].kind != HS_PART_END; i++)
         add(out, n, &used, "%s", part_text(sc, &sc->parts[i]));
+    add(out, n, &used, ">");
     if (sc->ts_key != NULL || sc->ts_header != NULL)
         add(out, n, &used, ", timestamp within %lld s", tolerance);
     return out;

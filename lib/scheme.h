@@ -141,7 +141,7 @@ char *hs_scheme_forms(char *out, size_t n);
 /*
  * What a sender of scheme sc sends, in one line for `hookspool check`,
  * NUL-terminated in out[0..n) (truncated to fit), e.g.
- * "X-Hub-Signature-256: sha256= and HMAC-SHA256 hex of body";
+ * "X-Hub-Signature-256: sha256=<HMAC-SHA256 hex of body>";
  * tolerance is HOOKSPOOL_TOLERANCE, said for the timestamped schemes.
  * Never holds a secret. Returns out.
  */

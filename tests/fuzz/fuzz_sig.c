@@ -226,7 +226,7 @@ static int equivalent_flip(const struct fixed *fx, unsigned char orig, unsigned 
 }
 
 /*
- * B': sig.h's alt, "the same setting read the other way", is tried only
+ * B': secret.h's alt, "the same setting read the other way", is tried only
  * for a hint, never to accept. Sign with one reading of a value (its
  * Base64 decoding, or its text) and verify with the value configured
  * the other way: the answer is BAD, with that secret as the hint.
@@ -446,7 +446,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rc == 0) {
             rc = hs_sign_headers(&sc, s, body, blen, now, NULL, &out);
             if (rc != 0) {
-                /* Refusals sig.h allows: a token that cannot be sent as a
+                /* Refusals sign.h allows: a token that cannot be sent as a
                  * header value, or a negative clock with a timestamp. */
                 int unsafe = 0;
                 for (k = 0; k < s->key_len; k++)

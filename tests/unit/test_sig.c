@@ -1,7 +1,8 @@
 /*
- * test_sig.c - lib/sig.c against published vectors and provider examples.
+ * test_sig.c - the scheme modules (lib/scheme.c, secret.c, sig.c, sign.c)
+ * against published vectors and provider examples.
  *
- * Expected values never come from lib/sig.c itself:
+ * Expected values never come from lib/ itself:
  *  - GitHub: the example in GitHub's "Validating webhook deliveries";
  *  - Standard Webhooks: the example of the specification's reference
  *    libraries (msg_p5jXN8AQM9LWM0D4loKWxJek);
