@@ -204,7 +204,8 @@ static void secret_invariants(const hs_secret *s, int rc, const char *src)
 static void scheme_invariants(const hs_scheme *sc, const uint8_t *t, size_t n)
 {
     REQUIRE(strlen(sc->name) == n && memcmp(sc->name, t, n) == 0, "name not kept");
-    REQUIRE((unsigned)sc->kind <= HS_SCHEME_TOKEN, "kind %d", (int)sc->kind);
+    REQUIRE((size_t)sc->kind < hs_scheme_count() && hs_scheme_at(sc->kind)->kind == sc->kind,
+            "kind %d", (int)sc->kind);
     if (sc->kind == HS_SCHEME_HMAC || sc->kind == HS_SCHEME_TOKEN)
         REQUIRE(sc->header[0] != '\0' && strlen(sc->header) <= HS_SCHEME_MAX_HEADER_NAME,
                 "header [%s]", sc->header);
