@@ -57,6 +57,7 @@
 #include "handler.h"
 #include "json.h"
 #include "sig.h"
+#include "sign.h"
 #include "spool.h"
 #include "store.h"
 
@@ -143,7 +144,7 @@ static char *sign(const char *body, size_t len)
 
     if (s == NULL || hs_scheme_parse("caliza", 6, &sc) != 0 ||
         hs_secret_decode(&sc, secret, strlen(secret), "bench", s) != 0 ||
-        hs_sig_sign(&sc, s, (const unsigned char *)body, len, time(NULL), NULL, &out) != 0)
+        hs_sign_headers(&sc, s, (const unsigned char *)body, len, time(NULL), NULL, &out) != 0)
         die("cannot sign");
     v = strstr(out.p, ": ");
     if (v == NULL) die("unexpected signature header");

@@ -18,7 +18,8 @@
 #include "config.h"
 #include "consumer.h"
 #include "ctx.h"
-#include "sig.h"
+#include "crypto.h"
+#include "sign.h"
 #include "store.h"
 #include "spool.h"
 #include "dedup.h"
@@ -194,7 +195,7 @@ static int cmd_sign(int argc, char **argv)
         fputs("hookspool sign: cannot read the body on stdin\n", stderr);
         goto out;
     }
-    if (hs_sig_sign(&sc, sec, (const unsigned char *)body.p, body.len, (time_t)t, id, &out) != 0 ||
+    if (hs_sign_headers(&sc, sec, (const unsigned char *)body.p, body.len, (time_t)t, id, &out) != 0 ||
         fwrite(out.p, 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
         fputs("hookspool sign: failed\n", stderr);
         goto out;
@@ -621,7 +622,7 @@ static int cmd_check(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    hs_sig_process_init();
+    hs_crypto_process_init();
     hs_store_process_init();
     if (argc < 2) { usage(stderr); return 2; }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||

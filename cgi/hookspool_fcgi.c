@@ -22,7 +22,7 @@
 #include "handler.h"
 #include "flush.h"
 #include "log.h"
-#include "sig.h"
+#include "crypto.h"
 #include "store.h"
 
 extern char **environ;
@@ -284,7 +284,7 @@ int main(void)
     hs_buf body = HS_BUF_INIT;
     struct io io;
 
-    hs_sig_process_init();
+    hs_crypto_process_init();
     hs_store_process_init();
     signal(SIGPIPE, SIG_IGN);
     program_dir(dir, sizeof(dir));

@@ -7,6 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Room for the description of a scheme in the OK line. */
+#define HS_CHECK_DESCRIBE_MAX 256
+
 /* Resolve path as far as it exists, keeping the missing rest as is:
  * /srv/www/../spool/new -> /srv/spool/new when /srv/spool exists. */
 static int resolve(const char *path, char out[PATH_MAX])
@@ -128,7 +131,13 @@ int hs_check(hs_ctx *ctx, char *const *params, const char *docroot, time_t now,
             }
         }
     }
-    if (problems == 0) fprintf(out, "hookspool: configuration OK (endpoint %s, scheme %s, "
-                               "spool %s)\n", cfg->endpoint, cfg->scheme.name, cfg->spool);
+    if (problems == 0) {
+        /* What the sender must send, from the scheme's row: the way to
+         * see that the scheme chosen is the sender's. */
+        char what[HS_CHECK_DESCRIBE_MAX];
+        fprintf(out, "hookspool: configuration OK (endpoint %s, scheme %s, the sender sends %s, spool %s)\n",
+                cfg->endpoint, cfg->scheme.name,
+                hs_scheme_describe(&cfg->scheme, cfg->tolerance, what, sizeof(what)), cfg->spool);
+    }
     return problems;
 }

@@ -7,6 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
+
+/* Room for the list of scheme forms an unknown-scheme error names. */
+#define SCHEME_FORMS_MAX 512
+
 const char *const hs_conf_names[] = {
     "HOOKSPOOL_SPOOL", "HOOKSPOOL_SECRET", "HOOKSPOOL_SECRET_OLD",
     "HOOKSPOOL_SECRET_FILE", "HOOKSPOOL_SCHEME", "HOOKSPOOL_ENDPOINT",
@@ -41,19 +46,6 @@ int hs_conf_parse_num(const char *s, long long min, long long max,
     if (errno != 0 || *end != '\0' || v < min || v > max) return -1;
     *out = v;
     return 0;
-}
-
-/* An RFC 7230 token: what a header name may be. */
-static int is_token(const char *s, size_t n)
-{
-    static const char extra[] = "!#$%&'*+-.^_`|~";
-    size_t i;
-    if (n == 0) return 0;
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!isalnum(c) && (c == '\0' || strchr(extra, c) == NULL)) return 0;
-    }
-    return 1;
 }
 
 /*
@@ -107,7 +99,7 @@ static int parse_dedup(const char *v, hs_config *c)
         return 0;
     }
     if (strncmp(v, "header:", 7) == 0) {
-        n = split_list(v + 7, c->dedup_items, HS_CONF_MAX_DEDUP, is_token);
+        n = split_list(v + 7, c->dedup_items, HS_CONF_MAX_DEDUP, hs_text_is_token);
         if (n <= 0) return -1;
         c->dedup = HS_DEDUP_HEADER;
         c->ndedup = (size_t)n;
@@ -120,7 +112,7 @@ static int parse_keep(const char *v, hs_config *c)
 {
     int n;
     if (*v == '\0') { c->nkeep = 0; return 0; }
-    n = split_list(v, c->keep, HS_CONF_MAX_KEEP, is_token);
+    n = split_list(v, c->keep, HS_CONF_MAX_KEEP, hs_text_is_token);
     if (n < 0) return -1;
     c->nkeep = (size_t)n;
     return 0;
@@ -159,9 +151,9 @@ int hs_conf_parse(hs_conf_lookup_fn lookup, void *arg, hs_config *c,
     v = lookup(arg, "HOOKSPOOL_SCHEME");
     if (v == NULL) v = "caliza";
     if (hs_scheme_parse(v, strlen(v), &c->scheme) != 0) {
-        seterr(err, errlen, "HOOKSPOOL_SCHEME: unknown scheme (caliza, github, "
-               "stripe, standard, shopify, bearer, token:Header, "
-               "hmac-ALG-ENC:Header[:prefix])");
+        char forms[SCHEME_FORMS_MAX];
+        seterr(err, errlen, "HOOKSPOOL_SCHEME: unknown scheme (%s)",
+               hs_scheme_forms(forms, sizeof(forms)));
         return -1;
     }
 
@@ -249,7 +241,7 @@ int hs_conf_parse(hs_conf_lookup_fn lookup, void *arg, hs_config *c,
         if (hs_secret_decode(&c->scheme, sv, strlen(sv), "HOOKSPOOL_SECRET",
                              &c->secrets[c->nsecrets]) != 0) {
             seterr(err, errlen, "HOOKSPOOL_SECRET: empty, longer than %d bytes "
-                   "or badly encoded after its base64:/hex: prefix", HS_SIG_MAX_SECRET);
+                   "or badly encoded after its base64:/hex: prefix", HS_SECRET_MAX);
             return -1;
         }
         c->nsecrets++;
@@ -258,7 +250,7 @@ int hs_conf_parse(hs_conf_lookup_fn lookup, void *arg, hs_config *c,
         if (hs_secret_decode(&c->scheme, svo, strlen(svo), "HOOKSPOOL_SECRET_OLD",
                              &c->secrets[c->nsecrets]) != 0) {
             seterr(err, errlen, "HOOKSPOOL_SECRET_OLD: empty, longer than %d bytes "
-                   "or badly encoded after its base64:/hex: prefix", HS_SIG_MAX_SECRET);
+                   "or badly encoded after its base64:/hex: prefix", HS_SECRET_MAX);
             return -1;
         }
         c->nsecrets++;

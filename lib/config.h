@@ -12,7 +12,8 @@
 #include <limits.h>
 #include <stddef.h>
 #include <sys/types.h>
-#include "sig.h"
+#include "scheme.h"
+#include "secret.h"
 
 #define HS_CONF_MAX_SECRETS   16      /* secrets per setting or file */
 #define HS_CONF_MAX_KEEP      16      /* kept headers */

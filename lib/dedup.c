@@ -8,7 +8,7 @@
 #include <openssl/evp.h>
 
 #include "json.h"
-#include "sig.h"
+#include "crypto.h"
 
 #define READ_CHUNK 65536
 
@@ -64,7 +64,7 @@ int hs_dedup_hash(const char *endpoint_json, size_t elen, const char *key,
     const EVP_MD *md;
     unsigned int n = 0;
     int ok = c != NULL &&
-             (md = hs_sig_sha256()) != NULL && EVP_DigestInit_ex(c, md, NULL) == 1 &&
+             (md = hs_crypto_sha256()) != NULL && EVP_DigestInit_ex(c, md, NULL) == 1 &&
              EVP_DigestUpdate(c, endpoint_json, elen) == 1 &&
              EVP_DigestUpdate(c, "\n", 1) == 1 &&
              EVP_DigestUpdate(c, key, klen) == 1 &&

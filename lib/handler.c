@@ -9,6 +9,7 @@
 #include "counters.h"
 #include "dedup.h"
 #include "json.h"
+#include "crypto.h"
 #include "sig.h"
 #include "spool.h"
 #include "status.h"
@@ -359,7 +360,7 @@ static int status_authorized(const hs_config *cfg, const hs_request *req)
     if (a == NULL || strncasecmp(a, "Bearer ", 7) != 0) return 0;
     a += 7;
     while (*a == ' ') a++;
-    return hs_sig_token_equal(a, strlen(a), cfg->status_token, strlen(cfg->status_token));
+    return hs_crypto_token_equal(a, strlen(a), cfg->status_token, strlen(cfg->status_token));
 }
 
 /* Does the query string ask for Prometheus text (format=prometheus)? */

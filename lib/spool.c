@@ -14,7 +14,7 @@
 
 #include <openssl/evp.h>
 
-#include "sig.h"
+#include "crypto.h"
 
 #define SEG_SUFFIX      ".jsonl"
 #define TAIL_CHUNK      4096
@@ -149,7 +149,7 @@ static int make_tag(const char *host, const char *path, char tag[13])
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     EVP_MD_CTX *c = EVP_MD_CTX_new();
-    const EVP_MD *sha = hs_sig_sha256();
+    const EVP_MD *sha = hs_crypto_sha256();
     int ok, i;
 
     if (c == NULL) return -ENOMEM;

@@ -180,7 +180,7 @@ static void parse_and_check(table *t)
         REQUIRE(c->fsync_always == 0 || c->fsync_always == 1, "fsync");
         REQUIRE(c->nsecrets <= 2 && (c->nsecrets > 0 || c->secret_file[0] == '/'), "secrets");
         for (i = 0; i < c->nsecrets; i++)
-            REQUIRE(c->secrets[i].key_len >= 1 && c->secrets[i].key_len <= HS_SIG_MAX_SECRET,
+            REQUIRE(c->secrets[i].key_len >= 1 && c->secrets[i].key_len <= HS_SECRET_MAX,
                     "secret %zu length %zu", i, c->secrets[i].key_len);
         REQUIRE((c->dedup == HS_DEDUP_OFF) == (c->ndedup == 0) && c->ndedup <= HS_CONF_MAX_DEDUP,
                 "dedup %d with %zu items", (int)c->dedup, c->ndedup);
@@ -327,7 +327,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         REQUIRE(rc == -1 || (rc >= 1 && (size_t)rc <= max), "rc %d, max %zu", rc, max);
         if (rc > 0) {
             for (i = 0; i < (size_t)rc; i++)
-                REQUIRE(out[i].key_len >= 1 && out[i].key_len <= HS_SIG_MAX_SECRET &&
+                REQUIRE(out[i].key_len >= 1 && out[i].key_len <= HS_SECRET_MAX &&
                         out[i].source == src, "secret %zu", i);
         } else {
             REQUIRE(printable_line(err), "message: [%s]", err);

@@ -3,7 +3,7 @@
  * hs_handle) on raw requests, with a real spool in a temporary directory.
  *
  * Input: byte 0 picks the method, byte 1 the scheme, byte 2 holds flags:
- *   bit 0  sign the body with the configured secret (hs_sig_sign), so the
+ *   bit 0  sign the body with the configured secret (hs_sign_headers), so the
  *          request gets past authentication into JSON, dedup and the spool
  *          (the signed headers come first: the first parameter wins)
  *   bit 1  HOOKSPOOL_STATUS_TOKEN is set
@@ -47,6 +47,7 @@
 #include "handler.h"
 #include "json.h"
 #include "sig.h"
+#include "sign.h"
 #include "spool.h"
 #include "status.h"
 
@@ -189,7 +190,7 @@ static void add_signed(params *ps, const char *s)
 {
     while (*s) {
         const char *nl = strchr(s, '\n'), *colon = strchr(s, ':');
-        char name[HS_SIG_MAX_HEADER_NAME + 8];
+        char name[HS_SCHEME_MAX_HEADER_NAME + 8];
         size_t i, nlen;
         REQUIRE(nl && colon && colon < nl, "signed headers malformed");
         nlen = (size_t)(colon - s);
@@ -328,7 +329,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         hs_buf out = HS_BUF_INIT;
         if (s == NULL) abort();
         REQUIRE(hs_secret_decode(&cfg->scheme, SECRET, strlen(SECRET), "S", s) == 0, "secret");
-        REQUIRE(hs_sig_sign(&cfg->scheme, s, bcopy, blen, now, NULL, &out) == 0, "sign");
+        REQUIRE(hs_sign_headers(&cfg->scheme, s, bcopy, blen, now, NULL, &out) == 0, "sign");
         add_signed(&ps, out.p);
         hs_buf_free(&out);
         free(s);

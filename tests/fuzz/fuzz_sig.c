@@ -1,6 +1,6 @@
 /*
  * fuzz_sig.c - every signature-header parser through hs_sig_verify, plus
- * hs_scheme_parse, hs_secret_decode and hs_sig_sign.
+ * hs_scheme_parse, hs_secret_decode and hs_sign_headers.
  *
  * Input: byte 0 picks a scheme (or "parse the scheme from the input"),
  * byte 1 and 2 choose a byte to flip and how, byte 3 holds flags (clock
@@ -16,7 +16,7 @@
  *     of a MAC or token happens in libcrypto (CRYPTO_memcmp over MACs or
  *     SHA-256 digests), which libFuzzer does not instrument: the fuzzer
  *     cannot learn a valid MAC, so HS_SIG_OK here is a forgery.
- *  B. hs_sig_sign's headers for the fuzzed body verify OK (also with a
+ *  B. hs_sign_headers's headers for the fuzzed body verify OK (also with a
  *     wrong secret listed first); the same headers with one byte flipped
  *     do not (except flips a scheme defines as equivalent: letter case
  *     in hex and in the "Bearer" word), nor do they verify another body,
@@ -36,6 +36,7 @@
 #include <time.h>
 
 #include "sig.h"
+#include "sign.h"
 
 #define REQUIRE(cond, ...) do { \
     if (!(cond)) { \
@@ -132,7 +133,7 @@ static void hadd(hdrs *h, const char *name, size_t nlen, const char *v, size_t v
     h->n++;
 }
 
-/* "Name: value\n" lines from hs_sig_sign into h. */
+/* "Name: value\n" lines from hs_sign_headers into h. */
 static void hparse(hdrs *h, const char *s, size_t n)
 {
     const char *end = s + n;
@@ -192,8 +193,8 @@ static void secret_invariants(const hs_secret *s, int rc, const char *src)
 {
     REQUIRE(s->source == src, "source not kept");
     if (rc == 0) {
-        REQUIRE(s->key_len >= 1 && s->key_len <= HS_SIG_MAX_SECRET, "key_len %zu", s->key_len);
-        REQUIRE(s->alt_len <= HS_SIG_MAX_SECRET, "alt_len %zu", s->alt_len);
+        REQUIRE(s->key_len >= 1 && s->key_len <= HS_SECRET_MAX, "key_len %zu", s->key_len);
+        REQUIRE(s->alt_len <= HS_SECRET_MAX, "alt_len %zu", s->alt_len);
         REQUIRE(s->alt_len == 0 || s->alt_hint != NULL, "alt without a hint");
     } else {
         REQUIRE(rc == -1 && s->key_len == 0 && s->alt_len == 0, "failed decode left a key");
@@ -203,11 +204,12 @@ static void secret_invariants(const hs_secret *s, int rc, const char *src)
 static void scheme_invariants(const hs_scheme *sc, const uint8_t *t, size_t n)
 {
     REQUIRE(strlen(sc->name) == n && memcmp(sc->name, t, n) == 0, "name not kept");
-    REQUIRE((unsigned)sc->kind <= HS_SCHEME_TOKEN, "kind %d", (int)sc->kind);
+    REQUIRE((size_t)sc->kind < hs_scheme_count() && hs_scheme_at(sc->kind)->kind == sc->kind,
+            "kind %d", (int)sc->kind);
     if (sc->kind == HS_SCHEME_HMAC || sc->kind == HS_SCHEME_TOKEN)
-        REQUIRE(sc->header[0] != '\0' && strlen(sc->header) <= HS_SIG_MAX_HEADER_NAME,
+        REQUIRE(sc->header[0] != '\0' && strlen(sc->header) <= HS_SCHEME_MAX_HEADER_NAME,
                 "header [%s]", sc->header);
-    REQUIRE(strlen(sc->prefix) <= HS_SIG_MAX_PREFIX, "prefix too long");
+    REQUIRE(strlen(sc->prefix) <= HS_SCHEME_MAX_PREFIX, "prefix too long");
     REQUIRE(hs_scheme_default_keep(sc) != NULL && hs_scheme_default_dedup(sc) != NULL,
             "no defaults");
 }
@@ -225,7 +227,7 @@ static int equivalent_flip(const struct fixed *fx, unsigned char orig, unsigned 
 }
 
 /*
- * B': sig.h's alt, "the same setting read the other way", is tried only
+ * B': secret.h's alt, "the same setting read the other way", is tried only
  * for a hint, never to accept. Sign with one reading of a value (its
  * Base64 decoding, or its text) and verify with the value configured
  * the other way: the answer is BAD, with that secret as the hint.
@@ -251,7 +253,7 @@ static void alt_checks(const struct fixed *fx, const hs_scheme *sc, const char *
         REQUIRE(hs_secret_decode(sc, pairs[k][0], strlen(pairs[k][0]), "A", &s[0]) == 0 &&
                 hs_secret_decode(sc, pairs[k][1], strlen(pairs[k][1]), "B", &s[1]) == 0, "alt");
         REQUIRE(s[1].alt_len > 0, "%s: [%s] has no alt", fx->scheme, pairs[k][1]);
-        if (hs_sig_sign(sc, &s[0], body, len, now, msg_id, &out) == 0) {
+        if (hs_sign_headers(sc, &s[0], body, len, now, msg_id, &out) == 0) {
             hparse(&h, out.p, out.len);
             v = verify(sc, &s[1], 1, &h, body, len, now, tol);
             REQUIRE(v.result == HS_SIG_BAD && v.hint_index == 0,
@@ -279,7 +281,7 @@ static void sign_checks(const struct fixed *fx, const hs_scheme *sc, const uint8
     if (s == NULL) abort();
     REQUIRE(hs_secret_decode(sc, fx->secret, strlen(fx->secret), "S", &s[1]) == 0, "secret");
     REQUIRE(hs_secret_decode(sc, fx->other, strlen(fx->other), "O", &s[0]) == 0, "other");
-    rc = hs_sig_sign(sc, &s[1], body, len, now, msg_id, &out);
+    rc = hs_sign_headers(sc, &s[1], body, len, now, msg_id, &out);
     if (rc != 0) {
         /* Only a caller's msg id that cannot be a header value, or a
          * negative clock for the timestamped schemes, may refuse. */
@@ -443,9 +445,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         secret_invariants(s, rc, "F");
         verify(&sc, s, rc == 0 ? 1 : 0, &h, body, blen, now, tol);
         if (rc == 0) {
-            rc = hs_sig_sign(&sc, s, body, blen, now, NULL, &out);
+            rc = hs_sign_headers(&sc, s, body, blen, now, NULL, &out);
             if (rc != 0) {
-                /* Refusals sig.h allows: a token that cannot be sent as a
+                /* Refusals sign.h allows: a token that cannot be sent as a
                  * header value, or a negative clock with a timestamp. */
                 int unsafe = 0;
                 for (k = 0; k < s->key_len; k++)

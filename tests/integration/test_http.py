@@ -10,6 +10,7 @@ import hmac
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 
@@ -534,8 +535,31 @@ def main(T):
             name, sig = line.split()
             h = hs.sign(hs.caliza_example(name))
             T.check(h.get(hs.CALIZA_HEADER) == sig, "sign %s" % name, (h, sig))
+    section_no_signer(T)
     for mode in ("fcgi", "cgi"):
         run_mode(T, mode)
+
+
+def section_no_signer(T):
+    """Only the command-line tool signs (lib/sign.h): the program that
+    faces the network links none of the signing module's code. The CLI
+    shows the check can see the module where it is linked."""
+    T.section("no signing code in hookspool.fcgi")
+
+    def symbols(path, *opts):
+        r = subprocess.run(["nm", "--defined-only"] + list(opts) + [path],
+                           capture_output=True, text=True, timeout=60)
+        return r.returncode, {l.split()[-1] for l in r.stdout.splitlines() if l.strip()}
+
+    rc, sign = symbols(os.path.join(hs.BUILD, "obj", "sign.o"), "--extern-only")
+    T.check(rc == 0 and "hs_sign_headers" in sign, "nm lists the signing module's symbols",
+            (rc, sorted(sign)))
+    rc, cli = symbols(hs.CLI)
+    T.check(rc == 0 and sign and sign <= cli, "hookspool links the signing module", rc)
+    rc, fcgi = symbols(hs.FCGI)
+    T.check(rc == 0 and "hs_sig_verify" in fcgi and not (sign & fcgi),
+            "hookspool.fcgi verifies and links none of the signing module",
+            (rc, sorted(sign & fcgi)))
 
 
 if __name__ == "__main__":

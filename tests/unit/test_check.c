@@ -62,6 +62,8 @@ int main(void)
     params[1] = "HOOKSPOOL_SECRET=abc";
     params[2] = NULL;
     CHECK(run_check(params, www, out, sizeof(out)) == 0 && strstr(out, "configuration OK"));
+    /* ... saying, from the scheme's row, what the sender must send */
+    CHECK(strstr(out, "X-Caliza-Webhook-Signature: <HMAC-SHA256 base64 of body>") != NULL);
     /* missing secret, unknown scheme: one line naming the setting */
     params[1] = NULL;
     CHECK(run_check(params, NULL, out, sizeof(out)) == 1 && strstr(out, "HOOKSPOOL_SECRET"));

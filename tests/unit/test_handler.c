@@ -8,7 +8,7 @@
 
 #include "ctx.h"
 #include "handler.h"
-#include "sig.h"
+#include "sign.h"
 #include "counters.h"
 #include "t.h"
 
@@ -117,7 +117,7 @@ static void sign_into(params *ps, const char *scheme, const char *secret, const 
     hs_buf out = HS_BUF_INIT;
     hs_scheme_parse(scheme, strlen(scheme), &sc);
     hs_secret_decode(&sc, secret, strlen(secret), "T", s);
-    hs_sig_sign(&sc, s, (const unsigned char *)body, len, time(NULL), NULL, &out);
+    hs_sign_headers(&sc, s, (const unsigned char *)body, len, time(NULL), NULL, &out);
     add_headers(ps, out.p);
     hs_buf_free(&out);
     free(s);

@@ -1,0 +1,36 @@
+/*
+ * sign.h - the headers a sender of a scheme would send, for `hookspool
+ * sign` and the tests.
+ *
+ * Only the command-line tool signs: nothing that hookspool.fcgi links
+ * refers to this module, so its code stays out of the program that
+ * faces the network (test_http.py checks the program's symbols).
+ */
+#ifndef HS_SIGN_H
+#define HS_SIGN_H
+
+#include <stddef.h>
+#include <time.h>
+#include "buf.h"
+#include "scheme.h"
+#include "secret.h"
+
+/*
+ * Produce the headers a sender of scheme sc would send for
+ * body[0..len) with secret s at time now, appending lines
+ * "Name: value\n" to out, in this order: the id header, the timestamp
+ * header, the signature header (each when the row has it). A scheme
+ * with an id header signs msg_id, or a generated id (the row's id_new
+ * and 32 random hex digits) when msg_id is NULL; msg_id is ignored
+ * otherwise. For the token schemes the line is the token header itself.
+ * Returns 0, or -1 when the row cannot be signed, now is negative for a
+ * timestamped scheme, msg_id or a token cannot be sent as a header
+ * value (empty, control bytes, surrounding spaces, or msg_id over 256
+ * bytes), or memory runs out; out is then as it was (unless it ran out
+ * of memory, which it records itself).
+ */
+int hs_sign_headers(const hs_scheme *sc, const hs_secret *s,
+                    const unsigned char *body, size_t len, time_t now,
+                    const char *msg_id, hs_buf *out);
+
+#endif
