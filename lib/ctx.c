@@ -592,7 +592,7 @@ void hs_ctx_counters(hs_ctx *ctx, const hs_config *cfg, int create, time_t now,
                 if (!ctx->cnt_warned) {
                     ctx->cnt_warned = 1;
                     hs_logf(ctx->log, now, "spool=%s: counters not kept: %s",
-                            cfg->spool, strerror(-rc));
+                            cfg->spool, hs_spool_strerror(rc));
                 }
             }
         }

@@ -334,7 +334,7 @@ static void handle_post(hs_ctx *ctx, const hs_config *cfg, const hs_request *req
         goto done;
     }
     if (rc != 0) {
-        snprintf(detail, sizeof(detail), "spool %.300s: %s", cfg->spool, strerror(-rc));
+        snprintf(detail, sizeof(detail), "spool %.300s: %s", cfg->spool, hs_spool_strerror(rc));
         reject(ctx, cfg, req, resp, spool_reason(rc), detail);
         goto done;
     }
