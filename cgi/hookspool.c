@@ -228,7 +228,15 @@ static int spool_setup(const char *cmd, const char *s, char path[PATH_MAX],
     o->rotate_bytes = 67108864;
     o->rotate_seconds = 60;
     o->fsync_always = 1;
-    o->umask = 077;
+    /* What group and others may write in the spool (spool.h, "Trust"):
+     * HOOKSPOOL_UMASK when set, else the group (a cron job of the web
+     * server's group) but never others. Nothing here creates files with
+     * it except the store, whose mode follows the spool's own. */
+    o->umask = 007;
+    if ((v = getenv("HOOKSPOOL_UMASK")) != NULL && hs_conf_parse_umask(v, &o->umask) != 0) {
+        fprintf(stderr, "hookspool %s: HOOKSPOOL_UMASK: must be octal, 000 to 777\n", cmd);
+        return 2;
+    }
     if ((v = getenv("HOOKSPOOL_ROTATE_SECONDS")) != NULL) {
         if (hs_conf_parse_num(v, 1, HS_CONF_NUM_MAX, &n) != 0) {
             fprintf(stderr, "hookspool %s: HOOKSPOOL_ROTATE_SECONDS: not a number of seconds\n", cmd);
@@ -274,13 +282,13 @@ static int cmd_rotate(int argc, char **argv)
     if (path[0] == '\0') return 0;
     if ((rc = hs_spool_open(path, &o, 0, &sp)) != 0) {
         if (rc == -ENOENT) return 0;
-        fprintf(stderr, "hookspool rotate: %s: %s\n", path, strerror(-rc));
+        fprintf(stderr, "hookspool rotate: %s: %s\n", path, hs_spool_strerror(rc));
         return 1;
     }
     rc = hs_dedup_rotate(sp, &o, 1, &sealed);
     hs_spool_close(sp);
     if (rc != 0) {
-        fprintf(stderr, "hookspool rotate: %s: %s\n", path, strerror(-rc));
+        fprintf(stderr, "hookspool rotate: %s: %s\n", path, hs_spool_strerror(rc));
         return 1;
     }
     return 0;
@@ -352,7 +360,7 @@ static int cons_open(const char *cmd, const char *s, hs_cons **c)
                 cmd, path);
         return 2;
     }
-    fprintf(stderr, "hookspool %s: %s: %s\n", cmd, path, strerror(-rc));
+    fprintf(stderr, "hookspool %s: %s: %s\n", cmd, path, hs_spool_strerror(rc));
     return 1;
 }
 

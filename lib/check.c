@@ -7,6 +7,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "counters.h"
+#include "spool.h"
+#include "store.h"
+
 /* Room for the description of a scheme in the OK line. */
 #define HS_CHECK_DESCRIBE_MAX 256
 
@@ -58,12 +62,13 @@ static const char *spool_problem(const char *path)
     struct stat st;
     size_t i;
 
-    if (stat(path, &st) == 0) {
+    if (lstat(path, &st) == 0) {
+        if (S_ISLNK(st.st_mode)) return NULL;   /* reported by spool_trust */
         if (!S_ISDIR(st.st_mode)) return "is not a directory";
         if (access(path, W_OK | X_OK) != 0) return "is not writable by this user";
         for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
             snprintf(buf, sizeof(buf), "%.4000s/%s", path, subs[i]);
-            if (stat(buf, &st) == 0 && access(buf, W_OK | X_OK) != 0)
+            if (lstat(buf, &st) == 0 && S_ISDIR(st.st_mode) && access(buf, W_OK | X_OK) != 0)
                 return "has a subdirectory not writable by this user";
         }
         return NULL;
@@ -78,6 +83,49 @@ static const char *spool_problem(const char *path)
         if (cut == buf) break;
     }
     return "does not exist and cannot be created";
+}
+
+/* The spool's trust (spool.h, "Trust"), part by part as the receiver
+ * checks it: each problem is printed; returns how many. */
+static int spool_trust(const hs_config *cfg, FILE *out)
+{
+    static const struct { const char *name; mode_t type; } parts[] = {
+        { "active", S_IFDIR }, { "ready", S_IFDIR }, { "claimed", S_IFDIR },
+        { "failed", S_IFDIR }, { "invalid", S_IFDIR }, { "lock", S_IFREG },
+        { HS_STORE_FILE, S_IFREG }, { HS_STORE_FILE "-wal", S_IFREG },
+        { HS_STORE_FILE "-shm", S_IFREG }, { HS_CNT_FILE, S_IFREG },
+    };
+    struct stat root;
+    size_t i;
+    int n = 0, rc;
+
+    /* Others (every user of a shared host) must neither write the spool
+     * (plant events) nor read it (payment data). */
+    if ((cfg->umask & 006) != 006) {
+        fprintf(out, "hookspool: HOOKSPOOL_UMASK: %03o lets others %s the spool (any user "
+                "of the host could %s): use 077, or 007 to share with the group\n",
+                (unsigned)cfg->umask, (cfg->umask & 002) ? "read" : "write",
+                (cfg->umask & 002) ? "read the events" : "plant events");
+        n++;
+    }
+    if (lstat(cfg->spool, &root) != 0) return n;   /* missing: spool_problem says */
+    if (S_ISLNK(root.st_mode)) {
+        fprintf(out, "hookspool: HOOKSPOOL_SPOOL: %s is a symbolic link\n", cfg->spool);
+        return n + 1;
+    }
+    if (hs_spool_trust_root(&root, cfg->umask, cfg->spool) != 0) {
+        fprintf(out, "hookspool: HOOKSPOOL_SPOOL: %s\n", hs_spool_problem());
+        return n + 1;
+    }
+    for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        rc = hs_spool_trust_path(cfg->spool, parts[i].name, parts[i].type, cfg->umask);
+        if (rc == -ENOENT) continue;
+        if (rc != 0) {
+            fprintf(out, "hookspool: HOOKSPOOL_SPOOL: %s\n", hs_spool_strerror(rc));
+            n++;
+        }
+    }
+    return n;
 }
 
 int hs_check(hs_ctx *ctx, char *const *params, const char *docroot, time_t now,
@@ -102,6 +150,7 @@ int hs_check(hs_ctx *ctx, char *const *params, const char *docroot, time_t now,
         fprintf(out, "hookspool: HOOKSPOOL_SPOOL: %s %s\n", cfg->spool, why);
         problems++;
     }
+    problems += spool_trust(cfg, out);
     {
         /* A process setting: only the environment can carry it. */
         int n;

@@ -34,6 +34,17 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
+int hs_conf_parse_umask(const char *v, mode_t *out)
+{
+    char *end;
+    long m;
+    errno = 0;
+    m = (*v >= '0' && *v <= '7') ? strtol(v, &end, 8) : -1;
+    if (m < 0 || m > 0777 || errno != 0 || *end != '\0' || strlen(v) > 4) return -1;
+    *out = (mode_t)m;
+    return 0;
+}
+
 int hs_conf_parse_num(const char *s, long long min, long long max,
                       long long *out)
 {
@@ -195,16 +206,9 @@ int hs_conf_parse(hs_conf_lookup_fn lookup, void *arg, hs_config *c,
     }
 
     v = lookup(arg, "HOOKSPOOL_UMASK");
-    if (v != NULL) {
-        char *end;
-        long m;
-        errno = 0;
-        m = (*v >= '0' && *v <= '7') ? strtol(v, &end, 8) : -1;
-        if (m < 0 || m > 0777 || errno != 0 || *end != '\0' || strlen(v) > 4) {
-            seterr(err, errlen, "HOOKSPOOL_UMASK: must be octal, 000 to 777");
-            return -1;
-        }
-        c->umask = (mode_t)m;
+    if (v != NULL && hs_conf_parse_umask(v, &c->umask) != 0) {
+        seterr(err, errlen, "HOOKSPOOL_UMASK: must be octal, 000 to 777");
+        return -1;
     }
 
     v = lookup(arg, "HOOKSPOOL_DEDUP");

@@ -93,6 +93,10 @@ int hs_conf_secret_file_parse(const hs_scheme *sc, const char *text,
 
 /* Parse a decimal integer s within [min, max]; 0 or -1. No sign, no
  * spaces, no trailing bytes. */
+/* HOOKSPOOL_UMASK's form: octal, 000 to 777 (at most 4 digits). 0 with
+ * *out, or -1. */
+int hs_conf_parse_umask(const char *v, mode_t *out);
+
 int hs_conf_parse_num(const char *s, long long min, long long max,
                       long long *out);
 

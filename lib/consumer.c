@@ -42,6 +42,7 @@ struct hs_cons {
     char          sub[D_MAX][PATH_MAX];   /* canonical paths of the dirs */
     int           fd[D_MAX];
     mode_t        umask;         /* for creating the store: from the spool */
+    struct stat   root_st;       /* the spool directory, checked (spool.h) */
     hs_spool_opts opts;
     hs_spool     *sp;            /* opened when sealing, else NULL */
     hs_store     *st;            /* opened when counts are needed */
@@ -147,8 +148,17 @@ static int open_seg(hs_cons *c, int dir, const char *name, int *fd)
     struct stat st;
     int rc;
 
+    char what[2 * PATH_MAX];
+
+    snprintf(what, sizeof(what), "%s/%s", c->sub[dir], name);
     *fd = openat(c->fd[dir], name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (*fd < 0) return (errno == ENOENT || errno == ELOOP) ? 1 : -errno;
+    if (*fd < 0 && errno == ELOOP) {
+        /* A symlink among the segments was planted: never followed, and
+         * the run fails so the operator hears of it. */
+        if (fstatat(c->fd[dir], name, &st, AT_SYMLINK_NOFOLLOW) != 0) return errno == ENOENT ? 1 : -errno;
+        return hs_spool_trust_part(&st, S_IFREG, &c->root_st, c->opts.umask, what);
+    }
+    if (*fd < 0) return errno == ENOENT ? 1 : -errno;
     if (fstat(*fd, &st) != 0) {
         rc = -errno;
         release(*fd);
@@ -159,6 +169,12 @@ static int open_seg(hs_cons *c, int dir, const char *name, int *fd)
         release(*fd);
         *fd = -1;
         return 1;
+    }
+    /* A file someone else put there is not a segment of ours. */
+    if ((rc = hs_spool_trust_part(&st, S_IFREG, &c->root_st, c->opts.umask, what)) != 0) {
+        release(*fd);
+        *fd = -1;
+        return rc;
     }
     return 0;
 }
@@ -182,13 +198,13 @@ static int list_segs(hs_cons *c, int dir, seg_list *l)
     dfd = openat(c->fd[dir], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) {
         rc = -errno;
-        warn(c, "%s: %s", c->sub[dir], strerror(-rc));
+        warn(c, "%s: %s", c->sub[dir], hs_spool_strerror(rc));
         return rc;
     }
     if ((d = fdopendir(dfd)) == NULL) {
         rc = -errno;
         (void)xclose(dfd);
-        warn(c, "%s: %s", c->sub[dir], strerror(-rc));
+        warn(c, "%s: %s", c->sub[dir], hs_spool_strerror(rc));
         return rc;
     }
     for (;;) {
@@ -201,7 +217,7 @@ static int list_segs(hs_cons *c, int dir, seg_list *l)
         if (!seg_like(de->d_name)) continue;
         /* Known not to be a regular file: not a segment. DT_UNKNOWN is
          * checked when the file is opened. */
-        if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN) continue;
+        if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN && de->d_type != DT_LNK) continue;
         if (l->n == l->cap) {
             size_t cap = l->cap ? 2 * l->cap : LIST_FIRST_CAP;
             void *p;
@@ -223,7 +239,7 @@ static int list_segs(hs_cons *c, int dir, seg_list *l)
         warn(c, "%s: more than %d segments: the oldest cannot be found", c->sub[dir],
              HS_CONS_SCAN_MAX);
     else if (rc != 0)
-        warn(c, "%s: %s", c->sub[dir], strerror(-rc));
+        warn(c, "%s: %s", c->sub[dir], hs_spool_strerror(rc));
     if (rc != 0) {
         free(l->name);
         l->name = NULL;
@@ -260,12 +276,12 @@ static int seal_due(hs_cons *c)
         if (rc == -ENOENT) return 0;
         if (rc != 0) {
             c->sp = NULL;
-            warn(c, "cannot seal the active segment: %s", strerror(-rc));
+            warn(c, "cannot seal the active segment: %s", hs_spool_strerror(rc));
             return rc;
         }
     }
     rc = hs_dedup_rotate(c->sp, &c->opts, 0, &sealed);
-    if (rc != 0) warn(c, "cannot seal the active segment: %s", strerror(-rc));
+    if (rc != 0) warn(c, "cannot seal the active segment: %s", hs_spool_strerror(rc));
     return rc;
 }
 
@@ -284,11 +300,11 @@ static int take(hs_cons *c, const char *name, int *lfd)
 
     *lfd = -1;
     if ((rc = open_seg(c, D_READY, name, &fd)) != 0) {
-        if (rc < 0) warn(c, "%s/%s: %s", c->sub[D_READY], name, strerror(-rc));
+        if (rc < 0) warn(c, "%s/%s: %s", c->sub[D_READY], name, hs_spool_strerror(rc));
         return rc;
     }
     if ((rc = lock_nb(fd)) != 0) {
-        if (rc < 0) warn(c, "%s/%s: cannot lock: %s", c->sub[D_READY], name, strerror(-rc));
+        if (rc < 0) warn(c, "%s/%s: cannot lock: %s", c->sub[D_READY], name, hs_spool_strerror(rc));
         release(fd);
         return rc;
     }
@@ -296,7 +312,7 @@ static int take(hs_cons *c, const char *name, int *lfd)
         release(fd);
         if (rc == -ENOENT) return 1;
         warn(c, "cannot move %s/%s to %s/: %s", c->sub[D_READY], name,
-             c->sub[D_CLAIMED], strerror(-rc));
+             c->sub[D_CLAIMED], hs_spool_strerror(rc));
         return rc;
     }
     if (futimens(fd, NULL) != 0) {
@@ -305,7 +321,7 @@ static int take(hs_cons *c, const char *name, int *lfd)
          * at once: undo it while we still hold the lock. */
         urc = move(c, D_CLAIMED, D_READY, name);
         warn(c, "%s/%s: cannot set the claim time: %s%s", c->sub[D_CLAIMED], name,
-             strerror(-rc), urc == 0 ? " (put back in ready/)" : "");
+             hs_spool_strerror(rc), urc == 0 ? " (put back in ready/)" : "");
         release(fd);
         return rc;
     }
@@ -361,16 +377,31 @@ int hs_cons_open(const char *spool, const hs_spool_opts *opts,
     c->opts = *opts;
     c->io = *io;
     if (realpath(spool, c->root) == NULL) { rc = -errno; goto fail; }
-    rfd = open(c->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    /* Never through a symlink, and only a spool this user may trust
+     * (spool.h, "Trust"), with opts->umask saying what group and others
+     * may write. */
+    rfd = open(c->root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (rfd < 0) { rc = -errno; goto fail; }
     /* A cron job in the web server's group must create the store so the
      * web server can still write it: the spool's own mode says who may
      * (0770 -> umask 007). */
-    if (fstat(rfd, &st) != 0) rc = -errno;
-    else c->umask = (mode_t)(~st.st_mode & 0777);
+    if (fstat(rfd, &c->root_st) != 0) rc = -errno;
+    else {
+        c->umask = (mode_t)(~c->root_st.st_mode & 0777);
+        rc = hs_spool_trust_root(&c->root_st, opts->umask, c->root);
+    }
     for (i = 0; i < D_MAX && rc == 0; i++) {
-        c->fd[i] = openat(rfd, dir_names[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        char what[2 * PATH_MAX];
+        snprintf(what, sizeof(what), "%s/%s", c->root, dir_names[i]);
+        c->fd[i] = openat(rfd, dir_names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (c->fd[i] < 0 && (errno == ELOOP || errno == ENOTDIR) &&
+            fstatat(rfd, dir_names[i], &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            rc = hs_spool_trust_part(&st, S_IFDIR, &c->root_st, opts->umask, what);
+            if (rc != 0) break;
+        }
         if (c->fd[i] < 0) { rc = -errno; break; }
+        if (fstat(c->fd[i], &st) != 0) { rc = -errno; break; }
+        if ((rc = hs_spool_trust_part(&st, S_IFDIR, &c->root_st, opts->umask, what)) != 0) break;
         /* Compared with FILE arguments' real directories by done and
          * retry-failed, so it must be canonical too. */
         if (snprintf(joined, sizeof(joined), "%s/%s", c->root, dir_names[i]) >=
@@ -434,13 +465,13 @@ int hs_cons_requeue(hs_cons *c, long long older_than)
     for (i = 0; i < l.n && !c->out_failed; i++) {
         const char *name = l.name[i];
         if ((rc = open_seg(c, D_CLAIMED, name, &fd)) != 0) {
-            if (rc < 0) { warn(c, "%s/%s: %s", cl, name, strerror(-rc)); failed = 1; }
+            if (rc < 0) { warn(c, "%s/%s: %s", cl, name, hs_spool_strerror(rc)); failed = 1; }
             continue;
         }
         /* Busy: a running consume holds it (or a claim is setting its
          * time right now). Either way it is not abandoned. */
         if ((rc = lock_nb(fd)) != 0) {
-            if (rc < 0) { warn(c, "%s/%s: cannot lock: %s", cl, name, strerror(-rc)); failed = 1; }
+            if (rc < 0) { warn(c, "%s/%s: cannot lock: %s", cl, name, hs_spool_strerror(rc)); failed = 1; }
             release(fd);
             continue;
         }
@@ -462,7 +493,7 @@ int hs_cons_requeue(hs_cons *c, long long older_than)
         release(fd);
         if (rc == -ENOENT) continue;
         if (rc != 0) {
-            warn(c, "cannot move %s/%s to %s/: %s", cl, name, c->sub[D_READY], strerror(-rc));
+            warn(c, "cannot move %s/%s to %s/: %s", cl, name, c->sub[D_READY], hs_spool_strerror(rc));
             failed = 1;
             continue;
         }
@@ -483,7 +514,7 @@ int hs_cons_done(hs_cons *c, const char *const *files, size_t n,
         if (realpath(keep_dir, kpath) == NULL ||
             (kfd = open(kpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
             rc = -errno;
-            warn(c, "--keep %s: %s", keep_dir, strerror(-rc));
+            warn(c, "--keep %s: %s", keep_dir, hs_spool_strerror(rc));
             return rc;
         }
         if (strlen(kpath) + 1 + HS_SEG_NAME_MAX > PATH_MAX) {
@@ -510,7 +541,7 @@ int hs_cons_done(hs_cons *c, const char *const *files, size_t n,
         }
         if (rc != 0) {
             warn(c, "%s: cannot %s: %s", files[i], kfd >= 0 ? "move it to --keep" : "delete it",
-                 strerror(-rc));
+                 hs_spool_strerror(rc));
             failed = 1;
             continue;
         }
@@ -520,10 +551,10 @@ int hs_cons_done(hs_cons *c, const char *const *files, size_t n,
         if ((rc = need_store(c)) != 0) {
             if (!store_warned)
                 warn(c, "cannot open %s/%s to clear attempt counts: %s (done anyway)",
-                     c->root, HS_STORE_FILE, strerror(-rc));
+                     c->root, HS_STORE_FILE, hs_spool_strerror(rc));
             store_warned = 1;
         } else if ((rc = hs_store_attempts_clear(c->st, name)) != 0) {
-            warn(c, "%s: cannot clear its attempt count: %s (done anyway)", name, strerror(-rc));
+            warn(c, "%s: cannot clear its attempt count: %s (done anyway)", name, hs_spool_strerror(rc));
         }
         if (kfd >= 0) (void)emit(c, kpath, name);
     }
@@ -542,13 +573,13 @@ static int retry_one(hs_cons *c, const char *name)
 
     if ((rc = hs_store_attempts_clear(c->st, name)) != 0) {
         warn(c, "%s/%s: cannot reset its attempt count: %s (left in failed/)",
-             c->sub[D_FAILED], name, strerror(-rc));
+             c->sub[D_FAILED], name, hs_spool_strerror(rc));
         return rc;
     }
     if ((rc = move(c, D_FAILED, D_READY, name)) == -ENOENT) return 1;
     if (rc != 0) {
         warn(c, "cannot move %s/%s to %s/: %s", c->sub[D_FAILED], name,
-             c->sub[D_READY], strerror(-rc));
+             c->sub[D_READY], hs_spool_strerror(rc));
         return rc;
     }
     (void)emit(c, c->sub[D_READY], name);
@@ -568,7 +599,7 @@ int hs_cons_retry_failed(hs_cons *c, const char *const *files, size_t n)
     if (n == 0 && l.n == 0) return 0;   /* nothing to do: no store made */
     if ((rc = need_store(c)) != 0) {
         warn(c, "cannot open %s/%s to reset attempt counts: %s", c->root, HS_STORE_FILE,
-             strerror(-rc));
+             hs_spool_strerror(rc));
         free(l.name);
         return rc;
     }
@@ -640,11 +671,11 @@ static int finish_ok(hs_cons *c, const char *name, const char *path)
     /* ENOENT: an operator ran `done` on it meanwhile; it is gone either way. */
     if (unlinkat(c->fd[D_CLAIMED], name, 0) != 0 && errno != ENOENT) {
         rc = -errno;
-        warn(c, "%s: consumed, but cannot delete it: %s", path, strerror(-rc));
+        warn(c, "%s: consumed, but cannot delete it: %s", path, hs_spool_strerror(rc));
         return rc;
     }
     if ((rc = hs_store_attempts_clear(c->st, name)) != 0)
-        warn(c, "%s: cannot clear its attempt count: %s (consumed anyway)", name, strerror(-rc));
+        warn(c, "%s: cannot clear its attempt count: %s (consumed anyway)", name, hs_spool_strerror(rc));
     (void)emit(c, c->sub[D_CLAIMED], name);
     return 0;
 }
@@ -662,7 +693,7 @@ static void finish_failed(hs_cons *c, const char *name, const char *path,
     if (rc != 0) {
         /* Uncounted, it goes back to ready/: dead-lettering it needs a
          * count, and holding it in claimed/ would only delay the retry. */
-        warn(c, "%s %s on %s (attempt not counted: %s)", cmd, how, path, strerror(-rc));
+        warn(c, "%s %s on %s (attempt not counted: %s)", cmd, how, path, hs_spool_strerror(rc));
     } else if (n >= max_attempts) {
         dest = D_FAILED;
     }
@@ -676,7 +707,7 @@ static void finish_failed(hs_cons *c, const char *name, const char *path,
     /* ENOENT: an operator's `done` removed it meanwhile; nothing to move. */
     if (rc != 0 && rc != -ENOENT)
         warn(c, "cannot move %s to %s/: %s (left in claimed/)", path, c->sub[dest],
-             strerror(-rc));
+             hs_spool_strerror(rc));
 }
 
 /*
@@ -705,7 +736,7 @@ static int run_one(hs_cons *c, const char *name, int lfd, char *const argv[],
         /* Deleted or replaced under us (an operator's `done`): there is
          * nothing left to run the command on. */
         rc = ifd < 0 ? -errno : -ESTALE;
-        warn(c, "%s: gone from claimed/ before the command ran: %s", path, strerror(-rc));
+        warn(c, "%s: gone from claimed/ before the command ran: %s", path, hs_spool_strerror(rc));
         if (ifd >= 0) release(ifd);
         return rc;
     }
@@ -714,9 +745,9 @@ static int run_one(hs_cons *c, const char *name, int lfd, char *const argv[],
     if (rc == 0 && (rc = wait_for(pid, &status)) != 0) {
         /* Cannot happen unless SIGCHLD is ignored; the outcome is unknown,
          * so the segment is treated as failed and retried. */
-        snprintf(how, sizeof(how), "was not waited for (%s)", strerror(-rc));
+        snprintf(how, sizeof(how), "was not waited for (%s)", hs_spool_strerror(rc));
     } else if (rc != 0) {
-        snprintf(how, sizeof(how), "could not be run (%s)", strerror(-rc));
+        snprintf(how, sizeof(how), "could not be run (%s)", hs_spool_strerror(rc));
     } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         return finish_ok(c, name, path);
     } else if (WIFEXITED(status)) {
@@ -752,7 +783,7 @@ int hs_cons_consume(hs_cons *c, long long max, long long max_attempts,
     }
     if ((rc = need_store(c)) != 0) {
         warn(c, "cannot open %s/%s to count attempts: %s (nothing taken)", c->root,
-             HS_STORE_FILE, strerror(-rc));
+             HS_STORE_FILE, hs_spool_strerror(rc));
         free(l.name);
         return rc;
     }

@@ -1,4 +1,5 @@
 #include "counters.h"
+#include "spool.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -92,6 +93,8 @@ int hs_counters_open(const char *spool, mode_t umask, hs_counters **out)
     if ((rc = open_rw(c->path, mode, &fd)) != 0) goto fail;
     if (fstat(fd, &st) != 0) { rc = -errno; goto fail; }
     if (!S_ISREG(st.st_mode)) { rc = -EBADMSG; goto fail; }
+    /* Ours, in a spool of ours, not open to others (spool.h, "Trust"). */
+    if ((rc = hs_spool_trust_path(spool, HS_CNT_FILE, S_IFREG, umask)) != 0) goto fail;
     /* Size 0: a creator (maybe us) has not sized it yet, or was killed.
      * Sizing to the same length is idempotent, so racing openers agree;
      * ftruncate is atomic, so no one sees a size in between. */

@@ -550,14 +550,14 @@ int hs_ctx_spool(hs_ctx *ctx, const hs_config *cfg, int create, hs_spool **out)
     return 0;
 }
 
-int hs_ctx_store(hs_ctx *ctx, const hs_config *cfg, hs_store **out)
+int hs_ctx_store(hs_ctx *ctx, const hs_config *cfg, int create, hs_store **out)
 {
     size_t i;
     for (i = 0; i < HS_CTX_MAX_SPOOLS; i++) {
         struct spool_entry *e = &ctx->spools[i];
         if (e->sp == NULL || strcmp(e->path, cfg->spool) != 0) continue;
         if (e->store == NULL) {
-            int rc = hs_store_open(cfg->spool, cfg->umask, 1, &e->store);
+            int rc = hs_store_open(cfg->spool, cfg->umask, create, &e->store);
             if (rc != 0) return rc;
         }
         *out = e->store;
@@ -592,7 +592,7 @@ void hs_ctx_counters(hs_ctx *ctx, const hs_config *cfg, int create, time_t now,
                 if (!ctx->cnt_warned) {
                     ctx->cnt_warned = 1;
                     hs_logf(ctx->log, now, "spool=%s: counters not kept: %s",
-                            cfg->spool, strerror(-rc));
+                            cfg->spool, hs_spool_strerror(rc));
                 }
             }
         }

@@ -69,9 +69,10 @@ int hs_ctx_spool(hs_ctx *ctx, const hs_config *cfg, int create, hs_spool **out);
 /*
  * The dedup store of cfg's spool (SPOOL/state.db), opened on first use
  * and kept with the spool handle; call after hs_ctx_spool(create=1).
- * Returns 0 or a negative errno.
+ * Without create, a spool that has no store yet is -ENOENT and nothing
+ * is created. Returns 0 or a negative errno.
  */
-int hs_ctx_store(hs_ctx *ctx, const hs_config *cfg, hs_store **out);
+int hs_ctx_store(hs_ctx *ctx, const hs_config *cfg, int create, hs_store **out);
 
 /*
  * The shared counters of cfg's spool (SPOOL/counters), opened on first

@@ -134,11 +134,37 @@ out:
     return rc;
 }
 
+/* Under the spool lock: make sure op->store is open when the spool has a
+ * store. 1: there is one (open); 0: there is none, so nothing can need
+ * indexing (a keyed event creates the store before it appends); or a
+ * negative errno. Looking here, under the lock, and not before taking
+ * it, closes the window in which another process creates the store and
+ * appends a keyed line. */
+static int find_store(hs_dedup_op *op)
+{
+    int rc;
+    if (op->store != NULL) return 1;
+    if (op->spool == NULL) return 0;
+    rc = hs_store_open(op->spool, op->umask, 0, &op->store);
+    if (rc == -ENOENT) return 0;
+    if (rc != 0) return rc;
+    op->own = 1;
+    return 1;
+}
+
+void hs_dedup_op_done(hs_dedup_op *op)
+{
+    if (op->own) hs_store_close(op->store);
+    if (op->own) op->store = NULL;
+    op->own = 0;
+}
+
 static int pre_hook(void *arg, hs_spool *sp)
 {
     hs_dedup_op *op = arg;
     int rc, seen;
 
+    if ((rc = find_store(op)) <= 0) return op->has_key && rc == 0 ? -EIO : rc;
     if ((rc = hs_store_begin(op->store)) != 0) return rc;
     if ((rc = hs_dedup_catch_up(op, sp)) != 0) goto fail;
     if (!op->has_key) return 0;
@@ -161,6 +187,7 @@ static int post_hook(void *arg, const char *seg, uint64_t end)
     int64_t last;
     int rc;
 
+    if (op->store == NULL) return 0;   /* the spool has no store */
     if (op->has_key && (rc = hs_store_key_put(op->store, op->hash, op->now)) != 0) return rc;
     if ((rc = hs_store_cursor_set(op->store, seg, (int64_t)end)) != 0) return rc;
     /* Forget keys older than the window now and then, in the same
@@ -178,7 +205,7 @@ static int post_hook(void *arg, const char *seg, uint64_t end)
 static void abort_hook(void *arg)
 {
     hs_dedup_op *op = arg;
-    hs_store_rollback(op->store);
+    if (op->store != NULL) hs_store_rollback(op->store);
 }
 
 hs_spool_hooks hs_dedup_hooks(hs_dedup_op *op)
@@ -191,10 +218,21 @@ hs_spool_hooks hs_dedup_hooks(hs_dedup_op *op)
     return h;
 }
 
+int hs_dedup_append(hs_dedup_op *op, hs_spool *sp, const hs_spool_opts *opts,
+                    char *line, size_t len, size_t id_off, size_t ts_off,
+                    char id_out[HS_ID_LEN + 1])
+{
+    hs_spool_hooks h = hs_dedup_hooks(op);
+    int rc = hs_spool_append(sp, opts, line, len, id_off, ts_off, id_out, &h);
+    hs_dedup_op_done(op);
+    return rc;
+}
+
 static int rotate_pre(void *arg, hs_spool *sp)
 {
     hs_dedup_op *op = arg;
     int rc;
+    if ((rc = find_store(op)) <= 0) return rc;
     if ((rc = hs_store_begin(op->store)) != 0) return rc;
     if ((rc = hs_dedup_catch_up(op, sp)) != 0) {
         hs_store_rollback(op->store);
@@ -210,14 +248,13 @@ int hs_dedup_rotate(hs_spool *sp, const hs_spool_opts *opts, int force, int *sea
     int rc;
 
     memset(&op, 0, sizeof(op));
-    rc = hs_store_open(hs_spool_path(sp), opts->umask, 0, &op.store);
-    if (rc == -ENOENT) return hs_spool_rotate(sp, opts, force, sealed);
-    if (rc != 0) return rc;
+    op.spool = hs_spool_path(sp);
+    op.umask = opts->umask;
     op.now = (int64_t)time(NULL);
     memset(&h, 0, sizeof(h));
     h.pre = rotate_pre;
     h.arg = &op;
     rc = hs_spool_rotate_hooks(sp, opts, force, sealed, &h);
-    hs_store_close(op.store);
+    hs_dedup_op_done(&op);
     return rc;
 }

@@ -42,9 +42,16 @@ int hs_dedup_hash(const char *endpoint_json, size_t elen, const char *key,
                    size_t klen, unsigned char out[HS_STORE_KEY_LEN]);
 
 /* One append with dedup: the hooks' state. Fill store, hash, now, ttl,
- * endpoint; hs_dedup_hooks() gives the hooks for hs_spool_append. */
+ * endpoint; hs_dedup_hooks() gives the hooks for hs_spool_append.
+ * store may be NULL when the spool had no store when the caller looked:
+ * the pre hook then looks again under the spool lock (spool, umask) and
+ * opens it if it exists by then (op->own: closed by hs_dedup_op_done),
+ * so no append or seal ever skips a store that exists. */
 typedef struct hs_dedup_op {
     hs_store     *store;
+    const char   *spool;       /* with store NULL: where to look */
+    mode_t        umask;
+    int           own;         /* store opened by the hook */
     unsigned char hash[HS_STORE_KEY_LEN];
     int           has_key;     /* 0: only index the lines past the cursor */
     int64_t       now, ttl;
@@ -53,6 +60,23 @@ typedef struct hs_dedup_op {
 } hs_dedup_op;
 
 hs_spool_hooks hs_dedup_hooks(hs_dedup_op *op);
+
+/* Release what the hooks opened (an owned store). */
+void hs_dedup_op_done(hs_dedup_op *op);
+
+/*
+ * Append line as hs_spool_append does, with op's hooks: the lines past
+ * the index cursor (a writer stopped between its append and recording
+ * its key left them) are indexed under the lock before this line is
+ * appended or the segment sealed, whether or not this event has a key
+ * (op->has_key 0), whenever the spool has a store. Every append to a
+ * spool goes through here, so a keyless event (or an endpoint with dedup
+ * off sharing the spool) can never seal unindexed keys into ready/.
+ * Returns what hs_spool_append returns; releases op (hs_dedup_op_done).
+ */
+int hs_dedup_append(hs_dedup_op *op, hs_spool *sp, const hs_spool_opts *opts,
+                    char *line, size_t len, size_t id_off, size_t ts_off,
+                    char id_out[HS_ID_LEN + 1]);
 
 /*
  * Index the keys of the active segment's lines past the cursor (under
@@ -63,8 +87,10 @@ int hs_dedup_catch_up(hs_dedup_op *op, hs_spool *sp);
 
 /*
  * Seal a due active segment as hs_spool_rotate does, first indexing the
- * lines past the cursor when the spool has a store (SPOOL/state.db), so
- * a sealed segment never hides unindexed keys. For `claim` and `rotate`.
+ * lines past the cursor when the spool has a store (SPOOL/state.db,
+ * looked for under the spool lock), so a sealed segment never hides
+ * unindexed keys. For `claim`, `consume` and `rotate`: nothing but this
+ * and hs_dedup_append seals a spool's segments.
  */
 int hs_dedup_rotate(hs_spool *sp, const hs_spool_opts *opts, int force, int *sealed);
 

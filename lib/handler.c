@@ -211,7 +211,10 @@ static void keep_invalid(hs_ctx *ctx, const hs_config *cfg, const hs_request *re
                 cfg->endpoint, cfg->spool, strerror(-rc));
 }
 
-/* Append line with dedup when key_json is non-NULL. Returns 0 (stored:
+/* Append line, with its key when key is non-NULL. Keyless or not, the
+ * append goes through the dedup hooks whenever the spool has a store:
+ * the lines a stopped writer left unindexed are indexed before this
+ * append or the seal it may cause (issue 13 item 1). Returns 0 (stored:
  * id filled), HS_DEDUP_DUPLICATE, or a negative errno. */
 static int store_event(hs_ctx *ctx, const hs_config *cfg, hs_buf *line,
                        size_t id_off, size_t ts_off, const hs_buf *key,
@@ -220,29 +223,33 @@ static int store_event(hs_ctx *ctx, const hs_config *cfg, hs_buf *line,
     hs_spool_opts opts = hs_ctx_spool_opts(cfg);
     hs_spool *sp;
     hs_dedup_op op;
-    hs_spool_hooks hooks;
     hs_buf ep = HS_BUF_INIT;
     int rc;
 
     if ((rc = hs_ctx_spool(ctx, cfg, 1, &sp)) != 0) return rc;
-    if (key == NULL)
-        return hs_spool_append(sp, &opts, line->p, line->len, id_off, ts_off, id, NULL);
-
     memset(&op, 0, sizeof(op));
-    if ((rc = hs_ctx_store(ctx, cfg, &op.store)) != 0) return rc;
-    hs_buf_json_str(&ep, cfg->endpoint, strlen(cfg->endpoint));
-    rc = ep.oom ? -ENOMEM : hs_dedup_hash(ep.p, ep.len, key->p, key->len, op.hash);
-    hs_buf_free(&ep);
-    if (rc != 0) return rc;
-    op.has_key = 1;
+    op.spool = cfg->spool;
+    op.umask = cfg->umask;
     op.now = (int64_t)now;
     op.ttl = cfg->dedup_seconds;
-    hooks = hs_dedup_hooks(&op);
-    rc = hs_spool_append(sp, &opts, line->p, line->len, id_off, ts_off, id, &hooks);
+    /* A keyed event creates the store; a keyless one only uses it (the
+     * pre hook looks again under the lock when there is none yet). */
+    rc = hs_ctx_store(ctx, cfg, key != NULL, &op.store);
+    if (rc == -ENOENT && key == NULL) op.store = NULL;
+    else if (rc != 0) return rc;
+    if (key != NULL) {
+        hs_buf_json_str(&ep, cfg->endpoint, strlen(cfg->endpoint));
+        rc = ep.oom ? -ENOMEM : hs_dedup_hash(ep.p, ep.len, key->p, key->len, op.hash);
+        hs_buf_free(&ep);
+        if (rc != 0) return rc;
+        op.has_key = 1;
+    }
+    rc = hs_dedup_append(&op, sp, &opts, line->p, line->len, id_off, ts_off, id);
     if (rc < 0 && op.recorded) {
         /* The flush failed after the key was recorded: the sender will
          * retry an event we did not acknowledge, so forget its key (the
-         * one way a key may appear twice, SPEC promise 5). */
+         * one way a key may appear twice, SPEC promise 5). op.store is
+         * the context's (a keyed event never has the hook open it). */
         int frc = hs_store_key_forget(op.store, op.hash);
         if (frc != 0)
             hs_logf(hs_ctx_log(ctx), now, "endpoint=%s spool=%s: cannot forget the key of "
@@ -328,7 +335,7 @@ static void handle_post(hs_ctx *ctx, const hs_config *cfg, const hs_request *req
         goto done;
     }
     if (rc != 0) {
-        snprintf(detail, sizeof(detail), "spool %.300s: %s", cfg->spool, strerror(-rc));
+        snprintf(detail, sizeof(detail), "spool %.300s: %s", cfg->spool, hs_spool_strerror(rc));
         reject(ctx, cfg, req, resp, spool_reason(rc), detail);
         goto done;
     }

@@ -23,6 +23,8 @@
 
 struct hs_spool {
     char     path[PATH_MAX];
+    struct stat root_st;           /* the spool directory, as opened */
+    mode_t   umask;
     int      root_fd, active_fd, ready_fd, lock_fd;
     int      root_known;           /* root_dev/root_ino read (hs_spool_valid) */
     dev_t    root_dev;
@@ -35,7 +37,8 @@ struct hs_spool {
     char     seg_name[HS_SEG_NAME_MAX];
     dev_t    seg_dev;
     ino_t    seg_ino;
-    time_t   seg_created;
+    time_t   seg_created;          /* its first line's arrival, wall clock */
+    uint64_t now_us;               /* the clock read with the last stamp */
     char     host[HS_HOST_MAX + 1];
     char     tag[13];
     uint64_t repaired;
@@ -47,6 +50,111 @@ static const char *const subdirs[] = {
 };
 
 const char *hs_spool_path(const hs_spool *sp) { return sp->path; }
+
+static _Thread_local char problem[PATH_MAX + 160];
+
+const char *hs_spool_problem(void) { return problem; }
+
+const char *hs_spool_strerror(int neg_errno)
+{
+    return neg_errno == -HS_EUNTRUSTED && problem[0] ? problem : strerror(-neg_errno);
+}
+
+static int untrusted(const char *what, const char *why)
+{
+    snprintf(problem, sizeof(problem), "%s %s", what, why);
+    return -HS_EUNTRUSTED;
+}
+
+/* Is gid the effective group or a supplementary one? */
+static int in_our_groups(gid_t gid)
+{
+    gid_t g[256];
+    int n, i;
+    if (gid == getegid()) return 1;
+    n = getgroups((int)(sizeof(g) / sizeof(g[0])), g);
+    for (i = 0; i < n; i++)
+        if (g[i] == gid) return 1;
+    return 0;
+}
+
+/* Group and others may write only what the umask allows. */
+static int mode_problem(const struct stat *st, mode_t umask, const char *what)
+{
+    char why[96];
+    if ((st->st_mode & 022 & umask) == 0) return 0;
+    snprintf(why, sizeof(why), "is writable by %s (mode %04o, HOOKSPOOL_UMASK %03o)",
+             (st->st_mode & 002 & umask) ? "others" : "its group",
+             (unsigned)(st->st_mode & 07777), (unsigned)umask);
+    return untrusted(what, why);
+}
+
+int hs_spool_trust_root(const struct stat *st, mode_t umask, const char *path)
+{
+    char why[96];
+    uid_t me = geteuid();
+    if (!S_ISDIR(st->st_mode)) return untrusted(path, "is not a directory");
+    if (st->st_uid != me && me != 0 && !((umask & 020) == 0 && in_our_groups(st->st_gid))) {
+        snprintf(why, sizeof(why), "is owned by uid %ld, not by this user (uid %ld)",
+                 (long)st->st_uid, (long)me);
+        return untrusted(path, why);
+    }
+    return mode_problem(st, umask, path);
+}
+
+int hs_spool_trust_part(const struct stat *st, mode_t type, const struct stat *root,
+                        mode_t umask, const char *what)
+{
+    char why[128];
+    uid_t me = geteuid();
+    if (S_ISLNK(st->st_mode)) return untrusted(what, "is a symbolic link");
+    if ((st->st_mode & S_IFMT) != type)
+        return untrusted(what, type == S_IFDIR ? "is not a directory" : "is not a regular file");
+    if (st->st_uid != me && st->st_uid != root->st_uid && st->st_uid != 0 &&
+        !((umask & 020) == 0 && st->st_gid == root->st_gid)) {
+        snprintf(why, sizeof(why), "is owned by uid %ld, neither this user (uid %ld) nor the "
+                 "spool's owner (uid %ld)", (long)st->st_uid, (long)me, (long)root->st_uid);
+        return untrusted(what, why);
+    }
+    return mode_problem(st, umask, what);
+}
+
+int hs_spool_trust_path(const char *spool, const char *name, mode_t type, mode_t umask)
+{
+    char path[PATH_MAX];
+    struct stat root, st;
+    int rc;
+
+    if (lstat(spool, &root) != 0) return -errno;
+    if (S_ISLNK(root.st_mode)) return untrusted(spool, "is a symbolic link");
+    if ((rc = hs_spool_trust_root(&root, umask, spool)) != 0) return rc;
+    if (snprintf(path, sizeof(path), "%s/%s", spool, name) >= (int)sizeof(path))
+        return -ENAMETOOLONG;
+    if (lstat(path, &st) != 0) return -errno;
+    return hs_spool_trust_part(&st, type, &root, umask, path);
+}
+
+/* Open dir/name, a directory of the spool, without following a symlink,
+ * and check it. Returns the descriptor or a negative errno. */
+static int open_part_dir(hs_spool *sp, int dfd, const char *name)
+{
+    char what[PATH_MAX + 16];
+    struct stat st;
+    int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), rc;
+
+    snprintf(what, sizeof(what), "%s/%s", sp->path, name);
+    if (fd < 0) {
+        rc = -errno;
+        if ((rc == -ELOOP || rc == -ENOTDIR) &&
+            fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+            return hs_spool_trust_part(&st, S_IFDIR, &sp->root_st, sp->umask, what);
+        return rc;
+    }
+    if (fstat(fd, &st) != 0) rc = -errno;
+    else rc = hs_spool_trust_part(&st, S_IFDIR, &sp->root_st, sp->umask, what);
+    if (rc != 0) { (void)close(fd); return rc; }
+    return fd;
+}
 
 void hs_spool_set_flusher(hs_spool *sp, hs_flusher *f) { sp->flusher = f; }
 
@@ -186,34 +294,82 @@ int hs_spool_open(const char *path, const hs_spool_opts *opts, int create,
 
     /* The directory usually exists: open it first, and walk the path
      * making each component only when it does not (a CGI process opens
-     * the spool on every request). */
-    sp->root_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+     * the spool on every request). Never through a symlink, and only a
+     * directory this process may trust (see spool.h). */
+    sp->umask = opts->umask;
+    problem[0] = '\0';
+    sp->root_fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (sp->root_fd < 0 && errno == ENOENT && create) {
         if ((rc = mkdir_p(path, dmode, opts->fsync_always)) != 0) goto fail;
-        sp->root_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        sp->root_fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     }
-    if (sp->root_fd < 0) { rc = -errno; goto fail; }
+    if (sp->root_fd < 0) {
+        struct stat lst;
+        rc = -errno;
+        if ((rc == -ELOOP || rc == -ENOTDIR) && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode))
+            rc = untrusted(path, "is a symbolic link");
+        goto fail;
+    }
+    if (fstat(sp->root_fd, &sp->root_st) != 0) { rc = -errno; goto fail; }
+    if ((rc = hs_spool_trust_root(&sp->root_st, opts->umask, path)) != 0) goto fail;
     if (create) {
         for (i = 0; subdirs[i] != NULL; i++) {
             if ((rc = mkdir_at(sp->root_fd, subdirs[i], dmode, &created)) != 0) goto fail;
             any |= created;
         }
         sp->lock_fd = openat(sp->root_fd, "lock",
-                             O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, fmode);
+                             O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, fmode);
         if (sp->lock_fd >= 0) {
             any = 1;
             if (fchmod(sp->lock_fd, fmode) != 0) { rc = -errno; goto fail; }
         } else if (errno != EEXIST) { rc = -errno; goto fail; }
         if (any && opts->fsync_always && (rc = fsync_dir(sp->root_fd)) != 0) goto fail;
     }
-    if (sp->lock_fd < 0) {
-        sp->lock_fd = openat(sp->root_fd, "lock", O_RDWR | O_CLOEXEC);
-        if (sp->lock_fd < 0) { rc = -errno; goto fail; }
+    /* The directories not kept open are checked as they are (a consumer
+     * opens them itself, checking again). */
+    for (i = 0; subdirs[i] != NULL; i++) {
+        struct stat st;
+        char what[PATH_MAX + 16];
+        if (strcmp(subdirs[i], "active") == 0 || strcmp(subdirs[i], "ready") == 0) continue;
+        if (fstatat(sp->root_fd, subdirs[i], &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno == ENOENT && !create) continue;
+            rc = -errno;
+            goto fail;
+        }
+        snprintf(what, sizeof(what), "%s/%s", path, subdirs[i]);
+        if ((rc = hs_spool_trust_part(&st, S_IFDIR, &sp->root_st, opts->umask, what)) != 0)
+            goto fail;
     }
-    sp->active_fd = openat(sp->root_fd, "active", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (sp->active_fd < 0) { rc = -errno; goto fail; }
-    sp->ready_fd = openat(sp->root_fd, "ready", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (sp->ready_fd < 0) { rc = -errno; goto fail; }
+    if (sp->lock_fd < 0) {
+        sp->lock_fd = openat(sp->root_fd, "lock", O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+        if (sp->lock_fd < 0) {
+            struct stat st;
+            char what[PATH_MAX + 16];
+            rc = -errno;
+            snprintf(what, sizeof(what), "%s/lock", path);
+            if (rc == -ELOOP && fstatat(sp->root_fd, "lock", &st, AT_SYMLINK_NOFOLLOW) == 0)
+                rc = hs_spool_trust_part(&st, S_IFREG, &sp->root_st, opts->umask, what);
+            goto fail;
+        }
+    }
+    {
+        struct stat st;
+        char what[PATH_MAX + 16];
+        snprintf(what, sizeof(what), "%s/lock", path);
+        if (fstat(sp->lock_fd, &st) != 0) { rc = -errno; goto fail; }
+        if ((rc = hs_spool_trust_part(&st, S_IFREG, &sp->root_st, opts->umask, what)) != 0)
+            goto fail;
+    }
+    if ((sp->active_fd = open_part_dir(sp, sp->root_fd, "active")) < 0) {
+        rc = sp->active_fd;
+        sp->active_fd = -1;
+        goto fail;
+    }
+    if ((sp->ready_fd = open_part_dir(sp, sp->root_fd, "ready")) < 0) {
+        rc = sp->ready_fd;
+        sp->ready_fd = -1;
+        goto fail;
+    }
     *out = sp;
     return 0;
 fail:
@@ -289,7 +445,14 @@ static void unlock_spool(hs_spool *sp)
 
 /* The next stamp: now in microseconds, but always past the last one
  * issued in this spool (kept in the lock file), so ids and segment names
- * are unique and ordered even if the clock steps back. Under the lock. */
+ * are unique and ordered even if the clock steps back. The stamp is not
+ * the clock: after a step back it runs ahead of it until the clock
+ * catches up, so what must follow the real clock (received_at, the age
+ * of a segment) uses sp->now_us, the clock read here. A stored stamp
+ * more than HS_STAMP_LEAD_MAX_S ahead of the clock is not a clock's
+ * (garbage, or a lock file planted or damaged) and is ignored: no stamp
+ * was ever issued from it, since it would have been ignored then too.
+ * Under the lock. */
 static int next_stamp(hs_spool *sp, uint64_t *out)
 {
     unsigned char b[8];
@@ -300,10 +463,12 @@ static int next_stamp(hs_spool *sp, uint64_t *out)
 
     if (clock_gettime(CLOCK_REALTIME, &ts) != 0) return -errno;
     now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    sp->now_us = now;
     do r = pread(sp->lock_fd, b, sizeof(b), 0); while (r < 0 && errno == EINTR);
     if (r < 0) return -errno;
     if (r == (ssize_t)sizeof(b))
         for (i = 7; i >= 0; i--) last = (last << 8) | b[i];
+    if (last > now + (uint64_t)HS_STAMP_LEAD_MAX_S * 1000000u) last = 0;
     if (now <= last) now = last + 1;
     for (i = 0; i < 8; i++) b[i] = (unsigned char)(now >> (8 * i));
     do r = pwrite(sp->lock_fd, b, sizeof(b), 0); while (r < 0 && errno == EINTR);
@@ -447,6 +612,31 @@ static time_t seg_time(const char *name)
     sec = (unsigned)((name[13]-'0')*10 + (name[14]-'0'));
     if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return 0;
     return (time_t)(hs_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec);
+}
+
+/* When a segment's first line arrived: its received_at (the clock, not
+ * the stamp), read from the fixed place the handler's lines hold it.
+ * -1 when the segment is empty or the line is not in that shape. */
+static time_t first_line_time(int fd)
+{
+    static const char head[] = "{\"id\":\"", mid[] = "\",\"received_at\":\"";
+    enum { TS_OFF = sizeof(head) - 1 + HS_ID_LEN + sizeof(mid) - 1 };
+    char b[TS_OFF + HS_TS_LEN], name[16];
+    ssize_t r;
+
+    do r = pread(fd, b, sizeof(b), 0); while (r < 0 && errno == EINTR);
+    if (r != (ssize_t)sizeof(b) || memcmp(b, head, sizeof(head) - 1) != 0 ||
+        memcmp(b + sizeof(head) - 1 + HS_ID_LEN, mid, sizeof(mid) - 1) != 0)
+        return -1;
+    /* "YYYY-MM-DDTHH:MM:SS" to the name form "YYYYMMDDTHHMMSSZ" */
+    memcpy(name, b + TS_OFF, 4);
+    memcpy(name + 4, b + TS_OFF + 5, 2);
+    memcpy(name + 6, b + TS_OFF + 8, 3);
+    memcpy(name + 9, b + TS_OFF + 11, 2);
+    memcpy(name + 11, b + TS_OFF + 14, 2);
+    memcpy(name + 13, b + TS_OFF + 17, 2);
+    name[15] = 'Z';
+    return b[TS_OFF + 4] == '-' && b[TS_OFF + 10] == 'T' ? seg_time(name) : -1;
 }
 
 static int has_suffix(const char *s, const char *suf)
@@ -604,7 +794,7 @@ static int create_seg(hs_spool *sp, const hs_spool_opts *opts, uint64_t stamp)
     memcpy(sp->seg_name, name, sizeof(name));
     sp->seg_dev = st.st_dev;
     sp->seg_ino = st.st_ino;
-    sp->seg_created = (time_t)(stamp / 1000000u);
+    sp->seg_created = (time_t)(sp->now_us / 1000000u);
     return 0;
 }
 
@@ -645,7 +835,15 @@ static int adopt(hs_spool *sp, const char *name)
     snprintf(sp->seg_name, sizeof(sp->seg_name), "%s", name);
     sp->seg_dev = st.st_dev;
     sp->seg_ino = st.st_ino;
+    /* The older of its name's time and its first line's arrival: the
+     * name is a stamp, which runs ahead of the clock after a step back
+     * (the first line's received_at does not); an operator may name a
+     * segment older by hand (the name then says so). */
     sp->seg_created = seg_time(name);
+    {
+        time_t first = first_line_time(fd);
+        if (first >= 0 && first < sp->seg_created) sp->seg_created = first;
+    }
     return 0;
 }
 
@@ -730,19 +928,23 @@ static int prepare_seg(hs_spool *sp, const hs_spool_opts *opts, uint64_t stamp,
                        size_t want, int force, int create, off_t *size, int *sealed)
 {
     struct stat st;
-    time_t now = (time_t)(stamp / 1000000u);
-    int rc;
+    time_t now = (time_t)(sp->now_us / 1000000u);
+    int rc, old;
 
     if ((rc = open_current(sp, opts->fsync_always, &st)) != 0) return rc;
     if (sp->seg_fd >= 0) {
         *size = st.st_size;
         if ((rc = fix_tail(sp, size)) != 0) return rc;
+        /* Due by age on the real clock. A start in the future (a clock
+         * stepped back since) is not believed: sealing early is harmless,
+         * waiting for the clock to catch up would break promise 4. */
+        old = sp->seg_created > now || now - sp->seg_created >= opts->rotate_seconds;
         if (*size > 0 &&
-            (force || now - sp->seg_created >= opts->rotate_seconds ||
+            (force || old ||
              (unsigned long long)*size + want > (unsigned long long)opts->rotate_bytes)) {
             if ((rc = seal_current(sp, opts->fsync_always)) != 0) return rc;
             if (sealed) *sealed = 1;
-        } else if (*size == 0 && now - sp->seg_created >= opts->rotate_seconds) {
+        } else if (*size == 0 && old) {
             /* An empty segment left by a crash: its name's time would lie
              * about its first line, so start a fresh one. */
             if (unlinkat(sp->active_fd, sp->seg_name, 0) != 0) return -errno;
@@ -800,8 +1002,12 @@ int hs_spool_append(hs_spool *sp, const hs_spool_opts *opts,
     }
     if ((rc = prepare_seg(sp, opts, stamp, len, 0, 1, &off, NULL)) != 0) goto unlock;
 
+    /* The id from the stamp (unique, in arrival order), received_at from
+     * the clock (true even while the stamp runs ahead of it). */
     hs_spool_fmt_id(stamp, sp->tag, id);
-    hs_spool_fmt_ts(stamp, ts);
+    hs_spool_fmt_ts(sp->now_us, ts);
+    if (off == 0 && (time_t)(sp->now_us / 1000000u) < sp->seg_created)
+        sp->seg_created = (time_t)(sp->now_us / 1000000u);
     memcpy(line + id_off, id, HS_ID_LEN);
     memcpy(line + ts_off, ts, HS_TS_LEN);
     while (done < len) {
@@ -925,8 +1131,8 @@ int hs_spool_keep_invalid(hs_spool *sp, const hs_spool_opts *opts,
     if (keep <= 0 || (unsigned long long)len > (unsigned long long)keep) return 1;
     if ((rc = lock_spool(sp)) != 0) return rc;
     if ((rc = next_stamp(sp, &stamp)) != 0) goto out;
-    dfd = openat(sp->root_fd, "invalid", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) { rc = -errno; goto out; }
+    dfd = open_part_dir(sp, sp->root_fd, "invalid");
+    if (dfd < 0) { rc = dfd; dfd = -1; goto out; }
     if ((rc = list_kept(dfd, &v, &n, &total)) != 0) goto out;
     while (total + len > (unsigned long long)keep && i < n) {
         if (unlinkat(dfd, v[i].name, 0) != 0 && errno != ENOENT) { rc = -errno; goto out; }

@@ -6,7 +6,10 @@
  *   SPOOL/claimed/, failed/, invalid/   consumers' and inspection dirs
  *   SPOOL/lock      flock(2) serialising appends and sealing; its first
  *                   8 bytes hold the last stamp issued (microseconds),
- *                   so ids and segment names only go forward
+ *                   so ids and segment names only go forward; a stored
+ *                   stamp more than HS_STAMP_LEAD_MAX_S ahead of the
+ *                   clock is garbage and ignored. received_at and the
+ *                   age of a segment follow the clock, not the stamp
  *
  * Delivery follows qmail's maildir discipline: unique names, O_EXCL
  * creation, append under the lock at a recorded offset, cut back to that
@@ -20,9 +23,11 @@
 #ifndef HS_SPOOL_H
 #define HS_SPOOL_H
 
+#include <errno.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "flush.h"
@@ -32,6 +37,9 @@
 #define HS_SEG_NAME_MAX    96
 #define HS_HOST_MAX        32
 #define HS_LOCK_TIMEOUT_MS 10000  /* then ETIMEDOUT: the sender retries */
+/* A stored stamp this far ahead of the clock is not from a clock that was
+ * once ahead (a wrong date put right) but garbage: ignored. */
+#define HS_STAMP_LEAD_MAX_S (366LL * 86400)
 
 typedef struct hs_spool_opts {
     long long rotate_bytes;    /* seal before a line would pass this size */
@@ -81,8 +89,10 @@ typedef struct hs_spool_hooks {
 /*
  * Append one event line. line[0..len) must end with '\n' and hold
  * HS_ID_LEN bytes at id_off and HS_TS_LEN bytes at ts_off, which are
- * overwritten under the lock with the event id and received_at taken from
- * the same stamp (so id order is append order). The id is also copied to
+ * overwritten under the lock with the event id, from the spool's stamp
+ * (so id order is append order, and ids are unique), and received_at,
+ * from the clock read with that stamp (the stamp runs ahead of the clock
+ * for a while after the clock steps back; received_at never does). The id is also copied to
  * id_out[HS_ID_LEN + 1]. Under the lock: a partial tail left by a killed
  * writer is cut back first; the segment is sealed first if this line would
  * pass rotate_bytes or it is rotate_seconds old. The write is cut back to
@@ -138,6 +148,42 @@ int hs_spool_valid(hs_spool *sp);
 
 /* Bytes of partial tails cut back since the last call (for the log). */
 uint64_t hs_spool_take_repaired(hs_spool *sp);
+
+/*
+ * Trust (issue 13 item 5). On shared hosting the spool's parent may be
+ * writable by a neighbour, who could pre-create the spool or plant parts
+ * of it (symlinks, forged segments). Every part is opened without
+ * following symlinks, relative to the spool's own descriptor where it
+ * can be, and refused unless:
+ *  - it is of the expected type (a directory, a regular file), not a
+ *    symlink;
+ *  - the spool directory is owned by the effective user (or the process
+ *    is root, or the umask shares the spool with the group and the
+ *    directory's group is one of ours: a cron job of the web server's
+ *    group); a part is owned by the effective user, the spool's owner or
+ *    root, or (the umask sharing with the group) has the spool's group;
+ *  - group and others may not write it beyond what the umask allows
+ *    (mode & 022 & umask is 0).
+ * A refusal is -HS_EUNTRUSTED, with the reason in hs_spool_problem().
+ */
+#define HS_EUNTRUSTED ENOTRECOVERABLE
+
+/* The reason of this thread's last refusal ("" when none). */
+const char *hs_spool_problem(void);
+/* strerror(-neg_errno), or the reason for -HS_EUNTRUSTED. */
+const char *hs_spool_strerror(int neg_errno);
+/* Check the spool directory (its fstat in st) for this process; path
+ * only names it in the reason. 0 or -HS_EUNTRUSTED. */
+int hs_spool_trust_root(const struct stat *st, mode_t umask, const char *path);
+/* Check a part of the spool (its fstat or lstat in st) of type type
+ * (S_IFDIR or S_IFREG) in a spool whose directory's fstat is root; what
+ * names it in the reason. 0 or -HS_EUNTRUSTED. */
+int hs_spool_trust_part(const struct stat *st, mode_t type, const struct stat *root,
+                        mode_t umask, const char *what);
+/* Check spool/name by path, not following symlinks, and the spool
+ * directory with it (for the parts opened by path: SQLite's files, the
+ * counters). A missing name is -ENOENT. 0 or -HS_EUNTRUSTED. */
+int hs_spool_trust_path(const char *spool, const char *name, mode_t type, mode_t umask);
 
 /* Format stamp (microseconds since the epoch) as an id / received_at.
  * tag is 12 hex digits. Buffers get a NUL after the fixed width. */

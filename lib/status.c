@@ -93,10 +93,11 @@ static int is_segment(const char *name)
 
 /* openat read-only, without touching the access time where the kernel
  * lets us (O_NOATIME needs ownership): the status changes nothing. A
- * symlinked subdirectory is followed, as the appender follows it. */
+ * symlinked subdirectory is not followed (a planted spool, spool.h
+ * "Trust"): it is an error, as it is to the appender. */
 static int open_dir_ro(int dfd, const char *name)
 {
-    const int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+    const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
     int fd = openat(dfd, name, flags | O_NOATIME);
     if (fd < 0 && errno == EPERM) fd = openat(dfd, name, flags);
     return fd;

@@ -1,4 +1,5 @@
 #include "store.h"
+#include "spool.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -210,13 +211,23 @@ static int open_once(const char *spool, mode_t umask, int create, hs_store **out
     *out = NULL;
     if (snprintf(path, sizeof(path), "%s/" HS_STORE_FILE, spool) >= (int)sizeof(path))
         return -ENAMETOOLONG;
-    if (stat(path, &sb) != 0) {
+    if (lstat(path, &sb) != 0) {
         if (errno != ENOENT || !create) return -errno;
         if ((rc = create_store(path, umask)) != 0) return rc;
     }
+    /* SQLite opens by path: the spool directory, the store and its WAL
+     * and shared-memory files must be ours and not symlinks (spool.h,
+     * "Trust"), and SQLITE_OPEN_NOFOLLOW refuses a symlinked store. */
+    if ((rc = hs_spool_trust_path(spool, HS_STORE_FILE, S_IFREG, umask)) != 0) return rc;
+    for (i = 0; i < 2; i++) {
+        rc = hs_spool_trust_path(spool, i == 0 ? HS_STORE_FILE "-wal" : HS_STORE_FILE "-shm",
+                                 S_IFREG, umask);
+        if (rc != 0 && rc != -ENOENT) return rc;
+    }
     st = calloc(1, sizeof(*st));
     if (st == NULL) return -ENOMEM;
-    rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+                         SQLITE_OPEN_NOFOLLOW, NULL);
     if (rc != SQLITE_OK) goto fail;
     sqlite3_busy_timeout(st->db, HS_STORE_BUSY_MS);
     /* Already WAL (create_store made it so, and the mode persists); this

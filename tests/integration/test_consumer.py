@@ -4,8 +4,11 @@ build/hookspool binary: claim, done, requeue, consume, retry-failed, on
 spools built by hand or filled by build/hookspool.fcgi run as a plain CGI
 (one request from the environment and stdin; no web server).
 """
+import calendar
+import json
 import os
 import subprocess
+import struct
 import sys
 import time
 
@@ -335,6 +338,54 @@ def section_promise4(T, tmp):
                 "%s: the segment holds the event's one line" % how, data[:200])
 
 
+def section_lock_clock(T, tmp):
+    """Issue 13 item 6: the lock file's first 8 bytes hold the last stamp
+    issued. A stamp a day ahead (a clock once ahead, put right) or garbage
+    there must not freeze received_at in the future or keep the active
+    segment from sealing by age; ids stay unique and in arrival order."""
+    T.section("the lock file's clock: a stamp a day ahead, or garbage")
+    day_ahead = struct.pack("<Q", int((time.time() + 86400) * 1e6))
+    for label, plant in (("a day ahead", day_ahead), ("garbage", b"\xffgarbage")):
+        sp = tmp.join("clock-" + label.replace(" ", "-"))
+        rc, text = cgi_post(sp, hs.caliza_event()[0], rotate_seconds=60)
+        T.check(rc == 0 and "200" in text.split("\n", 1)[0], "%s: a first POST makes the spool"
+                % label, text)
+        rc, out, err = cli(["rotate", "-s", sp])          # start from an empty active/
+        with open(os.path.join(sp, "lock"), "r+b") as f:
+            f.write(plant)
+        ids, stamps = [], []
+        for _ in range(3):
+            body, rid = hs.caliza_event()
+            rc, text = cgi_post(sp, body, rotate_seconds=60)
+            T.check(rc == 0 and "200" in text.split("\n", 1)[0], "%s: POST accepted" % label, text)
+            line = [ln for _, ln in hs.spool_lines(sp, ("active", "ready")) if rid.encode() in ln]
+            o = json.loads(line[0]) if len(line) == 1 else {}
+            ids.append(o.get("id", ""))
+            ra = o.get("received_at", "")
+            try:
+                t = calendar.timegm(time.strptime(ra[:19], "%Y-%m-%dT%H:%M:%S"))
+            except ValueError:
+                t = 0
+            stamps.append((ra, abs(t - time.time())))
+        T.check(all(d < 30 for _, d in stamps), "%s: received_at is now (within seconds)" % label,
+                stamps)
+        T.check(all(a < b for a, b in zip(ids, ids[1:])) and len(set(ids)) == 3,
+                "%s: ids strictly increasing" % label, ids)
+        T.check(len(names(sp, "active")) == 1, "%s: the events are in active/" % label)
+        time.sleep(2)
+        rc, out, err = cli(["claim", "-s", sp], env=base_env(HOOKSPOOL_ROTATE_SECONDS=1))
+        claimed = b"".join(hs.read_bytes(p) for p in out if os.path.isfile(p))
+        T.check(rc == 0 and names(sp, "active") == [] and claimed.count(b"\n") == 4,
+                "%s: claim seals the segment whose first line is 2 s old "
+                "(HOOKSPOOL_ROTATE_SECONDS=1) and claims it (and the first POST's)" % label,
+                (rc, out, err))
+        body, rid = hs.caliza_event()
+        rc, text = cgi_post(sp, body, rotate_seconds=60)
+        line = [ln for _, ln in hs.spool_lines(sp, ("active",)) if rid.encode() in ln]
+        T.check(len(line) == 1 and json.loads(line[0])["id"] > ids[-1],
+                "%s: the next id is larger still" % label, line)
+
+
 def main(T):
     for name in (hs.FCGI, hs.CLI):
         if not os.access(name, os.X_OK):
@@ -346,6 +397,7 @@ def main(T):
     section_poison(T, tmp)
     section_requeue(T, tmp)
     section_promise4(T, tmp)
+    section_lock_clock(T, tmp)
 
 
 if __name__ == "__main__":

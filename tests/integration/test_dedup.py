@@ -437,6 +437,61 @@ def section_killed_before_record(T):
     hs.check_no_leaks(T, [srv], [tmp.path])
 
 
+def section_keyless_seals(T):
+    """Issue 13 item 1: a writer stopped between its append and recording
+    its key (its line written into the active segment here, with no key
+    recorded: exactly that instant), then an event without a key, whose
+    append seals that segment (HOOKSPOOL_ROTATE_BYTES=700). The keyless
+    append must index the stopped writer's line first, so the sender's
+    retry of that event is a duplicate."""
+    T.section("a keyless event seals a segment holding an unrecorded key "
+              "(one FastCGI process, HOOKSPOOL_ROTATE_BYTES=700)")
+    tmp = T.tempdir()
+    spool = tmp.join("spool")
+    routes = [{"url": "/keyed", "setenv": {}},
+              {"url": "/nodedup", "setenv": {"HOOKSPOOL_DEDUP": "off"}}]
+    srv = T.server(tmp, name="keyless", max_procs=1, routes=routes,
+                   env=base_env(spool, HOOKSPOOL_ROTATE_BYTES=700))
+    for label, path, keyless in (
+            ("a keyless event on the same endpoint", "/keyed",
+             b'{"operation":null,"padding":"%s"}' % (b"p" * 420)),
+            ("an event on an endpoint with dedup off sharing the spool", "/nodedup",
+             b'{"operation":"TRANSACTION_COMPLETED","resourceId":"same-%s","padding":"%s"}'
+             % (hs.unique_hex().encode(), b"p" * 400))):
+        first = b'{"operation":"TRANSACTION_COMPLETED","resourceId":"%s"}' % hs.unique_hex().encode()
+        st, a, b, _ = post(srv, first, path="/keyed")
+        T.check(st == 200 and a and "id" in a, "%s: a keyed event starts a segment" % label, (st, b))
+        act = hs.spool_files(spool, "active")
+        if not T.check(len(act) == 1, "%s: one active segment" % label, act):
+            return
+        tmpl = raw_lines(spool)[-1]
+        rid = "stopped-" + hs.unique_hex()
+        retry = b'{"operation":"TRANSACTION_COMPLETED","resourceId":"%s"}' % rid.encode()
+        o = json.loads(tmpl)
+        o["id"] = o["id"][:-6] + "f00000"
+        o["key"] = ["TRANSACTION_COMPLETED", rid]
+        o["event"] = json.loads(retry)
+        with open(act[0], "ab") as f:          # appended; key not recorded
+            f.write((json.dumps(o, separators=(",", ":")) + "\n").encode())
+        T.check(os.path.getsize(act[0]) < 700, "%s: the segment is under 700 bytes" % label,
+                os.path.getsize(act[0]))
+        st, a, b, _ = post(srv, keyless, path=path)
+        T.check(st == 200 and a and "id" in a, "%s: stored" % label, (st, b))
+        sealed = [ln for _, ln in hs.spool_lines(spool, ("ready",)) if rid.encode() in ln]
+        T.check(len(sealed) == 1, "%s: it sealed the stopped writer's line into ready/" % label,
+                len(sealed))
+        st, a, b, _ = post(srv, retry, path="/keyed")
+        T.check(st == 200 and a == DUP, "%s: the retry of the stopped writer's event is a "
+                "duplicate" % label, (st, b))
+        objs, bad = lines_of(spool)
+        mine = [x for x in objs if x.get("key") == ["TRANSACTION_COMPLETED", rid]]
+        T.check(not bad and len(mine) == 1, "%s: exactly one line with that key" % label,
+                [x.get("id") for x in mine])
+    srv.stop()
+    check_store(T, spool, "keyless seal")
+    hs.check_no_leaks(T, [srv], [tmp.path])
+
+
 # ---------------------------------------------------------------- 5
 
 CLIENTS = 4
@@ -635,6 +690,7 @@ def main(T):
     section_fresh_spools(T)
     section_variants(T)
     section_killed_before_record(T)
+    section_keyless_seals(T)
     section_sigkill(T)
     section_full(T)
 

@@ -809,6 +809,179 @@ def final_leak_check(T, servers, tmp):
     T.check(not lbad, "no error-log line (%d) carries a secret or a MAC" % nlines, lbad[:5])
 
 
+# ---------------------------------------------------------------- 9 planted spool
+
+WEB = "www-data"          # the web server's user, whose spool is attacked
+NEIGHBOUR = "nobody"      # another user of the host
+
+
+def as_user(args, env, user=WEB, body=None):
+    """Run args as user: (exit status, stdout, stderr) as text."""
+    r = subprocess.run(args, input=body, env=env, capture_output=True, timeout=60, user=user,
+                       group=user if user == WEB else None)
+    return (r.returncode, r.stdout.decode("utf-8", "replace"),
+            r.stderr.decode("utf-8", "replace"))
+
+
+def web_post(spool, body, extra=None):
+    """A signed POST through the program as a plain CGI run by the web
+    server's user: (status, answer, stderr)."""
+    e = dict(ENV_PATH, HOOKSPOOL_SPOOL=spool, HOOKSPOOL_SECRET=hs.DEMO_SECRET,
+             GATEWAY_INTERFACE="CGI/1.1", REQUEST_METHOD="POST",
+             CONTENT_TYPE="application/json", SERVER_PROTOCOL="HTTP/1.1",
+             REMOTE_ADDR="127.0.0.1", SCRIPT_NAME="/hook", REQUEST_URI="/hook",
+             CONTENT_LENGTH=str(len(body)))
+    e.update(extra or {})
+    e["HTTP_" + hs.CALIZA_HEADER.upper().replace("-", "_")] = caliza_sig(body)[hs.CALIZA_HEADER]
+    r = subprocess.run([hs.FCGI], input=body, env=e, capture_output=True, timeout=60,
+                       user=WEB, group=WEB)
+    st, hdrs, ans = hs.parse_cgi(r.stdout)
+    ANSWERS.append(("planted", st, hdrs, ans))
+    err = r.stderr.decode("utf-8", "replace")
+    LOGS.append(("planted", err))
+    return st, ans, err
+
+
+def chown_tree(path, user):
+    import pwd
+    pw = pwd.getpwnam(user)
+    if not os.path.isdir(path) or os.path.islink(path):
+        os.lchown(path, pw.pw_uid, pw.pw_gid)
+        return
+    for d, dirs, files in os.walk(path):
+        os.lchown(d, pw.pw_uid, pw.pw_gid)
+        for f in files:
+            os.lchown(os.path.join(d, f), pw.pw_uid, pw.pw_gid)
+
+
+def section_planted(T, tmp):
+    """Issue 13 item 5: a neighbour on a shared host plants the spool or
+    parts of it. The web server's user (www-data) must answer 503 with
+    one log line naming the problem (no path to the client), the cron
+    side must refuse with a message and deliver nothing planted, and
+    `hookspool check` must report each as an error."""
+    T.section("a planted spool: symlinks, another user's files, modes others may write")
+    base = tmp.mkdir("planted", mode=0o777)     # a careless world-writable parent
+    os.chmod(base, 0o777)
+    env_cli = dict(ENV_PATH, HOOKSPOOL_SECRET=hs.DEMO_SECRET)
+
+    def fresh(name):
+        """A spool made by the web server's user with one event in it."""
+        sp = os.path.join(base, name)
+        st, a, err = web_post(sp, hs.caliza_event()[0])
+        T.check(st == 200, "%s: the web server's own spool takes an event" % name, (st, a, err))
+        return sp
+
+    def refused(sp, label, word, body=None):
+        b = body or hs.caliza_event()[0]
+        st, a, err = web_post(sp, b)
+        T.check(st == 503, "%s: POST answered 503" % label, (st, a))
+        T.check(base.encode() not in a and sp.encode() not in a, "%s: the answer names no path" % label, a)
+        lines = [ln for ln in err.splitlines() if word in ln]
+        T.check(len(lines) >= 1, "%s: a log line names the problem (%r)" % (label, word), err)
+
+    def check_says(sp, label, word, extra=None):
+        e = dict(env_cli, **(extra or {}))
+        rc, out, err = as_user([hs.CLI, "check", "-s", sp], e)
+        T.check(rc != 0 and word in out, "%s: hookspool check reports it as an error" % label,
+                (rc, out, err))
+
+    def claim_refuses(sp, label, planted=b"FORGED"):
+        rc, out, err = as_user([hs.CLI, "claim", "-s", sp], env_cli)
+        got = b""
+        for p in out.split():
+            try:
+                got += hs.read_bytes(p)
+            except OSError:
+                pass
+        T.check(rc != 0 and err.strip() != "", "%s: hookspool claim exits non-zero with a "
+                "message" % label, (rc, out, err))
+        T.check(planted not in got, "%s: claim delivers no planted line" % label, got[:200])
+
+    # 1. the spool pre-created by the neighbour
+    sp = os.path.join(base, "pre")
+    for sub in ("", "active", "ready", "claimed", "failed", "invalid"):
+        os.makedirs(os.path.join(sp, sub), exist_ok=True)
+    with open(os.path.join(sp, "ready", "20200101T000000Z-h-000001.jsonl"), "w") as f:
+        f.write('{"id":"x","event":{"FORGED":true}}\n')
+    chown_tree(sp, NEIGHBOUR)
+    os.chmod(sp, 0o755)
+    refused(sp, "a spool owned by another user", "owned by uid")
+    claim_refuses(sp, "a spool owned by another user")
+    check_says(sp, "a spool owned by another user", "owned by uid")
+
+    # 2. lock as a symlink to a file of the web server's user
+    sp = fresh("lock")
+    victim = os.path.join(base, "victim")
+    with open(victim, "wb") as f:
+        f.write(b"the web server's own file\n")
+    chown_tree(victim, WEB)
+    os.unlink(os.path.join(sp, "lock"))
+    os.symlink(victim, os.path.join(sp, "lock"))
+    refused(sp, "lock a symlink", "symbolic link")
+    T.check(hs.read_bytes(victim) == b"the web server's own file\n",
+            "lock a symlink: the victim file is unchanged", hs.read_bytes(victim))
+    check_says(sp, "lock a symlink", "lock is a symbolic link")
+
+    # 3. ready/ and invalid/ as symlinks
+    for sub in ("ready", "invalid"):
+        sp = fresh("link-" + sub)
+        elsewhere = os.path.join(base, "elsewhere-" + sub)
+        os.mkdir(elsewhere)
+        with open(os.path.join(elsewhere, "20200101T000000Z-h-000001.jsonl"), "w") as f:
+            f.write('{"id":"x","event":{"FORGED":true}}\n')
+        chown_tree(elsewhere, WEB)
+        for n in os.listdir(os.path.join(sp, sub)):
+            os.rename(os.path.join(sp, sub, n), os.path.join(elsewhere, n))
+        os.rmdir(os.path.join(sp, sub))
+        os.symlink(elsewhere, os.path.join(sp, sub))
+        before = sorted(os.listdir(elsewhere))
+        refused(sp, sub + "/ a symlink", "symbolic link")
+        st, a, err = web_post(sp, b'{"not json",')
+        T.check(sorted(os.listdir(elsewhere)) == before,
+                "%s/ a symlink: nothing written through it (a bad body neither)" % sub,
+                (before, os.listdir(elsewhere)))
+        claim_refuses(sp, sub + "/ a symlink")
+        check_says(sp, sub + "/ a symlink", "%s is a symbolic link" % sub)
+
+    # 4. a forged segment in ready/ owned by another user
+    sp = fresh("forged")
+    forged = os.path.join(sp, "ready", "20200101T000000Z-h-000001.jsonl")
+    with open(forged, "w") as f:
+        f.write('{"id":"x","event":{"FORGED":true}}\n')
+    chown_tree(forged, NEIGHBOUR)
+    claim_refuses(sp, "a forged segment owned by another user")
+    T.check(os.path.exists(forged), "the forged segment is left where it was", forged)
+
+    # 5. a spool directory with mode 0777
+    sp = fresh("mode")
+    os.chmod(sp, 0o777)
+    refused(sp, "a spool of mode 0777", "writable by others")
+    claim_refuses(sp, "a spool of mode 0777")
+    check_says(sp, "a spool of mode 0777", "writable by others")
+    os.chmod(sp, 0o700)
+
+    # 6. state.db as a symlink, and owned by another user
+    sp = fresh("store")
+    db = os.path.join(sp, "state.db")
+    os.rename(db, db + ".real")
+    os.symlink(db + ".real", db)
+    refused(sp, "state.db a symlink", "symbolic link")
+    check_says(sp, "state.db a symlink", "state.db is a symbolic link")
+    os.unlink(db)
+    os.rename(db + ".real", db)
+    chown_tree(db, NEIGHBOUR)
+    refused(sp, "state.db owned by another user", "owned by uid")
+    check_says(sp, "state.db owned by another user", "owned by uid")
+
+    # 7. a HOOKSPOOL_UMASK that lets others write
+    sp = fresh("umask")
+    for um in ("002", "000", "022"):
+        check_says(sp, "HOOKSPOOL_UMASK=" + um, "HOOKSPOOL_UMASK", {"HOOKSPOOL_UMASK": um})
+    rc, out, err = as_user([hs.CLI, "check", "-s", sp], env_cli)
+    T.check(rc == 0, "an untouched spool: hookspool check says OK", (rc, out, err))
+
+
 def main(T):
     tmp = T.tempdir()
     servers = []
@@ -820,6 +993,7 @@ def main(T):
     section_log_injection(T, tmp)
     section_flood(T, tmp, servers)
     section_mixed(T, tmp, servers)
+    section_planted(T, T.tempdir(owner="www-data"))
     for s in servers:
         s.stop()
     final_leak_check(T, servers, tmp)

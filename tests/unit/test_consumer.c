@@ -121,7 +121,7 @@ static int64_t attempts(const char *spool, const char *name)
 {
     hs_store *st;
     int64_t n = -1;
-    if (hs_store_open(spool, 077, 0, &st) != 0) return -1;
+    if (hs_store_open(spool, opts().umask, 0, &st) != 0) return -1;
     if (hs_store_attempts_get(st, name, &n) != 0) n = -1;
     hs_store_close(st);
     return n;

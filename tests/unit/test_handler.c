@@ -451,6 +451,71 @@ static void test_dedup(void)
     hs_response_free(&r);
 }
 
+
+/* Issue 13 item 1: a writer stopped between its append and recording its
+ * key (its line is on disk, its key not in state.db), then an event
+ * WITHOUT a key appends and seals that segment (a keyless event on the
+ * same endpoint, or an endpoint with dedup off sharing the spool). The
+ * keyless append must index the stopped writer's line before it seals,
+ * so the sender's retry of the first event is a duplicate. */
+static void stop_writer_after_append(const char *spool, const char *rid)
+{
+    char cmd[900];
+    snprintf(cmd, sizeof(cmd),
+             "f=$(ls %s/active/*.jsonl) && printf '%%s\\n' "
+             "'{\"id\":\"20261122T100000.000000Z-000000000000\",\"received_at\":\"2026-11-22T10:00:00.000Z\","
+             "\"endpoint\":\"caliza\",\"key\":[\"STOPPED\",\"%s\"],\"headers\":{},\"event\":{}}' >> $f",
+             spool, rid);
+    CHECK(system(cmd) == 0);
+}
+
+static void test_keyless_catches_up(void)
+{
+    params ps = { { 0 }, 0 };
+    hs_response r;
+    char spool[400], body[200], ready[500], needle[100];
+    int round;
+
+    hs_response_init(&r);
+    snprintf(spool, sizeof(spool), "%s/keyless", root);
+    for (round = 0; round < 2; round++) {
+        const char *rid = round == 0 ? "keyless-same-endpoint" : "keyless-dedup-off";
+        const char *k = "{\"first\":\"a keyed event starts a segment\",\"operation\":\"S\",\"resourceId\":\"%s-%d\"}";
+        snprintf(needle, sizeof(needle), "\"key\":[\"STOPPED\",\"%s\"]", rid);
+        const char *nokey = "{\"padding\":\"......................................................"
+                            "........................................................................"
+                            "......................................................................\"}";
+        /* a keyed event: the store exists and a segment is active */
+        snprintf(body, sizeof(body), k, rid, round);
+        base(&ps, "POST", spool);
+        padd(&ps, "HOOKSPOOL_ROTATE_BYTES=%s%s", "700", "");
+        sign_into(&ps, "caliza", SECRET, body, strlen(body));
+        CHECK(run(&ps, body, strlen(body), 0, &r) == 200 && has(&r.body, "\"id\""));
+        stop_writer_after_append(spool, rid);
+        /* the keyless event: its line would pass 700 bytes, so its append
+         * seals the segment holding the stopped writer's line first */
+        base(&ps, "POST", spool);
+        padd(&ps, "HOOKSPOOL_ROTATE_BYTES=%s%s", "700", "");
+        if (round == 1) padd(&ps, "HOOKSPOOL_DEDUP=%s%s", "off", "");
+        sign_into(&ps, "caliza", SECRET, nokey, strlen(nokey));
+        CHECK(run(&ps, nokey, strlen(nokey), 0, &r) == 200 && has(&r.body, "\"id\""));
+        CHECK_MSG(spool_lines(spool, needle) == 1, "%s: %d lines", rid, spool_lines(spool, needle));
+        /* ... and it did seal it: the stopped writer's line is in ready/ */
+        snprintf(ready, sizeof(ready), "cat %s/ready/*.jsonl | grep -q -F -- '%s'", spool, needle);
+        CHECK_MSG(system(ready) == 0, "%s: not sealed", rid);
+        /* the retry of the stopped writer's event */
+        snprintf(body, sizeof(body), "{\"operation\":\"STOPPED\",\"resourceId\":\"%s\"}", rid);
+        base(&ps, "POST", spool);
+        padd(&ps, "HOOKSPOOL_ROTATE_BYTES=%s%s", "700", "");
+        sign_into(&ps, "caliza", SECRET, body, strlen(body));
+        CHECK_MSG(run(&ps, body, strlen(body), 0, &r) == 200 && has(&r.body, "duplicate"),
+                  "%s: %s", rid, r.body.p ? r.body.p : "");
+        CHECK_MSG(spool_lines(spool, needle) == 1, "%s: %d lines", rid, spool_lines(spool, needle));
+    }
+    pfree(&ps);
+    hs_response_free(&r);
+}
+
 static void test_invalid_kept(void)
 {
     params ps = { { 0 }, 0 };
@@ -570,6 +635,7 @@ int main(void)
     test_rejections();
     test_status_and_headers();
     test_dedup();
+    test_keyless_catches_up();
     test_invalid_kept();
     test_docroot_warning();
     test_keep_longest_header();

@@ -535,6 +535,81 @@ static void test_formats(void)
     }
 }
 
+/* The time a received_at ("2026-11-22T10:00:00.123Z") stands for, in
+ * seconds, or -1. */
+static long long ts_seconds(const char *ts)
+{
+    int y, mo, d, h, mi, sec, ms;
+    if (sscanf(ts, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &y, &mo, &d, &h, &mi, &sec, &ms) != 7) return -1;
+    return (long long)hs_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec;
+}
+
+/* Issue 13 item 6: a lock file holding a stamp a day ahead (a clock that
+ * was once ahead), or garbage. received_at follows the real clock, a
+ * segment whose first line is old seals by age, and ids stay unique and
+ * strictly increasing (across two handles, as two processes). */
+static void test_lock_clock(void)
+{
+    static const struct { const char *label; unsigned char b[8]; int ahead; } plants[] = {
+        { "a day ahead", { 0 }, 1 },
+        { "all ones", { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff }, 0 },
+        { "text", { 'g', 'a', 'r', 'b', 'a', 'g', 'e', '!' }, 0 },
+        { "year 5000", { 0 }, 2 },
+    };
+    size_t k;
+
+    for (k = 0; k < sizeof(plants) / sizeof(plants[0]); k++) {
+        char path[512], lock[600], dir[600], line[512], ts[HS_TS_LEN + 1];
+        char prev[HS_ID_LEN + 1] = "", id[HS_ID_LEN + 1];
+        unsigned char b[8];
+        hs_spool *sp, *sp2;
+        hs_spool_opts o = opts(1 << 20, 1, 077);
+        size_t io, to, len;
+        int fd, i, sealed = 0, increasing = 1, fresh = 1;
+        long long now = (long long)time(NULL);
+
+        snprintf(path, sizeof(path), "%s/clock%zu", root, k);
+        snprintf(lock, sizeof(lock), "%s/lock", path);
+        CHECK(hs_spool_open(path, &o, 1, &sp) == 0 && hs_spool_open(path, &o, 1, &sp2) == 0);
+        memcpy(b, plants[k].b, 8);
+        if (plants[k].ahead) {
+            uint64_t st = ((uint64_t)now + (plants[k].ahead == 1 ? 86400u
+                           : (uint64_t)hs_days_from_civil(5000, 1, 1) * 86400u - (uint64_t)now))
+                          * 1000000u;
+            for (i = 0; i < 8; i++) b[i] = (unsigned char)(st >> (8 * i));
+        }
+        fd = open(lock, O_WRONLY);
+        CHECK(fd >= 0 && pwrite(fd, b, 8, 0) == 8 && close(fd) == 0);
+        for (i = 0; i < 6; i++) {
+            len = make_line(line, sizeof(line), "1", &io, &to);
+            CHECK(hs_spool_append(i % 2 ? sp2 : sp, &o, line, len, io, to, id, NULL) == 0);
+            memcpy(ts, line + to, HS_TS_LEN);
+            ts[HS_TS_LEN] = 0;
+            if (ts_seconds(ts) < now - 5 || ts_seconds(ts) > (long long)time(NULL) + 5) fresh = 0;
+            if (strcmp(prev, id) >= 0) increasing = 0;
+            memcpy(prev, id, sizeof(prev));
+        }
+        CHECK_MSG(fresh, "%s: received_at %s is not the clock's", plants[k].label, ts);
+        CHECK_MSG(increasing, "%s: ids not strictly increasing (last %s)", plants[k].label, id);
+        /* garbage is not a clock: the ids are the real time again */
+        if (!plants[k].ahead)
+            CHECK_MSG(strncmp(id, ts, 4) == 0, "%s: id %s, received_at %s", plants[k].label, id, ts);
+        /* The first line is old after 2 s: due under rotate_seconds = 1. */
+        sleep(2);
+        CHECK(hs_spool_rotate(sp, &o, 0, &sealed) == 0);
+        CHECK_MSG(sealed == 1, "%s: a segment whose first line is old is not sealed by age",
+                  plants[k].label);
+        snprintf(dir, sizeof(dir), "%s/active", path);
+        CHECK(count_in(dir, NULL, 0) == 0);
+        /* and the next append still gets a larger id */
+        len = make_line(line, sizeof(line), "2", &io, &to);
+        CHECK(hs_spool_append(sp2, &o, line, len, io, to, id, NULL) == 0);
+        CHECK_MSG(strcmp(prev, id) < 0, "%s: %s after %s", plants[k].label, id, prev);
+        hs_spool_close(sp);
+        hs_spool_close(sp2);
+    }
+}
+
 int main(void)
 {
     char cmd[300];
@@ -544,6 +619,7 @@ int main(void)
     test_layout_and_modes();
     test_ids_and_size_rotation();
     test_age_rotation_and_rotate();
+    test_lock_clock();
     test_partial_tail_cut();
     test_tail_record();
     test_failed_write_cut_back();
