@@ -4,7 +4,7 @@
 # command and fail, so nothing half-works.
 set -u
 # EXTRA="..." (make bench: wrk, php-cgi, perf) adds packages to the list.
-PKGS="${EXTRA:-} gcc make libc6-dev libfcgi-dev libssl-dev libsqlite3-dev sqlite3 lighttpd curl python3 mariadb-server mariadb-client php-cli php-mysql valgrind clang libclang-rt-14-dev apache2 libapache2-mod-fcgid nginx spawn-fcgi multiwatch"
+PKGS="${EXTRA:-} gcc make libc6-dev libfcgi-dev libssl-dev libsqlite3-dev sqlite3 lighttpd curl python3 mariadb-server mariadb-client php-cli php-mysql valgrind clang libclang-rt-14-dev apache2 libapache2-mod-fcgid nginx spawn-fcgi multiwatch strace"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
