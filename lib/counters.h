@@ -172,7 +172,10 @@ int hs_counters_read(const char *spool, hs_counters_snap *out);
  * then scan for themselves until the next second's scanner stores a new
  * set. Nothing is ever created: without the file (before the first POST)
  * this reads nothing and stores nothing. Writing the cache changes only
- * slots HS_CNT_SCAN_*, never a count.
+ * slots HS_CNT_SCAN_*, never a count. Unlike hs_counters_read this maps
+ * the file (read-only without write access), for the atomic loads the
+ * sequence word needs; like every mapping of it, it assumes the file is
+ * never truncated in place (see hs_counters_valid).
  */
 int hs_counters_status(const char *spool, time_t now, hs_counters_scan_fn scan, void *arg,
                        hs_counters_snap *counts, hs_counters_scan *out);
