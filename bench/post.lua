@@ -19,6 +19,9 @@
 --         write=N timeout=N wrapped=N (a thread ran out of pool and reused
 --         events: with dedup on those are answered as duplicates)
 
+-- bench_line(): the BENCH line, shared with the other script.
+dofile(debug.getinfo(1, "S").source:sub(2):match("(.*/)") .. "bench_line.lua")
+
 local TOKEN = "@RID@@@@@@@@@@@@@@@@@@@@"
 local rids, sigs, n, i = {}, {}, 0, 0
 local head, pre, post = nil, nil, nil
@@ -71,11 +74,5 @@ end
 function done(summary, latency, requests)
    local w = 0
    for _, t in ipairs(threads) do w = w + (t:get("wrapped") or 0) end
-   local e = summary.errors
-   io.write(string.format(
-      "BENCH requests=%d duration_us=%d rps=%.1f p50_us=%d p90_us=%d p99_us=%d " ..
-      "max_us=%d status_errors=%d connect=%d read=%d write=%d timeout=%d wrapped=%d\n",
-      summary.requests, summary.duration, summary.requests / (summary.duration / 1e6),
-      latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
-      e.status, e.connect, e.read, e.write, e.timeout, w))
+   io.write(bench_line(summary, latency, w))
 end

@@ -405,6 +405,46 @@ def main(argv):
           (fmt(num(fill.get("lines"))) if fill else "?", fmt(app_ratio, 2), verdict(app_ratio <= 1.5)))
     w("")
 
+    # ---------------------------------------------------------- status
+    st = {}
+    for k, r in rows:
+        if k == "status":
+            st[(int(num(r.get("segments"))), r.get("what"))] = r
+    if st:
+        segs = sorted({s for s, _ in st})
+        w("## The status with segments waiting in ready/")
+        w("")
+        w("GET latency of the status (with the token), FastCGI and plain CGI (a new process "
+          "per GET); POST latency alone and under a flood of GETs, with the same number of "
+          "connections on each side. p50 / p99 in ms; non-2xx counted.")
+        w("")
+        w("| segments in ready/ | GET FastCGI | GET CGI | POST alone | POST under the GET flood | GETs/s in the flood |")
+        w("|---|---|---|---|---|---|")
+
+        def lat(r):
+            if r is None:
+                return "n/a"
+            e = int(num(r.get("status_errors")))
+            return "%s / %s%s" % (fmt(num(r.get("p50_us")) / 1000, 2), fmt(num(r.get("p99_us")) / 1000, 2),
+                                   " (%d non-2xx)" % e if e else "")
+        for s in segs:
+            g = st.get((s, "get_flood"))
+            w("| %s | %s | %s | %s | %s | %s |" % (
+                fmt(s), lat(st.get((s, "get_fcgi"))), lat(st.get((s, "get_cgi"))),
+                lat(st.get((s, "post_alone"))), lat(st.get((s, "post_flood"))),
+                fmt(num(g.get("rps"))) if g else "n/a"))
+        w("")
+        if len(segs) >= 2:
+            lo, hi = segs[0], segs[-1]
+            for what, label in (("get_fcgi", "status (FastCGI) p50"), ("get_cgi", "status (CGI) p50"),
+                                ("post_flood", "POST p50 under a GET flood")):
+                a, b = st.get((lo, what)), st.get((hi, what))
+                if a and b and num(a.get("p50_us")) > 0:
+                    r = num(b.get("p50_us")) / num(a.get("p50_us"))
+                    w("- %s with %s segments within 2× of with %s: %s× %s" % (
+                        label, fmt(hi), fmt(lo), fmt(r, 2), verdict(r <= 2)))
+            w("")
+
     # ---------------------------------------------------------- raw
     w("## Every run")
     w("")

@@ -30,6 +30,10 @@
 #   6. The cost of one append with dedup on against a spool holding
 #      BENCH_FILL lines and keys, against an empty spool.
 #   7. Where an fsync=never FastCGI run's CPU goes (perf, when it works).
+#   9. The status with 0 and with BENCH_STATUS_SEGMENTS segments waiting in
+#      ready/: GET latency (FastCGI, and plain CGI, a process per request),
+#      POST latency alone and under a flood of GETs (bench/get.lua,
+#      BENCH_CONNS/2 connections each side).
 #
 # Settings (environment):
 #   BENCH_QUICK=1          2 s runs, 1 repetition, smaller sizes (development)
@@ -44,6 +48,8 @@
 #   BENCH_TMPFS=/dev/shm   a tmpfs for the in-process runs ("" to skip)
 #   BENCH_PHP_MAX_REQUESTS=0  PHP_FCGI_MAX_REQUESTS (0: php-cgi never restarts)
 #   BENCH_PERF=auto|0|1    BENCH_KEEP=1 keeps the temporary directory
+#   BENCH_STATUS_SEGMENTS=50000  segments in ready/ for the status measurement
+#   BENCH_ONLY=status      only the status measurement (9), then the report
 #   BENCH_WAIT_QUIET=0     wait up to this many seconds for other processes
 #                          to stop using the CPU before starting
 #   BENCH_OUT=bench/last-run.md
@@ -93,15 +99,19 @@ TMPFS=${BENCH_TMPFS-/dev/shm}
 PHP_MAX=${BENCH_PHP_MAX_REQUESTS:-0}
 PERF=${BENCH_PERF:-auto}
 OUT=${BENCH_OUT:-$HERE/last-run.md}
+STATUS_SEGS=${BENCH_STATUS_SEGMENTS:-50000}
+ONLY=${BENCH_ONLY:-}
+STATUS_TOKEN=bench-status-token   # HOOKSPOOL_STATUS_TOKEN of every hookspool run
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 
-for v in SECS REPS PROCS CONNS THREADS WARMUP CGI_SECS POOL_N MEM_EARLY MEM_LATE FILL APPENDS PHP_MAX; do
+for v in SECS REPS PROCS CONNS THREADS WARMUP CGI_SECS POOL_N MEM_EARLY MEM_LATE FILL APPENDS PHP_MAX STATUS_SEGS; do
     case ${!v} in ''|*[!0-9]*) die "$v must be a whole number, not '${!v}'" ;; esac
 done
 [ "$CONNS" -ge "$THREADS" ] || die "BENCH_CONNS must be at least BENCH_THREADS"
 [ "$MEM_LATE" -gt "$MEM_EARLY" ] || die "BENCH_MEM_LATE must be more than BENCH_MEM_EARLY"
+case $ONLY in ''|status) ;; *) die "BENCH_ONLY must be empty or status, not '$ONLY'" ;; esac
 
 # ------------------------------------------------------------ tools, builds
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 is missing: apt-get install -y $2"; }
@@ -412,7 +422,7 @@ fastcgi.server = ( "/hook" => (( "bin-path" => "$FCGI",
     "bin-copy-environment" => ( "PATH" ),
     "bin-environment" => ( "HOOKSPOOL_SPOOL" => "$dir/spool", "HOOKSPOOL_SECRET" => "$SECRET",
         "HOOKSPOOL_SCHEME" => "caliza", "HOOKSPOOL_FSYNC" => "$fsync", $dedup
-        "HOOKSPOOL_ENDPOINT" => "caliza" ) )) )
+        "HOOKSPOOL_ENDPOINT" => "caliza", "HOOKSPOOL_STATUS_TOKEN" => "$STATUS_TOKEN" ) )) )
 EOF
         ;;
     null)
@@ -445,7 +455,7 @@ alias.url = ( "/hook" => "$bin" )
   cgi.assign = ( "" => "" )
   setenv.set-environment = ( "HOOKSPOOL_SPOOL" => "$dir/spool", "HOOKSPOOL_SECRET" => "$SECRET",
       "HOOKSPOOL_SCHEME" => "caliza", "HOOKSPOOL_FSYNC" => "never", "HOOKSPOOL_DEDUP" => "off",
-      "HOOKSPOOL_ENDPOINT" => "caliza" )
+      "HOOKSPOOL_ENDPOINT" => "caliza", "HOOKSPOOL_STATUS_TOKEN" => "$STATUS_TOKEN" )
 }
 EOF
 }
@@ -457,6 +467,16 @@ run_wrk() {
         -s "$HERE/post.lua" "$2" >"$1" 2>&1 || { cat "$1" >&2; die "wrk failed"; }
     grep -q '^BENCH ' "$1" || { cat "$1" >&2; die "wrk printed no result"; }
 }
+
+# wrk GETting the status with the token: get_wrk OUT URL SECONDS CONNECTIONS
+get_wrk() {
+    BENCH_STATUS_TOKEN=$STATUS_TOKEN timeout $(( $3 + 60 )) wrk -t1 -c"$4" -d"$3"s --timeout 10s \
+        --latency -s "$HERE/get.lua" "$2" >"$1" 2>&1 || { cat "$1" >&2; die "wrk failed"; }
+    grep -q '^BENCH ' "$1" || { cat "$1" >&2; die "wrk printed no result"; }
+}
+
+# The BENCH line of a wrk output, without "BENCH ".
+bench_line() { grep '^BENCH ' "$1" | sed 's/^BENCH //'; }
 
 # Lines in a spool (every segment) or a file.
 count_lines() {
@@ -527,6 +547,62 @@ echo "busy_at_start=$load" >>"$T/meta.txt"
 awk -v l="$load" 'BEGIN {exit !(l > 0.2)}' &&
     say "warning: other processes use $load cores: expect noisy numbers (the report marks noisy runs)"
 
+# ------------------------------------------------------------ 9. the status
+# What a status costs with 0 and with STATUS_SEGS segments waiting in
+# ready/ (the directory hookspool lists for the figures), and what a flood
+# of GETs costs the POSTs, with CONNS/2 connections on each side.
+status_bench() {
+    local n dir port url half=$(( CONNS / 2 > 0 ? CONNS / 2 : 1 )) flood
+    say "status: GET and POST latency with 0 and $STATUS_SEGS segments in ready/ ($SECS s runs)"
+    for n in 0 "$STATUS_SEGS"; do
+        dir=$T/status-$n
+        mkdir -p "$dir"
+        port=$(free_port)
+        write_fcgi_conf hs_never "$dir" "$port" >"$dir/lighttpd.conf"
+        start_server "$dir/lighttpd.conf" "$port" "$PROCS"
+        url=http://127.0.0.1:$port/hook
+        run_wrk "$dir/warmup.txt" "$url" "$WARMUP" "$WPOOL"    # creates the spool
+        python3 - "$dir/spool/ready" "$n" <<'PY'
+import os, sys, time
+d, n = sys.argv[1], int(sys.argv[2])
+stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+line = b'{"id":"x","event":{}}\n'
+for i in range(n):
+    fd = os.open(os.path.join(d, "%s-bench-%07d.jsonl" % (stamp, i)),
+                 os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, line)
+    os.close(fd)
+PY
+        sync
+        get_wrk "$dir/get.txt" "$url" "$SECS" "$half"
+        rec "status segments=$n what=get_fcgi $(bench_line "$dir/get.txt")"
+        CONNS=$half run_wrk "$dir/post.txt" "$url" "$SECS" "$POOL"
+        rec "status segments=$n what=post_alone $(bench_line "$dir/post.txt")"
+        get_wrk "$dir/flood.txt" "$url" $(( SECS + 2 )) "$half" &
+        flood=$!
+        sleep 1
+        CONNS=$half run_wrk "$dir/post-flood.txt" "$url" "$SECS" "$POOL"
+        wait "$flood" || die "the GET flood failed"
+        rec "status segments=$n what=post_flood $(bench_line "$dir/post-flood.txt")"
+        rec "status segments=$n what=get_flood $(bench_line "$dir/flood.txt")"
+        stop_server
+        # The same spool through plain CGI: a new process per GET.
+        port=$(free_port)
+        write_cgi_conf "$FCGI" "$dir" "$port" >"$dir/lighttpd-cgi.conf"
+        start_server "$dir/lighttpd-cgi.conf" "$port" 0
+        get_wrk "$dir/get-cgi.txt" "http://127.0.0.1:$port/hook" "$SECS" "$half"
+        rec "status segments=$n what=get_cgi $(bench_line "$dir/get-cgi.txt")"
+        stop_server
+        say "  $n segments: GET p50 $(grep -o 'p50_us=[0-9]*' "$dir/get.txt") (CGI $(grep -o 'p50_us=[0-9]*' "$dir/get-cgi.txt")), POST p50 alone $(grep -o 'p50_us=[0-9]*' "$dir/post.txt"), under the GET flood $(grep -o 'p50_us=[0-9]*' "$dir/post-flood.txt")"
+        clean_run "$dir"
+    done
+}
+
+# BENCH_ONLY=status: only the status measurement (sections 1 to 6 are
+# skipped up to the matching "fi" before the report).
+if [ "$ONLY" = status ]; then
+    status_bench
+else
 # ------------------------------------------------------------ 1. FastCGI
 say "disk flush rate before the FastCGI series ($FSECS s)"
 fsync_rate before
@@ -762,6 +838,9 @@ for rep in $(seq 1 "$REPS"); do
     sync
 done
 clean_run "$full"
+
+status_bench
+fi
 
 # ------------------------------------------------------------ the report
 say "writing the report"

@@ -34,9 +34,10 @@
  * usage() prints them all. */
 #define STATUS_HELP \
     "  status [-s DIR] [--prometheus]\n" \
-    "      print the status JSON (SPEC section 5) of the spool, configured\n" \
-    "      from the environment or HOOKSPOOL_CONFIG; creates and changes\n" \
-    "      nothing; exit 0 ok, 1 degraded, 2 configuration error\n"
+    "      print the whole status JSON (SPEC section 5) of the spool,\n" \
+    "      configured from the environment or HOOKSPOOL_CONFIG, scanned\n" \
+    "      now; creates and changes nothing; exit 0 ok, 1 degraded, 2\n" \
+    "      configuration error\n"
 #define CHECK_HELP \
     "  check [-s DIR] [--docroot DIR]\n" \
     "      check the configuration in the environment (and HOOKSPOOL_CONFIG\n" \
@@ -581,7 +582,10 @@ static int cmd_status(int argc, char **argv)
         hs_ctx_free(ctx);
         return 2;
     }
-    rc = hs_status_render(cfg, prom, time(NULL), &out, &degraded);
+    /* The shell always gets the whole document (whoever can run this can
+     * read the spool), scanned now: uncached, so nothing is written. */
+    rc = hs_status_render(cfg, prom ? HS_STATUS_PROMETHEUS : HS_STATUS_FULL, 0, time(NULL),
+                          &out, &degraded);
     if (rc == 0 && (fwrite(out.p, 1, out.len, stdout) != out.len || fflush(stdout) != 0))
         rc = -EIO;
     hs_buf_free(&out);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -185,6 +186,16 @@ static int read_all(int fd, unsigned char *p, size_t n)
     return 0;
 }
 
+/* The counts of the slot values v[HS_CNT_SLOTS] into *out. */
+static void snap_of(const uint64_t *v, hs_counters_snap *out)
+{
+    unsigned i;
+    out->accepted = v[HS_CNT_ACCEPTED];
+    out->duplicate = v[HS_CNT_DUPLICATE];
+    out->last_accepted_ms = v[HS_CNT_LAST_MS];
+    for (i = 0; i < HS_CNT_MAX_REASONS; i++) out->rejected[i] = v[HS_CNT_REASON_BASE + i];
+}
+
 int hs_counters_read(const char *spool, hs_counters_snap *out)
 {
     static const unsigned char zero[HS_CNT_MAGIC_LEN];
@@ -193,7 +204,6 @@ int hs_counters_read(const char *spool, hs_counters_snap *out)
     char path[PATH_MAX];
     struct stat st;
     int fd, rc, crc;
-    unsigned i;
 
     memset(out, 0, sizeof(*out));
     if ((rc = counters_path(spool, path)) != 0) return rc;
@@ -209,9 +219,150 @@ int hs_counters_read(const char *spool, hs_counters_snap *out)
     if (memcmp(raw, zero, HS_CNT_MAGIC_LEN) == 0) return 0;
     if (memcmp(raw, HS_CNT_MAGIC, HS_CNT_MAGIC_LEN) != 0) return -EBADMSG;
     memcpy(v, raw + HS_CNT_MAGIC_LEN, sizeof(v));
-    out->accepted = v[HS_CNT_ACCEPTED];
-    out->duplicate = v[HS_CNT_DUPLICATE];
-    out->last_accepted_ms = v[HS_CNT_LAST_MS];
-    for (i = 0; i < HS_CNT_MAX_REASONS; i++) out->rejected[i] = v[HS_CNT_REASON_BASE + i];
+    snap_of(v, out);
     return 0;
+}
+
+/* --------------------------------------------------- the status's cache */
+
+_Static_assert(sizeof(hs_counters_scan) == HS_CNT_SCAN_FIGURES * sizeof(uint64_t),
+               "the cached figures are whole slots");
+_Static_assert(HS_CNT_SCAN_FIRST + HS_CNT_SCAN_FIGURES <= HS_CNT_REASON_BASE &&
+               HS_CNT_SCAN_SEQ > HS_CNT_LAST_MS,
+               "the cache lives in the reserved slots");
+
+#define SCAN_READ_TRIES 4   /* a store takes microseconds; then give up */
+
+/*
+ * Read the cached figures into *out and their second into *at, as one
+ * consistent set (a seqlock: the sequence word is odd while a writer
+ * stores, and changes with every store). 0, or -1 when there is none or
+ * no consistent read was had (a writer busy or killed mid-store).
+ */
+static int cache_load(uint64_t *map, hs_counters_scan *out, uint64_t *at)
+{
+    uint64_t w[HS_CNT_SCAN_FIGURES], s1, s2;
+    int tries;
+    unsigned i;
+
+    for (tries = 0; tries < SCAN_READ_TRIES; tries++) {
+        s1 = __atomic_load_n(&map[WORD_SLOT(HS_CNT_SCAN_SEQ)], __ATOMIC_ACQUIRE);
+        if (s1 & 1u) continue;
+        *at = __atomic_load_n(&map[WORD_SLOT(HS_CNT_SCAN_AT)], __ATOMIC_RELAXED);
+        for (i = 0; i < HS_CNT_SCAN_FIGURES; i++)
+            w[i] = __atomic_load_n(&map[WORD_SLOT(HS_CNT_SCAN_FIRST + i)], __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        s2 = __atomic_load_n(&map[WORD_SLOT(HS_CNT_SCAN_SEQ)], __ATOMIC_RELAXED);
+        if (s1 != s2) continue;
+        if (*at == 0) return -1;
+        memcpy(out, w, sizeof(*out));
+        return 0;
+    }
+    return -1;
+}
+
+/* Store the figures with their second. The caller holds the flock, so
+ * there is one writer; a killed one left the word odd, which this moves
+ * to the next odd value before writing. */
+static void cache_store(uint64_t *map, const hs_counters_scan *s, uint64_t at)
+{
+    uint64_t w[HS_CNT_SCAN_FIGURES], seq;
+    unsigned i;
+
+    memcpy(w, s, sizeof(w));   /* the struct is the slots' words, in order */
+    seq = __atomic_load_n(&map[WORD_SLOT(HS_CNT_SCAN_SEQ)], __ATOMIC_RELAXED);
+    seq = (seq | 1u) + ((seq & 1u) ? 2u : 0u);
+    __atomic_store_n(&map[WORD_SLOT(HS_CNT_SCAN_SEQ)], seq, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    __atomic_store_n(&map[WORD_SLOT(HS_CNT_SCAN_AT)], at, __ATOMIC_RELAXED);
+    for (i = 0; i < HS_CNT_SCAN_FIGURES; i++)
+        __atomic_store_n(&map[WORD_SLOT(HS_CNT_SCAN_FIRST + i)], w[i], __ATOMIC_RELAXED);
+    __atomic_store_n(&map[WORD_SLOT(HS_CNT_SCAN_SEQ)], seq + 1u, __ATOMIC_RELEASE);
+}
+
+/* A cache of second `at` is current at `now`: stored this second, or the
+ * next by a process whose clock was read later. A cache from the future
+ * beyond that (the clock was set back) is stale. */
+static int cache_current(uint64_t at, uint64_t now)
+{
+    return at == now || at == now + 1u;
+}
+
+/* Current, or from the second before: good enough while another process
+ * is scanning. */
+static int cache_recent(uint64_t at, uint64_t now)
+{
+    return cache_current(at, now) || at + 1u == now;
+}
+
+/* Open the counters file for the status: read-write when this process
+ * may (to keep the cache), else read-only; never created. *rw says which. */
+static int open_status(const char *path, int *rw)
+{
+    const int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+    int fd = open(path, flags | O_NOATIME);
+    if (fd < 0 && errno == EPERM) fd = open(path, flags);
+    *rw = fd >= 0;
+    if (fd < 0 && (errno == EACCES || errno == EPERM || errno == EROFS)) fd = open_ro(path);
+    return fd;
+}
+
+int hs_counters_status(const char *spool, time_t now, hs_counters_scan_fn scan, void *arg,
+                       hs_counters_snap *counts, hs_counters_scan *out)
+{
+    uint64_t v[HS_CNT_SLOTS], *map = NULL, head, at = 0;
+    uint64_t unow = now > 0 ? (uint64_t)now : 0;
+    char path[PATH_MAX];
+    struct stat st;
+    int fd = -1, rw = 0, rc, have = 0;
+    unsigned i;
+
+    memset(counts, 0, sizeof(*counts));
+    memset(out, 0, sizeof(*out));
+    if ((rc = counters_path(spool, path)) != 0) goto scan_self;
+    fd = open_status(path, &rw);
+    if (fd < 0) {
+        rc = errno == ENOENT ? 0 : -errno;
+        goto scan_self;
+    }
+    if (fstat(fd, &st) != 0) { rc = -errno; goto scan_self; }
+    if (!S_ISREG(st.st_mode) || st.st_size != HS_CNT_FILE_SIZE) { rc = -EBADMSG; goto scan_self; }
+    map = mmap(NULL, HS_CNT_FILE_SIZE, PROT_READ | (rw ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+        map = NULL;
+        rc = -errno;
+        goto scan_self;
+    }
+    head = __atomic_load_n(&map[WORD_MAGIC], __ATOMIC_RELAXED);
+    /* A zero header is a file being created: every count is still 0 and
+     * nothing is cached (nor stored: the creator stamps it). */
+    if (head == 0) goto scan_self;
+    if (head != magic_word()) { rc = -EBADMSG; goto scan_self; }
+    for (i = 0; i < HS_CNT_SLOTS; i++)
+        v[i] = __atomic_load_n(&map[WORD_SLOT(i)], __ATOMIC_RELAXED);
+    snap_of(v, counts);
+
+    have = cache_load(map, out, &at) == 0;
+    if (have && cache_current(at, unow)) goto done;
+    if (rw && unow != 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        /* Ours: unless the holder before us stored this second's set
+         * meanwhile, scan and keep the figures for everyone. */
+        have = cache_load(map, out, &at) == 0;
+        if (!(have && cache_current(at, unow))) {
+            memset(out, 0, sizeof(*out));
+            if (scan(arg, out) == 0) cache_store(map, out, unow);
+        }
+        /* LOCK_UN cannot usefully fail; close() below releases it anyway. */
+        (void)flock(fd, LOCK_UN);
+        goto done;
+    }
+    if (have && cache_recent(at, unow)) goto done;
+scan_self:
+    memset(out, 0, sizeof(*out));
+    (void)scan(arg, out);
+done:
+    /* munmap fails only for arguments we never got wrong. */
+    if (map != NULL) (void)munmap(map, HS_CNT_FILE_SIZE);
+    if (fd >= 0 && close(fd) != 0 && rc == 0) rc = -errno;
+    return rc;
 }

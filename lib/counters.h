@@ -12,7 +12,9 @@
  *   0                    accepted events
  *   1                    answered as duplicates
  *   2                    last accepted time, ms since the epoch (0: none)
- *   3 .. 15              reserved
+ *   3 .. 12              the status's cache of the spool's directory
+ *                        figures (HS_CNT_SCAN_*, see hs_counters_status)
+ *   13 .. 15             reserved
  *   16 + r               rejections with hs_reason r (r >= 1; 16 is unused)
  * So a rejected slot is named by the hs_reason's value: new reasons must
  * be added before HS_R_COUNT, never in the middle, or old counts would
@@ -37,6 +39,7 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define HS_CNT_FILE          "counters"   /* name inside the spool */
 #define HS_CNT_MAGIC         "HSCNT001"   /* layout version: bump on change */
@@ -47,6 +50,12 @@
 #define HS_CNT_ACCEPTED      0u
 #define HS_CNT_DUPLICATE     1u
 #define HS_CNT_LAST_MS       2u           /* set, not added: see below */
+/* The status's cache: a sequence word (odd while being written), the
+ * second it was scanned at (0: none), then the figures. */
+#define HS_CNT_SCAN_SEQ      3u
+#define HS_CNT_SCAN_AT       4u
+#define HS_CNT_SCAN_FIRST    5u           /* first figure slot */
+#define HS_CNT_SCAN_FIGURES  8u           /* slots 5 .. 12 */
 #define HS_CNT_REASON_BASE   16u
 #define HS_CNT_MAX_REASONS   (HS_CNT_SLOTS - HS_CNT_REASON_BASE)
 /* The slot counting rejections with hs_reason r. */
@@ -61,6 +70,27 @@ typedef struct hs_counters_snap {
     uint64_t last_accepted_ms;                 /* 0: nothing accepted yet */
     uint64_t rejected[HS_CNT_MAX_REASONS];     /* indexed by hs_reason */
 } hs_counters_snap;
+
+/*
+ * The figures of a spool's directories as one scan found them (status.c
+ * scans; the counters file only keeps them). Eight 64-bit words, in the
+ * order of the cache slots.
+ */
+typedef struct hs_counters_scan {
+    uint64_t active_bytes;
+    uint64_t ready_segments;
+    uint64_t ready_bytes;
+    uint64_t have_oldest;                      /* 1: oldest_ready is set */
+    int64_t  oldest_ready;                     /* seconds since the epoch */
+    uint64_t claimed_segments;
+    uint64_t failed_segments;
+    uint64_t invalid_bodies;
+} hs_counters_scan;
+
+/* Scan the spool into *out (zeroed by the caller). 0 when every
+ * directory was read whole, else a negative errno: *out then holds what
+ * was read, and is used for this answer but never kept. */
+typedef int (*hs_counters_scan_fn)(void *arg, hs_counters_scan *out);
 
 /*
  * Open the counters of the spool directory `spool` for counting. The
@@ -120,5 +150,34 @@ void hs_counters_set_last_accepted(hs_counters *c, uint64_t ms);
  * not one consistent cut, which a monitoring figure does not need.
  */
 int hs_counters_read(const char *spool, hs_counters_snap *out);
+
+/*
+ * What the status needs of the counters file of `spool`: the counts into
+ * *counts (as hs_counters_read; the return value is its error) and the
+ * directory figures into *scan, scanned by scan(arg) at most once a
+ * second for all the processes of the spool together:
+ *
+ *   - a cache stored during second `now` (or the next one, from a
+ *     process whose clock read was later) is used as it is;
+ *   - else the first process that gets flock(LOCK_EX | LOCK_NB) on the
+ *     counters file (opened read-write, never created) scans and stores
+ *     the figures with `now` under a sequence word, so a reader never
+ *     takes half of an old and half of a new set;
+ *   - a process that finds the lock taken (another one is scanning), or
+ *     may not write the file, uses the cache if it is from the second
+ *     before, else scans for itself without storing; so does anyone
+ *     when there is no usable counters file.
+ *
+ * A process killed while storing leaves the sequence word odd: readers
+ * then scan for themselves until the next second's scanner stores a new
+ * set. Nothing is ever created: without the file (before the first POST)
+ * this reads nothing and stores nothing. Writing the cache changes only
+ * slots HS_CNT_SCAN_*, never a count. Unlike hs_counters_read this maps
+ * the file (read-only without write access), for the atomic loads the
+ * sequence word needs; like every mapping of it, it assumes the file is
+ * never truncated in place (see hs_counters_valid).
+ */
+int hs_counters_status(const char *spool, time_t now, hs_counters_scan_fn scan, void *arg,
+                       hs_counters_snap *counts, hs_counters_scan *out);
 
 #endif

@@ -358,12 +358,11 @@ done:
     hs_buf_free(&line);
 }
 
-/* Is the status token right? Constant time in the token's bytes. */
+/* Is the status token right? Constant time in the token's bytes. Only
+ * called when a token is configured. */
 static int status_authorized(const hs_config *cfg, const hs_request *req)
 {
-    const char *a;
-    if (!cfg->has_status_token) return 1;
-    a = hs_param(req->params, "HTTP_AUTHORIZATION");
+    const char *a = hs_param(req->params, "HTTP_AUTHORIZATION");
     if (a == NULL || strncasecmp(a, "Bearer ", 7) != 0) return 0;
     a += 7;
     while (*a == ' ') a++;
@@ -383,14 +382,32 @@ static int wants_prometheus(const char *q)
     return 0;
 }
 
+/*
+ * GET and HEAD (SPEC 5). Who sees what: with HOOKSPOOL_STATUS_TOKEN set,
+ * the right Bearer token gets the whole document or Prometheus text and
+ * anyone else 401. With none set, anyone gets only "status" and
+ * "reasons" (the same 200/503), never the scheme, counters, times or
+ * free space, which tell a stranger who pays this site, how often and
+ * when; Prometheus, which is all figures, then answers 401.
+ */
 static void handle_status(hs_ctx *ctx, const hs_config *cfg, const hs_request *req,
                           hs_response *resp, int head)
 {
     const hs_secret *secrets;
     char err[HS_CTX_ERR_MAX];
-    int prom, degraded = 0;
+    hs_status_form form;
+    int degraded = 0;
 
-    if (!status_authorized(cfg, req)) {
+    form = wants_prometheus(hs_param(req->params, "QUERY_STRING")) ? HS_STATUS_PROMETHEUS
+                                                                     : HS_STATUS_FULL;
+    if (!cfg->has_status_token) {
+        if (form == HS_STATUS_PROMETHEUS) {
+            reject(ctx, cfg, req, resp, HS_R_UNAUTHORIZED, "Prometheus status without "
+                   "HOOKSPOOL_STATUS_TOKEN set");
+            return;
+        }
+        form = HS_STATUS_BRIEF;
+    } else if (!status_authorized(cfg, req)) {
         reject(ctx, cfg, req, resp, HS_R_UNAUTHORIZED, "status without the right "
                "HOOKSPOOL_STATUS_TOKEN");
         return;
@@ -402,13 +419,15 @@ static void handle_status(hs_ctx *ctx, const hs_config *cfg, const hs_request *r
         answer_error(req, resp, HS_R_CONFIG_ERROR);
         return;
     }
-    prom = wants_prometheus(hs_param(req->params, "QUERY_STRING"));
-    if (hs_status_render(cfg, prom, req->now, &resp->body, &degraded) != 0) {
+    /* Cached: a flood of GETs scans the spool's directories at most once
+     * a second between all processes, however many segments wait. */
+    if (hs_status_render(cfg, form, 1, req->now, &resp->body, &degraded) != 0) {
         answer_error(req, resp, HS_R_INTERNAL);
         return;
     }
     resp->status = degraded ? HS_STATUS_HTTP_DEGRADED : HS_STATUS_HTTP_OK;
-    resp->content_type = prom ? HS_STATUS_CT_PROMETHEUS : HS_STATUS_CT_JSON;
+    resp->content_type = form == HS_STATUS_PROMETHEUS ? HS_STATUS_CT_PROMETHEUS
+                                                      : HS_STATUS_CT_JSON;
     if (head) hs_buf_reset(&resp->body);
 }
 

@@ -237,38 +237,74 @@ static int spool_writable(int root_fd, const char *spool)
     return 1;
 }
 
-/* The figures of the existing spool directory at path; 1 when this
- * process could append to it, else 0. A directory that cannot be listed
- * counts as empty (active/ and ready/ unreadable also make it unwritable). */
-static int collect_spool(const char *path, time_t now, hs_status *st)
+/* What the directory scan needs: the spool's descriptor. */
+typedef struct scan_arg {
+    int root_fd;
+} scan_arg;
+
+/* Scan the spool's directories into *out (an hs_counters_scan_fn). A
+ * directory that cannot be listed counts as empty and makes the scan
+ * incomplete (not kept for others). */
+static int scan_spool(void *arg, hs_counters_scan *out)
 {
+    const scan_arg *a = arg;
     tally active = { 0, 0, 0, 0 }, ready = { 0, 0, 0, 0 }, claimed = { 0, 0, 0, 0 },
           failed = { 0, 0, 0, 0 }, invalid = { 0, 0, 0, 0 };
-    int root_fd, writable;
+    int rc = 0, r;
+
+    if ((r = tally_dir(a->root_fd, "active", 1, 0, &active)) != 0) rc = r;
+    if ((r = tally_dir(a->root_fd, "ready", 1, 1, &ready)) != 0) rc = r;
+    if ((r = tally_dir(a->root_fd, "claimed", 1, 0, &claimed)) != 0) rc = r;
+    if ((r = tally_dir(a->root_fd, "failed", 1, 0, &failed)) != 0) rc = r;
+    if ((r = tally_dir(a->root_fd, "invalid", 0, 0, &invalid)) != 0) rc = r;
+    out->active_bytes = active.bytes;
+    out->ready_segments = ready.files;
+    out->ready_bytes = ready.bytes;
+    out->have_oldest = (uint64_t)ready.have_oldest;
+    out->oldest_ready = ready.oldest;
+    out->claimed_segments = claimed.files;
+    out->failed_segments = failed.files;
+    out->invalid_bodies = invalid.files;
+    return rc;
+}
+
+/* The figures of the existing spool directory at path (scanned now, or
+ * from the shared cache with `cached`) and its counts; 1 when this
+ * process could append to it, else 0. */
+static int collect_spool(const char *path, time_t now, int cached, hs_status *st)
+{
+    hs_counters_scan fig;
+    scan_arg a;
+    int writable;
 
     /* O_PATH: a handle to resolve names under, needing no read access
      * and opening nothing for reading. */
-    root_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (root_fd < 0) return 0;
-    writable = spool_writable(root_fd, path);
-    (void)tally_dir(root_fd, "active", 1, 0, &active);
-    (void)tally_dir(root_fd, "ready", 1, 1, &ready);
-    (void)tally_dir(root_fd, "claimed", 1, 0, &claimed);
-    (void)tally_dir(root_fd, "failed", 1, 0, &failed);
-    (void)tally_dir(root_fd, "invalid", 0, 0, &invalid);
-    if (close(root_fd) != 0) writable = 0;   /* an O_PATH close cannot fail sanely */
-    st->active_bytes = active.bytes;
-    st->ready_segments = ready.files;
-    st->ready_bytes = ready.bytes;
-    if (ready.have_oldest && (int64_t)now > ready.oldest)
-        st->oldest_ready_age_s = (uint64_t)((int64_t)now - ready.oldest);
-    st->claimed_segments = claimed.files;
-    st->failed_segments = failed.files;
-    st->invalid_bodies = invalid.files;
+    a.root_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (a.root_fd < 0) {
+        st->counters_err = hs_counters_read(path, &st->counters);
+        return 0;
+    }
+    writable = spool_writable(a.root_fd, path);
+    if (cached) {
+        st->counters_err = hs_counters_status(path, now, scan_spool, &a, &st->counters, &fig);
+    } else {
+        memset(&fig, 0, sizeof(fig));
+        (void)scan_spool(&a, &fig);
+        st->counters_err = hs_counters_read(path, &st->counters);
+    }
+    if (close(a.root_fd) != 0) writable = 0;   /* an O_PATH close cannot fail sanely */
+    st->active_bytes = fig.active_bytes;
+    st->ready_segments = fig.ready_segments;
+    st->ready_bytes = fig.ready_bytes;
+    if (fig.have_oldest && (int64_t)now > fig.oldest_ready)
+        st->oldest_ready_age_s = (uint64_t)((int64_t)now - fig.oldest_ready);
+    st->claimed_segments = fig.claimed_segments;
+    st->failed_segments = fig.failed_segments;
+    st->invalid_bodies = fig.invalid_bodies;
     return writable;
 }
 
-void hs_status_collect(const hs_config *cfg, time_t now, hs_status *st)
+void hs_status_collect(const hs_config *cfg, time_t now, int cached, hs_status *st)
 {
     char anc[PATH_MAX];
     struct stat sb;
@@ -279,8 +315,7 @@ void hs_status_collect(const hs_config *cfg, time_t now, hs_status *st)
     if (where >= 0) st->free_bytes = free_bytes(anc);
     if (where == 0 && S_ISDIR(sb.st_mode)) {
         st->spool_exists = 1;
-        writable = collect_spool(cfg->spool, now, st);
-        st->counters_err = hs_counters_read(cfg->spool, &st->counters);
+        writable = collect_spool(cfg->spool, now, cached, st);
     } else if (where == 1) {
         /* Not created yet: the first POST runs mkdir -p from anc. */
         writable = clean && S_ISDIR(sb.st_mode) &&
@@ -301,7 +336,9 @@ static void fmt_ms(uint64_t ms, char out[HS_TS_LEN + 1])
     hs_spool_fmt_ts(ms * 1000u, out);
 }
 
-static void json_status(const hs_config *cfg, const hs_status *st, hs_buf *b)
+/* SPEC 5's JSON: with full 0 only "status" and "reasons" (what a client
+ * without the token may see), else the whole document. */
+static void json_status(const hs_config *cfg, const hs_status *st, int full, hs_buf *b)
 {
     char ts[HS_TS_LEN + 1];
     int r, first = 1;
@@ -311,6 +348,10 @@ static void json_status(const hs_config *cfg, const hs_status *st, hs_buf *b)
         if (!(st->reasons & (1u << r))) continue;
         hs_buf_printf(b, "%s\"%s\"", first ? "" : ",", degraded_names[r]);
         first = 0;
+    }
+    if (!full) {
+        hs_buf_puts(b, "]}\n");
+        return;
     }
     hs_buf_puts(b, "],\"version\":\"" HS_VERSION "\",\"endpoint\":");
     hs_buf_json_str(b, cfg->endpoint, strlen(cfg->endpoint));
@@ -421,20 +462,20 @@ static void prom_status(const hs_config *cfg, const hs_status *st, hs_buf *b)
              "Free bytes for the spool in its filesystem.", st->free_bytes);
 }
 
-int hs_status_format(const hs_config *cfg, const hs_status *st, int prometheus,
+int hs_status_format(const hs_config *cfg, const hs_status *st, hs_status_form form,
                      hs_buf *out)
 {
-    if (prometheus) prom_status(cfg, st, out);
-    else json_status(cfg, st, out);
+    if (form == HS_STATUS_PROMETHEUS) prom_status(cfg, st, out);
+    else json_status(cfg, st, form == HS_STATUS_FULL, out);
     return out->oom ? -ENOMEM : 0;
 }
 
-int hs_status_render(const hs_config *cfg, int prometheus, time_t now,
+int hs_status_render(const hs_config *cfg, hs_status_form form, int cached, time_t now,
                      hs_buf *out, int *degraded)
 {
     hs_status st;
 
-    hs_status_collect(cfg, now, &st);
+    hs_status_collect(cfg, now, cached, &st);
     if (degraded != NULL) *degraded = st.reasons != 0;
-    return hs_status_format(cfg, &st, prometheus, out);
+    return hs_status_format(cfg, &st, form, out);
 }

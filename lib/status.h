@@ -2,12 +2,20 @@
  * status.h - the read-only status of SPEC section 5, as JSON or
  * Prometheus text.
  *
- * Collecting the status creates, changes and deletes nothing on disk and
- * needs no write access: it only opens read-only (directories with
- * O_PATH or O_RDONLY, the counters file with O_RDONLY + pread), lists
- * directories, stats files and asks statvfs. No mkdir, no lock file, no
- * counters file, no store. A spool that does not exist yet is an empty
- * spool with the free space of its nearest existing parent directory.
+ * Collecting the status creates and deletes nothing and needs no write
+ * access: it opens directories with O_PATH or O_RDONLY, lists them,
+ * stats files and asks statvfs. No mkdir, no lock file, no counters
+ * file, no store. A spool that does not exist yet is an empty spool with
+ * the free space of its nearest existing parent directory.
+ *
+ * Listing a directory costs in proportion to what it holds (50,000
+ * waiting segments: over 100 ms), so the status an HTTP client asks for
+ * is "cached": the directory figures are scanned at most once a second
+ * for all the processes of the spool and kept in the status slots of
+ * SPOOL/counters (hs_counters_status), which is the one change the
+ * status makes on disk, and only when that file exists and this process
+ * may write it. Uncached (the shell's `hookspool status`), it changes
+ * nothing at all and scans every time.
  *
  * What counts (SPEC section 6): in active/, ready/, claimed/ and failed/
  * only regular files named *.jsonl shorter than HS_SEG_NAME_MAX (what the
@@ -42,6 +50,15 @@ typedef enum {
 /* The stable name of a degraded reason ("spool_unwritable", ...). */
 const char *hs_degraded_name(hs_degraded d);
 
+/* What hs_status_format writes. */
+typedef enum {
+    HS_STATUS_BRIEF = 0,     /* {"status":...,"reasons":[...]}: what anyone
+                              * may see when no HOOKSPOOL_STATUS_TOKEN is
+                              * set (SPEC 5) */
+    HS_STATUS_FULL,          /* SPEC 5's whole JSON document */
+    HS_STATUS_PROMETHEUS     /* the whole document as Prometheus text */
+} hs_status_form;
+
 /* The figures of one status, as collected. */
 typedef struct hs_status {
     hs_counters_snap counters;
@@ -63,6 +80,9 @@ typedef struct hs_status {
  * Collect the status of cfg's spool as of `now` into *st (always fully
  * set; never fails: what cannot be read counts as empty, and a spool
  * whose state cannot be determined at all is reported unwritable).
+ * With `cached`, the directory figures may be up to a second old (see
+ * above; free_bytes, the counts and the writability are always read
+ * now); without, they are scanned now and nothing is written.
  *
  * The age of a ready segment is taken from the time in its name, not its
  * mtime (see status.c). Degraded reasons:
@@ -79,26 +99,28 @@ typedef struct hs_status {
  *   consumer_lag      oldest_ready_age_s > cfg->max_lag
  *   dead_letters      failed_segments > 0
  */
-void hs_status_collect(const hs_config *cfg, time_t now, hs_status *st);
+void hs_status_collect(const hs_config *cfg, time_t now, int cached, hs_status *st);
 
 /*
- * Append the status st of cfg to out: with prometheus 0, SPEC section 5's
- * one-line JSON and a newline; else Prometheus text format 0.0.4 (# HELP
- * and # TYPE for each metric, names prefixed hookspool_, counters ending
- * _total, no timestamps). Returns 0, or -ENOMEM (out->oom is then set and
- * out holds a partial text the caller must not send).
+ * Append the status st of cfg to out in `form`: HS_STATUS_BRIEF, only
+ * {"status":...,"reasons":[...]} and a newline; HS_STATUS_FULL, SPEC
+ * section 5's one-line JSON and a newline; HS_STATUS_PROMETHEUS,
+ * Prometheus text format 0.0.4 (# HELP and # TYPE for each metric, names
+ * prefixed hookspool_, counters ending _total, no timestamps). Returns 0,
+ * or -ENOMEM (out->oom is then set and out holds a partial text the
+ * caller must not send).
  */
-int hs_status_format(const hs_config *cfg, const hs_status *st, int prometheus,
+int hs_status_format(const hs_config *cfg, const hs_status *st, hs_status_form form,
                      hs_buf *out);
 
 /*
- * hs_status_collect then hs_status_format: the whole status of cfg's
- * spool at `now` appended to out (the caller owns out; it is not reset
+ * hs_status_collect then hs_status_format: the status of cfg's spool at
+ * `now` in `form` appended to out (the caller owns out; it is not reset
  * first). *degraded (may be NULL) is set to 1 when the status is
  * degraded (answer HS_STATUS_HTTP_DEGRADED; `hookspool status` exits 1),
  * else 0. Returns 0, or -ENOMEM as hs_status_format.
  */
-int hs_status_render(const hs_config *cfg, int prometheus, time_t now,
+int hs_status_render(const hs_config *cfg, hs_status_form form, int cached, time_t now,
                      hs_buf *out, int *degraded);
 
 #endif

@@ -16,6 +16,7 @@ PORT=${1:-8080}
 cd "$(dirname "$0")/../.." || exit 2
 ROOT=$PWD
 SECRET='AXxDmWTa0fcdoT6CsR5DhmijZaaaHwY+77sVZs/x4ro='   # the demo secret, used literally
+STATUS_TOKEN='demo-status-token'   # the demo's HOOKSPOOL_STATUS_TOKEN: GET shows the figures
 URL_PATH=/hooks/caliza
 EXAMPLE=$ROOT/tests/data/caliza/TRANSACTION_COMPLETED.json
 VAR=${HOOKSPOOL_DEMO_DIR:-$ROOT/var}
@@ -91,7 +92,8 @@ fastcgi.server = (
       "bin-environment" => (
           "HOOKSPOOL_SPOOL" => "$SPOOL",
           "HOOKSPOOL_SECRET" => "$SECRET",
-          "HOOKSPOOL_SCHEME" => "caliza"
+          "HOOKSPOOL_SCHEME" => "caliza",
+          "HOOKSPOOL_STATUS_TOKEN" => "$STATUS_TOKEN"
       )
   ) )
 )
@@ -129,7 +131,11 @@ Post the signed Caliza example (the signature covers the file's exact bytes):
      The same event posted again (also in a later run: the spool stays) is
      answered 200 {"ok":true,"duplicate":true} and not appended again.
 
-Status:  curl -sS $BASE$URL_PATH
+Status (counters, segments, free space; ?format=prometheus for Prometheus),
+with the demo's HOOKSPOOL_STATUS_TOKEN (without the header: 401; with no
+token configured, anyone would see only ok or degraded):
+
+  curl -sS -H 'Authorization: Bearer $STATUS_TOKEN' $BASE$URL_PATH
 
 Ctrl-C stops lighttpd and its FastCGI processes.
 

@@ -22,6 +22,11 @@ OLD = "the-old-secret-still-accepted-0f0e"
 NEW = "the-new-secret-0d0c0b0a09080706"
 
 
+# The status token of every endpoint whose status names its endpoint:
+# without one, GET shows only "status" and "reasons" (SPEC 5).
+STATUS_TOKEN = "st-config-" + hs.unique_hex()
+
+
 def post_event(srv, path, secret=hs.DEMO_SECRET, **kw):
     body, _ = hs.caliza_event()
     st, h, b = srv.post(body, hs.sign(body, secret=secret, **kw), path=path)
@@ -42,7 +47,7 @@ def endpoint_seen(T, srv, path, spool, want, what):
         o = line_of(spool, j.get("id"))
         T.check(o is not None and o.get("endpoint") == want,
                 "%s: the line's endpoint is %s" % (what, want), o and o.get("endpoint"))
-    st, h, b = srv.get(path)
+    st, h, b = srv.get(path, {"Authorization": "Bearer " + STATUS_TOKEN})
     j = hs.one_line_json(b) or {}
     T.check(st == 200 and j.get("endpoint") == want,
             "%s: the status's endpoint is %s" % (what, want), (st, b))
@@ -57,10 +62,13 @@ def section_precedence(T):
                      "# hookspool settings\n"
                      "HOOKSPOOL_SPOOL=%s\n"
                      "HOOKSPOOL_SECRET=%s\n"
-                     "  HOOKSPOOL_ENDPOINT = from-file\n" % (spool, hs.DEMO_SECRET), mode=0o600)
+                     "  HOOKSPOOL_ENDPOINT = from-file\n"
+                     "HOOKSPOOL_STATUS_TOKEN=%s\n" % (spool, hs.DEMO_SECRET, STATUS_TOKEN),
+                     mode=0o600)
     conf2 = tmp.write("conf/other.conf",
                       "HOOKSPOOL_SPOOL=%s\nHOOKSPOOL_SECRET=\"%s\"\nHOOKSPOOL_ENDPOINT='from-file2'\n"
-                      % (spool, hs.DEMO_SECRET), mode=0o600)
+                      "HOOKSPOOL_STATUS_TOKEN=%s\n" % (spool, hs.DEMO_SECRET, STATUS_TOKEN),
+                      mode=0o600)
     srv = T.server(tmp, name="prec", max_procs=1, routes=[
         {"url": "/p-param", "env": {"HOOKSPOOL_CONFIG": conf, "HOOKSPOOL_ENDPOINT": "from-env"},
          "setenv": {"HOOKSPOOL_ENDPOINT": "from-param"}},
@@ -86,9 +94,11 @@ def section_beside(T, mode):
     os.chmod(prog, 0o755)
     spool = tmp.join("spool")
     tmp.write("bin/hookspool.conf", "HOOKSPOOL_SPOOL=%s\nHOOKSPOOL_SECRET=%s\n"
-              "HOOKSPOOL_ENDPOINT=beside\n" % (spool, hs.DEMO_SECRET), mode=0o600)
+              "HOOKSPOOL_ENDPOINT=beside\nHOOKSPOOL_STATUS_TOKEN=%s\n"
+              % (spool, hs.DEMO_SECRET, STATUS_TOKEN), mode=0o600)
     other = tmp.write("other.conf", "HOOKSPOOL_SPOOL=%s\nHOOKSPOOL_SECRET=%s\n"
-                      "HOOKSPOOL_ENDPOINT=named\n" % (spool, hs.DEMO_SECRET), mode=0o600)
+                      "HOOKSPOOL_ENDPOINT=named\nHOOKSPOOL_STATUS_TOKEN=%s\n"
+                      % (spool, hs.DEMO_SECRET, STATUS_TOKEN), mode=0o600)
     srv = T.server(tmp, mode=mode, name="beside", binary=prog, max_procs=1, routes=[
         {"url": "/b-plain", "env": {}},
         {"url": "/b-named", "env": {"HOOKSPOOL_CONFIG": other}},

@@ -5,7 +5,8 @@ test_demo.py - `make run` as a user meets it (issue 3, item 2).
 directory, so the user's own ./var/ is left alone) must start lighttpd in
 the foreground with two hookspool.fcgi processes, print a ready-to-paste
 curl command and the spool path; that exact command, run by sh, must get
-200 with an id whose line is then in the printed spool; the settings must
+200 with an id whose line is then in the printed spool; the printed
+status command (with the demo's status token) gets the figures; the settings must
 live in the lighttpd configuration it wrote, not in a hookspool.conf under
 build/; and a Ctrl-C (SIGINT to the foreground process group) must stop
 lighttpd and every FastCGI process.
@@ -63,8 +64,12 @@ def main(T):
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        lines, curl = read_until(proc, r"^\s*curl .*-X POST", 180)
+        lines, end_line = read_until(proc, r"Ctrl-C stops", 180)
+        curl = next((l for l in lines if re.search(r"^\s*curl .*-X POST", l)), None)
         T.check(curl is not None, "make run prints a curl command", lines[-20:])
+        full = next((l for l in lines if re.search(r"^\s*curl .*Authorization: Bearer", l)), None)
+        T.check(full is not None, "make run prints the status command with the status token",
+                lines[-20:])
         spool_line = next((l for l in lines if l.strip().startswith("spool ")), "")
         spool = spool_line.split(None, 1)[1].strip() if spool_line else ""
         T.check(spool == os.path.join(var, "spool"), "make run prints where the spool is",
@@ -112,6 +117,12 @@ def main(T):
             T.check(watch.grew[uploads] <= DEMO_CAP and watch.held <= DEMO_CAP,
                     "%s: lighttpd buffered at most the cap (server.max-request-size %d KiB)"
                     % (what, DEMO_CAP >> 10), (watch.grew, watch.held))
+        if full is not None:
+            r = subprocess.run(["sh", "-c", full.strip()], capture_output=True, timeout=60)
+            j = hs.one_line_json(r.stdout) or {}
+            T.check(j.get("status") == "ok" and (j.get("counters") or {}).get("accepted") == 1,
+                    "the printed status command with the token: the figures, accepted 1",
+                    r.stdout[:300])
         conf = os.path.join(var, "demo", "lighttpd.conf")
         text = open(conf).read() if os.path.exists(conf) else ""
         T.check("HOOKSPOOL_SECRET" in text and "HOOKSPOOL_SPOOL" in text,

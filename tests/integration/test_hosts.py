@@ -557,7 +557,8 @@ def apache_layout(T, tmp, static_fcgi, prefix):
                             "HOOKSPOOL_MAX_BODY": SMALL_BODY, "HOOKSPOOL_STATUS_TOKEN": TOKEN})
     endpoint_dir("github", {"HOOKSPOOL_SCHEME": "github", "HOOKSPOOL_ENDPOINT": "github",
                             "HOOKSPOOL_SPOOL": spool("github"),
-                            "HOOKSPOOL_SECRET_FILE": sec["github"]})
+                            "HOOKSPOOL_SECRET_FILE": sec["github"],
+                            "HOOKSPOOL_STATUS_TOKEN": TOKEN})
     bearer = {"HOOKSPOOL_SCHEME": "bearer", "HOOKSPOOL_ENDPOINT": "bearer",
               "HOOKSPOOL_SPOOL": spool("bearer"), "HOOKSPOOL_SECRET_FILE": sec["bearer"],
               "HOOKSPOOL_STATUS_TOKEN": TOKEN}
@@ -567,7 +568,8 @@ def apache_layout(T, tmp, static_fcgi, prefix):
     lay["exposed_spool"] = os.path.join(public, "exposed-spool")
     endpoint_dir("exposed", {"HOOKSPOOL_ENDPOINT": "exposed",
                              "HOOKSPOOL_SPOOL": lay["exposed_spool"]})
-    endpoint_dir("big", {"HOOKSPOOL_ENDPOINT": "big", "HOOKSPOOL_SPOOL": spool("big")})
+    endpoint_dir("big", {"HOOKSPOOL_ENDPOINT": "big", "HOOKSPOOL_SPOOL": spool("big"),
+                         "HOOKSPOOL_STATUS_TOKEN": TOKEN})
     endpoint_dir("limited", {"HOOKSPOOL_ENDPOINT": "limited",
                              "HOOKSPOOL_SPOOL": spool("limited")})
     with open(os.path.join(public, "hooks", "limited", ".htaccess"), "a") as f:
@@ -701,7 +703,7 @@ def section_apache(T, tmp, static_fcgi, prefix, all_servers):
             {k.lower(): v for k, v in (objs[0].get("headers") or {}).items()}.get(
                 "x-github-event") == "push",
             "github directory: its line, endpoint github, X-GitHub-Event kept", objs)
-    st, h, b = srv.get("/hooks/github")
+    st, h, b = srv.get("/hooks/github", {"Authorization": "Bearer " + TOKEN})
     j = hs.one_line_json(b) or {}
     T.check(st == 200 and j.get("endpoint") == "github" and j.get("scheme") == "github" and
             (j.get("counters") or {}).get("accepted") == 1,
@@ -766,7 +768,7 @@ def section_apache(T, tmp, static_fcgi, prefix, all_servers):
     objs, _ = spool_objs(lay["spool"]("big"))
     T.check(len(objs) == 1 and rid not in json.dumps([o.get("event") for o in objs]),
             "only the 100000-byte event is in the spool", len(objs))
-    st, h, b = srv.get("/hooks/big")
+    st, h, b = srv.get("/hooks/big", {"Authorization": "Bearer " + TOKEN})
     c = (hs.one_line_json(b) or {}).get("counters") or {}
     T.check(c.get("accepted") == 1 and (c.get("rejected") or {}).get("too_large") == 0,
             "hookspool never saw the 140000-byte request (too_large 0)", b[:300])
@@ -791,7 +793,9 @@ def section_apache(T, tmp, static_fcgi, prefix, all_servers):
     for i in range(3):
         rids.append(post_one(T, srv, "exposed spool: POST %d" % (i + 1), "/hooks/exposed",
                              hs.DEMO_SECRET)[3])
-    srv.get("/hooks/exposed")
+    st, h, b = srv.get("/hooks/exposed")
+    T.check(st in (200, 503) and list(hs.one_line_json(b) or {}) == ["status", "reasons"],
+            "no HOOKSPOOL_STATUS_TOKEN: GET shows only status and reasons", (st, b[:300]))
     srv.wait_log(off, r"DOCUMENT_ROOT")
     warn = [l for l in srv.log_since(off).splitlines() if "DOCUMENT_ROOT" in l]
     T.check(len(warn) == 1 and "HOOKSPOOL_SPOOL" in warn[0] and lay["exposed_spool"] in warn[0]

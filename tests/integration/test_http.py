@@ -228,16 +228,20 @@ def section_rejections(T, srv, spool):
 
 def section_status(T, srv):
     T.section("%s: status" % srv.mode)
+    # No HOOKSPOOL_STATUS_TOKEN on /caliza: only status and reasons.
     st, h, b = srv.get("/caliza")
-    ok, j = json_answer(T, "GET status", st, h, b, 200)
-    if j:
-        T.check(j.get("status") == "ok" and isinstance(j.get("reasons"), list) and
-                j.get("version") == "1.0.0" and j.get("endpoint") == "caliza" and
-                j.get("scheme") == "caliza",
-                "GET status: status, reasons, version, endpoint, scheme", j)
+    ok, j = json_answer(T, "GET status without a token configured", st, h, b, 200,
+                        {"status": "ok", "reasons": []})
+    T.check(b == b'{"status":"ok","reasons":[]}\n', "GET status without a token configured: "
+            "exactly status and reasons, nothing more", b[:300])
     st, h, b = srv.request("HEAD", "/caliza")
     T.check(st == 200 and b == b"", "HEAD status: 200 without a body", (st, b))
     T.check(h.get("content-type", "").startswith("application/json"), "HEAD: application/json", h)
+    st, h, b = reject(T, srv, "GET ?format=prometheus without a token configured", 401,
+                      "unauthorized", "GET", "/caliza?format=prometheus", None, {})
+    T.check(h.get("www-authenticate", "").startswith("Bearer") and b"hookspool_" not in b,
+            "Prometheus without a token configured: WWW-Authenticate: Bearer, no figure",
+            (h, b[:200]))
 
     # HOOKSPOOL_STATUS_TOKEN
     for what, hdr in (("no Authorization", {}),
@@ -256,6 +260,12 @@ def section_status(T, srv):
     st, h, b = srv.get("/guarded", {"Authorization": "Bearer " + STATUS_TOKEN})
     ok, j = json_answer(T, "GET status with the right token", st, h, b, 200)
     T.check(bool(j) and j.get("endpoint") == "guarded", "guarded status names its endpoint", j)
+    if j:
+        T.check(j.get("status") == "ok" and isinstance(j.get("reasons"), list) and
+                j.get("version") == "1.0.0" and j.get("scheme") == "caliza" and
+                "counters" in j and "spool" in j,
+                "GET status with the token: status, reasons, version, endpoint, scheme, "
+                "counters, spool", j)
     st, h, b = srv.request("HEAD", "/guarded", None, {"Authorization": "Bearer " + STATUS_TOKEN})
     T.check(st == 200 and b == b"", "HEAD status with the right token: 200", (st, b))
     body, _ = hs.caliza_event()

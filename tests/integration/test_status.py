@@ -2,11 +2,12 @@
 test_status.py - SPEC section 5 (the read-only status), through real
 lighttpd with hookspool.fcgi (max-procs 2), and `hookspool status`:
 
-1. GET before the first event: exactly SPEC 5's JSON shape and key order,
-   last_accepted_at null, every rejection reason listed with 0; after
-   accepted, duplicate and rejected POSTs (also from a plain CGI process
-   and concurrently across both FastCGI processes) the counters count
-   them, also after a lighttpd restart; HEAD; ?format=prometheus.
+1. GET (with the status token) before the first event: exactly SPEC 5's
+   JSON shape and key order, last_accepted_at null, every rejection
+   reason listed with 0; after accepted, duplicate and rejected POSTs
+   (also from a plain CGI process and concurrently across both FastCGI
+   processes) the counters count them, also after a lighttpd restart;
+   HEAD; ?format=prometheus.
 2. HOOKSPOOL_STATUS_TOKEN: 401 + WWW-Authenticate: Bearer without it or
    with a wrong one, 200 with it.
 3. Degraded, HTTP 503 with the reason: low_free_space (a 1 MiB tmpfs),
@@ -15,14 +16,30 @@ lighttpd with hookspool.fcgi (max-procs 2), and `hookspool status`:
    as www-data, the spool root's and 0755).
 4. A spool that does not exist: ok, empty figures, still not there after.
 5. GET, HEAD, Prometheus and `hookspool status` (also as nobody) create,
-   change and delete nothing in the spool tree, also with a due segment.
+   change and delete nothing in the spool tree, also with a due segment;
+   a GET may only refresh the status's cache slots in SPOOL/counters.
 6. A flood of 300 bad signatures is counted, and the log is rate-limited
    with a "suppressed" summary line.
+7. No token configured: GET and HEAD answer exactly {"status","reasons"}
+   (200, or 503 with the reason), with no scheme, endpoint, counter,
+   time, figure or free bytes; Prometheus 401 with WWW-Authenticate;
+   `hookspool status` in a shell still prints the whole document.
+8. The figures equal the directories' after seal, claim, done, requeue,
+   consume into failed/, retry-failed and a consumer killed with kill -9.
+9. The directories are read at most once a second: a segment put into
+   ready/ behind hookspool's back is not seen by a second GET in the same
+   second (both FastCGI processes share the cache) but is in the next;
+   30 plain CGI processes, each under strace, list ready/ at most once
+   per clock second between them.
+
+Figures are scanned at most once a second, so a check of them after a
+change asks in a later second than the last status (req(fresh=True)).
 """
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -43,6 +60,15 @@ REASONS = {"missing_signature", "bad_signature", "expired_timestamp", "bad_json"
            "too_large", "spool_full", "spool_unavailable", "config_error"}
 SEEN_ERRORS = set()
 PROM_CT = "text/plain; version=0.0.4"
+# The status token of every server here but those that test its absence:
+# without one, GET shows only "status" and "reasons" (SPEC 5).
+TOKEN = "st-" + hs.unique_hex()
+AUTH = {"Authorization": "Bearer " + TOKEN}
+BRIEF_KEYS = ["status", "reasons"]
+# SPOOL/counters: an 8-byte magic, then 64-bit slots; slots 3 to 12 are
+# the status's cache of the directory figures (lib/counters.h), the only
+# bytes a status may change.
+CNT_CACHE = (8 + 3 * 8, 8 + 13 * 8)
 ENV_PATH = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
 BAD_SIG = {hs.CALIZA_HEADER: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
 
@@ -53,9 +79,11 @@ def sig(body):
     return {hs.CALIZA_HEADER: hs.hmac_b64(hs.DEMO_SECRET.encode(), body)}
 
 
-def base_env(spool, **extra):
+def base_env(spool, token=TOKEN, **extra):
     e = {"HOOKSPOOL_SPOOL": spool, "HOOKSPOOL_SECRET": hs.DEMO_SECRET,
          "HOOKSPOOL_MIN_FREE": "1048576"}
+    if token is not None:
+        e["HOOKSPOOL_STATUS_TOKEN"] = token
     e.update({k: str(v) for k, v in extra.items()})
     return e
 
@@ -138,10 +166,46 @@ def _uint(v):
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
-def status(srv, path=None, headers=None):
-    """(http status, parsed JSON or None, raw body, headers)."""
-    st, h, b = srv.request("GET", path, None, headers)
+LAST_STATUS = {}     # server name -> time.time() after its last status request
+
+
+def next_second():
+    """Sleep into the next second of the clock."""
+    now = time.time()
+    time.sleep(int(now) + 1 - now + 0.02)
+
+
+def req(srv, method, path=None, headers=None, fresh=False):
+    """A status request (GET or HEAD), with the token unless headers are
+    given. The directory figures are scanned at most once a second and
+    kept for that second: fresh=True first waits for a new second if a
+    status of this server was asked in this one, so the figures include
+    every change made before the call."""
+    if fresh and int(LAST_STATUS.get(srv.name, 0)) == int(time.time()):
+        next_second()
+    r = srv.request(method, path, None, AUTH if headers is None else headers)
+    LAST_STATUS[srv.name] = time.time()
+    return r
+
+
+def status(srv, path=None, headers=None, fresh=False):
+    """(http status, parsed JSON or None, raw body, headers) of a GET."""
+    st, h, b = req(srv, "GET", path, headers, fresh)
     return st, hs.one_line_json(b), b, h
+
+
+def prom(srv, method="GET"):
+    return req(srv, method, srv.url + "?format=prometheus")
+
+
+def cnt_bytes(spool):
+    """SPOOL/counters without the status's cache slots (None if absent)."""
+    try:
+        with open(os.path.join(spool, "counters"), "rb") as f:
+            b = f.read()
+    except FileNotFoundError:
+        return None
+    return b[:CNT_CACHE[0]] + b[CNT_CACHE[1]:]
 
 
 def parse_prom(text):
@@ -343,7 +407,7 @@ def section_shape_counters(T):
         rj = ((a or {}).get("counters") or {}).get("rejected") or {}
         return {k: v for k, v in rj.items() if k not in want and v != 0}
 
-    st, a, b, h = status(srv)
+    st, a, b, h = status(srv, fresh=True)
     T.check(st == 200 and not shape_problems(b), "GET after traffic: 200, same shape",
             (st, shape_problems(b)))
     T.check(counts_of(a) == want, "counters: accepted 4, duplicate 1, bad_signature 2 (one "
@@ -364,13 +428,13 @@ def section_shape_counters(T):
     T.check(sp.get("free_bytes", 0) > 0, "spool.free_bytes > 0", sp)
 
     # HEAD
-    st, h, b = srv.request("HEAD")
+    st, h, b = req(srv, "HEAD")
     T.check(st == 200 and b == b"", "HEAD: 200 without a body", (st, b[:100]))
     T.check(h.get("content-type", "").startswith("application/json"),
             "HEAD: Content-Type application/json", h)
 
     # Prometheus
-    st, h, b = srv.request("GET", srv.url + "?format=prometheus")
+    st, h, b = prom(srv)
     T.check(st == 200, "?format=prometheus: 200", (st, b[:200]))
     T.check(h.get("content-type") == PROM_CT, "?format=prometheus: Content-Type %s" % PROM_CT,
             h.get("content-type"))
@@ -400,7 +464,7 @@ def section_shape_counters(T):
             (a.get("counters") or {}).get("rejected")))
     fb = prom_val(lambda n, l: "free" in n)
     T.check(len(fb) == 1 and fb[0] > 0, "Prometheus: a free-bytes figure", fb)
-    st, h, b = srv.request("HEAD", srv.url + "?format=prometheus")
+    st, h, b = prom(srv, "HEAD")
     T.check(st == 200 and b == b"" and h.get("content-type") == PROM_CT,
             "HEAD ?format=prometheus: 200, its Content-Type, no body", (st, h.get("content-type")))
 
@@ -457,15 +521,15 @@ def section_token(T):
 # ---------------------------------------------------------------- 3
 
 def expect_degraded(T, srv, reason, label):
-    st, a, b, h = status(srv)
+    st, a, b, h = status(srv, fresh=True)
     T.check(st == 503, "%s: GET answers 503" % label, (st, b))
     T.check(not shape_problems(b), "%s: still SPEC 5's shape" % label, shape_problems(b))
     T.check(isinstance(a, dict) and a.get("status") == "degraded" and
             reason in (a.get("reasons") or []), "%s: status degraded with reason %s" % (label, reason),
             b)
-    st2, h2, b2 = srv.request("HEAD")
+    st2, h2, b2 = req(srv, "HEAD")
     T.check(st2 == 503, "%s: HEAD answers 503" % label, st2)
-    st3, h3, b3 = srv.request("GET", srv.url + "?format=prometheus")
+    st3, h3, b3 = prom(srv)
     T.check(st3 == 503 and b"hookspool_" in b3, "%s: Prometheus answers 503 with the figures"
             % label, (st3, b3[:100]))
     return a
@@ -500,7 +564,7 @@ def section_degraded(T):
     rc, err = rotate(spool)
     ready = hs.spool_files(spool, "ready")
     T.check(rc == 0 and len(ready) == 1, "hookspool rotate sealed it", (rc, err, ready))
-    st, a, b, h = status(srv)
+    st, a, b, h = status(srv, fresh=True)
     T.check(st == 200 and a and a.get("status") == "ok" and
             (a.get("spool") or {}).get("ready_segments") == 1,
             "a fresh ready segment: ok, ready_segments 1", b)
@@ -536,7 +600,7 @@ def section_degraded(T):
             T.check(o and "dead_letters" in (o.get("reasons") or []) and not shape_problems(out),
                     "hookspool status prints the same JSON with dead_letters", out[:300])
         os.unlink(os.path.join(fdir, os.path.basename(old)))
-        st, a, b, h = status(srv)
+        st, a, b, h = status(srv, fresh=True)
         T.check(st == 200 and a and a.get("status") == "ok", "the dead letter removed: ok again",
                 (st, b))
     srv.stop()
@@ -590,8 +654,8 @@ def section_missing_spool(T):
     vfs = os.statvfs(tmp.path)
     T.check(0 < sp.get("free_bytes", 0) <= vfs.f_blocks * vfs.f_frsize,
             "free_bytes: the parent's filesystem", sp.get("free_bytes"))
-    srv.request("HEAD")
-    srv.request("GET", srv.url + "?format=prometheus")
+    req(srv, "HEAD")
+    prom(srv)
     ok, msg = cli_has_status()
     if T.check(ok, "hookspool status exists (`hookspool status --help` exits 0)", msg):
         rc, out, err = cli_status(spool, env={"HOOKSPOOL_MIN_FREE": "1048576"})
@@ -628,16 +692,28 @@ def section_read_only(T):
         shutil.copy2(ready[0], os.path.join(spool, "claimed", os.path.basename(ready[0])))
     time.sleep(1.5)      # the active segment is now due (HOOKSPOOL_ROTATE_SECONDS=1)
     before = snapshot(spool)
+    cnt_before = cnt_bytes(spool)
     T.note("%d entries in the spool tree: %s" % (len(before), sorted(before)))
     st, a, b, h = status(srv)
     T.check(st in (200, 503) and not shape_problems(b), "GET: the status", (st, shape_problems(b)))
     for _ in range(3):           # reach both processes
         status(srv)
-        srv.request("HEAD")
-        srv.request("GET", srv.url + "?format=prometheus")
-    d = snap_diff(before, snapshot(spool))
+        req(srv, "HEAD")
+        prom(srv)
+        status(srv, headers={})  # without the token: 401, nothing read
+    after = snapshot(spool)
+    # The one change a GET may make: the status's cache in SPOOL/counters
+    # (its mtime), never a count there and nothing else in the tree.
+    d = snap_diff({k: v for k, v in before.items() if k != "counters"},
+                  {k: v for k, v in after.items() if k != "counters"})
     T.check(not d, "GET, HEAD and Prometheus (x4 each) changed nothing in the spool tree, "
             "not even a due active segment", d)
+    cb, ca = before.get("counters"), after.get("counters")
+    T.check(cb and ca and (cb[0], cb[1], cb[3]) == (ca[0], ca[1], ca[3]) and
+            cnt_before is not None and cnt_bytes(spool) == cnt_before,
+            "SPOOL/counters: same kind, size and mode, every count unchanged (only the "
+            "status's cache slots may change)", (cb, ca))
+    before = snapshot(spool)
     ok, msg = cli_has_status()
     if T.check(ok, "hookspool status exists (`hookspool status --help` exits 0)", msg):
         rc, out, err = cli_status(spool, env={"HOOKSPOOL_MIN_FREE": "1048576",
@@ -711,6 +787,238 @@ def section_flood(T):
     hs.check_no_leaks(T, [srv], [tmp.path])
 
 
+# ---------------------------------------------------------------- 7
+
+def brief_problems(body, want_status, want_reasons):
+    """[] when body is exactly {"status":...,"reasons":[...]} and a newline."""
+    p = []
+    o = ordered(body)
+    if o is None or not isinstance(o, list) or [k for k, _ in o] != BRIEF_KEYS:
+        return ["not exactly {status, reasons}: %r" % body[:300]]
+    d = dict(o)
+    if d["status"] != want_status or d["reasons"] != want_reasons:
+        p.append("status %r reasons %r, want %r %r" % (d["status"], d["reasons"], want_status,
+                                                      want_reasons))
+    if not body.endswith(b"\n") or body.count(b"\n") != 1:
+        p.append("not one line")
+    return p
+
+
+# What a stranger must not learn from a tokenless status.
+SECRET_WORDS = [b"caliza", b"scheme", b"endpoint", b"version", b"counters", b"accepted",
+                b"last_accepted_at", b"spool", b"free_bytes", b"ready", b"bytes"]
+
+
+def section_no_token(T):
+    T.section("no HOOKSPOOL_STATUS_TOKEN: GET/HEAD only status and reasons, Prometheus 401")
+    tmp = T.tempdir()
+    spool = tmp.join("spool")
+    srv = T.server(tmp, name="notoken", max_procs=2, env=base_env(spool, token=None))
+    for _ in range(3):
+        post(srv, hs.caliza_event()[0])
+    post(srv, b"not json", sig(b"not json"))
+    post(srv, hs.caliza_event()[0], BAD_SIG)
+    rotate(spool)
+    st, ans, raw = post(srv, hs.caliza_event()[0])
+    T.check(st == 200 and len(hs.spool_files(spool, "ready")) == 1,
+            "a spool with events, counts, a ready and an active segment", (st, raw))
+    for what, hdrs in (("no Authorization", {}), ("some Bearer token", {"Authorization":
+                       "Bearer " + TOKEN}), ("Basic auth", {"Authorization": "Basic eDp5"})):
+        st, a, b, h = status(srv, headers=hdrs, fresh=True)
+        T.check(st == 200 and not brief_problems(b, "ok", []),
+                "GET, %s: 200 and exactly {\"status\":\"ok\",\"reasons\":[]}" % what,
+                (st, brief_problems(b, "ok", [])))
+        leaked = [w.decode() for w in SECRET_WORDS if w in b.lower()]
+        T.check(not leaked and re.search(rb"\d", b) is None,
+                "GET, %s: no scheme, endpoint, counters, time, figure or free bytes" % what,
+                (leaked, b[:200]))
+        T.check(h.get("content-type", "").startswith("application/json"),
+                "GET, %s: application/json" % what, h.get("content-type"))
+    st, h, b = req(srv, "HEAD", headers={})
+    T.check(st == 200 and b == b"", "HEAD: 200, no body", (st, b[:100]))
+    for method in ("GET", "HEAD"):
+        st, h, b = req(srv, method, srv.url + "?format=prometheus", headers={})
+        T.check(st == 401 and h.get("www-authenticate", "").split(" ")[0].lower() == "bearer",
+                "%s ?format=prometheus: 401 with WWW-Authenticate: Bearer" % method,
+                (st, h.get("www-authenticate")))
+        T.check(b"hookspool_" not in b and (method == "HEAD" or hs.one_line_json(b) ==
+                                           {"ok": False, "error": "unauthorized"}),
+                "%s ?format=prometheus: no figure, the unauthorized answer" % method, b[:200])
+    # Degraded: the same 503, and the reason, still nothing else.
+    fdir = os.path.join(spool, "failed")
+    os.makedirs(fdir, mode=0o700, exist_ok=True)
+    seg = hs.spool_files(spool, "ready")[0]
+    os.rename(seg, os.path.join(fdir, os.path.basename(seg)))
+    st, a, b, h = status(srv, headers={}, fresh=True)
+    T.check(st == 503 and not brief_problems(b, "degraded", ["dead_letters"]),
+            "a dead letter: 503 and exactly {\"status\":\"degraded\",\"reasons\":"
+            "[\"dead_letters\"]}", (st, b[:300]))
+    st, h, b = req(srv, "HEAD", headers={})
+    T.check(st == 503 and b == b"", "HEAD on the degraded spool: 503, no body", (st, b[:100]))
+    # The shell's `hookspool status` always prints the whole document.
+    rc, out, err = cli_status(spool, env={"HOOKSPOOL_MIN_FREE": "1048576"})
+    o = hs.one_line_json(out) or {}
+    T.check(rc == 1 and not shape_problems(out) and (o.get("counters") or {}).get("accepted") == 4,
+            "hookspool status in a shell, no token anywhere: the whole document (accepted 4)",
+            (rc, out[:300], err[:200]))
+    srv.stop()
+    hs.check_no_leaks(T, [srv], [tmp.path])
+
+
+# ---------------------------------------------------------------- 8
+
+FIG_KEYS = ["active_bytes", "ready_segments", "ready_bytes", "claimed_segments",
+            "failed_segments", "invalid_bodies"]
+
+
+def truth(spool):
+    """The directory figures as the test counts them."""
+    def size(ps):
+        return sum(os.path.getsize(p) for p in ps)
+    inv = os.path.join(spool, "invalid")
+    ready = hs.spool_files(spool, "ready")
+    return {"active_bytes": size(hs.spool_files(spool, "active")),
+            "ready_segments": len(ready), "ready_bytes": size(ready),
+            "claimed_segments": len(hs.spool_files(spool, "claimed")),
+            "failed_segments": len(hs.spool_files(spool, "failed")),
+            "invalid_bodies": len(os.listdir(inv)) if os.path.isdir(inv) else 0}
+
+
+def cli(spool, *args, **kw):
+    r = subprocess.run([hs.CLI] + list(args[:1]) + ["-s", spool] + list(args[1:]),
+                       capture_output=True, env=ENV_PATH, timeout=120, **kw)
+    return r.returncode, r.stdout.decode().split(), r.stderr.decode("utf-8", "replace")
+
+
+def section_figures(T):
+    T.section("the figures follow seal, claim, done, requeue, consume, retry-failed and kills")
+    tmp = T.tempdir()
+    spool = tmp.join("spool")
+    srv = T.server(tmp, name="figs", max_procs=2, env=base_env(spool))
+
+    def agree(label):
+        st, a, b, h = status(srv, fresh=True)
+        sp = (a or {}).get("spool") or {}
+        got = {k: sp.get(k) for k in FIG_KEYS}
+        want = truth(spool)
+        T.check(st in (200, 503) and got == want, "%s: the status's figures are the spool's"
+                % label, (st, got, want))
+        ready = hs.spool_files(spool, "ready")
+        if ready:
+            born = time.mktime(time.strptime(os.path.basename(ready[0])[:16],
+                                             "%Y%m%dT%H%M%SZ")) - time.timezone
+            age = time.time() - born
+            T.check(abs(sp.get("oldest_ready_age_s", -99) - age) <= 3,
+                    "%s: oldest_ready_age_s from the oldest name" % label,
+                    (sp.get("oldest_ready_age_s"), age))
+        else:
+            T.check(sp.get("oldest_ready_age_s") == 0, "%s: oldest_ready_age_s 0" % label, sp)
+        return a
+
+    agree("before the first event")
+    post(srv, b"not json", sig(b"not json"))
+    for _ in range(4):
+        for _ in range(2):
+            post(srv, hs.caliza_event()[0])
+        rotate(spool)
+        time.sleep(1.05)             # a new segment name each time
+    post(srv, hs.caliza_event()[0])
+    agree("4 segments sealed by rotate, an active one, an invalid body")
+    rc, claimed, err = cli(spool, "claim", "-n", "2")
+    T.check(rc == 0 and len(claimed) == 2, "claim -n 2", (rc, claimed, err))
+    agree("claim -n 2")
+    rc, out, err = cli(spool, "done", claimed[0]) if claimed else (1, [], "")
+    T.check(rc == 0, "done one", (rc, err))
+    agree("done")
+    rc, out, err = cli(spool, "requeue")
+    T.check(rc == 0, "requeue", (rc, err))
+    agree("requeue")
+    rc, out, err = cli(spool, "consume", "-n", "1", "--max-attempts", "1", "--", "false")
+    agree("consume -- false, into failed/")
+    rc, out, err = cli(spool, "retry-failed")
+    T.check(rc == 0, "retry-failed", (rc, err))
+    agree("retry-failed")
+    # kill -9 a consumer while it holds a segment
+    p = subprocess.Popen([hs.CLI, "consume", "-s", spool, "-n", "1", "--", "sleep", "60"],
+                         env=ENV_PATH, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    deadline = time.monotonic() + 20
+    while not hs.spool_files(spool, "claimed") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait(30)
+    T.check(len(hs.spool_files(spool, "claimed")) == 1, "a consumer killed holding a segment")
+    agree("a consumer killed with kill -9")
+    cli(spool, "requeue")
+    agree("requeue after the kill")
+    rc, out, err = cli(spool, "consume", "--", "sh", "-c", "cat >/dev/null")
+    T.check(rc == 0, "consume everything", (rc, err))
+    agree("all consumed")
+    srv.stop()
+
+
+# ---------------------------------------------------------------- 9
+
+def section_cache(T):
+    T.section("the spool's directories are read at most once a second")
+    tmp = T.tempdir()
+    spool = tmp.join("spool")
+    srv = T.server(tmp, name="cache", max_procs=2, env=base_env(spool))
+    post(srv, hs.caliza_event()[0])
+    rotate(spool)
+    ready = hs.spool_files(spool, "ready")
+    T.check(len(ready) == 1, "one ready segment", ready)
+    extra = os.path.join(spool, "ready", seg_name(time.time() - 30, uniq="behind"))
+    conclusive = False
+    for _ in range(10):
+        next_second()
+        t_a = time.time()
+        st1, a1, b1, h = status(srv)
+        shutil.copy2(ready[0], extra)            # behind hookspool's back
+        st2, a2, b2, h = status(srv)
+        t_b = time.time()
+        if int(t_a) != int(t_b):
+            os.unlink(extra)
+            continue
+        conclusive = True
+        n = [((a or {}).get("spool") or {}).get("ready_segments") for a in (a1, a2)]
+        T.check(n == [1, 1], "a segment put into ready/ behind hookspool's back: not seen by "
+                "a second GET within the same second (the listing is shared, not redone)", n)
+        st3, a3, b3, h = status(srv, fresh=True)
+        n3 = ((a3 or {}).get("spool") or {}).get("ready_segments")
+        T.check(n3 == 2, "... and seen in the next second", n3)
+        break
+    T.check(conclusive, "two GETs within one clock second (10 tries)")
+    srv.stop()
+
+    # One process per request (plain CGI), each traced: how many listed ready/?
+    strace = shutil.which("strace")
+    if not T.check(strace is not None, "strace is installed (make deps)"):
+        return
+    cenv = dict(ENV_PATH, **base_env(spool))
+    cenv.update({"GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": "GET",
+                 "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
+                 "HTTP_AUTHORIZATION": "Bearer " + TOKEN})
+    n, listed, answers = 30, 0, []
+    next_second()          # the cache the GETs above kept is from an earlier second
+    t_first = time.time()
+    for i in range(n):
+        log = tmp.join("strace-%d.log" % i)
+        r = subprocess.run([strace, "-f", "-qq", "-e", "trace=openat", "-o", log, hs.FCGI],
+                           env=cenv, capture_output=True, timeout=60)
+        st, hdrs, body = hs.parse_cgi(r.stdout)
+        answers.append((st, not shape_problems(body)))
+        with open(log) as f:
+            if re.search(r'openat\([^,]*, "ready", [^)]*O_DIRECTORY', f.read()):
+                listed += 1
+    secs = int(time.time()) - int(t_first) + 1
+    T.check(all(a == (200, True) for a in answers), "%d plain CGI GETs: 200 and the status"
+            % n, answers[:5])
+    T.note("%d CGI statuses over %d clock seconds listed ready/ %d times" % (n, secs, listed))
+    T.check(1 <= listed <= secs, "at most one listing of ready/ per clock second across "
+            "processes (%d listings, %d seconds, %d processes)" % (listed, secs, n))
+
+
 def main(T):
     section_shape_counters(T)
     section_token(T)
@@ -718,6 +1026,9 @@ def main(T):
     section_missing_spool(T)
     section_read_only(T)
     section_flood(T)
+    section_no_token(T)
+    section_figures(T)
+    section_cache(T)
 
 
 if __name__ == "__main__":

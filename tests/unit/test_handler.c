@@ -293,12 +293,29 @@ static void test_status_and_headers(void)
 
     hs_response_init(&r);
     snprintf(spool, sizeof(spool), "%s/st", root);
+    /* No HOOKSPOOL_STATUS_TOKEN: only "status" and "reasons", and no
+     * Prometheus at all (SPEC 5). */
     base(&ps, "GET", spool);
-    CHECK(run(&ps, NULL, 0, 0, &r) == 200 && has(&r.body, "\"status\":\"ok\",\"reasons\":[],"
-          "\"version\":\"" HS_VERSION "\",\"endpoint\":\"caliza\",\"scheme\":\"caliza\""));
+    CHECK(run(&ps, NULL, 0, 0, &r) == 200 &&
+          r.body.len == strlen("{\"status\":\"ok\",\"reasons\":[]}\n") &&
+          has(&r.body, "{\"status\":\"ok\",\"reasons\":[]}\n"));
+    CHECK(!has(&r.body, "caliza") && !has(&r.body, "counters"));
     CHECK(stat(spool, &st) != 0);   /* the status creates nothing */
     base(&ps, "HEAD", spool);
     CHECK(run(&ps, NULL, 0, 0, &r) == 200 && r.body.len == 0);
+    base(&ps, "GET", spool);
+    padd(&ps, "QUERY_STRING=%s%s", "format=prometheus", "");
+    CHECK(run(&ps, NULL, 0, 0, &r) == 401 && has(&r.head, "WWW-Authenticate: Bearer\r\n") &&
+          !has(&r.body, "hookspool_"));
+    /* With the token: the whole document. */
+    base(&ps, "GET", spool);
+    padd(&ps, "HOOKSPOOL_STATUS_TOKEN=%s%s", "s3cret-token", "");
+    padd(&ps, "HTTP_AUTHORIZATION=%s%s", "Bearer s3cret-token", "");
+    CHECK(run(&ps, NULL, 0, 0, &r) == 200 && has(&r.body, "\"status\":\"ok\",\"reasons\":[],"
+          "\"version\":\"" HS_VERSION "\",\"endpoint\":\"caliza\",\"scheme\":\"caliza\""));
+    CHECK(stat(spool, &st) != 0);
+    padd(&ps, "QUERY_STRING=%s%s", "format=prometheus", "");
+    CHECK(run(&ps, NULL, 0, 0, &r) == 200 && has(&r.body, "hookspool_accepted_total"));
 
     base(&ps, "GET", spool);
     padd(&ps, "HOOKSPOOL_STATUS_TOKEN=%s%s", "s3cret-token", "");

@@ -1,13 +1,17 @@
-/* Unit tests of lib/status: figures, degraded reasons, exact JSON,
- * Prometheus text, and that the status changes nothing on disk. */
+/* Unit tests of lib/status: figures, degraded reasons, exact JSON, the
+ * brief form, Prometheus text, that the status changes nothing on disk,
+ * and the shared cache of the directory figures (at most one scan a
+ * second, right after a killed scanner, never trusted when stale). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -99,7 +103,9 @@ static int render(const hs_config *cfg, int prom, hs_buf *out)
 {
     int deg = -1;
     hs_buf_reset(out);
-    if (hs_status_render(cfg, prom, t0, out, &deg) != 0) return -1;
+    if (hs_status_render(cfg, prom ? HS_STATUS_PROMETHEUS : HS_STATUS_FULL, 0, t0, out,
+                         &deg) != 0)
+        return -1;
     return deg;
 }
 
@@ -667,7 +673,7 @@ static int render_as_nobody(const hs_config *cfg, char *out, size_t cap)
         if (close(fds[0]) != 0) _exit(10);
         if (setgroups(0, NULL) != 0 || setgid(NOBODY_ID) != 0 || setuid(NOBODY_ID) != 0)
             _exit(11);
-        if (hs_status_render(cfg, 0, t0, &b, &deg) != 0) _exit(12);
+        if (hs_status_render(cfg, HS_STATUS_FULL, 0, t0, &b, &deg) != 0) _exit(12);
         while (off < b.len) {
             ssize_t w = write(fds[1], b.p + off, b.len - off);
             if (w <= 0) _exit(13);
@@ -790,6 +796,256 @@ static void test_unwritable(void)
     CHECK(chmod(root, 0700) == 0);
 }
 
+/* --- who sees what ------------------------------------------------------ */
+
+/* The brief form: only "status" and "reasons", ok or degraded. */
+static void test_brief(void)
+{
+    hs_config cfg;
+    hs_buf out = HS_BUF_INIT;
+    hs_status st;
+    char sp[PATH_LEN];
+    int deg = -1;
+
+    make_spool("brief", sp);
+    config(&cfg, sp);
+    CHECK(put_seg(sp, "ready", t0 - 10, 1, 100) == 0);
+    CHECK(hs_status_render(&cfg, HS_STATUS_BRIEF, 0, t0, &out, &deg) == 0 && deg == 0);
+    CHECK_MSG(out.len == strlen("{\"status\":\"ok\",\"reasons\":[]}\n") &&
+              memcmp(out.p, "{\"status\":\"ok\",\"reasons\":[]}\n", out.len) == 0,
+              "%.*s", (int)out.len, out.p);
+    CHECK(put_seg(sp, "failed", t0 - 10, 2, 100) == 0);
+    cfg.max_lag = 5;
+    hs_buf_reset(&out);
+    hs_status_collect(&cfg, t0, 0, &st);
+    CHECK(hs_status_format(&cfg, &st, HS_STATUS_BRIEF, &out) == 0);
+    hs_buf_putc(&out, '\0');
+    CHECK_MSG(strcmp(out.p, "{\"status\":\"degraded\",\"reasons\":[\"consumer_lag\","
+                     "\"dead_letters\"]}\n") == 0, "%s", out.p);
+    hs_buf_free(&out);
+}
+
+/* --- the shared cache of the directory figures ------------------------ */
+
+static int unlink_seg(const char *spool, const char *sub, time_t t, int uniq)
+{
+    char name[128], p[PATH_LEN + 200];
+    seg_name(t, uniq, name);
+    snprintf(p, sizeof(p), "%s/%s/%s", spool, sub, name);
+    return unlink(p);
+}
+
+/* ready_segments of a cached status collected as nobody, or -1. */
+static int ready_as_nobody(const hs_config *cfg, time_t now)
+{
+    int stt;
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        hs_status st;
+        if (setgroups(0, NULL) != 0 || setgid(NOBODY_ID) != 0 || setuid(NOBODY_ID) != 0)
+            _exit(250);
+        hs_status_collect(cfg, now, 1, &st);
+        _exit(st.ready_segments < 200 ? (int)st.ready_segments : 251);
+    }
+    if (waitpid(pid, &stt, 0) != pid || !WIFEXITED(stt) || WEXITSTATUS(stt) >= 200) return -1;
+    return WEXITSTATUS(stt);
+}
+
+/* The cached figures' second, read from the file as bytes (0: none). */
+static uint64_t cached_at(const char *sp)
+{
+    char p[PATH_LEN + 32];
+    uint64_t at = 0;
+    int fd;
+    snprintf(p, sizeof(p), "%s/%s", sp, HS_CNT_FILE);
+    fd = open(p, O_RDONLY);
+    if (fd < 0) return UINT64_MAX;
+    if (pread(fd, &at, sizeof(at), HS_CNT_MAGIC_LEN + 8 * HS_CNT_SCAN_AT) != sizeof(at))
+        at = UINT64_MAX;
+    close(fd);
+    return at;
+}
+
+static uint64_t ready_at(const hs_config *cfg, time_t now, int cached)
+{
+    hs_status st;
+    hs_status_collect(cfg, now, cached, &st);
+    return st.ready_segments;
+}
+
+/* A scan function for hs_counters_status that counts its calls. */
+static int scans;
+static int count_scan(void *arg, hs_counters_scan *out)
+{
+    (void)arg;
+    scans++;
+    out->ready_segments = 7;
+    return 0;
+}
+
+/* A scanner killed while it holds the lock: SIGKILL from inside the
+ * scan of a real child process. */
+static int die_scan(void *arg, hs_counters_scan *out)
+{
+    (void)arg;
+    (void)out;
+    raise(SIGKILL);
+    return 0;
+}
+
+static void test_cache(void)
+{
+    static entry before[SNAP_MAX], after[SNAP_MAX];
+    hs_config cfg;
+    hs_counters *c = NULL;
+    hs_counters_snap cs;
+    hs_counters_scan fig;
+    hs_status st;
+    char sp[PATH_LEN], p[PATH_LEN + 32];
+    int nb, na, fd, stt;
+    pid_t pid;
+
+    make_spool("cache", sp);
+    config(&cfg, sp);
+    CHECK(put_seg(sp, "ready", t0 - 10, 1, 100) == 0);
+
+    /* No counters file (before the first POST): scanned every time,
+     * nothing created. */
+    CHECK(ready_at(&cfg, t0, 1) == 1);
+    CHECK(put_seg(sp, "ready", t0 - 9, 2, 100) == 0);
+    nb = snap(sp, before, SNAP_MAX);
+    CHECK(ready_at(&cfg, t0, 1) == 2);
+    na = snap(sp, after, SNAP_MAX);
+    CHECK(same_snap(before, nb, after, na, 0));
+    CHECK(unlink_seg(sp, "ready", t0 - 9, 2) == 0);
+
+    /* With one: scanned once in second t0, for everyone. */
+    CHECK(hs_counters_open(sp, 077, &c) == 0);
+    hs_counters_add(c, HS_CNT_ACCEPTED, 3);
+    CHECK(cached_at(sp) == 0);
+    CHECK(ready_at(&cfg, t0, 1) == 1);
+    CHECK(cached_at(sp) == (uint64_t)t0);
+    CHECK(put_seg(sp, "ready", t0 - 9, 2, 100) == 0);     /* behind its back */
+    CHECK(ready_at(&cfg, t0, 1) == 1);                    /* the cache */
+    CHECK(ready_at(&cfg, t0, 0) == 2);                    /* uncached: now */
+    CHECK(ready_at(&cfg, t0 + 1, 1) == 2);                /* the next second */
+    CHECK(cached_at(sp) == (uint64_t)t0 + 1);
+    /* The ages follow the clock, not the cache. */
+    hs_status_collect(&cfg, t0 + 1, 1, &st);
+    CHECK(st.oldest_ready_age_s == 11 && st.ready_bytes == 200);
+    hs_status_collect(&cfg, t0 + 1000, 1, &st);
+    CHECK(st.oldest_ready_age_s == 1010);
+    /* Caching never touches a count. */
+    CHECK(hs_counters_read(sp, &cs) == 0 && cs.accepted == 3);
+    CHECK(st.counters.accepted == 3);
+
+    /* The clock set back: a cache "from the future" is stale. */
+    CHECK(put_seg(sp, "ready", t0 - 8, 3, 100) == 0);
+    CHECK(ready_at(&cfg, t0, 1) == 3 && cached_at(sp) == (uint64_t)t0);
+
+    /* At most one scan a second through hs_counters_status itself. */
+    scans = 0;
+    CHECK(hs_counters_status(sp, t0 + 5000, count_scan, NULL, &cs, &fig) == 0);
+    CHECK(hs_counters_status(sp, t0 + 5000, count_scan, NULL, &cs, &fig) == 0);
+    CHECK(scans == 1 && fig.ready_segments == 7 && cs.accepted == 3);
+    CHECK(hs_counters_status(sp, t0 + 5001, count_scan, NULL, &cs, &fig) == 0);
+    CHECK(scans == 2);
+
+    /* Another process holds the lock (it is scanning): a cache from the
+     * second before is used, an older one is not trusted (scanned here,
+     * not stored). */
+    snprintf(p, sizeof(p), "%s/%s", sp, HS_CNT_FILE);
+    CHECK(ready_at(&cfg, t0 + 6000, 1) == 3);
+    CHECK(put_seg(sp, "ready", t0 - 7, 4, 100) == 0);
+    {
+        int go[2];
+        char b;
+        CHECK(pipe(go) == 0);
+        pid = fork();
+        if (pid == 0) {
+            int lfd = open(p, O_RDWR);
+            if (lfd < 0 || flock(lfd, LOCK_EX) != 0) _exit(1);
+            if (write(go[1], "x", 1) != 1) _exit(2);
+            pause();
+            _exit(0);
+        }
+        CHECK(read(go[0], &b, 1) == 1);
+        CHECK(ready_at(&cfg, t0 + 6001, 1) == 3);         /* recent: used */
+        CHECK(ready_at(&cfg, t0 + 6002, 1) == 4);         /* older: scanned */
+        CHECK(cached_at(sp) == (uint64_t)t0 + 6000);      /* but not stored */
+        kill(pid, SIGKILL);
+        CHECK(waitpid(pid, &stt, 0) == pid);
+        close(go[0]);
+        close(go[1]);
+    }
+
+    /* A scanner killed mid-scan releases the lock by dying: the next
+     * status of the same second scans and stores. */
+    pid = fork();
+    if (pid == 0) {
+        (void)hs_counters_status(sp, t0 + 7000, die_scan, NULL, &cs, &fig);
+        _exit(0);
+    }
+    CHECK(waitpid(pid, &stt, 0) == pid && WIFSIGNALED(stt) && WTERMSIG(stt) == SIGKILL);
+    CHECK(cached_at(sp) == (uint64_t)t0 + 6000);
+    CHECK(ready_at(&cfg, t0 + 7000, 1) == 4 && cached_at(sp) == (uint64_t)t0 + 7000);
+
+    /* One killed mid-store leaves the sequence word odd: no reader takes
+     * that set; the next scanner (even in the same second) stores anew. */
+    fd = open(p, O_RDWR);
+    CHECK(fd >= 0);
+    {
+        uint64_t seq = 0, bogus = 999;
+        CHECK(pread(fd, &seq, 8, HS_CNT_MAGIC_LEN + 8 * HS_CNT_SCAN_SEQ) == 8);
+        seq |= 1u;
+        CHECK(pwrite(fd, &seq, 8, HS_CNT_MAGIC_LEN + 8 * HS_CNT_SCAN_SEQ) == 8);
+        CHECK(pwrite(fd, &bogus, 8, HS_CNT_MAGIC_LEN + 8 * (HS_CNT_SCAN_FIRST + 1)) == 8);
+        CHECK(ready_at(&cfg, t0 + 7000, 1) == 4);
+        CHECK(pread(fd, &seq, 8, HS_CNT_MAGIC_LEN + 8 * HS_CNT_SCAN_SEQ) == 8);
+        CHECK(seq % 2 == 0);
+        CHECK(ready_at(&cfg, t0 + 7000, 1) == 4);
+    }
+    CHECK(close(fd) == 0);
+    hs_counters_close(c);
+}
+
+/* A process that may read but not write the counters file uses a cache
+ * from this second or the one before and otherwise scans for itself,
+ * writing nothing. */
+static void test_cache_read_only(void)
+{
+    static entry before[SNAP_MAX], after[SNAP_MAX];
+    hs_config cfg;
+    hs_counters *c = NULL;
+    char sp[PATH_LEN];
+    int nb, na;
+
+    if (geteuid() != 0) {
+        fprintf(stderr, "skip test_cache_read_only: needs root to become nobody\n");
+        return;
+    }
+    CHECK(chmod(root, 0755) == 0);
+    make_spool("cache-ro", sp);
+    config(&cfg, sp);
+    cfg.max_lag = 100000000;
+    CHECK(put_seg(sp, "ready", t0 - 10, 1, 100) == 0);
+    CHECK(hs_counters_open(sp, 077, &c) == 0);
+    hs_counters_close(c);
+    CHECK(chmod_tree(sp, 0755, 0644) == 0);
+    CHECK(ready_at(&cfg, t0, 1) == 1 && cached_at(sp) == (uint64_t)t0);
+    CHECK(put_seg(sp, "ready", t0 - 9, 2, 100) == 0);
+    CHECK(chmod_tree(sp, 0755, 0644) == 0);
+    nb = snap(sp, before, SNAP_MAX);
+    CHECK(ready_as_nobody(&cfg, t0) == 1);          /* the current cache */
+    CHECK(ready_as_nobody(&cfg, t0 + 1) == 1);      /* from the second before */
+    CHECK(ready_as_nobody(&cfg, t0 + 2) == 2);      /* older: its own scan */
+    CHECK(cached_at(sp) == (uint64_t)t0);           /* ... not stored */
+    na = snap(sp, after, SNAP_MAX);
+    CHECK(same_snap(before, nb, after, na, 0));
+    CHECK(chmod(root, 0700) == 0);
+}
+
 int main(void)
 {
     char cmd[300];
@@ -810,6 +1066,9 @@ int main(void)
     test_escaping();
     test_prometheus();
     test_changes_nothing();
+    test_brief();
+    test_cache();
+    test_cache_read_only();
     if (geteuid() == 0) test_unwritable();
     else fprintf(stderr, "skip test_unwritable: needs root to become nobody\n");
     snprintf(cmd, sizeof(cmd), "chmod -R u+rwX '%s'; rm -rf '%s'", root, root);
