@@ -12,6 +12,26 @@
 
 #define READ_CHUNK 65536
 
+/*
+ * A header's value in a key, losslessly, so that two different byte
+ * strings never make one key: valid UTF-8 as a JSON string (which keeps
+ * every byte; only '"', '\\' and control characters are escaped, and
+ * reversibly), anything else as {"hex":"<its bytes>"}. A JSON string and
+ * an object never compare equal, so the two forms cannot collide.
+ * Replacing invalid bytes by U+FFFD, as kept headers are, would merge
+ * "evt-\xe9" and "evt-\xe8" into one key and lose the second event.
+ */
+static void put_header_value(hs_buf *out, const char *v, size_t n)
+{
+    if (hs_buf_is_utf8(v, n)) {
+        hs_buf_json_str(out, v, n);
+        return;
+    }
+    hs_buf_puts(out, "{\"hex\":\"");
+    hs_buf_hex(out, v, n);
+    hs_buf_puts(out, "\"}");
+}
+
 int hs_dedup_key(const hs_config *cfg, const char *event, size_t len,
                  hs_header_fn hdr, void *arg, hs_buf *out)
 {
@@ -40,7 +60,7 @@ int hs_dedup_key(const hs_config *cfg, const char *event, size_t len,
                 strcasecmp(item, "webhook-id") == 0)
                 v = hdr(arg, "svix-id");
             if (v != NULL) {
-                hs_buf_json_str(out, v, strlen(v));
+                put_header_value(out, v, strlen(v));
                 found = 1;
             } else {
                 hs_buf_puts(out, "null");

@@ -451,6 +451,47 @@ static void test_dedup(void)
     hs_response_free(&r);
 }
 
+/* Header keys are lossless: different bytes never make one key, even
+ * when they are not UTF-8 (issue 13, item 2: \xe9 and \xe8 were both
+ * turned into \ufffd and the second event answered as a duplicate). */
+static void test_header_key_lossless(void)
+{
+    params ps = { { 0 }, 0 };
+    hs_response r;
+    char spool[400];
+
+    hs_response_init(&r);
+    snprintf(spool, sizeof(spool), "%s/hdrkey", root);
+    {
+        static const char *const ids[] = {
+            "evt-\xe9", "evt-\xe8", "evt-\xef\xbf\xbd" /* a real U+FFFD */,
+            "evt-\\ufffd" /* the escape's text */, "evt-\xc3\xa9" /* U+00E9 */,
+            "evt-\\u00e9", "evt-\xe9\xe9", "evt-",
+        };
+        const char *g = "{\"zen\":\"lossless\"}";
+        size_t i, round;
+        /* each a new event, then the same bytes again each a duplicate */
+        for (round = 0; round < 2; round++)
+            for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+                base(&ps, "POST", spool);
+                padd(&ps, "HOOKSPOOL_DEDUP=%s%s", "header:X-Request-Id", "");
+                padd(&ps, "HTTP_X_REQUEST_ID=%s%s", ids[i], "");
+                sign_into(&ps, "caliza", SECRET, g, strlen(g));
+                CHECK_MSG(run(&ps, g, strlen(g), 0, &r) == 200 &&
+                          has(&r.body, round == 0 ? "\"id\"" : "duplicate"),
+                          "round %zu, id %zu: %s", round, i, r.body.p);
+            }
+        CHECK(spool_lines(spool, "\"zen\":\"lossless\"") == (int)(sizeof(ids) / sizeof(ids[0])));
+        /* valid UTF-8 stays a string; other bytes are spelled in hex */
+        CHECK(spool_lines(spool, "\"key\":[{\"hex\":\"6576742de9\"}]") == 1);
+        CHECK(spool_lines(spool, "\"key\":[{\"hex\":\"6576742de8\"}]") == 1);
+        CHECK(spool_lines(spool, "\"key\":[\"evt-\xc3\xa9\"]") == 1);
+        CHECK(spool_lines(spool, "\"key\":[\"evt-\\\\ufffd\"]") == 1);
+    }
+    pfree(&ps);
+    hs_response_free(&r);
+}
+
 static void test_invalid_kept(void)
 {
     params ps = { { 0 }, 0 };
@@ -570,6 +611,7 @@ int main(void)
     test_rejections();
     test_status_and_headers();
     test_dedup();
+    test_header_key_lossless();
     test_invalid_kept();
     test_docroot_warning();
     test_keep_longest_header();
