@@ -131,18 +131,16 @@ static void log_repaired(hs_ctx *ctx, const hs_config *cfg, const hs_request *re
 }
 
 /* Count one outcome in the spool's shared counters: no fsync, no lock.
- * A POST may create the spool to count itself; GET and HEAD never count
- * (the status changes nothing on disk); other methods count only in a
- * spool that exists. */
+ * A POST may create the spool to count itself; any other request counts
+ * only in a spool that exists. A GET or HEAD is counted only when it is
+ * refused (`unauthorized`): a status it answers counts nothing. */
 static void count(hs_ctx *ctx, const hs_config *cfg, const hs_request *req, unsigned slot)
 {
     const char *m = hs_param(req->params, "REQUEST_METHOD");
     hs_counters *c;
-    int post;
 
-    if (cfg == NULL || m == NULL || strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0) return;
-    post = strcmp(m, "POST") == 0;
-    hs_ctx_counters(ctx, cfg, post, req->now, &c);
+    if (cfg == NULL || m == NULL) return;
+    hs_ctx_counters(ctx, cfg, strcmp(m, "POST") == 0, req->now, &c);
     hs_counters_add(c, slot, 1);
 }
 

@@ -450,6 +450,15 @@ def section_token(T):
     body = hs.caliza_event()[0]
     st, a, b = post(srv, body)
     T.check(st == 200, "POST needs no status token", (st, b))
+    # Refusals are counted once the spool exists (issue 13, item 8: the
+    # unauthorized counter never counted).
+    for hdrs in ({}, {"Authorization": "Bearer " + tok + "x"}):
+        st, a, b, h = status(srv, headers=hdrs)
+        T.check(st == 401, "GET without the right token, spool existing: 401", (st, b))
+    st, a, b, h = status(srv, headers={"Authorization": "Bearer " + tok})
+    got = (((a or {}).get("counters") or {}).get("rejected") or {}).get("unauthorized")
+    T.check(got == 2, "counters.rejected.unauthorized counts the 2 refused status requests "
+            "since the spool exists", (got, b))
     srv.stop()
     hs.check_no_leaks(T, [srv], [tmp.path], extra_secrets=[tok])
 

@@ -335,6 +335,28 @@ static void test_status_and_headers(void)
                                  "\"event\":{\"zen\":\"Keep it simple\"}}\n"));
         free(seg);
     }
+    /* A refused status request is counted as `unauthorized` (issue 13,
+     * item 8: the counter never counted), in a spool that exists; where
+     * there is none, it creates nothing. */
+    {
+        hs_counters_snap snap;
+        char none[450];
+        const char *auth[] = { NULL, "Bearer wrong", "Basic czNjcmV0LXRva2Vu" };
+        int i;
+        for (i = 0; i < 3; i++) {
+            base(&ps, i == 2 ? "HEAD" : "GET", spool);
+            padd(&ps, "HOOKSPOOL_STATUS_TOKEN=%s%s", "s3cret-token", "");
+            if (auth[i]) padd(&ps, "HTTP_AUTHORIZATION=%s%s", auth[i], "");
+            CHECK(run(&ps, NULL, 0, 0, &r) == 401);
+        }
+        CHECK(hs_counters_read(spool, &snap) == 0);
+        CHECK_MSG(snap.rejected[HS_R_UNAUTHORIZED] == 3, "unauthorized=%llu",
+                  (unsigned long long)snap.rejected[HS_R_UNAUTHORIZED]);
+        snprintf(none, sizeof(none), "%s-none", spool);
+        base(&ps, "GET", none);
+        padd(&ps, "HOOKSPOOL_STATUS_TOKEN=%s%s", "s3cret-token", "");
+        CHECK(run(&ps, NULL, 0, 0, &r) == 401 && stat(none, &st) != 0);
+    }
     pfree(&ps);
     hs_response_free(&r);
 }
