@@ -12,7 +12,9 @@
  *   0                    accepted events
  *   1                    answered as duplicates
  *   2                    last accepted time, ms since the epoch (0: none)
- *   3 .. 15              reserved
+ *   3, 4                 the spool's shared log limiter (log.h
+ *                        hs_log_shared: window, suppressed), not counts
+ *   5 .. 15              reserved
  *   16 + r               rejections with hs_reason r (r >= 1; 16 is unused)
  * So a rejected slot is named by the hs_reason's value: new reasons must
  * be added before HS_R_COUNT, never in the middle, or old counts would
@@ -38,6 +40,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "log.h"
+
 #define HS_CNT_FILE          "counters"   /* name inside the spool */
 #define HS_CNT_MAGIC         "HSCNT001"   /* layout version: bump on change */
 #define HS_CNT_MAGIC_LEN     8
@@ -47,6 +51,8 @@
 #define HS_CNT_ACCEPTED      0u
 #define HS_CNT_DUPLICATE     1u
 #define HS_CNT_LAST_MS       2u           /* set, not added: see below */
+#define HS_CNT_LOG_WINDOW    3u           /* hs_log_shared, not counts */
+#define HS_CNT_LOG_SUPPRESSED 4u
 #define HS_CNT_REASON_BASE   16u
 #define HS_CNT_MAX_REASONS   (HS_CNT_SLOTS - HS_CNT_REASON_BASE)
 /* The slot counting rejections with hs_reason r. */
@@ -97,10 +103,18 @@ int hs_counters_valid(const hs_counters *c);
 /*
  * Add n to counter slot `slot` (HS_CNT_ACCEPTED, HS_CNT_DUPLICATE,
  * HS_CNT_REJECTED(reason)). Atomic across processes, lock-free, never
- * blocks, never fails: a NULL handle, an out-of-range slot and the time
- * slot HS_CNT_LAST_MS are ignored.
+ * blocks, never fails: a NULL handle, an out-of-range slot, the time
+ * slot HS_CNT_LAST_MS and the log limiter's slots are ignored.
  */
 void hs_counters_add(hs_counters *c, unsigned slot, uint64_t n);
+
+/*
+ * The log limiter shared by every process of this spool (log.h), in the
+ * mapped file: so a plain CGI, a process per request, is limited too.
+ * *out is filled and 0 returned, or -1 for a NULL handle (then log with
+ * the process's own limiter). Valid while c is open.
+ */
+int hs_counters_log_shared(hs_counters *c, hs_log_shared *out);
 
 /*
  * Record ms (milliseconds since the epoch) as the last accepted time.
