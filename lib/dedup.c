@@ -179,17 +179,25 @@ static int post_hook(void *arg, const char *seg, uint64_t end)
 {
     hs_dedup_op *op = arg;
     int64_t last;
-    int rc;
+    uint64_t added;
+    int rc, want;
 
     if (op->has_key && (rc = hs_store_key_put(op->store, op->hash, op->now)) != 0) return rc;
     if ((rc = hs_store_cursor_set(op->store, seg, (int64_t)end)) != 0) return rc;
-    /* Forget keys older than the window now and then, in the same
-     * transaction, a bounded number at a time. */
+    /* Forget keys older than the window, in the same transaction. Each
+     * key added here lets HS_DEDUP_PURGE_PER_KEY expired ones go, so
+     * purging keeps pace with any intake; a sweep of HS_DEDUP_PURGE_MAX
+     * now and then works a backlog off when few events come. Both are
+     * bounded, so no append holds the spool lock long. */
+    added = (uint64_t)(op->has_key != 0) + op->indexed;
+    want = added > HS_DEDUP_PURGE_MAX / HS_DEDUP_PURGE_PER_KEY ? HS_DEDUP_PURGE_MAX
+           : (int)added * HS_DEDUP_PURGE_PER_KEY;
     if ((rc = hs_store_meta_get(op->store, "last_purge", &last)) != 0) return rc;
     if (op->now - last >= HS_DEDUP_PURGE_EVERY) {
-        if ((rc = hs_store_purge(op->store, op->now - op->ttl, HS_DEDUP_PURGE_MAX)) < 0) return rc;
+        want = HS_DEDUP_PURGE_MAX;
         if ((rc = hs_store_meta_set(op->store, "last_purge", op->now)) != 0) return rc;
     }
+    if (want > 0 && (rc = hs_store_purge(op->store, op->now - op->ttl, want)) < 0) return rc;
     if ((rc = hs_store_commit(op->store)) != 0) return rc;
     op->recorded = op->has_key;
     return 0;

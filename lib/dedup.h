@@ -24,7 +24,8 @@
 #include "store.h"
 
 #define HS_DEDUP_DUPLICATE   1      /* hs_spool_append's value for a duplicate */
-#define HS_DEDUP_PURGE_EVERY 60     /* seconds between purges of old keys */
+#define HS_DEDUP_PURGE_PER_KEY 2    /* expired keys purged per key added */
+#define HS_DEDUP_PURGE_EVERY 60     /* seconds between sweeps of old keys */
 #define HS_DEDUP_PURGE_MAX   1000   /* keys purged at most per append */
 
 /*
