@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -211,10 +212,31 @@ out:
     return rc;
 }
 
+/* Is the directory that would hold path (its last component dropped,
+ * trailing slashes ignored; "." for a bare name) an existing directory? */
+static int parent_exists(const char *path)
+{
+    char dir[PATH_MAX];
+    struct stat st;
+    size_t n = strlen(path);
+
+    if (n == 0 || n >= sizeof(dir)) return 0;
+    memcpy(dir, path, n + 1);
+    while (n > 1 && dir[n - 1] == '/') dir[--n] = '\0';
+    while (n > 0 && dir[n - 1] != '/') n--;          /* drop the last component */
+    if (n == 0) memcpy(dir, ".", 2);
+    else {
+        while (n > 1 && dir[n - 1] == '/') n--;      /* "a//b" -> "a"; "/b" -> "/" */
+        dir[n] = '\0';
+    }
+    return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 /* The spool s (-s DIR, or NULL for HOOKSPOOL_SPOOL) made absolute into
  * path[PATH_MAX] ("" when it does not exist yet: nothing to do), and the
  * rotation settings from the environment (defaults otherwise): the spool
- * commands need nothing else. Returns 0, or 2 with a message. */
+ * commands need nothing else. Returns 0, or 2 with a message (also when
+ * the spool does not exist and neither does its parent directory). */
 static int spool_setup(const char *cmd, const char *s, char path[PATH_MAX],
                        hs_spool_opts *o)
 {
@@ -241,9 +263,19 @@ static int spool_setup(const char *cmd, const char *s, char path[PATH_MAX],
     if ((v = getenv("HOOKSPOOL_FSYNC")) != NULL) o->fsync_always = strcmp(v, "never") != 0;
     if (realpath(s, path) == NULL) {
         path[0] = '\0';
-        if (errno == ENOENT) return 0;   /* nothing there: nothing to do */
-        fprintf(stderr, "hookspool %s: %s: %s\n", cmd, s, strerror(errno));
-        return 2;
+        if (errno != ENOENT) {
+            fprintf(stderr, "hookspool %s: %s: %s\n", cmd, s, strerror(errno));
+            return 2;
+        }
+        /* Not created yet (the first POST makes it) is an empty spool;
+         * but when its parent is missing too, -s is most likely a typo:
+         * saying nothing would hide it. */
+        if (!parent_exists(s)) {
+            fprintf(stderr, "hookspool %s: %s: no such spool, and its parent directory "
+                    "does not exist\n", cmd, s);
+            return 2;
+        }
+        return 0;   /* nothing there: nothing to do */
     }
     return 0;
 }

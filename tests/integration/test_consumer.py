@@ -118,6 +118,19 @@ def section_usage(T, tmp):
         rc, out, err = cli(args, env=base_env(HOOKSPOOL_SPOOL=tmp.join("not-yet")))
         T.check(rc == 0 and out == [] and err == "", "%s on a spool not made yet: exit 0, silent" %
                 " ".join(args), (rc, out, err))
+    # A spool whose parent does not exist is a mistake (a typo in -s), not
+    # an empty spool (issue 13, item 8: claim said nothing and exited 0).
+    missing = tmp.join("no-such-parent", "x")
+    for args in (["claim"], ["requeue"], ["retry-failed"], ["rotate"],
+                 ["consume", "--", "sh", "-c", "exit 9"]):
+        for how, a, env in (("-s", args[:1] + ["-s", missing] + args[1:], None),
+                            ("HOOKSPOOL_SPOOL", args, base_env(HOOKSPOOL_SPOOL=missing))):
+            rc, out, err = cli(a, env=env)
+            T.check(rc == 2 and out == [] and missing in err and "does not exist" in err,
+                    "%s with %s under a missing parent: exit 2, says so" % (args[0], how),
+                    (rc, out, err))
+    rc, out, err = cli(["done", "-s", missing, os.path.join(missing, "claimed", seg_name(1))])
+    T.check(rc == 2 and "does not exist" in err, "done under a missing parent: exit 2", (rc, err))
     notaspool = tmp.mkdir("notaspool", mode=0o700)
     rc, out, err = cli(["claim", "-s", notaspool])
     T.check(rc == 2 and "not a spool" in err, "a directory that is no spool: exit 2", (rc, err))
