@@ -109,7 +109,10 @@ static int admit_shared(hs_log *lg, const hs_log_shared *sh, time_t now)
     uint64_t w = __atomic_load_n(sh->window, __ATOMIC_ACQUIRE), nw;
 
     for (;;) {
-        if (sec > WIN_SEC(w)) {
+        /* A later second opens a new window; so does one far behind it
+         * (the clock was set back): waiting for the old second to come
+         * round again would silence the log meanwhile. */
+        if (sec > WIN_SEC(w) || sec + HS_LOG_SKEW_S < WIN_SEC(w)) {
             nw = (sec << WIN_SHIFT) | 1;
             if (__atomic_compare_exchange_n(sh->window, &w, nw, 0, __ATOMIC_ACQ_REL,
                                             __ATOMIC_ACQUIRE)) {

@@ -23,6 +23,9 @@
 #define HS_LOG_PER_SECOND 10
 #define HS_LOG_LINE_MAX   1024   /* longer lines are cut */
 #define HS_LOG_ONCE_MAX   32     /* distinct "once" warnings remembered */
+#define HS_LOG_SKEW_S     2      /* shared limiter: readings this far behind
+                                    its second count in it; further behind,
+                                    the clock was set back: a new second */
 
 /* Thread-safe: the threads of a process share one limiter. */
 typedef struct hs_log {
@@ -52,8 +55,10 @@ void hs_log_destroy(hs_log *lg);
 void hs_logf(hs_log *lg, time_t now, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Log one line under the shared limiter sh (NULL: as hs_logf). A
- * clock reading older than the open window counts in that window, so
- * processes whose readings differ cannot reopen a second. */
+ * clock reading up to HS_LOG_SKEW_S seconds older than the open window
+ * counts in that window, so processes whose readings differ cannot
+ * reopen a second; one further behind (the clock was set back) opens a
+ * new window. */
 void hs_logf_shared(hs_log *lg, const hs_log_shared *sh, time_t now, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Log one line unless this process already logged one for key (a short

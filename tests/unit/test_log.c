@@ -99,6 +99,16 @@ static void test_shared(int fd)
         CHECK_MSG(marked == HS_LOG_PER_SECOND + 1, "%d lines", marked);
         CHECK_MSG(summed == (unsigned long)(NPROC * NLINE + 1 - HS_LOG_PER_SECOND),
                   "%lu summed", summed);
+        /* The clock set back an hour: a new window at once, not silence
+         * until the old second comes round again. */
+        {
+            int k, before = marked;
+            for (k = 0; k < HS_LOG_PER_SECOND; k++)
+                hs_logf_shared(&lg, &sh, 2001, "reject fill %d", k);
+            hs_logf_shared(&lg, &sh, 2001 - 3600, "reject after the clock went back");
+            tally(&lines, &marked, &summed);
+            CHECK_MSG(marked == before + HS_LOG_PER_SECOND, "%d lines", marked - before);
+        }
         hs_log_destroy(&lg);
     }
     /* NULL: the per-process limiter */
