@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -58,12 +59,15 @@
     "      back to ready/ (a consumer died), never one a running consume\n" \
     "      holds; print their paths\n"
 #define CONSUME_HELP \
-    "  consume [-s DIR] [-n N] [--max-attempts M] -- CMD [ARG...]\n" \
+    "  consume [-s DIR] [-n N] [--max-attempts M] [--timeout S] -- CMD [ARG...]\n" \
     "      claim as claim does (at most N) and run CMD once per segment,\n" \
     "      with the segment on its stdin and its path in HOOKSPOOL_SEGMENT,\n" \
     "      holding a lock on it; exit 0 deletes the segment and prints its\n" \
     "      path, anything else puts it back in ready/, or in failed/ after\n" \
-    "      M failures (default 5, counted across runs); exit 1 if any failed\n"
+    "      M failures (default 5, counted across runs); a run longer than\n" \
+    "      S seconds (default 3600) is killed with its process group and\n" \
+    "      is a failure; exit 1 if any failed, 2 if CMD cannot be run\n" \
+    "      (then no segment is touched)\n"
 #define RETRY_HELP \
     "  retry-failed [-s DIR] [FILE...]\n" \
     "      move dead-letter segments (default: all of failed/) back to\n" \
@@ -210,10 +214,31 @@ out:
     return rc;
 }
 
+/* Is the directory that would hold path (its last component dropped,
+ * trailing slashes ignored; "." for a bare name) an existing directory? */
+static int parent_exists(const char *path)
+{
+    char dir[PATH_MAX];
+    struct stat st;
+    size_t n = strlen(path);
+
+    if (n == 0 || n >= sizeof(dir)) return 0;
+    memcpy(dir, path, n + 1);
+    while (n > 1 && dir[n - 1] == '/') dir[--n] = '\0';
+    while (n > 0 && dir[n - 1] != '/') n--;          /* drop the last component */
+    if (n == 0) memcpy(dir, ".", 2);
+    else {
+        while (n > 1 && dir[n - 1] == '/') n--;      /* "a//b" -> "a"; "/b" -> "/" */
+        dir[n] = '\0';
+    }
+    return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 /* The spool s (-s DIR, or NULL for HOOKSPOOL_SPOOL) made absolute into
  * path[PATH_MAX] ("" when it does not exist yet: nothing to do), and the
  * rotation settings from the environment (defaults otherwise): the spool
- * commands need nothing else. Returns 0, or 2 with a message. */
+ * commands need nothing else. Returns 0, or 2 with a message (also when
+ * the spool does not exist and neither does its parent directory). */
 static int spool_setup(const char *cmd, const char *s, char path[PATH_MAX],
                        hs_spool_opts *o)
 {
@@ -248,9 +273,19 @@ static int spool_setup(const char *cmd, const char *s, char path[PATH_MAX],
     if ((v = getenv("HOOKSPOOL_FSYNC")) != NULL) o->fsync_always = strcmp(v, "never") != 0;
     if (realpath(s, path) == NULL) {
         path[0] = '\0';
-        if (errno == ENOENT) return 0;   /* nothing there: nothing to do */
-        fprintf(stderr, "hookspool %s: %s: %s\n", cmd, s, strerror(errno));
-        return 2;
+        if (errno != ENOENT) {
+            fprintf(stderr, "hookspool %s: %s: %s\n", cmd, s, strerror(errno));
+            return 2;
+        }
+        /* Not created yet (the first POST makes it) is an empty spool;
+         * but when its parent is missing too, -s is most likely a typo:
+         * saying nothing would hide it. */
+        if (!parent_exists(s)) {
+            fprintf(stderr, "hookspool %s: %s: no such spool, and its parent directory "
+                    "does not exist\n", cmd, s);
+            return 2;
+        }
+        return 0;   /* nothing there: nothing to do */
     }
     return 0;
 }
@@ -495,11 +530,12 @@ static int cmd_consume(int argc, char **argv)
     static const struct option lo[] = {
         { "spool",        required_argument, NULL, 's' },
         { "max-attempts", required_argument, NULL, 'm' },
+        { "timeout",      required_argument, NULL, 't' },
         { "help",         no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     const char *s = NULL;
-    long long n = 0, max_attempts = HS_CONS_ATTEMPTS_DEF;
+    long long n = 0, max_attempts = HS_CONS_ATTEMPTS_DEF, timeout = HS_CONS_TIMEOUT_DEF;
     hs_cons *c;
     int o, rc;
 
@@ -511,6 +547,9 @@ static int cmd_consume(int argc, char **argv)
         case 'm':
             if (num_arg("consume", "--max-attempts", optarg, 1, &max_attempts) != 0) return 2;
             break;
+        case 't':
+            if (num_arg("consume", "--timeout", optarg, 1, &timeout) != 0) return 2;
+            break;
         case 'h': return cmd_usage(stdout, CONSUME_HELP, 0);
         default: return cmd_usage(stderr, CONSUME_HELP, 2);
         }
@@ -519,10 +558,19 @@ static int cmd_consume(int argc, char **argv)
         fputs("hookspool consume: no command: give -- CMD [ARG...]\n", stderr);
         return cmd_usage(stderr, CONSUME_HELP, 2);
     }
+    /* A command that cannot be run is a configuration error, reported
+     * even when there is nothing to consume (or no spool yet). */
+    if ((rc = hs_cons_find_command(argv[optind])) != 0) {
+        fprintf(stderr, "hookspool consume: %s cannot be run: %s (nothing taken)\n",
+                argv[optind], strerror(-rc));
+        return 2;
+    }
     if ((rc = cons_open("consume", s, &c)) != 0) return rc == NO_SPOOL ? 0 : rc;
+    hs_cons_set_timeout(c, timeout);
     rc = hs_cons_consume(c, n, max_attempts, argv + optind);
     hs_cons_close(c);
-    return CONS_EXIT(rc);
+    /* A command that cannot be run is a configuration error. */
+    return rc == HS_CONS_BAD_COMMAND ? 2 : CONS_EXIT(rc);
 }
 
 /* ------------------------------------------------------ status, check */

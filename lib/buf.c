@@ -113,6 +113,32 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     return 0;
 }
 
+int hs_buf_is_utf8(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, run;
+    while (i < n) {
+        if ((run = utf8_seq(u + i, n - i)) == 0) return 0;
+        i += run;
+    }
+    return 1;
+}
+
+int hs_buf_hex(hs_buf *b, const void *s, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    const unsigned char *u = s;
+    size_t i;
+    /* Overflow check before doubling the size. */
+    if (n > SIZE_MAX / 2 || hs_buf_reserve(b, 2 * n) != 0) { b->oom = 1; return -1; }
+    for (i = 0; i < n; i++) {
+        b->p[b->len++] = digits[u[i] >> 4];
+        b->p[b->len++] = digits[u[i] & 15];
+    }
+    b->p[b->len] = '\0';
+    return 0;
+}
+
 int hs_buf_json_str(hs_buf *b, const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;

@@ -44,5 +44,12 @@ int  hs_buf_printf(hs_buf *b, const char *fmt, ...)
  * attacker controlled).
  */
 int  hs_buf_json_str(hs_buf *b, const char *s, size_t n);
+/* 1 when s[0..n) is valid UTF-8 as hs_buf_json_str judges it (no
+ * overlong forms, no surrogates, nothing past U+10FFFF), else 0. Where
+ * this holds, hs_buf_json_str keeps every byte: its output decodes back
+ * to exactly s. */
+int  hs_buf_is_utf8(const char *s, size_t n);
+/* Append s[0..n) as lowercase hexadecimal digits, two per byte. */
+int  hs_buf_hex(hs_buf *b, const void *s, size_t n);
 
 #endif

@@ -128,6 +128,36 @@ static int spool_trust(const hs_config *cfg, FILE *out)
     return n;
 }
 
+/*
+ * Warn about each of sec[0..n) shorter than HS_CHECK_SECRET_MIN bytes.
+ * For an HMAC scheme a short key can be guessed offline from one signed
+ * request; a token scheme's token is the credential itself, so a short
+ * one is as weak: every scheme is warned about alike. Names the setting
+ * (and the position in a secret file), never the secret.
+ */
+static void warn_short_secrets(FILE *out, const hs_secret *sec, size_t n)
+{
+    size_t i, j, pos, of;
+
+    for (i = 0; i < n; i++) {
+        if (sec[i].key_len >= HS_CHECK_SECRET_MIN) continue;
+        /* Its position among the secrets from the same setting. */
+        for (pos = 0, of = 0, j = 0; j < n; j++) {
+            if (strcmp(sec[j].source, sec[i].source) != 0) continue;
+            of++;
+            if (j <= i) pos++;
+        }
+        if (of > 1)
+            fprintf(out, "hookspool: warning: %s (secret %zu of %zu) is %zu byte%s; use at "
+                    "least %d random bytes\n", sec[i].source, pos, of, sec[i].key_len,
+                    sec[i].key_len == 1 ? "" : "s", HS_CHECK_SECRET_MIN);
+        else
+            fprintf(out, "hookspool: warning: %s is %zu byte%s; use at least %d random "
+                    "bytes\n", sec[i].source, sec[i].key_len, sec[i].key_len == 1 ? "" : "s",
+                    HS_CHECK_SECRET_MIN);
+    }
+}
+
 int hs_check(hs_ctx *ctx, char *const *params, const char *docroot, time_t now,
              FILE *out)
 {
@@ -135,16 +165,18 @@ int hs_check(hs_ctx *ctx, char *const *params, const char *docroot, time_t now,
     const hs_config *cfg;
     const hs_secret *sec;
     const char *why;
-    int problems = 0;
+    int problems = 0, nsec;
 
     cfg = hs_ctx_config(ctx, params, now, err, sizeof(err));
     if (cfg == NULL) {
         fprintf(out, "hookspool: %s\n", err);
         return 1;
     }
-    if (hs_ctx_secrets(ctx, cfg, now, &sec, err, sizeof(err)) < 0) {
+    if ((nsec = hs_ctx_secrets(ctx, cfg, now, &sec, err, sizeof(err))) < 0) {
         fprintf(out, "hookspool: %s\n", err);
         problems++;
+    } else {
+        warn_short_secrets(out, sec, (size_t)nsec);
     }
     if ((why = spool_problem(cfg->spool)) != NULL) {
         fprintf(out, "hookspool: HOOKSPOOL_SPOOL: %s %s\n", cfg->spool, why);

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -48,6 +49,7 @@ struct hs_cons {
     hs_store     *st;            /* opened when counts are needed */
     int           st_err;        /* the store's open error, tried once */
     int           out_failed;    /* io->path failed: take nothing more */
+    long long     timeout;       /* seconds a command may run */
     hs_cons_io    io;
 };
 
@@ -376,6 +378,7 @@ int hs_cons_open(const char *spool, const hs_spool_opts *opts,
     for (i = 0; i < D_MAX; i++) c->fd[i] = -1;
     c->opts = *opts;
     c->io = *io;
+    c->timeout = HS_CONS_TIMEOUT_DEF;
     if (realpath(spool, c->root) == NULL) { rc = -errno; goto fail; }
     /* Never through a symlink, and only a spool this user may trust
      * (spool.h, "Trust"), with opts->umask saying what group and others
@@ -640,18 +643,124 @@ static char **make_env(char *segvar)
     return e;
 }
 
-/* Start argv with in_fd as its stdin. 0 with *pid, or -errno (glibc
- * reports a failed exec, e.g. -ENOENT, here rather than as exit 127). */
-static int spawn(char *const argv[], char **envp, int in_fd, pid_t *pid)
+void hs_cons_set_timeout(hs_cons *c, long long seconds)
+{
+    c->timeout = seconds >= 1 ? seconds : 1;
+}
+
+int hs_cons_find_command(const char *file)
+{
+    char dflt[256], cand[PATH_MAX];
+    const char *path, *p;
+    struct stat st;
+    int rc = -ENOENT;
+    size_t fl = strlen(file);
+
+    if (fl == 0) return -ENOENT;
+    if (strchr(file, '/') != NULL) {
+        if (stat(file, &st) != 0) return -errno;
+        if (!S_ISREG(st.st_mode) || faccessat(AT_FDCWD, file, X_OK, AT_EACCESS) != 0)
+            return -EACCES;
+        return 0;
+    }
+    if ((path = getenv("PATH")) == NULL) {
+        size_t n = confstr(_CS_PATH, dflt, sizeof(dflt));
+        path = (n > 0 && n <= sizeof(dflt)) ? dflt : "/bin:/usr/bin";
+    }
+    for (p = path;; p++) {
+        const char *end = strchrnul(p, ':');
+        size_t dl = (size_t)(end - p);
+        /* An empty element is the working directory. */
+        if (dl + 1 + fl < sizeof(cand)) {
+            if (dl == 0) snprintf(cand, sizeof(cand), "%s", file);
+            else snprintf(cand, sizeof(cand), "%.*s/%s", (int)dl, p, file);
+            if (stat(cand, &st) == 0) {
+                if (S_ISREG(st.st_mode) && faccessat(AT_FDCWD, cand, X_OK, AT_EACCESS) == 0)
+                    return 0;
+                rc = -EACCES;
+            }
+        }
+        if (*end == '\0') break;
+        p = end;
+    }
+    return rc;
+}
+
+/* Start argv with in_fd as its stdin, as the leader of a process group
+ * of its own (so a timeout can stop it and everything it started), with
+ * the signal mask `mask`. 0 with *pid, or -errno (glibc reports a failed
+ * exec, e.g. -ENOENT, here rather than as exit 127). */
+static int spawn(char *const argv[], char **envp, int in_fd, const sigset_t *mask, pid_t *pid)
 {
     posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
     int rc;
 
     if ((rc = posix_spawn_file_actions_init(&fa)) != 0) return -rc;
+    if ((rc = posix_spawnattr_init(&at)) != 0) {
+        (void)posix_spawn_file_actions_destroy(&fa);   /* frees memory only */
+        return -rc;
+    }
     rc = posix_spawn_file_actions_adddup2(&fa, in_fd, STDIN_FILENO);
-    if (rc == 0) rc = posix_spawnp(pid, argv[0], &fa, NULL, argv, envp);
-    (void)posix_spawn_file_actions_destroy(&fa);   /* frees memory only */
+    if (rc == 0) rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+    if (rc == 0) rc = posix_spawnattr_setpgroup(&at, 0);
+    if (rc == 0) rc = posix_spawnattr_setsigmask(&at, mask);
+    if (rc == 0) rc = posix_spawnp(pid, argv[0], &fa, &at, argv, envp);
+    (void)posix_spawnattr_destroy(&at);              /* frees memory only */
+    (void)posix_spawn_file_actions_destroy(&fa);
     return -rc;
+}
+
+/* How a supervised command ended. */
+enum { CHILD_ENDED, CHILD_TIMED_OUT, CHILD_INTERRUPTED };
+
+/*
+ * Wait up to `seconds` for pid to end, without reaping it (its pid, so
+ * its process group id, stays reserved until the caller reaps it). The
+ * signals of `set` (SIGCHLD and the termination signals) are blocked by
+ * the caller and taken here. Returns CHILD_ENDED, CHILD_TIMED_OUT,
+ * CHILD_INTERRUPTED with *sig, or -errno.
+ */
+static int supervise(pid_t pid, long long seconds, const sigset_t *set, int *sig)
+{
+    struct timespec now, end, left;
+    siginfo_t si;
+    int s;
+
+    if (clock_gettime(CLOCK_MONOTONIC, &end) != 0) return -errno;
+    end.tv_sec += (time_t)seconds;
+    for (;;) {
+        memset(&si, 0, sizeof(si));
+        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        if (si.si_pid == pid) return CHILD_ENDED;
+        if (clock_gettime(CLOCK_MONOTONIC, &now) != 0) return -errno;
+        if (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
+            return CHILD_TIMED_OUT;
+        left.tv_sec = end.tv_sec - now.tv_sec;
+        left.tv_nsec = end.tv_nsec - now.tv_nsec;
+        if (left.tv_nsec < 0) { left.tv_sec--; left.tv_nsec += 1000000000L; }
+        s = sigtimedwait(set, NULL, &left);
+        if (s == SIGINT || s == SIGTERM || s == SIGHUP) {
+            *sig = s;
+            return CHILD_INTERRUPTED;
+        }
+        /* SIGCHLD, the time up (EAGAIN) or EINTR: look again. */
+    }
+}
+
+/* Stop pid's process group: `first` (SIGTERM, or the signal passed on),
+ * then SIGKILL after HS_CONS_KILL_GRACE_S seconds or once pid ended, so
+ * what it left running dies too; pid is not reaped yet, so its group id
+ * is still its own. */
+static void stop_group(pid_t pid, int first, const sigset_t *set)
+{
+    int sig;
+    (void)kill(-pid, first);            /* ESRCH: gone already */
+    (void)supervise(pid, HS_CONS_KILL_GRACE_S, set, &sig);
+    (void)kill(-pid, SIGKILL);
 }
 
 static int wait_for(pid_t pid, int *status)
@@ -660,6 +769,13 @@ static int wait_for(pid_t pid, int *status)
         if (waitpid(pid, status, 0) == pid) return 0;
         if (errno != EINTR) return -errno;
     }
+}
+
+/* An exec error that says the command itself cannot be run. */
+static int bad_command_errno(int e)
+{
+    return e == ENOENT || e == EACCES || e == ENOEXEC || e == ENOTDIR || e == ELOOP ||
+           e == EISDIR || e == ENAMETOOLONG || e == EPERM || e == ETXTBSY;
 }
 
 /* The command succeeded on claimed/name: delete it, clear its count,
@@ -710,20 +826,32 @@ static void finish_failed(hs_cons *c, const char *name, const char *path,
              hs_spool_strerror(rc));
 }
 
+/* Put claimed/name back in ready/ untouched: no count, since the
+ * segment was not at fault. Under the segment's lock. */
+static void put_back(hs_cons *c, const char *name, const char *path)
+{
+    int rc = move(c, D_CLAIMED, D_READY, name);
+    if (rc != 0 && rc != -ENOENT)
+        warn(c, "cannot move %s back to %s/: %s (left in claimed/)", path, c->sub[D_READY],
+             strerror(-rc));
+}
+
 /*
  * Run argv on claimed/name, which the caller has taken and whose lock
  * lfd holds, and settle the segment. The command gets a descriptor of
  * its own (a fresh open file description at offset 0): sharing ours
  * would share the lock, which a command's stray background child could
- * then keep past our release. 0 consumed, else non-zero.
+ * then keep past our release. 0 consumed, 1 failed (counted), or, with
+ * the segment put back uncounted, HS_CONS_BAD_COMMAND, -EINTR or -errno.
  */
 static int run_one(hs_cons *c, const char *name, int lfd, char *const argv[],
                    char **envp, char *segvar, size_t segvar_len, long long max_attempts)
 {
     char path[PATH_MAX], how[HS_CONS_MSG_MAX];
     struct stat a, b;
+    sigset_t set, old;
     pid_t pid;
-    int ifd, rc, status = 0;
+    int ifd, rc, end, sig = 0, status = 0;
 
     if (snprintf(path, sizeof(path), "%s/%s", c->sub[D_CLAIMED], name) >= (int)sizeof(path) ||
         snprintf(segvar, segvar_len, SEG_ENV "=%s", path) >= (int)segvar_len) {
@@ -740,14 +868,56 @@ static int run_one(hs_cons *c, const char *name, int lfd, char *const argv[],
         if (ifd >= 0) release(ifd);
         return rc;
     }
-    rc = spawn(argv, envp, ifd, &pid);
+    /* SIGCHLD and the termination signals are taken by supervise() while
+     * the command runs; the command starts with the mask we had. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    if ((rc = sigprocmask(SIG_BLOCK, &set, &old)) != 0) {
+        rc = -errno;
+        release(ifd);
+        warn(c, "cannot block signals: %s", strerror(-rc));
+        put_back(c, name, path);
+        return rc;
+    }
+    rc = spawn(argv, envp, ifd, &old, &pid);
     release(ifd);
-    if (rc == 0 && (rc = wait_for(pid, &status)) != 0) {
+    if (rc != 0) {
+        /* The command never started: the segment is not at fault. */
+        (void)sigprocmask(SIG_SETMASK, &old, NULL);
+        if (bad_command_errno(-rc)) {
+            warn(c, "%s cannot be run: %s (nothing taken: %s put back in ready/)", argv[0],
+                 strerror(-rc), name);
+            rc = HS_CONS_BAD_COMMAND;
+        } else {
+            warn(c, "%s could not be started: %s (%s put back in ready/)", argv[0],
+                 strerror(-rc), name);
+        }
+        put_back(c, name, path);
+        return rc;
+    }
+    end = supervise(pid, c->timeout, &set, &sig);
+    if (end == CHILD_TIMED_OUT) stop_group(pid, SIGTERM, &set);
+    else if (end == CHILD_INTERRUPTED) stop_group(pid, sig, &set);
+    else if (end < 0) stop_group(pid, SIGKILL, &set);   /* cannot watch it: end it */
+    rc = wait_for(pid, &status);
+    (void)sigprocmask(SIG_SETMASK, &old, NULL);   /* a pending signal acts now */
+    if (end == CHILD_INTERRUPTED) {
+        warn(c, "interrupted by signal %d: %s stopped, %s put back in ready/", sig, argv[0],
+             path);
+        put_back(c, name, path);
+        return -EINTR;
+    }
+    if (rc != 0) {
         /* Cannot happen unless SIGCHLD is ignored; the outcome is unknown,
          * so the segment is treated as failed and retried. */
         snprintf(how, sizeof(how), "was not waited for (%s)", hs_spool_strerror(rc));
-    } else if (rc != 0) {
-        snprintf(how, sizeof(how), "could not be run (%s)", hs_spool_strerror(rc));
+    } else if (end == CHILD_TIMED_OUT) {
+        snprintf(how, sizeof(how), "ran longer than --timeout %lld s and was killed", c->timeout);
+    } else if (end < 0) {
+        snprintf(how, sizeof(how), "could not be watched (%s) and was killed", strerror(-end));
     } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         return finish_ok(c, name, path);
     } else if (WIFEXITED(status)) {
@@ -769,11 +939,17 @@ int hs_cons_consume(hs_cons *c, long long max, long long max_attempts,
     seg_list l;
     long long taken = 0;
     size_t i;
-    int rc, fd, failed = 0;
+    int rc, fd, failed = 0, stop = 0;
 
     if (argv == NULL || argv[0] == NULL || max_attempts < 1) {
         warn(c, "no command, or --max-attempts below 1");
         return -EINVAL;
+    }
+    /* A command that is not there is the operator's mistake, not the
+     * segments': say so before taking anything, even with nothing to do. */
+    if ((rc = hs_cons_find_command(argv[0])) != 0) {
+        warn(c, "%s cannot be run: %s (nothing taken)", argv[0], strerror(-rc));
+        return HS_CONS_BAD_COMMAND;
     }
     if (seal_due(c) != 0) failed = 1;   /* the ready ones can still go */
     if ((rc = list_segs(c, D_READY, &l)) != 0) return rc;
@@ -798,11 +974,16 @@ int hs_cons_consume(hs_cons *c, long long max, long long max_attempts,
         if (rc == 1) continue;
         if (rc < 0) { failed = 1; continue; }
         taken++;
-        if (run_one(c, l.name[i], fd, argv, envp, segvar, sizeof(segvar), max_attempts) != 0)
-            failed = 1;
+        rc = run_one(c, l.name[i], fd, argv, envp, segvar, sizeof(segvar), max_attempts);
         release(fd);   /* only now: after the final move or deletion */
+        if (rc == HS_CONS_BAD_COMMAND || rc == -EINTR) {
+            stop = rc;   /* take nothing more */
+            break;
+        }
+        if (rc != 0) failed = 1;
     }
     free(l.name);
     free(envp);
+    if (stop != 0) return stop;
     return c->out_failed ? -EIO : failed;
 }

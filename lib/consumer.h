@@ -34,6 +34,9 @@
 #define HS_CONS_MSG_MAX       (2 * PATH_MAX + 256)  /* one message */
 #define HS_CONS_SCAN_MAX      262144  /* segments listed per directory */
 #define HS_CONS_ATTEMPTS_DEF  5       /* consume --max-attempts default */
+#define HS_CONS_TIMEOUT_DEF   3600    /* consume --timeout default, seconds */
+#define HS_CONS_KILL_GRACE_S  5       /* SIGTERM, then this long, then SIGKILL */
+#define HS_CONS_BAD_COMMAND   2       /* hs_cons_consume: CMD cannot be run */
 
 typedef struct hs_cons_io {
     /* One result: an absolute path, NUL-terminated, valid for the call.
@@ -91,19 +94,45 @@ int hs_cons_done(hs_cons *c, const char *const *files, size_t n,
 int hs_cons_requeue(hs_cons *c, long long older_than);
 
 /*
+ * Is there an executable regular file for the command `file`, found as
+ * posix_spawnp finds it (a name without '/' is looked up in PATH, or in
+ * the C library's default path when PATH is unset)? 0, or -ENOENT (none)
+ * or -EACCES (found, but not an executable regular file).
+ */
+int hs_cons_find_command(const char *file);
+
+/*
+ * How long consume lets one run of its command take, in seconds (>= 1;
+ * HS_CONS_TIMEOUT_DEF unless set).
+ */
+void hs_cons_set_timeout(hs_cons *c, long long seconds);
+
+/*
  * Take segments as hs_cons_claim does (at most max, 0: all), each under
  * its lock, and run argv (argv[0] looked up in PATH, argv NULL-terminated)
- * once per segment: stdin is the segment from its first byte, stdout and
- * stderr are inherited, HOOKSPOOL_SEGMENT is its claimed/ path. Exit 0:
- * the segment is deleted, its count cleared and its path reported.
- * Otherwise (also: argv[0] cannot be run) its count is incremented and it
- * goes back to ready/, or to failed/ once the count reaches
- * max_attempts; the other segments go on. The store is opened (created
- * if need be) only when ready/ holds a segment, and must open (without
- * counts a poison segment would loop forever): if it cannot, nothing is
- * taken. The caller flushes its own buffered output in the path
- * callback: the command's output goes straight to the inherited
- * descriptors.
+ * once per segment, in a process group of its own: stdin is the segment
+ * from its first byte, stdout and stderr are inherited, HOOKSPOOL_SEGMENT
+ * is its claimed/ path. Exit 0: the segment is deleted, its count
+ * cleared and its path reported. Otherwise its count is incremented and
+ * it goes back to ready/, or to failed/ once the count reaches
+ * max_attempts; the other segments go on. A run that outlasts the
+ * timeout (hs_cons_set_timeout) is such a failure: its process group
+ * gets SIGTERM, HS_CONS_KILL_GRACE_S seconds later SIGKILL.
+ *
+ * A command that cannot be run at all (argv[0] not found or not
+ * executable, or its exec fails, e.g. a missing interpreter) is a
+ * configuration error, not a failure of a segment: it is reported, no
+ * count changes, a segment already taken goes back to ready/, nothing
+ * more is taken, and HS_CONS_BAD_COMMAND is returned (also when ready/
+ * is empty). SIGINT, SIGTERM or SIGHUP while the command runs is passed
+ * on to its process group; its segment goes back to ready/ uncounted
+ * and -EINTR is returned.
+ *
+ * The store is opened (created if need be) only when ready/ holds a
+ * segment, and must open (without counts a poison segment would loop
+ * forever): if it cannot, nothing is taken. The caller flushes its own
+ * buffered output in the path callback: the command's output goes
+ * straight to the inherited descriptors.
  */
 int hs_cons_consume(hs_cons *c, long long max, long long max_attempts,
                     char *const argv[]);

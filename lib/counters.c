@@ -23,7 +23,8 @@ _Static_assert(HS_CNT_FILE_SIZE == HS_CNT_MAGIC_LEN + HS_CNT_SLOTS * sizeof(uint
 _Static_assert(sizeof(HS_CNT_MAGIC) - 1 == HS_CNT_MAGIC_LEN, "magic is one word");
 _Static_assert(HS_R_COUNT <= HS_CNT_MAX_REASONS,
                "more reasons than rejected slots: grow the file under a new magic");
-_Static_assert(HS_CNT_LAST_MS < HS_CNT_REASON_BASE && HS_CNT_DUPLICATE < HS_CNT_REASON_BASE,
+_Static_assert(HS_CNT_LAST_MS < HS_CNT_REASON_BASE && HS_CNT_DUPLICATE < HS_CNT_REASON_BASE &&
+               HS_CNT_LOG_SUPPRESSED < HS_CNT_REASON_BASE,
                "fixed slots come before the reasons");
 /* Counting through a lock the library emulates would be per process and
  * so wrong across processes: insist on real lock-free 64-bit atomics. */
@@ -149,10 +150,19 @@ int hs_counters_valid(const hs_counters *c)
 
 void hs_counters_add(hs_counters *c, unsigned slot, uint64_t n)
 {
-    if (c == NULL || slot >= HS_CNT_SLOTS || slot == HS_CNT_LAST_MS) return;
+    if (c == NULL || slot >= HS_CNT_SLOTS || slot == HS_CNT_LAST_MS ||
+        slot == HS_CNT_LOG_WINDOW || slot == HS_CNT_LOG_SUPPRESSED) return;
     /* Relaxed: each slot is an independent tally; nothing is ordered
      * against it. */
     (void)__atomic_fetch_add(&c->map[WORD_SLOT(slot)], n, __ATOMIC_RELAXED);
+}
+
+int hs_counters_log_shared(hs_counters *c, hs_log_shared *out)
+{
+    if (c == NULL) return -1;
+    out->window = &c->map[WORD_SLOT(HS_CNT_LOG_WINDOW)];
+    out->suppressed = &c->map[WORD_SLOT(HS_CNT_LOG_SUPPRESSED)];
+    return 0;
 }
 
 void hs_counters_set_last_accepted(hs_counters *c, uint64_t ms)

@@ -14,7 +14,9 @@
  *   2                    last accepted time, ms since the epoch (0: none)
  *   3 .. 12              the status's cache of the spool's directory
  *                        figures (HS_CNT_SCAN_*, see hs_counters_status)
- *   13 .. 15             reserved
+ *   13, 14               the spool's shared log limiter (log.h
+ *                        hs_log_shared: window, suppressed), not counts
+ *   15                   reserved
  *   16 + r               rejections with hs_reason r (r >= 1; 16 is unused)
  * So a rejected slot is named by the hs_reason's value: new reasons must
  * be added before HS_R_COUNT, never in the middle, or old counts would
@@ -41,6 +43,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "log.h"
+
 #define HS_CNT_FILE          "counters"   /* name inside the spool */
 #define HS_CNT_MAGIC         "HSCNT001"   /* layout version: bump on change */
 #define HS_CNT_MAGIC_LEN     8
@@ -56,6 +60,8 @@
 #define HS_CNT_SCAN_AT       4u
 #define HS_CNT_SCAN_FIRST    5u           /* first figure slot */
 #define HS_CNT_SCAN_FIGURES  8u           /* slots 5 .. 12 */
+#define HS_CNT_LOG_WINDOW    13u          /* hs_log_shared, not counts */
+#define HS_CNT_LOG_SUPPRESSED 14u
 #define HS_CNT_REASON_BASE   16u
 #define HS_CNT_MAX_REASONS   (HS_CNT_SLOTS - HS_CNT_REASON_BASE)
 /* The slot counting rejections with hs_reason r. */
@@ -127,10 +133,18 @@ int hs_counters_valid(const hs_counters *c);
 /*
  * Add n to counter slot `slot` (HS_CNT_ACCEPTED, HS_CNT_DUPLICATE,
  * HS_CNT_REJECTED(reason)). Atomic across processes, lock-free, never
- * blocks, never fails: a NULL handle, an out-of-range slot and the time
- * slot HS_CNT_LAST_MS are ignored.
+ * blocks, never fails: a NULL handle, an out-of-range slot, the time
+ * slot HS_CNT_LAST_MS and the log limiter's slots are ignored.
  */
 void hs_counters_add(hs_counters *c, unsigned slot, uint64_t n);
+
+/*
+ * The log limiter shared by every process of this spool (log.h), in the
+ * mapped file: so a plain CGI, a process per request, is limited too.
+ * *out is filled and 0 returned, or -1 for a NULL handle (then log with
+ * the process's own limiter). Valid while c is open.
+ */
+int hs_counters_log_shared(hs_counters *c, hs_log_shared *out);
 
 /*
  * Record ms (milliseconds since the epoch) as the last accepted time.

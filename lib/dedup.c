@@ -12,6 +12,26 @@
 
 #define READ_CHUNK 65536
 
+/*
+ * A header's value in a key, losslessly, so that two different byte
+ * strings never make one key: valid UTF-8 as a JSON string (which keeps
+ * every byte; only '"', '\\' and control characters are escaped, and
+ * reversibly), anything else as {"hex":"<its bytes>"}. A JSON string and
+ * an object never compare equal, so the two forms cannot collide.
+ * Replacing invalid bytes by U+FFFD, as kept headers are, would merge
+ * "evt-\xe9" and "evt-\xe8" into one key and lose the second event.
+ */
+static void put_header_value(hs_buf *out, const char *v, size_t n)
+{
+    if (hs_buf_is_utf8(v, n)) {
+        hs_buf_json_str(out, v, n);
+        return;
+    }
+    hs_buf_puts(out, "{\"hex\":\"");
+    hs_buf_hex(out, v, n);
+    hs_buf_puts(out, "\"}");
+}
+
 int hs_dedup_key(const hs_config *cfg, const char *event, size_t len,
                  hs_header_fn hdr, void *arg, hs_buf *out)
 {
@@ -40,7 +60,7 @@ int hs_dedup_key(const hs_config *cfg, const char *event, size_t len,
                 strcasecmp(item, "webhook-id") == 0)
                 v = hdr(arg, "svix-id");
             if (v != NULL) {
-                hs_buf_json_str(out, v, strlen(v));
+                put_header_value(out, v, strlen(v));
                 found = 1;
             } else {
                 hs_buf_puts(out, "null");
@@ -185,18 +205,26 @@ static int post_hook(void *arg, const char *seg, uint64_t end)
 {
     hs_dedup_op *op = arg;
     int64_t last;
-    int rc;
+    uint64_t added;
+    int rc, want;
 
     if (op->store == NULL) return 0;   /* the spool has no store */
     if (op->has_key && (rc = hs_store_key_put(op->store, op->hash, op->now)) != 0) return rc;
     if ((rc = hs_store_cursor_set(op->store, seg, (int64_t)end)) != 0) return rc;
-    /* Forget keys older than the window now and then, in the same
-     * transaction, a bounded number at a time. */
+    /* Forget keys older than the window, in the same transaction. Each
+     * key added here lets HS_DEDUP_PURGE_PER_KEY expired ones go, so
+     * purging keeps pace with any intake; a sweep of HS_DEDUP_PURGE_MAX
+     * now and then works a backlog off when few events come. Both are
+     * bounded, so no append holds the spool lock long. */
+    added = (uint64_t)(op->has_key != 0) + op->indexed;
+    want = added > HS_DEDUP_PURGE_MAX / HS_DEDUP_PURGE_PER_KEY ? HS_DEDUP_PURGE_MAX
+           : (int)added * HS_DEDUP_PURGE_PER_KEY;
     if ((rc = hs_store_meta_get(op->store, "last_purge", &last)) != 0) return rc;
     if (op->now - last >= HS_DEDUP_PURGE_EVERY) {
-        if ((rc = hs_store_purge(op->store, op->now - op->ttl, HS_DEDUP_PURGE_MAX)) < 0) return rc;
+        want = HS_DEDUP_PURGE_MAX;
         if ((rc = hs_store_meta_set(op->store, "last_purge", op->now)) != 0) return rc;
     }
+    if (want > 0 && (rc = hs_store_purge(op->store, op->now - op->ttl, want)) < 0) return rc;
     if ((rc = hs_store_commit(op->store)) != 0) return rc;
     op->recorded = op->has_key;
     return 0;

@@ -2,7 +2,9 @@
  * dedup.h - duplicate suppression (SPEC section 6, promise 5).
  *
  * A key is a JSON array of the values it is made of: a header's value as
- * a string, a JSON Pointer's value as sent (null where it finds nothing).
+ * a string (or, when it is not valid UTF-8, as {"hex":"<its bytes>"}, so
+ * different bytes always make different keys), a JSON Pointer's value as
+ * sent (null where it finds nothing).
  * The store remembers each key's SHA-256 (with the endpoint) and how far
  * into the active segment it has indexed. Whoever holds the spool lock
  * first indexes the lines past that point (a writer killed between its
@@ -22,7 +24,8 @@
 #include "store.h"
 
 #define HS_DEDUP_DUPLICATE   1      /* hs_spool_append's value for a duplicate */
-#define HS_DEDUP_PURGE_EVERY 60     /* seconds between purges of old keys */
+#define HS_DEDUP_PURGE_PER_KEY 2    /* expired keys purged per key added */
+#define HS_DEDUP_PURGE_EVERY 60     /* seconds between sweeps of old keys */
 #define HS_DEDUP_PURGE_MAX   1000   /* keys purged at most per append */
 
 /*

@@ -109,13 +109,17 @@ static void answer_error(const hs_request *req, hs_response *resp, hs_reason r)
 }
 
 /* Log one rejection: endpoint, status, reason, client; never a secret
- * or a MAC. `detail` may name a path or a setting. */
-static void log_reject(hs_ctx *ctx, const hs_config *cfg, const hs_request *req,
-                       hs_reason r, const char *detail)
+ * or a MAC. `detail` may name a path or a setting. Rate-limited by the
+ * limiter in the spool's counters c, shared by every process (a plain
+ * CGI is a process per request); by the process's own without them. */
+static void log_reject(hs_ctx *ctx, hs_counters *c, const hs_config *cfg,
+                       const hs_request *req, hs_reason r, const char *detail)
 {
-    hs_logf(hs_ctx_log(ctx), req->now, "endpoint=%s status=%d reason=%s remote=%s%s%s",
-            cfg ? cfg->endpoint : "-", answers[r].status, answers[r].name,
-            remote(req), detail ? ": " : "", detail ? detail : "");
+    hs_log_shared sh;
+    hs_logf_shared(hs_ctx_log(ctx), hs_counters_log_shared(c, &sh) == 0 ? &sh : NULL,
+                   req->now, "endpoint=%s status=%d reason=%s remote=%s%s%s",
+                   cfg ? cfg->endpoint : "-", answers[r].status, answers[r].name,
+                   remote(req), detail ? ": " : "", detail ? detail : "");
 }
 
 /* Say when a writer cut back a partial line some killed process left. */
@@ -131,28 +135,33 @@ static void log_repaired(hs_ctx *ctx, const hs_config *cfg, const hs_request *re
                 (unsigned long long)cut);
 }
 
-/* Count one outcome in the spool's shared counters: no fsync, no lock.
- * A POST may create the spool to count itself; GET and HEAD never count
- * (the status changes nothing on disk); other methods count only in a
- * spool that exists. */
-static void count(hs_ctx *ctx, const hs_config *cfg, const hs_request *req, unsigned slot)
+/* The spool's shared counters for this request (NULL: none). A POST
+ * may create the spool to count itself; any other request counts only
+ * in a spool that exists. A GET or HEAD is counted only when it is
+ * refused (`unauthorized`): a status it answers counts nothing. */
+static hs_counters *counters_of(hs_ctx *ctx, const hs_config *cfg, const hs_request *req)
 {
     const char *m = hs_param(req->params, "REQUEST_METHOD");
-    hs_counters *c;
-    int post;
+    hs_counters *c = NULL;
 
-    if (cfg == NULL || m == NULL || strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0) return;
-    post = strcmp(m, "POST") == 0;
-    hs_ctx_counters(ctx, cfg, post, req->now, &c);
-    hs_counters_add(c, slot, 1);
+    if (cfg != NULL && m != NULL)
+        hs_ctx_counters(ctx, cfg, strcmp(m, "POST") == 0, req->now, &c);
+    return c;
+}
+
+/* Count one outcome in the spool's shared counters: no fsync, no lock. */
+static void count(hs_ctx *ctx, const hs_config *cfg, const hs_request *req, unsigned slot)
+{
+    hs_counters_add(counters_of(ctx, cfg, req), slot, 1);
 }
 
 static void reject(hs_ctx *ctx, const hs_config *cfg, const hs_request *req,
                    hs_response *resp, hs_reason r, const char *detail)
 {
-    log_reject(ctx, cfg, req, r, detail);
+    hs_counters *c = counters_of(ctx, cfg, req);
+    log_reject(ctx, c, cfg, req, r, detail);
     answer_error(req, resp, r);
-    count(ctx, cfg, req, HS_CNT_REJECTED(r));
+    hs_counters_add(c, HS_CNT_REJECTED(r), 1);
 }
 
 /*

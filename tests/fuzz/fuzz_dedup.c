@@ -15,7 +15,8 @@
  *    element per configured item;
  *  - each element is what the item names: for a JSON Pointer the bytes
  *    hs_json_pointer finds (null where it finds nothing), for a header a
- *    JSON string (null when absent);
+ *    JSON string when its value is UTF-8, else {"hex":"<its bytes>"}
+ *    exactly (null when absent);
  *  - no key (0) leaves the buffer as it was, and happens only when dedup
  *    is off or no item found a non-null value.
  */
@@ -232,10 +233,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 REQUIRE(e - pos == 4 && memcmp(key + pos, "null", 4) == 0,
                         "element %zu: header %s absent, yet [%.*s]", i, item, (int)(e - pos),
                         key + pos);
-            else
+            else if (hs_buf_is_utf8(hv, strlen(hv)))
                 REQUIRE(key[pos] == '"' && key[e - 1] == '"' && e - pos >= 2,
                         "element %zu: header %s is not a string: [%.*s]", i, item,
                         (int)(e - pos), key + pos);
+            else {
+                /* Not UTF-8: its exact bytes in hex, never a lossy string. */
+                hs_buf want = HS_BUF_INIT;
+                hs_buf_puts(&want, "{\"hex\":\"");
+                hs_buf_hex(&want, hv, strlen(hv));
+                hs_buf_puts(&want, "\"}");
+                REQUIRE(!want.oom && want.len == e - pos && memcmp(want.p, key + pos, want.len) == 0,
+                        "element %zu: header %s is not UTF-8, yet [%.*s]", i, item,
+                        (int)(e - pos), key + pos);
+                hs_buf_free(&want);
+            }
         }
         pos = e + 1;
     }

@@ -7,6 +7,7 @@ spools built by hand or filled by build/hookspool.fcgi run as a plain CGI
 import calendar
 import json
 import os
+import signal
 import subprocess
 import struct
 import sys
@@ -96,6 +97,8 @@ def section_usage(T, tmp):
                 ["claim", "-s", sp, "-n", "-1"], ["claim", "-s", sp, "-n", " 1"],
                 ["consume", "-s", sp, "-n", "1k", "--", "true"],
                 ["consume", "-s", sp, "--max-attempts", "0", "--", "true"],
+                ["consume", "-s", sp, "--timeout", "0", "--", "true"],
+                ["consume", "-s", sp, "--timeout", "1h", "--", "true"],
                 ["requeue", "-s", sp, "--older-than", "soon"],
                 ["claim", "-s", sp, "--bogus"], ["claim", "-s", sp, "extra"],
                 ["consume", "-s", sp], ["done", "-s", sp]):
@@ -118,6 +121,19 @@ def section_usage(T, tmp):
         rc, out, err = cli(args, env=base_env(HOOKSPOOL_SPOOL=tmp.join("not-yet")))
         T.check(rc == 0 and out == [] and err == "", "%s on a spool not made yet: exit 0, silent" %
                 " ".join(args), (rc, out, err))
+    # A spool whose parent does not exist is a mistake (a typo in -s), not
+    # an empty spool (issue 13, item 8: claim said nothing and exited 0).
+    missing = tmp.join("no-such-parent", "x")
+    for args in (["claim"], ["requeue"], ["retry-failed"], ["rotate"],
+                 ["consume", "--", "sh", "-c", "exit 9"]):
+        for how, a, env in (("-s", args[:1] + ["-s", missing] + args[1:], None),
+                            ("HOOKSPOOL_SPOOL", args, base_env(HOOKSPOOL_SPOOL=missing))):
+            rc, out, err = cli(a, env=env)
+            T.check(rc == 2 and out == [] and missing in err and "does not exist" in err,
+                    "%s with %s under a missing parent: exit 2, says so" % (args[0], how),
+                    (rc, out, err))
+    rc, out, err = cli(["done", "-s", missing, os.path.join(missing, "claimed", seg_name(1))])
+    T.check(rc == 2 and "does not exist" in err, "done under a missing parent: exit 2", (rc, err))
     notaspool = tmp.mkdir("notaspool", mode=0o700)
     rc, out, err = cli(["claim", "-s", notaspool])
     T.check(rc == 2 and "not a spool" in err, "a directory that is no spool: exit 2", (rc, err))
@@ -181,13 +197,91 @@ def section_consume(T, tmp):
     T.check(rc == 1 and out == [] and want in err, "exit 1, reported with the attempt", (rc, out, err))
     T.check(names(sp, "ready") == [seg_name(10), seg_name(11)] and names(sp, "claimed") == [],
             "back in ready/, -n 1 took only one", names(sp, "ready"))
-    rc, out, err = cli(["consume", "-s", sp, "--", "/nonexistent/consumer"])
-    T.check(rc == 1 and out == [] and err.count("(attempt") == 2,
-            "a command that cannot run counts as a failure", (rc, err))
-    T.check("(attempt 2 of 5)" in err and "(attempt 1 of 5)" in err,
-            "counts continue across runs", err)
+    # A command that cannot be run is a configuration error (issue 13,
+    # item 8: it counted as a failure of every segment, so five cron runs
+    # dead-lettered the whole spool): exit 2, a message, no segment
+    # touched, however often it runs.
+    before = {n: os.stat(os.path.join(sp, "ready", n)).st_mtime_ns for n in names(sp, "ready")}
+    for prog in ("/nonexistent/consumer", "no-such-hookspool-consumer"):
+        for run in range(6):
+            rc, out, err = cli(["consume", "-s", sp, "--", prog])
+            T.check(rc == 2 and out == [] and prog in err and "cannot be run" in err and
+                    "(attempt" not in err, "consume -- %s (run %d): exit 2 with a message"
+                    % (prog, run + 1), (rc, out, err))
+    after = {n: os.stat(os.path.join(sp, "ready", n)).st_mtime_ns for n in names(sp, "ready")}
+    T.check(after == before and names(sp, "claimed") == [] and names(sp, "failed") == [],
+            "no segment touched: ready/ as it was, nothing claimed or failed",
+            {x: names(sp, x) for x in ("ready", "claimed", "failed")})
+    rc, out, err = cli(["consume", "-s", tmp.join("not-made-yet"), "--", "/nonexistent/consumer"])
+    T.check(rc == 2 and "cannot be run" in err, "... also on a spool not made yet", (rc, err))
+    rc, out, err = cli(["consume", "-s", sp, "--", "sh", "-c", "cat >/dev/null; exit 3"])
+    T.check(rc == 1 and "(attempt 2 of 5)" in err and "(attempt 1 of 5)" in err,
+            "counts continue across runs, untouched by the runs that could not start", err)
     rc, out, err = cli(["consume", "-s", sp, "--", "sh", "-c", "cat >/dev/null"])
     T.check(rc == 0 and len(out) == 2 and names(sp, "ready") == [], "then consumed", (rc, out, err))
+
+
+def section_timeout(T, tmp):
+    T.section("consume --timeout: a hanging command is killed with its process group")
+    sp = make_spool(tmp, "timeout")
+    seg = seg_name(700)
+    put(sp, "ready", seg, b'{"hang":true}\n')
+    pidf = tmp.join("timeout-bg.pid")
+    # The command hangs, and leaves a background child that must die too.
+    cmd = 'sleep 300 & echo $! > "$0"; cat >/dev/null; sleep 300'
+    t0 = time.monotonic()
+    rc, out, err = cli(["consume", "-s", sp, "--timeout", "2", "--", "sh", "-c", cmd, pidf])
+    T.note("consume --timeout 2 returned after %.1f s" % (time.monotonic() - t0))
+    T.check(rc == 1 and out == [] and "ran longer than --timeout 2 s" in err and
+            "(attempt 1 of 5)" in err, "exit 1: a failure, counted", (rc, out, err))
+    T.check(names(sp, "ready") == [seg] and names(sp, "claimed") == [],
+            "the segment is back in ready/", {x: names(sp, x) for x in ("ready", "claimed")})
+    bg = int(open(pidf).read().strip()) if wait_file(pidf) else None
+    gone = False
+    deadline = time.monotonic() + WAIT_TIMEOUT
+    while bg and time.monotonic() < deadline:
+        try:
+            with open("/proc/%d/stat" % bg) as f:
+                gone = ") Z " in f.read()
+        except OSError:
+            gone = True
+        if gone:
+            break
+        time.sleep(0.05)
+    T.check(bg and gone, "the command's background child was killed too", bg)
+    rc, out, err = cli(["consume", "-s", sp, "--timeout", "60", "--", "sh", "-c", "cat >/dev/null"])
+    T.check(rc == 0 and out == [os.path.join(sp, "claimed", seg)],
+            "a command within --timeout consumes it", (rc, out, err))
+    # SIGTERM to consume while the command runs: passed on to the
+    # command's group; the segment goes back uncounted.
+    seg2 = seg_name(701)
+    put(sp, "ready", seg2, b'{"interrupted":true}\n')
+    pidf2 = tmp.join("interrupt.pid")
+    p = subprocess.Popen([hs.CLI, "consume", "-s", sp, "--", "sh", "-c",
+                          'echo $$ > "$0"; cat >/dev/null; sleep 300', pidf2],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=base_env())
+    # The file exists once the command runs: consume, which blocks the
+    # signal before starting it, is then waiting for it.
+    started = wait_file(pidf2)
+    p.send_signal(signal.SIGTERM)
+    try:
+        out, err = p.communicate(timeout=CMD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+    err = err.decode("utf-8", "replace")
+    T.check(started and p.returncode != 0 and "interrupted by signal %d" % signal.SIGTERM in err,
+            "SIGTERM while the command runs: consume stops, non-zero, says so",
+            (p.returncode, err))
+    T.check(names(sp, "ready") == [seg2] and names(sp, "claimed") == [],
+            "the segment is back in ready/", {x: names(sp, x) for x in ("ready", "claimed")})
+    rc, out, err = cli(["consume", "-s", sp, "--", "sh", "-c", "cat >/dev/null; exit 5"])
+    T.check(rc == 1 and "(attempt 1 of 5)" in err, "... with no attempt counted", err)
+    rc, out, err = cli(["consume", "-s", sp, "--", "sh", "-c", "cat >/dev/null"])
+    T.check(rc == 0 and names(sp, "ready") == [], "then consumed", (rc, out, err))
+    rc, out, err = cli(["consume", "--help"])
+    T.check("--timeout" in "\n".join(out) and "3600" in "\n".join(out),
+            "consume --help documents --timeout and its default", out)
 
 
 def section_poison(T, tmp):
@@ -394,6 +488,7 @@ def main(T):
     section_usage(T, tmp)
     section_race(T, tmp)
     section_consume(T, tmp)
+    section_timeout(T, tmp)
     section_poison(T, tmp)
     section_requeue(T, tmp)
     section_promise4(T, tmp)

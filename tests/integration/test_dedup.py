@@ -101,6 +101,8 @@ def cgi_post(spool, body, extra_env=None):
                 "SCRIPT_NAME": "/hook", "REQUEST_URI": "/hook",
                 "HTTP_X_CALIZA_WEBHOOK_SIGNATURE": sig(body)[hs.CALIZA_HEADER]})
     env.update(extra_env or {})
+    # A value may be bytes: a header that is not UTF-8, passed as it is.
+    env = {k.encode(): v if isinstance(v, bytes) else v.encode() for k, v in env.items()}
     r = subprocess.run([hs.FCGI], input=body, capture_output=True, env=env, timeout=60)
     out = r.stdout.decode("utf-8", "replace")
     head, _, rest = out.replace("\r\n", "\n").partition("\n\n")
@@ -278,7 +280,7 @@ def section_fresh_spools(T):
 def section_variants(T):
     T.section("HOOKSPOOL_DEDUP_SECONDS, header:, json:, off")
     tmp = T.tempdir()
-    sp = {n: tmp.join("spool-" + n) for n in ("win", "hdr", "jsn", "off")}
+    sp = {n: tmp.join("spool-" + n) for n in ("win", "hdr", "jsn", "off", "bytes")}
     routes = [
         {"url": "/win", "setenv": {}, "env": {"HOOKSPOOL_SPOOL": sp["win"],
                                               "HOOKSPOOL_DEDUP_SECONDS": "2"}},
@@ -288,6 +290,8 @@ def section_variants(T):
                                               "HOOKSPOOL_DEDUP": "json:/data/id"}},
         {"url": "/off", "setenv": {}, "env": {"HOOKSPOOL_SPOOL": sp["off"],
                                               "HOOKSPOOL_DEDUP": "off"}},
+        {"url": "/bytes", "setenv": {}, "env": {"HOOKSPOOL_SPOOL": sp["bytes"],
+                                                "HOOKSPOOL_DEDUP": "header:X-Request-Id"}},
     ]
     srv = T.server(tmp, name="var", max_procs=1, env={"HOOKSPOOL_SECRET": hs.DEMO_SECRET},
                    routes=routes)
@@ -340,6 +344,33 @@ def section_variants(T):
     T.check(not bad and keys == sorted(["-", "-", json.dumps([r1]), json.dumps([r2])]),
             "header: lines with keys [r1], [r2] and two without", keys)
 
+    # header: values that are not UTF-8 (issue 13, item 2): different
+    # bytes are different keys; the same bytes again are a duplicate.
+    body, rid = hs.caliza_event()
+    ids = [b"evt-\xe9", b"evt-\xe8", "evt-\u00e9".encode(), b"evt-\xef\xbf\xbd"]
+    first = [post(srv, body, {"X-Request-Id": v}, path="/bytes") for v in ids]
+    T.check(all(r[0] == 200 and r[1] and "id" in r[1] for r in first),
+            "header: X-Request-Id evt-\\xe9, evt-\\xe8, evt-\u00e9, evt-\ufffd (raw bytes "
+            "through lighttpd): four events, each stored", [r[2] for r in first])
+    again = [post(srv, body, {"X-Request-Id": v}, path="/bytes") for v in ids]
+    T.check(all(r[0] == 200 and r[1] == DUP for r in again),
+            "header: the same four byte strings again: each a duplicate", [r[2] for r in again])
+    st, a, b = cgi_post(sp["bytes"], body, {"HOOKSPOOL_DEDUP": "header:X-Request-Id",
+                                            "HTTP_X_REQUEST_ID": b"evt-\xe7"})
+    T.check(st.startswith("200") and a and "id" in a,
+            "header: evt-\\xe7 through a plain CGI: stored", b)
+    st, a, b = cgi_post(sp["bytes"], body, {"HOOKSPOOL_DEDUP": "header:X-Request-Id",
+                                            "HTTP_X_REQUEST_ID": b"evt-\xe9"})
+    T.check(st.startswith("200") and a == DUP,
+            "header: evt-\\xe9 through a plain CGI: the duplicate it is", b)
+    objs, bad = lines_of(sp["bytes"])
+    keys = sorted(key_of(o) for o in objs)
+    want = sorted(json.dumps(k, sort_keys=True) for k in (
+        [{"hex": "6576742de9"}], [{"hex": "6576742de8"}], [{"hex": "6576742de7"}],
+        ["evt-\u00e9"], ["evt-\ufffd"]))
+    T.check(not bad and keys == want, "header: five lines, invalid UTF-8 keyed as "
+            "{\"hex\": bytes}, valid UTF-8 as the string", keys)
+
     # json:/data/id
     did = "did-" + hs.unique_hex()
     b1 = json.dumps({"operation": "TRANSACTION_COMPLETED", "resourceId": hs.unique_hex(),
@@ -370,7 +401,7 @@ def section_variants(T):
     T.check(not bad and len(objs) == 2, "off: two lines", len(objs))
     T.check(all("key" not in o for o in objs), "off: no key field", [sorted(o) for o in objs])
     srv.stop()
-    for n in ("win", "hdr", "jsn"):
+    for n in ("win", "hdr", "jsn", "bytes"):
         check_store(T, sp[n], "DEDUP variant " + n)
     hs.check_no_leaks(T, [srv], [tmp.path])
 

@@ -96,6 +96,48 @@ int main(void)
     setenv("HOOKSPOOL_THREADS", "64", 1);
     CHECK(run_check(params, NULL, out, sizeof(out)) == 0 && strstr(out, "configuration OK"));
     unsetenv("HOOKSPOOL_THREADS");
+
+    /* Short secrets (issue 13, item 8: a one-byte secret was accepted
+     * silently): a warning naming the setting for every secret under
+     * HS_CHECK_SECRET_MIN bytes, HMAC or token scheme alike, never the
+     * secret itself; still a usable configuration. */
+    params[0] = s1;
+    params[1] = "HOOKSPOOL_SECRET=x";
+    params[2] = NULL;
+    CHECK(run_check(params, NULL, out, sizeof(out)) == 0 && strstr(out, "configuration OK") &&
+          strstr(out, "warning: HOOKSPOOL_SECRET is 1 byte"));
+    params[1] = "HOOKSPOOL_SECRET=s3cr3t";
+    params[2] = "HOOKSPOOL_SCHEME=bearer";
+    params[3] = NULL;
+    CHECK(run_check(params, NULL, out, sizeof(out)) == 0 &&
+          strstr(out, "warning: HOOKSPOOL_SECRET is 6 bytes") && !strstr(out, "s3cr3t"));
+    params[2] = "HOOKSPOOL_SCHEME=github";
+    params[3] = "HOOKSPOOL_SECRET_OLD=0123456789abcdef";   /* 16: long enough */
+    params[4] = NULL;
+    CHECK(run_check(params, NULL, out, sizeof(out)) == 0 &&
+          strstr(out, "warning: HOOKSPOOL_SECRET is 6 bytes") &&
+          !strstr(out, "HOOKSPOOL_SECRET_OLD") && !strstr(out, "s3cr3t"));
+    /* measured as decoded: 8 Base64 characters are 6 bytes */
+    params[1] = "HOOKSPOOL_SECRET=base64:AAAAAAAA";
+    params[2] = NULL;
+    CHECK(run_check(params, NULL, out, sizeof(out)) == 0 &&
+          strstr(out, "warning: HOOKSPOOL_SECRET is 6 bytes"));
+    /* a secret file: its short lines are named by position */
+    {
+        FILE *f = fopen(sf, "w");
+        fputs("0123456789abcdef0123\nab\n", f);
+        fclose(f);
+    }
+    snprintf(s3, sizeof(s3), "HOOKSPOOL_SECRET_FILE=%s", sf);
+    params[1] = s3;
+    params[2] = NULL;
+    CHECK(run_check(params, NULL, out, sizeof(out)) == 0 &&
+          strstr(out, "warning: HOOKSPOOL_SECRET_FILE (secret 2 of 2) is 2 bytes") &&
+          !strstr(out, "secret 1 of 2"));
+    /* long enough everywhere: no warning */
+    params[1] = "HOOKSPOOL_SECRET=AXxDmWTa0fcdoT6CsR5DhmijZaaaHwY+77sVZs/x4ro=";
+    CHECK(run_check(params, NULL, out, sizeof(out)) == 0 && !strstr(out, "warning"));
+
     snprintf(p, sizeof(p), "rm -rf '%s'", root);
     CHECK(system(p) == 0);
     return T_END();

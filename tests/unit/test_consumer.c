@@ -482,11 +482,93 @@ static void test_consume_failures(void)
     memset(&o, 0, sizeof(o));
     CHECK(hs_cons_retry_failed(c, files, 1) == 0 && o.n == 1 && attempts(sp, poison) == 0);
     CHECK(exists(sp, "ready", poison));
-    /* a command that cannot be run counts as a failure */
-    memset(&o, 0, sizeof(o));
-    CHECK(hs_cons_consume(c, 0, 5, nocmd) == 1);
-    CHECK(o.n == 0 && o.nwarn == 1 && strstr(o.warn, "(attempt 1 of 5)") != NULL);
-    CHECK(exists(sp, "ready", poison) && attempts(sp, poison) == 1);
+    /* A command that cannot be run is a configuration error (issue 13,
+     * item 8: it used to count as a failure of every segment, which sent
+     * them all to failed/ after five runs): it is reported, nothing is
+     * taken and no count changes, run after run. */
+    for (i = 0; i < 6; i++) {
+        memset(&o, 0, sizeof(o));
+        CHECK(hs_cons_consume(c, 0, 5, nocmd) == HS_CONS_BAD_COMMAND);
+        CHECK_MSG(o.n == 0 && o.nwarn == 1 && strstr(o.warn, nocmd[0]) != NULL &&
+                  strstr(o.warn, "nothing taken") != NULL, "%d: %s", o.nwarn, o.warn);
+    }
+    CHECK(exists(sp, "ready", poison) && attempts(sp, poison) == 0);
+    CHECK(count(sp, "claimed") == 0 && count(sp, "failed") == 0);
+    /* ... also when it is found but cannot start: a script whose
+     * interpreter does not exist fails in exec, after the segment was
+     * taken: it goes back to ready/ uncounted and the run stops. */
+    {
+        char script[PATH_MAX];
+        char *badint[2] = { script, NULL };
+        FILE *f;
+        snprintf(script, sizeof(script), "%s/badint.sh", root);
+        f = fopen(script, "w");
+        CHECK(f != NULL && fputs("#!/nonexistent/hookspool-test-sh\nexit 0\n", f) >= 0 &&
+              fclose(f) == 0);
+        CHECK(chmod(script, 0755) == 0);
+        put(sp, "ready", good1, "{\"g\":1}\n");
+        for (i = 0; i < 6; i++) {
+            memset(&o, 0, sizeof(o));
+            CHECK(hs_cons_consume(c, 0, 5, badint) == HS_CONS_BAD_COMMAND);
+            CHECK_MSG(o.n == 0 && o.nwarn == 1 && strstr(o.warn, "cannot be run") != NULL,
+                      "%d: %s", o.nwarn, o.warn);
+        }
+        CHECK(exists(sp, "ready", poison) && attempts(sp, poison) == 0);
+        CHECK(exists(sp, "ready", good1) && attempts(sp, good1) == 0);
+        CHECK(count(sp, "claimed") == 0 && count(sp, "failed") == 0);
+    }
+    /* and on an empty ready/ too: the mistake is reported at once */
+    new_spool("badcmd-empty", outf);
+    hs_cons_close(c);
+    c = cons(outf, &o);
+    CHECK(hs_cons_consume(c, 0, 5, nocmd) == HS_CONS_BAD_COMMAND && o.nwarn == 1);
+    hs_cons_close(c);
+}
+
+/* A command that hangs is killed after the timeout with its whole
+ * process group, and the run counts as a failure (issue 13, item 8: it
+ * held its segment forever). */
+static void test_consume_timeout(void)
+{
+    char sp[PATH_MAX], pidf[PATH_MAX], cmd[2 * PATH_MAX], buf[64];
+    const char *seg = "20260101T000001Z-h-000001.jsonl";
+    char *argv[4] = { "sh", "-c", cmd, NULL };
+    out o;
+    hs_cons *c;
+    FILE *f;
+    long gpid = 0;
+
+    new_spool("timeout", sp);
+    put(sp, "ready", seg, "{\"t\":1}\n");
+    snprintf(pidf, sizeof(pidf), "%s/timeout.pid", root);
+    /* a background child of the command, which must not outlive it */
+    snprintf(cmd, sizeof(cmd), "sleep 300 & echo $! > '%s'; cat > /dev/null; sleep 300", pidf);
+    c = cons(sp, &o);
+    hs_cons_set_timeout(c, 1);
+    CHECK(hs_cons_consume(c, 0, 5, argv) == 1);
+    CHECK_MSG(o.n == 0 && o.nwarn == 1 && strstr(o.warn, "--timeout") != NULL &&
+              strstr(o.warn, "(attempt 1 of 5)") != NULL, "%d: %s", o.nwarn, o.warn);
+    CHECK(exists(sp, "ready", seg) && attempts(sp, seg) == 1 && count(sp, "claimed") == 0);
+    f = fopen(pidf, "r");
+    CHECK(f != NULL && fgets(buf, sizeof(buf), f) != NULL && (gpid = atol(buf)) > 0);
+    if (f) fclose(f);
+    /* killed (maybe not yet reaped by init: then a zombie, state Z) */
+    if (gpid > 0) {
+        char stat[PATH_MAX], line[512];
+        FILE *s;
+        int gone = 0, tries;
+        struct timespec d = { 0, 50 * 1000000L };
+        snprintf(stat, sizeof(stat), "/proc/%ld/stat", gpid);
+        /* SIGKILL is delivered asynchronously: wait (bounded) for it */
+        for (tries = 0; tries < 200 && !gone; tries++) {
+            s = fopen(stat, "r");
+            gone = s == NULL ||
+                   (fgets(line, sizeof(line), s) != NULL && strstr(line, ") Z ") != NULL);
+            if (s) fclose(s);
+            if (!gone) nanosleep(&d, NULL);
+        }
+        CHECK_MSG(gone, "the command's background child %ld still runs", gpid);
+    }
     hs_cons_close(c);
 }
 
@@ -617,6 +699,7 @@ int main(void)
     test_requeue_other_process();
     test_consume();
     test_consume_failures();
+    test_consume_timeout();
     test_no_store();
     test_race();
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);

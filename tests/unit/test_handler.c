@@ -352,6 +352,28 @@ static void test_status_and_headers(void)
                                  "\"event\":{\"zen\":\"Keep it simple\"}}\n"));
         free(seg);
     }
+    /* A refused status request is counted as `unauthorized` (issue 13,
+     * item 8: the counter never counted), in a spool that exists; where
+     * there is none, it creates nothing. */
+    {
+        hs_counters_snap snap;
+        char none[450];
+        const char *auth[] = { NULL, "Bearer wrong", "Basic czNjcmV0LXRva2Vu" };
+        int i;
+        for (i = 0; i < 3; i++) {
+            base(&ps, i == 2 ? "HEAD" : "GET", spool);
+            padd(&ps, "HOOKSPOOL_STATUS_TOKEN=%s%s", "s3cret-token", "");
+            if (auth[i]) padd(&ps, "HTTP_AUTHORIZATION=%s%s", auth[i], "");
+            CHECK(run(&ps, NULL, 0, 0, &r) == 401);
+        }
+        CHECK(hs_counters_read(spool, &snap) == 0);
+        CHECK_MSG(snap.rejected[HS_R_UNAUTHORIZED] == 3, "unauthorized=%llu",
+                  (unsigned long long)snap.rejected[HS_R_UNAUTHORIZED]);
+        snprintf(none, sizeof(none), "%s-none", spool);
+        base(&ps, "GET", none);
+        padd(&ps, "HOOKSPOOL_STATUS_TOKEN=%s%s", "s3cret-token", "");
+        CHECK(run(&ps, NULL, 0, 0, &r) == 401 && stat(none, &st) != 0);
+    }
     pfree(&ps);
     hs_response_free(&r);
 }
@@ -533,6 +555,47 @@ static void test_keyless_catches_up(void)
     hs_response_free(&r);
 }
 
+/* Header keys are lossless: different bytes never make one key, even
+ * when they are not UTF-8 (issue 13, item 2: \xe9 and \xe8 were both
+ * turned into \ufffd and the second event answered as a duplicate). */
+static void test_header_key_lossless(void)
+{
+    params ps = { { 0 }, 0 };
+    hs_response r;
+    char spool[400];
+
+    hs_response_init(&r);
+    snprintf(spool, sizeof(spool), "%s/hdrkey", root);
+    {
+        static const char *const ids[] = {
+            "evt-\xe9", "evt-\xe8", "evt-\xef\xbf\xbd" /* a real U+FFFD */,
+            "evt-\\ufffd" /* the escape's text */, "evt-\xc3\xa9" /* U+00E9 */,
+            "evt-\\u00e9", "evt-\xe9\xe9", "evt-",
+        };
+        const char *g = "{\"zen\":\"lossless\"}";
+        size_t i, round;
+        /* each a new event, then the same bytes again each a duplicate */
+        for (round = 0; round < 2; round++)
+            for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+                base(&ps, "POST", spool);
+                padd(&ps, "HOOKSPOOL_DEDUP=%s%s", "header:X-Request-Id", "");
+                padd(&ps, "HTTP_X_REQUEST_ID=%s%s", ids[i], "");
+                sign_into(&ps, "caliza", SECRET, g, strlen(g));
+                CHECK_MSG(run(&ps, g, strlen(g), 0, &r) == 200 &&
+                          has(&r.body, round == 0 ? "\"id\"" : "duplicate"),
+                          "round %zu, id %zu: %s", round, i, r.body.p);
+            }
+        CHECK(spool_lines(spool, "\"zen\":\"lossless\"") == (int)(sizeof(ids) / sizeof(ids[0])));
+        /* valid UTF-8 stays a string; other bytes are spelled in hex */
+        CHECK(spool_lines(spool, "\"key\":[{\"hex\":\"6576742de9\"}]") == 1);
+        CHECK(spool_lines(spool, "\"key\":[{\"hex\":\"6576742de8\"}]") == 1);
+        CHECK(spool_lines(spool, "\"key\":[\"evt-\xc3\xa9\"]") == 1);
+        CHECK(spool_lines(spool, "\"key\":[\"evt-\\\\ufffd\"]") == 1);
+    }
+    pfree(&ps);
+    hs_response_free(&r);
+}
+
 static void test_invalid_kept(void)
 {
     params ps = { { 0 }, 0 };
@@ -653,6 +716,7 @@ int main(void)
     test_status_and_headers();
     test_dedup();
     test_keyless_catches_up();
+    test_header_key_lossless();
     test_invalid_kept();
     test_docroot_warning();
     test_keep_longest_header();
