@@ -41,11 +41,6 @@ int hs_layout_is_seg(const char *name)
            hs_layout_has_suffix(name, HS_SEG_SUFFIX) && strchr(name, '/') == NULL;
 }
 
-int hs_layout_cmp_names(const void *a, const void *b)
-{
-    return strcmp((const char *)a, (const char *)b);
-}
-
 int hs_layout_close(int fd)
 {
     return (fd >= 0 && close(fd) != 0) ? -errno : 0;
@@ -306,6 +301,12 @@ static int list_one(void *arg, int dfd, const char *entry, unsigned char type)
     return 0;
 }
 
+/* qsort comparison of two char[HS_SEG_NAME_MAX] names. */
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp((const char *)a, (const char *)b);
+}
+
 void hs_layout_names_free(hs_layout_names *l)
 {
     free(l->name);
@@ -323,6 +324,6 @@ int hs_layout_list(int dfd, const char *name, hs_layout_names *l)
         hs_layout_names_free(l);
         return rc;
     }
-    if (l->n > 1) qsort(l->name, l->n, sizeof(*l->name), hs_layout_cmp_names);
+    if (l->n > 1) qsort(l->name, l->n, sizeof(*l->name), cmp_names);
     return 0;
 }

@@ -43,8 +43,11 @@ typedef enum hs_layout_dir {
 #define HS_SEG_NAME_MAX  96            /* a name's bytes with its NUL */
 #define HS_HOST_MAX      32            /* the host part of a name */
 #define HS_SEG_TIME_LEN  16            /* "YYYYMMDDTHHMMSSZ" */
-/* A spool's path is shorter than this: room below PATH_MAX for the names
- * of the files opened by path under it ("/state.db-wal", "/counters"). */
+/* A spool's path is shorter than this: room below PATH_MAX for the
+ * longest name opened by path under it, the store's temporary copy and
+ * its journal ("/state.db.new-<pid>-<s>-<n>-<ns>-journal", at most 61
+ * bytes). Longer paths a consumer prints are refused where it opens the
+ * spool (ENAMETOOLONG). */
 #define HS_SPOOL_PATH_MAX (PATH_MAX - 64)
 /* Names one listing holds at most (hs_layout_list). */
 #define HS_LAYOUT_LIST_MAX 262144
@@ -141,9 +144,6 @@ typedef struct hs_layout_names {
  */
 int hs_layout_list(int dfd, const char *name, hs_layout_names *l);
 void hs_layout_names_free(hs_layout_names *l);
-
-/* qsort comparison of two char[HS_SEG_NAME_MAX] names. */
-int hs_layout_cmp_names(const void *a, const void *b);
 
 /* close(fd) unless fd < 0: 0 or -errno. Linux closes the descriptor
  * even when close() fails, so the caller never retries. */
