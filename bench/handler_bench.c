@@ -35,7 +35,6 @@
  * token @RID@@@@@@@@@@@@@@@@@@@@. The secret is $HOOKSPOOL_SECRET or the
  * demo secret.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -47,7 +46,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include "buf.h"
@@ -56,6 +54,7 @@
 #include "dedup.h"
 #include "handler.h"
 #include "json.h"
+#include "layout.h"
 #include "sig.h"
 #include "sign.h"
 #include "spool.h"
@@ -198,20 +197,28 @@ static int run1(hs_ctx *ctx, params *ps, const char *body, size_t blen, hs_respo
     return resp->status;
 }
 
+static int unlink_one(void *arg, int dfd, const char *entry, unsigned char type)
+{
+    (void)arg;
+    (void)type;
+    if (entry[0] != '.') (void)unlinkat(dfd, entry, 0);   /* best effort */
+    return 0;
+}
+
+/* The descriptor of the spool directory (or die). */
+static int open_spool_dir(const char *spool)
+{
+    int fd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) die("cannot open the spool");
+    return fd;
+}
+
 /* Remove the sealed segments of spool/ready (untimed housekeeping). */
 static void clear_ready(const char *spool)
 {
-    char dir[4200], p[8192];
-    DIR *d;
-    struct dirent *de;
-    snprintf(dir, sizeof(dir), "%s/ready", spool);
-    if ((d = opendir(dir)) == NULL) return;
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.') continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-        unlink(p);
-    }
-    closedir(d);
+    int fd = open_spool_dir(spool);
+    (void)hs_layout_each(fd, hs_layout_dir_name(HS_DIR_READY), unlink_one, NULL);
+    (void)hs_layout_close(fd);
 }
 
 /* ---------------------------------------------------------- throughput */
@@ -313,48 +320,11 @@ static void with_rid(const char *tmpl, size_t len, const char *rid, char *out)
     memcpy(out + (at - tmpl), rid, TOKEN_LEN);
 }
 
-/* lib/spool.c's sanitize_host and make_tag: the id's last 12 digits. */
-static void host_and_tag(const char *path, char host[HS_HOST_MAX + 1], char tag[13])
+/* The library's host part of a name and the id's tag for spool path. */
+static void host_and_tag(const char *path, char host[HS_HOST_MAX + 1], char tag[HS_TAG_LEN + 1])
 {
-    static const char hex[] = "0123456789abcdef";
-    char h[256];
-    size_t i, n = 0;
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-
-    if (gethostname(h, sizeof(h)) != 0) h[0] = '\0';
-    h[sizeof(h) - 1] = '\0';
-    for (i = 0; h[i] && h[i] != '.' && n < HS_HOST_MAX; i++) {
-        char ch = h[i];
-        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                 (ch >= '0' && ch <= '9') || ch == '-';
-        host[n++] = ok ? ch : '-';
-    }
-    if (n == 0) { memcpy(host, "host", 4); n = 4; }
-    host[n] = '\0';
-    if (c == NULL || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestUpdate(c, host, strlen(host) + 1) != 1 ||
-        EVP_DigestUpdate(c, path, strlen(path)) != 1 ||
-        EVP_DigestFinal_ex(c, md, &mdlen) != 1)
-        die("sha256");
-    EVP_MD_CTX_free(c);
-    for (i = 0; i < 6; i++) {
-        tag[2 * i] = hex[md[i] >> 4];
-        tag[2 * i + 1] = hex[md[i] & 15];
-    }
-    tag[12] = '\0';
-}
-
-/* lib/spool.c's seg_name: YYYYMMDDTHHMMSSZ-<host>-<usec>.jsonl */
-static void seg_name(uint64_t stamp, const char *host, char *out, size_t n)
-{
-    time_t s = (time_t)(stamp / 1000000u);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    snprintf(out, n, "%04d%02d%02dT%02d%02d%02dZ-%s-%06u.jsonl", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, host,
-             (unsigned)(stamp % 1000000u));
+    hs_layout_host(host);
+    if (hs_spool_tag(host, path, tag) != 0) die("sha256");
 }
 
 /* One event line as lib/handler.c's build_line makes it, with the key's
@@ -392,24 +362,30 @@ out:
     return rc;
 }
 
+/* The first name of a listing (NUL-terminated into arg, HS_SEG_NAME_MAX). */
+static int first_name(void *arg, int dfd, const char *entry, unsigned char type)
+{
+    (void)dfd;
+    (void)type;
+    if (entry[0] == '.' || strlen(entry) >= HS_SEG_NAME_MAX) return 0;
+    memcpy(arg, entry, strlen(entry) + 1);
+    return 1;
+}
+
 /* The one line of spool/active/<the only segment>, or NULL. */
 static char *active_line(const char *spool)
 {
-    char dir[4200], p[8192];
-    DIR *d;
-    struct dirent *de;
-    char *r = NULL;
+    char name[HS_SEG_NAME_MAX], p[PATH_MAX + HS_SEG_NAME_MAX + 16];
     size_t n;
-    snprintf(dir, sizeof(dir), "%s/active", spool);
-    if ((d = opendir(dir)) == NULL) return NULL;
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.') continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-        r = slurp(p, &n);
-        break;
-    }
-    closedir(d);
-    return r;
+    int fd = open_spool_dir(spool), rc;
+
+    rc = hs_layout_each(fd, hs_layout_dir_name(HS_DIR_ACTIVE), first_name, name);
+    (void)hs_layout_close(fd);
+    if (rc != 1) return NULL;
+    if (snprintf(p, sizeof(p), "%s/%s/%s", spool, hs_layout_dir_name(HS_DIR_ACTIVE), name) >=
+        (int)sizeof(p))
+        die("path too long");
+    return slurp(p, &n);
 }
 
 static void sql(sqlite3 *db, const char *q)
@@ -425,7 +401,8 @@ static int cmd_fill(const char *spool, const char *tmplfile, long lines)
 {
     size_t tlen;
     char *tmpl = slurp(tmplfile, &tlen), *body = malloc(tlen + 1);
-    char host[HS_HOST_MAX + 1], tag[13], name[256], path[8192], last_name[256] = "";
+    char host[HS_HOST_MAX + 1], tag[HS_TAG_LEN + 1], name[HS_SEG_NAME_MAX], path[8192];
+    char last_name[HS_SEG_NAME_MAX] = "";
     char rid[TOKEN_LEN + 1], dbpath[4096], err[HS_CTX_ERR_MAX];
     hs_ctx *ctx = hs_ctx_new(NULL, 2);
     params ps = { { 0 }, 0 };
@@ -484,8 +461,10 @@ static int cmd_fill(const char *spool, const char *tmplfile, long lines)
             seg = NULL;
         }
         if (seg == NULL) {
-            seg_name(stamp, host, name, sizeof(name));
-            snprintf(path, sizeof(path), "%s/ready/%s", spool, name);
+            hs_layout_name(stamp, host, HS_SEG_SUFFIX, name);
+            if (snprintf(path, sizeof(path), "%s/%s/%s", spool, hs_layout_dir_name(HS_DIR_READY),
+                         name) >= (int)sizeof(path))
+                die("fill: path too long");
             if ((seg = fopen(path, "wx")) == NULL) die("fill: cannot create a segment");
             fchmod(fileno(seg), 0600);
             setvbuf(seg, NULL, _IOFBF, 1 << 20);
@@ -516,7 +495,7 @@ static int cmd_fill(const char *spool, const char *tmplfile, long lines)
     printf("fill lines=%ld segments=%ld bytes=%lld keys=%lld seconds=%.1f\n", lines, segments,
            total, (long long)hs_store_key_count(st), mono() - t0);
     hs_store_close(st);
-    snprintf(path, sizeof(path), "%s/lock", spool);
+    snprintf(path, sizeof(path), "%s/" HS_LAYOUT_LOCK, spool);
     if ((fd = open(path, O_WRONLY)) < 0) die("fill: lock file");
     {
         unsigned char b[8];
@@ -529,7 +508,7 @@ static int cmd_fill(const char *spool, const char *tmplfile, long lines)
     /* Check 1: the handler's own line for an event equals ours. */
     {
         char scratch[4096], *hl, *sig;
-        char stag[13], shost[HS_HOST_MAX + 1];
+        char stag[HS_TAG_LEN + 1], shost[HS_HOST_MAX + 1];
         hs_response resp;
         hs_buf mine = HS_BUF_INIT;
         size_t id_off = 7, ts_off = 7 + HS_ID_LEN + 17;

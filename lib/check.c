@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "counters.h"
+#include "layout.h"
 #include "spool.h"
 #include "store.h"
 
@@ -54,50 +55,26 @@ int hs_path_under(const char *path, const char *root)
     return strncmp(p, r, rl) == 0 && (p[rl] == '\0' || p[rl] == '/');
 }
 
-/* Can this process create or write the spool at path? */
-static const char *spool_problem(const char *path)
+/* One part of the spool, of type type, as spool_trust checks it: 1 when
+ * a problem was printed, else 0 (also when it is missing). */
+static int part_trust(const hs_config *cfg, const char *name, mode_t type, FILE *out)
 {
-    static const char *const subs[] = { "active", "ready", "claimed", "failed", "invalid" };
-    char buf[PATH_MAX], *cut;
-    struct stat st;
-    size_t i;
-
-    if (lstat(path, &st) == 0) {
-        if (S_ISLNK(st.st_mode)) return NULL;   /* reported by spool_trust */
-        if (!S_ISDIR(st.st_mode)) return "is not a directory";
-        if (access(path, W_OK | X_OK) != 0) return "is not writable by this user";
-        for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
-            snprintf(buf, sizeof(buf), "%.4000s/%s", path, subs[i]);
-            if (lstat(buf, &st) == 0 && S_ISDIR(st.st_mode) && access(buf, W_OK | X_OK) != 0)
-                return "has a subdirectory not writable by this user";
-        }
-        return NULL;
-    }
-    if (errno != ENOENT) return "cannot be examined";
-    snprintf(buf, sizeof(buf), "%s", path);
-    while ((cut = strrchr(buf, '/')) != NULL) {
-        if (cut == buf) cut[1] = '\0'; else *cut = '\0';
-        if (stat(buf, &st) == 0)
-            return (S_ISDIR(st.st_mode) && access(buf, W_OK | X_OK) == 0) ? NULL
-                   : "does not exist and cannot be created by this user";
-        if (cut == buf) break;
-    }
-    return "does not exist and cannot be created";
+    int rc = hs_spool_trust_path(cfg->spool, name, type, cfg->umask);
+    if (rc == 0 || rc == -ENOENT) return 0;
+    fprintf(out, "hookspool: HOOKSPOOL_SPOOL: %s\n", hs_spool_strerror(rc));
+    return 1;
 }
 
 /* The spool's trust (spool.h, "Trust"), part by part as the receiver
  * checks it: each problem is printed; returns how many. */
 static int spool_trust(const hs_config *cfg, FILE *out)
 {
-    static const struct { const char *name; mode_t type; } parts[] = {
-        { "active", S_IFDIR }, { "ready", S_IFDIR }, { "claimed", S_IFDIR },
-        { "failed", S_IFDIR }, { "invalid", S_IFDIR }, { "lock", S_IFREG },
-        { HS_STORE_FILE, S_IFREG }, { HS_STORE_FILE "-wal", S_IFREG },
-        { HS_STORE_FILE "-shm", S_IFREG }, { HS_CNT_FILE, S_IFREG },
+    static const char *const files[] = {
+        HS_LAYOUT_LOCK, HS_STORE_FILE, HS_STORE_FILE "-wal", HS_STORE_FILE "-shm", HS_CNT_FILE,
     };
     struct stat root;
     size_t i;
-    int n = 0, rc;
+    int n = 0;
 
     /* Others (every user of a shared host) must neither write the spool
      * (plant events) nor read it (payment data). */
@@ -117,14 +94,10 @@ static int spool_trust(const hs_config *cfg, FILE *out)
         fprintf(out, "hookspool: HOOKSPOOL_SPOOL: %s\n", hs_spool_problem());
         return n + 1;
     }
-    for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
-        rc = hs_spool_trust_path(cfg->spool, parts[i].name, parts[i].type, cfg->umask);
-        if (rc == -ENOENT) continue;
-        if (rc != 0) {
-            fprintf(out, "hookspool: HOOKSPOOL_SPOOL: %s\n", hs_spool_strerror(rc));
-            n++;
-        }
-    }
+    for (i = 0; i < HS_DIR_COUNT; i++)
+        n += part_trust(cfg, hs_layout_dir_name((hs_layout_dir)i), S_IFDIR, out);
+    for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+        n += part_trust(cfg, files[i], S_IFREG, out);
     return n;
 }
 
@@ -178,7 +151,9 @@ int hs_check(hs_ctx *ctx, char *const *params, const char *docroot, time_t now,
     } else {
         warn_short_secrets(out, sec, (size_t)nsec);
     }
-    if ((why = spool_problem(cfg->spool)) != NULL) {
+    /* Every directory: the consumers (claim, consume) write in all of
+     * them, and are often the same user. */
+    if ((why = hs_layout_unwritable(cfg->spool, HS_DIRS_ALL)) != NULL) {
         fprintf(out, "hookspool: HOOKSPOOL_SPOOL: %s %s\n", cfg->spool, why);
         problems++;
     }

@@ -62,8 +62,13 @@ int hs_codec_b64_decode(const char *in, size_t inlen, unsigned char *out,
     return 0;
 }
 
-size_t hs_codec_b64_encode(const unsigned char *in, size_t n, char *out,
-                           size_t outcap)
+/*
+ * Base64-encode in[0..n) into out, NUL-terminated. outcap must hold
+ * HS_CODEC_B64_LEN(n) + 1 bytes. Returns the text length, or 0 on a bad
+ * argument (n == 0 included).
+ */
+static size_t hs_codec_b64_encode(const unsigned char *in, size_t n, char *out,
+                                  size_t outcap)
 {
     int r;
 

@@ -37,14 +37,6 @@ int hs_codec_b64_decode(const char *in, size_t inlen, unsigned char *out,
                         size_t outcap, size_t *outlen);
 
 /*
- * Base64-encode in[0..n) into out, NUL-terminated. outcap must hold
- * HS_CODEC_B64_LEN(n) + 1 bytes. Returns the text length, or 0 on a bad
- * argument (n == 0 included).
- */
-size_t hs_codec_b64_encode(const unsigned char *in, size_t n, char *out,
-                           size_t outcap);
-
-/*
  * Decode hex in[0..inlen) (either case, no separators) into
  * out[0..outcap). inlen must be even and non-zero and inlen/2 <= outcap.
  * Returns 0 with *outlen set, or -1 (out then holds no decoded bytes).

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layout.h"
 #include "text.h"
 
 /* Room for the list of scheme forms an unknown-scheme error names. */
@@ -173,7 +174,8 @@ int hs_conf_parse(hs_conf_lookup_fn lookup, void *arg, hs_config *c,
         seterr(err, errlen, "HOOKSPOOL_SPOOL: not set (the spool directory is required)");
         return -1;
     }
-    if (v[0] != '/' || strlen(v) >= sizeof(c->spool) - 64) {
+    /* Shorter than HS_SPOOL_PATH_MAX: room for the names opened below it. */
+    if (v[0] != '/' || strlen(v) >= HS_SPOOL_PATH_MAX) {
         seterr(err, errlen, "HOOKSPOOL_SPOOL: must be an absolute path");
         return -1;
     }

@@ -2,7 +2,6 @@
 
 #include "dedup.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -18,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "layout.h"
 #include "store.h"
 
 /*
@@ -30,13 +30,11 @@
  * for duplicates, at a cost per segment.
  */
 
-#define SEG_SUFFIX      ".jsonl"
 #define SEG_ENV         "HOOKSPOOL_SEGMENT"
-#define LIST_FIRST_CAP  64
 
 enum { D_READY, D_CLAIMED, D_FAILED, D_MAX };
 
-static const char *const dir_names[D_MAX] = { "ready", "claimed", "failed" };
+static const hs_layout_dir dir_of[D_MAX] = { HS_DIR_READY, HS_DIR_CLAIMED, HS_DIR_FAILED };
 
 struct hs_cons {
     char          root[PATH_MAX];
@@ -53,12 +51,7 @@ struct hs_cons {
     hs_cons_io    io;
 };
 
-/* The names of the segments of one directory, sorted (names sort by
- * time, so this is oldest first). */
-typedef struct seg_list {
-    char   (*name)[HS_SEG_NAME_MAX];
-    size_t n, cap;
-} seg_list;
+typedef hs_layout_names seg_list;
 
 static void warn(hs_cons *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -75,31 +68,12 @@ static void warn(hs_cons *c, const char *fmt, ...)
     c->io.warn(c->io.arg, msg);
 }
 
-static int xclose(int fd)
-{
-    /* Linux closes the descriptor even when close() fails; never retry. */
-    return (fd >= 0 && close(fd) != 0) ? -errno : 0;
-}
-
 /* Close a read-only segment descriptor, releasing its lock. No data is
  * pending on it, and the descriptor (so the lock) is gone even when
  * close reports an error, so there is nothing to act on. */
 static void release(int fd)
 {
-    (void)xclose(fd);
-}
-
-static int has_suffix(const char *s, size_t n)
-{
-    size_t m = sizeof(SEG_SUFFIX) - 1;
-    return n > m && memcmp(s + n - m, SEG_SUFFIX, m) == 0;
-}
-
-/* A name that can be a segment: *.jsonl, short enough to be ours. */
-static int seg_like(const char *name)
-{
-    size_t n = strlen(name);
-    return n < HS_SEG_NAME_MAX && has_suffix(name, n) && strchr(name, '/') == NULL;
+    (void)hs_layout_close(fd);
 }
 
 /* Report one result: dir/name. Sets out_failed when it cannot be
@@ -181,75 +155,18 @@ static int open_seg(hs_cons *c, int dir, const char *name, int *fd)
     return 0;
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp((const char *)a, (const char *)b);
-}
-
 /* List the segment names of directory dir into *l, sorted. Reports its
- * errors. l->name is the caller's (free). */
+ * errors. l is the caller's (hs_layout_names_free). */
 static int list_segs(hs_cons *c, int dir, seg_list *l)
 {
-    struct dirent *de;
-    DIR *d;
-    int dfd, rc = 0;
+    int rc = hs_layout_list(c->fd[dir], ".", l);
 
-    l->name = NULL;
-    l->n = l->cap = 0;
-    /* A descriptor of our own: closedir() closes what fdopendir() got. */
-    dfd = openat(c->fd[dir], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) {
-        rc = -errno;
-        warn(c, "%s: %s", c->sub[dir], hs_spool_strerror(rc));
-        return rc;
-    }
-    if ((d = fdopendir(dfd)) == NULL) {
-        rc = -errno;
-        (void)xclose(dfd);
-        warn(c, "%s: %s", c->sub[dir], hs_spool_strerror(rc));
-        return rc;
-    }
-    for (;;) {
-        size_t len;
-        errno = 0;
-        if ((de = readdir(d)) == NULL) {
-            if (errno != 0) rc = -errno;
-            break;
-        }
-        if (!seg_like(de->d_name)) continue;
-        /* Known not to be a regular file: not a segment. DT_UNKNOWN is
-         * checked when the file is opened. */
-        if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN && de->d_type != DT_LNK) continue;
-        if (l->n == l->cap) {
-            size_t cap = l->cap ? 2 * l->cap : LIST_FIRST_CAP;
-            void *p;
-            if (l->cap >= HS_CONS_SCAN_MAX) { rc = -EOVERFLOW; break; }
-            if (cap > HS_CONS_SCAN_MAX) cap = HS_CONS_SCAN_MAX;
-            if ((p = realloc(l->name, cap * sizeof(*l->name))) == NULL) {
-                rc = -ENOMEM;
-                break;
-            }
-            l->name = p;
-            l->cap = cap;
-        }
-        len = strlen(de->d_name);
-        memcpy(l->name[l->n], de->d_name, len + 1);
-        l->n++;
-    }
-    if (closedir(d) != 0 && rc == 0) rc = -errno;
     if (rc == -EOVERFLOW)
         warn(c, "%s: more than %d segments: the oldest cannot be found", c->sub[dir],
              HS_CONS_SCAN_MAX);
     else if (rc != 0)
         warn(c, "%s: %s", c->sub[dir], hs_spool_strerror(rc));
-    if (rc != 0) {
-        free(l->name);
-        l->name = NULL;
-        l->n = 0;
-        return rc;
-    }
-    if (l->n > 1) qsort(l->name, l->n, sizeof(*l->name), cmp_names);
-    return 0;
+    return rc;
 }
 
 /* Open the store once, creating it with the spool's own permissions
@@ -354,7 +271,7 @@ static int in_dir(hs_cons *c, const char *file, int dir, char name[HS_SEG_NAME_M
         d[dl] = '\0';
         base = slash + 1;
     }
-    if (!seg_like(base)) return -EINVAL;
+    if (!hs_layout_is_seg(base)) return -EINVAL;
     if (realpath(d, real) == NULL) return -errno;
     if (strcmp(real, c->sub[dir]) != 0) return -EXDEV;
     if (fstatat(c->fd[dir], base, &st, AT_SYMLINK_NOFOLLOW) != 0) return -errno;
@@ -362,8 +279,6 @@ static int in_dir(hs_cons *c, const char *file, int dir, char name[HS_SEG_NAME_M
     memcpy(name, base, strlen(base) + 1);
     return 0;
 }
-
-const char *hs_cons_root(const hs_cons *c) { return c->root; }
 
 int hs_cons_open(const char *spool, const hs_spool_opts *opts,
                  const hs_cons_io *io, hs_cons **out)
@@ -394,11 +309,12 @@ int hs_cons_open(const char *spool, const hs_spool_opts *opts,
         rc = hs_spool_trust_root(&c->root_st, opts->umask, c->root);
     }
     for (i = 0; i < D_MAX && rc == 0; i++) {
+        const char *dn = hs_layout_dir_name(dir_of[i]);
         char what[2 * PATH_MAX];
-        snprintf(what, sizeof(what), "%s/%s", c->root, dir_names[i]);
-        c->fd[i] = openat(rfd, dir_names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        snprintf(what, sizeof(what), "%s/%s", c->root, dn);
+        c->fd[i] = openat(rfd, dn, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (c->fd[i] < 0 && (errno == ELOOP || errno == ENOTDIR) &&
-            fstatat(rfd, dir_names[i], &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            fstatat(rfd, dn, &st, AT_SYMLINK_NOFOLLOW) == 0) {
             rc = hs_spool_trust_part(&st, S_IFDIR, &c->root_st, opts->umask, what);
             if (rc != 0) break;
         }
@@ -407,13 +323,13 @@ int hs_cons_open(const char *spool, const hs_spool_opts *opts,
         if ((rc = hs_spool_trust_part(&st, S_IFDIR, &c->root_st, opts->umask, what)) != 0) break;
         /* Compared with FILE arguments' real directories by done and
          * retry-failed, so it must be canonical too. */
-        if (snprintf(joined, sizeof(joined), "%s/%s", c->root, dir_names[i]) >=
+        if (snprintf(joined, sizeof(joined), "%s/%s", c->root, dn) >=
             (int)sizeof(joined)) { rc = -ENAMETOOLONG; break; }
         if (realpath(joined, c->sub[i]) == NULL) { rc = -errno; break; }
         /* Every printed path is sub/name: make sure any name fits. */
         if (strlen(c->sub[i]) + 1 + HS_SEG_NAME_MAX > PATH_MAX) { rc = -ENAMETOOLONG; break; }
     }
-    if (xclose(rfd) != 0 && rc == 0) rc = -EIO;
+    if (hs_layout_close(rfd) != 0 && rc == 0) rc = -EIO;
     if (rc != 0) goto fail;
     *out = c;
     return 0;
@@ -428,7 +344,7 @@ void hs_cons_close(hs_cons *c)
 
     if (c == NULL) return;
     /* Directory descriptors only: nothing pending to lose. */
-    for (i = 0; i < D_MAX; i++) (void)xclose(c->fd[i]);
+    for (i = 0; i < D_MAX; i++) (void)hs_layout_close(c->fd[i]);
     hs_store_close(c->st);
     hs_spool_close(c->sp);
     free(c);
@@ -451,7 +367,7 @@ int hs_cons_claim(hs_cons *c, long long max)
         taken++;
         if (emit(c, c->sub[D_CLAIMED], l.name[i]) != 0) break;
     }
-    free(l.name);
+    hs_layout_names_free(&l);
     return c->out_failed ? -EIO : failed;
 }
 
@@ -502,7 +418,7 @@ int hs_cons_requeue(hs_cons *c, long long older_than)
         }
         (void)emit(c, c->sub[D_READY], name);
     }
-    free(l.name);
+    hs_layout_names_free(&l);
     return c->out_failed ? -EIO : failed;
 }
 
@@ -522,7 +438,7 @@ int hs_cons_done(hs_cons *c, const char *const *files, size_t n,
         }
         if (strlen(kpath) + 1 + HS_SEG_NAME_MAX > PATH_MAX) {
             warn(c, "--keep %s: path too long", keep_dir);
-            (void)xclose(kfd);
+            (void)hs_layout_close(kfd);
             return -ENAMETOOLONG;
         }
     }
@@ -562,7 +478,7 @@ int hs_cons_done(hs_cons *c, const char *const *files, size_t n,
         if (kfd >= 0) (void)emit(c, kpath, name);
     }
     /* A directory descriptor: nothing pending to lose. */
-    if (kfd >= 0) (void)xclose(kfd);
+    if (kfd >= 0) (void)hs_layout_close(kfd);
     return c->out_failed ? -EIO : failed;
 }
 
@@ -603,13 +519,13 @@ int hs_cons_retry_failed(hs_cons *c, const char *const *files, size_t n)
     if ((rc = need_store(c)) != 0) {
         warn(c, "cannot open %s/%s to reset attempt counts: %s", c->root, HS_STORE_FILE,
              hs_spool_strerror(rc));
-        free(l.name);
+        hs_layout_names_free(&l);
         return rc;
     }
     if (n == 0) {
         for (i = 0; i < l.n && !c->out_failed; i++)
             if (retry_one(c, l.name[i]) < 0) failed = 1;
-        free(l.name);
+        hs_layout_names_free(&l);
         return c->out_failed ? -EIO : failed;
     }
     for (i = 0; i < n && !c->out_failed; i++) {
@@ -954,19 +870,19 @@ int hs_cons_consume(hs_cons *c, long long max, long long max_attempts,
     if (seal_due(c) != 0) failed = 1;   /* the ready ones can still go */
     if ((rc = list_segs(c, D_READY, &l)) != 0) return rc;
     if (l.n == 0) {
-        free(l.name);     /* nothing to do: not even the store is made */
+        hs_layout_names_free(&l);     /* nothing to do: not even the store is made */
         return failed;
     }
     if ((rc = need_store(c)) != 0) {
         warn(c, "cannot open %s/%s to count attempts: %s (nothing taken)", c->root,
              HS_STORE_FILE, hs_spool_strerror(rc));
-        free(l.name);
+        hs_layout_names_free(&l);
         return rc;
     }
     segvar[0] = '\0';
     if ((envp = make_env(segvar)) == NULL) {
         warn(c, "out of memory");
-        free(l.name);
+        hs_layout_names_free(&l);
         return -ENOMEM;
     }
     for (i = 0; i < l.n && (max <= 0 || taken < max) && !c->out_failed; i++) {
@@ -982,7 +898,7 @@ int hs_cons_consume(hs_cons *c, long long max, long long max_attempts,
         }
         if (rc != 0) failed = 1;
     }
-    free(l.name);
+    hs_layout_names_free(&l);
     free(envp);
     if (stop != 0) return stop;
     return c->out_failed ? -EIO : failed;

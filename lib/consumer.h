@@ -32,7 +32,7 @@
 #include "spool.h"
 
 #define HS_CONS_MSG_MAX       (2 * PATH_MAX + 256)  /* one message */
-#define HS_CONS_SCAN_MAX      262144  /* segments listed per directory */
+#define HS_CONS_SCAN_MAX      HS_LAYOUT_LIST_MAX  /* segments listed per directory */
 #define HS_CONS_ATTEMPTS_DEF  5       /* consume --max-attempts default */
 #define HS_CONS_TIMEOUT_DEF   3600    /* consume --timeout default, seconds */
 #define HS_CONS_KILL_GRACE_S  5       /* SIGTERM, then this long, then SIGKILL */
@@ -62,9 +62,6 @@ typedef struct hs_cons hs_cons;
 int  hs_cons_open(const char *spool, const hs_spool_opts *opts,
                   const hs_cons_io *io, hs_cons **out);
 void hs_cons_close(hs_cons *c);
-
-/* The spool's canonical absolute path (owned by c). */
-const char *hs_cons_root(const hs_cons *c);
 
 /*
  * The commands. Each returns 0 when everything it found to do was done

@@ -75,7 +75,8 @@ hs_ctx *hs_ctx_new_shared(const char *conf_dir, hs_log *log, hs_flusher *flusher
 {
     hs_ctx *ctx = calloc(1, sizeof(*ctx));
     if (ctx == NULL) return NULL;
-    if (conf_dir != NULL && strlen(conf_dir) < 4000)
+    /* Kept only when the file's path fits, so that path is never cut. */
+    if (conf_dir != NULL && strlen(conf_dir) + sizeof("/" HS_CTX_CONF_FILE) <= sizeof(ctx->conf_dir))
         strcpy(ctx->conf_dir, conf_dir);
     ctx->log = log;
     ctx->flusher = flusher;
@@ -320,15 +321,16 @@ static int raw_settings(const struct chain *c, hs_buf *out)
  * worth a line in the error log. */
 static void warn_docroot(hs_ctx *ctx, const hs_config *cfg, const char *docroot)
 {
-    char key[PATH_MAX + 32];
+    /* A key holds a whole path (a cut key could stand for two files). */
+    char key[sizeof("docroot-secret:") + PATH_MAX];
     if (docroot == NULL || *docroot == '\0') return;
     if (hs_path_under(cfg->spool, docroot)) {
-        snprintf(key, sizeof(key), "docroot-spool:%.4000s", cfg->spool);
+        snprintf(key, sizeof(key), "docroot-spool:%s", cfg->spool);
         hs_log_once(ctx->log, key, "warning: HOOKSPOOL_SPOOL %s lies inside DOCUMENT_ROOT %s: "
                     "anyone could download the events; move it outside", cfg->spool, docroot);
     }
     if (cfg->secret_file[0] != '\0' && hs_path_under(cfg->secret_file, docroot)) {
-        snprintf(key, sizeof(key), "docroot-secret:%.4000s", cfg->secret_file);
+        snprintf(key, sizeof(key), "docroot-secret:%s", cfg->secret_file);
         hs_log_once(ctx->log, key, "warning: HOOKSPOOL_SECRET_FILE %s lies inside "
                     "DOCUMENT_ROOT %s: anyone could download the secret; move it outside",
                     cfg->secret_file, docroot);
@@ -364,9 +366,11 @@ const hs_config *hs_ctx_config(hs_ctx *ctx, char *const *params, time_t now,
             return NULL;
         }
     } else if (ctx->conf_dir[0] != '\0') {
-        snprintf(path, sizeof(path), "%.4000s/hookspool.conf", ctx->conf_dir);
-        file = load_conf_file(ctx, path, now);
-        if (file->missing) file = NULL;
+        /* Cannot be cut: conf_dir was kept only when it fits. */
+        if (snprintf(path, sizeof(path), "%s/" HS_CTX_CONF_FILE, ctx->conf_dir) < (int)sizeof(path)) {
+            file = load_conf_file(ctx, path, now);
+            if (file->missing) file = NULL;
+        }
     }
     if (file != NULL && file->error[0] != '\0') {
         snprintf(err, errlen, "configuration file %.480s", file->error);

@@ -24,11 +24,13 @@
 #define HS_CTX_MAX_FILES   4   /* configuration files kept */
 #define HS_CTX_MAX_SPOOLS  4   /* spool handles kept open */
 #define HS_CTX_ERR_MAX     512
+#define HS_CTX_CONF_FILE   "hookspool.conf"   /* looked for in conf_dir */
 
 typedef struct hs_ctx hs_ctx;
 
-/* conf_dir: where hookspool.conf is looked for (the program's
- * directory), or NULL for none. log_fd: where log lines go (2). The
+/* conf_dir: where HS_CTX_CONF_FILE is looked for (the program's
+ * directory), or NULL for none; a directory too long for the file's
+ * path (PATH_MAX) counts as none. log_fd: where log lines go (2). The
  * context has its own log limiter and flusher. */
 hs_ctx *hs_ctx_new(const char *conf_dir, int log_fd);
 /* A context for one thread of several: the log limiter and the flusher

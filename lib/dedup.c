@@ -107,7 +107,10 @@ static int index_line(hs_dedup_op *op, const char *line, size_t len)
     return hs_store_key_put(op->store, h, op->now);
 }
 
-int hs_dedup_catch_up(hs_dedup_op *op, hs_spool *sp)
+/* Index the keys of the active segment's lines past the cursor (under
+ * the spool lock, inside a store transaction). Counts them in
+ * op->indexed. Returns 0 or a negative errno. */
+static int hs_dedup_catch_up(hs_dedup_op *op, hs_spool *sp)
 {
     char name[HS_SEG_NAME_MAX], cseg[HS_STORE_SEG_MAX], chunk[READ_CHUNK];
     hs_buf pending = HS_BUF_INIT;
@@ -172,7 +175,8 @@ static int find_store(hs_dedup_op *op)
     return 1;
 }
 
-void hs_dedup_op_done(hs_dedup_op *op)
+/* Release what the hooks opened (an owned store). */
+static void hs_dedup_op_done(hs_dedup_op *op)
 {
     if (op->own) hs_store_close(op->store);
     if (op->own) op->store = NULL;
@@ -236,7 +240,8 @@ static void abort_hook(void *arg)
     if (op->store != NULL) hs_store_rollback(op->store);
 }
 
-hs_spool_hooks hs_dedup_hooks(hs_dedup_op *op)
+/* The hooks for hs_spool_append, on op. */
+static hs_spool_hooks hs_dedup_hooks(hs_dedup_op *op)
 {
     hs_spool_hooks h;
     h.pre = pre_hook;

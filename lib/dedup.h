@@ -45,10 +45,10 @@ int hs_dedup_hash(const char *endpoint_json, size_t elen, const char *key,
                    size_t klen, unsigned char out[HS_STORE_KEY_LEN]);
 
 /* One append with dedup: the hooks' state. Fill store, hash, now, ttl,
- * endpoint; hs_dedup_hooks() gives the hooks for hs_spool_append.
+ * endpoint, and pass it to hs_dedup_append.
  * store may be NULL when the spool had no store when the caller looked:
  * the pre hook then looks again under the spool lock (spool, umask) and
- * opens it if it exists by then (op->own: closed by hs_dedup_op_done),
+ * opens it if it exists by then (op->own: closed when the append ends),
  * so no append or seal ever skips a store that exists. */
 typedef struct hs_dedup_op {
     hs_store     *store;
@@ -62,11 +62,6 @@ typedef struct hs_dedup_op {
     uint64_t      indexed;     /* out: lines indexed by the catch-up */
 } hs_dedup_op;
 
-hs_spool_hooks hs_dedup_hooks(hs_dedup_op *op);
-
-/* Release what the hooks opened (an owned store). */
-void hs_dedup_op_done(hs_dedup_op *op);
-
 /*
  * Append line as hs_spool_append does, with op's hooks: the lines past
  * the index cursor (a writer stopped between its append and recording
@@ -75,18 +70,11 @@ void hs_dedup_op_done(hs_dedup_op *op);
  * (op->has_key 0), whenever the spool has a store. Every append to a
  * spool goes through here, so a keyless event (or an endpoint with dedup
  * off sharing the spool) can never seal unindexed keys into ready/.
- * Returns what hs_spool_append returns; releases op (hs_dedup_op_done).
+ * Returns what hs_spool_append returns; releases what the hooks opened.
  */
 int hs_dedup_append(hs_dedup_op *op, hs_spool *sp, const hs_spool_opts *opts,
                     char *line, size_t len, size_t id_off, size_t ts_off,
                     char id_out[HS_ID_LEN + 1]);
-
-/*
- * Index the keys of the active segment's lines past the cursor (under
- * the spool lock, inside a store transaction). Counts them in
- * op->indexed. Returns 0 or a negative errno.
- */
-int hs_dedup_catch_up(hs_dedup_op *op, hs_spool *sp);
 
 /*
  * Seal a due active segment as hs_spool_rotate does, first indexing the

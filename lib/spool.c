@@ -1,6 +1,5 @@
 #include "spool.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,8 +14,8 @@
 #include <openssl/evp.h>
 
 #include "crypto.h"
+#include "layout.h"
 
-#define SEG_SUFFIX      ".jsonl"
 #define TAIL_CHUNK      4096
 #define SEAL_TRIES      4
 #define MKDIR_DEPTH_MAX 64
@@ -40,13 +39,9 @@ struct hs_spool {
     time_t   seg_created;          /* its first line's arrival, wall clock */
     uint64_t now_us;               /* the clock read with the last stamp */
     char     host[HS_HOST_MAX + 1];
-    char     tag[13];
+    char     tag[HS_TAG_LEN + 1];
     uint64_t repaired;
     hs_flusher *flusher;   /* not owned */
-};
-
-static const char *const subdirs[] = {
-    "active", "ready", "claimed", "failed", "invalid", NULL
 };
 
 const char *hs_spool_path(const hs_spool *sp) { return sp->path; }
@@ -177,12 +172,6 @@ uint64_t hs_spool_take_repaired(hs_spool *sp)
     return r;
 }
 
-static int xclose(int fd)
-{
-    /* Linux closes the descriptor even when close() fails; never retry. */
-    return (fd >= 0 && close(fd) != 0) ? -errno : 0;
-}
-
 static int fsync_dir(int dfd) { return fsync(dfd) != 0 ? -errno : 0; }
 
 /* mkdir that reports whether it created; the mode is set explicitly. */
@@ -224,7 +213,7 @@ static int mkdir_p(const char *path, mode_t mode, int fsync_always)
             if (pfd < 0) rc = -errno;
             else {
                 rc = fsync_dir(pfd);
-                if (xclose(pfd) != 0 && rc == 0) rc = -EIO;
+                if (hs_layout_close(pfd) != 0 && rc == 0) rc = -EIO;
             }
         }
         if (i < n) buf[i] = '/';
@@ -233,25 +222,7 @@ static int mkdir_p(const char *path, mode_t mode, int fsync_always)
     return 0;
 }
 
-static void sanitize_host(char out[HS_HOST_MAX + 1])
-{
-    char h[256];
-    size_t i, n = 0;
-    if (gethostname(h, sizeof(h)) != 0) h[0] = '\0';
-    h[sizeof(h) - 1] = '\0';
-    for (i = 0; h[i] && h[i] != '.' && n < HS_HOST_MAX; i++) {
-        char c = h[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                 (c >= '0' && c <= '9') || c == '-';
-        out[n++] = ok ? c : '-';
-    }
-    if (n == 0) { memcpy(out, "host", 4); n = 4; }
-    out[n] = '\0';
-}
-
-/* 12 hex digits naming (host, spool): the id's uniqueness across hosts
- * and across spools of one host (their stamps are independent). */
-static int make_tag(const char *host, const char *path, char tag[13])
+int hs_spool_tag(const char *host, const char *path, char tag[HS_TAG_LEN + 1])
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -266,12 +237,12 @@ static int make_tag(const char *host, const char *path, char tag[13])
          EVP_DigestUpdate(c, path, strlen(path)) == 1 &&
          EVP_DigestFinal_ex(c, md, &mdlen) == 1;
     EVP_MD_CTX_free(c);
-    if (!ok || mdlen < 6) return -EIO;
-    for (i = 0; i < 6; i++) {
+    if (!ok || mdlen < HS_TAG_LEN / 2) return -EIO;
+    for (i = 0; i < HS_TAG_LEN / 2; i++) {
         tag[2 * i] = hex[md[i] >> 4];
         tag[2 * i + 1] = hex[md[i] & 15];
     }
-    tag[12] = '\0';
+    tag[HS_TAG_LEN] = '\0';
     return 0;
 }
 
@@ -289,8 +260,8 @@ int hs_spool_open(const char *path, const hs_spool_opts *opts, int create,
     if (sp == NULL) return -ENOMEM;
     sp->root_fd = sp->active_fd = sp->ready_fd = sp->lock_fd = sp->seg_fd = -1;
     memcpy(sp->path, path, n + 1);
-    sanitize_host(sp->host);
-    if ((rc = make_tag(sp->host, path, sp->tag)) != 0) goto fail;
+    hs_layout_host(sp->host);
+    if ((rc = hs_spool_tag(sp->host, path, sp->tag)) != 0) goto fail;
 
     /* The directory usually exists: open it first, and walk the path
      * making each component only when it does not (a CGI process opens
@@ -313,11 +284,13 @@ int hs_spool_open(const char *path, const hs_spool_opts *opts, int create,
     if (fstat(sp->root_fd, &sp->root_st) != 0) { rc = -errno; goto fail; }
     if ((rc = hs_spool_trust_root(&sp->root_st, opts->umask, path)) != 0) goto fail;
     if (create) {
-        for (i = 0; subdirs[i] != NULL; i++) {
-            if ((rc = mkdir_at(sp->root_fd, subdirs[i], dmode, &created)) != 0) goto fail;
+        for (i = 0; i < HS_DIR_COUNT; i++) {
+            if ((rc = mkdir_at(sp->root_fd, hs_layout_dir_name((hs_layout_dir)i), dmode,
+                               &created)) != 0)
+                goto fail;
             any |= created;
         }
-        sp->lock_fd = openat(sp->root_fd, "lock",
+        sp->lock_fd = openat(sp->root_fd, HS_LAYOUT_LOCK,
                              O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, fmode);
         if (sp->lock_fd >= 0) {
             any = 1;
@@ -327,27 +300,28 @@ int hs_spool_open(const char *path, const hs_spool_opts *opts, int create,
     }
     /* The directories not kept open are checked as they are (a consumer
      * opens them itself, checking again). */
-    for (i = 0; subdirs[i] != NULL; i++) {
+    for (i = 0; i < HS_DIR_COUNT; i++) {
+        const char *sub = hs_layout_dir_name((hs_layout_dir)i);
         struct stat st;
         char what[PATH_MAX + 16];
-        if (strcmp(subdirs[i], "active") == 0 || strcmp(subdirs[i], "ready") == 0) continue;
-        if (fstatat(sp->root_fd, subdirs[i], &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if ((1u << i) & HS_DIRS_APPEND) continue;   /* opened below */
+        if (fstatat(sp->root_fd, sub, &st, AT_SYMLINK_NOFOLLOW) != 0) {
             if (errno == ENOENT && !create) continue;
             rc = -errno;
             goto fail;
         }
-        snprintf(what, sizeof(what), "%s/%s", path, subdirs[i]);
+        snprintf(what, sizeof(what), "%s/%s", path, sub);
         if ((rc = hs_spool_trust_part(&st, S_IFDIR, &sp->root_st, opts->umask, what)) != 0)
             goto fail;
     }
     if (sp->lock_fd < 0) {
-        sp->lock_fd = openat(sp->root_fd, "lock", O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+        sp->lock_fd = openat(sp->root_fd, HS_LAYOUT_LOCK, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
         if (sp->lock_fd < 0) {
             struct stat st;
             char what[PATH_MAX + 16];
             rc = -errno;
             snprintf(what, sizeof(what), "%s/lock", path);
-            if (rc == -ELOOP && fstatat(sp->root_fd, "lock", &st, AT_SYMLINK_NOFOLLOW) == 0)
+            if (rc == -ELOOP && fstatat(sp->root_fd, HS_LAYOUT_LOCK, &st, AT_SYMLINK_NOFOLLOW) == 0)
                 rc = hs_spool_trust_part(&st, S_IFREG, &sp->root_st, opts->umask, what);
             goto fail;
         }
@@ -360,12 +334,12 @@ int hs_spool_open(const char *path, const hs_spool_opts *opts, int create,
         if ((rc = hs_spool_trust_part(&st, S_IFREG, &sp->root_st, opts->umask, what)) != 0)
             goto fail;
     }
-    if ((sp->active_fd = open_part_dir(sp, sp->root_fd, "active")) < 0) {
+    if ((sp->active_fd = open_part_dir(sp, sp->root_fd, hs_layout_dir_name(HS_DIR_ACTIVE))) < 0) {
         rc = sp->active_fd;
         sp->active_fd = -1;
         goto fail;
     }
-    if ((sp->ready_fd = open_part_dir(sp, sp->root_fd, "ready")) < 0) {
+    if ((sp->ready_fd = open_part_dir(sp, sp->root_fd, hs_layout_dir_name(HS_DIR_READY))) < 0) {
         rc = sp->ready_fd;
         sp->ready_fd = -1;
         goto fail;
@@ -383,11 +357,11 @@ void hs_spool_close(hs_spool *sp)
     /* Nothing is pending on these descriptors: every write was flushed
      * (or reported) by the request that made it, so close errors here
      * cannot lose an acknowledged event. */
-    (void)xclose(sp->seg_fd);
-    (void)xclose(sp->lock_fd);
-    (void)xclose(sp->ready_fd);
-    (void)xclose(sp->active_fd);
-    (void)xclose(sp->root_fd);
+    (void)hs_layout_close(sp->seg_fd);
+    (void)hs_layout_close(sp->lock_fd);
+    (void)hs_layout_close(sp->ready_fd);
+    (void)hs_layout_close(sp->active_fd);
+    (void)hs_layout_close(sp->root_fd);
     free(sp);
 }
 
@@ -408,7 +382,7 @@ static int lock_spool(hs_spool *sp)
         if ((rc = hs_flusher_gate(sp->flusher, &dl)) != 0) return rc;
     }
     if (sp->lock_fd < 0) {
-        sp->lock_fd = openat(sp->root_fd, "lock", O_RDWR | O_CLOEXEC);
+        sp->lock_fd = openat(sp->root_fd, HS_LAYOUT_LOCK, O_RDWR | O_CLOEXEC);
         if (sp->lock_fd < 0) { rc = -errno; goto fail; }
     }
     if (clock_gettime(CLOCK_MONOTONIC, &start) != 0) { rc = -errno; goto fail; }
@@ -437,7 +411,7 @@ static void unlock_spool(hs_spool *sp)
     int r;
     do r = flock(sp->lock_fd, LOCK_UN); while (r != 0 && errno == EINTR);
     if (r != 0) {
-        (void)xclose(sp->lock_fd);
+        (void)hs_layout_close(sp->lock_fd);
         sp->lock_fd = -1;
     }
     if (sp->flusher != NULL) hs_flusher_ungate(sp->flusher);
@@ -478,140 +452,40 @@ static int next_stamp(hs_spool *sp, uint64_t *out)
     return 0;
 }
 
-/* Write v as exactly w decimal digits (the caller keeps v < 10^w). */
-static char *digits(char *p, unsigned v, int w)
-{
-    int i;
-    for (i = w - 1; i >= 0; i--) { p[i] = (char)('0' + v % 10); v /= 10; }
-    return p + w;
-}
-
-int64_t hs_days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    int64_t era;
-    unsigned yoe, doy, doe;
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = (unsigned)(y - era * 400);
-    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-/* The inverse (H. Hinnant's civil_from_days), for days >= 0. */
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    int64_t era;
-    unsigned doe, yoe, doy, mp;
-    z += 719468;
-    era = z / 146097;
-    doe = (unsigned)(z - era * 146097);
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-/* Fixed-width UTC fields of a stamp: years past 9999 are clamped, which
- * keeps every id, timestamp and name the same width. Arithmetic rather
- * than gmtime_r, which reads /etc/localtime on its first call: a cost
- * every CGI request would pay. */
-static void split_stamp(uint64_t stamp, struct tm *tm, unsigned *usec)
-{
-    uint64_t s = stamp / 1000000u;
-    int64_t y;
-    unsigned m, d, sod = (unsigned)(s % 86400u);
-    civil_from_days((int64_t)(s / 86400u), &y, &m, &d);
-    memset(tm, 0, sizeof(*tm));
-    tm->tm_year = (int)(y > 9999 ? 9999 : y) - 1900;
-    tm->tm_mon = (int)m - 1;
-    tm->tm_mday = (int)d;
-    tm->tm_hour = (int)(sod / 3600);
-    tm->tm_min = (int)(sod / 60 % 60);
-    tm->tm_sec = (int)(sod % 60);
-    *usec = (unsigned)(stamp % 1000000u);
-}
-
-/* "YYYYMMDDTHHMMSS" (15 bytes), or with seps "YYYY-MM-DDTHH:MM:SS" (19) */
-static char *put_time(char *p, const struct tm *tm, int seps)
-{
-    p = digits(p, (unsigned)(tm->tm_year + 1900), 4);
-    if (seps) *p++ = '-';
-    p = digits(p, (unsigned)(tm->tm_mon + 1), 2);
-    if (seps) *p++ = '-';
-    p = digits(p, (unsigned)tm->tm_mday, 2);
-    *p++ = 'T';
-    p = digits(p, (unsigned)tm->tm_hour, 2);
-    if (seps) *p++ = ':';
-    p = digits(p, (unsigned)tm->tm_min, 2);
-    if (seps) *p++ = ':';
-    return digits(p, (unsigned)tm->tm_sec, 2);
-}
-
 void hs_spool_fmt_id(uint64_t stamp, const char *tag, char out[HS_ID_LEN + 1])
 {
-    struct tm tm;
     unsigned us;
-    char *p;
-    split_stamp(stamp, &tm, &us);
-    p = put_time(out, &tm, 0);
+    char *p = hs_layout_put_time(out, stamp, 0, &us);
     *p++ = '.';
-    p = digits(p, us, 6);
+    p = hs_layout_put_digits(p, us, 6);
     *p++ = 'Z';
     *p++ = '-';
-    memcpy(p, tag, 12);
-    p[12] = '\0';
+    memcpy(p, tag, HS_TAG_LEN);
+    p[HS_TAG_LEN] = '\0';
 }
 
 void hs_spool_fmt_ts(uint64_t stamp, char out[HS_TS_LEN + 1])
 {
-    struct tm tm;
     unsigned us;
-    char *p;
-    split_stamp(stamp, &tm, &us);
-    p = put_time(out, &tm, 1);
+    char *p = hs_layout_put_time(out, stamp, 1, &us);
     *p++ = '.';
-    p = digits(p, us / 1000u, 3);
+    p = hs_layout_put_digits(p, us / 1000u, 3);
     *p++ = 'Z';
     *p = '\0';
 }
 
+/* The name of a new segment of this host stamped `stamp`. */
 static void seg_name(const hs_spool *sp, uint64_t stamp, char out[HS_SEG_NAME_MAX])
 {
-    struct tm tm;
-    unsigned us;
-    char *p;
-    split_stamp(stamp, &tm, &us);
-    p = put_time(out, &tm, 0);
-    *p++ = 'Z';
-    *p++ = '-';
-    memcpy(p, sp->host, strlen(sp->host));
-    p += strlen(sp->host);
-    *p++ = '-';
-    p = digits(p, us, 6);
-    memcpy(p, SEG_SUFFIX, sizeof(SEG_SUFFIX));
+    hs_layout_name(stamp, sp->host, HS_SEG_SUFFIX, out);
 }
 
 /* The time a segment was started, from its name; 0 (long ago) when the
  * name is not ours, so a stray file is sealed rather than grown. */
 static time_t seg_time(const char *name)
 {
-    int i;
-    int64_t y;
-    unsigned mo, d, h, mi, sec;
-    for (i = 0; i < 15; i++)
-        if (i != 8 && (name[i] < '0' || name[i] > '9')) return 0;
-    if (name[8] != 'T' || name[15] != 'Z') return 0;
-    y   = (name[0]-'0')*1000 + (name[1]-'0')*100 + (name[2]-'0')*10 + (name[3]-'0');
-    mo  = (unsigned)((name[4]-'0')*10 + (name[5]-'0'));
-    d   = (unsigned)((name[6]-'0')*10 + (name[7]-'0'));
-    h   = (unsigned)((name[9]-'0')*10 + (name[10]-'0'));
-    mi  = (unsigned)((name[11]-'0')*10 + (name[12]-'0'));
-    sec = (unsigned)((name[13]-'0')*10 + (name[14]-'0'));
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return 0;
-    return (time_t)(hs_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec);
+    int64_t t;
+    return hs_layout_name_time(name, &t) == 0 ? (time_t)t : 0;
 }
 
 /* When a segment's first line arrived: its received_at (the clock, not
@@ -621,7 +495,7 @@ static time_t first_line_time(int fd)
 {
     static const char head[] = "{\"id\":\"", mid[] = "\",\"received_at\":\"";
     enum { TS_OFF = sizeof(head) - 1 + HS_ID_LEN + sizeof(mid) - 1 };
-    char b[TS_OFF + HS_TS_LEN], name[16];
+    char b[TS_OFF + HS_TS_LEN], name[HS_SEG_TIME_LEN + 1];
     ssize_t r;
 
     do r = pread(fd, b, sizeof(b), 0); while (r < 0 && errno == EINTR);
@@ -636,13 +510,8 @@ static time_t first_line_time(int fd)
     memcpy(name + 11, b + TS_OFF + 14, 2);
     memcpy(name + 13, b + TS_OFF + 17, 2);
     name[15] = 'Z';
+    name[HS_SEG_TIME_LEN] = '\0';
     return b[TS_OFF + 4] == '-' && b[TS_OFF + 10] == 'T' ? seg_time(name) : -1;
-}
-
-static int has_suffix(const char *s, const char *suf)
-{
-    size_t n = strlen(s), m = strlen(suf);
-    return n > m && memcmp(s + n - m, suf, m) == 0;
 }
 
 /*
@@ -674,7 +543,7 @@ static int seg_stat(int fd, struct stat *st)
 
 static void forget_seg(hs_spool *sp)
 {
-    (void)xclose(sp->seg_fd);
+    (void)hs_layout_close(sp->seg_fd);
     sp->seg_fd = -1;
     sp->seg_name[0] = '\0';
 }
@@ -782,12 +651,12 @@ static int create_seg(hs_spool *sp, const hs_spool_opts *opts, uint64_t stamp)
     if (fchmod(fd, fmode) != 0 || seg_stat(fd, &st) != 0) {
         rc = -errno;
         (void)unlinkat(sp->active_fd, name, 0);
-        (void)xclose(fd);
+        (void)hs_layout_close(fd);
         return rc;
     }
     if (opts->fsync_always && (rc = fsync_dir(sp->active_fd)) != 0) {
         (void)unlinkat(sp->active_fd, name, 0);
-        (void)xclose(fd);
+        (void)hs_layout_close(fd);
         return rc;
     }
     sp->seg_fd = fd;
@@ -819,7 +688,7 @@ static int cached_is_current(hs_spool *sp, struct stat *st)
 /* End of an operation: close the segment, remember its name. */
 static void release_seg(hs_spool *sp)
 {
-    (void)xclose(sp->seg_fd);
+    (void)hs_layout_close(sp->seg_fd);
     sp->seg_fd = -1;
 }
 
@@ -829,7 +698,7 @@ static int adopt(hs_spool *sp, const char *name)
     struct stat st;
     int fd = openat(sp->active_fd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) return -errno;
-    if (seg_stat(fd, &st) != 0) { int rc = -errno; (void)xclose(fd); return rc; }
+    if (seg_stat(fd, &st) != 0) { int rc = -errno; (void)hs_layout_close(fd); return rc; }
     forget_seg(sp);
     sp->seg_fd = fd;
     snprintf(sp->seg_name, sizeof(sp->seg_name), "%s", name);
@@ -847,67 +716,52 @@ static int adopt(hs_spool *sp, const char *name)
     return 0;
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp((const char *)a, (const char *)b);
-}
-
 /* Find the active segment on disk and cache it. There is at most one
  * unless a crash interrupted sealing: already-sealed links are dropped,
  * and of several live segments all but the newest are tail-fixed and
  * sealed. Leaves sp->seg_fd = -1 when there is none. Under the lock. */
 static int load_seg(hs_spool *sp, int fsync_always)
 {
-    enum { MAX_LIVE = 16 };
-    char names[MAX_LIVE][HS_SEG_NAME_MAX];
-    size_t n = 0, i;
-    DIR *d;
-    struct dirent *de;
-    int dfd, rc = 0;
+    hs_layout_names l;
+    size_t i, live = 0;
+    int rc;
 
     forget_seg(sp);
-    dfd = openat(sp->active_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) return -errno;
-    d = fdopendir(dfd);
-    if (d == NULL) { rc = -errno; (void)xclose(dfd); return rc; }
-    for (;;) {
+    if ((rc = hs_layout_list(sp->active_fd, ".", &l)) != 0) return rc;
+    /* Keep the live ones, in order, at the front of the list. */
+    for (i = 0; i < l.n; i++) {
         struct stat st;
-        errno = 0;
-        de = readdir(d);
-        if (de == NULL) { if (errno) rc = -errno; break; }
-        if (!has_suffix(de->d_name, SEG_SUFFIX) ||
-            strlen(de->d_name) >= HS_SEG_NAME_MAX) continue;
-        if (fstatat(sp->active_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (fstatat(sp->active_fd, l.name[i], &st, AT_SYMLINK_NOFOLLOW) != 0) {
             rc = -errno;
-            break;
+            goto out;
         }
         if (!S_ISREG(st.st_mode)) continue;
         if (st.st_nlink > 1) {
             /* Sealed by link() and the unlink was lost to a crash. */
-            if (unlinkat(sp->active_fd, de->d_name, 0) != 0) { rc = -errno; break; }
+            if (unlinkat(sp->active_fd, l.name[i], 0) != 0) { rc = -errno; goto out; }
             continue;
         }
-        if (n == MAX_LIVE) continue;  /* sealed on later passes */
-        memcpy(names[n++], de->d_name, strlen(de->d_name) + 1);
+        if (live != i) memcpy(l.name[live], l.name[i], sizeof(l.name[i]));
+        live++;
     }
-    if (closedir(d) != 0 && rc == 0) rc = -errno;
-    if (rc != 0 || n == 0) return rc;
-    qsort(names, n, sizeof(names[0]), cmp_names);
-    for (i = 0; i + 1 < n; i++) {
+    for (i = 0; i + 1 < live; i++) {
         off_t size;
         struct stat st;
-        if ((rc = adopt(sp, names[i])) != 0) return rc;
-        if (seg_stat(sp->seg_fd, &st) != 0) return -errno;
+        if ((rc = adopt(sp, l.name[i])) != 0) goto out;
+        if (seg_stat(sp->seg_fd, &st) != 0) { rc = -errno; goto out; }
         size = st.st_size;
-        if ((rc = fix_tail(sp, &size)) != 0) return rc;
+        if ((rc = fix_tail(sp, &size)) != 0) goto out;
         if (size == 0) {
-            if (unlinkat(sp->active_fd, names[i], 0) != 0) return -errno;
+            if (unlinkat(sp->active_fd, l.name[i], 0) != 0) { rc = -errno; goto out; }
             forget_seg(sp);
         } else if ((rc = seal_current(sp, fsync_always)) != 0) {
-            return rc;
+            goto out;
         }
     }
-    return adopt(sp, names[n - 1]);
+    if (live > 0) rc = adopt(sp, l.name[live - 1]);
+out:
+    hs_layout_names_free(&l);
+    return rc;
 }
 
 /* The current segment open in sp->seg_fd with its fstat in *st, or
@@ -1080,40 +934,44 @@ static int cmp_kept(const void *a, const void *b)
     return strcmp(((const struct kept *)a)->name, ((const struct kept *)b)->name);
 }
 
+/* The kept bodies of a directory: what list_kept gathers. */
+typedef struct kept_list {
+    struct kept       *v;      /* HS_INVALID_MAX_FILES entries */
+    size_t             n;
+    unsigned long long total;
+} kept_list;
+
+static int kept_one(void *arg, int dfd, const char *entry, unsigned char type)
+{
+    kept_list *k = arg;
+    struct stat st;
+    (void)type;
+    if (!hs_layout_has_suffix(entry, HS_BODY_SUFFIX) || strlen(entry) >= HS_SEG_NAME_MAX) return 0;
+    if (fstatat(dfd, entry, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) return 0;
+    k->total += (unsigned long long)st.st_size;
+    if (k->n == HS_INVALID_MAX_FILES) return 0;
+    memcpy(k->v[k->n].name, entry, strlen(entry) + 1);
+    k->v[k->n].size = st.st_size;
+    k->n++;
+    return 0;
+}
+
 /* The kept bodies in dfd, oldest first: *n entries in a malloc'd array
  * (the caller frees) and their total size. */
 static int list_kept(int dfd, struct kept **out, size_t *n, unsigned long long *total)
 {
-    struct kept *v = NULL;
-    DIR *d;
-    struct dirent *de;
-    int fd2, rc = 0;
+    kept_list k = { NULL, 0, 0 };
+    int rc;
 
     *out = NULL;
     *n = 0;
     *total = 0;
-    fd2 = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd2 < 0) return -errno;
-    if ((d = fdopendir(fd2)) == NULL) { rc = -errno; (void)xclose(fd2); return rc; }
-    v = calloc(HS_INVALID_MAX_FILES, sizeof(*v));
-    if (v == NULL) { closedir(d); return -ENOMEM; }
-    for (;;) {
-        struct stat st;
-        errno = 0;
-        if ((de = readdir(d)) == NULL) { if (errno) rc = -errno; break; }
-        if (!has_suffix(de->d_name, ".body") || strlen(de->d_name) >= HS_SEG_NAME_MAX) continue;
-        if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
-            continue;
-        *total += (unsigned long long)st.st_size;
-        if (*n == HS_INVALID_MAX_FILES) continue;
-        memcpy(v[*n].name, de->d_name, strlen(de->d_name) + 1);
-        v[*n].size = st.st_size;
-        (*n)++;
-    }
-    if (closedir(d) != 0 && rc == 0) rc = -errno;
-    if (rc != 0) { free(v); *n = 0; return rc; }
-    qsort(v, *n, sizeof(*v), cmp_kept);
-    *out = v;
+    if ((k.v = calloc(HS_INVALID_MAX_FILES, sizeof(*k.v))) == NULL) return -ENOMEM;
+    if ((rc = hs_layout_each(dfd, ".", kept_one, &k)) != 0) { free(k.v); return rc; }
+    qsort(k.v, k.n, sizeof(*k.v), cmp_kept);
+    *out = k.v;
+    *n = k.n;
+    *total = k.total;
     return 0;
 }
 
@@ -1131,7 +989,7 @@ int hs_spool_keep_invalid(hs_spool *sp, const hs_spool_opts *opts,
     if (keep <= 0 || (unsigned long long)len > (unsigned long long)keep) return 1;
     if ((rc = lock_spool(sp)) != 0) return rc;
     if ((rc = next_stamp(sp, &stamp)) != 0) goto out;
-    dfd = open_part_dir(sp, sp->root_fd, "invalid");
+    dfd = open_part_dir(sp, sp->root_fd, hs_layout_dir_name(HS_DIR_INVALID));
     if (dfd < 0) { rc = dfd; dfd = -1; goto out; }
     if ((rc = list_kept(dfd, &v, &n, &total)) != 0) goto out;
     while (total + len > (unsigned long long)keep && i < n) {
@@ -1140,8 +998,7 @@ int hs_spool_keep_invalid(hs_spool *sp, const hs_spool_opts *opts,
         i++;
     }
     if (total + len > (unsigned long long)keep) { rc = 1; goto out; }
-    seg_name(sp, stamp, name);
-    memcpy(name + strlen(name) - strlen(SEG_SUFFIX), ".body", sizeof(".body"));
+    hs_layout_name(stamp, sp->host, HS_BODY_SUFFIX, name);
     fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, fmode);
     if (fd < 0) { rc = -errno; goto out; }
     if (fchmod(fd, fmode) != 0) { rc = -errno; goto out; }
@@ -1153,11 +1010,11 @@ int hs_spool_keep_invalid(hs_spool *sp, const hs_spool_opts *opts,
     }
 out:
     if (fd >= 0) {
-        if (xclose(fd) != 0 && rc == 0) rc = -EIO;
+        if (hs_layout_close(fd) != 0 && rc == 0) rc = -EIO;
         /* A body not kept whole is not kept at all. */
         if (rc != 0) (void)unlinkat(dfd, name, 0);
     }
-    if (dfd >= 0) (void)xclose(dfd);
+    if (dfd >= 0) (void)hs_layout_close(dfd);
     free(v);
     unlock_spool(sp);
     return rc;

@@ -1,5 +1,6 @@
 /*
- * spool.h - the spool directory: append, seal, and the layout of SPEC 6.
+ * spool.h - the spool directory: append and seal (SPEC 6; the names of
+ * its parts are layout.h's).
  *
  *   SPOOL/active/   the one segment being appended to
  *   SPOOL/ready/    sealed segments, never written again
@@ -31,11 +32,11 @@
 #include <sys/types.h>
 
 #include "flush.h"
+#include "layout.h"
 
 #define HS_ID_LEN          36     /* 20261122T100000.123456Z-0123456789ab */
 #define HS_TS_LEN          24     /* 2026-11-22T10:00:00.123Z */
-#define HS_SEG_NAME_MAX    96
-#define HS_HOST_MAX        32
+#define HS_TAG_LEN         12     /* the id's last part: hex digits */
 #define HS_LOCK_TIMEOUT_MS 10000  /* then ETIMEDOUT: the sender retries */
 /* A stored stamp this far ahead of the clock is not from a clock that was
  * once ahead (a wrong date put right) but garbage: ignored. */
@@ -185,14 +186,15 @@ int hs_spool_trust_part(const struct stat *st, mode_t type, const struct stat *r
  * counters). A missing name is -ENOENT. 0 or -HS_EUNTRUSTED. */
 int hs_spool_trust_path(const char *spool, const char *name, mode_t type, mode_t umask);
 
+/* The HS_TAG_LEN hex digits naming (host, spool path), a NUL after
+ * them: the id's uniqueness across hosts and across spools of one host
+ * (their stamps are independent). 0, or -ENOMEM / -EIO when libcrypto
+ * fails. */
+int hs_spool_tag(const char *host, const char *path, char tag[HS_TAG_LEN + 1]);
+
 /* Format stamp (microseconds since the epoch) as an id / received_at.
- * tag is 12 hex digits. Buffers get a NUL after the fixed width. */
+ * tag is HS_TAG_LEN hex digits. Buffers get a NUL after the fixed width. */
 void hs_spool_fmt_id(uint64_t stamp, const char *tag, char out[HS_ID_LEN + 1]);
 void hs_spool_fmt_ts(uint64_t stamp, char out[HS_TS_LEN + 1]);
-
-/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar
- * (H. Hinnant's days_from_civil): pure arithmetic, no time zone, unlike
- * mktime, and no dependency on timegm. m 1..12, d 1..31. */
-int64_t hs_days_from_civil(int64_t y, unsigned m, unsigned d);
 
 #endif

@@ -1,6 +1,5 @@
 #include "status.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -11,13 +10,10 @@
 #include <unistd.h>
 
 #include "handler.h"
+#include "layout.h"
 #include "spool.h"
 
-#define SEG_SUFFIX      ".jsonl"
-#define SEG_SUFFIX_LEN  (sizeof(SEG_SUFFIX) - 1)
-#define NAME_TIME_LEN   16                      /* "YYYYMMDDTHHMMSSZ" */
 #define LAST_MS_MAX     UINT64_C(253402300799999) /* 9999-12-31T23:59:59.999Z */
-#define RWX_OK          (R_OK | W_OK | X_OK)
 
 _Static_assert(HS_R_COUNT <= HS_CNT_MAX_REASONS, "a counter per reason");
 
@@ -28,11 +24,6 @@ static const char *const degraded_names[HS_DEG_COUNT] = {
     [HS_DEG_DEAD_LETTERS]     = "dead_letters",
 };
 
-const char *hs_degraded_name(hs_degraded d)
-{
-    return ((unsigned)d < HS_DEG_COUNT) ? degraded_names[d] : "unknown";
-}
-
 /* What one directory holds. */
 typedef struct tally {
     uint64_t files;
@@ -41,119 +32,61 @@ typedef struct tally {
     int64_t  oldest;      /* seconds since the epoch */
 } tally;
 
-/* n decimal digits at s as a number, or -1 if any is not a digit. */
-static long num_at(const char *s, size_t n)
-{
-    long v = 0;
-    size_t i;
-    for (i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
-/*
- * The time a segment's name starts with ("YYYYMMDDTHHMMSSZ-..."), UTC.
- * 0, or -1 when the name is not in that form.
- *
- * Why the name and not the mtime: the name is stamped with the segment's
- * first line, i.e. the arrival of the oldest event in it, and a segment
- * keeps its name until it is deleted (SPEC 6). The mtime is the time of
- * the last append, so it understates the wait of the first event by up
- * to HOOKSPOOL_ROTATE_SECONDS, and copying or touching a file resets it.
- */
-static int name_time(const char *name, int64_t *out)
-{
-    long y, mo, d, h, mi, s;
-    if (strlen(name) < NAME_TIME_LEN || name[8] != 'T' || name[15] != 'Z') return -1;
-    y = num_at(name, 4);
-    mo = num_at(name + 4, 2);
-    d = num_at(name + 6, 2);
-    h = num_at(name + 9, 2);
-    mi = num_at(name + 11, 2);
-    s = num_at(name + 13, 2);
-    if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 ||
-        mi < 0 || mi > 59 || s < 0 || s > 60)
-        return -1;
-    *out = hs_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
-           (int64_t)h * 3600 + (int64_t)mi * 60 + s;
-    return 0;
-}
-
-/* A segment's name, as the consumer (consumer.c) sees one: "*.jsonl"
- * and shorter than HS_SEG_NAME_MAX, so the status counts what "claim"
- * would take. */
-static int is_segment(const char *name)
-{
-    size_t n = strlen(name);
-    return n > SEG_SUFFIX_LEN && n < HS_SEG_NAME_MAX &&
-           memcmp(name + n - SEG_SUFFIX_LEN, SEG_SUFFIX, SEG_SUFFIX_LEN) == 0;
-}
-
-/* openat read-only, without touching the access time where the kernel
- * lets us (O_NOATIME needs ownership): the status changes nothing. A
- * symlinked subdirectory is not followed (a planted spool, spool.h
- * "Trust"): it is an error, as it is to the appender. */
-static int open_dir_ro(int dfd, const char *name)
-{
-    const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-    int fd = openat(dfd, name, flags | O_NOATIME);
-    if (fd < 0 && errno == EPERM) fd = openat(dfd, name, flags);
-    return fd;
-}
-
 /*
  * Count the regular files of root/sub into *t: only segments when
  * `segments`, and with `ages` the oldest segment's time. A missing
  * directory is empty (0). Returns 0 or a negative errno (*t then holds
  * what was counted before the error).
  */
-static int tally_dir(int root_fd, const char *sub, int segments, int ages, tally *t)
-{
-    struct dirent *de;
-    struct stat sb;
-    DIR *d;
-    int fd, rc = 0;
+/* What tally_dir passes to its callback. */
+typedef struct tally_arg {
+    tally *t;
+    int    segments, ages;
+} tally_arg;
 
-    fd = open_dir_ro(root_fd, sub);
-    if (fd < 0) return errno == ENOENT ? 0 : -errno;
-    d = fdopendir(fd);
-    if (d == NULL) {
-        rc = -errno;
-        (void)close(fd);   /* failing already; nothing was written */
-        return rc;
+static int tally_one(void *arg, int dfd, const char *entry, unsigned char type)
+{
+    const tally_arg *a = arg;
+    tally *t = a->t;
+    struct stat sb;
+    int64_t born;
+
+    (void)type;
+    if (a->segments && !hs_layout_is_seg(entry)) return 0;
+    if (fstatat(dfd, entry, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+        return errno == ENOENT ? 0 : -errno;   /* ENOENT: a consumer moved it meanwhile */
+    if (!S_ISREG(sb.st_mode)) return 0;
+    t->files++;
+    t->bytes += (uint64_t)sb.st_size;
+    if (!a->ages) return 0;
+    /* Why the name and not the mtime: the name is stamped with the
+     * segment's first line, i.e. the arrival of the oldest event in it,
+     * and a segment keeps its name until it is deleted (SPEC 6). The
+     * mtime is the time of the last append, so it understates the wait
+     * of the first event by up to HOOKSPOOL_ROTATE_SECONDS, and copying
+     * or touching a file resets it. A name not in the form (put there by
+     * hand) falls back to the mtime, the best figure left. */
+    if (hs_layout_name_time(entry, &born) != 0) born = (int64_t)sb.st_mtime;
+    if (!t->have_oldest || born < t->oldest) {
+        t->oldest = born;
+        t->have_oldest = 1;
     }
-    for (;;) {
-        int64_t born;
-        errno = 0;
-        de = readdir(d);
-        if (de == NULL) {
-            rc = errno != 0 ? -errno : 0;
-            break;
-        }
-        if (segments ? !is_segment(de->d_name)
-                     : (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0))
-            continue;
-        if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
-            if (errno == ENOENT) continue;   /* a consumer moved it meanwhile */
-            rc = -errno;
-            break;
-        }
-        if (!S_ISREG(sb.st_mode)) continue;
-        t->files++;
-        t->bytes += (uint64_t)sb.st_size;
-        if (!ages) continue;
-        /* A name not in the form (put there by hand) falls back to the
-         * mtime, the best figure left. */
-        if (name_time(de->d_name, &born) != 0) born = (int64_t)sb.st_mtime;
-        if (!t->have_oldest || born < t->oldest) {
-            t->oldest = born;
-            t->have_oldest = 1;
-        }
-    }
-    if (closedir(d) != 0 && rc == 0) rc = -errno;
-    return rc;
+    return 0;
+}
+
+static int tally_dir(int root_fd, hs_layout_dir sub, int segments, int ages, tally *t)
+{
+    tally_arg a;
+    int rc;
+
+    a.t = t;
+    a.segments = segments;
+    a.ages = ages;
+    /* Read-only, no access time, a symlinked subdirectory not followed
+     * (a planted spool, spool.h "Trust"): an error, as it is to the
+     * appender. */
+    rc = hs_layout_each(root_fd, hs_layout_dir_name(sub), tally_one, &a);
+    return rc == -ENOENT ? 0 : rc;
 }
 
 /* Free bytes for an unprivileged writer of the filesystem holding path;
@@ -167,74 +100,6 @@ static uint64_t free_bytes(const char *path)
     frsize = (uint64_t)vfs.f_frsize;
     if (frsize != 0 && avail > UINT64_MAX / frsize) return UINT64_MAX;
     return avail * frsize;
-}
-
-/*
- * Trim anc (a copy of path, PATH_MAX) to the nearest existing ancestor
- * of path, path itself included, and stat it into *sb. Returns 0 when
- * path itself exists, 1 for a proper ancestor, -1 when nothing could be
- * stat'ed. *clean is 1 when every missing level was simply missing
- * (ENOENT), so mkdir -p from anc could create path.
- */
-static int nearest_existing(const char *path, char anc[PATH_MAX], struct stat *sb,
-                            int *clean)
-{
-    size_t n = strlen(path);
-    int level = 0;
-
-    *clean = 1;
-    if (n == 0 || n >= PATH_MAX) return -1;
-    memcpy(anc, path, n + 1);
-    for (;;) {
-        char *slash;
-        if (stat(anc, sb) == 0) return level == 0 ? 0 : 1;
-        if (errno != ENOENT) *clean = 0;
-        while (n > 1 && anc[n - 1] == '/') anc[--n] = '\0';
-        slash = strrchr(anc, '/');
-        if (slash == NULL) {
-            if (strcmp(anc, ".") == 0) return -1;
-            memcpy(anc, ".", 2);          /* relative: the working directory */
-            n = 1;
-        } else if (slash == anc) {
-            if (n == 1) return -1;        /* even "/" failed */
-            anc[1] = '\0';
-            n = 1;
-        } else {
-            *slash = '\0';
-            n = (size_t)(slash - anc);
-        }
-        level++;
-    }
-}
-
-/*
- * Could this process append to the existing spool at root_fd (path
- * spool)? hs_spool_open opens the spool, active/ and ready/ read-only
- * and the lock read-write; appending creates files in active/ and
- * sealing renames into ready/; the spool itself gets missing subdirs and
- * state files. So: rwx on the spool, on active/ and ready/ where they
- * exist (and they must be directories), rw on the lock where it exists.
- * Missing ones would be created, which the spool's w covers.
- * Effective ids (AT_EACCESS), as open(2) would use.
- */
-static int spool_writable(int root_fd, const char *spool)
-{
-    static const char *const dirs[] = { "active", "ready" };
-    struct stat sb;
-    size_t i;
-
-    if (faccessat(AT_FDCWD, spool, RWX_OK, AT_EACCESS) != 0) return 0;
-    for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-        if (fstatat(root_fd, dirs[i], &sb, 0) != 0) {
-            if (errno == ENOENT) continue;
-            return 0;
-        }
-        if (!S_ISDIR(sb.st_mode) || faccessat(root_fd, dirs[i], RWX_OK, AT_EACCESS) != 0)
-            return 0;
-    }
-    if (faccessat(root_fd, "lock", R_OK | W_OK, AT_EACCESS) != 0 && errno != ENOENT)
-        return 0;
-    return 1;
 }
 
 /* What the directory scan needs: the spool's descriptor. */
@@ -252,11 +117,11 @@ static int scan_spool(void *arg, hs_counters_scan *out)
           failed = { 0, 0, 0, 0 }, invalid = { 0, 0, 0, 0 };
     int rc = 0, r;
 
-    if ((r = tally_dir(a->root_fd, "active", 1, 0, &active)) != 0) rc = r;
-    if ((r = tally_dir(a->root_fd, "ready", 1, 1, &ready)) != 0) rc = r;
-    if ((r = tally_dir(a->root_fd, "claimed", 1, 0, &claimed)) != 0) rc = r;
-    if ((r = tally_dir(a->root_fd, "failed", 1, 0, &failed)) != 0) rc = r;
-    if ((r = tally_dir(a->root_fd, "invalid", 0, 0, &invalid)) != 0) rc = r;
+    if ((r = tally_dir(a->root_fd, HS_DIR_ACTIVE, 1, 0, &active)) != 0) rc = r;
+    if ((r = tally_dir(a->root_fd, HS_DIR_READY, 1, 1, &ready)) != 0) rc = r;
+    if ((r = tally_dir(a->root_fd, HS_DIR_CLAIMED, 1, 0, &claimed)) != 0) rc = r;
+    if ((r = tally_dir(a->root_fd, HS_DIR_FAILED, 1, 0, &failed)) != 0) rc = r;
+    if ((r = tally_dir(a->root_fd, HS_DIR_INVALID, 0, 0, &invalid)) != 0) rc = r;
     out->active_bytes = active.bytes;
     out->ready_segments = ready.files;
     out->ready_bytes = ready.bytes;
@@ -269,22 +134,19 @@ static int scan_spool(void *arg, hs_counters_scan *out)
 }
 
 /* The figures of the existing spool directory at path (scanned now, or
- * from the shared cache with `cached`) and its counts; 1 when this
- * process could append to it, else 0. */
-static int collect_spool(const char *path, time_t now, int cached, hs_status *st)
+ * from the shared cache with `cached`) and its counts. */
+static void collect_spool(const char *path, time_t now, int cached, hs_status *st)
 {
     hs_counters_scan fig;
     scan_arg a;
-    int writable;
 
     /* O_PATH: a handle to resolve names under, needing no read access
      * and opening nothing for reading. */
     a.root_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (a.root_fd < 0) {
         st->counters_err = hs_counters_read(path, &st->counters);
-        return 0;
+        return;
     }
-    writable = spool_writable(a.root_fd, path);
     if (cached) {
         st->counters_err = hs_counters_status(path, now, scan_spool, &a, &st->counters, &fig);
     } else {
@@ -292,7 +154,7 @@ static int collect_spool(const char *path, time_t now, int cached, hs_status *st
         (void)scan_spool(&a, &fig);
         st->counters_err = hs_counters_read(path, &st->counters);
     }
-    if (close(a.root_fd) != 0) writable = 0;   /* an O_PATH close cannot fail sanely */
+    (void)hs_layout_close(a.root_fd);   /* O_PATH: nothing to lose */
     st->active_bytes = fig.active_bytes;
     st->ready_segments = fig.ready_segments;
     st->ready_bytes = fig.ready_bytes;
@@ -301,27 +163,24 @@ static int collect_spool(const char *path, time_t now, int cached, hs_status *st
     st->claimed_segments = fig.claimed_segments;
     st->failed_segments = fig.failed_segments;
     st->invalid_bodies = fig.invalid_bodies;
-    return writable;
 }
 
 void hs_status_collect(const hs_config *cfg, time_t now, int cached, hs_status *st)
 {
     char anc[PATH_MAX];
     struct stat sb;
-    int where, clean, writable = 0;
+    int where, clean;
 
     memset(st, 0, sizeof(*st));
-    where = nearest_existing(cfg->spool, anc, &sb, &clean);
+    where = hs_layout_nearest(cfg->spool, anc, &sb, &clean);
     if (where >= 0) st->free_bytes = free_bytes(anc);
     if (where == 0 && S_ISDIR(sb.st_mode)) {
         st->spool_exists = 1;
-        writable = collect_spool(cfg->spool, now, cached, st);
-    } else if (where == 1) {
-        /* Not created yet: the first POST runs mkdir -p from anc. */
-        writable = clean && S_ISDIR(sb.st_mode) &&
-                   faccessat(AT_FDCWD, anc, W_OK | X_OK, AT_EACCESS) == 0;
+        collect_spool(cfg->spool, now, cached, st);
     }
-    if (!writable) st->reasons |= 1u << HS_DEG_SPOOL_UNWRITABLE;
+    /* What the appender needs (a spool not created yet: mkdir -p). */
+    if (hs_layout_unwritable(cfg->spool, HS_DIRS_APPEND) != NULL)
+        st->reasons |= 1u << HS_DEG_SPOOL_UNWRITABLE;
     if (cfg->min_free > 0 && st->free_bytes < (uint64_t)cfg->min_free)
         st->reasons |= 1u << HS_DEG_LOW_FREE_SPACE;
     if (cfg->max_lag >= 0 && st->oldest_ready_age_s > (uint64_t)cfg->max_lag)

@@ -18,8 +18,8 @@
  * nothing at all and scans every time.
  *
  * What counts (SPEC section 6): in active/, ready/, claimed/ and failed/
- * only regular files named *.jsonl shorter than HS_SEG_NAME_MAX (what the
- * consumer takes for a segment); in invalid/ every regular file. Entries
+ * only regular files that are segments (hs_layout_is_seg: what the
+ * consumer takes for one); in invalid/ every regular file. Entries
  * that are symlinks or directories are never followed nor counted. A
  * directory that cannot be listed counts as empty: the status answers
  * whatever state the spool is in.
@@ -46,9 +46,6 @@ typedef enum {
     HS_DEG_DEAD_LETTERS,         /* failed_segments > 0 */
     HS_DEG_COUNT
 } hs_degraded;
-
-/* The stable name of a degraded reason ("spool_unwritable", ...). */
-const char *hs_degraded_name(hs_degraded d);
 
 /* What hs_status_format writes. */
 typedef enum {
