@@ -10,8 +10,9 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "handler.h"
+#include "reason.h"
 #include "spool.h"
+#include "version.h"
 
 #define SEG_SUFFIX      ".jsonl"
 #define SEG_SUFFIX_LEN  (sizeof(SEG_SUFFIX) - 1)
