@@ -149,6 +149,12 @@ static const struct {
 int hs_conf_parse(hs_conf_lookup_fn lookup, void *arg, hs_config *c,
                   char *err, size_t errlen)
 {
+    return hs_conf_parse_flags(lookup, arg, 0, c, err, errlen);
+}
+
+int hs_conf_parse_flags(hs_conf_lookup_fn lookup, void *arg, unsigned flags,
+                        hs_config *c, char *err, size_t errlen)
+{
     const char *v, *sv, *svo, *sf;
     size_t i, n;
 
@@ -266,7 +272,7 @@ int hs_conf_parse(hs_conf_lookup_fn lookup, void *arg, hs_config *c,
         }
         strcpy(c->secret_file, sf);
     }
-    if (c->nsecrets == 0 && c->secret_file[0] == '\0') {
+    if (c->nsecrets == 0 && c->secret_file[0] == '\0' && !(flags & HS_CONF_NO_SECRET)) {
         seterr(err, errlen, "HOOKSPOOL_SECRET: no secret configured (set "
                "HOOKSPOOL_SECRET or HOOKSPOOL_SECRET_FILE)");
         return -1;

@@ -62,9 +62,20 @@ extern const char *const hs_conf_names[];
  * err[0..errlen) naming the setting at fault (never its value: it may be
  * a secret). Every number is decimal, parsed with an end pointer, within
  * SPEC's ranges. *out is fully initialised either way (defaults first).
+ * A configuration without any secret (HOOKSPOOL_SECRET, _OLD or
+ * _SECRET_FILE) is an error.
  */
 int hs_conf_parse(hs_conf_lookup_fn lookup, void *arg, hs_config *out,
                   char *err, size_t errlen);
+
+/* hs_conf_parse's flags. */
+#define HS_CONF_NO_SECRET 1u   /* no secret required: for what verifies no
+                                * request (the shell's `hookspool status`);
+                                * secrets that are set are still checked */
+
+/* hs_conf_parse with flags (0: exactly hs_conf_parse). */
+int hs_conf_parse_flags(hs_conf_lookup_fn lookup, void *arg, unsigned flags,
+                        hs_config *out, char *err, size_t errlen);
 
 /*
  * Parse text[0..len) of a configuration file: NAME=value lines, blank
