@@ -25,7 +25,9 @@
 #include "spool.h"
 #include "dedup.h"
 #include "check.h"
+#include "settings.h"
 #include "status.h"
+#include "version.h"
 
 #include <openssl/crypto.h>
 
@@ -109,15 +111,14 @@ static int read_stdin(hs_buf *b, size_t max)
 }
 
 /* The first secret for scheme sc from the environment: HOOKSPOOL_SECRET,
- * else the first of HOOKSPOOL_SECRET_FILE. */
+ * else the first of HOOKSPOOL_SECRET_FILE, read as the receiver reads it
+ * (settings.h: a file over its limit is an error, never cut short). */
 static int env_secret(const hs_scheme *sc, hs_secret *out)
 {
     const char *v = getenv("HOOKSPOOL_SECRET");
     const char *f = getenv("HOOKSPOOL_SECRET_FILE");
     hs_secret *all;
-    char err[256];
-    FILE *fp;
-    hs_buf text = HS_BUF_INIT;
+    char err[HS_SETTINGS_ERR_MAX];
     int n;
 
     if (v != NULL && *v != '\0') {
@@ -129,32 +130,16 @@ static int env_secret(const hs_scheme *sc, hs_secret *out)
         fputs("hookspool sign: set HOOKSPOOL_SECRET (or HOOKSPOOL_SECRET_FILE)\n", stderr);
         return -1;
     }
-    if ((fp = fopen(f, "r")) == NULL) {
-        fprintf(stderr, "hookspool sign: HOOKSPOOL_SECRET_FILE: cannot read %s: %s\n",
-                f, strerror(errno));
+    if ((all = calloc(HS_CONF_MAX_SECRETS, sizeof(*all))) == NULL) {
+        fputs("hookspool sign: out of memory\n", stderr);
         return -1;
     }
-    for (;;) {
-        char chunk[4096];
-        size_t r = fread(chunk, 1, sizeof(chunk), fp);
-        if (r == 0) break;
-        if (text.len + r > HS_CONF_MAX_FILE) break;
-        hs_buf_append(&text, chunk, r);
-    }
-    fclose(fp);
-    all = calloc(HS_CONF_MAX_SECRETS, sizeof(*all));
-    n = all ? hs_conf_secret_file_parse(sc, text.p ? text.p : "", text.len,
-                                        "HOOKSPOOL_SECRET_FILE", all,
-                                        HS_CONF_MAX_SECRETS, err, sizeof(err)) : -1;
-    hs_buf_free(&text);
-    if (n < 1) {
-        fprintf(stderr, "hookspool sign: HOOKSPOOL_SECRET_FILE: %s\n", all ? err : "out of memory");
-        free(all);
-        return -1;
-    }
-    *out = all[0];
+    n = hs_settings_read_secrets(sc, f, all, HS_CONF_MAX_SECRETS, NULL, err, sizeof(err));
+    if (n >= 1) *out = all[0];
+    else fprintf(stderr, "hookspool sign: %s\n", err);
+    OPENSSL_cleanse(all, HS_CONF_MAX_SECRETS * sizeof(*all));
     free(all);
-    return 0;
+    return n >= 1 ? 0 : -1;
 }
 
 static int cmd_sign(int argc, char **argv)
@@ -234,16 +219,25 @@ static int parent_exists(const char *path)
     return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* hs_conf_lookup_fn over the process environment. */
+static const char *env_lookup(void *arg, const char *name)
+{
+    (void)arg;
+    return getenv(name);
+}
+
 /* The spool s (-s DIR, or NULL for HOOKSPOOL_SPOOL) made absolute into
  * path[PATH_MAX] ("" when it does not exist yet: nothing to do), and the
- * rotation settings from the environment (defaults otherwise): the spool
- * commands need nothing else. Returns 0, or 2 with a message (also when
- * the spool does not exist and neither does its parent directory). */
+ * spool settings from the environment, with the library's defaults and
+ * checks (hs_conf_parse_spool): the spool commands need nothing else.
+ * Returns 0, or 2 with a message (also when the spool does not exist and
+ * neither does its parent directory). */
 static int spool_setup(const char *cmd, const char *s, char path[PATH_MAX],
                        hs_spool_opts *o)
 {
-    const char *v;
-    long long n;
+    hs_config *cfg;
+    char err[HS_SETTINGS_ERR_MAX];
+    int rc;
 
     path[0] = '\0';
     if (s == NULL) s = getenv("HOOKSPOOL_SPOOL");
@@ -251,26 +245,18 @@ static int spool_setup(const char *cmd, const char *s, char path[PATH_MAX],
         fprintf(stderr, "hookspool %s: no spool: give -s DIR or set HOOKSPOOL_SPOOL\n", cmd);
         return 2;
     }
-    o->rotate_bytes = 67108864;
-    o->rotate_seconds = 60;
-    o->fsync_always = 1;
-    /* What group and others may write in the spool (spool.h, "Trust"):
-     * HOOKSPOOL_UMASK when set, else the group (a cron job of the web
-     * server's group) but never others. Nothing here creates files with
-     * it except the store, whose mode follows the spool's own. */
-    o->umask = 007;
-    if ((v = getenv("HOOKSPOOL_UMASK")) != NULL && hs_conf_parse_umask(v, &o->umask) != 0) {
-        fprintf(stderr, "hookspool %s: HOOKSPOOL_UMASK: must be octal, 000 to 777\n", cmd);
+    /* hs_config is large: not on the stack. */
+    if ((cfg = malloc(sizeof(*cfg))) == NULL) {
+        fprintf(stderr, "hookspool %s: out of memory\n", cmd);
+        return 1;
+    }
+    rc = hs_conf_parse_spool(env_lookup, NULL, cfg, err, sizeof(err));
+    if (rc == 0) *o = hs_ctx_spool_opts(cfg);
+    free(cfg);
+    if (rc != 0) {
+        fprintf(stderr, "hookspool %s: %s\n", cmd, err);
         return 2;
     }
-    if ((v = getenv("HOOKSPOOL_ROTATE_SECONDS")) != NULL) {
-        if (hs_conf_parse_num(v, 1, HS_CONF_NUM_MAX, &n) != 0) {
-            fprintf(stderr, "hookspool %s: HOOKSPOOL_ROTATE_SECONDS: not a number of seconds\n", cmd);
-            return 2;
-        }
-        o->rotate_seconds = n;
-    }
-    if ((v = getenv("HOOKSPOOL_FSYNC")) != NULL) o->fsync_always = strcmp(v, "never") != 0;
     if (realpath(s, path) == NULL) {
         path[0] = '\0';
         if (errno != ENOENT) {
@@ -599,11 +585,11 @@ static int cmd_status(int argc, char **argv)
         { "help",       no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
-    char dir[PATH_MAX], sp[PATH_MAX + 32], err[HS_CTX_ERR_MAX];
-    char *params[3];
+    char dir[PATH_MAX], sp[PATH_MAX + 32], err[HS_SETTINGS_ERR_MAX];
+    char *params[2];
     const char *s = NULL;
     const hs_config *cfg;
-    hs_ctx *ctx;
+    hs_settings *set;
     hs_buf out = HS_BUF_INIT;
     int c, prom = 0, degraded = 0, n = 0, rc;
 
@@ -618,16 +604,15 @@ static int cmd_status(int argc, char **argv)
         snprintf(sp, sizeof(sp), "HOOKSPOOL_SPOOL=%s", s);
         params[n++] = sp;
     }
-    /* The status verifies nothing: it needs no secret, so a shell that
-     * has none (a cron job, a monitor) can still ask. */
-    params[n++] = "HOOKSPOOL_SECRET=unused-by-status";
     params[n] = NULL;
     program_dir(dir, sizeof(dir));
-    if ((ctx = hs_ctx_new(dir[0] ? dir : NULL, STDERR_FILENO)) == NULL) return 1;
-    cfg = hs_ctx_config(ctx, params, time(NULL), err, sizeof(err));
+    if ((set = hs_settings_new(dir[0] ? dir : NULL)) == NULL) return 1;
+    /* The status verifies nothing: it needs no secret, so a shell that
+     * has none (a cron job, a monitor) can still ask. */
+    cfg = hs_settings_config(set, params, HS_CONF_NO_SECRET, time(NULL), NULL, err, sizeof(err));
     if (cfg == NULL) {
         fprintf(stderr, "hookspool status: %s\n", err);
-        hs_ctx_free(ctx);
+        hs_settings_free(set);
         return 2;
     }
     /* The shell always gets the whole document (whoever can run this can
@@ -637,7 +622,7 @@ static int cmd_status(int argc, char **argv)
     if (rc == 0 && (fwrite(out.p, 1, out.len, stdout) != out.len || fflush(stdout) != 0))
         rc = -EIO;
     hs_buf_free(&out);
-    hs_ctx_free(ctx);
+    hs_settings_free(set);
     if (rc != 0) {
         fprintf(stderr, "hookspool status: %s\n", strerror(-rc));
         return 2;
@@ -690,7 +675,7 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (strcmp(argv[1], "--version") == 0) { puts("hookspool 1.0.0"); return 0; }
+    if (strcmp(argv[1], "--version") == 0) { puts("hookspool " HS_VERSION); return 0; }
     if (strcmp(argv[1], "sign") == 0) return cmd_sign(argc - 1, argv + 1);
     if (strcmp(argv[1], "rotate") == 0) return cmd_rotate(argc - 1, argv + 1);
     if (strcmp(argv[1], "claim") == 0) return cmd_claim(argc - 1, argv + 1);

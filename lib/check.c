@@ -8,52 +8,13 @@
 #include <unistd.h>
 
 #include "counters.h"
+#include "docroot.h"
 #include "layout.h"
 #include "spool.h"
 #include "store.h"
 
 /* Room for the description of a scheme in the OK line. */
 #define HS_CHECK_DESCRIBE_MAX 256
-
-/* Resolve path as far as it exists, keeping the missing rest as is:
- * /srv/www/../spool/new -> /srv/spool/new when /srv/spool exists. */
-static int resolve(const char *path, char out[PATH_MAX])
-{
-    char buf[PATH_MAX], real[PATH_MAX];
-    size_t n = strlen(path);
-    char *cut;
-
-    if (n == 0 || n >= sizeof(buf)) return -1;
-    memcpy(buf, path, n + 1);
-    for (;;) {
-        if (realpath(buf, real) != NULL) {
-            const char *rest = path + strlen(buf);
-            size_t rl = strcmp(real, "/") == 0 && *rest == '/' ? 0 : strlen(real);
-            size_t sl = strlen(rest);
-            if (rl + sl >= PATH_MAX) return -1;
-            memcpy(out, real, rl);
-            memcpy(out + rl, rest, sl + 1);
-            return 0;
-        }
-        cut = strrchr(buf, '/');
-        if (cut == NULL) return -1;
-        if (cut == buf) { buf[1] = '\0'; if (strcmp(path, "/") == 0) break; }
-        else *cut = '\0';
-    }
-    return -1;
-}
-
-int hs_path_under(const char *path, const char *root)
-{
-    char p[PATH_MAX], r[PATH_MAX];
-    size_t rl;
-
-    if (path == NULL || root == NULL || *path == '\0' || realpath(root, r) == NULL) return 0;
-    if (resolve(path, p) != 0) return 0;
-    rl = strlen(r);
-    if (strcmp(r, "/") == 0) return 1;
-    return strncmp(p, r, rl) == 0 && (p[rl] == '\0' || p[rl] == '/');
-}
 
 /* One part of the spool, of type type, as spool_trust checks it: 1 when
  * a problem was printed, else 0 (also when it is missing). */
@@ -131,6 +92,20 @@ static void warn_short_secrets(FILE *out, const hs_secret *sec, size_t n)
     }
 }
 
+/* hs_docroot_exposed's report, as a problem line of `hookspool check`. */
+struct in_docroot {
+    FILE       *out;
+    const char *docroot;
+};
+
+static void print_in_docroot(void *arg, const char *setting, const char *path,
+                             const char *what)
+{
+    const struct in_docroot *d = arg;
+    fprintf(d->out, "hookspool: %s: %s lies inside the web root %s: anyone could "
+            "download %s; move it outside\n", setting, path, d->docroot, what);
+}
+
 int hs_check(hs_ctx *ctx, char *const *params, const char *docroot, time_t now,
              FILE *out)
 {
@@ -173,18 +148,8 @@ int hs_check(hs_ctx *ctx, char *const *params, const char *docroot, time_t now,
             fprintf(out, "hookspool: --docroot %s is not a directory\n", docroot);
             problems++;
         } else {
-            if (hs_path_under(cfg->spool, docroot)) {
-                fprintf(out, "hookspool: HOOKSPOOL_SPOOL: %s lies inside the web root %s: "
-                        "anyone could download the events; move it outside\n",
-                        cfg->spool, docroot);
-                problems++;
-            }
-            if (cfg->secret_file[0] && hs_path_under(cfg->secret_file, docroot)) {
-                fprintf(out, "hookspool: HOOKSPOOL_SECRET_FILE: %s lies inside the web root "
-                        "%s: anyone could download the secret; move it outside\n",
-                        cfg->secret_file, docroot);
-                problems++;
-            }
+            struct in_docroot d = { out, docroot };
+            problems += hs_docroot_exposed(cfg, docroot, print_in_docroot, &d);
         }
     }
     if (problems == 0) {

@@ -9,13 +9,6 @@
 #include <time.h>
 #include "ctx.h"
 
-/*
- * 1 when path (which need not exist yet) lies inside directory root
- * (which must exist), after resolving symbolic links of the parts that
- * exist; 0 when not or when root cannot be resolved.
- */
-int hs_path_under(const char *path, const char *root);
-
 /* Secrets shorter than this many bytes (as decoded) draw a warning. */
 #define HS_CHECK_SECRET_MIN 16
 

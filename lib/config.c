@@ -130,34 +130,93 @@ static int parse_keep(const char *v, hs_config *c)
     return 0;
 }
 
-/* The numeric settings: name, field offset, minimum. The maximum is
- * SPEC's 2^62 for all of them. */
+/* The numeric settings: name, field offset, minimum, default, and
+ * whether it says how to write the spool (hs_conf_parse_spool reads
+ * those). The maximum is SPEC's 2^62 for all of them. */
 static const struct {
     const char *name;
     size_t      off;
     long long   min, def;
+    int         spool;
 } num_settings[] = {
-    { "HOOKSPOOL_TOLERANCE",      offsetof(hs_config, tolerance),      1, 300 },
-    { "HOOKSPOOL_MAX_BODY",       offsetof(hs_config, max_body),       1, 1048576 },
-    { "HOOKSPOOL_ROTATE_BYTES",   offsetof(hs_config, rotate_bytes),   1, 67108864 },
-    { "HOOKSPOOL_ROTATE_SECONDS", offsetof(hs_config, rotate_seconds), 1, 60 },
-    { "HOOKSPOOL_DEDUP_SECONDS",  offsetof(hs_config, dedup_seconds),  1, 604800 },
-    { "HOOKSPOOL_MAX_LAG",        offsetof(hs_config, max_lag),        1, 3600 },
-    { "HOOKSPOOL_MIN_FREE",       offsetof(hs_config, min_free),       1, 104857600 },
-    { "HOOKSPOOL_INVALID_KEEP",   offsetof(hs_config, invalid_keep),   0, 10485760 },
+    { "HOOKSPOOL_TOLERANCE",      offsetof(hs_config, tolerance),      1, 300,       0 },
+    { "HOOKSPOOL_MAX_BODY",       offsetof(hs_config, max_body),       1, 1048576,   0 },
+    { "HOOKSPOOL_ROTATE_BYTES",   offsetof(hs_config, rotate_bytes),   1, 67108864,  1 },
+    { "HOOKSPOOL_ROTATE_SECONDS", offsetof(hs_config, rotate_seconds), 1, 60,        1 },
+    { "HOOKSPOOL_DEDUP_SECONDS",  offsetof(hs_config, dedup_seconds),  1, 604800,    0 },
+    { "HOOKSPOOL_MAX_LAG",        offsetof(hs_config, max_lag),        1, 3600,      0 },
+    { "HOOKSPOOL_MIN_FREE",       offsetof(hs_config, min_free),       1, 104857600, 0 },
+    { "HOOKSPOOL_INVALID_KEEP",   offsetof(hs_config, invalid_keep),   0, 10485760,  0 },
 };
+#define NUM_SETTINGS (sizeof(num_settings) / sizeof(num_settings[0]))
+
+/* Every field of c at its default (umask: HS_CONF_UMASK_DEF). */
+static void set_defaults(hs_config *c)
+{
+    size_t i;
+    memset(c, 0, sizeof(*c));
+    for (i = 0; i < NUM_SETTINGS; i++)
+        *(long long *)((char *)c + num_settings[i].off) = num_settings[i].def;
+    c->fsync_always = 1;
+    c->umask = HS_CONF_UMASK_DEF;
+}
+
+/* The numeric settings (only those that say how to write the spool,
+ * with spool_only), then HOOKSPOOL_FSYNC and HOOKSPOOL_UMASK, into c. 0,
+ * or -1 with err naming the first setting at fault. */
+static int parse_numbers_fsync_umask(hs_conf_lookup_fn lookup, void *arg, int spool_only,
+                                     hs_config *c, char *err, size_t errlen)
+{
+    const char *v;
+    size_t i;
+
+    for (i = 0; i < NUM_SETTINGS; i++) {
+        if (spool_only && !num_settings[i].spool) continue;
+        v = lookup(arg, num_settings[i].name);
+        if (v != NULL && hs_conf_parse_num(v, num_settings[i].min, HS_CONF_NUM_MAX,
+                (long long *)((char *)c + num_settings[i].off)) != 0) {
+            seterr(err, errlen, "%s: not a decimal integer from %lld to 2^62",
+                   num_settings[i].name, num_settings[i].min);
+            return -1;
+        }
+    }
+
+    v = lookup(arg, "HOOKSPOOL_FSYNC");
+    if (v != NULL) {
+        if (strcmp(v, "always") == 0) c->fsync_always = 1;
+        else if (strcmp(v, "never") == 0) c->fsync_always = 0;
+        else { seterr(err, errlen, "HOOKSPOOL_FSYNC: must be always or never"); return -1; }
+    }
+
+    v = lookup(arg, "HOOKSPOOL_UMASK");
+    if (v != NULL && hs_conf_parse_umask(v, &c->umask) != 0) {
+        seterr(err, errlen, "HOOKSPOOL_UMASK: must be octal, 000 to 777");
+        return -1;
+    }
+    return 0;
+}
+
+int hs_conf_parse_spool(hs_conf_lookup_fn lookup, void *arg, hs_config *c,
+                        char *err, size_t errlen)
+{
+    set_defaults(c);
+    c->umask = HS_CONF_UMASK_SHELL;
+    return parse_numbers_fsync_umask(lookup, arg, 1, c, err, errlen);
+}
 
 int hs_conf_parse(hs_conf_lookup_fn lookup, void *arg, hs_config *c,
                   char *err, size_t errlen)
 {
-    const char *v, *sv, *svo, *sf;
-    size_t i, n;
+    return hs_conf_parse_flags(lookup, arg, 0, c, err, errlen);
+}
 
-    memset(c, 0, sizeof(*c));
-    for (i = 0; i < sizeof(num_settings) / sizeof(num_settings[0]); i++)
-        *(long long *)((char *)c + num_settings[i].off) = num_settings[i].def;
-    c->fsync_always = 1;
-    c->umask = 077;
+int hs_conf_parse_flags(hs_conf_lookup_fn lookup, void *arg, unsigned flags,
+                        hs_config *c, char *err, size_t errlen)
+{
+    const char *v, *sv, *svo, *sf;
+    size_t n;
+
+    set_defaults(c);
 
     /* The scheme first: secrets and defaults depend on it. */
     v = lookup(arg, "HOOKSPOOL_SCHEME");
@@ -190,28 +249,7 @@ int hs_conf_parse(hs_conf_lookup_fn lookup, void *arg, hs_config *c,
     }
     memcpy(c->endpoint, v, n + 1);
 
-    for (i = 0; i < sizeof(num_settings) / sizeof(num_settings[0]); i++) {
-        v = lookup(arg, num_settings[i].name);
-        if (v != NULL && hs_conf_parse_num(v, num_settings[i].min, HS_CONF_NUM_MAX,
-                (long long *)((char *)c + num_settings[i].off)) != 0) {
-            seterr(err, errlen, "%s: not a decimal integer from %lld to 2^62",
-                   num_settings[i].name, num_settings[i].min);
-            return -1;
-        }
-    }
-
-    v = lookup(arg, "HOOKSPOOL_FSYNC");
-    if (v != NULL) {
-        if (strcmp(v, "always") == 0) c->fsync_always = 1;
-        else if (strcmp(v, "never") == 0) c->fsync_always = 0;
-        else { seterr(err, errlen, "HOOKSPOOL_FSYNC: must be always or never"); return -1; }
-    }
-
-    v = lookup(arg, "HOOKSPOOL_UMASK");
-    if (v != NULL && hs_conf_parse_umask(v, &c->umask) != 0) {
-        seterr(err, errlen, "HOOKSPOOL_UMASK: must be octal, 000 to 777");
-        return -1;
-    }
+    if (parse_numbers_fsync_umask(lookup, arg, 0, c, err, errlen) != 0) return -1;
 
     v = lookup(arg, "HOOKSPOOL_DEDUP");
     if (v == NULL) v = hs_scheme_default_dedup(&c->scheme);
@@ -268,7 +306,7 @@ int hs_conf_parse(hs_conf_lookup_fn lookup, void *arg, hs_config *c,
         }
         strcpy(c->secret_file, sf);
     }
-    if (c->nsecrets == 0 && c->secret_file[0] == '\0') {
+    if (c->nsecrets == 0 && c->secret_file[0] == '\0' && !(flags & HS_CONF_NO_SECRET)) {
         seterr(err, errlen, "HOOKSPOOL_SECRET: no secret configured (set "
                "HOOKSPOOL_SECRET or HOOKSPOOL_SECRET_FILE)");
         return -1;

@@ -27,6 +27,9 @@
 #define HS_CONF_MAX_TOKEN     512     /* status token */
 #define HS_CONF_MAX_FILE      65536   /* bytes of a config or secret file */
 #define HS_CONF_NUM_MAX       (1LL << 62)
+#define HS_CONF_UMASK_DEF     077     /* HOOKSPOOL_UMASK: the receiver's default */
+#define HS_CONF_UMASK_SHELL   007     /* ... and the spool commands' (see
+                                         hs_conf_parse_spool) */
 
 typedef enum { HS_DEDUP_OFF, HS_DEDUP_JSON, HS_DEDUP_HEADER } hs_dedup_kind;
 
@@ -62,9 +65,35 @@ extern const char *const hs_conf_names[];
  * err[0..errlen) naming the setting at fault (never its value: it may be
  * a secret). Every number is decimal, parsed with an end pointer, within
  * SPEC's ranges. *out is fully initialised either way (defaults first).
+ * A configuration without any secret (HOOKSPOOL_SECRET, _OLD or
+ * _SECRET_FILE) is an error.
  */
 int hs_conf_parse(hs_conf_lookup_fn lookup, void *arg, hs_config *out,
                   char *err, size_t errlen);
+
+/* hs_conf_parse's flags. */
+#define HS_CONF_NO_SECRET 1u   /* no secret required: for what verifies no
+                                * request (the shell's `hookspool status`);
+                                * secrets that are set are still checked */
+
+/* hs_conf_parse with flags (0: exactly hs_conf_parse). */
+int hs_conf_parse_flags(hs_conf_lookup_fn lookup, void *arg, unsigned flags,
+                        hs_config *out, char *err, size_t errlen);
+
+/*
+ * What the spool commands of `hookspool` (rotate, claim, done, requeue,
+ * consume, retry-failed) read: HOOKSPOOL_ROTATE_BYTES, _ROTATE_SECONDS,
+ * _FSYNC and _UMASK, with hs_conf_parse's defaults and checks, and
+ * nothing else required (no spool path, no secret). The umask default
+ * is HS_CONF_UMASK_SHELL: in a consumer the umask says what group and
+ * others may write in the spool (spool.h, "Trust"), and a cron job of
+ * the web server's group must accept a spool made with 007 even when its
+ * own environment does not say so (it creates nothing with it but the
+ * store, whose mode follows the spool's). The other fields of *out are
+ * hs_conf_parse's defaults. 0, or -1 with err naming the setting.
+ */
+int hs_conf_parse_spool(hs_conf_lookup_fn lookup, void *arg, hs_config *out,
+                        char *err, size_t errlen);
 
 /*
  * Parse text[0..len) of a configuration file: NAME=value lines, blank

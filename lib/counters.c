@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "handler.h"
+#include "reason.h"
 
 /* Slot i lives in word 1 + i of the mapping; word 0 is the magic. */
 #define WORD_MAGIC   0

@@ -1,13 +1,9 @@
 /*
- * ctx.h - what one process keeps between requests, in one place:
- * parsed configurations (one per distinct set of values), the
- * configuration-file and secret-file caches, open spool handles and the
- * log limiter. Nothing else in lib/ keeps state across requests.
- *
- * Settings are looked up, first match wins, in the request's parameters
- * (FastCGI params / CGI environment), the process environment, then the
- * configuration file: HOOKSPOOL_CONFIG, else hookspool.conf in the
- * program's own directory if it exists.
+ * ctx.h - what one process (or one of its threads) keeps between
+ * requests, in one place: its configurations (settings.h: where
+ * settings come from, parsed once per distinct set of values), open
+ * spool handles with their store and counters, the log limiter and the
+ * flusher. Nothing else in lib/ keeps state across requests.
  */
 #ifndef HS_CTX_H
 #define HS_CTX_H
@@ -16,21 +12,19 @@
 #include <time.h>
 #include "config.h"
 #include "log.h"
+#include "settings.h"
 #include "spool.h"
 #include "store.h"
 #include "counters.h"
 
-#define HS_CTX_MAX_CONFIGS 8   /* distinct configurations kept parsed */
-#define HS_CTX_MAX_FILES   4   /* configuration files kept */
+#define HS_CTX_MAX_CONFIGS HS_SETTINGS_MAX_CONFIGS
 #define HS_CTX_MAX_SPOOLS  4   /* spool handles kept open */
-#define HS_CTX_ERR_MAX     512
-#define HS_CTX_CONF_FILE   "hookspool.conf"   /* looked for in conf_dir */
+#define HS_CTX_ERR_MAX     HS_SETTINGS_ERR_MAX   /* room for any message */
 
 typedef struct hs_ctx hs_ctx;
 
-/* conf_dir: where HS_CTX_CONF_FILE is looked for (the program's
- * directory), or NULL for none; a directory too long for the file's
- * path (PATH_MAX) counts as none. log_fd: where log lines go (2). The
+/* conf_dir: where hookspool.conf is looked for (the program's
+ * directory), or NULL for none (hs_settings_new). log_fd: where log lines go (2). The
  * context has its own log limiter and flusher. */
 hs_ctx *hs_ctx_new(const char *conf_dir, int log_fd);
 /* A context for one thread of several: the log limiter and the flusher
@@ -43,20 +37,20 @@ hs_log *hs_ctx_log(hs_ctx *ctx);
 
 /*
  * The configuration for a request whose parameters are params (a
- * NULL-terminated "NAME=value" array, or NULL). Parsed once per distinct
- * set of values and cached; the file is re-checked at most once a second.
- * Returns a pointer owned by ctx, valid until the next call, or NULL
- * with a one-line message in err naming the setting at fault.
+ * NULL-terminated "NAME=value" array, or NULL): hs_settings_config with
+ * no flags, counted as one request. The first time this thread parses a
+ * configuration, a spool or secret file inside the request's
+ * DOCUMENT_ROOT is logged (once per process). Returns a pointer owned by
+ * ctx, valid until the next call, or NULL with a one-line message in err
+ * naming the setting at fault.
  */
 const hs_config *hs_ctx_config(hs_ctx *ctx, char *const *params, time_t now,
                                char *err, size_t errlen);
 
 /*
  * Every accepted secret of cfg (which must come from hs_ctx_config on
- * this ctx): HOOKSPOOL_SECRET, _OLD, then the lines of
- * HOOKSPOOL_SECRET_FILE, which is re-read when it changes (checked at
- * most once a second). Returns the count and sets *out (owned by ctx),
- * or -1 with err set (unreadable or empty secret file).
+ * this ctx): hs_settings_secrets. Returns the count and sets *out (owned
+ * by ctx), or -1 with err set (unreadable or empty secret file).
  */
 int hs_ctx_secrets(hs_ctx *ctx, const hs_config *cfg, time_t now,
                    const hs_secret **out, char *err, size_t errlen);
@@ -88,8 +82,5 @@ void hs_ctx_counters(hs_ctx *ctx, const hs_config *cfg, int create, time_t now,
 
 /* Spool options of cfg. */
 hs_spool_opts hs_ctx_spool_opts(const hs_config *cfg);
-
-/* Value of NAME in a NULL-terminated "NAME=value" array, or NULL. */
-const char *hs_param(char *const *params, const char *name);
 
 #endif

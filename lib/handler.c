@@ -15,30 +15,25 @@
 #include "status.h"
 
 
-/* The one table that maps outcomes to answers. */
+/* The one table that maps outcomes (reason.h, which also names them)
+ * to answers. */
 static const struct answer {
-    const char *name;
     int         status;
     int         retry;     /* send Retry-After: the sender should retry */
 } answers[HS_R_COUNT] = {
-    [HS_R_OK]                = { "ok",                200, 0 },
-    [HS_R_BAD_METHOD]        = { "bad_method",        405, 0 },
-    [HS_R_UNAUTHORIZED]      = { "unauthorized",      401, 0 },
-    [HS_R_MISSING_SIGNATURE] = { "missing_signature", 401, 0 },
-    [HS_R_BAD_SIGNATURE]     = { "bad_signature",     401, 0 },
-    [HS_R_EXPIRED_TIMESTAMP] = { "expired_timestamp", 401, 0 },
-    [HS_R_BAD_JSON]          = { "bad_json",          400, 0 },
-    [HS_R_TOO_LARGE]         = { "too_large",         413, 0 },
-    [HS_R_SPOOL_FULL]        = { "spool_full",        503, 1 },
-    [HS_R_SPOOL_UNAVAILABLE] = { "spool_unavailable", 503, 1 },
-    [HS_R_CONFIG_ERROR]      = { "config_error",      500, 0 },
-    [HS_R_INTERNAL]          = { "internal_error",    503, 1 },
+    [HS_R_OK]                = { 200, 0 },
+    [HS_R_BAD_METHOD]        = { 405, 0 },
+    [HS_R_UNAUTHORIZED]      = { 401, 0 },
+    [HS_R_MISSING_SIGNATURE] = { 401, 0 },
+    [HS_R_BAD_SIGNATURE]     = { 401, 0 },
+    [HS_R_EXPIRED_TIMESTAMP] = { 401, 0 },
+    [HS_R_BAD_JSON]          = { 400, 0 },
+    [HS_R_TOO_LARGE]         = { 413, 0 },
+    [HS_R_SPOOL_FULL]        = { 503, 1 },
+    [HS_R_SPOOL_UNAVAILABLE] = { 503, 1 },
+    [HS_R_CONFIG_ERROR]      = { 500, 0 },
+    [HS_R_INTERNAL]          = { 503, 1 },
 };
-
-const char *hs_reason_name(hs_reason r)
-{
-    return (r >= 0 && r < HS_R_COUNT) ? answers[r].name : "unknown";
-}
 
 /* A spool errno as an answer: a full disk or quota is "full", anything
  * else (EACCES, EROFS, EIO, EMFILE, a lock timeout, ...) "unavailable";
@@ -105,7 +100,7 @@ static void answer_error(const hs_request *req, hs_response *resp, hs_reason r)
     if (r == HS_R_BAD_METHOD) hs_buf_puts(&resp->head, "Allow: POST, GET, HEAD\r\n");
     if (r == HS_R_UNAUTHORIZED) hs_buf_puts(&resp->head, "WWW-Authenticate: Bearer\r\n");
     if (m != NULL && strcmp(m, "HEAD") == 0) return;
-    hs_buf_printf(&resp->body, "{\"ok\":false,\"error\":\"%s\"}\n", answers[r].name);
+    hs_buf_printf(&resp->body, "{\"ok\":false,\"error\":\"%s\"}\n", hs_reason_name(r));
 }
 
 /* Log one rejection: endpoint, status, reason, client; never a secret
@@ -118,7 +113,7 @@ static void log_reject(hs_ctx *ctx, hs_counters *c, const hs_config *cfg,
     hs_log_shared sh;
     hs_logf_shared(hs_ctx_log(ctx), hs_counters_log_shared(c, &sh) == 0 ? &sh : NULL,
                    req->now, "endpoint=%s status=%d reason=%s remote=%s%s%s",
-                   cfg ? cfg->endpoint : "-", answers[r].status, answers[r].name,
+                   cfg ? cfg->endpoint : "-", answers[r].status, hs_reason_name(r),
                    remote(req), detail ? ": " : "", detail ? detail : "");
 }
 

@@ -14,29 +14,9 @@
 #include "config.h"
 #include "ctx.h"
 
-#define HS_VERSION "1.0.0"
+#include "reason.h"
+
 #define HS_RETRY_AFTER_S 30   /* Retry-After on 503 */
-
-/* Every answer but success, with one row each in the answer table. The
- * names are what logs, JSON errors and (later) the counters say. */
-typedef enum {
-    HS_R_OK = 0,
-    HS_R_BAD_METHOD,
-    HS_R_UNAUTHORIZED,        /* status token */
-    HS_R_MISSING_SIGNATURE,
-    HS_R_BAD_SIGNATURE,
-    HS_R_EXPIRED_TIMESTAMP,
-    HS_R_BAD_JSON,
-    HS_R_TOO_LARGE,
-    HS_R_SPOOL_FULL,          /* ENOSPC, EDQUOT, a full store */
-    HS_R_SPOOL_UNAVAILABLE,   /* unwritable, EIO, lock timeout, ... */
-    HS_R_CONFIG_ERROR,
-    HS_R_INTERNAL,            /* out of memory */
-    HS_R_COUNT
-} hs_reason;
-
-/* The stable name of a reason ("bad_signature", ...). */
-const char *hs_reason_name(hs_reason r);
 
 typedef struct hs_request {
     char *const         *params;     /* NULL-terminated "NAME=value": CGI vars and HTTP_* headers */

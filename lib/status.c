@@ -9,9 +9,10 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "handler.h"
 #include "layout.h"
+#include "reason.h"
 #include "spool.h"
+#include "version.h"
 
 #define LAST_MS_MAX     UINT64_C(253402300799999) /* 9999-12-31T23:59:59.999Z */
 

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Run every test: the unit binaries in build/tests/, then the integration
+# Run every test: the unit binaries in build/tests/ and the unit scripts
+# tests/unit/test_*.py, then the integration
 # scripts in tests/integration/ (real lighttpd on free 127.0.0.1 ports).
 # Each prints a last line "N passed, N failed"; this sums them into one
 # such line and exits non-zero if anything failed or a suite crashed.
@@ -70,6 +71,11 @@ run_suite() {
 for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
     run_suite "$(basename "$t")" "$t"
+done
+# Unit tests written as scripts (source checks such as test_includes.py).
+for t in tests/unit/test_*.py; do
+    [ -f "$t" ] || continue
+    run_suite "$(basename "$t" .py)" python3 "$t"
 done
 for t in tests/integration/test_*.py; do
     [ -f "$t" ] || continue

@@ -3,11 +3,14 @@ test_config.py - SPEC section 2 through a real lighttpd with FastCGI:
 where settings come from (request parameters over process environment
 over a configuration file, hookspool.conf beside the program), what a
 configuration error looks like, secret files and rotation, the umask,
-the Base64 hint in the log, and small numbers that must be accepted.
+the Base64 hint in the log, small numbers that must be accepted, and the
+command-line tool reading settings as the library does.
 """
 import os
 import re
+import json
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -297,6 +300,54 @@ def section_hint_and_small_numbers(T):
     hs.check_no_leaks(T, [srv], [tmp.path])
 
 
+def run_cli(args, env, data=b""):
+    """(exit code, stdout, stderr) of build/hookspool ARGS with env only."""
+    e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    e.update(env)
+    r = subprocess.run([hs.CLI] + args, input=data, capture_output=True, env=e, timeout=60)
+    return r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
+
+
+def section_cli_library_config(T):
+    T.section("hookspool (the CLI) reads settings as the library does")
+    tmp = T.tempdir()
+    sdir = tmp.mkdir("secrets", mode=0o700)
+    limit = 64 * 1024                 # HS_CONF_MAX_FILE: "at most 64 KiB"
+    head = "%s\n" % S1
+    hs.remember_secret(S1)
+
+    def secret_file(name, size):
+        path = os.path.join(sdir, name)
+        pad = "#" * (size - len(head) - 1) + "\n"
+        with open(path, "w") as f:
+            f.write(head + pad)
+        T.check(os.path.getsize(path) == size, "%s is %d bytes" % (name, size))
+        return path
+
+    at_limit = secret_file("at-limit.secrets", limit)
+    rc, out, err = run_cli(["sign", "--scheme", "caliza"], {"HOOKSPOOL_SECRET_FILE": at_limit},
+                           b'{"a":1}')
+    T.check(rc == 0 and "X-Caliza-Webhook-Signature:" in out,
+            "sign: a secret file of exactly 64 KiB is read", (rc, out, err))
+    over = secret_file("over-limit.secrets", limit + 1)
+    rc, out, err = run_cli(["sign", "--scheme", "caliza"], {"HOOKSPOOL_SECRET_FILE": over},
+                           b'{"a":1}')
+    T.check(rc != 0 and out == "" and "HOOKSPOOL_SECRET_FILE" in err and
+            "larger than 64 KiB" in err,
+            "sign: a secret file over 64 KiB fails with a message, as the receiver's "
+            "(not cut short and used)", (rc, out, err))
+
+    # One version string: --version and the status document say the same.
+    rc, out, err = run_cli(["--version"], {})
+    rcs, st, errs = run_cli(["status", "-s", tmp.join("no-spool-yet")], {})
+    try:
+        version = json.loads(st).get("version")
+    except ValueError:
+        version = None
+    T.check(rc == 0 and version and out == "hookspool %s\n" % version,
+            "--version prints the status document's version", (out, st, errs))
+
+
 def main(T):
     for name in (hs.FCGI, hs.CLI):
         if not os.access(name, os.X_OK):
@@ -309,6 +360,7 @@ def main(T):
     section_umask(T, 0o022)
     section_umask(T, 0o000)
     section_hint_and_small_numbers(T)
+    section_cli_library_config(T)
 
 
 if __name__ == "__main__":

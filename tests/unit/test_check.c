@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "path.h"
 #include "t.h"
 
 static char root[] = "/tmp/hs-test-check-XXXXXX";

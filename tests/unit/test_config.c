@@ -1,4 +1,5 @@
-/* Unit tests of lib/config and lib/ctx: values, ranges, sources, caches. */
+/* Unit tests of lib/config, lib/settings and lib/ctx: values, ranges,
+ * sources, caches. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,6 +7,7 @@
 
 #include "config.h"
 #include "ctx.h"
+#include "settings.h"
 #include "t.h"
 
 /* A lookup over a NULL-terminated "NAME=value" array. */
@@ -389,6 +391,115 @@ static void test_threads(void)
     CHECK(hs_conf_threads("", NULL, &n) == -1);
 }
 
+/* HS_CONF_NO_SECRET (the shell's status): no secret required, a secret
+ * that is set still checked, and the settings cache never hands a
+ * configuration parsed without the requirement to a caller that has it. */
+static void test_no_secret(void)
+{
+    char *kv[] = { "HOOKSPOOL_SPOOL=/tmp/s", NULL };
+    char *bad[] = { "HOOKSPOOL_SPOOL=/tmp/s", "HOOKSPOOL_SECRET=hex:zz", NULL };
+    hs_config *c = malloc(sizeof(*c));
+    hs_settings *s = hs_settings_new(NULL);
+    const hs_config *a;
+    char err[512] = "";
+    int fresh = -1;
+
+    unsetenv("HOOKSPOOL_SECRET");
+    unsetenv("HOOKSPOOL_SECRET_OLD");
+    unsetenv("HOOKSPOOL_SECRET_FILE");
+    unsetenv("HOOKSPOOL_CONFIG");
+    CHECK(hs_conf_parse(arr_lookup, kv, c, err, 256) == -1 &&
+          strncmp(err, "HOOKSPOOL_SECRET:", 17) == 0);
+    CHECK(hs_conf_parse_flags(arr_lookup, kv, HS_CONF_NO_SECRET, c, err, 256) == 0 &&
+          c->nsecrets == 0 && c->secret_file[0] == '\0' && strcmp(c->spool, "/tmp/s") == 0);
+    CHECK(hs_conf_parse_flags(arr_lookup, bad, HS_CONF_NO_SECRET, c, err, 256) == -1 &&
+          strncmp(err, "HOOKSPOOL_SECRET:", 17) == 0);
+
+    a = hs_settings_config(s, kv, HS_CONF_NO_SECRET, 1000, &fresh, err, sizeof(err));
+    CHECK(a != NULL && fresh == 1);
+    a = hs_settings_config(s, kv, HS_CONF_NO_SECRET, 1000, &fresh, err, sizeof(err));
+    CHECK(a != NULL && fresh == 0);                  /* kept */
+    err[0] = '\0';
+    a = hs_settings_config(s, kv, 0, 1000, &fresh, err, sizeof(err));
+    CHECK(a == NULL && strncmp(err, "HOOKSPOOL_SECRET:", 17) == 0);
+    a = hs_settings_config(s, kv, HS_CONF_NO_SECRET, 1000, &fresh, err, sizeof(err));
+    CHECK(a != NULL);
+    hs_settings_free(s);
+    free(c);
+}
+
+/* hs_settings_read_secrets, the one reader of secret files (the
+ * receiver's and `hookspool sign`'s): at most HS_CONF_MAX_FILE bytes,
+ * and a larger file is an error, never read cut short. */
+static void test_read_secrets(void)
+{
+    char dir[] = "/tmp/hs-test-secrets-XXXXXX", path[256], err[512];
+    hs_secret *out = calloc(HS_CONF_MAX_SECRETS, sizeof(*out));
+    hs_scheme sc;
+    size_t size;
+    FILE *f;
+
+    CHECK(mkdtemp(dir) != NULL);
+    CHECK(hs_scheme_parse("caliza", 6, &sc) == 0);
+    snprintf(path, sizeof(path), "%s/secrets", dir);
+    for (size = HS_CONF_MAX_FILE; size <= HS_CONF_MAX_FILE + 1; size++) {
+        size_t i;
+        f = fopen(path, "w");
+        fputs("first-secret\n", f);
+        for (i = strlen("first-secret\n"); i + 1 < size; i++) fputc('#', f);
+        fputc('\n', f);
+        fclose(f);
+        err[0] = '\0';
+        if (size == HS_CONF_MAX_FILE) {
+            CHECK(hs_settings_read_secrets(&sc, path, out, HS_CONF_MAX_SECRETS, NULL, err,
+                                           sizeof(err)) == 1);
+            CHECK(out[0].key_len == 12 && memcmp(out[0].key, "first-secret", 12) == 0);
+        } else {
+            CHECK(hs_settings_read_secrets(&sc, path, out, HS_CONF_MAX_SECRETS, NULL, err,
+                                           sizeof(err)) == -1);
+            CHECK_MSG(strstr(err, "HOOKSPOOL_SECRET_FILE: cannot read") != NULL &&
+                      strstr(err, "larger than 64 KiB") != NULL, "%s", err);
+        }
+    }
+    unlink(path);
+    CHECK(hs_settings_read_secrets(&sc, path, out, HS_CONF_MAX_SECRETS, NULL, err,
+                                   sizeof(err)) == -1 && strstr(err, path) != NULL);
+    rmdir(dir);
+    free(out);
+}
+
+/* The spool commands' settings (hs_conf_parse_spool): the library's own
+ * defaults and checks, with nothing else required. */
+static void test_spool_settings(void)
+{
+    char *none[] = { NULL };
+    char *full[] = { "HOOKSPOOL_SPOOL=/tmp/s", "HOOKSPOOL_SECRET=abc", NULL };
+    char *set[] = { "HOOKSPOOL_ROTATE_SECONDS=5", "HOOKSPOOL_ROTATE_BYTES=4096",
+                    "HOOKSPOOL_FSYNC=never", "HOOKSPOOL_UMASK=027", NULL };
+    char *badsec[] = { "HOOKSPOOL_ROTATE_SECONDS=5s", NULL };
+    char *badfs[] = { "HOOKSPOOL_FSYNC=sometimes", NULL };
+    char *badum[] = { "HOOKSPOOL_UMASK=8", NULL };
+    hs_config *c = malloc(sizeof(*c)), *d = malloc(sizeof(*d));
+    char err[256];
+
+    CHECK(parse(full, d, err) == 0);
+    CHECK(hs_conf_parse_spool(arr_lookup, none, c, err, sizeof(err)) == 0);
+    CHECK(c->rotate_bytes == d->rotate_bytes && c->rotate_seconds == d->rotate_seconds &&
+          c->fsync_always == d->fsync_always);
+    CHECK(c->umask == HS_CONF_UMASK_SHELL && d->umask == HS_CONF_UMASK_DEF);
+    CHECK(hs_conf_parse_spool(arr_lookup, set, c, err, sizeof(err)) == 0);
+    CHECK(c->rotate_seconds == 5 && c->rotate_bytes == 4096 && c->fsync_always == 0 &&
+          c->umask == 027);
+    CHECK(hs_conf_parse_spool(arr_lookup, badsec, c, err, sizeof(err)) == -1 &&
+          strncmp(err, "HOOKSPOOL_ROTATE_SECONDS:", 25) == 0);
+    CHECK(hs_conf_parse_spool(arr_lookup, badfs, c, err, sizeof(err)) == -1 &&
+          strncmp(err, "HOOKSPOOL_FSYNC:", 16) == 0);
+    CHECK(hs_conf_parse_spool(arr_lookup, badum, c, err, sizeof(err)) == -1 &&
+          strncmp(err, "HOOKSPOOL_UMASK:", 16) == 0);
+    free(c);
+    free(d);
+}
+
 int main(void)
 {
     test_defaults();
@@ -398,5 +509,8 @@ int main(void)
     test_file_parse();
     test_secret_file_parse();
     test_ctx_sources();
+    test_no_secret();
+    test_read_secrets();
+    test_spool_settings();
     return T_END();
 }

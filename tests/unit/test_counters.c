@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "counters.h"
-#include "handler.h"
+#include "reason.h"
 #include "t.h"
 
 #define NPROC      8

@@ -13,14 +13,13 @@
 
 static char root[] = "/tmp/hs-test-dedup-XXXXXX";
 
-/* Append one line keyed ["<key>"] at time now, with dedup. Returns what
- * hs_spool_append returns. */
+/* Append one line keyed ["<key>"] at time now, with dedup, as the
+ * handler does (hs_dedup_append). Returns what hs_spool_append returns. */
 static int append_keyed(hs_spool *sp, const hs_spool_opts *o, hs_store *st, const char *key,
                         int64_t now, int64_t ttl)
 {
     char line[512], id[HS_ID_LEN + 1], kj[128];
     hs_dedup_op op;
-    hs_spool_hooks h;
     size_t id_off, ts_off;
     int n;
 
@@ -36,8 +35,7 @@ static int append_keyed(hs_spool *sp, const hs_spool_opts *o, hs_store *st, cons
     op.now = now;
     op.ttl = ttl;
     if (hs_dedup_hash("\"t\"", 3, kj, strlen(kj), op.hash) != 0) return -1;
-    h = hs_dedup_hooks(&op);
-    return hs_spool_append(sp, o, line, (size_t)n, id_off, ts_off, id, &h);
+    return hs_dedup_append(&op, sp, o, line, (size_t)n, id_off, ts_off, id);
 }
 
 /*

@@ -8,6 +8,7 @@
 
 #include "ctx.h"
 #include "handler.h"
+#include "version.h"
 #include "sign.h"
 #include "counters.h"
 #include "t.h"
