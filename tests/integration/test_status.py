@@ -19,6 +19,7 @@ lighttpd with hookspool.fcgi (max-procs 2), and `hookspool status`:
 6. A flood of 300 bad signatures is counted, and the log is rate-limited
    with a "suppressed" summary line.
 """
+import functools
 import json
 import os
 import re
@@ -43,26 +44,20 @@ REASONS = {"missing_signature", "bad_signature", "expired_timestamp", "bad_json"
            "too_large", "spool_full", "spool_unavailable", "config_error"}
 SEEN_ERRORS = set()
 PROM_CT = "text/plain; version=0.0.4"
-ENV_PATH = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+ENV_PATH = hs.cli_env()
 BAD_SIG = {hs.CALIZA_HEADER: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
 
 
 # ---------------------------------------------------------------- helpers
 
-def sig(body):
-    return {hs.CALIZA_HEADER: hs.hmac_b64(hs.DEMO_SECRET.encode(), body)}
-
-
-def base_env(spool, **extra):
-    e = {"HOOKSPOOL_SPOOL": spool, "HOOKSPOOL_SECRET": hs.DEMO_SECRET,
-         "HOOKSPOOL_MIN_FREE": "1048576"}
-    e.update({k: str(v) for k, v in extra.items()})
-    return e
+sig = hs.caliza_sig
+base_env = functools.partial(hs.receiver_env, HOOKSPOOL_MIN_FREE=1048576)
 
 
 def post(srv, body, headers=None, path=None):
-    st, hdrs, b = srv.post(body, headers if headers is not None else sig(body), path=path)
-    a = hs.one_line_json(b)
+    """post_signed with headers, when given, in place of the signature;
+    notes every error reason seen."""
+    st, a, b, _ = hs.post_signed(srv, body, headers, path, sign=headers is None)
     if isinstance(a, dict) and a.get("ok") is False and isinstance(a.get("error"), str):
         SEEN_ERRORS.add(a["error"])
     return st, a, b
