@@ -18,8 +18,6 @@ first 4 requests at once (both processes create the spool together).
 """
 import collections
 import hashlib
-import hmac
-import base64
 import json
 import os
 import sys
@@ -34,8 +32,7 @@ CLIENTS = 8
 RUN_LIMIT = 900.0          # seconds for one run's clients, then it fails
 
 
-def caliza_sig(body):
-    return base64.b64encode(hmac.new(hs.DEMO_SECRET.encode(), body, hashlib.sha256).digest()).decode()
+caliza_sig = hs.caliza_mac
 
 
 class Poller(threading.Thread):

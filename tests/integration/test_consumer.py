@@ -23,10 +23,7 @@ WAIT_TIMEOUT = 10.0       # bounded waits for a file to appear
 SUBDIRS = ("active", "ready", "claimed", "failed", "invalid")
 
 
-def base_env(**extra):
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
+base_env = hs.cli_env
 
 
 def cli(args, env=None, timeout=CMD_TIMEOUT, **kw):

@@ -56,13 +56,12 @@ MIN_KILLS = 200
 KILL_SECONDS = 45.0       # the killer runs this long (and on to MIN_KILLS) ...
 KILL_PHASE_MAX = 80.0     # ... but never longer than this
 ROTATE = 8192
-ENV_PATH = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+ENV_PATH = hs.cli_env()
 DUP = {"ok": True, "duplicate": True}
 NAMES = [n for n in hs.CALIZA_EXAMPLES]
 
 
-def sig(body):
-    return {hs.CALIZA_HEADER: hs.hmac_b64(hs.DEMO_SECRET.encode(), body)}
+sig = hs.caliza_sig
 
 
 class Event:

@@ -44,7 +44,6 @@ import os
 import pwd
 import re
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -73,9 +72,7 @@ MAX_PACKET = 4 << 20      # the test MariaDB's max_allowed_packet
 
 
 def base_env(**kw):
-    env = {"PATH": PATH, "LANG": "C", "HOME": "/nonexistent-home"}
-    env.update({k: v for k, v in kw.items() if v is not None})
-    return env
+    return hs.cli_env(PATH=PATH, LANG="C", HOME="/nonexistent-home", **kw)
 
 
 def run(args, env, stdin=None, timeout=RUN_TIMEOUT, cwd=None):
@@ -624,19 +621,7 @@ class MariaDB:
         if p is None:
             return
         self.proc = None
-        if p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                p.wait(timeout=DB_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                p.wait(timeout=DB_STOP_TIMEOUT)
+        hs.stop_group(p, DB_STOP_TIMEOUT)
 
 
 def mysql_rows(T, m, db):

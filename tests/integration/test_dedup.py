@@ -41,28 +41,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hs  # noqa: E402
 
 DUP = {"ok": True, "duplicate": True}
-ENV_PATH = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+ENV_PATH = hs.cli_env()
 
 
 # ---------------------------------------------------------------- helpers
 
-def sig(body):
-    """Caliza headers computed here (checked once against hookspool sign)."""
-    return {hs.CALIZA_HEADER: hs.hmac_b64(hs.DEMO_SECRET.encode(), body)}
-
-
-def base_env(spool, **extra):
-    e = {"HOOKSPOOL_SPOOL": spool, "HOOKSPOOL_SECRET": hs.DEMO_SECRET}
-    e.update({k: str(v) for k, v in extra.items()})
-    return e
-
-
-def post(srv, body, headers=None, path=None):
-    """(status, answer JSON or None, raw body, headers)."""
-    h = sig(body)
-    h.update(headers or {})
-    st, hdrs, b = srv.post(body, h, path=path)
-    return st, hs.one_line_json(b), b, hdrs
+sig = hs.caliza_sig            # checked once against hookspool sign
+base_env = hs.receiver_env
+post = hs.post_signed
 
 
 def lines_of(spool):

@@ -66,7 +66,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hs  # noqa: E402
 
 SHIM_SRC = os.path.join(hs.ROOT, "tests", "fault", "shim.c")
-ENV_PATH = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+ENV_PATH = hs.cli_env()
 KINDS = ["open", "openat", "write", "pwrite", "fsync", "fdatasync", "rename", "renameat",
          "renameat2", "link", "linkat", "flock", "ftruncate", "fcntl"]
 # The errnos that make sense for each kind (what the system can return).
@@ -99,8 +99,7 @@ CGI_TIMEOUT = 30     # the lock and store time out after 10 s each
 DUP = {"ok": True, "duplicate": True}
 
 
-def sig(body):
-    return {hs.CALIZA_HEADER: hs.hmac_b64(hs.DEMO_SECRET.encode(), body)}
+sig = hs.caliza_sig
 
 
 def build_shim(T, tmp):

@@ -56,8 +56,7 @@ def hx(key, data, alg=hashlib.sha256):
     return hmac.new(key, data, alg).hexdigest()
 
 
-def b64(key, data):
-    return base64.b64encode(hmac.new(key, data, hashlib.sha256).digest()).decode()
+b64 = hs.hmac_b64
 
 
 def expected_ok(T, scheme, secret, body, h):

@@ -37,14 +37,13 @@ WRITERS = 8
 MAX_PROCS = 4
 WRITE_SECONDS = 20.0
 ROTATE = 4096
-ENV_PATH = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+ENV_PATH = hs.cli_env()
 # claim seals a due active segment itself: with 1 s, the consumers' claims
 # race the writers' own sealing too
 CLI_ENV = dict(ENV_PATH, HOOKSPOOL_ROTATE_SECONDS="1")
 
 
-def sig(body):
-    return {hs.CALIZA_HEADER: hs.hmac_b64(hs.DEMO_SECRET.encode(), body)}
+sig = hs.caliza_sig
 
 
 def cli(*args, timeout=60):

@@ -58,7 +58,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hs  # noqa: E402
 
-ENV_PATH = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+ENV_PATH = hs.cli_env()
 GH_SECRET = "gh-s3cret-%s" % hs.unique_hex(16)
 SECRETS = {hs.DEMO_SECRET, GH_SECRET}
 SENT = set()            # header values sent as signatures
@@ -88,7 +88,7 @@ def remember_macs(body):
 
 def caliza_sig(body):
     remember_macs(body)
-    v = hs.hmac_b64(hs.DEMO_SECRET.encode(), body)
+    v = hs.caliza_mac(body)
     SENT.add(v)
     return {hs.CALIZA_HEADER: v}
 
@@ -673,7 +673,7 @@ def section_error_paths(T, tmp, servers):
     T.check(st == 503, "status of a spool under a regular file: 503 (degraded)", (st, a[:200]))
     # the secret read the other way: 401, a hint in the log, no secret
     key = base64.b64decode(hs.DEMO_SECRET)
-    v = base64.b64encode(hmac.new(key, b, hashlib.sha256).digest()).decode()
+    v = hs.hmac_b64(key, b)
     SENT.add(v)
     srv2 = T.server(tmp, name="hint", max_procs=1, env={
         "HOOKSPOOL_SPOOL": tmp.join("hint-spool"), "HOOKSPOOL_SECRET": hs.DEMO_SECRET})

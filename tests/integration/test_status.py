@@ -72,28 +72,27 @@ BRIEF_KEYS = ["status", "reasons"]
 # limiter (lib/counters.h), neither a count: the only bytes a status may
 # change.
 CNT_CACHE = (8 + 3 * 8, 8 + 15 * 8)
-ENV_PATH = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+ENV_PATH = hs.cli_env()
 BAD_SIG = {hs.CALIZA_HEADER: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
 
 
 # ---------------------------------------------------------------- helpers
 
-def sig(body):
-    return {hs.CALIZA_HEADER: hs.hmac_b64(hs.DEMO_SECRET.encode(), body)}
+sig = hs.caliza_sig
 
 
 def base_env(spool, token=TOKEN, **extra):
-    e = {"HOOKSPOOL_SPOOL": spool, "HOOKSPOOL_SECRET": hs.DEMO_SECRET,
-         "HOOKSPOOL_MIN_FREE": "1048576"}
-    if token is not None:
-        e["HOOKSPOOL_STATUS_TOKEN"] = token
-    e.update({k: str(v) for k, v in extra.items()})
-    return e
+    """hs.receiver_env with a low HOOKSPOOL_MIN_FREE and the status token
+    (token=None: none, as a server that tests its absence needs)."""
+    kw = {"HOOKSPOOL_MIN_FREE": 1048576, "HOOKSPOOL_STATUS_TOKEN": token}
+    kw.update(extra)
+    return hs.receiver_env(spool, **kw)
 
 
 def post(srv, body, headers=None, path=None):
-    st, hdrs, b = srv.post(body, headers if headers is not None else sig(body), path=path)
-    a = hs.one_line_json(b)
+    """post_signed with headers, when given, in place of the signature;
+    notes every error reason seen."""
+    st, a, b, _ = hs.post_signed(srv, body, headers, path, sign=headers is None)
     if isinstance(a, dict) and a.get("ok") is False and isinstance(a.get("error"), str):
         SEEN_ERRORS.add(a["error"])
     return st, a, b
