@@ -15,6 +15,7 @@
 #define BODY   { HS_PART_BODY, NULL }
 #define TS     { HS_PART_TS, NULL }
 #define ID     { HS_PART_ID, NULL }
+#define QUERY_LC(name) { HS_PART_QUERY, (name), 1, 0, 0 }
 
 /*
  * The rows, indexed by kind. Unset fields are 0/NULL: no prefix, no
@@ -114,6 +115,136 @@ static const hs_scheme g_rows[] = {
         .form = "token:Header", .example = "token:x-functions-key",
         .mac = HS_MAC_TOKEN, .layout = HS_LAYOUT_TOKEN, .key = HS_KEY_TOKEN,
         .dedup = "off", .keep = "",
+    },
+    /* Slack: "v0:" ts ":" body (the example above); every Events API
+     * delivery carries event_id; retries say so in X-Slack-Retry-Num. */
+    [HS_SCHEME_SLACK] = {
+        .kind = HS_SCHEME_SLACK, .form = "slack",
+        .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_HEX,
+        .sig_header = "X-Slack-Signature", .prefix = "v0=",
+        .layout = HS_LAYOUT_PLAIN, .ts_header = "X-Slack-Request-Timestamp",
+        .parts = { LIT("v0:"), TS, LIT(":"), BODY },
+        .key = HS_KEY_TEXT, .dedup = "json:/event_id",
+        .keep = "X-Slack-Retry-Num,X-Slack-Retry-Reason",
+        .handshake = HS_HSK_SLACK,
+    },
+    /* Zoom: Slack's shape under its own names; no documented delivery id. */
+    [HS_SCHEME_ZOOM] = {
+        .kind = HS_SCHEME_ZOOM, .form = "zoom",
+        .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_HEX,
+        .sig_header = "x-zm-signature", .prefix = "v0=",
+        .layout = HS_LAYOUT_PLAIN, .ts_header = "x-zm-request-timestamp",
+        .parts = { LIT("v0:"), TS, LIT(":"), BODY },
+        .key = HS_KEY_TEXT, .dedup = "off", .keep = "",
+        .handshake = HS_HSK_ZOOM,
+    },
+    /* Twitch EventSub: id + RFC 3339 timestamp + body; the message id is
+     * the same on every retry of a message. */
+    [HS_SCHEME_TWITCH] = {
+        .kind = HS_SCHEME_TWITCH, .form = "twitch",
+        .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_HEX,
+        .sig_header = "Twitch-Eventsub-Message-Signature", .prefix = "sha256=",
+        .layout = HS_LAYOUT_PLAIN,
+        .ts_header = "Twitch-Eventsub-Message-Timestamp", .ts_fmt = HS_TS_RFC3339,
+        .id_header = "Twitch-Eventsub-Message-Id",
+        .parts = { ID, TS, BODY },
+        .key = HS_KEY_TEXT, .dedup = "header:Twitch-Eventsub-Message-Id",
+        .keep = "Twitch-Eventsub-Message-Id,Twitch-Eventsub-Message-Type,"
+                "Twitch-Eventsub-Subscription-Type",
+        .handshake = HS_HSK_TWITCH,
+    },
+    /* Paddle Billing: "ts=<ts>;h1=<hex>", ts ":" body; several h1 while
+     * a secret rolls; every notification has an event_id. */
+    [HS_SCHEME_PADDLE] = {
+        .kind = HS_SCHEME_PADDLE, .form = "paddle",
+        .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_HEX,
+        .sig_header = "Paddle-Signature",
+        .layout = HS_LAYOUT_KV, .item_sep = ';', .sig_key = "h1", .ts_key = "ts",
+        .parts = { TS, LIT(":"), BODY },
+        .key = HS_KEY_TEXT, .dedup = "json:/event_id", .keep = "",
+    },
+    /* Mercado Pago: "ts=<ts>,v1=<hex>" over the manifest
+     * id:<data.id>;request-id:<x-request-id>;ts:<ts>; which does not hold
+     * the body (said by check and the README). */
+    [HS_SCHEME_MERCADOPAGO] = {
+        .kind = HS_SCHEME_MERCADOPAGO, .form = "mercadopago",
+        .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_HEX,
+        .sig_header = "x-signature",
+        .layout = HS_LAYOUT_KV, .item_sep = ',', .sig_key = "v1", .ts_key = "ts",
+        .id_header = "x-request-id",
+        .parts = { LIT("id:"), QUERY_LC("data.id"), LIT(";request-id:"), ID,
+                   LIT(";ts:"), TS, LIT(";") },
+        .body_unsigned = 1,
+        .key = HS_KEY_TEXT, .dedup = "off", .keep = "x-request-id",
+    },
+    /* Mailgun: no header; the body's signature object holds timestamp,
+     * token and the hex HMAC of timestamp + token. The token is unique
+     * per delivery: Mailgun says to refuse one seen before. */
+    [HS_SCHEME_MAILGUN] = {
+        .kind = HS_SCHEME_MAILGUN, .form = "mailgun",
+        .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_HEX,
+        .sig_json = "/signature/signature", .layout = HS_LAYOUT_PLAIN,
+        .ts_json = "/signature/timestamp", .id_json = "/signature/token",
+        .parts = { TS, ID },
+        .body_unsigned = 1,
+        .envelope = "{\"signature\":{\"timestamp\":\"%T\",\"token\":\"%I\","
+                    "\"signature\":\"%S\"},\"event-data\":%B}",
+        .key = HS_KEY_TEXT, .dedup = "json:/signature/token", .keep = "",
+    },
+    /* Meta (Facebook, Instagram, WhatsApp): GitHub's signature header;
+     * no delivery id. */
+    [HS_SCHEME_META] = {
+        .kind = HS_SCHEME_META, .form = "meta",
+        .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_HEX,
+        .sig_header = "X-Hub-Signature-256", .prefix = "sha256=",
+        .layout = HS_LAYOUT_PLAIN, .parts = { BODY },
+        .key = HS_KEY_TEXT, .dedup = "off", .keep = "",
+        .handshake = HS_HSK_META,
+    },
+    [HS_SCHEME_DROPBOX] = {
+        .kind = HS_SCHEME_DROPBOX, .form = "dropbox",
+        .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_HEX,
+        .sig_header = "X-Dropbox-Signature",
+        .layout = HS_LAYOUT_PLAIN, .parts = { BODY },
+        .key = HS_KEY_TEXT, .dedup = "off", .keep = "",
+        .handshake = HS_HSK_DROPBOX,
+    },
+    /* X (Account Activity API): the consumer secret signs the body. */
+    [HS_SCHEME_TWITTER] = {
+        .kind = HS_SCHEME_TWITTER, .form = "twitter",
+        .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_BASE64,
+        .sig_header = "x-twitter-webhooks-signature", .prefix = "sha256=",
+        .layout = HS_LAYOUT_PLAIN, .parts = { BODY },
+        .key = HS_KEY_TEXT, .dedup = "off", .keep = "",
+        .handshake = HS_HSK_TWITTER,
+    },
+    /* Okta event hooks: the Authorization header carries the secret the
+     * administrator typed, as it is; eventId names each delivery. */
+    [HS_SCHEME_OKTA] = {
+        .kind = HS_SCHEME_OKTA, .form = "okta",
+        .mac = HS_MAC_TOKEN, .sig_header = "Authorization",
+        .layout = HS_LAYOUT_TOKEN, .key = HS_KEY_TEXT,
+        .dedup = "json:/eventId", .keep = "",
+        .handshake = HS_HSK_OKTA,
+    },
+    /* Smartsheet: hex of the body; nonce is unique per callback. */
+    [HS_SCHEME_SMARTSHEET] = {
+        .kind = HS_SCHEME_SMARTSHEET, .form = "smartsheet",
+        .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_HEX,
+        .sig_header = "Smartsheet-Hmac-SHA256",
+        .layout = HS_LAYOUT_PLAIN, .parts = { BODY },
+        .key = HS_KEY_TEXT, .dedup = "json:/nonce", .keep = "",
+        .handshake = HS_HSK_SMARTSHEET,
+    },
+    /* Microsoft Graph: every notification of value carries clientState,
+     * the secret given at subscription: a token, not a MAC. */
+    [HS_SCHEME_GRAPH] = {
+        .kind = HS_SCHEME_GRAPH, .form = "graph",
+        .mac = HS_MAC_TOKEN, .sig_json = "/value", .sig_key = "clientState",
+        .layout = HS_LAYOUT_EACH, .key = HS_KEY_TEXT,
+        .envelope = "{\"value\":[{\"clientState\":%K,\"resourceData\":%B}]}",
+        .dedup = "off", .keep = "",
+        .handshake = HS_HSK_GRAPH,
     },
 };
 #define NROWS (sizeof g_rows / sizeof g_rows[0])
@@ -227,7 +358,7 @@ static void use_row(const hs_scheme *r, const char *s, size_t len, hs_scheme *ou
     *out = *r;
     memcpy(out->name, s, len);
     out->name[len] = '\0';
-    out->timestamped = r->ts_key != NULL || r->ts_header != NULL;
+    out->timestamped = r->ts_key != NULL || r->ts_header != NULL || r->ts_json != NULL;
 }
 
 /*
@@ -271,6 +402,32 @@ const char *hs_scheme_default_keep(const hs_scheme *sc)
 const char *hs_scheme_default_dedup(const hs_scheme *sc)
 {
     return sc != NULL && sc->dedup != NULL ? sc->dedup : "off";
+}
+
+const char *hs_scheme_part_text(const hs_scheme *sc, const hs_part *p, size_t *n)
+{
+    if (sc == NULL || p == NULL)
+        return NULL;
+    if (p->lit != NULL) {
+        *n = strlen(p->lit);
+        return p->lit;
+    }
+    if (p->len == 0 || (size_t)p->off + p->len > sizeof sc->text)
+        return NULL;
+    *n = p->len;
+    return sc->text + p->off;
+}
+
+int hs_scheme_reads_json(const hs_scheme *sc)
+{
+    size_t i;
+
+    if (sc->sig_json != NULL || sc->ts_json != NULL || sc->id_json != NULL)
+        return 1;
+    for (i = 0; i < HS_SCHEME_MAX_PARTS && sc->parts[i].kind != HS_PART_END; i++)
+        if (sc->parts[i].kind == HS_PART_JSON)
+            return 1;
+    return 0;
 }
 
 /* Contract in scheme.h. The generic header is checked on every call
@@ -332,15 +489,33 @@ char *hs_scheme_forms(char *out, size_t n)
     return out;
 }
 
-/* The text a part of the signed bytes stands for in a description. */
-static const char *part_text(const hs_scheme *sc, const hs_part *p)
+/* Add the text a part of the signed bytes stands for in a description. */
+static void add_part(const hs_scheme *sc, const hs_part *p, char *out, size_t n,
+                     size_t *used)
 {
+    const char *t;
+    size_t l = 0;
+
     switch (p->kind) {
-    case HS_PART_LIT:  return p->lit ? p->lit : "";
-    case HS_PART_BODY: return "body";
-    case HS_PART_TS:   return sc->ts_key ? sc->ts_key : sc->ts_header ? sc->ts_header : "?";
-    case HS_PART_ID:   return sc->id_header ? sc->id_header : "?";
-    default:           return "";
+    case HS_PART_LIT:
+        t = hs_scheme_part_text(sc, p, &l);
+        add(out, n, used, "%.*s", (int)l, t ? t : "");
+        break;
+    case HS_PART_BODY: add(out, n, used, "body"); break;
+    case HS_PART_TS:
+        add(out, n, used, "%s", sc->ts_key ? sc->ts_key : sc->ts_header ? sc->ts_header
+                                : sc->ts_json ? sc->ts_json : "?");
+        break;
+    case HS_PART_ID:
+        add(out, n, used, "%s", sc->id_header ? sc->id_header : sc->id_json ? sc->id_json : "?");
+        break;
+    case HS_PART_QUERY: case HS_PART_HEADER: case HS_PART_JSON:
+        t = hs_scheme_part_text(sc, p, &l);
+        add(out, n, used, "{%s %.*s}", p->kind == HS_PART_QUERY ? "query"
+            : p->kind == HS_PART_HEADER ? "header" : "json", (int)l, t ? t : "?");
+        break;
+    default:
+        break;
     }
 }
 
@@ -352,13 +527,22 @@ char *hs_scheme_describe(const hs_scheme *sc, long long tolerance, char *out, si
     if (n == 0)
         return out;
     out[0] = '\0';
-    if (hdr == NULL)
+    if (hdr == NULL && (sc == NULL || sc->sig_json == NULL))
         return out;
     if (sc->id_header != NULL)
         add(out, n, &used, "%s, ", sc->id_header);
     if (sc->ts_header != NULL)
         add(out, n, &used, "%s, ", sc->ts_header);
-    add(out, n, &used, "%s: %s", hdr, sc->prefix);
+    if (sc->layout == HS_LAYOUT_EACH) {
+        add(out, n, &used, "a JSON body whose %s array has %s: <the secret> in every "
+            "element (a shared token, not a signature)", sc->sig_json,
+            sc->sig_key ? sc->sig_key : "?");
+        return out;
+    }
+    if (hdr != NULL)
+        add(out, n, &used, "%s: %s", hdr, sc->prefix);
+    else
+        add(out, n, &used, "in the JSON body at %s: ", sc->sig_json);
     if (sc->mac == HS_MAC_TOKEN) {
         add(out, n, &used, "<the secret> (a shared token, not a signature)");
         return out;
@@ -374,9 +558,11 @@ char *hs_scheme_describe(const hs_scheme *sc, long long tolerance, char *out, si
         add(out, n, &used, "%c", alg[i] >= 'a' && alg[i] <= 'z' ? alg[i] - 'a' + 'A' : alg[i]);
     add(out, n, &used, " %s of ", hs_codec_enc_name(sc->enc) ? hs_codec_enc_name(sc->enc) : "?");
     for (i = 0; i < HS_SCHEME_MAX_PARTS && sc->parts[i].kind != HS_PART_END; i++)
-        add(out, n, &used, "%s", part_text(sc, &sc->parts[i]));
+        add_part(sc, &sc->parts[i], out, n, &used);
     add(out, n, &used, ">");
-    if (sc->ts_key != NULL || sc->ts_header != NULL)
+    if (sc->timestamped)
         add(out, n, &used, ", timestamp within %lld s", tolerance);
+    if (sc->body_unsigned)
+        add(out, n, &used, " (the sender's signature does not cover the body)");
     return out;
 }

@@ -161,12 +161,17 @@ static int decode_fails(const hs_scheme *sc, const char *v, size_t len)
     return hs_secret_decode(sc, v, len, "TEST_SECRET", &s) == -1;
 }
 
+/* The query string the verifications below see (the table tests set
+ * one: Mercado Pago signs a query parameter). */
+static const char *g_query;
+
 static hs_sig_verdict verify_n(const hs_scheme *sc, const hs_secret *s,
                                size_t n, hdrs *h, const char *body,
                                size_t len, long long now)
 {
-    return hs_sig_verify(sc, s, n, hget, h, (const unsigned char *)body,
-                         len, (time_t)now, 300);
+    hs_sig_input in = { hget, h, g_query, (const unsigned char *)body, len };
+
+    return hs_sig_verify_input(sc, s, n, &in, (time_t)now, 300);
 }
 
 static hs_sig_result verify1(const hs_scheme *sc, const hs_secret *s,
@@ -1261,31 +1266,44 @@ static void table_row_shape(const hs_scheme *r, const hs_scheme *sc, const char 
 
     CHECK_MSG(r->form != NULL && r->form[0] != '\0' && r->name[0] == '\0', "%s", v);
     CHECK_MSG(sc->kind == r->kind && strcmp(sc->name, v) == 0, "%s", v);
-    CHECK_MSG(hdr != NULL && hdr[0] != '\0' && strlen(hdr) <= HS_SCHEME_MAX_HEADER_NAME,
-              "%s: signature header", v);
+    CHECK_MSG((hdr != NULL && hdr[0] != '\0' && strlen(hdr) <= HS_SCHEME_MAX_HEADER_NAME) ||
+              (hdr == NULL && r->sig_json != NULL && r->sig_json[0] == '/'),
+              "%s: signature header or JSON Pointer", v);
     for (i = 0; hdr != NULL && hdr[i] != '\0'; i++)
         CHECK_MSG(hdr[i] > 0x20 && hdr[i] < 0x7f && strchr("()<>@,;:\\\"/[]?={}", hdr[i]) == NULL,
                   "%s: header [%s]", v, hdr);
-    CHECK_MSG(!(r->ts_key != NULL && r->ts_header != NULL), "%s: two timestamps", v);
-    CHECK_MSG(sc->timestamped == (r->ts_key != NULL || r->ts_header != NULL), "%s", v);
+    CHECK_MSG((r->ts_key != NULL) + (r->ts_header != NULL) + (r->ts_json != NULL) <= 1,
+              "%s: two timestamps", v);
+    CHECK_MSG(!(r->id_header != NULL && r->id_json != NULL), "%s: two ids", v);
+    CHECK_MSG(sc->timestamped == (r->ts_key != NULL || r->ts_header != NULL || r->ts_json != NULL),
+              "%s", v);
     CHECK_MSG(has_part(r, HS_PART_TS) == sc->timestamped, "%s: timestamp not signed", v);
-    CHECK_MSG(has_part(r, HS_PART_ID) == (r->id_header != NULL), "%s: id not signed", v);
+    CHECK_MSG(has_part(r, HS_PART_ID) == (r->id_header != NULL || r->id_json != NULL),
+              "%s: id not signed", v);
     CHECK_MSG(r->ts_key == NULL || r->layout == HS_LAYOUT_KV, "%s: ts_key outside KV", v);
-    CHECK_MSG((r->layout != HS_LAYOUT_KV && r->layout != HS_LAYOUT_LIST) || r->sig_key != NULL,
+    CHECK_MSG((r->layout != HS_LAYOUT_KV && r->layout != HS_LAYOUT_LIST &&
+               r->layout != HS_LAYOUT_EACH) || r->sig_key != NULL,
               "%s: no signature key", v);
     CHECK_MSG(r->layout != HS_LAYOUT_KV || r->item_sep != '\0', "%s: no item separator", v);
     CHECK_MSG((r->alias[0] == NULL) == (r->alias[1] == NULL), "%s: half an alias", v);
+    CHECK_MSG((r->sig_json != NULL && hdr == NULL) <= (r->envelope != NULL),
+              "%s: a signature in the body needs an envelope to sign", v);
     if (r->mac == HS_MAC_HMAC) {
-        CHECK_MSG(has_part(r, HS_PART_BODY), "%s: the body is not signed", v);
-        CHECK_MSG(r->layout != HS_LAYOUT_TOKEN && r->key != HS_KEY_TOKEN, "%s", v);
+        CHECK_MSG(has_part(r, HS_PART_BODY) != r->body_unsigned,
+                  "%s: the body is signed, or the row says it is not", v);
+        CHECK_MSG(r->layout != HS_LAYOUT_TOKEN && r->layout != HS_LAYOUT_EACH &&
+                  r->key != HS_KEY_TOKEN, "%s", v);
     } else {
-        CHECK_MSG(r->mac == HS_MAC_TOKEN && r->layout == HS_LAYOUT_TOKEN &&
-                  r->key == HS_KEY_TOKEN && r->parts[0].kind == HS_PART_END, "%s", v);
+        CHECK_MSG(r->mac == HS_MAC_TOKEN &&
+                  (r->layout == HS_LAYOUT_TOKEN || r->layout == HS_LAYOUT_EACH) &&
+                  r->key != HS_KEY_WHSEC && r->parts[0].kind == HS_PART_END, "%s", v);
     }
     /* Named in the unknown-scheme message and described by check. */
     CHECK_MSG(strstr(hs_scheme_forms(forms, sizeof forms), r->form) != NULL, "%s", v);
     hs_scheme_describe(sc, 300, what, sizeof what);
-    CHECK_MSG(hdr != NULL && strstr(what, hdr) != NULL, "%s: [%s]", v, what);
+    CHECK_MSG(strstr(what, hdr != NULL ? hdr : r->sig_json) != NULL, "%s: [%s]", v, what);
+    CHECK_MSG(!r->body_unsigned || strstr(what, "does not cover the body") != NULL,
+              "%s: [%s]", v, what);
 }
 
 /* The defaults parse as settings, and say what the row says. */
@@ -1304,41 +1322,60 @@ static void table_row_defaults(const hs_scheme *r, const char *v)
     free(c);
 }
 
+/* The query string of the table's requests: Mercado Pago signs data.id
+ * (lowercased). */
+#define TABLE_QUERY "type=payment&data.id=AbC123"
+
 /* Sign, verify, and every way the result must stop verifying. */
 static void table_row_roundtrip(const hs_scheme *sc, const char *v)
 {
-    static const char body[] = "{\"id\":\"evt_1\",\"amount\":500.00}";
+    static const char body0[] = "{\"id\":\"evt_1\",\"amount\":500.00}";
     const long long now = 1700000000LL, tol = 300;
     hs_secret *s = calloc(2, sizeof(*s));
-    hs_buf b = HS_BUF_INIT;
-    size_t i, k;
+    hs_buf b = HS_BUF_INIT, sent = HS_BUF_INIT;
+    hs_sig_input in = { NULL, NULL, TABLE_QUERY, (const unsigned char *)body0, sizeof body0 - 1 };
+    const char *body;
+    size_t i, k, len;
     hdrs h;
 
     if (s == NULL) { CHECK(s != NULL); return; }
+    g_query = TABLE_QUERY;
     CHECK_MSG(hs_secret_decode(sc, "table-secret-0123456789", 23, "T", &s[0]) == 0 &&
               hs_secret_decode(sc, "another-secret-98765432", 23, "O", &s[1]) == 0, "%s", v);
-    CHECK_MSG(hs_sign_headers(sc, &s[0], (const unsigned char *)body, sizeof body - 1,
-                              (time_t)now, NULL, &b) == 0, "%s: sign", v);
+    CHECK_MSG(hs_sign_request(sc, &s[0], &in, (time_t)now, NULL, &b, &sent) == 0 &&
+              sent.p != NULL, "%s: sign", v);
+    body = sent.p ? sent.p : "";
+    len = sent.len;
+    CHECK_MSG((sc->envelope == NULL) == (len == sizeof body0 - 1 && memcmp(body, body0, len) == 0),
+              "%s: the body sent [%s]", v, body);
     hclear(&h);
-    CHECK_MSG(b.p != NULL && hparse(&h, b.p, b.len) == 0 && h.n >= 1, "%s: [%s]", v, b.p);
-    CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, sizeof body - 1, now).result == HS_SIG_OK,
+    CHECK_MSG(hparse(&h, b.p ? b.p : "", b.len) == 0 &&
+              (h.n >= 1 || sc->envelope != NULL), "%s: [%s]", v, b.p ? b.p : "");
+    CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, len, now).result == HS_SIG_OK,
               "%s: own signature", v);
-    CHECK_MSG(verify_n(sc, s, 2, &h, body, sizeof body - 1, now).result == HS_SIG_OK, "%s", v);
-    CHECK_MSG(verify_n(sc, &s[1], 1, &h, body, sizeof body - 1, now).result == HS_SIG_BAD,
+    CHECK_MSG(verify_n(sc, s, 2, &h, body, len, now).result == HS_SIG_OK, "%s", v);
+    CHECK_MSG(verify_n(sc, &s[1], 1, &h, body, len, now).result == HS_SIG_BAD,
               "%s: other secret", v);
-    if (sc->mac == HS_MAC_HMAC) {
-        CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, sizeof body - 2, now).result == HS_SIG_BAD,
+    if (sc->mac == HS_MAC_HMAC && !sc->body_unsigned) {
+        CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, len - 1, now).result != HS_SIG_OK,
                   "%s: shorter body", v);
     }
     if (sc->timestamped) {
-        CHECK_MSG(hs_sig_verify(sc, &s[0], 1, hget, &h, (const unsigned char *)body,
-                                sizeof body - 1, (time_t)(now + tol + 1), tol).result == HS_SIG_EXPIRED,
+        CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, len, now + tol + 1).result == HS_SIG_EXPIRED,
                   "%s: late", v);
-        CHECK_MSG(hs_sig_verify(sc, &s[0], 1, hget, &h, (const unsigned char *)body,
-                                sizeof body - 1, (time_t)(now - tol - 1), tol).result == HS_SIG_EXPIRED,
+        CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, len, now - tol - 1).result == HS_SIG_EXPIRED,
                   "%s: early", v);
-        CHECK_MSG(hs_sign_headers(sc, &s[0], (const unsigned char *)body, sizeof body - 1,
-                                  (time_t)-1, NULL, &b) == -1, "%s: negative clock", v);
+        CHECK_MSG(hs_sign_request(sc, &s[0], &in, (time_t)-1, NULL, &b, &sent) == -1,
+                  "%s: negative clock", v);
+    }
+    if (has_part(sc, HS_PART_QUERY)) {
+        g_query = "type=payment&data.id=AbC124";
+        CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, len, now).result == HS_SIG_BAD,
+                  "%s: another query parameter", v);
+        g_query = "type=payment";
+        CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, len, now).result == HS_SIG_MISSING,
+                  "%s: no query parameter", v);
+        g_query = TABLE_QUERY;
     }
     /* Every byte of every header sent, changed, fails (^0x01 never
      * turns a letter into its other case, the one equivalence). */
@@ -1346,7 +1383,7 @@ static void table_row_roundtrip(const hs_scheme *sc, const char *v)
         char *val = (char *)h.val[i];
         for (k = 0; val[k] != '\0'; k++) {
             val[k] ^= 0x01;
-            CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, sizeof body - 1, now).result != HS_SIG_OK,
+            CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, len, now).result != HS_SIG_OK,
                       "%s: %s byte %zu changed", v, h.name[i], k);
             val[k] ^= 0x01;
         }
@@ -1355,13 +1392,15 @@ static void table_row_roundtrip(const hs_scheme *sc, const char *v)
     for (i = 0; i < h.n; i++) {
         const char *name = h.name[i], *val = h.val[i];
         h.name[i] = "X-Not-The-Header";
-        CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, sizeof body - 1, now).result == HS_SIG_MISSING,
+        CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, len, now).result == HS_SIG_MISSING,
                   "%s: without %s", v, name);
         h.name[i] = name;
         h.val[i] = val;
     }
-    CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, sizeof body - 1, now).result == HS_SIG_OK, "%s", v);
+    CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, len, now).result == HS_SIG_OK, "%s", v);
+    g_query = NULL;
     hs_buf_free(&b);
+    hs_buf_free(&sent);
     free(s);
 }
 
@@ -1431,6 +1470,33 @@ static void test_row_example(void)
               "X-Slack-Signature: " SLACK_SIG "\n");
     hs_buf_free(&b);
     table_row_roundtrip(&slack, "slack");
+    /* The table's own slack row takes Slack's example too. */
+    {
+        hs_scheme row;
+        CHECK(hs_scheme_parse("slack", 5, &row) == 0);
+        hset(&h, "X-Slack-Request-Timestamp", SLACK_TS);
+        CHECK(verify1(&row, &s, &h, SLACK_BODY, 1531420618LL) == HS_SIG_OK);
+        CHECK(verify1(&row, &s, &h, SLACK_BODY "x", 1531420618LL) == HS_SIG_BAD);
+    }
+}
+
+/* Twitch's RFC 3339 timestamps (nanoseconds, offsets) and what is not one. */
+static void test_rfc3339(void)
+{
+    long long t = 0;
+
+    CHECK(hs_sig_parse_ts(HS_TS_RFC3339, "2019-11-16T10:11:12.634234626Z", 30, &t) == 0 &&
+          t == 1573899072LL);
+    CHECK(hs_sig_parse_ts(HS_TS_RFC3339, "1970-01-01T00:00:00Z", 20, &t) == 0 && t == 0);
+    CHECK(hs_sig_parse_ts(HS_TS_RFC3339, "2024-02-29T12:00:00+02:00", 25, &t) == 0 &&
+          t == 1709200800LL);
+    CHECK(hs_sig_parse_ts(HS_TS_RFC3339, "2023-02-29T12:00:00Z", 20, &t) == -1);
+    CHECK(hs_sig_parse_ts(HS_TS_RFC3339, "2019-11-16 10:11:12Z", 20, &t) == -1);
+    CHECK(hs_sig_parse_ts(HS_TS_RFC3339, "2019-11-16T10:11:12.Z", 21, &t) == -1);
+    CHECK(hs_sig_parse_ts(HS_TS_RFC3339, "2019-11-16T10:11:12", 19, &t) == -1);
+    CHECK(hs_sig_parse_ts(HS_TS_RFC3339, "2019-11-16T10:11:12.1234567890Z", 31, &t) == -1);
+    CHECK(hs_sig_parse_ts(HS_TS_UNIX, "1573899072", 10, &t) == 0 && t == 1573899072LL);
+    CHECK(hs_sig_parse_ts(HS_TS_UNIX, "+1573899072", 11, &t) == -1);
 }
 
 int main(void)
@@ -1449,5 +1515,6 @@ int main(void)
     test_defaults();
     test_table();
     test_row_example();
+    test_rfc3339();
     return T_END();
 }
