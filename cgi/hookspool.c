@@ -75,10 +75,13 @@ static void usage(FILE *f)
 {
     fputs("usage: hookspool COMMAND [options]\n"
           "\n"
-          "  sign --scheme S [--time T] [--id ID]\n"
+          "  sign --scheme S [--time T] [--id ID] [--query Q]\n"
           "      read a body on stdin, print the headers a sender would send,\n"
           "      signed with HOOKSPOOL_SECRET (or the first line of\n"
-          "      HOOKSPOOL_SECRET_FILE); for testing with curl -H\n"
+          "      HOOKSPOOL_SECRET_FILE); for testing with curl -H. Q is the\n"
+          "      query string of the URL (mercadopago signs its data.id).\n"
+          "      For mailgun and graph, whose proof is in the body, an empty\n"
+          "      line and the body to send follow the headers\n"
           "  rotate [-s DIR]\n"
           "      seal the active segment now\n", f);
     fputs(CLAIM_HELP DONE_HELP REQUEUE_HELP CONSUME_HELP RETRY_HELP STATUS_HELP CHECK_HELP, f);
@@ -158,20 +161,23 @@ static int cmd_sign(int argc, char **argv)
         { "scheme", required_argument, NULL, 'S' },
         { "time",   required_argument, NULL, 't' },
         { "id",     required_argument, NULL, 'i' },
+        { "query",  required_argument, NULL, 'q' },
         { "help",   no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
-    const char *scheme = getenv("HOOKSPOOL_SCHEME"), *id = NULL;
+    const char *scheme = getenv("HOOKSPOOL_SCHEME"), *id = NULL, *query = NULL;
     long long t = (long long)time(NULL);
     hs_scheme sc;
     hs_secret *sec;
-    hs_buf body = HS_BUF_INIT, out = HS_BUF_INIT;
+    hs_buf body = HS_BUF_INIT, out = HS_BUF_INIT, sent = HS_BUF_INIT;
+    hs_sig_input in;
     int c, rc = 1;
 
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (c) {
         case 'S': scheme = optarg; break;
         case 'i': id = optarg; break;
+        case 'q': query = optarg; break;
         case 't':
             if (hs_conf_parse_num(optarg, 0, HS_CONF_NUM_MAX, &t) != 0) {
                 fputs("hookspool sign: --time takes seconds since the epoch\n", stderr);
@@ -195,8 +201,11 @@ static int cmd_sign(int argc, char **argv)
         fputs("hookspool sign: cannot read the body on stdin\n", stderr);
         goto out;
     }
-    if (hs_sign_headers(&sc, sec, (const unsigned char *)body.p, body.len, (time_t)t, id, &out) != 0 ||
-        fwrite(out.p, 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
+    in = (hs_sig_input){ NULL, NULL, query, (const unsigned char *)body.p, body.len };
+    if (hs_sign_request(&sc, sec, &in, (time_t)t, id, &out, &sent) != 0 ||
+        (sc.envelope != NULL && (hs_buf_putc(&out, '\n') != 0 ||
+                                 hs_buf_append(&out, sent.p, sent.len) != 0)) ||
+        fwrite(out.p ? out.p : "", 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
         fputs("hookspool sign: failed\n", stderr);
         goto out;
     }
@@ -206,6 +215,7 @@ out:
     free(sec);
     hs_buf_free(&body);
     hs_buf_free(&out);
+    hs_buf_free(&sent);
     return rc;
 }
 

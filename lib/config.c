@@ -19,7 +19,7 @@ const char *const hs_conf_names[] = {
     "HOOKSPOOL_ROTATE_SECONDS", "HOOKSPOOL_FSYNC", "HOOKSPOOL_DEDUP",
     "HOOKSPOOL_DEDUP_SECONDS", "HOOKSPOOL_KEEP_HEADERS",
     "HOOKSPOOL_STATUS_TOKEN", "HOOKSPOOL_MAX_LAG", "HOOKSPOOL_MIN_FREE",
-    "HOOKSPOOL_UMASK", "HOOKSPOOL_INVALID_KEEP", NULL
+    "HOOKSPOOL_UMASK", "HOOKSPOOL_INVALID_KEEP", "HOOKSPOOL_VERIFY_TOKEN", NULL
 };
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -232,6 +232,18 @@ int hs_conf_parse(hs_conf_lookup_fn lookup, void *arg, hs_config *c,
         }
         memcpy(c->status_token, v, n + 1);
         c->has_status_token = 1;
+    }
+
+    /* What the operator typed as Meta's verify token: compared with
+     * hub.verify_token, never a key. */
+    v = lookup(arg, "HOOKSPOOL_VERIFY_TOKEN");
+    if (v != NULL && *v != '\0') {
+        n = strlen(v);
+        if (n > HS_CONF_MAX_TOKEN) {
+            seterr(err, errlen, "HOOKSPOOL_VERIFY_TOKEN: longer than %d bytes", HS_CONF_MAX_TOKEN);
+            return -1;
+        }
+        memcpy(c->verify_token, v, n + 1);
     }
 
     sv = lookup(arg, "HOOKSPOOL_SECRET");

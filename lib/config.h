@@ -47,6 +47,8 @@ typedef struct hs_config {
     size_t        nkeep;
     char          status_token[HS_CONF_MAX_TOKEN + 1];
     int           has_status_token;
+    char          verify_token[HS_CONF_MAX_TOKEN + 1];  /* Meta's hub.verify_token,
+                                        "" when not set */
     mode_t        umask;
 } hs_config;
 

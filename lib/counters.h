@@ -12,7 +12,8 @@
  *   0                    accepted events
  *   1                    answered as duplicates
  *   2                    last accepted time, ms since the epoch (0: none)
- *   3 .. 15              reserved
+ *   3                    handshakes answered
+ *   4 .. 15              reserved
  *   16 + r               rejections with hs_reason r (r >= 1; 16 is unused)
  * So a rejected slot is named by the hs_reason's value: new reasons must
  * be added before HS_R_COUNT, never in the middle, or old counts would
@@ -47,6 +48,7 @@
 #define HS_CNT_ACCEPTED      0u
 #define HS_CNT_DUPLICATE     1u
 #define HS_CNT_LAST_MS       2u           /* set, not added: see below */
+#define HS_CNT_HANDSHAKE     3u           /* handshakes answered (handshake.h) */
 #define HS_CNT_REASON_BASE   16u
 #define HS_CNT_MAX_REASONS   (HS_CNT_SLOTS - HS_CNT_REASON_BASE)
 /* The slot counting rejections with hs_reason r. */
@@ -58,6 +60,7 @@ typedef struct hs_counters hs_counters;
 typedef struct hs_counters_snap {
     uint64_t accepted;
     uint64_t duplicate;
+    uint64_t handshakes;
     uint64_t last_accepted_ms;                 /* 0: nothing accepted yet */
     uint64_t rejected[HS_CNT_MAX_REASONS];     /* indexed by hs_reason */
 } hs_counters_snap;
