@@ -12,8 +12,11 @@
  *   0                    accepted events
  *   1                    answered as duplicates
  *   2                    last accepted time, ms since the epoch (0: none)
- *   3                    handshakes answered
- *   4 .. 15              reserved
+ *   3 .. 12              the status's cache of the spool's directory
+ *                        figures (on main: HS_CNT_SCAN_*)
+ *   13, 14               the spool's shared log limiter (on main: log.h
+ *                        hs_log_shared: window, suppressed), not counts
+ *   15                   handshakes answered (handshake.h)
  *   16 + r               rejections with hs_reason r (r >= 1; 16 is unused)
  * So a rejected slot is named by the hs_reason's value: new reasons must
  * be added before HS_R_COUNT, never in the middle, or old counts would
@@ -48,7 +51,7 @@
 #define HS_CNT_ACCEPTED      0u
 #define HS_CNT_DUPLICATE     1u
 #define HS_CNT_LAST_MS       2u           /* set, not added: see below */
-#define HS_CNT_HANDSHAKE     3u           /* handshakes answered (handshake.h) */
+#define HS_CNT_HANDSHAKES    15u          /* handshakes answered (handshake.h) */
 #define HS_CNT_REASON_BASE   16u
 #define HS_CNT_MAX_REASONS   (HS_CNT_SLOTS - HS_CNT_REASON_BASE)
 /* The slot counting rejections with hs_reason r. */

@@ -301,7 +301,7 @@ static int answer_handshake(hs_ctx *ctx, const hs_config *cfg, const hs_request 
         hs_logf(hs_ctx_log(ctx), req->now, "endpoint=%s status=%d handshake=%s remote=%s",
                 cfg->endpoint, out.status, out.name ? out.name : "?", remote(req));
         hs_ctx_counters(ctx, cfg, when == HSK_AFTER, req->now, &c);
-        hs_counters_add(c, HS_CNT_HANDSHAKE, 1);
+        hs_counters_add(c, HS_CNT_HANDSHAKES, 1);
         return 1;
     }
 }
