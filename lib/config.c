@@ -19,7 +19,8 @@ const char *const hs_conf_names[] = {
     "HOOKSPOOL_ROTATE_SECONDS", "HOOKSPOOL_FSYNC", "HOOKSPOOL_DEDUP",
     "HOOKSPOOL_DEDUP_SECONDS", "HOOKSPOOL_KEEP_HEADERS",
     "HOOKSPOOL_STATUS_TOKEN", "HOOKSPOOL_MAX_LAG", "HOOKSPOOL_MIN_FREE",
-    "HOOKSPOOL_UMASK", "HOOKSPOOL_INVALID_KEEP", "HOOKSPOOL_VERIFY_TOKEN", NULL
+    "HOOKSPOOL_UMASK", "HOOKSPOOL_INVALID_KEEP", "HOOKSPOOL_VERIFY_TOKEN",
+    "HOOKSPOOL_SIGNED", "HOOKSPOOL_SIGNATURE", NULL
 };
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -135,6 +136,34 @@ static const struct {
     { "HOOKSPOOL_INVALID_KEEP",   offsetof(hs_config, invalid_keep),   0, 10485760 },
 };
 
+/* Contract in config.h. */
+int hs_conf_template(hs_conf_lookup_fn lookup, void *arg, hs_scheme *sc,
+                     char *err, size_t errlen)
+{
+    static const char *const names[] = {
+        [HS_TPL_SIGNED] = "HOOKSPOOL_SIGNED", [HS_TPL_SIGNATURE] = "HOOKSPOOL_SIGNATURE",
+    };
+    const char *sg = lookup(arg, names[HS_TPL_SIGNED]);
+    const char *sh = lookup(arg, names[HS_TPL_SIGNATURE]);
+    char why[256];
+    hs_tpl_setting which;
+
+    if (sc->kind != HS_SCHEME_TEMPLATE) {
+        /* Set for another scheme, they would silently mean nothing. */
+        if (sg != NULL || sh != NULL) {
+            seterr(err, errlen, "%s: only with HOOKSPOOL_SCHEME=template-ALG-ENC",
+                   names[sg != NULL ? HS_TPL_SIGNED : HS_TPL_SIGNATURE]);
+            return -1;
+        }
+        return 0;
+    }
+    if (hs_scheme_template(sc, sg, sh, &which, why, sizeof why) != 0) {
+        seterr(err, errlen, "%s: %s", names[which], why);
+        return -1;
+    }
+    return 0;
+}
+
 int hs_conf_parse(hs_conf_lookup_fn lookup, void *arg, hs_config *c,
                   char *err, size_t errlen)
 {
@@ -156,6 +185,8 @@ int hs_conf_parse(hs_conf_lookup_fn lookup, void *arg, hs_config *c,
                hs_scheme_forms(forms, sizeof(forms)));
         return -1;
     }
+    if (hs_conf_template(lookup, arg, &c->scheme, err, errlen) != 0)
+        return -1;
 
     v = lookup(arg, "HOOKSPOOL_SPOOL");
     if (v == NULL || *v == '\0') {

@@ -60,6 +60,16 @@ typedef const char *(*hs_conf_lookup_fn)(void *arg, const char *name);
 extern const char *const hs_conf_names[];
 
 /*
+ * For a template-ALG-ENC scheme sc, give it its shape from
+ * HOOKSPOOL_SIGNED and HOOKSPOOL_SIGNATURE (scheme.h hs_scheme_template);
+ * for any other scheme, refuse either setting being set. Returns 0, or
+ * -1 with a message in err[0..errlen) naming the setting at fault.
+ * hs_conf_parse calls it; so does `hookspool sign`.
+ */
+int hs_conf_template(hs_conf_lookup_fn lookup, void *arg, hs_scheme *sc,
+                     char *err, size_t errlen);
+
+/*
  * Fill *out from lookup. Returns 0, or -1 with a one-line message in
  * err[0..errlen) naming the setting at fault (never its value: it may be
  * a secret). Every number is decimal, parsed with an end pointer, within

@@ -22,17 +22,8 @@
 
 int hs_handshake_challenge_ok(const char *s, size_t n)
 {
-    size_t i;
-
-    if (s == NULL || n == 0 || n > HS_HSK_MAX_CHALLENGE)
-        return 0;
-    for (i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              (c != '\0' && strchr(HS_HSK_ALPHABET, c) != NULL)))
-            return 0;
-    }
-    return 1;
+    return s != NULL && n > 0 && n <= HS_HSK_MAX_CHALLENGE &&
+           hs_text_alnum_or(s, n, HS_HSK_ALPHABET);
 }
 
 /* Graph's token: 1 to HS_HSK_MAX_GRAPH_TOKEN printable ASCII bytes

@@ -142,9 +142,9 @@ int hs_sig_parse_ts(hs_ts_format fmt, const char *s, size_t n, long long *out)
         return -1;
     if (fmt == HS_TS_RFC3339)
         return parse_rfc3339(s, n, out);
-    if (fmt != HS_TS_UNIX || (v = digits(s, n)) < 0)
+    if ((fmt != HS_TS_UNIX && fmt != HS_TS_UNIX_MS) || (v = digits(s, n)) < 0)
         return -1;
-    *out = v;
+    *out = fmt == HS_TS_UNIX_MS ? v / 1000 : v;
     return 0;
 }
 
@@ -234,9 +234,10 @@ static hs_sig_result parse_kv(const hs_scheme *sc, const char *v, size_t vlen,
                               sig_req *rq)
 {
     const char *item, *eq, *ts = NULL;
+    const char *sig_key = hs_scheme_sig_key(sc), *ts_key = hs_scheme_ts_key(sc);
     size_t i = 0, j, ilen, klen, tslen = 0, nsig = 0;
 
-    if (sc->sig_key == NULL || sc->item_sep == '\0')
+    if (sig_key == NULL || sc->item_sep == '\0')
         return HS_SIG_BAD;
     for (;;) {
         for (j = i; j < vlen && v[j] != sc->item_sep; j++)
@@ -250,14 +251,14 @@ static hs_sig_result parse_kv(const hs_scheme *sc, const char *v, size_t vlen,
         if (eq == NULL || eq == item)
             return HS_SIG_BAD;
         klen = (size_t)(eq - item);
-        if (sc->ts_key != NULL && hs_text_eq(item, klen, sc->ts_key)) {
+        if (ts_key != NULL && hs_text_eq(item, klen, ts_key)) {
             if (ts != NULL)
                 return HS_SIG_BAD;
             ts = eq + 1;
             tslen = ilen - klen - 1;
             if (hs_sig_parse_ts(sc->ts_fmt, ts, tslen, &rq->ts) != 0)
                 return HS_SIG_BAD;
-        } else if (hs_text_eq(item, klen, sc->sig_key)) {
+        } else if (hs_text_eq(item, klen, sig_key)) {
             if (++nsig > MAX_CANDIDATES)
                 return HS_SIG_BAD;
             (void)add_candidate(rq, sc->enc, eq + 1, ilen - klen - 1);
@@ -266,7 +267,7 @@ static hs_sig_result parse_kv(const hs_scheme *sc, const char *v, size_t vlen,
             break;
         i = j + 1;
     }
-    if ((sc->ts_key != NULL && ts == NULL) || rq->ncand == 0)
+    if ((ts_key != NULL && ts == NULL) || rq->ncand == 0)
         return HS_SIG_BAD;
     if (ts != NULL) {
         rq->has_ts = 1;
@@ -284,10 +285,10 @@ static hs_sig_result parse_kv(const hs_scheme *sc, const char *v, size_t vlen,
 static hs_sig_result parse_list(const hs_scheme *sc, const char *s, size_t n,
                                 sig_req *rq)
 {
-    const char *tok, *comma;
+    const char *tok, *comma, *sig_key = hs_scheme_sig_key(sc);
     size_t i = 0, j, tlen, nsig = 0;
 
-    if (sc->sig_key == NULL)
+    if (sig_key == NULL)
         return HS_SIG_BAD;
     while (i < n) {
         while (i < n && hs_text_is_ows(s[i]))
@@ -301,7 +302,7 @@ static hs_sig_result parse_list(const hs_scheme *sc, const char *s, size_t n,
         comma = memchr(tok, ',', tlen);
         if (comma == NULL || comma == tok)
             return HS_SIG_BAD;
-        if (hs_text_eq(tok, (size_t)(comma - tok), sc->sig_key)) {
+        if (hs_text_eq(tok, (size_t)(comma - tok), sig_key)) {
             if (++nsig > MAX_CANDIDATES)
                 return HS_SIG_BAD;
             (void)add_candidate(rq, sc->enc, comma + 1,
@@ -531,7 +532,7 @@ static hs_sig_result parse_request(const hs_scheme *sc, const hs_sig_input *in,
     if (sc->layout == HS_LAYOUT_EACH)
         return parse_each(sc, rq);
     st[0] = row_value(sc, in, rq, sc->id_header, sc->id_json, &rq->id, &rq->id_len);
-    st[1] = row_value(sc, in, rq, sc->ts_header, sc->ts_json, &tsv, &tslen);
+    st[1] = row_value(sc, in, rq, hs_scheme_ts_header(sc), sc->ts_json, &tsv, &tslen);
     st[2] = row_value(sc, in, rq, name, name ? NULL : sc->sig_json, &v, &vlen);
     for (i = 0; i < 3; i++) {
         missing |= st[i] == HDR_ABSENT;

@@ -5,6 +5,7 @@
  */
 #include "sign.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,14 +73,16 @@ static size_t message_id(const hs_scheme *sc, const char *msg_id,
 static void put_signature(const hs_scheme *sc, const char *ts, const char *enc,
                           hs_buf *out)
 {
+    const char *sig_key = hs_scheme_sig_key(sc), *ts_key = hs_scheme_ts_key(sc);
+
     switch (sc->layout) {
     case HS_LAYOUT_KV:
-        if (sc->ts_key != NULL)
-            hs_buf_printf(out, "%s=%s%c", sc->ts_key, ts, sc->item_sep);
-        hs_buf_printf(out, "%s=%s", sc->sig_key, enc);
+        if (ts_key != NULL)
+            hs_buf_printf(out, "%s=%s%c", ts_key, ts, sc->item_sep);
+        hs_buf_printf(out, "%s=%s", sig_key, enc);
         break;
     case HS_LAYOUT_LIST:
-        hs_buf_printf(out, "%s,%s", sc->sig_key, enc);
+        hs_buf_printf(out, "%s,%s", sig_key, enc);
         break;
     default: /* HS_LAYOUT_PLAIN, checked by the caller */
         hs_buf_printf(out, "%s%s", sc->prefix, enc);
@@ -101,7 +104,13 @@ static size_t timestamp(const hs_scheme *sc, time_t now, char *ts, size_t cap)
         n = strftime(ts, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
         return n;
     }
-    w = snprintf(ts, cap, "%lld", (long long)now);
+    if (sc->ts_fmt == HS_TS_UNIX_MS) {
+        if (now < 0 || (long long)now > LLONG_MAX / 1000)
+            return 0;
+        w = snprintf(ts, cap, "%lld", (long long)now * 1000);
+    } else {
+        w = snprintf(ts, cap, "%lld", (long long)now);
+    }
     return w > 0 && (size_t)w < cap ? (size_t)w : 0;
 }
 
@@ -255,7 +264,7 @@ int hs_sign_request(const hs_scheme *sc, const hs_secret *s, const hs_sig_input 
     if (sc->mac != HS_MAC_HMAC || sc->layout == HS_LAYOUT_TOKEN ||
         sc->layout == HS_LAYOUT_EACH ||
         ((sc->layout == HS_LAYOUT_KV || sc->layout == HS_LAYOUT_LIST) &&
-         sc->sig_key == NULL))
+         hs_scheme_sig_key(sc) == NULL))
         goto done;
 
     if (sc->timestamped && (now < 0 || (st->tl = timestamp(sc, now, st->ts, sizeof st->ts)) == 0))
@@ -277,8 +286,8 @@ int hs_sign_request(const hs_scheme *sc, const hs_secret *s, const hs_sig_input 
         hs_buf_append(out, st->id, st->idlen);
         hs_buf_putc(out, '\n');
     }
-    if (sc->ts_header != NULL)
-        hs_buf_printf(out, "%s: %s\n", sc->ts_header, st->ts);
+    if (hs_scheme_ts_header(sc) != NULL)
+        hs_buf_printf(out, "%s: %s\n", hs_scheme_ts_header(sc), st->ts);
     if (hdr != NULL) {
         hs_buf_printf(out, "%s: ", hdr);
         put_signature(sc, st->ts, st->enc, out);

@@ -1236,10 +1236,18 @@ static const char *row_value(const hs_scheme *r)
 
 struct conf_kv { const char *scheme; };
 
+/* The shape the table gives the template row: a composite of every
+ * part a request supplies that the table's requests carry. */
+#define TABLE_SIGNED    "{ts}.{query:data.id}.{json:/id}.{body}"
+#define TABLE_SIGNATURE "X-Table-Signature: t={ts};v1={mac}"
+
 static const char *conf_lookup(void *arg, const char *name)
 {
     const struct conf_kv *kv = arg;
+    int tpl = strncmp(kv->scheme, "template-", 9) == 0;
 
+    if (strcmp(name, "HOOKSPOOL_SIGNED") == 0) return tpl ? TABLE_SIGNED : NULL;
+    if (strcmp(name, "HOOKSPOOL_SIGNATURE") == 0) return tpl ? TABLE_SIGNATURE : NULL;
     if (strcmp(name, "HOOKSPOOL_SCHEME") == 0) return kv->scheme;
     if (strcmp(name, "HOOKSPOOL_SPOOL") == 0) return "/srv/spool";
     if (strcmp(name, "HOOKSPOOL_SECRET") == 0) return "table-secret";
@@ -1272,17 +1280,19 @@ static void table_row_shape(const hs_scheme *r, const hs_scheme *sc, const char 
     for (i = 0; hdr != NULL && hdr[i] != '\0'; i++)
         CHECK_MSG(hdr[i] > 0x20 && hdr[i] < 0x7f && strchr("()<>@,;:\\\"/[]?={}", hdr[i]) == NULL,
                   "%s: header [%s]", v, hdr);
-    CHECK_MSG((r->ts_key != NULL) + (r->ts_header != NULL) + (r->ts_json != NULL) <= 1,
-              "%s: two timestamps", v);
+    CHECK_MSG((hs_scheme_ts_key(r) != NULL) + (hs_scheme_ts_header(r) != NULL) +
+              (r->ts_json != NULL) <= 1, "%s: two timestamps", v);
     CHECK_MSG(!(r->id_header != NULL && r->id_json != NULL), "%s: two ids", v);
-    CHECK_MSG(sc->timestamped == (r->ts_key != NULL || r->ts_header != NULL || r->ts_json != NULL),
+    CHECK_MSG(sc->timestamped == (hs_scheme_ts_key(r) != NULL ||
+                                  hs_scheme_ts_header(r) != NULL || r->ts_json != NULL),
               "%s", v);
     CHECK_MSG(has_part(r, HS_PART_TS) == sc->timestamped, "%s: timestamp not signed", v);
     CHECK_MSG(has_part(r, HS_PART_ID) == (r->id_header != NULL || r->id_json != NULL),
               "%s: id not signed", v);
-    CHECK_MSG(r->ts_key == NULL || r->layout == HS_LAYOUT_KV, "%s: ts_key outside KV", v);
+    CHECK_MSG(hs_scheme_ts_key(r) == NULL || r->layout == HS_LAYOUT_KV,
+              "%s: ts_key outside KV", v);
     CHECK_MSG((r->layout != HS_LAYOUT_KV && r->layout != HS_LAYOUT_LIST &&
-               r->layout != HS_LAYOUT_EACH) || r->sig_key != NULL,
+               r->layout != HS_LAYOUT_EACH) || hs_scheme_sig_key(r) != NULL,
               "%s: no signature key", v);
     CHECK_MSG(r->layout != HS_LAYOUT_KV || r->item_sep != '\0', "%s: no item separator", v);
     CHECK_MSG((r->alias[0] == NULL) == (r->alias[1] == NULL), "%s: half an alias", v);
@@ -1412,13 +1422,22 @@ static void test_table(void)
     for (i = 0; i < n; i++) {
         const hs_scheme *r = hs_scheme_at(i);
         const char *v;
-        hs_scheme sc;
+        hs_scheme sc, done;
 
         CHECK_MSG(r != NULL && (size_t)r->kind == i, "row %zu", i);
         if (r == NULL)
             continue;
         v = row_value(r);
         CHECK_MSG(hs_scheme_parse(v, strlen(v), &sc) == 0, "row %zu: %s", i, v);
+        if (r->kind == HS_SCHEME_TEMPLATE) {
+            /* Its settings complete it: then it is held to every rule
+             * of a row, as completed. */
+            CHECK(hs_scheme_sig_header(&sc) == NULL);
+            CHECK(hs_scheme_template(&sc, TABLE_SIGNED, TABLE_SIGNATURE, NULL, NULL, 0) == 0);
+            done = sc;
+            done.name[0] = '\0';
+            r = &done;
+        }
         table_row_shape(r, &sc, v);
         table_row_defaults(r, v);
         table_row_roundtrip(&sc, v);
@@ -1499,6 +1518,360 @@ static void test_rfc3339(void)
     CHECK(hs_sig_parse_ts(HS_TS_UNIX, "+1573899072", 11, &t) == -1);
 }
 
+
+/* ---------------------------------------------------------------------
+ * template-ALG-ENC: a sender described by HOOKSPOOL_SIGNED and
+ * HOOKSPOOL_SIGNATURE.
+ */
+
+/* Parse template-ALG-ENC name with the two settings; 0 or -1 with
+ * *which and err set. */
+static int tpl(const char *name, const char *sgn, const char *shape, hs_scheme *sc,
+               hs_tpl_setting *which, char *err, size_t errlen)
+{
+    if (hs_scheme_parse(name, strlen(name), sc) != 0)
+        return -2;
+    return hs_scheme_template(sc, sgn, shape, which, err, errlen);
+}
+
+static void test_template_parse(void)
+{
+    static const struct { const char *sgn, *shape; hs_tpl_setting which; const char *why; } bad[] = {
+        { "{body}", NULL, HS_TPL_SIGNATURE, "not set" },
+        { "{body}", "", HS_TPL_SIGNATURE, "not set" },
+        { NULL, "X-Sig: {mac}", HS_TPL_SIGNED, "not set" },
+        { "{body}", "X-Sig {mac}", HS_TPL_SIGNATURE, "Name: shape" },
+        { "{body}", "X Sig: {mac}", HS_TPL_SIGNATURE, "Name: shape" },
+        { "{body}", "X-Sig:", HS_TPL_SIGNATURE, "no shape" },
+        { "{body}", "X-Sig: sha256=", HS_TPL_SIGNATURE, "{mac} once" },
+        { "{body}", "X-Sig: {mac}{mac}", HS_TPL_SIGNATURE, "{mac} once" },
+        { "{body}", "X-Sig: {mac}x", HS_TPL_SIGNATURE, "prefix{mac}" },
+        { "{body}", "X-Sig: a b={mac}", HS_TPL_SIGNATURE, "no spaces" },
+        { "{body}", "X-Sig: {mac", HS_TPL_SIGNATURE, "without its }" },
+        { "{body}", "X-Sig: s}{mac}", HS_TPL_SIGNATURE, "outside a placeholder" },
+        { "{body}", "X-Sig: {sig}", HS_TPL_SIGNATURE, "placeholders are" },
+        { "{ts}{body}", "X-Sig: t={ts}{mac}", HS_TPL_SIGNATURE, "key={ts}" },
+        { "{ts}{body}", "X-Sig: t={ts},{mac}", HS_TPL_SIGNATURE, "keys are" },
+        { "{ts}{body}", "X-Sig: t={ts},t={mac}", HS_TPL_SIGNATURE, "differ" },
+        { "{ts}{body}", "X-Sig: t={ts}=v1={mac}", HS_TPL_SIGNATURE, "keys are" },
+        { "{ts}{body}", "X-Sig: t={ts},v1={mac},v0={mac}", HS_TPL_SIGNATURE, "too many pieces" },
+        { "{ts}{body}", "X-Sig: t={ts}{ts_ms}v1={mac}", HS_TPL_SIGNATURE, "at most one" },
+        { "", "X-Sig: {mac}", HS_TPL_SIGNED, "not set" },
+        { "{ts}", "X-Sig: {mac}", HS_TPL_SIGNED, "which has none" },
+        { "{ts}.", "X-Sig: t={ts},v1={mac}", HS_TPL_SIGNED, "must sign the body" },
+        { "{body}", "X-Sig: t={ts},v1={mac}", HS_TPL_SIGNED, "not signed" },
+        { "{ts}{ts}{body}", "X-Sig: t={ts},v1={mac}", HS_TPL_SIGNED, "more than once" },
+        { "{ts:X-Ts}{body}", "X-Sig: t={ts},v1={mac}", HS_TPL_SIGNED, "two timestamps" },
+        { "{ts:X Ts}{body}", "X-Sig: {mac}", HS_TPL_SIGNED, "not a header name" },
+        { "{body}{body}", "X-Sig: {mac}", HS_TPL_SIGNED, "more than once" },
+        { "{body}}", "X-Sig: {mac}", HS_TPL_SIGNED, "outside a placeholder" },
+        { "{body", "X-Sig: {mac}", HS_TPL_SIGNED, "without its }" },
+        { "{Body}", "X-Sig: {mac}", HS_TPL_SIGNED, "unknown placeholder {Body}" },
+        { "{header:x-sig}{body}", "X-Sig: {mac}", HS_TPL_SIGNED, "cannot be signed" },
+        { "{header:}{body}", "X-Sig: {mac}", HS_TPL_SIGNED, "not a header name" },
+        { "{query:}{body}", "X-Sig: {mac}", HS_TPL_SIGNED, "{query:name}" },
+        { "{json:id}{body}", "X-Sig: {mac}", HS_TPL_SIGNED, "starts with /" },
+        { "a{json:/a}b{json:/b}c{json:/c}d{json:/d}e{body}", "X-Sig: {mac}", HS_TPL_SIGNED,
+          "more than 8 pieces" },
+    };
+    char err[512], big[HS_SCHEME_MAX_TEMPLATE + 2];
+    hs_tpl_setting which;
+    hs_scheme sc;
+    size_t i;
+
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        CHECK_MSG(tpl("template-sha256-hex", bad[i].sgn, bad[i].shape, &sc, &which, err,
+                      sizeof err) == -1 && which == bad[i].which && strstr(err, bad[i].why),
+                  "[%s] [%s]: %d [%s]", bad[i].sgn ? bad[i].sgn : "(null)",
+                  bad[i].shape ? bad[i].shape : "(null)", (int)which, err);
+    }
+    /* Only the template form takes a shape; its name is checked as
+     * hmac-ALG-ENC's is. */
+    sc = scheme("slack");
+    CHECK(hs_scheme_template(&sc, "{body}", "X-Sig: {mac}", &which, err, sizeof err) == -1);
+    CHECK(hs_scheme_parse("template-sha256", 15, &sc) == -1);
+    CHECK(hs_scheme_parse("template-sha256-hex:X", 21, &sc) == -1);
+    CHECK(hs_scheme_parse("template-md5-hex", 16, &sc) == -1);
+    CHECK(hs_scheme_parse("template-sha512-base64", 22, &sc) == 0 &&
+          sc.alg == HS_ALG_SHA512 && sc.enc == HS_ENC_BASE64 &&
+          hs_scheme_sig_header(&sc) == NULL);
+    /* Lengths are bounded before anything is read. */
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    CHECK(tpl("template-sha256-hex", big, "X-Sig: {mac}", &sc, &which, err, sizeof err) == -1 &&
+          which == HS_TPL_SIGNED && strstr(err, "longer than"));
+    memcpy(big, "{body}", 6);
+    big[HS_SCHEME_MAX_TEXT + 7] = '\0';   /* 257 literal bytes */
+    CHECK(tpl("template-sha256-hex", big, "X-Sig: {mac}", &sc, &which, err, sizeof err) == -1 &&
+          which == HS_TPL_SIGNED && strstr(err, "longer than 256 bytes in all"));
+
+    /* What a good one fills in. */
+    CHECK(tpl("template-sha256-hex", "{{v1}}:{ts}.{header:X-Id}{query:data.id}{json:/a/b}{body}",
+              "X-Sig:  t={ts_ms} , v1={mac}  ", &sc, &which, err, sizeof err) == 0);
+    CHECK_STR(hs_scheme_sig_header(&sc) ? hs_scheme_sig_header(&sc) : "", "X-Sig");
+    CHECK(sc.layout == HS_LAYOUT_KV && sc.item_sep == ',' && sc.ts_fmt == HS_TS_UNIX_MS &&
+          sc.timestamped && !sc.body_unsigned);
+    CHECK_STR(hs_scheme_sig_key(&sc) ? hs_scheme_sig_key(&sc) : "", "v1");
+    CHECK_STR(hs_scheme_ts_key(&sc) ? hs_scheme_ts_key(&sc) : "", "t");
+    CHECK(hs_scheme_ts_header(&sc) == NULL && hs_scheme_reads_json(&sc));
+    {
+        static const hs_part_kind want[] = { HS_PART_LIT, HS_PART_TS, HS_PART_LIT, HS_PART_HEADER,
+            HS_PART_QUERY, HS_PART_JSON, HS_PART_BODY, HS_PART_END };
+        static const char *const wtext[] = { "{v1}:", NULL, ".", "X-Id", "data.id", "/a/b",
+                                             NULL, NULL };
+        const char *t;
+        size_t k, l;
+        for (k = 0; k < 8; k++) {
+            CHECK_MSG(sc.parts[k].kind == want[k], "part %zu", k);
+            t = hs_scheme_part_text(&sc, &sc.parts[k], &l);
+            CHECK_MSG(wtext[k] == NULL ? t == NULL
+                      : (t != NULL && l == strlen(wtext[k]) && memcmp(t, wtext[k], l) == 0),
+                      "part %zu", k);
+        }
+    }
+    /* 9 pieces do not fit; the body as the 8th does. */
+    CHECK(tpl("template-sha256-hex", "{ts:X-Ts}.{body}", "X-Sig: sha256={mac}", &sc, &which,
+              err, sizeof err) == 0);
+    CHECK_STR(hs_scheme_ts_header(&sc) ? hs_scheme_ts_header(&sc) : "", "X-Ts");
+    CHECK_STR(sc.prefix, "sha256=");
+    CHECK(sc.layout == HS_LAYOUT_PLAIN && sc.ts_fmt == HS_TS_UNIX && hs_scheme_ts_key(&sc) == NULL);
+    CHECK(tpl("template-sha256-hex", "{body}", "X-Sig: {mac}", &sc, &which, err, sizeof err) == 0 &&
+          sc.prefix[0] == '\0' && !sc.timestamped && sc.parts[1].kind == HS_PART_END);
+    /* A parse that fails half-way leaves nothing of an earlier shape
+     * that could be used: a scheme is re-filled from the start. */
+    CHECK(tpl("template-sha256-hex", "{ts}{body}", "X-Sig: t={ts};v1={mac}", &sc, &which, err,
+              sizeof err) == 0);
+    CHECK(hs_scheme_template(&sc, "{body}", "X-Sig: {mac}", &which, err, sizeof err) == 0 &&
+          hs_scheme_ts_key(&sc) == NULL && sc.layout == HS_LAYOUT_PLAIN && !sc.timestamped);
+}
+
+/*
+ * Two senders no row describes, each from the provider's own material:
+ *  - Typeform ("Secure your webhooks"): Typeform-Signature: sha256= and
+ *    the Base64 HMAC-SHA256 of the body. Typeform publishes the code,
+ *    not a vector, and has no SDK: the vector below was made with the
+ *    Node.js verifier of that page (crypto.createHmac('sha256',
+ *    secret).update(payload).digest('base64')), run by hand.
+ *  - WorkOS: WorkOS-Signature: t=<milliseconds>, v1=<hex HMAC-SHA256 of
+ *    t "." body>. The vector was made by the official SDK
+ *    (@workos-inc/node 11.0.0, webhooks.computeSignature), pinned in
+ *    tests/oracle; test_senders.py has the SDK verify live requests.
+ */
+#define TF_BODY "{\"event_id\":\"01HZ0TYPEFORM\",\"event_type\":\"form_response\"," \
+    "\"form_response\":{\"form_id\":\"lT4Z3j\",\"token\":\"a3a12ec67a1365927098a606107fac15\"}}"
+#define TF_SIG  "sha256=GZ5rX0i4H8edcOJiuDfKwJKWlzs6F8OetQ75H/lD39I="
+#define WOS_BODY "{\"id\":\"event_01HXYZ\",\"event\":\"dsync.user.created\",\"data\":{\"id\":" \
+    "\"directory_user_01FAEAJCR3ZBZ30D8BD1924TVG\",\"state\":\"active\"}," \
+    "\"created_at\":\"2024-05-01T12:00:00.000Z\"}"
+#define WOS_TS   "1714564800123"
+#define WOS_SIG  "t=" WOS_TS ", v1=6285e6ea59fe222e6b2db566ea088d884a55ca0870addd29d60bc1e241d8d054"
+
+static void test_template_senders(void)
+{
+    hs_scheme tf, wos;
+    hs_tpl_setting which;
+    hs_secret s, o;
+    hs_buf b = HS_BUF_INIT;
+    char err[256];
+    hdrs h;
+
+    CHECK(tpl("template-sha256-base64", "{body}", "Typeform-Signature: sha256={mac}", &tf,
+              &which, err, sizeof err) == 0);
+    s = secret(&tf, "abc123");
+    o = secret(&tf, "abc124");
+    hclear(&h);
+    hset(&h, "typeform-signature", TF_SIG);
+    CHECK(verify1(&tf, &s, &h, TF_BODY, 1700000000LL) == HS_SIG_OK);
+    CHECK(verify1(&tf, &o, &h, TF_BODY, 1700000000LL) == HS_SIG_BAD);
+    CHECK(verify1(&tf, &s, &h, TF_BODY " ", 1700000000LL) == HS_SIG_BAD);
+    hset(&h, "typeform-signature", TF_SIG + 7);
+    CHECK(verify1(&tf, &s, &h, TF_BODY, 1700000000LL) == HS_SIG_BAD);
+    hclear(&h);
+    CHECK(verify1(&tf, &s, &h, TF_BODY, 1700000000LL) == HS_SIG_MISSING);
+    CHECK(hs_sign_headers(&tf, &s, (const unsigned char *)TF_BODY, strlen(TF_BODY), 0, NULL,
+                          &b) == 0);
+    CHECK_STR(b.p ? b.p : "", "Typeform-Signature: " TF_SIG "\n");
+    hs_buf_free(&b);
+
+    CHECK(tpl("template-sha256-hex", "{ts}.{body}", "WorkOS-Signature: t={ts_ms}, v1={mac}",
+              &wos, &which, err, sizeof err) == 0);
+    s = secret(&wos, "wh_sec_oracle_0123456789");
+    hclear(&h);
+    hset(&h, "WorkOS-Signature", WOS_SIG);
+    /* The timestamp is in milliseconds: 1714564800 s, give or take 300. */
+    CHECK(verify1(&wos, &s, &h, WOS_BODY, 1714564800LL) == HS_SIG_OK);
+    CHECK(verify1(&wos, &s, &h, WOS_BODY, 1714564800LL + 300) == HS_SIG_OK);
+    CHECK(verify1(&wos, &s, &h, WOS_BODY, 1714564800LL + 301) == HS_SIG_EXPIRED);
+    CHECK(verify1(&wos, &s, &h, WOS_BODY, 1714564800LL - 301) == HS_SIG_EXPIRED);
+    CHECK(verify1(&wos, &s, &h, WOS_BODY "x", 1714564800LL) == HS_SIG_BAD);
+    hset(&h, "WorkOS-Signature", "t=1714564800124, v1=6285e6ea59fe222e6b2db566ea088d884a55ca0870addd29d60bc1e241d8d054");
+    CHECK(verify1(&wos, &s, &h, WOS_BODY, 1714564800LL) == HS_SIG_BAD);
+    hset(&h, "WorkOS-Signature", "v1=6285e6ea59fe222e6b2db566ea088d884a55ca0870addd29d60bc1e241d8d054");
+    CHECK(verify1(&wos, &s, &h, WOS_BODY, 1714564800LL) == HS_SIG_BAD);
+    /* Our signer writes what the SDK reads (test_senders.py has the SDK
+     * check it): milliseconds, the items in the shape's order. */
+    CHECK(hs_sign_headers(&wos, &s, (const unsigned char *)WOS_BODY, strlen(WOS_BODY),
+                          (time_t)1714564800LL, NULL, &b) == 0);
+    CHECK(b.p != NULL && strncmp(b.p, "WorkOS-Signature: t=1714564800000,v1=", 37) == 0);
+    hs_buf_free(&b);
+    /* A scheme with no shape authenticates nothing and signs nothing. */
+    CHECK(hs_scheme_parse("template-sha256-hex", 19, &wos) == 0);
+    hset(&h, "WorkOS-Signature", WOS_SIG);
+    CHECK(verify1(&wos, &s, &h, WOS_BODY, 1714564800LL) == HS_SIG_BAD);
+    CHECK(hs_sign_headers(&wos, &s, (const unsigned char *)WOS_BODY, strlen(WOS_BODY),
+                          (time_t)1714564800LL, NULL, &b) == -1);
+    hs_buf_free(&b);
+}
+
+/*
+ * The presets slack and paddle written as templates: on the same
+ * requests the two give the same verdict, and sign alike. The requests
+ * are the valid one and its near misses.
+ */
+typedef struct preq {
+    const char *sig;    /* the signature header's value, NULL: absent */
+    const char *ts;     /* the timestamp header's, NULL: absent */
+    const char *body;   /* NULL: the body signed */
+} preq;
+
+static void same_verdicts(const char *preset, const char *sgn, const char *shape,
+                          const char *sig_name, const char *ts_name,
+                          const preq *reqs, size_t nreq, const char *body, long long now)
+{
+    hs_scheme a = scheme(preset), t;
+    hs_tpl_setting which;
+    hs_secret s, two[2];
+    hs_buf ba = HS_BUF_INIT, bt = HS_BUF_INIT;
+    char err[256];
+    size_t i;
+    hdrs h;
+
+    CHECK_MSG(tpl("template-sha256-hex", sgn, shape, &t, &which, err, sizeof err) == 0,
+              "%s: %s", preset, err);
+    s = secret(&a, "preset-secret-0123456789");
+    two[0] = secret(&a, "another-secret");
+    two[1] = s;
+    for (i = 0; i < nreq; i++) {
+        const char *b = reqs[i].body ? reqs[i].body : body;
+        hs_sig_result ra, rt;
+        hclear(&h);
+        if (reqs[i].sig != NULL)
+            hset(&h, sig_name, reqs[i].sig);
+        if (reqs[i].ts != NULL && ts_name != NULL)
+            hset(&h, ts_name, reqs[i].ts);
+        ra = verify1(&a, &s, &h, b, now);
+        rt = verify1(&t, &s, &h, b, now);
+        CHECK_MSG(ra == rt, "%s request %zu: preset %d, template %d", preset, i, ra, rt);
+        CHECK_MSG(verify_n(&a, two, 2, &h, b, strlen(b), now).result ==
+                  verify_n(&t, two, 2, &h, b, strlen(b), now).result, "%s request %zu", preset, i);
+        CHECK_MSG(verify1(&a, &s, &h, b, now + 1000) == verify1(&t, &s, &h, b, now + 1000),
+                  "%s request %zu, late", preset, i);
+        CHECK_MSG(verify1(&a, &two[0], &h, b, now) == verify1(&t, &two[0], &h, b, now),
+                  "%s request %zu, other secret", preset, i);
+    }
+    /* The valid request is the first: the comparison compared something. */
+    hclear(&h);
+    hset(&h, sig_name, reqs[0].sig);
+    if (ts_name != NULL)
+        hset(&h, ts_name, reqs[0].ts);
+    CHECK_MSG(verify1(&t, &s, &h, body, now) == HS_SIG_OK, "%s", preset);
+    CHECK(hs_sign_headers(&a, &s, (const unsigned char *)body, strlen(body), (time_t)now, NULL,
+                          &ba) == 0 &&
+          hs_sign_headers(&t, &s, (const unsigned char *)body, strlen(body), (time_t)now, NULL,
+                          &bt) == 0);
+    CHECK_MSG(ba.p && bt.p && strcmp(ba.p, bt.p) == 0, "%s: [%s] [%s]", preset,
+              ba.p ? ba.p : "", bt.p ? bt.p : "");
+    hs_buf_free(&ba);
+    hs_buf_free(&bt);
+}
+
+#define PT_BODY "{\"event_id\":\"evt_01h\",\"event_type\":\"transaction.paid\"}"
+#define PT_NOW  1700000000LL
+
+/* The value of header name that preset signs PT_BODY with at PT_NOW,
+ * into out[0..n). */
+static void preset_header(const char *preset, const char *name, char *out, size_t n)
+{
+    hs_scheme sc = scheme(preset);
+    hs_secret s = secret(&sc, "preset-secret-0123456789");
+    hs_buf b = HS_BUF_INIT;
+    hdrs h;
+    const char *v;
+
+    hclear(&h);
+    CHECK(hs_sign_headers(&sc, &s, (const unsigned char *)PT_BODY, strlen(PT_BODY),
+                          (time_t)PT_NOW, NULL, &b) == 0 && hparse(&h, b.p, b.len) == 0);
+    v = hget(&h, name);
+    snprintf(out, n, "%s", v ? v : "");
+    hs_buf_free(&b);
+}
+
+static void test_template_presets(void)
+{
+    char sig[200], uc[200], sp[240], two[400], nots[200], wrongsep[200], dup[300], unk[300];
+    const char *h1;
+    size_t i;
+
+    preset_header("slack", "X-Slack-Signature", sig, sizeof sig);
+    snprintf(uc, sizeof uc, "%s", sig);
+    for (i = 3; uc[i]; i++)
+        if (uc[i] >= 'a' && uc[i] <= 'f')
+            uc[i] = (char)(uc[i] - 32);
+    {
+        const preq reqs[] = {
+            { sig, "1700000000", NULL },
+            { uc, "1700000000", NULL },
+            { sig, "1700000000", "{}" },
+            { sig, "1700000001", NULL },
+            { sig, "+1700000000", NULL },
+            { sig, "17000000OO", NULL },
+            { sig, NULL, NULL },
+            { NULL, "1700000000", NULL },
+            { sig + 3, "1700000000", NULL },
+            { "V0=00", "1700000000", NULL },
+            { "v1=0000", "1700000000", NULL },
+            { "", "1700000000", NULL },
+            { sig, "", NULL },
+        };
+        same_verdicts("slack", "v0:{ts:X-Slack-Request-Timestamp}:{body}",
+                      "X-Slack-Signature: v0={mac}", "X-Slack-Signature",
+                      "X-Slack-Request-Timestamp", reqs, sizeof reqs / sizeof reqs[0],
+                      PT_BODY, PT_NOW);
+    }
+
+    preset_header("paddle", "Paddle-Signature", sig, sizeof sig);
+    h1 = strstr(sig, "h1=");
+    CHECK(h1 != NULL);
+    if (h1 == NULL)
+        return;
+    snprintf(sp, sizeof sp, " ts=1700000000 ; %s ", h1);
+    snprintf(two, sizeof two, "ts=1700000000;h1=%064d;%s", 0, h1);
+    snprintf(nots, sizeof nots, "%s", h1);
+    snprintf(wrongsep, sizeof wrongsep, "ts=1700000000,%s", h1);
+    snprintf(dup, sizeof dup, "ts=1700000000;ts=1700000000;%s", h1);
+    snprintf(unk, sizeof unk, "ts=1700000000;h2=00;%s;x=y", h1);
+    {
+        const preq reqs[] = {
+            { sig, NULL, NULL },
+            { sp, NULL, NULL },
+            { two, NULL, NULL },
+            { sig, NULL, "{}" },
+            { nots, NULL, NULL },
+            { wrongsep, NULL, NULL },
+            { dup, NULL, NULL },
+            { unk, NULL, NULL },
+            { "ts=1700000001;h1=00", NULL, NULL },
+            { "ts=1700000000", NULL, NULL },
+            { "ts=1700000000;;h1=00", NULL, NULL },
+            { NULL, NULL, NULL },
+        };
+        same_verdicts("paddle", "{ts}:{body}", "Paddle-Signature: ts={ts};h1={mac}",
+                      "Paddle-Signature", NULL, reqs, sizeof reqs / sizeof reqs[0],
+                      PT_BODY, PT_NOW);
+    }
+}
+
 int main(void)
 {
     test_scheme_parse();
@@ -1516,5 +1889,8 @@ int main(void)
     test_table();
     test_row_example();
     test_rfc3339();
+    test_template_parse();
+    test_template_senders();
+    test_template_presets();
     return T_END();
 }
