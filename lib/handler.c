@@ -269,7 +269,7 @@ static int answer_handshake(hs_ctx *ctx, const hs_config *cfg, const hs_request 
 {
     const hs_secret *secrets = NULL;
     hs_hsk_input in;
-    hs_hsk_answer out = { 0, NULL, &resp->head, &resp->body, NULL };
+    hs_hsk_answer out = { 0, NULL, &resp->head, &resp->body, NULL, 0 };
     hs_hsk_result r;
     hs_counters *c;
     char err[HS_CTX_ERR_MAX];
@@ -300,7 +300,7 @@ static int answer_handshake(hs_ctx *ctx, const hs_config *cfg, const hs_request 
         resp->content_type = out.content_type;
         hs_logf(hs_ctx_log(ctx), req->now, "endpoint=%s status=%d handshake=%s remote=%s",
                 cfg->endpoint, out.status, out.name ? out.name : "?", remote(req));
-        hs_ctx_counters(ctx, cfg, when == HSK_AFTER, req->now, &c);
+        hs_ctx_counters(ctx, cfg, when == HSK_AFTER || out.authenticated, req->now, &c);
         hs_counters_add(c, HS_CNT_HANDSHAKES, 1);
         return 1;
     }

@@ -165,6 +165,7 @@ static hs_hsk_result meta_before(const hs_hsk_input *in, hs_hsk_answer *out)
     if (qget(in, "hub.challenge", ch, sizeof ch, &cl) != HS_QUERY_OK ||
         !hs_handshake_challenge_ok(ch, cl))
         return HS_HSK_MALFORMED;
+    out->authenticated = 1;
     return answer_text(out, "meta hub.challenge", ch, cl);
 }
 
@@ -227,6 +228,7 @@ static hs_hsk_result okta_before(const hs_hsk_input *in, hs_hsk_answer *out)
     cl = strnlen(ch, HS_HSK_MAX_CHALLENGE + 1);
     if (!hs_handshake_challenge_ok(ch, cl))
         return HS_HSK_MALFORMED;
+    out->authenticated = auth != NULL;
     return answer_json(out, "okta verification", "verification", ch, cl, NULL, NULL, 0);
 }
 
@@ -351,6 +353,7 @@ hs_hsk_result hs_handshake_before(const hs_scheme *sc, const hs_hsk_input *in,
 {
     if (!row_of(sc, in, out) || g_hsk[sc->handshake].before == NULL)
         return HS_HSK_NOT;
+    out->authenticated = 0;
     return g_hsk[sc->handshake].before(in, out);
 }
 
@@ -362,6 +365,7 @@ hs_hsk_result hs_handshake_after(const hs_scheme *sc, const hs_hsk_input *in,
 
     if (!row_of(sc, in, out) || g_hsk[sc->handshake].after == NULL)
         return HS_HSK_NOT;
+    out->authenticated = 1;   /* called once the POST verified */
     r = g_hsk[sc->handshake].after(in, &json, out);
     hs_buf_free(&json);
     return r;

@@ -55,6 +55,11 @@ typedef struct hs_hsk_answer {
     hs_buf     *head;      /* extra header lines appended, "Name: v\r\n" */
     hs_buf     *body;
     const char *name;      /* for the log: "slack url_verification" */
+    int         authenticated;  /* the request proved it is the sender's
+                            * (a signature, Meta's verify token, Okta's
+                            * Authorization): it may create the spool to
+                            * be counted; an unauthenticated one (Dropbox,
+                            * X, Graph) is counted once the spool exists */
 } hs_hsk_answer;
 
 /*

@@ -12,6 +12,15 @@ the provider ships an SDK (Slack's @slack/bolt, Paddle's
 tests/oracle/) the SDK verifies both these requests and what
 `hookspool sign` prints. Without node or tests/oracle/node_modules
 (deploy/deps.sh installs them) those checks FAIL: they are not skipped.
+
+template-ALG-ENC (a sender no row describes, issue 15 item 3) is tested
+with two senders that are not presets: Typeform (Base64 of the body
+after "sha256="; Typeform publishes a verifier, no SDK, and oracle.js
+runs that verifier) and WorkOS ("t=<ms>, v1=<hex>" over t "." body;
+its SDK @workos-inc/node verifies), with a composite of a header, a
+query parameter and a JSON member, and with the presets slack and
+paddle written as templates, which must answer every request as the
+presets do. The handshakes run again under mod_cgi.
 """
 import base64
 import datetime
@@ -47,6 +56,24 @@ SECRETS = {
 }
 
 
+# Senders described by HOOKSPOOL_SIGNED and HOOKSPOOL_SIGNATURE:
+# (HOOKSPOOL_SCHEME, HOOKSPOOL_SIGNED, HOOKSPOOL_SIGNATURE, secret). No
+# name is a prefix of another (mod_alias matches URL prefixes).
+TEMPLATES = {
+    "typeform": ("template-sha256-base64", "{body}", "Typeform-Signature: sha256={mac}",
+                 "typeform-secret-9f8e7d6c5b"),
+    "workos": ("template-sha256-hex", "{ts}.{body}", "WorkOS-Signature: t={ts_ms}, v1={mac}",
+               "wos-webhook-secret-1a2b3c4d"),
+    "composite": ("template-sha512-base64",
+                  "{ts}:{header:X-Request-Id}:{query:data.id}:{json:/data/id}{body}",
+                  "X-Composite-Signature: t={ts};v1={mac}", "composite-secret-7e6f5a4b"),
+    "tpl-slack": ("template-sha256-hex", "v0:{ts:X-Slack-Request-Timestamp}:{body}",
+                  "X-Slack-Signature: v0={mac}", SECRETS["slack"]),
+    "tpl-paddle": ("template-sha256-hex", "{ts}:{body}", "Paddle-Signature: ts={ts};h1={mac}",
+                   SECRETS["paddle"]),
+}
+
+
 def hx(key, data):
     return hmac.new(key.encode(), data, hashlib.sha256).hexdigest()
 
@@ -63,7 +90,7 @@ def rfc3339(t):
 def build(scheme, body, t, secret=None, data_id="ABC123", token=None, msg_id=None):
     """(headers, body, query) a sender of scheme sends, from the
     provider's documented rule."""
-    k = secret or SECRETS[scheme]
+    k = secret or (SECRETS[scheme] if scheme in SECRETS else TEMPLATES[scheme][3])
     ts = str(int(t))
     msg_id = msg_id or hs.unique_hex(16)
     if scheme in ("slack", "zoom"):
@@ -99,6 +126,20 @@ def build(scheme, body, t, secret=None, data_id="ABC123", token=None, msg_id=Non
     if scheme == "graph":
         ev = json.loads(body)
         return {}, json.dumps({"value": [dict(ev, clientState=k), dict(ev, clientState=k)]}).encode(), ""
+    if scheme in ("tpl-slack", "tpl-paddle"):
+        return build(scheme[4:], body, t, secret=TEMPLATES[scheme][3])
+    if scheme == "typeform":
+        return {"Typeform-Signature": "sha256=" + b64(k, body)}, body, ""
+    if scheme == "workos":
+        ms = str(int(t * 1000))
+        return {"WorkOS-Signature": "t=%s, v1=%s" % (ms, hx(k, ms.encode() + b"." + body))}, body, ""
+    if scheme == "composite":
+        rid = msg_id
+        did = json.loads(body)["data"]["id"]
+        signed = ("%s:%s:%s:%s" % (ts, rid, data_id, did)).encode() + body
+        mac = base64.b64encode(hmac.new(k.encode(), signed, hashlib.sha512).digest()).decode()
+        return {"X-Request-Id": rid, "X-Composite-Signature": "t=%s;v1=%s" % (ts, mac)}, body, \
+            "?data.id=" + data_id
     raise ValueError(scheme)
 
 
@@ -120,6 +161,9 @@ def oracle(q):
 
 def oracle_query(scheme, h, body, data_id="ABC123", now=None):
     lh = {k.lower(): v for k, v in h.items()}
+    if scheme in ("typeform", "workos"):
+        return {"op": scheme, "secret": TEMPLATES[scheme][3], "body": body.decode(),
+                "signature": lh[scheme + "-signature"]}
     k = SECRETS[scheme]
     if scheme == "slack":
         return {"op": "slack", "secret": k, "body": body.decode(), "now": int(now),
@@ -133,9 +177,16 @@ def oracle_query(scheme, h, body, data_id="ABC123", now=None):
 
 
 def cli_sign(scheme, body, query=None):
-    """`hookspool sign` output: (headers, body to send)."""
-    args = [hs.CLI, "sign", "--scheme", scheme] + (["--query", query] if query else [])
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOOKSPOOL_SECRET": SECRETS[scheme]}
+    """`hookspool sign` output: (headers, body to send). A template
+    sender is signed with --signed and --signature."""
+    if scheme in TEMPLATES:
+        sch, sgn, shape, secret = TEMPLATES[scheme]
+        args = [hs.CLI, "sign", "--scheme", sch, "--signed", sgn, "--signature", shape]
+    else:
+        args = [hs.CLI, "sign", "--scheme", scheme]
+        secret = SECRETS[scheme]
+    args += ["--query", query] if query else []
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOOKSPOOL_SECRET": secret}
     r = subprocess.run(args, input=body, capture_output=True, env=env, timeout=60)
     if r.returncode != 0:
         raise RuntimeError(r.stderr.decode())
@@ -174,6 +225,126 @@ def section_sdk(T):
         bad[key] = bad[key][:-4] + ("0000" if not bad[key].endswith("0000") else "1111")
         ok, err = oracle(oracle_query(scheme, bad, b, now=now))
         T.check(not ok and err != "unknown op", "%s: the SDK refuses a changed signature" % scheme, err)
+
+
+def section_template_sdk(T):
+    T.section("template senders: the providers' verifiers accept our requests and hookspool sign's")
+    now = int(time.time())
+    for scheme in ("typeform", "workos"):
+        body = event(scheme)
+        h, b, _ = build(scheme, body, now)
+        ok, err = oracle(oracle_query(scheme, h, b))
+        T.check(ok, "%s: the provider's verifier accepts the request built from its rule" % scheme, err)
+        h2, b2 = cli_sign(scheme, body)
+        ok, err = oracle(oracle_query(scheme, h2, b2))
+        T.check(ok, "%s: ... and `hookspool sign --scheme %s --signed --signature`" % (
+            scheme, TEMPLATES[scheme][0]), (h2, err))
+        bad = dict(h2)
+        key = [k for k in bad if "ignature" in k][0]
+        bad[key] = bad[key][:-6] + ("AAAA==" if not bad[key].endswith("AAAA==") else "BBBB==") \
+            if scheme == "typeform" else bad[key][:-4] + "0000"
+        ok, err = oracle(oracle_query(scheme, bad, b2))
+        T.check(not ok and "unknown op" not in str(err), "%s: the verifier refuses a changed signature"
+                % scheme, err)
+
+
+def section_template_check(T, tmp):
+    T.section("hookspool check and sign with HOOKSPOOL_SIGNED and HOOKSPOOL_SIGNATURE")
+    spool = tmp.join("check-spool")
+
+    def check(extra):
+        env = {"PATH": "/usr/bin:/bin", "HOOKSPOOL_SPOOL": spool, "HOOKSPOOL_SECRET": "check-secret-1"}
+        env.update(extra)
+        r = subprocess.run([hs.CLI, "check"], capture_output=True, text=True, env=env, timeout=60)
+        return r.returncode, [l for l in r.stdout.splitlines() if l.strip()], r.stderr
+
+    sch, sgn, shape, _ = TEMPLATES["workos"]
+    rc, out, err = check({"HOOKSPOOL_SCHEME": sch, "HOOKSPOOL_SIGNED": sgn, "HOOKSPOOL_SIGNATURE": shape})
+    T.check(rc == 0 and len(out) == 1 and "WorkOS-Signature: t=<t>,v1=<HMAC-SHA256 hex of t.body>" in out[0]
+            and "milliseconds" in out[0] and "check-secret-1" not in out[0],
+            "check: the template described from its settings", (rc, out, err))
+    for setting, signed_, shape_ in (("HOOKSPOOL_SIGNED", "{ts}.{bdy}", shape),
+                                     ("HOOKSPOOL_SIGNATURE", sgn, "WorkOS-Signature t={ts_ms},v1={mac}")):
+        rc, out, err = check({"HOOKSPOOL_SCHEME": sch, "HOOKSPOOL_SIGNED": signed_,
+                              "HOOKSPOOL_SIGNATURE": shape_})
+        hits = [l for l in out if setting + ":" in l]
+        T.check(rc == 1 and len(hits) == 1, "check: a wrong %s is one line naming it" % setting,
+                (rc, out, err))
+    rc, out, err = check({"HOOKSPOOL_SCHEME": "github", "HOOKSPOOL_SIGNED": "{body}"})
+    T.check(rc == 1 and any("HOOKSPOOL_SIGNED" in l and "template-ALG-ENC" in l for l in out),
+            "check: HOOKSPOOL_SIGNED with another scheme is refused", (rc, out, err))
+    r = subprocess.run([hs.CLI, "sign", "--scheme", sch, "--signed", "{body", "--signature", shape],
+                       input=b"{}", capture_output=True, env={"PATH": "/usr/bin:/bin",
+                                                             "HOOKSPOOL_SECRET": "x"}, timeout=60)
+    T.check(r.returncode == 2 and b"HOOKSPOOL_SIGNED" in r.stderr and not r.stdout,
+            "sign: a wrong template is refused naming the setting", (r.returncode, r.stderr))
+
+
+def section_templates(T, srv, spools):
+    T.section("template senders through lighttpd: valid 200 and one line; tampering 401")
+    now = time.time()
+    for scheme in ("typeform", "workos", "composite"):
+        url, spool = "/" + scheme, spools[scheme]
+        body = event(scheme)
+        h, b, q = build(scheme, body, now)
+        before = lines(spool)
+        st, _, rb = post(srv, url, h, b, q)
+        T.check(st == 200 and lines(spool) == before + 1, "%s: valid -> 200, one line" % scheme, (st, rb))
+        st, _, rb = post(srv, url, h, b.replace(b'"type": "test"', b'"type": "tesT"'), q)
+        T.check(st == 401, "%s: changed body -> 401" % scheme, (st, rb))
+        key = [k for k in h if "ignature" in k][0]
+        st, _, rb = post(srv, url, {k: v for k, v in h.items() if k != key}, b, q)
+        T.check(st == 401 and b"missing_signature" in rb, "%s: no signature header -> 401" % scheme, (st, rb))
+        if scheme in ("workos", "composite"):
+            hs_, bs, qs = build(scheme, event(scheme), now - 3600)
+            st, _, rb = post(srv, url, hs_, bs, qs)
+            T.check(st == 401 and b"expired_timestamp" in rb, "%s: stale timestamp -> 401" % scheme, (st, rb))
+            v = h[key]
+            t0 = v.split("t=", 1)[1].split(",")[0].split(";")[0]
+            st, _, rb = post(srv, url, dict(h, **{key: v.replace("t=" + t0, "t=%d" % (int(t0) + 1))}), b, q)
+            T.check(st == 401, "%s: changed timestamp -> 401" % scheme, (st, rb))
+        if scheme == "composite":
+            st, _, rb = post(srv, url, dict(h, **{"X-Request-Id": h["X-Request-Id"] + "0"}), b, q)
+            T.check(st == 401, "composite: changed signed header -> 401", (st, rb))
+            st, _, rb = post(srv, url, {k: v for k, v in h.items() if k != "X-Request-Id"}, b, q)
+            T.check(st == 401, "composite: signed header absent -> 401", (st, rb))
+            st, _, rb = post(srv, url, h, b, q.replace("ABC123", "ABC124"))
+            T.check(st == 401, "composite: changed query parameter -> 401", (st, rb))
+            d = json.loads(b)
+            d["data"]["id"] += "0"
+            st, _, rb = post(srv, url, h, json.dumps(d).encode(), q)
+            T.check(st == 401, "composite: changed JSON member -> 401", (st, rb))
+        T.check(lines(spool) == before + 1, "%s: nothing refused was stored" % scheme)
+    # hookspool sign's requests are accepted too (what a person tests with).
+    for scheme in ("typeform", "workos"):
+        h, b = cli_sign(scheme, event(scheme))
+        st, _, rb = post(srv, "/" + scheme, h, b)
+        T.check(st == 200, "%s: hookspool sign's request -> 200" % scheme, (st, h, rb))
+
+    T.section("slack and paddle written as templates answer as the presets")
+    for preset in ("slack", "paddle"):
+        body = event(preset)
+        h, b, q = build(preset, body, now)
+        key = [k for k in h if "ignature" in k][0]
+        stale, sb, _ = build(preset, body, now - 3600)
+        reqs = [(h, b), (h, b + b" "), (stale, sb),
+                ({k: v for k, v in h.items() if k != key}, b),
+                (dict(h, **{key: h[key].upper()}), b),
+                (dict(h, **{key: h[key][:-1] + ("0" if h[key][-1] != "0" else "1")}), b)]
+        if preset == "slack":
+            reqs.append(({k: v for k, v in h.items() if "imestamp" not in k}, b))
+            reqs.append((dict(h, **{"X-Slack-Request-Timestamp": str(int(now) + 1)}), b))
+        else:
+            reqs.append((dict(h, **{key: " " + h[key].replace(";", " ; ")}), b))
+            reqs.append((dict(h, **{key: h[key].replace(";", ",")}), b))
+        got = []
+        for hh, bb in reqs:
+            a = post(srv, "/" + preset, hh, bb)
+            t = post(srv, "/tpl-" + preset, hh, bb)
+            got.append((a[0], t[0]))
+        T.check(all(a == t for a, t in got) and got[0] == (200, 200) and
+                sum(1 for a, _ in got if a == 401) >= 4,
+                "%s: the template's answers are the preset's on %d requests" % (preset, len(got)), got)
 
 
 def post(srv, url, h, body, query=""):
@@ -348,18 +519,50 @@ def section_handshakes(T, srv, spools):
     # Never appended; a GET that is no handshake is the status.
     T.check({s: lines(p) for s, p in spools.items()} == before, "no handshake was appended")
     for scheme in ("meta", "dropbox", "twitter", "okta"):
+        existed = os.path.isdir(spools[scheme])
         st, _, rb = srv.get("/" + scheme)
         try:
             d = json.loads(rb)
         except ValueError:
             d = {}
         T.check(st == 200 and "status" in d, "%s: a GET without a handshake is the status" % scheme, (st, rb))
-        T.check(d.get("counters", {}).get("handshakes", 0) >= 1 or scheme == "okta" and
-                d.get("counters", {}).get("handshakes", 0) >= 1,
-                "%s: the status counts its handshakes" % scheme, d.get("counters"))
+        n = d.get("counters", {}).get("handshakes", 0)
+        if existed or scheme in ("meta", "okta"):
+            # Meta's verify token and Okta's Authorization authenticate
+            # the handshake: counted even when it is the endpoint's first
+            # request (the provider's registration), which creates the spool.
+            T.check(n >= 1, "%s: the status counts its handshakes%s" % (
+                scheme, "" if existed else " (the endpoint's first request)"), d.get("counters"))
+        else:
+            # Anyone may send Dropbox's or X's challenge: an
+            # unauthenticated request creates no spool, so it is counted
+            # only once the spool exists.
+            T.check(n == 0 and not os.path.isdir(spools[scheme]),
+                    "%s: a fresh endpoint's unauthenticated handshake creates no spool" % scheme,
+                    d.get("counters"))
     log = srv.log()
     T.check(log.count("handshake=meta hub.challenge") == 1, "a handshake is logged once", log[-2000:])
     T.check(EVIL not in log and VERIFY_TOKEN not in log, "the log holds no challenge refused, no verify token")
+
+
+def routes_for(tmp, mode):
+    """One route per sender row and per template sender; their spools."""
+    routes, spools = [], {}
+    for scheme, secret in SECRETS.items():
+        spools[scheme] = tmp.join("spool-%s-%s" % (mode, scheme))
+        setenv = {"HOOKSPOOL_SCHEME": scheme, "HOOKSPOOL_SECRET": secret,
+                  "HOOKSPOOL_SPOOL": spools[scheme], "HOOKSPOOL_FSYNC": "never"}
+        if scheme == "meta":
+            setenv["HOOKSPOOL_VERIFY_TOKEN"] = VERIFY_TOKEN
+        routes.append({"url": "/" + scheme, "setenv": setenv})
+        hs.remember_secret(secret)
+    for name, (sch, sgn, shape, secret) in TEMPLATES.items():
+        spools[name] = tmp.join("spool-%s-%s" % (mode, name))
+        routes.append({"url": "/" + name, "setenv": {
+            "HOOKSPOOL_SCHEME": sch, "HOOKSPOOL_SIGNED": sgn, "HOOKSPOOL_SIGNATURE": shape,
+            "HOOKSPOOL_SECRET": secret, "HOOKSPOOL_SPOOL": spools[name], "HOOKSPOOL_FSYNC": "never"}})
+        hs.remember_secret(secret)
+    return routes, spools
 
 
 def main(T):
@@ -367,19 +570,22 @@ def main(T):
         if not os.access(name, os.X_OK):
             raise RuntimeError("%s not built (run make)" % name)
     section_sdk(T)
+    section_template_sdk(T)
     tmp = T.tempdir()
-    routes, spools = [], {}
-    for scheme, secret in SECRETS.items():
-        spools[scheme] = tmp.join("spool-" + scheme)
-        setenv = {"HOOKSPOOL_SCHEME": scheme, "HOOKSPOOL_SECRET": secret,
-                  "HOOKSPOOL_SPOOL": spools[scheme], "HOOKSPOOL_FSYNC": "never"}
-        if scheme == "meta":
-            setenv["HOOKSPOOL_VERIFY_TOKEN"] = VERIFY_TOKEN
-        routes.append({"url": "/" + scheme, "setenv": setenv})
-        hs.remember_secret(secret)
+    section_template_check(T, tmp)
+    routes, spools = routes_for(tmp, "fcgi")
     srv = T.server(tmp, mode="fcgi", name="senders", env={}, routes=routes)
     section_events(T, srv, spools)
+    section_templates(T, srv, spools)
     section_handshakes(T, srv, spools)
+    srv.stop()
+    # The same handshakes under mod_cgi: one process per request, no
+    # environment but the route's.
+    T.section("under mod_cgi")
+    routes, spools = routes_for(tmp, "cgi")
+    srv = T.server(tmp, mode="cgi", name="senders-cgi", env={}, routes=routes)
+    section_handshakes(T, srv, spools)
+    section_templates(T, srv, spools)
     srv.stop()
 
 

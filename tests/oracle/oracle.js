@@ -28,6 +28,26 @@ async function check(q) {
                                          dataId: q.data_id, secret: q.secret });
     return true;
   }
+  case 'workos': {
+    // WorkOS's SDK: WorkOS-Signature "t=<ms>, v1=<hex>" over t "." body.
+    const { WorkOS } = require('@workos-inc/node');
+    const workos = new WorkOS('sk_test_oracle_only');
+    await workos.webhooks.verifyHeader({ payload: q.body, sigHeader: q.signature, secret: q.secret });
+    return true;
+  }
+  case 'typeform': {
+    // Typeform ships no SDK for this; the verifier of its page "Secure
+    // your webhooks" (Node.js), as published: Base64 HMAC-SHA256 of the
+    // payload after "sha256=".
+    const crypto = require('crypto');
+    const hash = crypto.createHmac('sha256', q.secret).update(q.body).digest('base64');
+    return q.signature === `sha256=${hash}`;
+  }
+  case 'octokit': {
+    // GitHub's @octokit/webhooks-methods: "sha256=" hex HMAC of the body.
+    const { verify } = require('@octokit/webhooks-methods');
+    return await verify(q.secret, q.body, q.signature);
+  }
   default:
     throw new Error('unknown op ' + q.op);
   }
