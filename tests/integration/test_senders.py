@@ -284,12 +284,7 @@ def section_templates(T, srv, spools):
     T.section("template senders through lighttpd: valid 200 and one line; tampering 401")
     now = time.time()
     for scheme in ("typeform", "workos", "composite"):
-        url, spool = "/" + scheme, spools[scheme]
-        body = event(scheme)
-        h, b, q = build(scheme, body, now)
-        before = lines(spool)
-        st, _, rb = post(srv, url, h, b, q)
-        T.check(st == 200 and lines(spool) == before + 1, "%s: valid -> 200, one line" % scheme, (st, rb))
+        url, spool, h, b, q, before = post_valid(T, srv, spools, scheme, now)
         st, _, rb = post(srv, url, h, b.replace(b'"type": "test"', b'"type": "tesT"'), q)
         T.check(st == 401, "%s: changed body -> 401" % scheme, (st, rb))
         key = [k for k in h if "ignature" in k][0]
@@ -351,16 +346,22 @@ def post(srv, url, h, body, query=""):
     return srv.post(body, headers=h, path=url + query)
 
 
+def post_valid(T, srv, spools, scheme, now):
+    """Post a valid request of scheme: it must be answered 200 and stored
+    as one line. Returns (url, spool, headers, body, query, lines before)."""
+    url, spool = "/" + scheme, spools[scheme]
+    h, b, q = build(scheme, event(scheme), now)
+    before = lines(spool)
+    st, _, rb = post(srv, url, h, b, q)
+    T.check(st == 200 and lines(spool) == before + 1, "%s: valid -> 200, one line" % scheme, (st, rb))
+    return url, spool, h, b, q, before
+
+
 def section_events(T, srv, spools):
     T.section("every sender: valid 200 and one line; tampering 401")
     now = time.time()
     for scheme in SECRETS:
-        url, spool = "/" + scheme, spools[scheme]
-        body = event(scheme)
-        h, b, q = build(scheme, body, now)
-        before = lines(spool)
-        st, _, rb = post(srv, url, h, b, q)
-        T.check(st == 200 and lines(spool) == before + 1, "%s: valid -> 200, one line" % scheme, (st, rb))
+        url, spool, h, b, q, before = post_valid(T, srv, spools, scheme, now)
         # A changed body: for the rows whose MAC covers the body.
         if scheme not in ("mercadopago", "okta"):
             if scheme == "mailgun":
