@@ -227,6 +227,30 @@ def section_sdk(T):
         T.check(not ok and err != "unknown op", "%s: the SDK refuses a changed signature" % scheme, err)
 
 
+def section_octokit(T):
+    T.section("GitHub's @octokit/webhooks-methods on the sha256= hex body rows (meta, github)")
+    # Meta ships no Node verifier; its X-Hub-Signature-256 is GitHub's
+    # scheme byte for byte, which GitHub's own package computes.
+    for scheme in ("meta", "github"):
+        body = event(scheme)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOOKSPOOL_SECRET": "octokit-secret-1"}
+        r = subprocess.run([hs.CLI, "sign", "--scheme", scheme], input=body, capture_output=True,
+                           env=env, timeout=60)
+        sig = [l.split(":", 1)[1].strip() for l in r.stdout.decode().splitlines()
+               if l.lower().startswith("x-hub-signature-256:")]
+        q = {"op": "octokit", "secret": "octokit-secret-1", "body": body.decode(),
+             "signature": sig[0] if sig else ""}
+        ok, err = oracle(q)
+        T.check(r.returncode == 0 and ok, "%s: octokit verifies `hookspool sign --scheme %s`" % (scheme, scheme),
+                (r.stderr, err))
+        q["signature"] = q["signature"][:-4] + ("0000" if not q["signature"].endswith("0000") else "1111")
+        ok, err = oracle(q)
+        T.check(not ok and "unknown op" not in str(err), "%s: octokit refuses a changed signature" % scheme, err)
+        hh = {"X-Hub-Signature-256": "sha256=" + hx("octokit-secret-1", body)}
+        T.check(hh["X-Hub-Signature-256"] == (sig[0] if sig else None),
+                "%s: the signature is the documented sha256= hex HMAC of the body" % scheme, (hh, sig))
+
+
 def section_template_sdk(T):
     T.section("template senders: the providers' verifiers accept our requests and hookspool sign's")
     now = int(time.time())
@@ -571,6 +595,7 @@ def main(T):
         if not os.access(name, os.X_OK):
             raise RuntimeError("%s not built (run make)" % name)
     section_sdk(T)
+    section_octokit(T)
     section_template_sdk(T)
     tmp = T.tempdir()
     section_template_check(T, tmp)

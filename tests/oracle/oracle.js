@@ -45,7 +45,7 @@ async function check(q) {
   }
   case 'octokit': {
     // GitHub's @octokit/webhooks-methods: "sha256=" hex HMAC of the body.
-    const { verify } = require('@octokit/webhooks-methods');
+    const { verify } = await import('@octokit/webhooks-methods');   // ESM only
     return await verify(q.secret, q.body, q.signature);
   }
   default:
