@@ -82,10 +82,16 @@ static void usage(FILE *f)
 {
     fputs("usage: hookspool COMMAND [options]\n"
           "\n"
-          "  sign --scheme S [--time T] [--id ID]\n"
+          "  sign --scheme S [--time T] [--id ID] [--query Q]\n"
+          "       [--signed TEMPLATE] [--signature SHAPE]\n"
           "      read a body on stdin, print the headers a sender would send,\n"
           "      signed with HOOKSPOOL_SECRET (or the first line of\n"
-          "      HOOKSPOOL_SECRET_FILE); for testing with curl -H\n"
+          "      HOOKSPOOL_SECRET_FILE); for testing with curl -H. Q is the\n"
+          "      query string of the URL (mercadopago signs its data.id).\n"
+          "      For mailgun and graph, whose proof is in the body, an empty\n"
+          "      line and the body to send follow the headers. For\n"
+          "      template-ALG-ENC, TEMPLATE and SHAPE are HOOKSPOOL_SIGNED and\n"
+          "      HOOKSPOOL_SIGNATURE (taken from the environment when not given)\n"
           "  rotate [-s DIR]\n"
           "      seal the active segment now\n", f);
     fputs(CLAIM_HELP DONE_HELP REQUEUE_HELP CONSUME_HELP RETRY_HELP STATUS_HELP CHECK_HELP, f);
@@ -142,26 +148,48 @@ static int env_secret(const hs_scheme *sc, hs_secret *out)
     return n >= 1 ? 0 : -1;
 }
 
+/* What `hookspool sign` reads HOOKSPOOL_SIGNED and HOOKSPOOL_SIGNATURE
+ * from: its options, else the environment. */
+struct sign_tpl { const char *sig_bytes, *shape; };
+
+static const char *sign_lookup(void *arg, const char *name)
+{
+    const struct sign_tpl *t = arg;
+    const char *v = strcmp(name, "HOOKSPOOL_SIGNED") == 0 ? t->sig_bytes
+                  : strcmp(name, "HOOKSPOOL_SIGNATURE") == 0 ? t->shape : NULL;
+
+    return v != NULL ? v : getenv(name);
+}
+
 static int cmd_sign(int argc, char **argv)
 {
     static const struct option lo[] = {
         { "scheme", required_argument, NULL, 'S' },
         { "time",   required_argument, NULL, 't' },
         { "id",     required_argument, NULL, 'i' },
+        { "query",  required_argument, NULL, 'q' },
+        { "signed", required_argument, NULL, 'T' },
+        { "signature", required_argument, NULL, 'G' },
         { "help",   no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
-    const char *scheme = getenv("HOOKSPOOL_SCHEME"), *id = NULL;
+    const char *scheme = getenv("HOOKSPOOL_SCHEME"), *id = NULL, *query = NULL;
     long long t = (long long)time(NULL);
     hs_scheme sc;
     hs_secret *sec;
-    hs_buf body = HS_BUF_INIT, out = HS_BUF_INIT;
+    hs_buf body = HS_BUF_INIT, out = HS_BUF_INIT, sent = HS_BUF_INIT;
+    hs_sig_input in;
+    struct sign_tpl tpl = { NULL, NULL };
+    char err[512];
     int c, rc = 1;
 
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (c) {
         case 'S': scheme = optarg; break;
         case 'i': id = optarg; break;
+        case 'q': query = optarg; break;
+        case 'T': tpl.sig_bytes = optarg; break;
+        case 'G': tpl.shape = optarg; break;
         case 't':
             if (hs_conf_parse_num(optarg, 0, HS_CONF_NUM_MAX, &t) != 0) {
                 fputs("hookspool sign: --time takes seconds since the epoch\n", stderr);
@@ -178,6 +206,10 @@ static int cmd_sign(int argc, char **argv)
         fprintf(stderr, "hookspool sign: unknown scheme %s\n", scheme);
         return 2;
     }
+    if (hs_conf_template(sign_lookup, &tpl, &sc, err, sizeof err) != 0) {
+        fprintf(stderr, "hookspool sign: %s\n", err);
+        return 2;
+    }
     sec = calloc(1, sizeof(*sec));
     if (sec == NULL) return 1;
     if (env_secret(&sc, sec) != 0) { free(sec); return 2; }
@@ -185,8 +217,11 @@ static int cmd_sign(int argc, char **argv)
         fputs("hookspool sign: cannot read the body on stdin\n", stderr);
         goto out;
     }
-    if (hs_sign_headers(&sc, sec, (const unsigned char *)body.p, body.len, (time_t)t, id, &out) != 0 ||
-        fwrite(out.p, 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
+    in = (hs_sig_input){ NULL, NULL, query, (const unsigned char *)body.p, body.len };
+    if (hs_sign_request(&sc, sec, &in, (time_t)t, id, &out, &sent) != 0 ||
+        (sc.envelope != NULL && (hs_buf_putc(&out, '\n') != 0 ||
+                                 hs_buf_append(&out, sent.p, sent.len) != 0)) ||
+        fwrite(out.p ? out.p : "", 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
         fputs("hookspool sign: failed\n", stderr);
         goto out;
     }
@@ -196,6 +231,7 @@ out:
     free(sec);
     hs_buf_free(&body);
     hs_buf_free(&out);
+    hs_buf_free(&sent);
     return rc;
 }
 

@@ -17,7 +17,12 @@ BUILD_PKGS="gcc make libc6-dev libfcgi-dev libssl-dev libsqlite3-dev"
 DEMO_PKGS="$BUILD_PKGS lighttpd curl python3"
 # libclang-rt-dev is Debian's default clang's runtimes (libFuzzer, ASan,
 # UBSan), whatever clang version that is.
-TEST_PKGS="$DEMO_PKGS sqlite3 mariadb-server mariadb-client php-cli php-mysql valgrind clang libclang-rt-dev apache2 libapache2-mod-fcgid nginx spawn-fcgi multiwatch strace"
+# nodejs and npm run the providers' SDKs that test_senders uses as
+# oracles (tests/oracle/, installed below with npm ci from its lock file).
+TEST_PKGS="$DEMO_PKGS sqlite3 mariadb-server mariadb-client php-cli php-mysql valgrind clang libclang-rt-dev apache2 libapache2-mod-fcgid nginx spawn-fcgi multiwatch strace nodejs"
+# Debian's nodejs comes without npm; a nodejs that brings its own npm
+# conflicts with Debian's npm package, so npm is asked for only when absent.
+command -v npm >/dev/null 2>&1 || TEST_PKGS="$TEST_PKGS npm"
 case $GOAL in
     build) PKGS=$BUILD_PKGS ;;
     demo)  PKGS=$DEMO_PKGS ;;
@@ -30,7 +35,21 @@ for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
         missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+# The test goal's SDK oracles: tests/oracle/node_modules from the
+# committed package-lock.json, exactly (npm ci), when node and npm exist.
+oracles() {
+    [ "$GOAL" = test ] || return 0
+    dir=$(dirname "$0")/../tests/oracle
+    [ -f "$dir/package-lock.json" ] || return 0
+    command -v npm >/dev/null 2>&1 || { echo "hookspool: npm missing: tests/oracle not installed" >&2; return 1; }
+    [ -d "$dir/node_modules" ] && [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ] && return 0
+    (cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts >&2) ||
+        { echo "hookspool: npm ci in tests/oracle failed" >&2; return 1; }
+}
+if [ -z "$missing" ]; then
+    oracles
+    exit $?
+fi
 if [ "$(id -u)" -ne 0 ]; then
     echo "hookspool: missing packages:$missing" >&2
     echo "run as root:  apt-get update && apt-get install -y --no-install-recommends$missing" >&2
@@ -57,4 +76,5 @@ if [ "$ours" = 1 ]; then
     rm -f "$POLICY" || { echo "hookspool: cannot remove $POLICY" >&2; rc=1; }
     trap - EXIT INT TERM
 fi
+[ $rc = 0 ] && { oracles || rc=1; }
 exit $rc

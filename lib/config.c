@@ -20,7 +20,8 @@ const char *const hs_conf_names[] = {
     "HOOKSPOOL_ROTATE_SECONDS", "HOOKSPOOL_FSYNC", "HOOKSPOOL_DEDUP",
     "HOOKSPOOL_DEDUP_SECONDS", "HOOKSPOOL_KEEP_HEADERS",
     "HOOKSPOOL_STATUS_TOKEN", "HOOKSPOOL_MAX_LAG", "HOOKSPOOL_MIN_FREE",
-    "HOOKSPOOL_UMASK", "HOOKSPOOL_INVALID_KEEP", NULL
+    "HOOKSPOOL_UMASK", "HOOKSPOOL_INVALID_KEEP", "HOOKSPOOL_VERIFY_TOKEN",
+    "HOOKSPOOL_SIGNED", "HOOKSPOOL_SIGNATURE", NULL
 };
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -150,6 +151,34 @@ static const struct {
 };
 #define NUM_SETTINGS (sizeof(num_settings) / sizeof(num_settings[0]))
 
+/* Contract in config.h. */
+int hs_conf_template(hs_conf_lookup_fn lookup, void *arg, hs_scheme *sc,
+                     char *err, size_t errlen)
+{
+    static const char *const names[] = {
+        [HS_TPL_SIGNED] = "HOOKSPOOL_SIGNED", [HS_TPL_SIGNATURE] = "HOOKSPOOL_SIGNATURE",
+    };
+    const char *sg = lookup(arg, names[HS_TPL_SIGNED]);
+    const char *sh = lookup(arg, names[HS_TPL_SIGNATURE]);
+    char why[256];
+    hs_tpl_setting which;
+
+    if (sc->kind != HS_SCHEME_TEMPLATE) {
+        /* Set for another scheme, they would silently mean nothing. */
+        if (sg != NULL || sh != NULL) {
+            seterr(err, errlen, "%s: only with HOOKSPOOL_SCHEME=template-ALG-ENC",
+                   names[sg != NULL ? HS_TPL_SIGNED : HS_TPL_SIGNATURE]);
+            return -1;
+        }
+        return 0;
+    }
+    if (hs_scheme_template(sc, sg, sh, &which, why, sizeof why) != 0) {
+        seterr(err, errlen, "%s: %s", names[which], why);
+        return -1;
+    }
+    return 0;
+}
+
 /* Every field of c at its default (umask: HS_CONF_UMASK_DEF). */
 static void set_defaults(hs_config *c)
 {
@@ -227,6 +256,8 @@ int hs_conf_parse_flags(hs_conf_lookup_fn lookup, void *arg, unsigned flags,
                hs_scheme_forms(forms, sizeof(forms)));
         return -1;
     }
+    if (hs_conf_template(lookup, arg, &c->scheme, err, errlen) != 0)
+        return -1;
 
     v = lookup(arg, "HOOKSPOOL_SPOOL");
     if (v == NULL || *v == '\0') {
@@ -276,6 +307,18 @@ int hs_conf_parse_flags(hs_conf_lookup_fn lookup, void *arg, unsigned flags,
         }
         memcpy(c->status_token, v, n + 1);
         c->has_status_token = 1;
+    }
+
+    /* What the operator typed as Meta's verify token: compared with
+     * hub.verify_token, never a key. */
+    v = lookup(arg, "HOOKSPOOL_VERIFY_TOKEN");
+    if (v != NULL && *v != '\0') {
+        n = strlen(v);
+        if (n > HS_CONF_MAX_TOKEN) {
+            seterr(err, errlen, "HOOKSPOOL_VERIFY_TOKEN: longer than %d bytes", HS_CONF_MAX_TOKEN);
+            return -1;
+        }
+        memcpy(c->verify_token, v, n + 1);
     }
 
     sv = lookup(arg, "HOOKSPOOL_SECRET");

@@ -50,6 +50,8 @@ typedef struct hs_config {
     size_t        nkeep;
     char          status_token[HS_CONF_MAX_TOKEN + 1];
     int           has_status_token;
+    char          verify_token[HS_CONF_MAX_TOKEN + 1];  /* Meta's hub.verify_token,
+                                        "" when not set */
     mode_t        umask;
 } hs_config;
 
@@ -59,6 +61,16 @@ typedef const char *(*hs_conf_lookup_fn)(void *arg, const char *name);
 /* The names of SPEC section 2, NULL-terminated (HOOKSPOOL_CONFIG is not
  * among them: it says where the file is, it is not a setting in it). */
 extern const char *const hs_conf_names[];
+
+/*
+ * For a template-ALG-ENC scheme sc, give it its shape from
+ * HOOKSPOOL_SIGNED and HOOKSPOOL_SIGNATURE (scheme.h hs_scheme_template);
+ * for any other scheme, refuse either setting being set. Returns 0, or
+ * -1 with a message in err[0..errlen) naming the setting at fault.
+ * hs_conf_parse calls it; so does `hookspool sign`.
+ */
+int hs_conf_template(hs_conf_lookup_fn lookup, void *arg, hs_scheme *sc,
+                     char *err, size_t errlen);
 
 /*
  * Fill *out from lookup. Returns 0, or -1 with a one-line message in

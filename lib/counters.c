@@ -24,7 +24,8 @@ _Static_assert(sizeof(HS_CNT_MAGIC) - 1 == HS_CNT_MAGIC_LEN, "magic is one word"
 _Static_assert(HS_R_COUNT <= HS_CNT_MAX_REASONS,
                "more reasons than rejected slots: grow the file under a new magic");
 _Static_assert(HS_CNT_LAST_MS < HS_CNT_REASON_BASE && HS_CNT_DUPLICATE < HS_CNT_REASON_BASE &&
-               HS_CNT_LOG_SUPPRESSED < HS_CNT_REASON_BASE,
+               HS_CNT_LOG_SUPPRESSED < HS_CNT_REASON_BASE &&
+               HS_CNT_HANDSHAKES < HS_CNT_REASON_BASE,
                "fixed slots come before the reasons");
 /* Counting through a lock the library emulates would be per process and
  * so wrong across processes: insist on real lock-free 64-bit atomics. */
@@ -202,6 +203,7 @@ static void snap_of(const uint64_t *v, hs_counters_snap *out)
     unsigned i;
     out->accepted = v[HS_CNT_ACCEPTED];
     out->duplicate = v[HS_CNT_DUPLICATE];
+    out->handshakes = v[HS_CNT_HANDSHAKES];
     out->last_accepted_ms = v[HS_CNT_LAST_MS];
     for (i = 0; i < HS_CNT_MAX_REASONS; i++) out->rejected[i] = v[HS_CNT_REASON_BASE + i];
 }

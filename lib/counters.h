@@ -16,7 +16,7 @@
  *                        figures (HS_CNT_SCAN_*, see hs_counters_status)
  *   13, 14               the spool's shared log limiter (log.h
  *                        hs_log_shared: window, suppressed), not counts
- *   15                   reserved
+ *   15                   handshakes answered (handshake.h)
  *   16 + r               rejections with hs_reason r (r >= 1; 16 is unused)
  * So a rejected slot is named by the hs_reason's value: new reasons must
  * be added before HS_R_COUNT, never in the middle, or old counts would
@@ -62,6 +62,7 @@
 #define HS_CNT_SCAN_FIGURES  8u           /* slots 5 .. 12 */
 #define HS_CNT_LOG_WINDOW    13u          /* hs_log_shared, not counts */
 #define HS_CNT_LOG_SUPPRESSED 14u
+#define HS_CNT_HANDSHAKES    15u          /* handshakes answered (handshake.h) */
 #define HS_CNT_REASON_BASE   16u
 #define HS_CNT_MAX_REASONS   (HS_CNT_SLOTS - HS_CNT_REASON_BASE)
 /* The slot counting rejections with hs_reason r. */
@@ -73,6 +74,7 @@ typedef struct hs_counters hs_counters;
 typedef struct hs_counters_snap {
     uint64_t accepted;
     uint64_t duplicate;
+    uint64_t handshakes;
     uint64_t last_accepted_ms;                 /* 0: nothing accepted yet */
     uint64_t rejected[HS_CNT_MAX_REASONS];     /* indexed by hs_reason */
 } hs_counters_snap;

@@ -8,6 +8,7 @@
 
 #include "counters.h"
 #include "dedup.h"
+#include "handshake.h"
 #include "json.h"
 #include "crypto.h"
 #include "sig.h"
@@ -33,6 +34,8 @@ static const struct answer {
     [HS_R_SPOOL_UNAVAILABLE] = { 503, 1 },
     [HS_R_CONFIG_ERROR]      = { 500, 0 },
     [HS_R_INTERNAL]          = { 503, 1 },
+    [HS_R_BAD_HANDSHAKE]     = { 400, 0 },
+    [HS_R_HANDSHAKE_DENIED]  = { 401, 0 },
 };
 
 /* A spool errno as an answer: a full disk or quota is "full", anything
@@ -262,6 +265,58 @@ static int store_event(hs_ctx *ctx, const hs_config *cfg, hs_buf *line,
     return rc;
 }
 
+/* Which handshakes answer_handshake looks for. */
+enum { HSK_BEFORE, HSK_AFTER };
+
+/*
+ * Answer req when it is a handshake of cfg's scheme (handshake.h):
+ * HSK_BEFORE those the provider does not sign, HSK_AFTER (once a POST
+ * verified) those it signs. Returns 1 when req was a handshake and resp
+ * holds its answer or its refusal; 0 when it is not one. An answered
+ * handshake is counted and logged once, never appended.
+ */
+static int answer_handshake(hs_ctx *ctx, const hs_config *cfg, const hs_request *req,
+                            hs_response *resp, int when)
+{
+    const hs_secret *secrets = NULL;
+    hs_hsk_input in;
+    hs_hsk_answer out = { 0, NULL, &resp->head, &resp->body, NULL, 0 };
+    hs_hsk_result r;
+    hs_counters *c;
+    char err[HS_CTX_ERR_MAX];
+    int n;
+
+    if (cfg->scheme.handshake == HS_HSK_NONE) return 0;
+    n = hs_ctx_secrets(ctx, cfg, req->now, &secrets, err, sizeof(err));
+    in = (hs_hsk_input){ hs_param(req->params, "REQUEST_METHOD"),
+                         hs_param(req->params, "QUERY_STRING"), header_lookup,
+                         (void *)req->params, req->body, req->body_len,
+                         n > 0 ? secrets : NULL, n > 0 ? (size_t)n : 0,
+                         cfg->verify_token };
+    r = when == HSK_BEFORE ? hs_handshake_before(&cfg->scheme, &in, &out)
+                           : hs_handshake_after(&cfg->scheme, &in, &out);
+    switch (r) {
+    case HS_HSK_NOT:
+        return 0;
+    case HS_HSK_DENIED:
+        reject(ctx, cfg, req, resp, HS_R_HANDSHAKE_DENIED, cfg->verify_token[0] == '\0' &&
+               cfg->scheme.handshake == HS_HSK_META ? "HOOKSPOOL_VERIFY_TOKEN is not set" : NULL);
+        return 1;
+    case HS_HSK_MALFORMED:
+        reject(ctx, cfg, req, resp, HS_R_BAD_HANDSHAKE, "the challenge breaks its "
+               "provider's rule (alphabet or length)");
+        return 1;
+    default:
+        resp->status = out.status;
+        resp->content_type = out.content_type;
+        hs_logf(hs_ctx_log(ctx), req->now, "endpoint=%s status=%d handshake=%s remote=%s",
+                cfg->endpoint, out.status, out.name ? out.name : "?", remote(req));
+        hs_ctx_counters(ctx, cfg, when == HSK_AFTER || out.authenticated, req->now, &c);
+        hs_counters_add(c, HS_CNT_HANDSHAKES, 1);
+        return 1;
+    }
+}
+
 static void handle_post(hs_ctx *ctx, const hs_config *cfg, const hs_request *req,
                         hs_response *resp)
 {
@@ -284,9 +339,11 @@ static void handle_post(hs_ctx *ctx, const hs_config *cfg, const hs_request *req
         reject(ctx, cfg, req, resp, HS_R_CONFIG_ERROR, err);
         return;
     }
-    v = hs_sig_verify(&cfg->scheme, secrets, (size_t)n, header_lookup,
-                      (void *)req->params, req->body, req->body_len, req->now,
-                      cfg->tolerance);
+    {
+        hs_sig_input in = { header_lookup, (void *)req->params,
+                            hs_param(req->params, "QUERY_STRING"), req->body, req->body_len };
+        v = hs_sig_verify_input(&cfg->scheme, secrets, (size_t)n, &in, req->now, cfg->tolerance);
+    }
     switch (v.result) {
     case HS_SIG_OK:
         break;
@@ -309,6 +366,8 @@ static void handle_post(hs_ctx *ctx, const hs_config *cfg, const hs_request *req
         }
         return;
     }
+
+    if (answer_handshake(ctx, cfg, req, resp, HSK_AFTER)) goto done;
 
     rc = hs_json_minify(req->body, req->body_len, &ev, NULL);
     if (rc == HS_JSON_ENOMEM) {
@@ -451,6 +510,8 @@ void hs_handle(hs_ctx *ctx, const hs_config *cfg, const char *cfg_err,
         hs_logf(hs_ctx_log(ctx), req->now, "configuration error: %s",
                 cfg_err ? cfg_err : "unknown");
         answer_error(req, resp, HS_R_CONFIG_ERROR);
+    } else if (answer_handshake(ctx, cfg, req, resp, HSK_BEFORE)) {
+        /* answered or refused: never appended, never the status */
     } else if (strcmp(m, "POST") == 0) {
         handle_post(ctx, cfg, req, resp);
     } else {

@@ -711,3 +711,25 @@ int hs_json_pointer(const char *json, size_t len, const char *ptr,
     *vallen = end - cur;
     return 1;
 }
+
+int hs_json_plain_text(const char *val, size_t n, const char **s, size_t *sn)
+{
+    size_t i;
+
+    if (val == NULL || n == 0)
+        return 0;
+    if (val[0] == '"') {
+        if (n < 2 || val[n - 1] != '"' || memchr(val + 1, '\\', n - 2) != NULL)
+            return 0;
+        *s = val + 1;
+        *sn = n - 2;
+        return 1;
+    }
+    for (i = 0; i < n; i++)
+        if (!((val[i] >= '0' && val[i] <= '9') || val[i] == '-' || val[i] == '.' ||
+              val[i] == 'e' || val[i] == 'E' || val[i] == '+'))
+            return 0;
+    *s = val;
+    *sn = n;
+    return 1;
+}

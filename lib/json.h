@@ -60,4 +60,13 @@ const char *hs_json_strerror(int code);
 int hs_json_pointer(const char *json, size_t len, const char *ptr,
                     size_t ptrlen, const char **val, size_t *vallen);
 
+/*
+ * The text of a JSON value val[0..n) as hs_json_pointer returns it: for
+ * a string without escapes its contents (between the quotes), for a
+ * number its text as sent. Returns 1 with *s, *sn set, or 0 for any
+ * other value (an object, an array, a literal, a string with escapes):
+ * what a signature, a timestamp or a challenge never needs.
+ */
+int hs_json_plain_text(const char *val, size_t n, const char **s, size_t *sn);
+
 #endif

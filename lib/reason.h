@@ -23,6 +23,8 @@ typedef enum {
     HS_R_SPOOL_UNAVAILABLE,   /* unwritable, EIO, lock timeout, ... */
     HS_R_CONFIG_ERROR,
     HS_R_INTERNAL,            /* out of memory */
+    HS_R_BAD_HANDSHAKE,       /* a challenge outside its provider's rule */
+    HS_R_HANDSHAKE_DENIED,    /* a handshake with the wrong verify token */
     HS_R_COUNT
 } hs_reason;
 

@@ -15,6 +15,7 @@
 #define BODY   { HS_PART_BODY, NULL }
 #define TS     { HS_PART_TS, NULL }
 #define ID     { HS_PART_ID, NULL }
+#define QUERY_LC(name) { HS_PART_QUERY, (name), 1, 0, 0 }
 
 /*
  * The rows, indexed by kind. Unset fields are 0/NULL: no prefix, no
@@ -115,6 +116,147 @@ static const hs_scheme g_rows[] = {
         .mac = HS_MAC_TOKEN, .layout = HS_LAYOUT_TOKEN, .key = HS_KEY_TOKEN,
         .dedup = "off", .keep = "",
     },
+    /* Slack: "v0:" ts ":" body (the example above); every Events API
+     * delivery carries event_id; retries say so in X-Slack-Retry-Num. */
+    [HS_SCHEME_SLACK] = {
+        .kind = HS_SCHEME_SLACK, .form = "slack",
+        .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_HEX,
+        .sig_header = "X-Slack-Signature", .prefix = "v0=",
+        .layout = HS_LAYOUT_PLAIN, .ts_header = "X-Slack-Request-Timestamp",
+        .parts = { LIT("v0:"), TS, LIT(":"), BODY },
+        .key = HS_KEY_TEXT, .dedup = "json:/event_id",
+        .keep = "X-Slack-Retry-Num,X-Slack-Retry-Reason",
+        .handshake = HS_HSK_SLACK,
+    },
+    /* Zoom: Slack's shape under its own names; no documented delivery id. */
+    [HS_SCHEME_ZOOM] = {
+        .kind = HS_SCHEME_ZOOM, .form = "zoom",
+        .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_HEX,
+        .sig_header = "x-zm-signature", .prefix = "v0=",
+        .layout = HS_LAYOUT_PLAIN, .ts_header = "x-zm-request-timestamp",
+        .parts = { LIT("v0:"), TS, LIT(":"), BODY },
+        .key = HS_KEY_TEXT, .dedup = "off", .keep = "",
+        .handshake = HS_HSK_ZOOM,
+    },
+    /* Twitch EventSub: id + RFC 3339 timestamp + body; the message id is
+     * the same on every retry of a message. */
+    [HS_SCHEME_TWITCH] = {
+        .kind = HS_SCHEME_TWITCH, .form = "twitch",
+        .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_HEX,
+        .sig_header = "Twitch-Eventsub-Message-Signature", .prefix = "sha256=",
+        .layout = HS_LAYOUT_PLAIN,
+        .ts_header = "Twitch-Eventsub-Message-Timestamp", .ts_fmt = HS_TS_RFC3339,
+        .id_header = "Twitch-Eventsub-Message-Id",
+        .parts = { ID, TS, BODY },
+        .key = HS_KEY_TEXT, .dedup = "header:Twitch-Eventsub-Message-Id",
+        .keep = "Twitch-Eventsub-Message-Id,Twitch-Eventsub-Message-Type,"
+                "Twitch-Eventsub-Subscription-Type",
+        .handshake = HS_HSK_TWITCH,
+    },
+    /* Paddle Billing: "ts=<ts>;h1=<hex>", ts ":" body; several h1 while
+     * a secret rolls; every notification has an event_id. */
+    [HS_SCHEME_PADDLE] = {
+        .kind = HS_SCHEME_PADDLE, .form = "paddle",
+        .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_HEX,
+        .sig_header = "Paddle-Signature",
+        .layout = HS_LAYOUT_KV, .item_sep = ';', .sig_key = "h1", .ts_key = "ts",
+        .parts = { TS, LIT(":"), BODY },
+        .key = HS_KEY_TEXT, .dedup = "json:/event_id", .keep = "",
+    },
+    /* Mercado Pago: "ts=<ts>,v1=<hex>" over the manifest
+     * id:<data.id>;request-id:<x-request-id>;ts:<ts>; which does not hold
+     * the body (said by check and the README). */
+    [HS_SCHEME_MERCADOPAGO] = {
+        .kind = HS_SCHEME_MERCADOPAGO, .form = "mercadopago",
+        .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_HEX,
+        .sig_header = "x-signature",
+        .layout = HS_LAYOUT_KV, .item_sep = ',', .sig_key = "v1", .ts_key = "ts",
+        .id_header = "x-request-id",
+        .parts = { LIT("id:"), QUERY_LC("data.id"), LIT(";request-id:"), ID,
+                   LIT(";ts:"), TS, LIT(";") },
+        .body_unsigned = 1,
+        .key = HS_KEY_TEXT, .dedup = "off", .keep = "x-request-id",
+    },
+    /* Mailgun: no header; the body's signature object holds timestamp,
+     * token and the hex HMAC of timestamp + token. The token is unique
+     * per delivery: Mailgun says to refuse one seen before. */
+    [HS_SCHEME_MAILGUN] = {
+        .kind = HS_SCHEME_MAILGUN, .form = "mailgun",
+        .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_HEX,
+        .sig_json = "/signature/signature", .layout = HS_LAYOUT_PLAIN,
+        .ts_json = "/signature/timestamp", .id_json = "/signature/token",
+        .parts = { TS, ID },
+        .body_unsigned = 1,
+        .envelope = "{\"signature\":{\"timestamp\":\"%T\",\"token\":\"%I\","
+                    "\"signature\":\"%S\"},\"event-data\":%B}",
+        .key = HS_KEY_TEXT, .dedup = "json:/signature/token", .keep = "",
+    },
+    /* Meta (Facebook, Instagram, WhatsApp): GitHub's signature header;
+     * no delivery id. */
+    [HS_SCHEME_META] = {
+        .kind = HS_SCHEME_META, .form = "meta",
+        .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_HEX,
+        .sig_header = "X-Hub-Signature-256", .prefix = "sha256=",
+        .layout = HS_LAYOUT_PLAIN, .parts = { BODY },
+        .key = HS_KEY_TEXT, .dedup = "off", .keep = "",
+        .handshake = HS_HSK_META,
+    },
+    [HS_SCHEME_DROPBOX] = {
+        .kind = HS_SCHEME_DROPBOX, .form = "dropbox",
+        .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_HEX,
+        .sig_header = "X-Dropbox-Signature",
+        .layout = HS_LAYOUT_PLAIN, .parts = { BODY },
+        .key = HS_KEY_TEXT, .dedup = "off", .keep = "",
+        .handshake = HS_HSK_DROPBOX,
+    },
+    /* X (Account Activity API): the consumer secret signs the body. */
+    [HS_SCHEME_TWITTER] = {
+        .kind = HS_SCHEME_TWITTER, .form = "twitter",
+        .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_BASE64,
+        .sig_header = "x-twitter-webhooks-signature", .prefix = "sha256=",
+        .layout = HS_LAYOUT_PLAIN, .parts = { BODY },
+        .key = HS_KEY_TEXT, .dedup = "off", .keep = "",
+        .handshake = HS_HSK_TWITTER,
+    },
+    /* Okta event hooks: the Authorization header carries the secret the
+     * administrator typed, as it is; eventId names each delivery. */
+    [HS_SCHEME_OKTA] = {
+        .kind = HS_SCHEME_OKTA, .form = "okta",
+        .mac = HS_MAC_TOKEN, .sig_header = "Authorization",
+        .layout = HS_LAYOUT_TOKEN, .key = HS_KEY_TEXT,
+        .dedup = "json:/eventId", .keep = "",
+        .handshake = HS_HSK_OKTA,
+    },
+    /* Smartsheet: hex of the body; nonce is unique per callback. */
+    [HS_SCHEME_SMARTSHEET] = {
+        .kind = HS_SCHEME_SMARTSHEET, .form = "smartsheet",
+        .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_HEX,
+        .sig_header = "Smartsheet-Hmac-SHA256",
+        .layout = HS_LAYOUT_PLAIN, .parts = { BODY },
+        .key = HS_KEY_TEXT, .dedup = "json:/nonce", .keep = "",
+        .handshake = HS_HSK_SMARTSHEET,
+    },
+    /* Microsoft Graph: every notification of value carries clientState,
+     * the secret given at subscription: a token, not a MAC. */
+    [HS_SCHEME_GRAPH] = {
+        .kind = HS_SCHEME_GRAPH, .form = "graph",
+        .mac = HS_MAC_TOKEN, .sig_json = "/value", .sig_key = "clientState",
+        .layout = HS_LAYOUT_EACH, .key = HS_KEY_TEXT,
+        .envelope = "{\"value\":[{\"clientState\":%K,\"resourceData\":%B}]}",
+        .dedup = "off", .keep = "",
+        .handshake = HS_HSK_GRAPH,
+    },
+    /* A sender no row describes: alg and enc come from the name, the
+     * header, its shape and the signed bytes from HOOKSPOOL_SIGNATURE
+     * and HOOKSPOOL_SIGNED (hs_scheme_template). Until then it has no
+     * header and authenticates nothing. */
+    [HS_SCHEME_TEMPLATE] = {
+        .kind = HS_SCHEME_TEMPLATE,
+        .form = "template-ALG-ENC", .example = "template-sha256-hex",
+        .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_HEX,
+        .layout = HS_LAYOUT_PLAIN, .key = HS_KEY_TEXT,
+        .dedup = "off", .keep = "",
+    },
 };
 #define NROWS (sizeof g_rows / sizeof g_rows[0])
 
@@ -164,6 +306,25 @@ static int take_name(const char **p, size_t *n, const char *(*name_of)(int),
     return -1;
 }
 
+/* 1 when p[0..n) is visible ASCII: no spaces, no control bytes. */
+static int visible(const char *p, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (p[i] < 0x21 || p[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+/* What a prefix of a signature header may hold: at most
+ * HS_SCHEME_MAX_PREFIX visible characters, no spaces (the header value
+ * is trimmed before the prefix is matched). */
+static int valid_prefix(const char *p, size_t n)
+{
+    return n <= HS_SCHEME_MAX_PREFIX && visible(p, n);
+}
+
 /* "hmac-" has been read: ALG-ENC:Header[:prefix] follows in p[0..n).
  * The header ends at the second ':' (a header name cannot hold one) and
  * the prefix is the rest: 1 to HS_SCHEME_MAX_PREFIX visible ASCII
@@ -172,7 +333,7 @@ static int take_name(const char **p, size_t *n, const char *(*name_of)(int),
 static int parse_hmac(const char *p, size_t n, hs_scheme *out)
 {
     const char *colon;
-    size_t i, hlen, plen;
+    size_t hlen, plen;
     int alg, enc;
 
     if ((alg = take_name(&p, &n, alg_name, HS_ALG_COUNT, '-')) < 0 ||
@@ -187,11 +348,8 @@ static int parse_hmac(const char *p, size_t n, hs_scheme *out)
         return -1;
     if (colon != NULL) {
         plen = n - hlen - 1;
-        if (plen == 0 || plen > HS_SCHEME_MAX_PREFIX)
+        if (plen == 0 || !valid_prefix(colon + 1, plen))
             return -1;
-        for (i = 0; i < plen; i++)
-            if (colon[1 + i] < 0x21 || colon[1 + i] > 0x7e)
-                return -1;
         memcpy(out->prefix, colon + 1, plen);
         out->prefix[plen] = '\0';
     }
@@ -210,6 +368,24 @@ static int parse_token(const char *p, size_t n, hs_scheme *out)
     return 0;
 }
 
+/* "template-" has been read: ALG-ENC is p[0..n), the rest of the shape
+ * comes from hs_scheme_template. */
+static int parse_template(const char *p, size_t n, hs_scheme *out)
+{
+    int alg, enc;
+
+    if ((alg = take_name(&p, &n, alg_name, HS_ALG_COUNT, '-')) < 0)
+        return -1;
+    for (enc = 0; enc < HS_ENC_COUNT; enc++)
+        if (hs_text_eq(p, n, enc_name(enc)))
+            break;
+    if (enc == HS_ENC_COUNT)
+        return -1;
+    out->alg = (hs_alg)alg;
+    out->enc = (hs_enc)enc;
+    return 0;
+}
+
 /* The generic forms: what their value starts with, and how the rest is
  * read into the copy of their row. */
 static const struct {
@@ -219,6 +395,7 @@ static const struct {
 } g_generic[] = {
     { HS_SCHEME_HMAC,  "hmac-",  parse_hmac },
     { HS_SCHEME_TOKEN, "token:", parse_token },
+    { HS_SCHEME_TEMPLATE, "template-", parse_template },
 };
 
 /* Start *out as a copy of row r named s[0..len). */
@@ -227,7 +404,7 @@ static void use_row(const hs_scheme *r, const char *s, size_t len, hs_scheme *ou
     *out = *r;
     memcpy(out->name, s, len);
     out->name[len] = '\0';
-    out->timestamped = r->ts_key != NULL || r->ts_header != NULL;
+    out->timestamped = r->ts_key != NULL || r->ts_header != NULL || r->ts_json != NULL;
 }
 
 /*
@@ -259,6 +436,341 @@ int hs_scheme_parse(const char *s, size_t len, hs_scheme *out)
     return -1;
 }
 
+
+/* ---------------------------------------------------------------------
+ * hs_scheme_template: a sender described by two settings.
+ */
+
+/* Where a template's timestamp comes from. */
+enum { TS_NONE, TS_SIG, TS_HEADER };
+
+typedef struct tpl {
+    hs_scheme *sc;
+    size_t     used;       /* bytes of sc->text taken */
+    size_t     nparts;
+    int        ts_src;     /* TS_NONE, TS_SIG, TS_HEADER */
+    int        ts_signed, body;
+    char      *err;
+    size_t     errlen;
+} tpl;
+
+static int tpl_fail(tpl *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Say why in t->err; returns -1. */
+static int tpl_fail(tpl *t, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (t->err != NULL && t->errlen > 0) {
+        va_start(ap, fmt);
+        vsnprintf(t->err, t->errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+/* Append part k with text s[0..n) (none for BODY and TS); literal text
+ * right after a literal extends it. */
+static int tpl_part(tpl *t, hs_part_kind k, const char *s, size_t n)
+{
+    hs_part *prev = t->nparts > 0 ? &t->sc->parts[t->nparts - 1] : NULL;
+
+    if (n > HS_SCHEME_MAX_TEXT - t->used)
+        return tpl_fail(t, "its literals and names are longer than %d bytes in all",
+                        HS_SCHEME_MAX_TEXT);
+    if (k == HS_PART_LIT && prev != NULL && prev->kind == HS_PART_LIT &&
+        (size_t)prev->off + prev->len == t->used) {
+        memcpy(t->sc->text + t->used, s, n);
+        t->used += n;
+        prev->len = (unsigned short)(prev->len + n);
+        return 0;
+    }
+    if (t->nparts == HS_SCHEME_MAX_PARTS)
+        return tpl_fail(t, "more than %d pieces (literal runs and placeholders)",
+                        HS_SCHEME_MAX_PARTS);
+    t->sc->parts[t->nparts] = (hs_part){ k, NULL, 0, (unsigned short)t->used,
+                                         (unsigned short)n };
+    memcpy(t->sc->text + t->used, s, n);
+    t->used += n;
+    t->nparts++;
+    return 0;
+}
+
+/* 1 when s[0..n) is a key of a k=v item: 1 to HS_SCHEME_MAX_KEY of
+ * letters, digits, '_', '-', '.'. */
+static int valid_key(const char *s, size_t n)
+{
+    return n > 0 && n <= HS_SCHEME_MAX_KEY && hs_text_alnum_or(s, n, "_-.");
+}
+
+/* Copy s[0..n) (n checked by the caller) NUL-terminated into a. */
+static void set_field(char *a, const char *s, size_t n)
+{
+    memcpy(a, s, n);
+    a[n] = '\0';
+}
+
+/* The placeholders of a signature shape. */
+enum { SH_LIT, SH_MAC, SH_TS, SH_TS_MS };
+#define SHAPE_MAX 5   /* lit, ph, lit, ph, lit */
+
+/* A k=v item's key: "key=" exactly in s[0..n), the key stored in a. */
+static int shape_key(const char *s, size_t n, char *a)
+{
+    if (n < 2 || s[n - 1] != '=' || !valid_key(s, n - 1))
+        return -1;
+    set_field(a, s, n - 1);
+    return 0;
+}
+
+#define SHAPE_FORMS "write prefix{mac}, or key={ts},key={mac} (either order; " \
+    "{ts_ms} for milliseconds; one separator character between the items)"
+
+/* HOOKSPOOL_SIGNATURE: "Name: shape" (contract in scheme.h). */
+static int tpl_signature(tpl *t, const char *s)
+{
+    hs_scheme *sc = t->sc;
+    const char *colon = strchr(s, ':'), *v, *seg[SHAPE_MAX];
+    size_t hl, n, i, j, nseg = 0, seglen[SHAPE_MAX];
+    int kind[SHAPE_MAX], nmac = 0, nts = 0;
+
+    hl = colon != NULL ? (size_t)(colon - s) : 0;
+    if (colon == NULL || !valid_header_name(s, hl))
+        return tpl_fail(t, "must be Name: shape, Name a header name of at most %d "
+                        "characters", HS_SCHEME_MAX_HEADER_NAME);
+    set_field(sc->header, s, hl);
+    v = colon + 1;
+    n = strlen(v);
+    hs_text_trim_ows(&v, &n);
+    if (n == 0)
+        return tpl_fail(t, "no shape after the header name: %s", SHAPE_FORMS);
+    for (i = 0; i < n; i = j) {
+        if (nseg == SHAPE_MAX)
+            return tpl_fail(t, "too many pieces: %s", SHAPE_FORMS);
+        if (v[i] == '{') {
+            const char *e = memchr(v + i, '}', n - i);
+            size_t pl = e ? (size_t)(e - v - i) + 1 : 0;
+            if (e == NULL)
+                return tpl_fail(t, "a { without its }");
+            kind[nseg] = hs_text_eq(v + i, pl, "{mac}") ? SH_MAC
+                       : hs_text_eq(v + i, pl, "{ts}") ? SH_TS
+                       : hs_text_eq(v + i, pl, "{ts_ms}") ? SH_TS_MS : -1;
+            if (kind[nseg] < 0)
+                return tpl_fail(t, "the shape's placeholders are {mac}, {ts} and {ts_ms}");
+            nmac += kind[nseg] == SH_MAC;
+            nts += kind[nseg] != SH_MAC;
+            j = i + pl;
+        } else {
+            for (j = i; j < n && v[j] != '{'; j++)
+                if (v[j] == '}')
+                    return tpl_fail(t, "a } outside a placeholder");
+            kind[nseg] = SH_LIT;
+        }
+        seg[nseg] = v + i;
+        seglen[nseg++] = j - i;
+    }
+    if (nmac != 1 || nts > 1)
+        return tpl_fail(t, "the shape needs {mac} once and at most one timestamp: %s",
+                        SHAPE_FORMS);
+    if (nts == 0) {
+        /* prefix{mac}: nothing may follow the MAC. */
+        if (kind[nseg - 1] != SH_MAC || nseg > 2 ||
+            (nseg == 2 && !valid_prefix(seg[0], seglen[0])))
+            return tpl_fail(t, "%s; a prefix is at most %d visible characters, no spaces",
+                            SHAPE_FORMS, HS_SCHEME_MAX_PREFIX);
+        if (nseg == 2)
+            set_field(sc->prefix, seg[0], seglen[0]);
+        sc->layout = HS_LAYOUT_PLAIN;
+        return 0;
+    }
+    /* key=P1 <sep> key=P2: lit, ph, lit, ph. */
+    if (nseg != 4 || kind[0] != SH_LIT || kind[2] != SH_LIT)
+        return tpl_fail(t, "%s", SHAPE_FORMS);
+    {
+        const char *mid = seg[2];
+        size_t ml = seglen[2];
+        char sep, k1[HS_SCHEME_MAX_KEY + 1], k2[HS_SCHEME_MAX_KEY + 1];
+
+        while (ml > 0 && hs_text_is_ows(*mid)) {
+            mid++;
+            ml--;
+        }
+        if (ml == 0)
+            return tpl_fail(t, "no separator between the items: %s", SHAPE_FORMS);
+        sep = *mid++;
+        ml--;
+        while (ml > 0 && hs_text_is_ows(*mid)) {
+            mid++;
+            ml--;
+        }
+        if (sep < 0x21 || sep > 0x7e || sep == '=' || valid_key(&sep, 1) ||
+            shape_key(seg[0], seglen[0], k1) != 0 || shape_key(mid, ml, k2) != 0 ||
+            strcmp(k1, k2) == 0)
+            return tpl_fail(t, "%s; keys are 1 to %d letters, digits, _ - or ., "
+                            "and differ", SHAPE_FORMS, HS_SCHEME_MAX_KEY);
+        set_field(sc->tpl_sig_key, kind[1] == SH_MAC ? k1 : k2,
+                  strlen(kind[1] == SH_MAC ? k1 : k2));
+        set_field(sc->tpl_ts_key, kind[1] == SH_MAC ? k2 : k1,
+                  strlen(kind[1] == SH_MAC ? k2 : k1));
+        sc->ts_fmt = (kind[1] == SH_MAC ? kind[3] : kind[1]) == SH_TS_MS
+                     ? HS_TS_UNIX_MS : HS_TS_UNIX;
+        sc->item_sep = sep;
+        sc->layout = HS_LAYOUT_KV;
+        t->ts_src = TS_SIG;
+    }
+    return 0;
+}
+
+/* One placeholder of HOOKSPOOL_SIGNED, its text name[0..n) between the
+ * braces. */
+static int tpl_placeholder(tpl *t, const char *name, size_t n)
+{
+    const char *colon = memchr(name, ':', n), *arg = colon ? colon + 1 : NULL;
+    size_t hl = colon ? (size_t)(colon - name) : n, al = colon ? n - hl - 1 : 0;
+
+    if (hs_text_eq(name, n, "body")) {
+        if (t->body++)
+            return tpl_fail(t, "{body} more than once");
+        return tpl_part(t, HS_PART_BODY, NULL, 0);
+    }
+    if (hs_text_eq(name, n, "ts")) {
+        if (t->ts_src != TS_SIG)
+            return tpl_fail(t, "{ts} is the timestamp of the signature header, which has "
+                            "none: name its header, {ts:Header}");
+        if (t->ts_signed++)
+            return tpl_fail(t, "the timestamp more than once");
+        return tpl_part(t, HS_PART_TS, NULL, 0);
+    }
+    if (colon != NULL && (hs_text_eq(name, hl, "ts") || hs_text_eq(name, hl, "ts_ms"))) {
+        if (t->ts_src == TS_SIG)
+            return tpl_fail(t, "two timestamps: the signature header has one, sign it as {ts}");
+        if (t->ts_signed++)
+            return tpl_fail(t, "the timestamp more than once");
+        if (!valid_header_name(arg, al))
+            return tpl_fail(t, "{ts:Header}: not a header name");
+        set_field(t->sc->tpl_ts_header, arg, al);
+        t->sc->ts_fmt = hl == 2 ? HS_TS_UNIX : HS_TS_UNIX_MS;
+        t->ts_src = TS_HEADER;
+        return tpl_part(t, HS_PART_TS, NULL, 0);
+    }
+    if (colon != NULL && hs_text_eq(name, hl, "header")) {
+        if (!valid_header_name(arg, al))
+            return tpl_fail(t, "{header:Name}: not a header name");
+        if (al == strlen(t->sc->header) && hs_text_prefix_ci(arg, al, t->sc->header))
+            return tpl_fail(t, "{header:Name}: the signature header cannot be signed");
+        return tpl_part(t, HS_PART_HEADER, arg, al);
+    }
+    if (colon != NULL && hs_text_eq(name, hl, "query")) {
+        if (al == 0 || al > HS_SCHEME_MAX_HEADER_NAME || !visible(arg, al))
+            return tpl_fail(t, "{query:name}: 1 to %d visible characters",
+                            HS_SCHEME_MAX_HEADER_NAME);
+        return tpl_part(t, HS_PART_QUERY, arg, al);
+    }
+    if (colon != NULL && hs_text_eq(name, hl, "json")) {
+        if (al == 0 || arg[0] != '/')
+            return tpl_fail(t, "{json:/pointer}: a JSON Pointer starts with /");
+        return tpl_part(t, HS_PART_JSON, arg, al);
+    }
+    return tpl_fail(t, "unknown placeholder {%.*s}: the placeholders are {body}, {ts}, "
+                    "{ts:Header}, {ts_ms:Header}, {header:Name}, {query:name}, "
+                    "{json:/pointer}; {{ and }} are braces",
+                    (int)(n > HS_SCHEME_MAX_KEY ? HS_SCHEME_MAX_KEY : n), name);
+}
+
+/* HOOKSPOOL_SIGNED: the signed bytes (contract in scheme.h). */
+static int tpl_signed(tpl *t, const char *s)
+{
+    size_t i = 0, j;
+
+    while (s[i] != '\0') {
+        if ((s[i] == '{' && s[i + 1] == '{') || (s[i] == '}' && s[i + 1] == '}')) {
+            if (tpl_part(t, HS_PART_LIT, s + i, 1) != 0)
+                return -1;
+            i += 2;
+        } else if (s[i] == '}') {
+            return tpl_fail(t, "a } outside a placeholder (write }} for a brace)");
+        } else if (s[i] == '{') {
+            const char *e = strchr(s + i + 1, '}');
+            if (e == NULL)
+                return tpl_fail(t, "a { without its } (write {{ for a brace)");
+            if (tpl_placeholder(t, s + i + 1, (size_t)(e - s - i - 1)) != 0)
+                return -1;
+            i = (size_t)(e - s) + 1;
+        } else {
+            for (j = i; s[j] != '\0' && s[j] != '{' && s[j] != '}'; j++)
+                ;
+            if (tpl_part(t, HS_PART_LIT, s + i, j - i) != 0)
+                return -1;
+            i = j;
+        }
+    }
+    if (!t->body)
+        return tpl_fail(t, "must sign the body: {body}");
+    if (t->ts_src == TS_SIG && !t->ts_signed)
+        return tpl_fail(t, "the signature header's timestamp is not signed: a sender "
+                        "that sends one signs it, {ts}");
+    return 0;
+}
+
+int hs_scheme_template(hs_scheme *sc, const char *signed_bytes, const char *signature,
+                       hs_tpl_setting *which, char *err, size_t errlen)
+{
+    tpl t = { sc, 0, 0, TS_NONE, 0, 0, err, errlen };
+    hs_tpl_setting dummy;
+
+    if (which == NULL)
+        which = &dummy;
+    *which = HS_TPL_SIGNATURE;
+    if (sc == NULL || sc->kind != HS_SCHEME_TEMPLATE)
+        return tpl_fail(&t, "only with HOOKSPOOL_SCHEME=template-ALG-ENC");
+    if (signature == NULL || signature[0] == '\0')
+        return tpl_fail(&t, "not set (template-ALG-ENC needs the signature header's shape)");
+    if (strnlen(signature, HS_SCHEME_MAX_TEMPLATE + 1) > HS_SCHEME_MAX_TEMPLATE)
+        return tpl_fail(&t, "longer than %d bytes", HS_SCHEME_MAX_TEMPLATE);
+    memset(sc->parts, 0, sizeof sc->parts);
+    memset(sc->text, 0, sizeof sc->text);
+    sc->prefix[0] = sc->tpl_sig_key[0] = sc->tpl_ts_key[0] = sc->tpl_ts_header[0] = '\0';
+    sc->item_sep = '\0';
+    sc->ts_fmt = HS_TS_UNIX;
+    if (tpl_signature(&t, signature) != 0)
+        return -1;
+    *which = HS_TPL_SIGNED;
+    if (signed_bytes == NULL || signed_bytes[0] == '\0')
+        return tpl_fail(&t, "not set (template-ALG-ENC needs the signed bytes, e.g. {body})");
+    if (strnlen(signed_bytes, HS_SCHEME_MAX_TEMPLATE + 1) > HS_SCHEME_MAX_TEMPLATE)
+        return tpl_fail(&t, "longer than %d bytes", HS_SCHEME_MAX_TEMPLATE);
+    if (tpl_signed(&t, signed_bytes) != 0)
+        return -1;
+    sc->timestamped = t.ts_src != TS_NONE;
+    return 0;
+}
+
+/* A template's field a (empty: unset, unterminated: a hand-built struct,
+ * unusable) or else the row's p. */
+static const char *field_or(const char *a, size_t cap, const char *p)
+{
+    size_t n = hs_text_field_len(a, cap);
+
+    if (n == cap)
+        return NULL;
+    return n > 0 ? a : p;
+}
+
+const char *hs_scheme_sig_key(const hs_scheme *sc)
+{
+    return sc ? field_or(sc->tpl_sig_key, sizeof sc->tpl_sig_key, sc->sig_key) : NULL;
+}
+
+const char *hs_scheme_ts_key(const hs_scheme *sc)
+{
+    return sc ? field_or(sc->tpl_ts_key, sizeof sc->tpl_ts_key, sc->ts_key) : NULL;
+}
+
+const char *hs_scheme_ts_header(const hs_scheme *sc)
+{
+    return sc ? field_or(sc->tpl_ts_header, sizeof sc->tpl_ts_header, sc->ts_header) : NULL;
+}
+
 /* ---------------------------------------------------------------------
  * Reading a row.
  */
@@ -271,6 +783,32 @@ const char *hs_scheme_default_keep(const hs_scheme *sc)
 const char *hs_scheme_default_dedup(const hs_scheme *sc)
 {
     return sc != NULL && sc->dedup != NULL ? sc->dedup : "off";
+}
+
+const char *hs_scheme_part_text(const hs_scheme *sc, const hs_part *p, size_t *n)
+{
+    if (sc == NULL || p == NULL)
+        return NULL;
+    if (p->lit != NULL) {
+        *n = strlen(p->lit);
+        return p->lit;
+    }
+    if (p->len == 0 || (size_t)p->off + p->len > sizeof sc->text)
+        return NULL;
+    *n = p->len;
+    return sc->text + p->off;
+}
+
+int hs_scheme_reads_json(const hs_scheme *sc)
+{
+    size_t i;
+
+    if (sc->sig_json != NULL || sc->ts_json != NULL || sc->id_json != NULL)
+        return 1;
+    for (i = 0; i < HS_SCHEME_MAX_PARTS && sc->parts[i].kind != HS_PART_END; i++)
+        if (sc->parts[i].kind == HS_PART_JSON)
+            return 1;
+    return 0;
 }
 
 /* Contract in scheme.h. The generic header is checked on every call
@@ -332,15 +870,34 @@ char *hs_scheme_forms(char *out, size_t n)
     return out;
 }
 
-/* The text a part of the signed bytes stands for in a description. */
-static const char *part_text(const hs_scheme *sc, const hs_part *p)
+/* Add the text a part of the signed bytes stands for in a description. */
+static void add_part(const hs_scheme *sc, const hs_part *p, char *out, size_t n,
+                     size_t *used)
 {
+    const char *t;
+    size_t l = 0;
+
     switch (p->kind) {
-    case HS_PART_LIT:  return p->lit ? p->lit : "";
-    case HS_PART_BODY: return "body";
-    case HS_PART_TS:   return sc->ts_key ? sc->ts_key : sc->ts_header ? sc->ts_header : "?";
-    case HS_PART_ID:   return sc->id_header ? sc->id_header : "?";
-    default:           return "";
+    case HS_PART_LIT:
+        t = hs_scheme_part_text(sc, p, &l);
+        add(out, n, used, "%.*s", (int)l, t ? t : "");
+        break;
+    case HS_PART_BODY: add(out, n, used, "body"); break;
+    case HS_PART_TS:
+        add(out, n, used, "%s", hs_scheme_ts_key(sc) ? hs_scheme_ts_key(sc)
+                                : hs_scheme_ts_header(sc) ? hs_scheme_ts_header(sc)
+                                : sc->ts_json ? sc->ts_json : "?");
+        break;
+    case HS_PART_ID:
+        add(out, n, used, "%s", sc->id_header ? sc->id_header : sc->id_json ? sc->id_json : "?");
+        break;
+    case HS_PART_QUERY: case HS_PART_HEADER: case HS_PART_JSON:
+        t = hs_scheme_part_text(sc, p, &l);
+        add(out, n, used, "{%s %.*s}", p->kind == HS_PART_QUERY ? "query"
+            : p->kind == HS_PART_HEADER ? "header" : "json", (int)l, t ? t : "?");
+        break;
+    default:
+        break;
     }
 }
 
@@ -352,21 +909,31 @@ char *hs_scheme_describe(const hs_scheme *sc, long long tolerance, char *out, si
     if (n == 0)
         return out;
     out[0] = '\0';
-    if (hdr == NULL)
+    if (hdr == NULL && (sc == NULL || sc->sig_json == NULL))
         return out;
     if (sc->id_header != NULL)
         add(out, n, &used, "%s, ", sc->id_header);
-    if (sc->ts_header != NULL)
-        add(out, n, &used, "%s, ", sc->ts_header);
-    add(out, n, &used, "%s: %s", hdr, sc->prefix);
+    if (hs_scheme_ts_header(sc) != NULL)
+        add(out, n, &used, "%s, ", hs_scheme_ts_header(sc));
+    if (sc->layout == HS_LAYOUT_EACH) {
+        add(out, n, &used, "a JSON body whose %s array has %s: <the secret> in every "
+            "element (a shared token, not a signature)", sc->sig_json,
+            hs_scheme_sig_key(sc) ? hs_scheme_sig_key(sc) : "?");
+        return out;
+    }
+    if (hdr != NULL)
+        add(out, n, &used, "%s: %s", hdr, sc->prefix);
+    else
+        add(out, n, &used, "in the JSON body at %s: ", sc->sig_json);
     if (sc->mac == HS_MAC_TOKEN) {
         add(out, n, &used, "<the secret> (a shared token, not a signature)");
         return out;
     }
-    if (sc->layout == HS_LAYOUT_KV && sc->ts_key != NULL)
-        add(out, n, &used, "%s=<%s>%c", sc->ts_key, sc->ts_key, sc->item_sep);
+    if (sc->layout == HS_LAYOUT_KV && hs_scheme_ts_key(sc) != NULL)
+        add(out, n, &used, "%s=<%s>%c", hs_scheme_ts_key(sc), hs_scheme_ts_key(sc),
+            sc->item_sep);
     if (sc->layout == HS_LAYOUT_KV || sc->layout == HS_LAYOUT_LIST)
-        add(out, n, &used, "%s%c", sc->sig_key ? sc->sig_key : "?",
+        add(out, n, &used, "%s%c", hs_scheme_sig_key(sc) ? hs_scheme_sig_key(sc) : "?",
             sc->layout == HS_LAYOUT_KV ? '=' : ',');
     alg = hs_crypto_alg_name(sc->alg);
     add(out, n, &used, "<HMAC-");
@@ -374,9 +941,13 @@ char *hs_scheme_describe(const hs_scheme *sc, long long tolerance, char *out, si
         add(out, n, &used, "%c", alg[i] >= 'a' && alg[i] <= 'z' ? alg[i] - 'a' + 'A' : alg[i]);
     add(out, n, &used, " %s of ", hs_codec_enc_name(sc->enc) ? hs_codec_enc_name(sc->enc) : "?");
     for (i = 0; i < HS_SCHEME_MAX_PARTS && sc->parts[i].kind != HS_PART_END; i++)
-        add(out, n, &used, "%s", part_text(sc, &sc->parts[i]));
+        add_part(sc, &sc->parts[i], out, n, &used);
     add(out, n, &used, ">");
-    if (sc->ts_key != NULL || sc->ts_header != NULL)
-        add(out, n, &used, ", timestamp within %lld s", tolerance);
+    if (sc->timestamped)
+        add(out, n, &used, ", timestamp (%s) within %lld s",
+            sc->ts_fmt == HS_TS_UNIX_MS ? "milliseconds" : sc->ts_fmt == HS_TS_RFC3339
+            ? "RFC 3339" : "seconds", tolerance);
+    if (sc->body_unsigned)
+        add(out, n, &used, " (the sender's signature does not cover the body)");
     return out;
 }

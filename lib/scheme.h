@@ -13,7 +13,10 @@
  *
  * The generic forms hmac-ALG-ENC:Header[:prefix] and token:Header are
  * rows too: parsing one copies its row and fills in the parts the name
- * gives (digest, encoding, header, prefix).
+ * gives (digest, encoding, header, prefix). So is template-ALG-ENC, a
+ * sender no row describes: its signed bytes and its signature header
+ * come from two settings (HOOKSPOOL_SIGNED, HOOKSPOOL_SIGNATURE) that
+ * hs_scheme_template parses once into the same fields a row has.
  */
 #ifndef HS_SCHEME_H
 #define HS_SCHEME_H
@@ -26,12 +29,34 @@
 #define HS_SCHEME_MAX_HEADER_NAME 64   /* a scheme's header name */
 #define HS_SCHEME_MAX_PREFIX      32   /* hmac-...:Header:prefix */
 #define HS_SCHEME_MAX_PARTS       8    /* pieces of the signed bytes */
+#define HS_SCHEME_MAX_TEXT        256  /* a template's literals and names */
+#define HS_SCHEME_MAX_KEY         32   /* a key of a k=v signature header */
+#define HS_SCHEME_MAX_TEMPLATE    512  /* HOOKSPOOL_SIGNED, HOOKSPOOL_SIGNATURE */
 
 /* Which row a scheme came from. A new row adds its name here. */
 typedef enum {
     HS_SCHEME_CALIZA, HS_SCHEME_GITHUB, HS_SCHEME_STRIPE, HS_SCHEME_STANDARD,
-    HS_SCHEME_SHOPIFY, HS_SCHEME_HMAC, HS_SCHEME_BEARER, HS_SCHEME_TOKEN
+    HS_SCHEME_SHOPIFY, HS_SCHEME_HMAC, HS_SCHEME_BEARER, HS_SCHEME_TOKEN,
+    HS_SCHEME_SLACK, HS_SCHEME_ZOOM, HS_SCHEME_TWITCH, HS_SCHEME_PADDLE,
+    HS_SCHEME_MERCADOPAGO, HS_SCHEME_MAILGUN, HS_SCHEME_META, HS_SCHEME_DROPBOX,
+    HS_SCHEME_TWITTER, HS_SCHEME_OKTA, HS_SCHEME_SMARTSHEET, HS_SCHEME_GRAPH,
+    HS_SCHEME_TEMPLATE
 } hs_scheme_kind;
+
+/* The handshake a sender needs answered before it delivers anything
+ * (handshake.h answers them). */
+typedef enum {
+    HS_HSK_NONE = 0, HS_HSK_SLACK, HS_HSK_META, HS_HSK_ZOOM, HS_HSK_TWITCH,
+    HS_HSK_GRAPH, HS_HSK_DROPBOX, HS_HSK_TWITTER, HS_HSK_OKTA,
+    HS_HSK_SMARTSHEET
+} hs_handshake_kind;
+
+/* How a timestamp is written. */
+typedef enum {
+    HS_TS_UNIX = 0,   /* decimal seconds since the epoch */
+    HS_TS_RFC3339,    /* 2019-11-16T10:11:12.634234626Z (Twitch) */
+    HS_TS_UNIX_MS     /* decimal milliseconds since the epoch (WorkOS) */
+} hs_ts_format;
 
 /* What authenticates a request. */
 typedef enum {
@@ -47,7 +72,10 @@ typedef enum {
                        * are ignored */
     HS_LAYOUT_LIST,   /* OWS-separated "key,value" entries:
                        * "v1,<b64> v2,<b64>"; other keys are ignored */
-    HS_LAYOUT_TOKEN   /* [prefix (any case) and spaces] the token */
+    HS_LAYOUT_TOKEN,  /* [prefix (any case) and spaces] the token */
+    HS_LAYOUT_EACH    /* no header: sig_json names a JSON array in the
+                       * body, and member sig_key of every element of it
+                       * carries the token (Microsoft Graph's clientState) */
 } hs_layout;
 
 /* One piece of the signed bytes, in order. */
@@ -56,12 +84,21 @@ typedef enum {
     HS_PART_LIT,      /* the literal text lit */
     HS_PART_BODY,     /* the raw body as received */
     HS_PART_TS,       /* the timestamp's text as sent */
-    HS_PART_ID        /* the value of the id_header */
+    HS_PART_ID,       /* the id: the id_header's value, or id_json's */
+    HS_PART_QUERY,    /* the query parameter named lit, URL-decoded */
+    HS_PART_HEADER,   /* the value of the header named lit */
+    HS_PART_JSON      /* the JSON Pointer lit into the body: a string's
+                       * text (without escapes) or a number as sent */
 } hs_part_kind;
 
 typedef struct hs_part {
     hs_part_kind kind;
-    const char  *lit;                   /* HS_PART_LIT */
+    const char  *lit;    /* LIT: the text; QUERY, HEADER: the name; JSON:
+                          * the pointer. NULL in a configured template:
+                          * then text[off .. off+len) of the scheme */
+    int          lower;  /* QUERY: lowercased before signing (Mercado
+                          * Pago signs an alphanumeric data.id so) */
+    unsigned short off, len;
 } hs_part;
 
 /* How a configured secret's text becomes the key. Everywhere "base64:"
@@ -98,7 +135,22 @@ typedef struct hs_scheme {
     const char    *sig_key;   /* KV, LIST: the key of a signature item ("v1") */
     const char    *ts_key;    /* KV: the key of the timestamp item ("t"), or NULL */
     const char    *ts_header; /* the header holding the timestamp, or NULL */
+    const char    *ts_json;   /* or the JSON Pointer to it in the body */
+    hs_ts_format   ts_fmt;
     const char    *id_header; /* the header whose value HS_PART_ID signs, or NULL */
+    const char    *id_json;   /* or the JSON Pointer to it in the body */
+    const char    *sig_json;  /* no signature header: the JSON Pointer to
+                               * the signature in the body (PLAIN), or to
+                               * the array of EACH */
+    int            body_unsigned;  /* the sender's MAC does not cover the
+                               * body (Mercado Pago, Mailgun): said by
+                               * check and the README; every other HMAC
+                               * row must sign the body */
+    const char    *envelope;  /* sign: the body to send, "%B" the body
+                               * read, "%T" the timestamp, "%I" the id,
+                               * "%S" the encoded MAC, "%K" the token as a
+                               * JSON string; NULL: the body as read */
+    hs_handshake_kind handshake;
     const char    *id_new;    /* sign: a generated id is this and 32 hex digits */
     const char    *alias[2];  /* a header this scheme reads whose name starts
                                * with alias[0] is also looked for under
@@ -107,18 +159,65 @@ typedef struct hs_scheme {
     hs_key_form    key;
     const char    *dedup;     /* HOOKSPOOL_DEDUP's default */
     const char    *keep;      /* HOOKSPOOL_KEEP_HEADERS' default */
-    int            timestamped;  /* set by parsing: ts_key or ts_header */
+    int            timestamped;  /* set by parsing: ts_key, ts_header or ts_json */
+    char           text[HS_SCHEME_MAX_TEXT];  /* a configured template's
+                               * literals and names (hs_part off/len) */
+    /* A configured template's keys and timestamp header (the rows use
+     * sig_key, ts_key, ts_header): empty when unset. Read them through
+     * hs_scheme_sig_key, hs_scheme_ts_key, hs_scheme_ts_header. */
+    char           tpl_sig_key[HS_SCHEME_MAX_KEY + 1];
+    char           tpl_ts_key[HS_SCHEME_MAX_KEY + 1];
+    char           tpl_ts_header[HS_SCHEME_MAX_HEADER_NAME + 1];
 } hs_scheme;
 
 /*
  * Parse a HOOKSPOOL_SCHEME value s[0..len): a row's form exactly
- * (lowercase, as SPEC spells it), token:Header, or
- * hmac-ALG-ENC:Header[:prefix] (ALG sha1|sha256|sha512, ENC hex|base64).
- * Header names are RFC 7230 tokens of at most HS_SCHEME_MAX_HEADER_NAME
- * bytes. Returns 0 and fills *out with the row, or -1 for anything else
- * (out is then unspecified).
+ * (lowercase, as SPEC spells it), token:Header,
+ * hmac-ALG-ENC:Header[:prefix] or template-ALG-ENC (ALG
+ * sha1|sha256|sha512, ENC hex|base64). Header names are RFC 7230 tokens
+ * of at most HS_SCHEME_MAX_HEADER_NAME bytes. Returns 0 and fills *out
+ * with the row, or -1 for anything else (out is then unspecified). A
+ * template-ALG-ENC scheme authenticates nothing until hs_scheme_template
+ * has given it its shape.
  */
 int hs_scheme_parse(const char *s, size_t len, hs_scheme *out);
+
+/* Which setting hs_scheme_template found wrong. */
+typedef enum { HS_TPL_SIGNED, HS_TPL_SIGNATURE } hs_tpl_setting;
+
+/*
+ * Give a template-ALG-ENC scheme sc (from hs_scheme_parse) the shape of
+ * its sender, from two NUL-terminated texts (README "A sender no row
+ * describes"):
+ *
+ *   signature  the signature header: "Name: shape". The shape is
+ *              "prefix{mac}" (the prefix, possibly empty, then the
+ *              encoded MAC), or two k=v items around one separator
+ *              character, one holding {mac}, the other the timestamp as
+ *              {ts} (seconds) or {ts_ms} (milliseconds):
+ *              "t={ts},v1={mac}", "ts={ts};h1={mac}".
+ *   signed     the signed bytes: literal text and placeholders {body},
+ *              {ts} (the signature header's timestamp), {ts:Header} or
+ *              {ts_ms:Header} (a timestamp in a header of its own),
+ *              {header:Name}, {query:name} (URL-decoded) and
+ *              {json:/pointer} (a string's text or a number as sent);
+ *              {{ and }} are literal braces. It must hold {body} once,
+ *              and the timestamp, when the sender sends one.
+ *
+ * Returns 0, or -1 with *which naming the text at fault and err[0..errlen)
+ * saying why (never echoing more than a name from the texts); sc is then
+ * unspecified. Parsing happens once per configuration; verification
+ * and signing read the fields it filled as they read a row's.
+ */
+int hs_scheme_template(hs_scheme *sc, const char *signed_bytes, const char *signature,
+                       hs_tpl_setting *which, char *err, size_t errlen);
+
+/* The key of a k=v or list signature item holding the MAC, the key of
+ * the timestamp item, the header holding the timestamp: the row's, or a
+ * template's; NULL when sc has none. */
+const char *hs_scheme_sig_key(const hs_scheme *sc);
+const char *hs_scheme_ts_key(const hs_scheme *sc);
+const char *hs_scheme_ts_header(const hs_scheme *sc);
 
 /* The rows, for iterating: hs_scheme_at(i) for i < hs_scheme_count(),
  * NULL past the end. A row's name is empty; parse its form (or, for a
@@ -146,6 +245,15 @@ char *hs_scheme_forms(char *out, size_t n);
  * Never holds a secret. Returns out.
  */
 char *hs_scheme_describe(const hs_scheme *sc, long long tolerance, char *out, size_t n);
+
+/* The text of part p of sc: its lit, or its slice of sc->text (a
+ * configured template), with *n its length; NULL when it has none or the
+ * slice is out of the array. */
+const char *hs_scheme_part_text(const hs_scheme *sc, const hs_part *p, size_t *n);
+
+/* 1 when sc reads the body as JSON to authenticate (a JSON part, or a
+ * signature, timestamp or id inside the body). */
+int hs_scheme_reads_json(const hs_scheme *sc);
 
 /* The header that carries sc's signature or token (sig_header, or a
  * generic form's header), or NULL when sc has none that is a valid,

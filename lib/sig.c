@@ -18,8 +18,11 @@
 
 #include <openssl/crypto.h>
 
+#include "buf.h"
 #include "codec.h"
 #include "crypto.h"
+#include "json.h"
+#include "query.h"
 #include "text.h"
 
 /* Signatures accepted in one header (Stripe sends two v1 while a secret
@@ -29,6 +32,8 @@
 #define MAX_TS_DIGITS  19
 /* A header name after its alias prefix is swapped (scheme.h). */
 #define MAX_ALIAS_NAME (2 * HS_SCHEME_MAX_HEADER_NAME)
+/* A JSON Pointer built from a row's: its text, an index and a member. */
+#define MAX_PTR        (HS_SCHEME_MAX_TEXT + 32)
 
 /* What a request's headers said, parsed and bounded. */
 typedef struct sig_req {
@@ -43,17 +48,20 @@ typedef struct sig_req {
     size_t         ts_len;
     const char    *token;                         /* token schemes */
     size_t         token_len;
+    const char    *id;                            /* the id, as sent */
+    size_t         id_len;
+    hs_buf         json;          /* the body minified, for a row that reads JSON */
+    const char    *each[HS_SIG_MAX_EACH];         /* HS_LAYOUT_EACH tokens */
+    size_t         each_len[HS_SIG_MAX_EACH];
+    size_t         neach;
+    char           qval[HS_SCHEME_MAX_PARTS][HS_SIG_MAX_QUERY_VAL + 1];
 } sig_req;
 
 /* Outcome of fetching one header. */
 enum { HDR_ABSENT, HDR_OK, HDR_BAD };
 
-/*
- * Parse a timestamp s[0..n): 1 to MAX_TS_DIGITS decimal digits, nothing
- * else (no sign, no space: strtoll would accept those, so they are
- * excluded first). Returns 0 with *out set, or -1.
- */
-static int parse_ts(const char *s, size_t n, long long *out)
+/* Decimal digits s[0..n) as a number (n <= MAX_TS_DIGITS), or -1. */
+static long long digits(const char *s, size_t n)
 {
     char buf[MAX_TS_DIGITS + 1];
     char *end;
@@ -71,7 +79,72 @@ static int parse_ts(const char *s, size_t n, long long *out)
     v = strtoll(buf, &end, 10);
     if (errno == ERANGE || end != buf + n || v < 0)
         return -1;
-    *out = v;
+    return v;
+}
+
+/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar
+ * (Howard Hinnant's days_from_civil); y within [0, 9999]. */
+static long long days_from_civil(long long y, long long m, long long d)
+{
+    long long era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = y / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* RFC 3339 date-time (section 5.6) to seconds; contract in sig.h. */
+static int parse_rfc3339(const char *s, size_t n, long long *out)
+{
+    static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    long long y, mo, d, h, mi, se, off = 0, oh, om;
+    size_t i = 19;
+
+    if (n < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
+        s[13] != ':' || s[16] != ':')
+        return -1;
+    if ((y = digits(s, 4)) < 0 || (mo = digits(s + 5, 2)) < 1 || mo > 12 ||
+        (d = digits(s + 8, 2)) < 1 || d > mdays[mo - 1] ||
+        (h = digits(s + 11, 2)) < 0 || h > 23 || (mi = digits(s + 14, 2)) < 0 || mi > 59 ||
+        (se = digits(s + 17, 2)) < 0 || se > 60)
+        return -1;
+    if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+        return -1;
+    if (s[i] == '.') {
+        size_t f = ++i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == f || i - f > 9)
+            return -1;
+    }
+    if (i + 1 == n && (s[i] == 'Z' || s[i] == 'z')) {
+        off = 0;
+    } else if (i + 6 == n && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
+        if ((oh = digits(s + i + 1, 2)) < 0 || oh > 23 ||
+            (om = digits(s + i + 4, 2)) < 0 || om > 59)
+            return -1;
+        off = (oh * 60 + om) * 60 * (s[i] == '+' ? 1 : -1);
+    } else {
+        return -1;
+    }
+    *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + (se > 59 ? 59 : se) - off;
+    return 0;
+}
+
+int hs_sig_parse_ts(hs_ts_format fmt, const char *s, size_t n, long long *out)
+{
+    long long v;
+
+    if (s == NULL || out == NULL)
+        return -1;
+    if (fmt == HS_TS_RFC3339)
+        return parse_rfc3339(s, n, out);
+    if ((fmt != HS_TS_UNIX && fmt != HS_TS_UNIX_MS) || (v = digits(s, n)) < 0)
+        return -1;
+    *out = fmt == HS_TS_UNIX_MS ? v / 1000 : v;
     return 0;
 }
 
@@ -121,23 +194,6 @@ static int get_header(const hs_scheme *sc, hs_header_fn hdr, void *arg,
     return HDR_OK;
 }
 
-/* Fetch one header the scheme needs, noting whether it was missing or
- * malformed; a NULL name is a header the scheme does not read. */
-static void need_header(const hs_scheme *sc, hs_header_fn hdr, void *arg,
-                        const char *name, const char **v, size_t *vlen,
-                        int *missing, int *bad)
-{
-    int st;
-
-    if (name == NULL)
-        return;
-    st = get_header(sc, hdr, arg, name, v, vlen);
-    if (st == HDR_ABSENT)
-        *missing = 1;
-    else if (st == HDR_BAD)
-        *bad = 1;
-}
-
 /*
  * Decode one encoded MAC s[0..n) of exactly rq->mac_len bytes and add it
  * as a candidate. Returns 0, or -1 when the text has the wrong length or
@@ -178,9 +234,10 @@ static hs_sig_result parse_kv(const hs_scheme *sc, const char *v, size_t vlen,
                               sig_req *rq)
 {
     const char *item, *eq, *ts = NULL;
+    const char *sig_key = hs_scheme_sig_key(sc), *ts_key = hs_scheme_ts_key(sc);
     size_t i = 0, j, ilen, klen, tslen = 0, nsig = 0;
 
-    if (sc->sig_key == NULL || sc->item_sep == '\0')
+    if (sig_key == NULL || sc->item_sep == '\0')
         return HS_SIG_BAD;
     for (;;) {
         for (j = i; j < vlen && v[j] != sc->item_sep; j++)
@@ -194,14 +251,14 @@ static hs_sig_result parse_kv(const hs_scheme *sc, const char *v, size_t vlen,
         if (eq == NULL || eq == item)
             return HS_SIG_BAD;
         klen = (size_t)(eq - item);
-        if (sc->ts_key != NULL && hs_text_eq(item, klen, sc->ts_key)) {
+        if (ts_key != NULL && hs_text_eq(item, klen, ts_key)) {
             if (ts != NULL)
                 return HS_SIG_BAD;
             ts = eq + 1;
             tslen = ilen - klen - 1;
-            if (parse_ts(ts, tslen, &rq->ts) != 0)
+            if (hs_sig_parse_ts(sc->ts_fmt, ts, tslen, &rq->ts) != 0)
                 return HS_SIG_BAD;
-        } else if (hs_text_eq(item, klen, sc->sig_key)) {
+        } else if (hs_text_eq(item, klen, sig_key)) {
             if (++nsig > MAX_CANDIDATES)
                 return HS_SIG_BAD;
             (void)add_candidate(rq, sc->enc, eq + 1, ilen - klen - 1);
@@ -210,7 +267,7 @@ static hs_sig_result parse_kv(const hs_scheme *sc, const char *v, size_t vlen,
             break;
         i = j + 1;
     }
-    if ((sc->ts_key != NULL && ts == NULL) || rq->ncand == 0)
+    if ((ts_key != NULL && ts == NULL) || rq->ncand == 0)
         return HS_SIG_BAD;
     if (ts != NULL) {
         rq->has_ts = 1;
@@ -228,10 +285,10 @@ static hs_sig_result parse_kv(const hs_scheme *sc, const char *v, size_t vlen,
 static hs_sig_result parse_list(const hs_scheme *sc, const char *s, size_t n,
                                 sig_req *rq)
 {
-    const char *tok, *comma;
+    const char *tok, *comma, *sig_key = hs_scheme_sig_key(sc);
     size_t i = 0, j, tlen, nsig = 0;
 
-    if (sc->sig_key == NULL)
+    if (sig_key == NULL)
         return HS_SIG_BAD;
     while (i < n) {
         while (i < n && hs_text_is_ows(s[i]))
@@ -245,7 +302,7 @@ static hs_sig_result parse_list(const hs_scheme *sc, const char *s, size_t n,
         comma = memchr(tok, ',', tlen);
         if (comma == NULL || comma == tok)
             return HS_SIG_BAD;
-        if (hs_text_eq(tok, (size_t)(comma - tok), sc->sig_key)) {
+        if (hs_text_eq(tok, (size_t)(comma - tok), sig_key)) {
             if (++nsig > MAX_CANDIDATES)
                 return HS_SIG_BAD;
             (void)add_candidate(rq, sc->enc, comma + 1,
@@ -280,28 +337,92 @@ static hs_sig_result parse_token(const hs_scheme *sc, const char *v,
     return HS_SIG_OK;
 }
 
+/* The text at JSON Pointer ptr in the minified body: 1 with *v, *vlen
+ * set; 0 when absent or not a plain string or number. */
+static int json_text(const sig_req *rq, const char *ptr, size_t plen,
+                     const char **v, size_t *vlen)
+{
+    const char *val;
+    size_t n;
+
+    if (rq->json.p == NULL ||
+        hs_json_pointer(rq->json.p, rq->json.len, ptr, plen, &val, &n) != 1)
+        return 0;
+    return hs_json_plain_text(val, n, v, vlen);
+}
+
 /*
- * The signed bytes, in the row's order, from what the headers said. An
- * HMAC row must sign the body: one that does not authenticates nothing
- * and fails closed.
+ * One part's bytes that the request supplies (QUERY, HEADER, JSON) into
+ * *p; part i's decoded query value is kept in rq->qval[i]. Returns
+ * HS_SIG_OK, HS_SIG_MISSING when absent, or HS_SIG_BAD when malformed.
+ */
+static hs_sig_result request_part(const hs_scheme *sc, const hs_part *pt, size_t i,
+                                  const hs_sig_input *in, sig_req *rq, hs_crypto_part *p)
+{
+    const char *name, *v;
+    size_t nlen, vlen, k;
+    int st;
+
+    if ((name = hs_scheme_part_text(sc, pt, &nlen)) == NULL)
+        return HS_SIG_BAD;
+    switch (pt->kind) {
+    case HS_PART_QUERY:
+        st = hs_query_get(in->query, name, nlen, rq->qval[i], sizeof rq->qval[i], &vlen);
+        if (st == HS_QUERY_ABSENT)
+            return HS_SIG_MISSING;
+        if (st != HS_QUERY_OK)
+            return HS_SIG_BAD;
+        for (k = 0; pt->lower && k < vlen; k++)
+            if (rq->qval[i][k] >= 'A' && rq->qval[i][k] <= 'Z')
+                rq->qval[i][k] = (char)(rq->qval[i][k] - 'A' + 'a');
+        *p = (hs_crypto_part){ rq->qval[i], vlen };
+        return HS_SIG_OK;
+    case HS_PART_HEADER: {
+        char hname[HS_SCHEME_MAX_HEADER_NAME + 1];
+        if (nlen > HS_SCHEME_MAX_HEADER_NAME)
+            return HS_SIG_BAD;
+        memcpy(hname, name, nlen);
+        hname[nlen] = '\0';
+        st = get_header(sc, in->hdr, in->arg, hname, &v, &vlen);
+        if (st != HDR_OK)
+            return st == HDR_ABSENT ? HS_SIG_MISSING : HS_SIG_BAD;
+        *p = (hs_crypto_part){ v, vlen };
+        return HS_SIG_OK;
+    }
+    case HS_PART_JSON:
+        if (!json_text(rq, name, nlen, &v, &vlen))
+            return HS_SIG_MISSING;
+        *p = (hs_crypto_part){ v, vlen };
+        return HS_SIG_OK;
+    default:
+        return HS_SIG_BAD;
+    }
+}
+
+/*
+ * The signed bytes, in the row's order, from what the request said. An
+ * HMAC row must sign the body unless it says it does not
+ * (body_unsigned): one that does not authenticates nothing and fails
+ * closed.
  */
 static hs_sig_result build_parts(const hs_scheme *sc, sig_req *rq,
-                                 const char *id, size_t idlen,
-                                 const unsigned char *body, size_t len)
+                                 const hs_sig_input *in)
 {
-    size_t i;
+    const char *t;
+    size_t i, l;
+    hs_sig_result r;
     int saw_body = 0;
 
     for (i = 0; i < HS_SCHEME_MAX_PARTS && sc->parts[i].kind != HS_PART_END; i++) {
         hs_crypto_part *p = &rq->parts[rq->nparts++];
         switch (sc->parts[i].kind) {
         case HS_PART_LIT:
-            if (sc->parts[i].lit == NULL)
+            if ((t = hs_scheme_part_text(sc, &sc->parts[i], &l)) == NULL)
                 return HS_SIG_BAD;
-            *p = (hs_crypto_part){ sc->parts[i].lit, strlen(sc->parts[i].lit) };
+            *p = (hs_crypto_part){ t, l };
             break;
         case HS_PART_BODY:
-            *p = (hs_crypto_part){ body, len };
+            *p = (hs_crypto_part){ in->body, in->len };
             saw_body = 1;
             break;
         case HS_PART_TS:
@@ -310,50 +431,119 @@ static hs_sig_result build_parts(const hs_scheme *sc, sig_req *rq,
             *p = (hs_crypto_part){ rq->ts_text, rq->ts_len };
             break;
         case HS_PART_ID:
-            if (id == NULL)
+            if (rq->id == NULL)
                 return HS_SIG_BAD;
-            *p = (hs_crypto_part){ id, idlen };
+            *p = (hs_crypto_part){ rq->id, rq->id_len };
+            break;
+        case HS_PART_QUERY:
+        case HS_PART_HEADER:
+        case HS_PART_JSON:
+            if ((r = request_part(sc, &sc->parts[i], i, in, rq, p)) != HS_SIG_OK)
+                return r;
             break;
         default:
             return HS_SIG_BAD;
         }
     }
-    return sc->mac == HS_MAC_HMAC && !saw_body ? HS_SIG_BAD : HS_SIG_OK;
+    return sc->mac == HS_MAC_HMAC && !saw_body && !sc->body_unsigned ? HS_SIG_BAD : HS_SIG_OK;
+}
+
+/* HS_LAYOUT_EACH: member sig_key of every element of the array at
+ * sig_json, each a plain string; none at all is MISSING. */
+static hs_sig_result parse_each(const hs_scheme *sc, sig_req *rq)
+{
+    char ptr[MAX_PTR];
+    const char *v;
+    size_t i, vlen;
+    int w;
+
+    if (sc->sig_json == NULL || sc->sig_key == NULL || rq->json.p == NULL)
+        return HS_SIG_MISSING;
+    for (i = 0; ; i++) {
+        w = snprintf(ptr, sizeof ptr, "%s/%zu", sc->sig_json, i);
+        if (w <= 0 || (size_t)w >= sizeof ptr)
+            return HS_SIG_BAD;
+        if (hs_json_pointer(rq->json.p, rq->json.len, ptr, (size_t)w, &v, &vlen) != 1)
+            break;
+        if (i == HS_SIG_MAX_EACH)
+            return HS_SIG_BAD;
+        w = snprintf(ptr, sizeof ptr, "%s/%zu/%s", sc->sig_json, i, sc->sig_key);
+        if (w <= 0 || (size_t)w >= sizeof ptr ||
+            !json_text(rq, ptr, (size_t)w, &rq->each[i], &rq->each_len[i]) ||
+            rq->each_len[i] == 0)
+            return HS_SIG_BAD;
+        rq->neach = i + 1;
+    }
+    return rq->neach == 0 ? HS_SIG_MISSING : HS_SIG_OK;
+}
+
+/* A value the row reads from a header or from the JSON body: *v set and
+ * HDR_OK, HDR_ABSENT, or HDR_BAD. A NULL header and pointer: HDR_OK with
+ * *v left NULL (the row reads no such value). */
+static int row_value(const hs_scheme *sc, const hs_sig_input *in, sig_req *rq,
+                     const char *header, const char *ptr, const char **v, size_t *vlen)
+{
+    if (header != NULL)
+        return get_header(sc, in->hdr, in->arg, header, v, vlen);
+    if (ptr != NULL) {
+        if (!json_text(rq, ptr, strlen(ptr), v, vlen))
+            return HDR_ABSENT;
+        return *vlen == 0 || *vlen > HS_SIG_MAX_HEADER_VAL ? HDR_BAD : HDR_OK;
+    }
+    return HDR_OK;
 }
 
 /*
- * Read the headers scheme sc needs into rq. Returns HS_SIG_OK when they
- * are present and well formed, else MISSING (any absent) or BAD as sig.h
- * defines.
+ * Read what scheme sc needs from the request into rq. Returns HS_SIG_OK
+ * when it is present and well formed, else MISSING (any absent) or BAD
+ * as sig.h defines.
  */
-static hs_sig_result parse_request(const hs_scheme *sc, hs_header_fn hdr,
-                                   void *arg, const unsigned char *body,
-                                   size_t len, sig_req *rq)
+static hs_sig_result parse_request(const hs_scheme *sc, const hs_sig_input *in,
+                                   sig_req *rq)
 {
     const char *name = hs_scheme_sig_header(sc);
-    const char *v = NULL, *tsv = NULL, *idv = NULL;
-    size_t vlen = 0, tslen = 0, idlen = 0;
-    int missing = 0, bad = 0;
+    const char *v = NULL, *tsv = NULL;
+    size_t vlen = 0, tslen = 0;
+    int st[3], i, missing = 0, bad = 0;
     hs_sig_result r;
 
-    if (name == NULL)
+    if (name == NULL && sc->sig_json == NULL)
         return HS_SIG_BAD;
     if (sc->mac == HS_MAC_HMAC) {
         rq->mac_len = hs_crypto_mac_size(sc->alg);
-        if (rq->mac_len == 0 || sc->layout == HS_LAYOUT_TOKEN)
+        if (rq->mac_len == 0 || sc->layout == HS_LAYOUT_TOKEN || sc->layout == HS_LAYOUT_EACH)
             return HS_SIG_BAD;
-    } else if (sc->mac != HS_MAC_TOKEN || sc->layout != HS_LAYOUT_TOKEN) {
+    } else if (sc->mac != HS_MAC_TOKEN ||
+               (sc->layout != HS_LAYOUT_TOKEN && sc->layout != HS_LAYOUT_EACH)) {
         return HS_SIG_BAD;
     }
-    need_header(sc, hdr, arg, sc->id_header, &idv, &idlen, &missing, &bad);
-    need_header(sc, hdr, arg, sc->ts_header, &tsv, &tslen, &missing, &bad);
-    need_header(sc, hdr, arg, name, &v, &vlen, &missing, &bad);
+    if (hs_scheme_reads_json(sc)) {
+        /* These senders put their proof inside the body: it is parsed
+         * (strictly, bounded by HOOKSPOOL_MAX_BODY) before it is known to
+         * be theirs, and thrown away if it is not. */
+        int jr = hs_json_minify(in->body, in->len, &rq->json, NULL);
+        if (jr == HS_JSON_ENOMEM)
+            return HS_SIG_BAD;
+        if (jr != HS_JSON_OK) {
+            hs_buf_free(&rq->json);
+            return HS_SIG_MISSING;
+        }
+    }
+    if (sc->layout == HS_LAYOUT_EACH)
+        return parse_each(sc, rq);
+    st[0] = row_value(sc, in, rq, sc->id_header, sc->id_json, &rq->id, &rq->id_len);
+    st[1] = row_value(sc, in, rq, hs_scheme_ts_header(sc), sc->ts_json, &tsv, &tslen);
+    st[2] = row_value(sc, in, rq, name, name ? NULL : sc->sig_json, &v, &vlen);
+    for (i = 0; i < 3; i++) {
+        missing |= st[i] == HDR_ABSENT;
+        bad |= st[i] == HDR_BAD;
+    }
     if (missing)
         return HS_SIG_MISSING;
-    if (bad)
+    if (bad || v == NULL)
         return HS_SIG_BAD;
     if (tsv != NULL) {
-        if (parse_ts(tsv, tslen, &rq->ts) != 0)
+        if (hs_sig_parse_ts(sc->ts_fmt, tsv, tslen, &rq->ts) != 0)
             return HS_SIG_BAD;
         rq->has_ts = 1;
         rq->ts_text = tsv;
@@ -368,7 +558,7 @@ static hs_sig_result parse_request(const hs_scheme *sc, hs_header_fn hdr,
     }
     if (r != HS_SIG_OK)
         return r;
-    return build_parts(sc, rq, idv, idlen, body, len);
+    return build_parts(sc, rq, in);
 }
 
 /*
@@ -398,6 +588,15 @@ static int key_matches(const hs_scheme *sc, const sig_req *rq,
 {
     if (klen == 0 || klen > HS_SECRET_MAX)
         return 0;
+    size_t i;
+    int all = 1;
+
+    if (sc->layout == HS_LAYOUT_EACH) {
+        /* Every notification must carry it: one batch, one sender. */
+        for (i = 0; i < rq->neach; i++)
+            all &= hs_crypto_token_equal(rq->each[i], rq->each_len[i], key, klen);
+        return rq->neach > 0 && all;
+    }
     if (sc->mac == HS_MAC_TOKEN)
         return hs_crypto_token_equal(rq->token, rq->token_len, key, klen);
     return mac_matches(sc, rq, key, klen);
@@ -409,41 +608,55 @@ static int key_matches(const hs_scheme *sc, const sig_req *rq,
  * matched, every secret's alt for the hint. Any internal failure is BAD:
  * this function fails closed.
  */
-hs_sig_verdict hs_sig_verify(const hs_scheme *sc, const hs_secret *secrets,
-                             size_t n, hs_header_fn hdr, void *arg,
-                             const unsigned char *body, size_t len,
-                             time_t now, long long tolerance)
+hs_sig_verdict hs_sig_verify_input(const hs_scheme *sc, const hs_secret *secrets,
+                                   size_t n, const hs_sig_input *in,
+                                   time_t now, long long tolerance)
 {
     hs_sig_verdict vd = { HS_SIG_BAD, -1 };
-    sig_req rq;
+    sig_req *rq;
     size_t i;
 
-    if (sc == NULL || hdr == NULL || (body == NULL && len > 0) ||
+    if (sc == NULL || in == NULL || in->hdr == NULL || (in->body == NULL && in->len > 0) ||
         (secrets == NULL && n > 0))
         return vd;
-    memset(&rq, 0, sizeof rq);
-    vd.result = parse_request(sc, hdr, arg, body, len, &rq);
+    /* Several kilobytes with the query values and EACH's tokens: on the
+     * heap, not on a FastCGI thread's stack. */
+    if ((rq = calloc(1, sizeof *rq)) == NULL)
+        return vd;
+    vd.result = parse_request(sc, in, rq);
     if (vd.result != HS_SIG_OK)
         goto done;
-    if (rq.has_ts && !ts_within(rq.ts, (long long)now, tolerance)) {
+    if (rq->has_ts && !ts_within(rq->ts, (long long)now, tolerance)) {
         vd.result = HS_SIG_EXPIRED;
         goto done;
     }
     vd.result = HS_SIG_BAD;
     for (i = 0; i < n; i++) {
-        if (key_matches(sc, &rq, secrets[i].key, secrets[i].key_len)) {
+        if (key_matches(sc, rq, secrets[i].key, secrets[i].key_len)) {
             vd.result = HS_SIG_OK;
             goto done;
         }
     }
     for (i = 0; i < n && i <= INT_MAX; i++) {
         if (secrets[i].alt_len > 0 &&
-            key_matches(sc, &rq, secrets[i].alt, secrets[i].alt_len)) {
+            key_matches(sc, rq, secrets[i].alt, secrets[i].alt_len)) {
             vd.hint_index = (int)i;
             break;
         }
     }
 done:
-    OPENSSL_cleanse(&rq, sizeof rq);
+    hs_buf_free(&rq->json);
+    OPENSSL_cleanse(rq, sizeof *rq);
+    free(rq);
     return vd;
+}
+
+hs_sig_verdict hs_sig_verify(const hs_scheme *sc, const hs_secret *secrets,
+                             size_t n, hs_header_fn hdr, void *arg,
+                             const unsigned char *body, size_t len,
+                             time_t now, long long tolerance)
+{
+    hs_sig_input in = { hdr, arg, NULL, body, len };
+
+    return hs_sig_verify_input(sc, secrets, n, &in, now, tolerance);
 }

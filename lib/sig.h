@@ -34,6 +34,41 @@ typedef struct hs_sig_verdict {
     int hint_index;
 } hs_sig_verdict;
 
+/* What a request brings to verification. */
+typedef struct hs_sig_input {
+    hs_header_fn         hdr;
+    void                *arg;
+    const char          *query;  /* QUERY_STRING, or NULL */
+    const unsigned char *body;   /* the raw body exactly as read */
+    size_t               len;
+} hs_sig_input;
+
+/* Notifications of an HS_LAYOUT_EACH body looked at, at most: each is a
+ * pointer lookup through the body, so the work is bounded before the
+ * sender is known. */
+#define HS_SIG_MAX_EACH 256
+/* Bytes of one query parameter's decoded value in the signed bytes. */
+#define HS_SIG_MAX_QUERY_VAL 256
+
+/*
+ * Verify a request as hs_sig_verify does, with its query string (the
+ * rows whose signed bytes hold a query parameter need it; without it
+ * they answer HS_SIG_MISSING). A row that reads the body as JSON
+ * (hs_scheme_reads_json) gets HS_SIG_MISSING when the body is not JSON
+ * or lacks what it needs.
+ */
+hs_sig_verdict hs_sig_verify_input(const hs_scheme *sc, const hs_secret *secrets,
+                                   size_t n, const hs_sig_input *in,
+                                   time_t now, long long tolerance);
+
+/*
+ * Parse a timestamp s[0..n) written as fmt into seconds since the
+ * epoch: HS_TS_UNIX 1 to 19 decimal digits; HS_TS_RFC3339
+ * YYYY-MM-DDTHH:MM:SS[.1-9 digits](Z|+HH:MM|-HH:MM) ('T' and 'Z' in
+ * either case). Returns 0 with *out set, or -1.
+ */
+int hs_sig_parse_ts(hs_ts_format fmt, const char *s, size_t n, long long *out);
+
 /*
  * Verify a request: body[0..len) is the raw body exactly as read.
  * Every secret of secrets[0..n) is tried; MACs are compared in constant

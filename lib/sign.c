@@ -5,13 +5,17 @@
  */
 #include "sign.h"
 
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
 
 #include "codec.h"
 #include "crypto.h"
+#include "json.h"
+#include "query.h"
 
 /* Random bytes in a generated message id. */
 #define MSG_ID_RAND  16
@@ -69,14 +73,16 @@ static size_t message_id(const hs_scheme *sc, const char *msg_id,
 static void put_signature(const hs_scheme *sc, const char *ts, const char *enc,
                           hs_buf *out)
 {
+    const char *sig_key = hs_scheme_sig_key(sc), *ts_key = hs_scheme_ts_key(sc);
+
     switch (sc->layout) {
     case HS_LAYOUT_KV:
-        if (sc->ts_key != NULL)
-            hs_buf_printf(out, "%s=%s%c", sc->ts_key, ts, sc->item_sep);
-        hs_buf_printf(out, "%s=%s", sc->sig_key, enc);
+        if (ts_key != NULL)
+            hs_buf_printf(out, "%s=%s%c", ts_key, ts, sc->item_sep);
+        hs_buf_printf(out, "%s=%s", sig_key, enc);
         break;
     case HS_LAYOUT_LIST:
-        hs_buf_printf(out, "%s,%s", sc->sig_key, enc);
+        hs_buf_printf(out, "%s,%s", sig_key, enc);
         break;
     default: /* HS_LAYOUT_PLAIN, checked by the caller */
         hs_buf_printf(out, "%s%s", sc->prefix, enc);
@@ -84,98 +90,237 @@ static void put_signature(const hs_scheme *sc, const char *ts, const char *enc,
     }
 }
 
+/* Write the timestamp now as sc writes it into ts[0..cap): its length,
+ * or 0 when it does not fit or now cannot be written. */
+static size_t timestamp(const hs_scheme *sc, time_t now, char *ts, size_t cap)
+{
+    struct tm tm;
+    size_t n;
+    int w;
+
+    if (sc->ts_fmt == HS_TS_RFC3339) {
+        if (now < 0 || gmtime_r(&now, &tm) == NULL)
+            return 0;
+        n = strftime(ts, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        return n;
+    }
+    if (sc->ts_fmt == HS_TS_UNIX_MS) {
+        if (now < 0 || (long long)now > LLONG_MAX / 1000)
+            return 0;
+        w = snprintf(ts, cap, "%lld", (long long)now * 1000);
+    } else {
+        w = snprintf(ts, cap, "%lld", (long long)now);
+    }
+    return w > 0 && (size_t)w < cap ? (size_t)w : 0;
+}
+
+/* What the signer knows when it writes the parts and the envelope. */
+typedef struct sign_state {
+    const hs_sig_input *in;
+    char           ts[MAX_TS_DIGITS + 32];
+    size_t         tl;
+    char           id[MAX_MSG_ID + 1];
+    size_t         idlen;
+    char           qval[HS_SCHEME_MAX_PARTS][HS_SIG_MAX_QUERY_VAL + 1];
+    hs_buf         json;      /* the body minified, for JSON parts */
+    char           enc[2 * HS_CRYPTO_MAX_MAC + 1];   /* hex, the longer */
+} sign_state;
+
+/* Part i of the signed bytes into *p. 0, or -1 when the request lacks it. */
+static int sign_part(const hs_scheme *sc, size_t i, sign_state *st, hs_crypto_part *p)
+{
+    const hs_part *pt = &sc->parts[i];
+    const char *t, *v;
+    size_t l, k, vlen;
+
+    switch (pt->kind) {
+    case HS_PART_LIT:
+        if ((t = hs_scheme_part_text(sc, pt, &l)) == NULL)
+            return -1;
+        *p = (hs_crypto_part){ t, l };
+        return 0;
+    case HS_PART_BODY:
+        *p = (hs_crypto_part){ st->in->body, st->in->len };
+        return 0;
+    case HS_PART_TS:
+        if (!sc->timestamped || st->tl == 0)
+            return -1;
+        *p = (hs_crypto_part){ st->ts, st->tl };
+        return 0;
+    case HS_PART_ID:
+        if (st->idlen == 0)
+            return -1;
+        *p = (hs_crypto_part){ st->id, st->idlen };
+        return 0;
+    case HS_PART_QUERY:
+        if ((t = hs_scheme_part_text(sc, pt, &l)) == NULL ||
+            hs_query_get(st->in->query, t, l, st->qval[i], sizeof st->qval[i], &vlen) != 0)
+            return -1;
+        for (k = 0; pt->lower && k < vlen; k++)
+            if (st->qval[i][k] >= 'A' && st->qval[i][k] <= 'Z')
+                st->qval[i][k] = (char)(st->qval[i][k] - 'A' + 'a');
+        *p = (hs_crypto_part){ st->qval[i], vlen };
+        return 0;
+    case HS_PART_HEADER: {
+        char name[HS_SCHEME_MAX_HEADER_NAME + 1];
+        if ((t = hs_scheme_part_text(sc, pt, &l)) == NULL || l > HS_SCHEME_MAX_HEADER_NAME ||
+            st->in->hdr == NULL)
+            return -1;
+        memcpy(name, t, l);
+        name[l] = '\0';
+        if ((v = st->in->hdr(st->in->arg, name)) == NULL)
+            return -1;
+        *p = (hs_crypto_part){ v, strlen(v) };
+        return 0;
+    }
+    case HS_PART_JSON: {
+        const char *val;
+        if ((t = hs_scheme_part_text(sc, pt, &l)) == NULL)
+            return -1;
+        if (st->json.p == NULL &&
+            hs_json_minify(st->in->body, st->in->len, &st->json, NULL) != HS_JSON_OK)
+            return -1;
+        if (hs_json_pointer(st->json.p, st->json.len, t, l, &val, &vlen) != 1 ||
+            !hs_json_plain_text(val, vlen, &v, &vlen))
+            return -1;
+        *p = (hs_crypto_part){ v, vlen };
+        return 0;
+    }
+    default:
+        return -1;
+    }
+}
+
+/* The body to send: the row's envelope with its fields filled, or the
+ * body as read. The body read must be JSON for an envelope. */
+static int put_body(const hs_scheme *sc, const hs_secret *s, const sign_state *st,
+                    hs_buf *out)
+{
+    const char *e = sc->envelope;
+
+    if (e == NULL)
+        return hs_buf_append(out, st->in->body, st->in->len);
+    if (hs_json_minify(st->in->body, st->in->len, NULL, NULL) != HS_JSON_OK)
+        return -1;
+    for (; *e != '\0'; e++) {
+        if (e[0] != '%' || e[1] == '\0') {
+            hs_buf_putc(out, *e);
+            continue;
+        }
+        switch (*++e) {
+        case 'B': hs_buf_append(out, st->in->body, st->in->len); break;
+        case 'T': hs_buf_append(out, st->ts, st->tl); break;
+        case 'I': hs_buf_append(out, st->id, st->idlen); break;
+        case 'S': hs_buf_puts(out, st->enc); break;
+        case 'K': hs_buf_json_str(out, (const char *)s->key, s->key_len); break;
+        default: return -1;
+        }
+    }
+    return out->oom ? -1 : 0;
+}
+
 /*
  * Contract in sign.h. The row is checked as verification would (a row
  * it would refuse is not signed either), and what is signed is exactly
  * what sig.c reads back.
  */
-int hs_sign_headers(const hs_scheme *sc, const hs_secret *s,
-                    const unsigned char *body, size_t len, time_t now,
-                    const char *msg_id, hs_buf *out)
+int hs_sign_request(const hs_scheme *sc, const hs_secret *s, const hs_sig_input *in,
+                    time_t now, const char *msg_id, hs_buf *out, hs_buf *body_out)
 {
     unsigned char mac[HS_CRYPTO_MAX_MAC];
-    char enc[2 * HS_CRYPTO_MAX_MAC + 1];
-    char id[MAX_MSG_ID + 1];
-    char ts[MAX_TS_DIGITS + 2];
     hs_crypto_part parts[HS_SCHEME_MAX_PARTS];
+    sign_state *st = NULL;
     const char *hdr;
-    size_t mark, i, np = 0, maclen = 0, idlen = 0;
-    int tl, rc = -1;
+    size_t mark, bmark = 0, i, np = 0, maclen = 0;
+    int rc = -1;
 
-    if (sc == NULL || s == NULL || out == NULL || (body == NULL && len > 0) ||
+    if (sc == NULL || s == NULL || in == NULL || out == NULL ||
+        (in->body == NULL && in->len > 0) ||
         s->key_len == 0 || s->key_len > sizeof s->key)
         return -1;
     mark = out->len;
-    if ((hdr = hs_scheme_sig_header(sc)) == NULL)
+    if (body_out != NULL)
+        bmark = body_out->len;
+    hdr = hs_scheme_sig_header(sc);
+    if ((hdr == NULL && sc->sig_json == NULL) || (sc->envelope != NULL && body_out == NULL) ||
+        (hdr == NULL && sc->envelope == NULL) || (st = calloc(1, sizeof *st)) == NULL)
         goto done;
+    st->in = in;
 
     if (sc->mac == HS_MAC_TOKEN) {
+        if (sc->layout == HS_LAYOUT_EACH) {
+            rc = put_body(sc, s, st, body_out);
+            goto done;
+        }
         if (sc->layout != HS_LAYOUT_TOKEN || !header_safe(s->key, s->key_len))
             goto done;
         hs_buf_printf(out, "%s: %s", hdr, sc->prefix);
         hs_buf_append(out, s->key, s->key_len);
         rc = hs_buf_putc(out, '\n');
+        if (rc == 0 && body_out != NULL)
+            rc = put_body(sc, s, st, body_out);
         goto done;
     }
     if (sc->mac != HS_MAC_HMAC || sc->layout == HS_LAYOUT_TOKEN ||
+        sc->layout == HS_LAYOUT_EACH ||
         ((sc->layout == HS_LAYOUT_KV || sc->layout == HS_LAYOUT_LIST) &&
-         sc->sig_key == NULL))
+         hs_scheme_sig_key(sc) == NULL))
         goto done;
 
-    tl = snprintf(ts, sizeof ts, "%lld", (long long)now);
-    if (tl <= 0 || (size_t)tl >= sizeof ts)
+    if (sc->timestamped && (now < 0 || (st->tl = timestamp(sc, now, st->ts, sizeof st->ts)) == 0))
         goto done;
-    if ((sc->ts_key != NULL || sc->ts_header != NULL) && now < 0)
+    if (!sc->timestamped)
+        st->tl = timestamp(sc, now < 0 ? 0 : now, st->ts, sizeof st->ts);
+    if ((sc->id_header != NULL || sc->id_json != NULL) &&
+        (st->idlen = message_id(sc, msg_id, st->id, sizeof st->id)) == 0)
         goto done;
-    if (sc->id_header != NULL &&
-        (idlen = message_id(sc, msg_id, id, sizeof id)) == 0)
-        goto done;
-    for (i = 0; i < HS_SCHEME_MAX_PARTS && sc->parts[i].kind != HS_PART_END; i++) {
-        switch (sc->parts[i].kind) {
-        case HS_PART_LIT:
-            if (sc->parts[i].lit == NULL)
-                goto done;
-            parts[np++] = (hs_crypto_part){ sc->parts[i].lit, strlen(sc->parts[i].lit) };
-            break;
-        case HS_PART_BODY:
-            parts[np++] = (hs_crypto_part){ body, len };
-            break;
-        case HS_PART_TS:
-            if (sc->ts_key == NULL && sc->ts_header == NULL)
-                goto done;
-            parts[np++] = (hs_crypto_part){ ts, (size_t)tl };
-            break;
-        case HS_PART_ID:
-            if (idlen == 0)
-                goto done;
-            parts[np++] = (hs_crypto_part){ id, idlen };
-            break;
-        default:
+    for (i = 0; i < HS_SCHEME_MAX_PARTS && sc->parts[i].kind != HS_PART_END; i++)
+        if (sign_part(sc, i, st, &parts[np++]) != 0)
             goto done;
-        }
-    }
     if (hs_crypto_hmac(sc->alg, s->key, s->key_len, parts, np, mac, &maclen) != 0 ||
-        hs_codec_encode(sc->enc, mac, maclen, enc, sizeof enc) != 0)
+        hs_codec_encode(sc->enc, mac, maclen, st->enc, sizeof st->enc) != 0)
         goto done;
 
-    if (idlen > 0) {
+    if (sc->id_header != NULL) {
         hs_buf_printf(out, "%s: ", sc->id_header);
-        hs_buf_append(out, id, idlen);
+        hs_buf_append(out, st->id, st->idlen);
         hs_buf_putc(out, '\n');
     }
-    if (sc->ts_header != NULL)
-        hs_buf_printf(out, "%s: %s\n", sc->ts_header, ts);
-    hs_buf_printf(out, "%s: ", hdr);
-    put_signature(sc, ts, enc, out);
-    hs_buf_putc(out, '\n');
+    if (hs_scheme_ts_header(sc) != NULL)
+        hs_buf_printf(out, "%s: %s\n", hs_scheme_ts_header(sc), st->ts);
+    if (hdr != NULL) {
+        hs_buf_printf(out, "%s: ", hdr);
+        put_signature(sc, st->ts, st->enc, out);
+        hs_buf_putc(out, '\n');
+    }
     rc = out->oom ? -1 : 0;
+    if (rc == 0 && body_out != NULL)
+        rc = put_body(sc, s, st, body_out);
 done:
     OPENSSL_cleanse(mac, sizeof mac);
-    OPENSSL_cleanse(enc, sizeof enc);
+    if (st != NULL) {
+        hs_buf_free(&st->json);
+        OPENSSL_cleanse(st, sizeof *st);
+        free(st);
+    }
     if (rc != 0 && !out->oom && out->len > mark) {
         out->len = mark;
         if (out->p != NULL)
             out->p[mark] = '\0';
     }
+    if (rc != 0 && body_out != NULL && !body_out->oom && body_out->len > bmark) {
+        body_out->len = bmark;
+        if (body_out->p != NULL)
+            body_out->p[bmark] = '\0';
+    }
     return rc;
+}
+
+int hs_sign_headers(const hs_scheme *sc, const hs_secret *s,
+                    const unsigned char *body, size_t len, time_t now,
+                    const char *msg_id, hs_buf *out)
+{
+    hs_sig_input in = { NULL, NULL, NULL, body, len };
+
+    return hs_sign_request(sc, s, &in, now, msg_id, out, NULL);
 }

@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "scheme.h"
 #include "secret.h"
+#include "sig.h"
 
 /*
  * Produce the headers a sender of scheme sc would send for
@@ -32,5 +33,18 @@
 int hs_sign_headers(const hs_scheme *sc, const hs_secret *s,
                     const unsigned char *body, size_t len, time_t now,
                     const char *msg_id, hs_buf *out);
+
+/*
+ * As hs_sign_headers, for every row: in gives the body as read, the
+ * query string (a row that signs a query parameter takes it from there,
+ * Mercado Pago's data.id) and the headers (HS_PART_HEADER; hdr may be
+ * NULL when the row signs none). The body to send is appended to
+ * body_out: the body as read, or the row's envelope around it (Mailgun's
+ * signature object, Graph's clientState). Returns 0, or -1 as
+ * hs_sign_headers, also when a part the row signs is not in in; on
+ * failure neither buffer is changed (unless memory ran out).
+ */
+int hs_sign_request(const hs_scheme *sc, const hs_secret *s, const hs_sig_input *in,
+                    time_t now, const char *msg_id, hs_buf *headers, hs_buf *body_out);
 
 #endif

@@ -71,6 +71,20 @@ int hs_text_is_token(const char *s, size_t n)
     return 1;
 }
 
+int hs_text_alnum_or(const char *s, size_t n, const char *extra)
+{
+    size_t i;
+    char c;
+
+    for (i = 0; i < n; i++) {
+        c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              (c != '\0' && strchr(extra, c) != NULL)))
+            return 0;
+    }
+    return 1;
+}
+
 size_t hs_text_field_len(const char *a, size_t cap)
 {
     const char *z = memchr(a, '\0', cap);

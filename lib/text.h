@@ -30,6 +30,10 @@ void hs_text_trim_ows(const char **s, size_t *n);
  * at least one byte, every byte a tchar. */
 int hs_text_is_token(const char *s, size_t n);
 
+/* 1 when every byte of s[0..n) is an ASCII letter or digit, or one of
+ * the bytes of extra (never NUL); 1 for n == 0. */
+int hs_text_alnum_or(const char *s, size_t n, const char *extra);
+
 /* Length of the string in the fixed array a[0..cap), or cap when it has
  * no NUL (a hand-built struct): never reads past the array. */
 size_t hs_text_field_len(const char *a, size_t cap);

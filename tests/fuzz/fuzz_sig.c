@@ -35,6 +35,9 @@
 #include <strings.h>
 #include <time.h>
 
+#include "handshake.h"
+#include "json.h"
+#include "query.h"
 #include "sig.h"
 #include "sign.h"
 
@@ -177,10 +180,15 @@ static size_t split(const uint8_t *data, size_t size, size_t k,
     return got;
 }
 
+/* The query string every verification sees: Mercado Pago signs data.id;
+ * mode C sets it from the input. */
+static const char *g_query = "data.id=123456";
+
 static hs_sig_verdict verify(const hs_scheme *sc, const hs_secret *s, size_t n, hdrs *h,
                              const uint8_t *body, size_t len, time_t now, long long tol)
 {
-    hs_sig_verdict v = hs_sig_verify(sc, s, n, hlook, h, body, len, now, tol);
+    hs_sig_input in = { hlook, h, g_query, body, len };
+    hs_sig_verdict v = hs_sig_verify_input(sc, s, n, &in, now, tol);
     REQUIRE(v.result == HS_SIG_OK || v.result == HS_SIG_MISSING || v.result == HS_SIG_BAD ||
             v.result == HS_SIG_EXPIRED, "result %d", (int)v.result);
     REQUIRE(v.hint_index == -1 || (v.result == HS_SIG_BAD && v.hint_index >= 0 &&
@@ -439,13 +447,54 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             for (k = 0; k < 3 && fx->names[k]; k++)
                 hadd(&h, fx->names[k], strlen(fx->names[k]), (const char *)f[2 + k],
                      f[2 + k] ? fl[2 + k] : 0);
+        } else {
+            /* The sender rows (issue 15): the row's own header names. */
+            const char *names[3] = { hs_scheme_sig_header(&sc), sc.ts_header, sc.id_header };
+            for (k = 0; k < 3; k++)
+                if (names[k] != NULL)
+                    hadd(&h, names[k], strlen(names[k]), (const char *)f[2 + k],
+                         f[2 + k] ? fl[2 + k] : 0);
+        }
+        /* The new parsers on their own: the query reader on the fifth
+         * field, RFC 3339 timestamps on the third, the handshakes on all. */
+        if (f[4] != NULL) {
+            char *q = cstr(f[4], fl[4]), qv[64];
+            size_t qn = 0;
+            int qr = hs_query_get(q, "data.id", 7, qv, sizeof qv, &qn);
+            REQUIRE(qr != HS_QUERY_OK || (qn < sizeof qv && qv[qn] == '\0'), "query value");
+            {
+                long long t;
+                if (f[2] != NULL)
+                    (void)hs_sig_parse_ts(HS_TS_RFC3339, (const char *)f[2], fl[2], &t);
+            }
+            {
+                hs_buf hh = HS_BUF_INIT, hb = HS_BUF_INIT;
+                hs_hsk_answer ans = { 0, NULL, &hh, &hb, NULL };
+                hs_hsk_input hin = { "GET", q, hlook, &h, body, blen, NULL, 0, "vt" };
+                hs_hsk_result r1 = hs_handshake_before(&sc, &hin, &ans);
+                hin.method = "POST";
+                hs_hsk_result r2 = hs_handshake_after(&sc, &hin, &ans);
+                REQUIRE((r1 == HS_HSK_ANSWERED || r2 == HS_HSK_ANSWERED) || hb.len == 0,
+                        "a refused or absent handshake wrote an answer");
+                REQUIRE(memmem(hb.p ? hb.p : "", hb.len, "<", 1) == NULL ||
+                        (ans.content_type != NULL && strstr(ans.content_type, "html") == NULL),
+                        "handshake answer");
+                hs_buf_free(&hh);
+                hs_buf_free(&hb);
+            }
+            g_query = q;
+            verify(&sc, NULL, 0, &h, body, blen, now, tol);
+            g_query = "data.id=123456";
+            free(q);
         }
         if (vtext == NULL) { hfree(&h); free(stext); free(s); return 0; }
         rc = hs_secret_decode(&sc, vtext, fl[1], "F", s);
         secret_invariants(s, rc, "F");
         verify(&sc, s, rc == 0 ? 1 : 0, &h, body, blen, now, tol);
         if (rc == 0) {
-            rc = hs_sign_headers(&sc, s, body, blen, now, NULL, &out);
+            hs_buf sent = HS_BUF_INIT;
+            hs_sig_input sin = { NULL, NULL, g_query, body, blen };
+            rc = hs_sign_request(&sc, s, &sin, now, NULL, &out, &sent);
             if (rc != 0) {
                 /* Refusals sign.h allows: a token that cannot be sent as a
                  * header value, or a negative clock with a timestamp. */
@@ -453,14 +502,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 for (k = 0; k < s->key_len; k++)
                     if (s->key[k] < 0x20 || s->key[k] == 0x7f) unsafe = 1;
                 if (s->key_len && (s->key[0] == ' ' || s->key[s->key_len - 1] == ' ')) unsafe = 1;
-                REQUIRE(((sc.kind == HS_SCHEME_BEARER || sc.kind == HS_SCHEME_TOKEN) && unsafe) ||
-                        (sc.timestamped && now < 0),
+                REQUIRE(((sc.kind == HS_SCHEME_BEARER || sc.kind == HS_SCHEME_TOKEN ||
+                          sc.kind == HS_SCHEME_OKTA) && unsafe) ||
+                        (sc.timestamped && now < 0) ||
+                        (sc.envelope != NULL && hs_json_minify(body, blen, NULL, NULL) != HS_JSON_OK),
                         "%s: signing with a decoded secret failed", sc.name);
             } else {
-                hparse(&signed_h, out.p, out.len);
-                REQUIRE(verify(&sc, s, 1, &signed_h, body, blen, now, tol).result == HS_SIG_OK,
-                        "%s: own signature refused: [%s]", sc.name, out.p);
+                hparse(&signed_h, out.p ? out.p : "", out.len);
+                REQUIRE(verify(&sc, s, 1, &signed_h, (const uint8_t *)sent.p, sent.len, now,
+                               tol).result == HS_SIG_OK ||
+                        (sc.envelope != NULL && sc.layout == HS_LAYOUT_EACH),
+                        "%s: own signature refused: [%s]", sc.name, out.p ? out.p : "");
             }
+            hs_buf_free(&sent);
         }
         hfree(&signed_h);
         hs_buf_free(&out);

@@ -95,6 +95,27 @@ sig("parse_token", 11, [b"token:X-Api-Key", b"Bearer  tok", b"tok", b"", b""], b
 sig("parse_stripe", 11, [b"stripe", ST_SECRET, ST_SIG, b"", b""], ST_BODY, 0x10)
 sig("parse_b64secret", 11, [b"caliza", b"base64:AXxDmWTa0fcdoT6CsR5DhmijZaaaHwY+77sVZs/x4ro=",
                             b"x", b"", b""], b"{}")
+# The sender rows of issue 15 (the fields: scheme, secret, then the row's
+# signature, timestamp and id headers; the last also serves as the query
+# string and the RFC 3339 text is tried on the first).
+sig("parse_slack", 11, [b"slack", b"8f742231b10e8888abcd99yyyzzz85a5",
+                        b"v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
+                        b"1531420618", b"challenge=abc"],
+    b'{"type":"url_verification","challenge":"3eZbrw1aBm2r"}')
+sig("parse_twitch", 11, [b"twitch", b"s3cret", b"2019-11-16T10:11:12.634234626Z",
+                         b"2019-11-16T10:11:12.634234626Z", b"msg-1"], b'{"challenge":"pogchamp"}')
+sig("parse_mercadopago", 11, [b"mercadopago", b"s3cret", b"ts=1704908010,v1=" + b"a" * 64,
+                              b"", b"type=payment&data.id=AbC%31+2"], b'{"data":{"id":"1"}}')
+sig("parse_mailgun", 11, [b"mailgun", b"key-1", b"", b"", b""],
+    b'{"signature":{"timestamp":"1529006854","token":"a8ce0edb2dd8301dee6c2405235584e45aa91d1e9f979f3de0",'
+    b'"signature":"d2271d12299f6592d9d44cd9d250f0704e4674c30d79d07c47a66f95ce71cf55"},"event-data":{}}')
+sig("parse_graph", 11, [b"graph", b"state", b"", b"", b"validationToken=Validation%3A+x"],
+    b'{"value":[{"clientState":"state"},{"clientState":"other"}]}')
+sig("parse_meta", 11, [b"meta", b"s", b"sha256=" + b"0" * 64, b"",
+                       b"hub.mode=subscribe&hub.verify_token=vt&hub.challenge=1158201444"], b"{}")
+sig("parse_paddle", 11, [b"paddle", b"s", b"ts=1671552777;h1=" + b"e" * 64 + b";h1=zz", b"", b""], b"{}")
+sig("parse_zoom", 11, [b"zoom", b"s", b"v0=" + b"1" * 64, b"1654503849",
+                       b"crc_token=x"], b'{"event":"endpoint.url_validation","payload":{"plainToken":"qgg8"}}')
 sig("parse_bad", 11, [b"hmac-sha384-hex:X", b"whsec_!!!", b"", b"", b""], b"")
 
 # ---------------------------------------------------------------- dedup

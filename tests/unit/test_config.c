@@ -164,6 +164,55 @@ static void test_secrets(void)
     free(c);
 }
 
+/* template-ALG-ENC takes its shape from HOOKSPOOL_SIGNED and
+ * HOOKSPOOL_SIGNATURE; an error names the one at fault and never the
+ * secret; neither is accepted for another scheme. */
+static void test_template(void)
+{
+    hs_config *c = malloc(sizeof(*c));
+    char err[256];
+    {
+        char *kv[] = { "HOOKSPOOL_SPOOL=/tmp/s", "HOOKSPOOL_SCHEME=template-sha256-hex",
+                       "HOOKSPOOL_SECRET=s3cr3t-value", "HOOKSPOOL_SIGNED={ts}.{body}",
+                       "HOOKSPOOL_SIGNATURE=Calendly-Webhook-Signature: t={ts},v1={mac}", NULL };
+        CHECK(parse(kv, c, err) == 0);
+        CHECK(c->scheme.kind == HS_SCHEME_TEMPLATE && c->scheme.timestamped &&
+              c->scheme.layout == HS_LAYOUT_KV && c->dedup == HS_DEDUP_OFF && c->nkeep == 0);
+        CHECK_STR(c->endpoint, "template-sha256-hex");
+        CHECK_STR(hs_scheme_sig_header(&c->scheme) ? hs_scheme_sig_header(&c->scheme) : "",
+                  "Calendly-Webhook-Signature");
+    }
+    {
+        char *kv[] = { "HOOKSPOOL_SPOOL=/tmp/s", "HOOKSPOOL_SCHEME=template-sha256-hex",
+                       "HOOKSPOOL_SECRET=s3cr3t-value", "HOOKSPOOL_SIGNED={ts}.{body}",
+                       "HOOKSPOOL_SIGNATURE=X-Sig: v1={mac}", NULL };
+        CHECK(parse(kv, c, err) != 0 && strncmp(err, "HOOKSPOOL_SIGNED: ", 18) == 0 &&
+              strstr(err, "s3cr3t") == NULL);
+    }
+    {
+        char *kv[] = { "HOOKSPOOL_SPOOL=/tmp/s", "HOOKSPOOL_SCHEME=template-sha256-hex",
+                       "HOOKSPOOL_SECRET=s3cr3t-value", "HOOKSPOOL_SIGNED={body}",
+                       "HOOKSPOOL_SIGNATURE=X-Sig v1={mac}", NULL };
+        CHECK(parse(kv, c, err) != 0 && strncmp(err, "HOOKSPOOL_SIGNATURE: ", 21) == 0);
+    }
+    {
+        char *kv[] = { "HOOKSPOOL_SPOOL=/tmp/s", "HOOKSPOOL_SCHEME=template-sha256-hex",
+                       "HOOKSPOOL_SECRET=x", NULL };
+        CHECK(parse(kv, c, err) != 0 && strncmp(err, "HOOKSPOOL_SIGNATURE: not set", 28) == 0);
+    }
+    {
+        char *kv[] = { "HOOKSPOOL_SPOOL=/tmp/s", "HOOKSPOOL_SCHEME=github", "HOOKSPOOL_SECRET=x",
+                       "HOOKSPOOL_SIGNED={body}", NULL };
+        CHECK(parse(kv, c, err) != 0 && strncmp(err, "HOOKSPOOL_SIGNED: only with", 27) == 0);
+    }
+    {
+        char *kv[] = { "HOOKSPOOL_SPOOL=/tmp/s", "HOOKSPOOL_SECRET=x",
+                       "HOOKSPOOL_SIGNATURE=X-Sig: {mac}", NULL };
+        CHECK(parse(kv, c, err) != 0 && strncmp(err, "HOOKSPOOL_SIGNATURE: only with", 30) == 0);
+    }
+    free(c);
+}
+
 static int collect(void *arg, const char *name, const char *value)
 {
     char *out = arg;
@@ -506,6 +555,7 @@ int main(void)
     test_threads();
     test_numbers();
     test_secrets();
+    test_template();
     test_file_parse();
     test_secret_file_parse();
     test_ctx_sources();

@@ -368,6 +368,46 @@ static void test_snapshot_readonly(void)
     CHECK(chmod(sp, 0700) == 0 && chmod(root, 0700) == 0);
 }
 
+/* The handshakes count lives in slot 15 (counters.h's layout): slots 3
+ * to 12 hold the status's directory cache and 13, 14 the shared log
+ * limiter, which change under a status or a log line and must never be
+ * read (nor bumped) as handshakes. */
+static void test_handshake_slot(void)
+{
+    char sp[512], p[600];
+    unsigned char raw[HS_CNT_FILE_SIZE];
+    hs_counters_snap s;
+    hs_counters *c = NULL;
+    uint64_t v;
+    unsigned i;
+    size_t n;
+
+    CHECK(HS_CNT_HANDSHAKES == 15u);
+    make_spool("handshake-slot", sp);
+    cnt_path(sp, p);
+    memset(raw, 0, sizeof(raw));
+    memcpy(raw, HS_CNT_MAGIC, HS_CNT_MAGIC_LEN);
+    for (i = 3; i <= 14; i++) {
+        v = 1000u + i;
+        memcpy(raw + 8 + 8 * i, &v, 8);
+    }
+    v = 5;
+    memcpy(raw + 8 + 8 * 15, &v, 8);
+    CHECK(write_file(p, raw, sizeof(raw)) == 0);
+    CHECK(hs_counters_read(sp, &s) == 0);
+    CHECK_MSG(s.handshakes == 5, "handshakes %llu", (unsigned long long)s.handshakes);
+    CHECK(hs_counters_open(sp, 077, &c) == 0);
+    hs_counters_add(c, HS_CNT_HANDSHAKES, 2);
+    hs_counters_close(c);
+    CHECK(read_file(p, raw, sizeof(raw), &n) == 0 && n == HS_CNT_FILE_SIZE);
+    for (i = 3; i <= 14; i++) {
+        memcpy(&v, raw + 8 + 8 * i, 8);
+        CHECK_MSG(v == 1000u + i, "slot %u is %llu", i, (unsigned long long)v);
+    }
+    memcpy(&v, raw + 8 + 8 * 15, 8);
+    CHECK(v == 7);
+}
+
 int main(void)
 {
     char cmd[300];
@@ -379,6 +419,7 @@ int main(void)
     test_damage();
     test_modes();
     test_valid_and_reset();
+    test_handshake_slot();
     if (geteuid() == 0) test_snapshot_readonly();
     else fprintf(stderr, "skip test_snapshot_readonly: needs root to become nobody\n");
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);

@@ -161,12 +161,17 @@ static int decode_fails(const hs_scheme *sc, const char *v, size_t len)
     return hs_secret_decode(sc, v, len, "TEST_SECRET", &s) == -1;
 }
 
+/* The query string the verifications below see (the table tests set
+ * one: Mercado Pago signs a query parameter). */
+static const char *g_query;
+
 static hs_sig_verdict verify_n(const hs_scheme *sc, const hs_secret *s,
                                size_t n, hdrs *h, const char *body,
                                size_t len, long long now)
 {
-    return hs_sig_verify(sc, s, n, hget, h, (const unsigned char *)body,
-                         len, (time_t)now, 300);
+    hs_sig_input in = { hget, h, g_query, (const unsigned char *)body, len };
+
+    return hs_sig_verify_input(sc, s, n, &in, (time_t)now, 300);
 }
 
 static hs_sig_result verify1(const hs_scheme *sc, const hs_secret *s,
@@ -1231,10 +1236,18 @@ static const char *row_value(const hs_scheme *r)
 
 struct conf_kv { const char *scheme; };
 
+/* The shape the table gives the template row: a composite of every
+ * part a request supplies that the table's requests carry. */
+#define TABLE_SIGNED    "{ts}.{query:data.id}.{json:/id}.{body}"
+#define TABLE_SIGNATURE "X-Table-Signature: t={ts};v1={mac}"
+
 static const char *conf_lookup(void *arg, const char *name)
 {
     const struct conf_kv *kv = arg;
+    int tpl = strncmp(kv->scheme, "template-", 9) == 0;
 
+    if (strcmp(name, "HOOKSPOOL_SIGNED") == 0) return tpl ? TABLE_SIGNED : NULL;
+    if (strcmp(name, "HOOKSPOOL_SIGNATURE") == 0) return tpl ? TABLE_SIGNATURE : NULL;
     if (strcmp(name, "HOOKSPOOL_SCHEME") == 0) return kv->scheme;
     if (strcmp(name, "HOOKSPOOL_SPOOL") == 0) return "/srv/spool";
     if (strcmp(name, "HOOKSPOOL_SECRET") == 0) return "table-secret";
@@ -1261,31 +1274,46 @@ static void table_row_shape(const hs_scheme *r, const hs_scheme *sc, const char 
 
     CHECK_MSG(r->form != NULL && r->form[0] != '\0' && r->name[0] == '\0', "%s", v);
     CHECK_MSG(sc->kind == r->kind && strcmp(sc->name, v) == 0, "%s", v);
-    CHECK_MSG(hdr != NULL && hdr[0] != '\0' && strlen(hdr) <= HS_SCHEME_MAX_HEADER_NAME,
-              "%s: signature header", v);
+    CHECK_MSG((hdr != NULL && hdr[0] != '\0' && strlen(hdr) <= HS_SCHEME_MAX_HEADER_NAME) ||
+              (hdr == NULL && r->sig_json != NULL && r->sig_json[0] == '/'),
+              "%s: signature header or JSON Pointer", v);
     for (i = 0; hdr != NULL && hdr[i] != '\0'; i++)
         CHECK_MSG(hdr[i] > 0x20 && hdr[i] < 0x7f && strchr("()<>@,;:\\\"/[]?={}", hdr[i]) == NULL,
                   "%s: header [%s]", v, hdr);
-    CHECK_MSG(!(r->ts_key != NULL && r->ts_header != NULL), "%s: two timestamps", v);
-    CHECK_MSG(sc->timestamped == (r->ts_key != NULL || r->ts_header != NULL), "%s", v);
+    CHECK_MSG((hs_scheme_ts_key(r) != NULL) + (hs_scheme_ts_header(r) != NULL) +
+              (r->ts_json != NULL) <= 1, "%s: two timestamps", v);
+    CHECK_MSG(!(r->id_header != NULL && r->id_json != NULL), "%s: two ids", v);
+    CHECK_MSG(sc->timestamped == (hs_scheme_ts_key(r) != NULL ||
+                                  hs_scheme_ts_header(r) != NULL || r->ts_json != NULL),
+              "%s", v);
     CHECK_MSG(has_part(r, HS_PART_TS) == sc->timestamped, "%s: timestamp not signed", v);
-    CHECK_MSG(has_part(r, HS_PART_ID) == (r->id_header != NULL), "%s: id not signed", v);
-    CHECK_MSG(r->ts_key == NULL || r->layout == HS_LAYOUT_KV, "%s: ts_key outside KV", v);
-    CHECK_MSG((r->layout != HS_LAYOUT_KV && r->layout != HS_LAYOUT_LIST) || r->sig_key != NULL,
+    CHECK_MSG(has_part(r, HS_PART_ID) == (r->id_header != NULL || r->id_json != NULL),
+              "%s: id not signed", v);
+    CHECK_MSG(hs_scheme_ts_key(r) == NULL || r->layout == HS_LAYOUT_KV,
+              "%s: ts_key outside KV", v);
+    CHECK_MSG((r->layout != HS_LAYOUT_KV && r->layout != HS_LAYOUT_LIST &&
+               r->layout != HS_LAYOUT_EACH) || hs_scheme_sig_key(r) != NULL,
               "%s: no signature key", v);
     CHECK_MSG(r->layout != HS_LAYOUT_KV || r->item_sep != '\0', "%s: no item separator", v);
     CHECK_MSG((r->alias[0] == NULL) == (r->alias[1] == NULL), "%s: half an alias", v);
+    CHECK_MSG((r->sig_json != NULL && hdr == NULL) <= (r->envelope != NULL),
+              "%s: a signature in the body needs an envelope to sign", v);
     if (r->mac == HS_MAC_HMAC) {
-        CHECK_MSG(has_part(r, HS_PART_BODY), "%s: the body is not signed", v);
-        CHECK_MSG(r->layout != HS_LAYOUT_TOKEN && r->key != HS_KEY_TOKEN, "%s", v);
+        CHECK_MSG(has_part(r, HS_PART_BODY) != r->body_unsigned,
+                  "%s: the body is signed, or the row says it is not", v);
+        CHECK_MSG(r->layout != HS_LAYOUT_TOKEN && r->layout != HS_LAYOUT_EACH &&
+                  r->key != HS_KEY_TOKEN, "%s", v);
     } else {
-        CHECK_MSG(r->mac == HS_MAC_TOKEN && r->layout == HS_LAYOUT_TOKEN &&
-                  r->key == HS_KEY_TOKEN && r->parts[0].kind == HS_PART_END, "%s", v);
+        CHECK_MSG(r->mac == HS_MAC_TOKEN &&
+                  (r->layout == HS_LAYOUT_TOKEN || r->layout == HS_LAYOUT_EACH) &&
+                  r->key != HS_KEY_WHSEC && r->parts[0].kind == HS_PART_END, "%s", v);
     }
     /* Named in the unknown-scheme message and described by check. */
     CHECK_MSG(strstr(hs_scheme_forms(forms, sizeof forms), r->form) != NULL, "%s", v);
     hs_scheme_describe(sc, 300, what, sizeof what);
-    CHECK_MSG(hdr != NULL && strstr(what, hdr) != NULL, "%s: [%s]", v, what);
+    CHECK_MSG(strstr(what, hdr != NULL ? hdr : r->sig_json) != NULL, "%s: [%s]", v, what);
+    CHECK_MSG(!r->body_unsigned || strstr(what, "does not cover the body") != NULL,
+              "%s: [%s]", v, what);
 }
 
 /* The defaults parse as settings, and say what the row says. */
@@ -1304,41 +1332,60 @@ static void table_row_defaults(const hs_scheme *r, const char *v)
     free(c);
 }
 
+/* The query string of the table's requests: Mercado Pago signs data.id
+ * (lowercased). */
+#define TABLE_QUERY "type=payment&data.id=AbC123"
+
 /* Sign, verify, and every way the result must stop verifying. */
 static void table_row_roundtrip(const hs_scheme *sc, const char *v)
 {
-    static const char body[] = "{\"id\":\"evt_1\",\"amount\":500.00}";
+    static const char body0[] = "{\"id\":\"evt_1\",\"amount\":500.00}";
     const long long now = 1700000000LL, tol = 300;
     hs_secret *s = calloc(2, sizeof(*s));
-    hs_buf b = HS_BUF_INIT;
-    size_t i, k;
+    hs_buf b = HS_BUF_INIT, sent = HS_BUF_INIT;
+    hs_sig_input in = { NULL, NULL, TABLE_QUERY, (const unsigned char *)body0, sizeof body0 - 1 };
+    const char *body;
+    size_t i, k, len;
     hdrs h;
 
     if (s == NULL) { CHECK(s != NULL); return; }
+    g_query = TABLE_QUERY;
     CHECK_MSG(hs_secret_decode(sc, "table-secret-0123456789", 23, "T", &s[0]) == 0 &&
               hs_secret_decode(sc, "another-secret-98765432", 23, "O", &s[1]) == 0, "%s", v);
-    CHECK_MSG(hs_sign_headers(sc, &s[0], (const unsigned char *)body, sizeof body - 1,
-                              (time_t)now, NULL, &b) == 0, "%s: sign", v);
+    CHECK_MSG(hs_sign_request(sc, &s[0], &in, (time_t)now, NULL, &b, &sent) == 0 &&
+              sent.p != NULL, "%s: sign", v);
+    body = sent.p ? sent.p : "";
+    len = sent.len;
+    CHECK_MSG((sc->envelope == NULL) == (len == sizeof body0 - 1 && memcmp(body, body0, len) == 0),
+              "%s: the body sent [%s]", v, body);
     hclear(&h);
-    CHECK_MSG(b.p != NULL && hparse(&h, b.p, b.len) == 0 && h.n >= 1, "%s: [%s]", v, b.p);
-    CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, sizeof body - 1, now).result == HS_SIG_OK,
+    CHECK_MSG(hparse(&h, b.p ? b.p : "", b.len) == 0 &&
+              (h.n >= 1 || sc->envelope != NULL), "%s: [%s]", v, b.p ? b.p : "");
+    CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, len, now).result == HS_SIG_OK,
               "%s: own signature", v);
-    CHECK_MSG(verify_n(sc, s, 2, &h, body, sizeof body - 1, now).result == HS_SIG_OK, "%s", v);
-    CHECK_MSG(verify_n(sc, &s[1], 1, &h, body, sizeof body - 1, now).result == HS_SIG_BAD,
+    CHECK_MSG(verify_n(sc, s, 2, &h, body, len, now).result == HS_SIG_OK, "%s", v);
+    CHECK_MSG(verify_n(sc, &s[1], 1, &h, body, len, now).result == HS_SIG_BAD,
               "%s: other secret", v);
-    if (sc->mac == HS_MAC_HMAC) {
-        CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, sizeof body - 2, now).result == HS_SIG_BAD,
+    if (sc->mac == HS_MAC_HMAC && !sc->body_unsigned) {
+        CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, len - 1, now).result != HS_SIG_OK,
                   "%s: shorter body", v);
     }
     if (sc->timestamped) {
-        CHECK_MSG(hs_sig_verify(sc, &s[0], 1, hget, &h, (const unsigned char *)body,
-                                sizeof body - 1, (time_t)(now + tol + 1), tol).result == HS_SIG_EXPIRED,
+        CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, len, now + tol + 1).result == HS_SIG_EXPIRED,
                   "%s: late", v);
-        CHECK_MSG(hs_sig_verify(sc, &s[0], 1, hget, &h, (const unsigned char *)body,
-                                sizeof body - 1, (time_t)(now - tol - 1), tol).result == HS_SIG_EXPIRED,
+        CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, len, now - tol - 1).result == HS_SIG_EXPIRED,
                   "%s: early", v);
-        CHECK_MSG(hs_sign_headers(sc, &s[0], (const unsigned char *)body, sizeof body - 1,
-                                  (time_t)-1, NULL, &b) == -1, "%s: negative clock", v);
+        CHECK_MSG(hs_sign_request(sc, &s[0], &in, (time_t)-1, NULL, &b, &sent) == -1,
+                  "%s: negative clock", v);
+    }
+    if (has_part(sc, HS_PART_QUERY)) {
+        g_query = "type=payment&data.id=AbC124";
+        CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, len, now).result == HS_SIG_BAD,
+                  "%s: another query parameter", v);
+        g_query = "type=payment";
+        CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, len, now).result == HS_SIG_MISSING,
+                  "%s: no query parameter", v);
+        g_query = TABLE_QUERY;
     }
     /* Every byte of every header sent, changed, fails (^0x01 never
      * turns a letter into its other case, the one equivalence). */
@@ -1346,7 +1393,7 @@ static void table_row_roundtrip(const hs_scheme *sc, const char *v)
         char *val = (char *)h.val[i];
         for (k = 0; val[k] != '\0'; k++) {
             val[k] ^= 0x01;
-            CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, sizeof body - 1, now).result != HS_SIG_OK,
+            CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, len, now).result != HS_SIG_OK,
                       "%s: %s byte %zu changed", v, h.name[i], k);
             val[k] ^= 0x01;
         }
@@ -1355,13 +1402,15 @@ static void table_row_roundtrip(const hs_scheme *sc, const char *v)
     for (i = 0; i < h.n; i++) {
         const char *name = h.name[i], *val = h.val[i];
         h.name[i] = "X-Not-The-Header";
-        CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, sizeof body - 1, now).result == HS_SIG_MISSING,
+        CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, len, now).result == HS_SIG_MISSING,
                   "%s: without %s", v, name);
         h.name[i] = name;
         h.val[i] = val;
     }
-    CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, sizeof body - 1, now).result == HS_SIG_OK, "%s", v);
+    CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, len, now).result == HS_SIG_OK, "%s", v);
+    g_query = NULL;
     hs_buf_free(&b);
+    hs_buf_free(&sent);
     free(s);
 }
 
@@ -1373,13 +1422,22 @@ static void test_table(void)
     for (i = 0; i < n; i++) {
         const hs_scheme *r = hs_scheme_at(i);
         const char *v;
-        hs_scheme sc;
+        hs_scheme sc, done;
 
         CHECK_MSG(r != NULL && (size_t)r->kind == i, "row %zu", i);
         if (r == NULL)
             continue;
         v = row_value(r);
         CHECK_MSG(hs_scheme_parse(v, strlen(v), &sc) == 0, "row %zu: %s", i, v);
+        if (r->kind == HS_SCHEME_TEMPLATE) {
+            /* Its settings complete it: then it is held to every rule
+             * of a row, as completed. */
+            CHECK(hs_scheme_sig_header(&sc) == NULL);
+            CHECK(hs_scheme_template(&sc, TABLE_SIGNED, TABLE_SIGNATURE, NULL, NULL, 0) == 0);
+            done = sc;
+            done.name[0] = '\0';
+            r = &done;
+        }
         table_row_shape(r, &sc, v);
         table_row_defaults(r, v);
         table_row_roundtrip(&sc, v);
@@ -1431,6 +1489,387 @@ static void test_row_example(void)
               "X-Slack-Signature: " SLACK_SIG "\n");
     hs_buf_free(&b);
     table_row_roundtrip(&slack, "slack");
+    /* The table's own slack row takes Slack's example too. */
+    {
+        hs_scheme row;
+        CHECK(hs_scheme_parse("slack", 5, &row) == 0);
+        hset(&h, "X-Slack-Request-Timestamp", SLACK_TS);
+        CHECK(verify1(&row, &s, &h, SLACK_BODY, 1531420618LL) == HS_SIG_OK);
+        CHECK(verify1(&row, &s, &h, SLACK_BODY "x", 1531420618LL) == HS_SIG_BAD);
+    }
+}
+
+/* Twitch's RFC 3339 timestamps (nanoseconds, offsets) and what is not one. */
+static void test_rfc3339(void)
+{
+    long long t = 0;
+
+    CHECK(hs_sig_parse_ts(HS_TS_RFC3339, "2019-11-16T10:11:12.634234626Z", 30, &t) == 0 &&
+          t == 1573899072LL);
+    CHECK(hs_sig_parse_ts(HS_TS_RFC3339, "1970-01-01T00:00:00Z", 20, &t) == 0 && t == 0);
+    CHECK(hs_sig_parse_ts(HS_TS_RFC3339, "2024-02-29T12:00:00+02:00", 25, &t) == 0 &&
+          t == 1709200800LL);
+    CHECK(hs_sig_parse_ts(HS_TS_RFC3339, "2023-02-29T12:00:00Z", 20, &t) == -1);
+    CHECK(hs_sig_parse_ts(HS_TS_RFC3339, "2019-11-16 10:11:12Z", 20, &t) == -1);
+    CHECK(hs_sig_parse_ts(HS_TS_RFC3339, "2019-11-16T10:11:12.Z", 21, &t) == -1);
+    CHECK(hs_sig_parse_ts(HS_TS_RFC3339, "2019-11-16T10:11:12", 19, &t) == -1);
+    CHECK(hs_sig_parse_ts(HS_TS_RFC3339, "2019-11-16T10:11:12.1234567890Z", 31, &t) == -1);
+    CHECK(hs_sig_parse_ts(HS_TS_UNIX, "1573899072", 10, &t) == 0 && t == 1573899072LL);
+    CHECK(hs_sig_parse_ts(HS_TS_UNIX, "+1573899072", 11, &t) == -1);
+}
+
+
+/* ---------------------------------------------------------------------
+ * template-ALG-ENC: a sender described by HOOKSPOOL_SIGNED and
+ * HOOKSPOOL_SIGNATURE.
+ */
+
+/* Parse template-ALG-ENC name with the two settings; 0 or -1 with
+ * *which and err set. */
+static int tpl(const char *name, const char *sgn, const char *shape, hs_scheme *sc,
+               hs_tpl_setting *which, char *err, size_t errlen)
+{
+    if (hs_scheme_parse(name, strlen(name), sc) != 0)
+        return -2;
+    return hs_scheme_template(sc, sgn, shape, which, err, errlen);
+}
+
+static void test_template_parse(void)
+{
+    static const struct { const char *sgn, *shape; hs_tpl_setting which; const char *why; } bad[] = {
+        { "{body}", NULL, HS_TPL_SIGNATURE, "not set" },
+        { "{body}", "", HS_TPL_SIGNATURE, "not set" },
+        { NULL, "X-Sig: {mac}", HS_TPL_SIGNED, "not set" },
+        { "{body}", "X-Sig {mac}", HS_TPL_SIGNATURE, "Name: shape" },
+        { "{body}", "X Sig: {mac}", HS_TPL_SIGNATURE, "Name: shape" },
+        { "{body}", "X-Sig:", HS_TPL_SIGNATURE, "no shape" },
+        { "{body}", "X-Sig: sha256=", HS_TPL_SIGNATURE, "{mac} once" },
+        { "{body}", "X-Sig: {mac}{mac}", HS_TPL_SIGNATURE, "{mac} once" },
+        { "{body}", "X-Sig: {mac}x", HS_TPL_SIGNATURE, "prefix{mac}" },
+        { "{body}", "X-Sig: a b={mac}", HS_TPL_SIGNATURE, "no spaces" },
+        { "{body}", "X-Sig: {mac", HS_TPL_SIGNATURE, "without its }" },
+        { "{body}", "X-Sig: s}{mac}", HS_TPL_SIGNATURE, "outside a placeholder" },
+        { "{body}", "X-Sig: {sig}", HS_TPL_SIGNATURE, "placeholders are" },
+        { "{ts}{body}", "X-Sig: t={ts}{mac}", HS_TPL_SIGNATURE, "key={ts}" },
+        { "{ts}{body}", "X-Sig: t={ts},{mac}", HS_TPL_SIGNATURE, "keys are" },
+        { "{ts}{body}", "X-Sig: t={ts},t={mac}", HS_TPL_SIGNATURE, "differ" },
+        { "{ts}{body}", "X-Sig: t={ts}=v1={mac}", HS_TPL_SIGNATURE, "keys are" },
+        { "{ts}{body}", "X-Sig: t={ts},v1={mac},v0={mac}", HS_TPL_SIGNATURE, "too many pieces" },
+        { "{ts}{body}", "X-Sig: t={ts}{ts_ms}v1={mac}", HS_TPL_SIGNATURE, "at most one" },
+        { "", "X-Sig: {mac}", HS_TPL_SIGNED, "not set" },
+        { "{ts}", "X-Sig: {mac}", HS_TPL_SIGNED, "which has none" },
+        { "{ts}.", "X-Sig: t={ts},v1={mac}", HS_TPL_SIGNED, "must sign the body" },
+        { "{body}", "X-Sig: t={ts},v1={mac}", HS_TPL_SIGNED, "not signed" },
+        { "{ts}{ts}{body}", "X-Sig: t={ts},v1={mac}", HS_TPL_SIGNED, "more than once" },
+        { "{ts:X-Ts}{body}", "X-Sig: t={ts},v1={mac}", HS_TPL_SIGNED, "two timestamps" },
+        { "{ts:X Ts}{body}", "X-Sig: {mac}", HS_TPL_SIGNED, "not a header name" },
+        { "{body}{body}", "X-Sig: {mac}", HS_TPL_SIGNED, "more than once" },
+        { "{body}}", "X-Sig: {mac}", HS_TPL_SIGNED, "outside a placeholder" },
+        { "{body", "X-Sig: {mac}", HS_TPL_SIGNED, "without its }" },
+        { "{Body}", "X-Sig: {mac}", HS_TPL_SIGNED, "unknown placeholder {Body}" },
+        { "{header:x-sig}{body}", "X-Sig: {mac}", HS_TPL_SIGNED, "cannot be signed" },
+        { "{header:}{body}", "X-Sig: {mac}", HS_TPL_SIGNED, "not a header name" },
+        { "{query:}{body}", "X-Sig: {mac}", HS_TPL_SIGNED, "{query:name}" },
+        { "{json:id}{body}", "X-Sig: {mac}", HS_TPL_SIGNED, "starts with /" },
+        { "a{json:/a}b{json:/b}c{json:/c}d{json:/d}e{body}", "X-Sig: {mac}", HS_TPL_SIGNED,
+          "more than 8 pieces" },
+    };
+    char err[512], big[HS_SCHEME_MAX_TEMPLATE + 2];
+    hs_tpl_setting which;
+    hs_scheme sc;
+    size_t i;
+
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        CHECK_MSG(tpl("template-sha256-hex", bad[i].sgn, bad[i].shape, &sc, &which, err,
+                      sizeof err) == -1 && which == bad[i].which && strstr(err, bad[i].why),
+                  "[%s] [%s]: %d [%s]", bad[i].sgn ? bad[i].sgn : "(null)",
+                  bad[i].shape ? bad[i].shape : "(null)", (int)which, err);
+    }
+    /* Only the template form takes a shape; its name is checked as
+     * hmac-ALG-ENC's is. */
+    sc = scheme("slack");
+    CHECK(hs_scheme_template(&sc, "{body}", "X-Sig: {mac}", &which, err, sizeof err) == -1);
+    CHECK(hs_scheme_parse("template-sha256", 15, &sc) == -1);
+    CHECK(hs_scheme_parse("template-sha256-hex:X", 21, &sc) == -1);
+    CHECK(hs_scheme_parse("template-md5-hex", 16, &sc) == -1);
+    CHECK(hs_scheme_parse("template-sha512-base64", 22, &sc) == 0 &&
+          sc.alg == HS_ALG_SHA512 && sc.enc == HS_ENC_BASE64 &&
+          hs_scheme_sig_header(&sc) == NULL);
+    /* Lengths are bounded before anything is read. */
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    CHECK(tpl("template-sha256-hex", big, "X-Sig: {mac}", &sc, &which, err, sizeof err) == -1 &&
+          which == HS_TPL_SIGNED && strstr(err, "longer than"));
+    memcpy(big, "{body}", 6);
+    big[HS_SCHEME_MAX_TEXT + 7] = '\0';   /* 257 literal bytes */
+    CHECK(tpl("template-sha256-hex", big, "X-Sig: {mac}", &sc, &which, err, sizeof err) == -1 &&
+          which == HS_TPL_SIGNED && strstr(err, "longer than 256 bytes in all"));
+
+    /* What a good one fills in. */
+    CHECK(tpl("template-sha256-hex", "{{v1}}:{ts}.{header:X-Id}{query:data.id}{json:/a/b}{body}",
+              "X-Sig:  t={ts_ms} , v1={mac}  ", &sc, &which, err, sizeof err) == 0);
+    CHECK_STR(hs_scheme_sig_header(&sc) ? hs_scheme_sig_header(&sc) : "", "X-Sig");
+    CHECK(sc.layout == HS_LAYOUT_KV && sc.item_sep == ',' && sc.ts_fmt == HS_TS_UNIX_MS &&
+          sc.timestamped && !sc.body_unsigned);
+    CHECK_STR(hs_scheme_sig_key(&sc) ? hs_scheme_sig_key(&sc) : "", "v1");
+    CHECK_STR(hs_scheme_ts_key(&sc) ? hs_scheme_ts_key(&sc) : "", "t");
+    CHECK(hs_scheme_ts_header(&sc) == NULL && hs_scheme_reads_json(&sc));
+    {
+        static const hs_part_kind want[] = { HS_PART_LIT, HS_PART_TS, HS_PART_LIT, HS_PART_HEADER,
+            HS_PART_QUERY, HS_PART_JSON, HS_PART_BODY, HS_PART_END };
+        static const char *const wtext[] = { "{v1}:", NULL, ".", "X-Id", "data.id", "/a/b",
+                                             NULL, NULL };
+        const char *t;
+        size_t k, l;
+        for (k = 0; k < 8; k++) {
+            CHECK_MSG(sc.parts[k].kind == want[k], "part %zu", k);
+            t = hs_scheme_part_text(&sc, &sc.parts[k], &l);
+            CHECK_MSG(wtext[k] == NULL ? t == NULL
+                      : (t != NULL && l == strlen(wtext[k]) && memcmp(t, wtext[k], l) == 0),
+                      "part %zu", k);
+        }
+    }
+    /* 9 pieces do not fit; the body as the 8th does. */
+    CHECK(tpl("template-sha256-hex", "{ts:X-Ts}.{body}", "X-Sig: sha256={mac}", &sc, &which,
+              err, sizeof err) == 0);
+    CHECK_STR(hs_scheme_ts_header(&sc) ? hs_scheme_ts_header(&sc) : "", "X-Ts");
+    CHECK_STR(sc.prefix, "sha256=");
+    CHECK(sc.layout == HS_LAYOUT_PLAIN && sc.ts_fmt == HS_TS_UNIX && hs_scheme_ts_key(&sc) == NULL);
+    CHECK(tpl("template-sha256-hex", "{body}", "X-Sig: {mac}", &sc, &which, err, sizeof err) == 0 &&
+          sc.prefix[0] == '\0' && !sc.timestamped && sc.parts[1].kind == HS_PART_END);
+    /* A parse that fails half-way leaves nothing of an earlier shape
+     * that could be used: a scheme is re-filled from the start. */
+    CHECK(tpl("template-sha256-hex", "{ts}{body}", "X-Sig: t={ts};v1={mac}", &sc, &which, err,
+              sizeof err) == 0);
+    CHECK(hs_scheme_template(&sc, "{body}", "X-Sig: {mac}", &which, err, sizeof err) == 0 &&
+          hs_scheme_ts_key(&sc) == NULL && sc.layout == HS_LAYOUT_PLAIN && !sc.timestamped);
+}
+
+/*
+ * Two senders no row describes, each from the provider's own material:
+ *  - Typeform ("Secure your webhooks"): Typeform-Signature: sha256= and
+ *    the Base64 HMAC-SHA256 of the body. Typeform publishes the code,
+ *    not a vector, and has no SDK: the vector below was made with the
+ *    Node.js verifier of that page (crypto.createHmac('sha256',
+ *    secret).update(payload).digest('base64')), run by hand.
+ *  - WorkOS: WorkOS-Signature: t=<milliseconds>, v1=<hex HMAC-SHA256 of
+ *    t "." body>. The vector was made by the official SDK
+ *    (@workos-inc/node 11.0.0, webhooks.computeSignature), pinned in
+ *    tests/oracle; test_senders.py has the SDK verify live requests.
+ */
+#define TF_BODY "{\"event_id\":\"01HZ0TYPEFORM\",\"event_type\":\"form_response\"," \
+    "\"form_response\":{\"form_id\":\"lT4Z3j\",\"token\":\"a3a12ec67a1365927098a606107fac15\"}}"
+#define TF_SIG  "sha256=GZ5rX0i4H8edcOJiuDfKwJKWlzs6F8OetQ75H/lD39I="
+#define WOS_BODY "{\"id\":\"event_01HXYZ\",\"event\":\"dsync.user.created\",\"data\":{\"id\":" \
+    "\"directory_user_01FAEAJCR3ZBZ30D8BD1924TVG\",\"state\":\"active\"}," \
+    "\"created_at\":\"2024-05-01T12:00:00.000Z\"}"
+#define WOS_TS   "1714564800123"
+#define WOS_SIG  "t=" WOS_TS ", v1=6285e6ea59fe222e6b2db566ea088d884a55ca0870addd29d60bc1e241d8d054"
+
+static void test_template_senders(void)
+{
+    hs_scheme tf, wos;
+    hs_tpl_setting which;
+    hs_secret s, o;
+    hs_buf b = HS_BUF_INIT;
+    char err[256];
+    hdrs h;
+
+    CHECK(tpl("template-sha256-base64", "{body}", "Typeform-Signature: sha256={mac}", &tf,
+              &which, err, sizeof err) == 0);
+    s = secret(&tf, "abc123");
+    o = secret(&tf, "abc124");
+    hclear(&h);
+    hset(&h, "typeform-signature", TF_SIG);
+    CHECK(verify1(&tf, &s, &h, TF_BODY, 1700000000LL) == HS_SIG_OK);
+    CHECK(verify1(&tf, &o, &h, TF_BODY, 1700000000LL) == HS_SIG_BAD);
+    CHECK(verify1(&tf, &s, &h, TF_BODY " ", 1700000000LL) == HS_SIG_BAD);
+    hset(&h, "typeform-signature", TF_SIG + 7);
+    CHECK(verify1(&tf, &s, &h, TF_BODY, 1700000000LL) == HS_SIG_BAD);
+    hclear(&h);
+    CHECK(verify1(&tf, &s, &h, TF_BODY, 1700000000LL) == HS_SIG_MISSING);
+    CHECK(hs_sign_headers(&tf, &s, (const unsigned char *)TF_BODY, strlen(TF_BODY), 0, NULL,
+                          &b) == 0);
+    CHECK_STR(b.p ? b.p : "", "Typeform-Signature: " TF_SIG "\n");
+    hs_buf_free(&b);
+
+    CHECK(tpl("template-sha256-hex", "{ts}.{body}", "WorkOS-Signature: t={ts_ms}, v1={mac}",
+              &wos, &which, err, sizeof err) == 0);
+    s = secret(&wos, "wh_sec_oracle_0123456789");
+    hclear(&h);
+    hset(&h, "WorkOS-Signature", WOS_SIG);
+    /* The timestamp is in milliseconds: 1714564800 s, give or take 300. */
+    CHECK(verify1(&wos, &s, &h, WOS_BODY, 1714564800LL) == HS_SIG_OK);
+    CHECK(verify1(&wos, &s, &h, WOS_BODY, 1714564800LL + 300) == HS_SIG_OK);
+    CHECK(verify1(&wos, &s, &h, WOS_BODY, 1714564800LL + 301) == HS_SIG_EXPIRED);
+    CHECK(verify1(&wos, &s, &h, WOS_BODY, 1714564800LL - 301) == HS_SIG_EXPIRED);
+    CHECK(verify1(&wos, &s, &h, WOS_BODY "x", 1714564800LL) == HS_SIG_BAD);
+    hset(&h, "WorkOS-Signature", "t=1714564800124, v1=6285e6ea59fe222e6b2db566ea088d884a55ca0870addd29d60bc1e241d8d054");
+    CHECK(verify1(&wos, &s, &h, WOS_BODY, 1714564800LL) == HS_SIG_BAD);
+    hset(&h, "WorkOS-Signature", "v1=6285e6ea59fe222e6b2db566ea088d884a55ca0870addd29d60bc1e241d8d054");
+    CHECK(verify1(&wos, &s, &h, WOS_BODY, 1714564800LL) == HS_SIG_BAD);
+    /* Our signer writes what the SDK reads (test_senders.py has the SDK
+     * check it): milliseconds, the items in the shape's order. */
+    CHECK(hs_sign_headers(&wos, &s, (const unsigned char *)WOS_BODY, strlen(WOS_BODY),
+                          (time_t)1714564800LL, NULL, &b) == 0);
+    CHECK(b.p != NULL && strncmp(b.p, "WorkOS-Signature: t=1714564800000,v1=", 37) == 0);
+    hs_buf_free(&b);
+    /* A scheme with no shape authenticates nothing and signs nothing. */
+    CHECK(hs_scheme_parse("template-sha256-hex", 19, &wos) == 0);
+    hset(&h, "WorkOS-Signature", WOS_SIG);
+    CHECK(verify1(&wos, &s, &h, WOS_BODY, 1714564800LL) == HS_SIG_BAD);
+    CHECK(hs_sign_headers(&wos, &s, (const unsigned char *)WOS_BODY, strlen(WOS_BODY),
+                          (time_t)1714564800LL, NULL, &b) == -1);
+    hs_buf_free(&b);
+}
+
+/*
+ * The presets slack and paddle written as templates: on the same
+ * requests the two give the same verdict, and sign alike. The requests
+ * are the valid one and its near misses.
+ */
+typedef struct preq {
+    const char *sig;    /* the signature header's value, NULL: absent */
+    const char *ts;     /* the timestamp header's, NULL: absent */
+    const char *body;   /* NULL: the body signed */
+} preq;
+
+static void same_verdicts(const char *preset, const char *sgn, const char *shape,
+                          const char *sig_name, const char *ts_name,
+                          const preq *reqs, size_t nreq, const char *body, long long now)
+{
+    hs_scheme a = scheme(preset), t;
+    hs_tpl_setting which;
+    hs_secret s, two[2];
+    hs_buf ba = HS_BUF_INIT, bt = HS_BUF_INIT;
+    char err[256];
+    size_t i;
+    hdrs h;
+
+    CHECK_MSG(tpl("template-sha256-hex", sgn, shape, &t, &which, err, sizeof err) == 0,
+              "%s: %s", preset, err);
+    s = secret(&a, "preset-secret-0123456789");
+    two[0] = secret(&a, "another-secret");
+    two[1] = s;
+    for (i = 0; i < nreq; i++) {
+        const char *b = reqs[i].body ? reqs[i].body : body;
+        hs_sig_result ra, rt;
+        hclear(&h);
+        if (reqs[i].sig != NULL)
+            hset(&h, sig_name, reqs[i].sig);
+        if (reqs[i].ts != NULL && ts_name != NULL)
+            hset(&h, ts_name, reqs[i].ts);
+        ra = verify1(&a, &s, &h, b, now);
+        rt = verify1(&t, &s, &h, b, now);
+        CHECK_MSG(ra == rt, "%s request %zu: preset %d, template %d", preset, i, ra, rt);
+        CHECK_MSG(verify_n(&a, two, 2, &h, b, strlen(b), now).result ==
+                  verify_n(&t, two, 2, &h, b, strlen(b), now).result, "%s request %zu", preset, i);
+        CHECK_MSG(verify1(&a, &s, &h, b, now + 1000) == verify1(&t, &s, &h, b, now + 1000),
+                  "%s request %zu, late", preset, i);
+        CHECK_MSG(verify1(&a, &two[0], &h, b, now) == verify1(&t, &two[0], &h, b, now),
+                  "%s request %zu, other secret", preset, i);
+    }
+    /* The valid request is the first: the comparison compared something. */
+    hclear(&h);
+    hset(&h, sig_name, reqs[0].sig);
+    if (ts_name != NULL)
+        hset(&h, ts_name, reqs[0].ts);
+    CHECK_MSG(verify1(&t, &s, &h, body, now) == HS_SIG_OK, "%s", preset);
+    CHECK(hs_sign_headers(&a, &s, (const unsigned char *)body, strlen(body), (time_t)now, NULL,
+                          &ba) == 0 &&
+          hs_sign_headers(&t, &s, (const unsigned char *)body, strlen(body), (time_t)now, NULL,
+                          &bt) == 0);
+    CHECK_MSG(ba.p && bt.p && strcmp(ba.p, bt.p) == 0, "%s: [%s] [%s]", preset,
+              ba.p ? ba.p : "", bt.p ? bt.p : "");
+    hs_buf_free(&ba);
+    hs_buf_free(&bt);
+}
+
+#define PT_BODY "{\"event_id\":\"evt_01h\",\"event_type\":\"transaction.paid\"}"
+#define PT_NOW  1700000000LL
+
+/* The value of header name that preset signs PT_BODY with at PT_NOW,
+ * into out[0..n). */
+static void preset_header(const char *preset, const char *name, char *out, size_t n)
+{
+    hs_scheme sc = scheme(preset);
+    hs_secret s = secret(&sc, "preset-secret-0123456789");
+    hs_buf b = HS_BUF_INIT;
+    hdrs h;
+    const char *v;
+
+    hclear(&h);
+    CHECK(hs_sign_headers(&sc, &s, (const unsigned char *)PT_BODY, strlen(PT_BODY),
+                          (time_t)PT_NOW, NULL, &b) == 0 && hparse(&h, b.p, b.len) == 0);
+    v = hget(&h, name);
+    snprintf(out, n, "%s", v ? v : "");
+    hs_buf_free(&b);
+}
+
+static void test_template_presets(void)
+{
+    char sig[200], uc[200], sp[240], two[400], nots[200], wrongsep[200], dup[300], unk[300];
+    const char *h1;
+    size_t i;
+
+    preset_header("slack", "X-Slack-Signature", sig, sizeof sig);
+    snprintf(uc, sizeof uc, "%s", sig);
+    for (i = 3; uc[i]; i++)
+        if (uc[i] >= 'a' && uc[i] <= 'f')
+            uc[i] = (char)(uc[i] - 32);
+    {
+        const preq reqs[] = {
+            { sig, "1700000000", NULL },
+            { uc, "1700000000", NULL },
+            { sig, "1700000000", "{}" },
+            { sig, "1700000001", NULL },
+            { sig, "+1700000000", NULL },
+            { sig, "17000000OO", NULL },
+            { sig, NULL, NULL },
+            { NULL, "1700000000", NULL },
+            { sig + 3, "1700000000", NULL },
+            { "V0=00", "1700000000", NULL },
+            { "v1=0000", "1700000000", NULL },
+            { "", "1700000000", NULL },
+            { sig, "", NULL },
+        };
+        same_verdicts("slack", "v0:{ts:X-Slack-Request-Timestamp}:{body}",
+                      "X-Slack-Signature: v0={mac}", "X-Slack-Signature",
+                      "X-Slack-Request-Timestamp", reqs, sizeof reqs / sizeof reqs[0],
+                      PT_BODY, PT_NOW);
+    }
+
+    preset_header("paddle", "Paddle-Signature", sig, sizeof sig);
+    h1 = strstr(sig, "h1=");
+    CHECK(h1 != NULL);
+    if (h1 == NULL)
+        return;
+    snprintf(sp, sizeof sp, " ts=1700000000 ; %s ", h1);
+    snprintf(two, sizeof two, "ts=1700000000;h1=%064d;%s", 0, h1);
+    snprintf(nots, sizeof nots, "%s", h1);
+    snprintf(wrongsep, sizeof wrongsep, "ts=1700000000,%s", h1);
+    snprintf(dup, sizeof dup, "ts=1700000000;ts=1700000000;%s", h1);
+    snprintf(unk, sizeof unk, "ts=1700000000;h2=00;%s;x=y", h1);
+    {
+        const preq reqs[] = {
+            { sig, NULL, NULL },
+            { sp, NULL, NULL },
+            { two, NULL, NULL },
+            { sig, NULL, "{}" },
+            { nots, NULL, NULL },
+            { wrongsep, NULL, NULL },
+            { dup, NULL, NULL },
+            { unk, NULL, NULL },
+            { "ts=1700000001;h1=00", NULL, NULL },
+            { "ts=1700000000", NULL, NULL },
+            { "ts=1700000000;;h1=00", NULL, NULL },
+            { NULL, NULL, NULL },
+        };
+        same_verdicts("paddle", "{ts}:{body}", "Paddle-Signature: ts={ts};h1={mac}",
+                      "Paddle-Signature", NULL, reqs, sizeof reqs / sizeof reqs[0],
+                      PT_BODY, PT_NOW);
+    }
 }
 
 int main(void)
@@ -1449,5 +1888,9 @@ int main(void)
     test_defaults();
     test_table();
     test_row_example();
+    test_rfc3339();
+    test_template_parse();
+    test_template_senders();
+    test_template_presets();
     return T_END();
 }
