@@ -74,6 +74,8 @@ TEMPLATES = {
 }
 
 
+STATUS_TOKEN = "st-" + hs.unique_hex()
+
 def hx(key, data):
     return hmac.new(key.encode(), data, hashlib.sha256).hexdigest()
 
@@ -277,7 +279,8 @@ def section_template_check(T, tmp):
     spool = tmp.join("check-spool")
 
     def check(extra):
-        env = {"PATH": "/usr/bin:/bin", "HOOKSPOOL_SPOOL": spool, "HOOKSPOOL_SECRET": "check-secret-1"}
+        env = {"PATH": "/usr/bin:/bin", "HOOKSPOOL_SPOOL": spool,
+               "HOOKSPOOL_SECRET": "check-secret-1-of-24-bytes"}   # 16 bytes or more: no warning
         env.update(extra)
         r = subprocess.run([hs.CLI, "check"], capture_output=True, text=True, env=env, timeout=60)
         return r.returncode, [l for l in r.stdout.splitlines() if l.strip()], r.stderr
@@ -285,7 +288,7 @@ def section_template_check(T, tmp):
     sch, sgn, shape, _ = TEMPLATES["workos"]
     rc, out, err = check({"HOOKSPOOL_SCHEME": sch, "HOOKSPOOL_SIGNED": sgn, "HOOKSPOOL_SIGNATURE": shape})
     T.check(rc == 0 and len(out) == 1 and "WorkOS-Signature: t=<t>,v1=<HMAC-SHA256 hex of t.body>" in out[0]
-            and "milliseconds" in out[0] and "check-secret-1" not in out[0],
+            and "milliseconds" in out[0] and "check-secret-1-of-24-bytes" not in out[0],
             "check: the template described from its settings", (rc, out, err))
     for setting, signed_, shape_ in (("HOOKSPOOL_SIGNED", "{ts}.{bdy}", shape),
                                      ("HOOKSPOOL_SIGNATURE", sgn, "WorkOS-Signature t={ts_ms},v1={mac}")):
@@ -545,7 +548,7 @@ def section_handshakes(T, srv, spools):
     T.check({s: lines(p) for s, p in spools.items()} == before, "no handshake was appended")
     for scheme in ("meta", "dropbox", "twitter", "okta"):
         existed = os.path.isdir(spools[scheme])
-        st, _, rb = srv.get("/" + scheme)
+        st, _, rb = srv.get("/" + scheme, {"Authorization": "Bearer " + STATUS_TOKEN})
         try:
             d = json.loads(rb)
         except ValueError:
@@ -587,6 +590,9 @@ def routes_for(tmp, mode):
             "HOOKSPOOL_SCHEME": sch, "HOOKSPOOL_SIGNED": sgn, "HOOKSPOOL_SIGNATURE": shape,
             "HOOKSPOOL_SECRET": secret, "HOOKSPOOL_SPOOL": spools[name], "HOOKSPOOL_FSYNC": "never"}})
         hs.remember_secret(secret)
+    # The status shows its counters only to the status token (SPEC 5).
+    for r in routes:
+        r["setenv"]["HOOKSPOOL_STATUS_TOKEN"] = STATUS_TOKEN
     return routes, spools
 
 
