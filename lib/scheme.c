@@ -10,12 +10,14 @@
 
 #include "text.h"
 
-/* Pieces of the signed bytes, for the rows below. */
-#define LIT(s) { HS_PART_LIT, (s) }
-#define BODY   { HS_PART_BODY, NULL }
-#define TS     { HS_PART_TS, NULL }
-#define ID     { HS_PART_ID, NULL }
-#define QUERY_LC(name) { HS_PART_QUERY, (name), 1, 0, 0 }
+/* Pieces of the signed bytes, for the rows below. Designated, so the
+ * fields a row leaves unset are 0 without clang's
+ * -Wmissing-field-initializers (make fuzz builds with clang). */
+#define LIT(s) { .kind = HS_PART_LIT, .lit = (s) }
+#define BODY   { .kind = HS_PART_BODY }
+#define TS     { .kind = HS_PART_TS }
+#define ID     { .kind = HS_PART_ID }
+#define QUERY_LC(name) { .kind = HS_PART_QUERY, .lit = (name), .lower = 1 }
 
 /*
  * The rows, indexed by kind. Unset fields are 0/NULL: no prefix, no
@@ -490,7 +492,10 @@ static int tpl_part(tpl *t, hs_part_kind k, const char *s, size_t n)
                         HS_SCHEME_MAX_PARTS);
     t->sc->parts[t->nparts] = (hs_part){ k, NULL, 0, (unsigned short)t->used,
                                          (unsigned short)n };
-    memcpy(t->sc->text + t->used, s, n);
+    /* BODY and TS come with s NULL: memcpy's source must not be null
+     * even for 0 bytes. */
+    if (n > 0)
+        memcpy(t->sc->text + t->used, s, n);
     t->used += n;
     t->nparts++;
     return 0;
@@ -671,10 +676,14 @@ static int tpl_placeholder(tpl *t, const char *name, size_t n)
             return tpl_fail(t, "{json:/pointer}: a JSON Pointer starts with /");
         return tpl_part(t, HS_PART_JSON, arg, al);
     }
+    /* Named only when printable: the message goes to a terminal and
+     * the error log as one line. */
+    if (n > HS_SCHEME_MAX_KEY)
+        n = HS_SCHEME_MAX_KEY;
     return tpl_fail(t, "unknown placeholder {%.*s}: the placeholders are {body}, {ts}, "
                     "{ts:Header}, {ts_ms:Header}, {header:Name}, {query:name}, "
                     "{json:/pointer}; {{ and }} are braces",
-                    (int)(n > HS_SCHEME_MAX_KEY ? HS_SCHEME_MAX_KEY : n), name);
+                    visible(name, n) ? (int)n : 3, visible(name, n) ? name : "...");
 }
 
 /* HOOKSPOOL_SIGNED: the signed bytes (contract in scheme.h). */

@@ -24,8 +24,9 @@
  * with an id header signs msg_id, or a generated id (the row's id_new
  * and 32 random hex digits) when msg_id is NULL; msg_id is ignored
  * otherwise. For the token schemes the line is the token header itself.
- * Returns 0, or -1 when the row cannot be signed, now is negative for a
- * timestamped scheme, msg_id or a token cannot be sent as a header
+ * Returns 0, or -1 when the row cannot be signed, now cannot be written
+ * as a timestamped scheme's timestamp (negative; in milliseconds past
+ * LLONG_MAX; as RFC 3339 past what gmtime_r takes), msg_id or a token cannot be sent as a header
  * value (empty, control bytes, surrounding spaces, or msg_id over 256
  * bytes), or memory runs out; out is then as it was (unless it ran out
  * of memory, which it records itself).

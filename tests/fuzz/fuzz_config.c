@@ -5,7 +5,9 @@
  *
  * Input: byte 0 picks the mode (mod 4), bytes 1..3 are parameters, the
  * rest is the mode's text:
- *  0  hs_conf_parse: bytes 1..3 are a presence mask over hs_conf_names;
+ *  0  hs_conf_parse: bytes 1..3 are a presence mask over hs_conf_names
+ *     (HOOKSPOOL_SIGNED and HOOKSPOOL_SIGNATURE included: a
+ *     template-ALG-ENC scheme is parsed from fuzzed shapes);
  *     the text is NUL-separated values in hs_conf_names order (a setting
  *     whose bit is clear, or whose field is missing, is not set).
  *     Properties: the result is the same twice (struct and message); an
@@ -42,12 +44,13 @@
     } \
 } while (0)
 
-#define NNAMES 19   /* hs_conf_names without its NULL, checked at run time */
+#define NNAMES 22   /* hs_conf_names without its NULL, checked at run time */
 #define MAXPAIRS 256
 
 static const char *const schemes[] = {
     "caliza", "github", "stripe", "standard", "shopify", "bearer",
     "token:X-Token", "hmac-sha256-hex:X-Sig", "hmac-sha1-base64:X-S:sha1=",
+    "slack", "twitch", "okta", "graph", "template-sha256-hex",
 };
 #define NSCHEMES (sizeof(schemes) / sizeof(schemes[0]))
 
@@ -126,11 +129,30 @@ static int is_token(const char *s)
     return 1;
 }
 
+/* The texts of the messages of issue 15's settings (template-ALG-ENC's
+ * shapes, HOOKSPOOL_VERIFY_TOKEN); the scheme forms come from
+ * hs_scheme_forms, so a new row needs no change here. */
+static const char tvocab[] =
+    "HOOKSPOOL_SIGNED: HOOKSPOOL_SIGNATURE: only with HOOKSPOOL_SCHEME=template-ALG-ENC"
+    "unknown placeholder {...}: the placeholders are {body}, {ts}, {ts:Header}, "
+    "{ts_ms:Header}, {header:Name}, {query:name}, {json:/pointer}; {{ and }} are braces"
+    "write prefix{mac}, or key={ts},key={mac} (either order; {ts_ms} for milliseconds; "
+    "one separator character between the items)"
+    "HOOKSPOOL_VERIFY_TOKEN: longer than bytes";
+
 /* A value that must never appear in a message: long enough to matter
- * and not itself a piece of the message texts. */
-static void no_leak(const char *err, const char *v)
+ * and not itself a piece of the message texts. A template's message
+ * names an unknown placeholder of HOOKSPOOL_SIGNED as written (scheme.h:
+ * a name from the texts): a secret typed into that setting is quoted
+ * from there, which is not a leak of the secret settings. */
+static void no_leak(const table *t, const char *err, const char *v)
 {
-    if (v == NULL || strlen(v) < 6 || strstr(vocab, v) != NULL) return;
+    char forms[1024];
+    const char *sg = tlookup((void *)t, "HOOKSPOOL_SIGNED");
+    hs_scheme_forms(forms, sizeof forms);
+    if (v == NULL || strlen(v) < 6 || strstr(vocab, v) != NULL || strstr(tvocab, v) != NULL ||
+        strstr(forms, v) != NULL || (sg != NULL && strstr(sg, v) != NULL))
+        return;
     REQUIRE(strstr(err, v) == NULL, "message quotes a secret: [%s]", err);
 }
 
@@ -155,9 +177,9 @@ static void parse_and_check(table *t)
         REQUIRE(strcmp(e1, e2) == 0, "two messages differ");
         REQUIRE(printable_line(e1), "message not one printable line: [%s]", e1);
         REQUIRE(strncmp(e1, "HOOKSPOOL_", 10) == 0, "message names no setting: [%s]", e1);
-        no_leak(e1, tlookup(t, "HOOKSPOOL_SECRET"));
-        no_leak(e1, tlookup(t, "HOOKSPOOL_SECRET_OLD"));
-        no_leak(e1, tlookup(t, "HOOKSPOOL_STATUS_TOKEN"));
+        no_leak(t, e1, tlookup(t, "HOOKSPOOL_SECRET"));
+        no_leak(t, e1, tlookup(t, "HOOKSPOOL_SECRET_OLD"));
+        no_leak(t, e1, tlookup(t, "HOOKSPOOL_STATUS_TOKEN"));
         free(a);
         return;
     }
@@ -206,6 +228,16 @@ static void parse_and_check(table *t)
         v = tlookup(t, "HOOKSPOOL_STATUS_TOKEN");
         REQUIRE(c->has_status_token == (v != NULL && *v != '\0'), "status token presence");
         if (c->has_status_token) REQUIRE(strcmp(c->status_token, v) == 0, "status token");
+        /* A template is accepted only with a shape (hs_scheme_template):
+         * one without a signature header would authenticate nothing. */
+        if (c->scheme.kind == HS_SCHEME_TEMPLATE)
+            REQUIRE(hs_scheme_sig_header(&c->scheme) != NULL &&
+                    tlookup(t, "HOOKSPOOL_SIGNED") != NULL &&
+                    tlookup(t, "HOOKSPOOL_SIGNATURE") != NULL, "template without a shape");
+        else
+            REQUIRE(tlookup(t, "HOOKSPOOL_SIGNED") == NULL &&
+                    tlookup(t, "HOOKSPOOL_SIGNATURE") == NULL,
+                    "HOOKSPOOL_SIGNED or _SIGNATURE accepted for %s", c->scheme.name);
     }
     free(a);
 }

@@ -24,7 +24,23 @@
  *     way" (Base64 or not) is BAD with it as the hint, never OK.
  *  C. a scheme and a secret parsed from the input: whatever parses and
  *     decodes must sign, and what it signs must verify; invariants of
- *     the parsed structs hold; no crash on any header.
+ *     the parsed structs hold; no crash on any header. The handshakes
+ *     (hs_handshake_before, hs_handshake_after) see the fuzzed query,
+ *     headers and body, with a secret: an answer that is not ANSWERED
+ *     writes nothing, an echo is never HTML, text/plain carries nosniff.
+ *  D. template-ALG-ENC (byte 0 selects it; byte 1 picks ALG and ENC):
+ *     the fields are HOOKSPOOL_SIGNED, HOOKSPOOL_SIGNATURE, a signature
+ *     header value, a timestamp header value, the query string and the
+ *     value of every {header:Name} the template signs, then the body.
+ *     hs_scheme_template never crashes or reads past its texts, fails
+ *     with one printable line naming the setting, and what it accepts is
+ *     a consistent shape (a signature header, the body signed once, each
+ *     part's text inside the scheme). A fuzzed signature header never
+ *     verifies (as A); the template signs the fuzzed body and what it
+ *     signs verifies, with the wrong secret does not, and (for a
+ *     template without JSON parts, whose signed bytes then hold the body
+ *     at a fixed place) neither does a longer or changed body or a
+ *     flipped byte of the signature header.
  */
 #include <limits.h>
 #include <stddef.h>
@@ -80,6 +96,10 @@ static const struct fixed {
     { "token:X-Hook-Token", TOKEN, TOKEN_OTHER, { "X-Hook-Token" }, 0, 0 },
 };
 #define NFIXED (sizeof(fixed) / sizeof(fixed[0]))
+/* Byte 0 mod NSEL: a fixed scheme, then C, then D. */
+#define SEL_PARSE    NFIXED
+#define SEL_TEMPLATE (NFIXED + 1)
+#define NSEL         (NFIXED + 2)
 
 /* The Standard Webhooks test vector's time, so corpus headers reach the MAC. */
 #define T0 1614265330LL
@@ -195,6 +215,13 @@ static hs_sig_verdict verify(const hs_scheme *sc, const hs_secret *s, size_t n, 
                                    (size_t)v.hint_index < n),
             "hint %d with result %d", v.hint_index, (int)v.result);
     return v;
+}
+
+/* A clock a timestamped scheme may refuse to sign at (sign.h): before
+ * the epoch, or too late to write as milliseconds or RFC 3339. */
+static int clock_unwritable(const hs_scheme *sc, time_t now)
+{
+    return sc->timestamped && (now < 0 || (long long)now > LLONG_MAX / 1000);
 }
 
 static void secret_invariants(const hs_secret *s, int rc, const char *src)
@@ -349,6 +376,221 @@ done:
     free(s);
 }
 
+/* D: template-ALG-ENC from fuzzed HOOKSPOOL_SIGNED and HOOKSPOOL_SIGNATURE. */
+static const char *const tpl_names[] = {
+    "template-sha256-hex", "template-sha256-base64", "template-sha1-hex",
+    "template-sha1-base64", "template-sha512-hex", "template-sha512-base64",
+};
+#define NTPL (sizeof(tpl_names) / sizeof(tpl_names[0]))
+
+static int printable_line(const char *s)
+{
+    if (*s == '\0') return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) return 0;
+    return 1;
+}
+
+/* The shape hs_scheme_template promises: a signature header, the body
+ * signed exactly once, every named part's text inside the scheme. */
+static void template_invariants(const hs_scheme *sc)
+{
+    size_t k, bodies = 0, n;
+    const char *t;
+
+    REQUIRE(hs_scheme_sig_header(sc) != NULL, "a template without a signature header");
+    REQUIRE(sc->kind == HS_SCHEME_TEMPLATE && sc->mac == HS_MAC_HMAC, "kind");
+    REQUIRE(sc->layout == HS_LAYOUT_PLAIN || sc->layout == HS_LAYOUT_KV, "layout %d",
+            (int)sc->layout);
+    REQUIRE(sc->layout != HS_LAYOUT_KV || (hs_scheme_sig_key(sc) != NULL && sc->item_sep != '\0'),
+            "k=v without a key or separator");
+    REQUIRE(sc->timestamped == (hs_scheme_ts_key(sc) != NULL || hs_scheme_ts_header(sc) != NULL),
+            "timestamped %d", sc->timestamped);
+    REQUIRE(memchr(sc->prefix, '\0', sizeof sc->prefix) != NULL, "prefix not terminated");
+    for (k = 0; k < HS_SCHEME_MAX_PARTS && sc->parts[k].kind != HS_PART_END; k++) {
+        const hs_part *p = &sc->parts[k];
+        if (p->kind == HS_PART_BODY) bodies++;
+        if (p->kind == HS_PART_LIT || p->kind == HS_PART_QUERY || p->kind == HS_PART_HEADER ||
+            p->kind == HS_PART_JSON) {
+            t = hs_scheme_part_text(sc, p, &n);
+            REQUIRE(t != NULL && n >= 1 && t >= sc->text &&
+                    t + n <= sc->text + sizeof sc->text, "part %zu text", k);
+            REQUIRE(p->kind != HS_PART_JSON || t[0] == '/', "part %zu pointer", k);
+        } else {
+            REQUIRE(p->kind == HS_PART_BODY || p->kind == HS_PART_TS, "part %zu kind %d", k,
+                    (int)p->kind);
+        }
+    }
+    REQUIRE(bodies == 1, "the body signed %zu times", bodies);
+}
+
+static int template_has(const hs_scheme *sc, hs_part_kind kind)
+{
+    size_t k;
+    for (k = 0; k < HS_SCHEME_MAX_PARTS && sc->parts[k].kind != HS_PART_END; k++)
+        if (sc->parts[k].kind == kind) return 1;
+    return 0;
+}
+
+/* Add a header for every {header:Name} of sc, valued v (absent if NULL),
+ * unless h already has that name. */
+static void template_headers(const hs_scheme *sc, hdrs *h, const uint8_t *v, size_t vl)
+{
+    size_t k, n;
+    const char *t;
+    char name[HS_SCHEME_MAX_TEXT + 1];
+    for (k = 0; k < HS_SCHEME_MAX_PARTS && sc->parts[k].kind != HS_PART_END; k++) {
+        if (sc->parts[k].kind != HS_PART_HEADER) continue;
+        t = hs_scheme_part_text(sc, &sc->parts[k], &n);
+        if (t == NULL || n > HS_SCHEME_MAX_TEXT) continue;
+        memcpy(name, t, n);
+        name[n] = '\0';
+        if (hlook(h, name) == NULL)
+            hadd(h, name, n, (const char *)v, v ? vl : 0);
+    }
+}
+
+static void template_mode(const uint8_t *ctl, const uint8_t *data, size_t size, time_t now,
+                          long long tol)
+{
+    const uint8_t *f[MAXH], *body;
+    size_t fl[MAXH], blen;
+    hs_scheme *sc = calloc(2, sizeof(*sc));
+    hs_secret *s = calloc(2, sizeof(*s));
+    const char *name = tpl_names[ctl[1] % NTPL];
+    char *sgn, *shape, err[256], err2[256];
+    hs_tpl_setting which = (hs_tpl_setting)-1, which2 = (hs_tpl_setting)-1;
+    int rc, rc2;
+    hdrs h = { { 0 }, { 0 }, 0 };
+
+    if (sc == NULL || s == NULL) abort();
+    split(data, size, 6, f, fl, &body, &blen);
+    /* Exact-size C strings: a read past the terminator is an ASan report. */
+    sgn = f[0] ? cstr(f[0], fl[0]) : NULL;
+    shape = f[1] ? cstr(f[1], fl[1]) : NULL;
+    REQUIRE(hs_scheme_parse(name, strlen(name), &sc[0]) == 0, "%s", name);
+    sc[1] = sc[0];
+    memset(err, 'x', sizeof err);
+    err[sizeof err - 1] = '\0';
+    memcpy(err2, err, sizeof err);
+    rc = hs_scheme_template(&sc[0], sgn, shape, &which, err, sizeof err);
+    rc2 = hs_scheme_template(&sc[1], sgn, shape, &which2, err2, sizeof err2);
+    REQUIRE(rc == rc2 && (rc == 0 || rc == -1), "%d then %d", rc, rc2);
+    if (rc != 0) {
+        REQUIRE(which == which2 && (which == HS_TPL_SIGNED || which == HS_TPL_SIGNATURE),
+                "which %d", (int)which);
+        REQUIRE(strcmp(err, err2) == 0, "two messages differ");
+        REQUIRE(printable_line(err), "message not one printable line: [%s]", err);
+        /* Small buffers and none at all are safe. */
+        (void)hs_scheme_template(&sc[1], sgn, shape, NULL, err2, 1);
+        REQUIRE(err2[0] == '\0', "a 1-byte message buffer holds text");
+        (void)hs_scheme_template(&sc[1], sgn, shape, NULL, NULL, 0);
+        goto done;
+    }
+    template_invariants(&sc[0]);
+    REQUIRE(hs_secret_decode(&sc[0], KEY_HEX, strlen(KEY_HEX), "S", &s[1]) == 0, "secret");
+    REQUIRE(hs_secret_decode(&sc[0], KEY_OTHER, strlen(KEY_OTHER), "O", &s[0]) == 0, "other");
+
+    /* A: the fuzzed signature and timestamp headers never verify. */
+    {
+        const char *sh = hs_scheme_sig_header(&sc[0]), *th = hs_scheme_ts_header(&sc[0]);
+        char *q = f[4] ? cstr(f[4], fl[4]) : NULL;
+        hadd(&h, sh, strlen(sh), (const char *)f[2], f[2] ? fl[2] : 0);
+        if (th != NULL && hlook(&h, th) == NULL)
+            hadd(&h, th, strlen(th), (const char *)f[3], f[3] ? fl[3] : 0);
+        template_headers(&sc[0], &h, f[5], fl[5]);
+        g_query = q;
+        REQUIRE(verify(&sc[0], &s[1], 1, &h, body, blen, now, tol).result != HS_SIG_OK,
+                "%s [%s] [%s]: fuzzed headers verified", name, sgn, shape);
+        g_query = "data.id=123456";
+        hfree(&h);
+        free(q);
+    }
+
+    /* B: sign the fuzzed body, verify, tamper. */
+    {
+        char *q = f[4] ? cstr(f[4], fl[4]) : NULL;
+        hdrs in_h = { { 0 }, { 0 }, 0 }, sh = { { 0 }, { 0 }, 0 };
+        hs_buf out = HS_BUF_INIT, sent = HS_BUF_INIT;
+        hs_sig_input sin = { hlook, &in_h, q, body, blen };
+        int fixed_body = !template_has(&sc[0], HS_PART_JSON);
+
+        template_headers(&sc[0], &in_h, f[5], fl[5]);
+        rc = hs_sign_request(&sc[0], &s[1], &sin, now, NULL, &out, &sent);
+        if (rc != 0) {
+            /* Refusals sign.h allows: a part the request lacks, or a
+             * clock a timestamp cannot be written at. */
+            REQUIRE(template_has(&sc[0], HS_PART_QUERY) || template_has(&sc[0], HS_PART_HEADER) ||
+                    template_has(&sc[0], HS_PART_JSON) || clock_unwritable(&sc[0], now),
+                    "%s [%s] [%s]: signing failed", name, sgn, shape);
+            REQUIRE(out.len == 0 && sent.len == 0, "failed sign left output");
+        } else {
+            const char *sig_name = hs_scheme_sig_header(&sc[0]);
+            char *sv;
+            size_t i, l;
+
+            hparse(&sh, out.p ? out.p : "", out.len);
+            REQUIRE(sent.len == blen && (blen == 0 || memcmp(sent.p, body, blen) == 0),
+                    "a template changed the body it sends");
+            /* The headers the template signs, where the signer did not
+             * write that name. */
+            template_headers(&sc[0], &sh, f[5], fl[5]);
+            g_query = q;
+            REQUIRE(verify(&sc[0], &s[1], 1, &sh, body, blen, now, tol).result == HS_SIG_OK,
+                    "%s [%s] [%s]: own signature refused: [%s]", name, sgn, shape,
+                    out.p ? out.p : "");
+            REQUIRE(verify(&sc[0], s, 2, &sh, body, blen, now, tol).result == HS_SIG_OK,
+                    "%s: own signature refused after a wrong secret", name);
+            REQUIRE(verify(&sc[0], &s[0], 1, &sh, body, blen, now, tol).result != HS_SIG_OK,
+                    "%s: accepted with the wrong secret", name);
+            if (fixed_body) {
+                uint8_t *b2 = malloc(blen + 1);
+                if (b2 == NULL) abort();
+                if (blen) memcpy(b2, body, blen);
+                b2[blen] = ctl[2];
+                REQUIRE(verify(&sc[0], &s[1], 1, &sh, b2, blen + 1, now, tol).result != HS_SIG_OK,
+                        "%s [%s]: accepted for a longer body", name, sgn);
+                if (blen > 0) {
+                    b2[ctl[1] % blen] ^= (unsigned char)(ctl[2] | 1);
+                    REQUIRE(verify(&sc[0], &s[1], 1, &sh, b2, blen, now, tol).result != HS_SIG_OK,
+                            "%s [%s]: accepted for a changed body", name, sgn);
+                }
+                free(b2);
+                /* One byte of the signature header flipped. */
+                for (i = 0; i < sh.n; i++)
+                    if (strcasecmp(sh.name[i], sig_name) == 0) break;
+                REQUIRE(i < sh.n && sh.val[i] != NULL, "no signature header signed");
+                sv = sh.val[i];
+                l = strlen(sv);
+                if (l > 0) {
+                    size_t pos = ((size_t)ctl[1] * 257u + ctl[3]) % l;
+                    unsigned char orig = (unsigned char)sv[pos];
+                    unsigned char nw = (unsigned char)(orig ^ (ctl[2] ? ctl[2] : 1));
+                    struct fixed fx = { name, NULL, NULL, { NULL }, sc[0].enc == HS_ENC_HEX, 0 };
+                    if (!equivalent_flip(&fx, orig, nw, pos)) {
+                        sv[pos] = (char)nw;
+                        REQUIRE(verify(&sc[0], &s[1], 1, &sh, body, blen, now, tol).result !=
+                                HS_SIG_OK, "%s [%s]: accepted with %s byte %zu flipped "
+                                "0x%02x->0x%02x", name, shape, sig_name, pos, orig, nw);
+                        sv[pos] = (char)orig;
+                    }
+                }
+            }
+            g_query = "data.id=123456";
+        }
+        hfree(&in_h);
+        hfree(&sh);
+        hs_buf_free(&out);
+        hs_buf_free(&sent);
+        free(q);
+    }
+done:
+    free(sgn);
+    free(shape);
+    free(s);
+    free(sc);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -364,7 +606,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(ctl, data, size < 4 ? size : 4);
     data += size < 4 ? size : 4;
     size -= size < 4 ? size : 4;
-    sel = ctl[0] % (NFIXED + 1);
+    sel = ctl[0] % NSEL;
     /* Clock and tolerance edge cases, rarely. */
     switch (ctl[3] & 0x70) {
     case 0x10: tol = LLONG_MAX; break;
@@ -405,6 +647,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             alt_checks(fx, &sc, msg_id, body, blen, now, tol);
         free(idbuf);
         free(s);
+    } else if (sel == SEL_TEMPLATE) {
+        template_mode(ctl, data, size, now, tol);
     } else {
         /* C: scheme text, secret text, then header values. */
         hs_secret *s = calloc(1, sizeof(*s));
@@ -468,19 +712,45 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     (void)hs_sig_parse_ts(HS_TS_RFC3339, (const char *)f[2], fl[2], &t);
             }
             {
-                hs_buf hh = HS_BUF_INIT, hb = HS_BUF_INIT;
-                hs_hsk_answer ans = { 0, NULL, &hh, &hb, NULL };
-                hs_hsk_input hin = { "GET", q, hlook, &h, body, blen, NULL, 0, "vt" };
-                hs_hsk_result r1 = hs_handshake_before(&sc, &hin, &ans);
-                hin.method = "POST";
-                hs_hsk_result r2 = hs_handshake_after(&sc, &hin, &ans);
-                REQUIRE((r1 == HS_HSK_ANSWERED || r2 == HS_HSK_ANSWERED) || hb.len == 0,
-                        "a refused or absent handshake wrote an answer");
-                REQUIRE(memmem(hb.p ? hb.p : "", hb.len, "<", 1) == NULL ||
-                        (ans.content_type != NULL && strstr(ans.content_type, "html") == NULL),
-                        "handshake answer");
-                hs_buf_free(&hh);
-                hs_buf_free(&hb);
+                /* Both entry points with both methods, and a secret (Zoom
+                 * and X answer with an HMAC of the challenge). */
+                static const char *const methods[] = { "GET", "POST" };
+                hs_secret *hs = calloc(1, sizeof(*hs));
+                size_t m, e;
+                int have;
+                if (hs == NULL) abort();
+                have = hs_secret_decode(&sc, KEY_HEX, strlen(KEY_HEX), "S", hs) == 0;
+                for (m = 0; m < 2; m++) {
+                    for (e = 0; e < 2; e++) {
+                        hs_buf hh = HS_BUF_INIT, hb = HS_BUF_INIT;
+                        hs_hsk_answer ans = { 0, NULL, &hh, &hb, NULL, 0 };
+                        hs_hsk_input hin = { methods[m], q, hlook, &h, body, blen,
+                                             have ? hs : NULL, have ? 1 : 0,
+                                             ctl[3] & 1 ? NULL : "vt" };
+                        hs_hsk_result r = e == 0 ? hs_handshake_before(&sc, &hin, &ans)
+                                                 : hs_handshake_after(&sc, &hin, &ans);
+                        REQUIRE(r == HS_HSK_NOT || r == HS_HSK_ANSWERED || r == HS_HSK_DENIED ||
+                                r == HS_HSK_MALFORMED, "handshake result %d", (int)r);
+                        REQUIRE(r == HS_HSK_ANSWERED || (hb.len == 0 && hh.len == 0),
+                                "a refused or absent handshake wrote an answer");
+                        if (r == HS_HSK_ANSWERED) {
+                            REQUIRE(sc.handshake != HS_HSK_NONE, "%s answered a handshake",
+                                    sc.name);
+                            REQUIRE(ans.status >= 200 && ans.status < 300 && ans.name != NULL,
+                                    "answer status %d", ans.status);
+                            REQUIRE(ans.content_type != NULL &&
+                                    strstr(ans.content_type, "html") == NULL,
+                                    "handshake answer type");
+                            REQUIRE(strncmp(ans.content_type, "text/plain", 10) != 0 ||
+                                    memmem(hh.p ? hh.p : "", hh.len,
+                                           "X-Content-Type-Options: nosniff", 31) != NULL,
+                                    "text/plain without nosniff");
+                        }
+                        hs_buf_free(&hh);
+                        hs_buf_free(&hb);
+                    }
+                }
+                free(hs);
             }
             g_query = q;
             verify(&sc, NULL, 0, &h, body, blen, now, tol);
@@ -497,14 +767,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             rc = hs_sign_request(&sc, s, &sin, now, NULL, &out, &sent);
             if (rc != 0) {
                 /* Refusals sign.h allows: a token that cannot be sent as a
-                 * header value, or a negative clock with a timestamp. */
+                 * header value, or a clock a timestamp cannot be written at. */
                 int unsafe = 0;
                 for (k = 0; k < s->key_len; k++)
                     if (s->key[k] < 0x20 || s->key[k] == 0x7f) unsafe = 1;
                 if (s->key_len && (s->key[0] == ' ' || s->key[s->key_len - 1] == ' ')) unsafe = 1;
                 REQUIRE(((sc.kind == HS_SCHEME_BEARER || sc.kind == HS_SCHEME_TOKEN ||
                           sc.kind == HS_SCHEME_OKTA) && unsafe) ||
-                        (sc.timestamped && now < 0) ||
+                        clock_unwritable(&sc, now) ||
                         (sc.envelope != NULL && hs_json_minify(body, blen, NULL, NULL) != HS_JSON_OK),
                         "%s: signing with a decoded secret failed", sc.name);
             } else {

@@ -117,6 +117,41 @@ sig("parse_paddle", 11, [b"paddle", b"s", b"ts=1671552777;h1=" + b"e" * 64 + b";
 sig("parse_zoom", 11, [b"zoom", b"s", b"v0=" + b"1" * 64, b"1654503849",
                        b"crc_token=x"], b'{"event":"endpoint.url_validation","payload":{"plainToken":"qgg8"}}')
 sig("parse_bad", 11, [b"hmac-sha384-hex:X", b"whsec_!!!", b"", b"", b""], b"")
+sig("parse_okta", 11, [b"okta", b"tok", b"tok", b"", b""], b"{}")
+sig("parse_twitter", 11, [b"twitter", b"consumer-secret", b"", b"", b"crc_token=9b4507b3-9b5b-4d2c"], b"")
+sig("parse_dropbox", 11, [b"dropbox", b"app-secret", b"", b"", b"challenge=a~b-c_d.e"], b"")
+sig("parse_smartsheet", 11, [b"smartsheet", b"s", b"", b"", b"x=1"],
+    b'{"nonce":"4b2ed6d1","timestamp":"2023-01-01T00:00:00.000+00:00","webhookId":1,"challenge":"d7f3"}')
+
+
+# template-ALG-ENC (fuzz_sig.c mode D): ctl byte 1 picks ALG and ENC
+# (0 sha256-hex, 1 sha256-base64, 2 sha1-hex, 3 sha1-base64, 4 sha512-hex,
+# 5 sha512-base64); the fields are HOOKSPOOL_SIGNED, HOOKSPOOL_SIGNATURE,
+# the signature header's value, the timestamp header's, the query string
+# and every {header:Name}'s value, then the body.
+def tsig(name, alg, parts, body, flags=0):
+    put("fuzz_sig", name, bytes([12, alg, 0x20, flags]) + fields(*parts) + b"\0" + body)
+
+TF_BODY = b'{"event_id":"01HZ0TYPEFORM","event_type":"form_response"}'
+tsig("tpl_typeform", 1, [b"{body}", b"Typeform-Signature: sha256={mac}",
+                         b"sha256=GZ5rX0i4H8edcOJiuDfKwJKWlzs6F8OetQ75H/lD39I=", b"", b"", b""], TF_BODY)
+tsig("tpl_lemonsqueezy", 0, [b"{body}", b"X-Signature: {mac}", b"ab" * 32, b"", b"", b""],
+     b'{"meta":{"event_name":"order_created"}}')
+tsig("tpl_workos", 0, [b"{ts}.{body}", b"WorkOS-Signature: t={ts_ms}, v1={mac}",
+                       b"t=1614265330123, v1=" + b"0" * 64, b"", b"", b""], b'{"id":"event_01"}')
+tsig("tpl_paddle", 0, [b"{ts}:{body}", b"Paddle-Signature: ts={ts};h1={mac}",
+                       b"ts=1614265330;h1=" + b"e" * 64, b"", b"", b""], b"{}")
+tsig("tpl_slack", 0, [b"v0:{ts:X-Slack-Request-Timestamp}:{body}", b"X-Slack-Signature: v0={mac}",
+                      b"v0=" + b"1" * 64, SW_TS, b"", b""], b"token=x&team_id=T1")
+tsig("tpl_composite", 4, [b"{{v1}}:{ts}.{header:X-Id}{query:data.id}{json:/a/b}{body}",
+                          b"X-Sig:  t={ts} , v1={mac}  ", b"t=1614265330,v1=zz", b"",
+                          b"data.id=Ab%31+2&x", b"id-7"], b'{"a":{"b":"c\\u00e9"},"n":-1.5e3}')
+tsig("tpl_json_number", 2, [b"{json:/n}|{body}", b"X-H: sha1={mac}", b"sha1=", b"", b"", b""],
+     b'{"n":12.50}')
+tsig("tpl_ts_ms_header", 5, [b"{ts_ms:X-Ts}{body}", b"X-Sig: {mac}", b"A" * 86 + b"==",
+                             b"1614265330000", b"", b""], b"[]")
+tsig("tpl_bad_signature", 0, [b"{body}", b"X-Sig: t={ts},v1={mac},v0={mac}", b"", b"", b"", b""], b"")
+tsig("tpl_bad_signed", 0, [b"{body}{body}{json:id}{", b"X-Sig: {mac}", b"", b"", b"", b""], b"")
 
 # ---------------------------------------------------------------- dedup
 # ctl: scheme index (caliza github stripe standard shopify bearer token hmac),
@@ -138,7 +173,8 @@ dedup("stripe_id", 2, 0, b"", b"", b'{"id":"evt_1NG8Du2eZvKYlo2CUI79vXWy","objec
 # ---------------------------------------------------------------- config
 NAMES = ["SPOOL", "SECRET", "SECRET_OLD", "SECRET_FILE", "SCHEME", "ENDPOINT", "TOLERANCE",
          "MAX_BODY", "ROTATE_BYTES", "ROTATE_SECONDS", "FSYNC", "DEDUP", "DEDUP_SECONDS",
-         "KEEP_HEADERS", "STATUS_TOKEN", "MAX_LAG", "MIN_FREE", "UMASK", "INVALID_KEEP"]
+         "KEEP_HEADERS", "STATUS_TOKEN", "MAX_LAG", "MIN_FREE", "UMASK", "INVALID_KEEP",
+         "VERIFY_TOKEN", "SIGNED", "SIGNATURE"]
 
 
 def conf(name, values):
@@ -151,6 +187,11 @@ def conf(name, values):
             vals.append(v if isinstance(v, bytes) else v.encode())
         else:
             vals.append(b"")
+    # Unset fields after the first 19 names are left out (the harness
+    # reads a missing field as unset), so the names added by issue 15
+    # change no older seed.
+    while len(vals) > 19 and not (mask >> (len(vals) - 1)) & 1:
+        vals.pop()
     put("fuzz_config", name, bytes([0, mask & 0xff, (mask >> 8) & 0xff, (mask >> 16) & 0xff]) +
         b"\0".join(vals))
 
@@ -164,6 +205,14 @@ conf("everything", {"SPOOL": "/srv/spool", "SECRET": "base64:AXxDmWTa0fcdoT6CsR5
                     "MAX_LAG": "3600", "MIN_FREE": "1", "UMASK": "027", "INVALID_KEEP": "0"})
 conf("standard", {"SPOOL": "/s", "SECRET": SW_SECRET, "SCHEME": "standard",
                   "DEDUP": "header:webhook-id,svix-id", "KEEP_HEADERS": ""})
+conf("template", {"SPOOL": "/s", "SECRET": "s3cret", "SCHEME": "template-sha256-hex",
+                  "SIGNED": "{ts}.{header:X-Id}{query:id}{json:/a/0}{body}",
+                  "SIGNATURE": "X-Sig: t={ts_ms}, v1={mac}"})
+conf("template_bad", {"SPOOL": "/s", "SECRET": "s3cret", "SCHEME": "template-sha1-base64",
+                      "SIGNED": "{body", "SIGNATURE": "X-Sig: {mac}"})
+conf("template_other_scheme", {"SPOOL": "/s", "SECRET": "s3cret", "SCHEME": "github",
+                               "SIGNED": "{body}"})
+conf("meta", {"SPOOL": "/s", "SECRET": "s3cret", "SCHEME": "meta", "VERIFY_TOKEN": "vt-1"})
 conf("bad_numbers", {"SPOOL": "/s", "SECRET": "x", "TOLERANCE": "4611686018427387905",
                      "UMASK": "0778"})
 conf("secret_file_only", {"SPOOL": "/s", "SECRET_FILE": "/run/secrets/hook", "SCHEME": "token:X-Key",

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "dedup.h"
 #include "json.h"
+#include "scheme.h"
 #include "t.h"
 
 struct kv {
@@ -82,8 +83,87 @@ static void test_dedup_pointer_must_be_valid(void)
     }
 }
 
+/* hs_scheme_template on a template-sha256-hex scheme; err is 256 bytes. */
+static int template(const char *sgn, const char *shape, hs_tpl_setting *which, char *err)
+{
+    hs_scheme sc;
+    err[0] = '\0';
+    if (hs_scheme_parse("template-sha256-hex", 19, &sc) != 0)
+        return -2;
+    return hs_scheme_template(&sc, sgn, shape, which, err, 256);
+}
+
+/*
+ * fuzz_sig (mode D, its first run): every template holding {body} or
+ * {ts} made hs_scheme_template call memcpy(text, NULL, 0) for that part
+ * (tpl_part copies a part's name, and BODY and TS have none). A null
+ * source is undefined behaviour even for 0 bytes: UBSan aborts on it
+ * (make test SANITIZE=1, make fuzz), and a compiler may assume the
+ * pointer is not null. The replay is the crash file's input, then the
+ * shapes the README documents.
+ */
+static void test_template_part_without_text(void)
+{
+    static const struct { const char *sgn, *shape; int rc; } cases[] = {
+        { "{body}{body}{json:id}{", "X-Sig: {mac}", -1 },   /* the crash file */
+        { "{body}", "X-Sig: {mac}", 0 },
+        { "{ts}.{body}", "X-Sig: t={ts},v1={mac}", 0 },
+        { "v0:{ts:X-Ts}:{body}", "X-Sig: v0={mac}", 0 },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        hs_tpl_setting which;
+        char err[256];
+        CHECK_MSG(template(cases[i].sgn, cases[i].shape, &which, err) == cases[i].rc,
+                  "[%s] [%s]: [%s]", cases[i].sgn, cases[i].shape, err);
+    }
+}
+
+/* One printable ASCII line, as every configuration message must be. */
+static int printable_line(const char *s)
+{
+    if (*s == '\0') return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) return 0;
+    return 1;
+}
+
+/*
+ * fuzz_config and fuzz_sig (their first runs with templates): an unknown
+ * placeholder was quoted into the message as written, control bytes
+ * included: HOOKSPOOL_SIGNED={que<ESC>...ry:id} put terminal escapes
+ * (or a newline, a second log line) into what `hookspool check` prints
+ * and the error log. The message names a placeholder only when it is
+ * printable; otherwise it says what the placeholders are.
+ */
+static void test_template_message_printable(void)
+{
+    static const char *const bad[] = {
+        "{ts}.{header:X-Id}{que\x1b\x1b\x1bry:id}{json:/a/0}{body}",   /* the crash file */
+        "{ts_m\xf1s:X-Ts}{body}",
+        "{a\nb}{body}",
+    };
+    size_t i;
+
+    hs_tpl_setting which;
+    char err[256];
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CHECK(template(bad[i], "X-Sig: t={ts_ms}, v1={mac}", &which, err) == -1 &&
+              which == HS_TPL_SIGNED);
+        CHECK_MSG(printable_line(err), "case %zu: [%s]", i, err);
+        CHECK_MSG(strstr(err, "{body}, {ts}") != NULL, "case %zu: [%s]", i, err);
+    }
+    /* A printable one is still named. */
+    CHECK(template("{Body}", "X-Sig: {mac}", &which, err) == -1);
+    CHECK_MSG(strstr(err, "unknown placeholder {Body}") != NULL, "[%s]", err);
+}
+
 int main(void)
 {
     test_dedup_pointer_must_be_valid();
+    test_template_part_without_text();
+    test_template_message_printable();
     return T_END();
 }
