@@ -10,6 +10,8 @@
 --   BENCH_THREADS   wrk's -t
 --   BENCH_POOL_SKIP optional: ignore the pool's first lines (a later run
 --                   against the same spool must not repeat earlier events)
+--   BENCH_REPEAT    optional: send each event this many times in a row
+--                   (2: a retry storm, the second delivery a duplicate)
 -- The request is built by hand (not wrk.format) to keep the client cheap:
 -- the client shares the machine's cores with the server.
 --
@@ -24,6 +26,7 @@ dofile(debug.getinfo(1, "S").source:sub(2):match("(.*/)") .. "bench_line.lua")
 
 local TOKEN = "@RID@@@@@@@@@@@@@@@@@@@@"
 local rids, sigs, n, i = {}, {}, 0, 0
+local repeat_n, sent = 1, 0
 local head, pre, post = nil, nil, nil
 wrapped = 0
 local threads = {}
@@ -58,6 +61,7 @@ function init(args)
       ln = ln + 1
    end
    assert(n > 0, "empty pool")
+   repeat_n = tonumber(os.getenv("BENCH_REPEAT") or "1")
    head = "POST " .. wrk.path .. " HTTP/1.1\r\n" ..
           "Host: " .. wrk.headers["Host"] .. "\r\n" ..
           "Content-Type: application/json\r\n" ..
@@ -66,6 +70,11 @@ function init(args)
 end
 
 function request()
+   if sent % repeat_n ~= 0 then
+      sent = sent + 1
+      return head .. sigs[i] .. "\r\n\r\n" .. pre .. rids[i] .. post
+   end
+   sent = sent + 1
    i = i + 1
    if i > n then i = 1; wrapped = wrapped + 1 end
    return head .. sigs[i] .. "\r\n\r\n" .. pre .. rids[i] .. post

@@ -12,6 +12,10 @@
 #        hookspool.fcgi  HOOKSPOOL_FSYNC=never, dedup off
 #        hookspool.fcgi  HOOKSPOOL_FSYNC=always, dedup off
 #        hookspool.fcgi  HOOKSPOOL_FSYNC=never, dedup on (Caliza's default key)
+#        hookspool.fcgi  HOOKSPOOL_FSYNC=always, dedup on: the default of every
+#                        HMAC preset
+#        hookspool.fcgi  the same under a retry storm: every event delivered
+#                        twice in a row (the second answered as a duplicate)
 #        null responder  bench/null_fcgi.c (the ceiling)
 #        PHP             bench/receiver.php under php-cgi (PHP_FCGI_CHILDREN=0)
 #      req/s, p50, p99, non-2xx answers, the server side's CPU per request
@@ -50,6 +54,7 @@
 #   BENCH_PERF=auto|0|1    BENCH_KEEP=1 keeps the temporary directory
 #   BENCH_STATUS_SEGMENTS=50000  segments in ready/ for the status measurement
 #   BENCH_ONLY=status      only the status measurement (9), then the report
+#   BENCH_ONLY=fcgi        only the FastCGI rows (1) and the disk's flush rate, then the report
 #   BENCH_WAIT_QUIET=0     wait up to this many seconds for other processes
 #                          to stop using the CPU before starting
 #   BENCH_OUT=bench/last-run.md
@@ -111,7 +116,7 @@ for v in SECS REPS PROCS CONNS THREADS WARMUP CGI_SECS POOL_N MEM_EARLY MEM_LATE
 done
 [ "$CONNS" -ge "$THREADS" ] || die "BENCH_CONNS must be at least BENCH_THREADS"
 [ "$MEM_LATE" -gt "$MEM_EARLY" ] || die "BENCH_MEM_LATE must be more than BENCH_MEM_EARLY"
-case $ONLY in ''|status) ;; *) die "BENCH_ONLY must be empty or status, not '$ONLY'" ;; esac
+case $ONLY in ''|status|fcgi) ;; *) die "BENCH_ONLY must be empty, status or fcgi, not '$ONLY'" ;; esac
 
 # ------------------------------------------------------------ tools, builds
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 is missing: apt-get install -y $2"; }
@@ -414,8 +419,8 @@ write_fcgi_conf() {   # CFG DIR PORT
     conf_head "$dir" "$port" mod_fastcgi
     case $cfg in
     hs_*)
-        [ "$cfg" = hs_always ] && fsync=always
-        [ "$cfg" = hs_dedup ] && dedup=""
+        case $cfg in hs_always|hs_default|hs_storm) fsync=always ;; esac
+        case $cfg in hs_dedup|hs_default|hs_storm) dedup="" ;; esac
         cat <<EOF
 fastcgi.server = ( "/hook" => (( "bin-path" => "$FCGI",
     "socket" => "$dir/fcgi.sock", "max-procs" => $PROCS, "check-local" => "disable",
@@ -462,7 +467,7 @@ EOF
 
 # wrk POSTing pool events: run_wrk OUT URL SECONDS POOL [SKIP]
 run_wrk() {
-    BENCH_THREADS=$THREADS BENCH_TEMPLATE=$TPL BENCH_POOL=$4 BENCH_POOL_SKIP=${5:-0} \
+    BENCH_THREADS=$THREADS BENCH_TEMPLATE=$TPL BENCH_POOL=$4 BENCH_POOL_SKIP=${5:-0} BENCH_REPEAT=${REPEAT:-1} \
         timeout $(( $3 + 60 )) wrk -t"$THREADS" -c"$CONNS" -d"$3"s --timeout 10s --latency \
         -s "$HERE/post.lua" "$2" >"$1" 2>&1 || { cat "$1" >&2; die "wrk failed"; }
     grep -q '^BENCH ' "$1" || { cat "$1" >&2; die "wrk printed no result"; }
@@ -607,7 +612,7 @@ else
 say "disk flush rate before the FastCGI series ($FSECS s)"
 fsync_rate before
 
-FCGI_CFGS="hs_never hs_always hs_dedup null php"
+FCGI_CFGS="hs_never hs_always hs_dedup hs_default hs_storm null php"
 say "FastCGI: $REPS x ($FCGI_CFGS), $SECS s each, $PROCS processes, $CONNS connections"
 for rep in $(seq 1 "$REPS"); do
     for cfg in $FCGI_CFGS; do
@@ -620,13 +625,16 @@ for rep in $(seq 1 "$REPS"); do
         null) path=/hook store="" ;;
         *) path=/hook store=$dir/spool ;;
         esac
-        measure fcgi "$cfg" "$rep" "$dir" "$port" "$path" "$SECS" "$PROCS" "$store"
+        REPEAT=1
+        [ "$cfg" = hs_storm ] && REPEAT=2
+        REPEAT=$REPEAT measure fcgi "$cfg" "$rep" "$dir" "$port" "$path" "$SECS" "$PROCS" "$store"
         clean_run "$dir"
     done
 done
 
 say "disk flush rate after the FastCGI series"
 fsync_rate after
+if [ "$ONLY" != fcgi ]; then
 
 # ------------------------------------------------------------ 7. perf
 perf_ok=0
@@ -840,6 +848,7 @@ done
 clean_run "$full"
 
 status_bench
+fi   # BENCH_ONLY=fcgi
 fi
 
 # ------------------------------------------------------------ the report

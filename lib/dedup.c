@@ -183,12 +183,33 @@ static void hs_dedup_op_done(hs_dedup_op *op)
     op->own = 0;
 }
 
+/* Under the spool lock, outside a store transaction: checkpoint the
+ * store when its WAL is long. With op->flush the active segment is
+ * flushed first, so that no key becomes durable before its line (see
+ * store.h, "Durability order"): every line whose key is in the WAL was
+ * written before its key was committed, in the active segment or in a
+ * sealed one (flushed when it was sealed). */
+static int checkpoint_if_due(hs_dedup_op *op, hs_spool *sp)
+{
+    char name[HS_SEG_NAME_MAX];
+    uint64_t size;
+    int fd, rc;
+
+    if (hs_store_wal_pages(op->store) < HS_STORE_WAL_PAGES) return 0;
+    if (op->flush) {
+        if ((rc = hs_spool_current(sp, name, &fd, &size)) != 0) return rc;
+        if (fd >= 0 && fdatasync(fd) != 0) return -errno;
+    }
+    return hs_store_checkpoint(op->store);
+}
+
 static int pre_hook(void *arg, hs_spool *sp)
 {
     hs_dedup_op *op = arg;
     int rc, seen;
 
     if ((rc = find_store(op)) <= 0) return op->has_key && rc == 0 ? -EIO : rc;
+    if ((rc = checkpoint_if_due(op, sp)) != 0) return rc;
     if ((rc = hs_store_begin(op->store)) != 0) return rc;
     if ((rc = hs_dedup_catch_up(op, sp)) != 0) goto fail;
     if (!op->has_key) return 0;
@@ -234,6 +255,25 @@ static int post_hook(void *arg, const char *seg, uint64_t end)
     return 0;
 }
 
+/* The active segment (flushed) is about to be sealed: the catch-up of
+ * this operation indexed it to its end, and that index must be durable
+ * before the segment leaves active/, since the catch-up never reads a
+ * sealed segment again (a power cut would otherwise lose its keys and
+ * let their retries in as new events). */
+static int seal_hook(void *arg, const char *seg, uint64_t end)
+{
+    hs_dedup_op *op = arg;
+    int rc, in_tx;
+
+    (void)seg;
+    (void)end;
+    if (op->store == NULL) return 0;
+    in_tx = hs_store_in_tx(op->store);
+    if (in_tx && (rc = hs_store_commit(op->store)) != 0) return rc;
+    if ((rc = hs_store_sync(op->store)) != 0) return rc;
+    return in_tx ? hs_store_begin(op->store) : 0;
+}
+
 static void abort_hook(void *arg)
 {
     hs_dedup_op *op = arg;
@@ -246,6 +286,7 @@ static hs_spool_hooks hs_dedup_hooks(hs_dedup_op *op)
     hs_spool_hooks h;
     h.pre = pre_hook;
     h.post = post_hook;
+    h.seal = seal_hook;
     h.abort = abort_hook;
     h.arg = op;
     return h;
@@ -266,6 +307,7 @@ static int rotate_pre(void *arg, hs_spool *sp)
     hs_dedup_op *op = arg;
     int rc;
     if ((rc = find_store(op)) <= 0) return rc;
+    if ((rc = checkpoint_if_due(op, sp)) != 0) return rc;
     if ((rc = hs_store_begin(op->store)) != 0) return rc;
     if ((rc = hs_dedup_catch_up(op, sp)) != 0) {
         hs_store_rollback(op->store);
@@ -284,8 +326,10 @@ int hs_dedup_rotate(hs_spool *sp, const hs_spool_opts *opts, int force, int *sea
     op.spool = hs_spool_path(sp);
     op.umask = opts->umask;
     op.now = (int64_t)time(NULL);
+    op.flush = opts->fsync_always;
     memset(&h, 0, sizeof(h));
     h.pre = rotate_pre;
+    h.seal = seal_hook;
     h.arg = &op;
     rc = hs_spool_rotate_hooks(sp, opts, force, sealed, &h);
     hs_dedup_op_done(&op);

@@ -622,12 +622,16 @@ unlinked:
     return 0;
 }
 
-/* Seal the cached segment (flushed first, so ready/ only ever holds
- * complete data even after a power cut). */
-static int seal_current(hs_spool *sp, int fsync_always)
+/* Seal the cached segment of `size` bytes (flushed first, so ready/
+ * only ever holds complete data even after a power cut; then the seal
+ * hook, if any, makes what depends on it durable). */
+static int seal_current(hs_spool *sp, int fsync_always, off_t size, const hs_spool_hooks *hooks)
 {
     int rc;
     if (fsync_always && fdatasync(sp->seg_fd) != 0) return -errno;
+    if (hooks != NULL && hooks->seal != NULL &&
+        (rc = hooks->seal(hooks->arg, sp->seg_name, (uint64_t)size)) != 0)
+        return rc;
     rc = seal_file(sp, sp->seg_name, fsync_always);
     forget_seg(sp);
     return rc;
@@ -754,7 +758,7 @@ static int load_seg(hs_spool *sp, int fsync_always)
         if (size == 0) {
             if (unlinkat(sp->active_fd, l.name[i], 0) != 0) { rc = -errno; goto out; }
             forget_seg(sp);
-        } else if ((rc = seal_current(sp, fsync_always)) != 0) {
+        } else if ((rc = seal_current(sp, fsync_always, size, NULL)) != 0) {
             goto out;
         }
     }
@@ -779,7 +783,8 @@ static int open_current(hs_spool *sp, int fsync_always, struct stat *st)
  * *size receives its size. With create, a missing segment is created.
  * Under the lock. */
 static int prepare_seg(hs_spool *sp, const hs_spool_opts *opts, uint64_t stamp,
-                       size_t want, int force, int create, off_t *size, int *sealed)
+                       size_t want, int force, int create, off_t *size, int *sealed,
+                       const hs_spool_hooks *hooks)
 {
     struct stat st;
     time_t now = (time_t)(sp->now_us / 1000000u);
@@ -796,7 +801,7 @@ static int prepare_seg(hs_spool *sp, const hs_spool_opts *opts, uint64_t stamp,
         if (*size > 0 &&
             (force || old ||
              (unsigned long long)*size + want > (unsigned long long)opts->rotate_bytes)) {
-            if ((rc = seal_current(sp, opts->fsync_always)) != 0) return rc;
+            if ((rc = seal_current(sp, opts->fsync_always, *size, hooks)) != 0) return rc;
             if (sealed) *sealed = 1;
         } else if (*size == 0 && old) {
             /* An empty segment left by a crash: its name's time would lie
@@ -843,7 +848,7 @@ int hs_spool_append(hs_spool *sp, const hs_spool_opts *opts,
     uint64_t ticket = 0;
     dev_t dev;
     ino_t ino;
-    int rc, fd, began = 0;
+    int rc, frc, fd, began = 0;
 
     if (len == 0 || line[len - 1] != '\n' || len < HS_ID_LEN || len < HS_TS_LEN ||
         id_off > len - HS_ID_LEN || ts_off > len - HS_TS_LEN)
@@ -851,10 +856,26 @@ int hs_spool_append(hs_spool *sp, const hs_spool_opts *opts,
     if ((rc = lock_spool(sp)) != 0) return rc;
     if ((rc = next_stamp(sp, &stamp)) != 0) goto unlock;
     if (hooks != NULL && hooks->pre != NULL) {
-        if ((rc = hooks->pre(hooks->arg, sp)) != 0) goto unlock;
+        if ((rc = hooks->pre(hooks->arg, sp)) > 0 && opts->fsync_always && sp->seg_fd >= 0) {
+            /* A decision without a line ("duplicate") is acknowledged
+             * like one: the line it rests on may be in the active
+             * segment, written by a writer still waiting for its flush,
+             * and a power cut before that flush would lose the event
+             * this answer acknowledges. */
+            fd = sp->seg_fd;
+            dev = sp->seg_dev;
+            ino = sp->seg_ino;
+            ticket = hs_flusher_written(sp->flusher, dev, ino);
+            unlock_spool(sp);
+            frc = hs_flusher_wait(sp->flusher, dev, ino, ticket, fd);
+            release_seg(sp);
+            if (frc != 0) rc = frc;
+            return rc;
+        }
+        if (rc != 0) goto unlock;
         began = 1;
     }
-    if ((rc = prepare_seg(sp, opts, stamp, len, 0, 1, &off, NULL)) != 0) goto unlock;
+    if ((rc = prepare_seg(sp, opts, stamp, len, 0, 1, &off, NULL, hooks)) != 0) goto unlock;
 
     /* The id from the stamp (unique, in arrival order), received_at from
      * the clock (true even while the stamp runs ahead of it). */
@@ -918,7 +939,7 @@ int hs_spool_rotate_hooks(hs_spool *sp, const hs_spool_opts *opts, int force,
     if ((rc = lock_spool(sp)) != 0) return rc;
     rc = next_stamp(sp, &stamp);
     if (rc == 0 && hooks != NULL && hooks->pre != NULL) rc = hooks->pre(hooks->arg, sp);
-    if (rc == 0) rc = prepare_seg(sp, opts, stamp, 0, force, 0, &size, sealed);
+    if (rc == 0) rc = prepare_seg(sp, opts, stamp, 0, force, 0, &size, sealed, hooks);
     unlock_spool(sp);
     release_seg(sp);
     return rc;

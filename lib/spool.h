@@ -72,7 +72,14 @@ const char *hs_spool_path(const hs_spool *sp);
  * module (dedup) can decide and record atomically with the write:
  *  pre:   before anything is written or sealed; a non-zero return aborts
  *         the append with that value (positive: a decision such as
- *         "duplicate"; negative: an errno);
+ *         "duplicate", answered like an append: with fsync_always, only
+ *         once the active segment, which may hold the line that decision
+ *         rests on, is flushed; negative: an errno);
+ *  seal:  when the active segment, its data flushed, is about to leave
+ *         active/ (sealed by this append or rotate), with its name and
+ *         size; whatever must be durable before the segment is sealed
+ *         (the index of its keys) is made so here; non-zero fails the
+ *         operation with that value and the segment stays active;
  *  post:  after the line is completely written, with the segment's name
  *         and its new end; a non-zero return cuts the line back out and
  *         the append fails with that value;
@@ -83,6 +90,7 @@ const char *hs_spool_path(const hs_spool *sp);
 typedef struct hs_spool_hooks {
     int  (*pre)(void *arg, hs_spool *sp);
     int  (*post)(void *arg, const char *seg, uint64_t end);
+    int  (*seal)(void *arg, const char *seg, uint64_t end);
     void (*abort)(void *arg);
     void  *arg;
 } hs_spool_hooks;

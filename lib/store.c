@@ -38,12 +38,12 @@ static const char *const sql[Q_MAX] = {
 
 /* Per connection (one per FastCGI worker thread). Sizes chosen for
  * small hosts and for Private_Dirty under 2 MiB: a 64 KiB page cache,
- * and a WAL checkpointed every 32 pages (128 KiB) and truncated back to
- * 64 KiB, so the store stays small beside the segments on a tiny quota:
- * deleting sealed segments must give the space back for new events. */
+ * and a WAL checkpointed after HS_STORE_WAL_PAGES (by the caller, see
+ * store.h: never by a commit itself) and truncated back to 64 KiB, so
+ * the store stays small beside the segments on a tiny quota: deleting
+ * sealed segments must give the space back for new events. */
 static const char settings[] =
     "PRAGMA synchronous=NORMAL;"
-    "PRAGMA wal_autocheckpoint=32;"
     "PRAGMA journal_size_limit=65536;"
     "PRAGMA cache_size=-64;";
 
@@ -78,7 +78,18 @@ static int set_wal(sqlite3 *db)
 struct hs_store {
     sqlite3      *db;
     sqlite3_stmt *q[Q_MAX];
+    int           wal_pages;   /* after our last commit (the WAL hook) */
 };
+
+/* Replaces SQLite's automatic checkpoint (store.h, "Durability order"):
+ * only note the WAL's length. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    (void)db;
+    (void)name;
+    ((hs_store *)arg)->wal_pages = pages;
+    return SQLITE_OK;
+}
 
 /* One table from SQLite's result codes to errno (see store.h). An I/O
  * or open error carries the system's errno (ENOSPC, EDQUOT, EACCES...),
@@ -151,6 +162,24 @@ int hs_store_open(const char *spool, mode_t umask, int create, hs_store **out)
  * rollback-journal start-up raced on the shared journal and answered
  * SQLITE_IOERR (RDLOCK, DELETE_NOENT) now and then.
  */
+/* fsync the directory holding path. */
+static int fsync_parent(const char *path)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    size_t n = slash == NULL ? 0 : (size_t)(slash - path);
+    int fd, rc;
+
+    if (n == 0 || n >= sizeof(dir)) return -EINVAL;
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    rc = fsync(fd) != 0 ? -errno : 0;
+    if (close(fd) != 0 && rc == 0) rc = -errno;
+    return rc;
+}
+
 static int create_store(const char *path, mode_t umask)
 {
     static unsigned counter;
@@ -192,6 +221,10 @@ static int create_store(const char *path, mode_t umask)
         if (access(side, F_OK) == 0) rc = -EIO;
     }
     if (rc == 0 && link(tmp, path) != 0 && errno != EEXIST) rc = -errno;
+    /* The new name is durable only once its directory is flushed: a
+     * power cut would otherwise take the store (every key of the sealed
+     * segments) while the segments stay. */
+    if (rc == 0) rc = fsync_parent(path);
 out:
     for (i = 0; i < sizeof(sidecar) / sizeof(sidecar[0]); i++) {
         snprintf(side, sizeof(side), "%s%s", tmp, sidecar[i]);
@@ -234,6 +267,16 @@ static int open_once(const char *spool, mode_t umask, int create, hs_store **out
      * only repairs a store switched back by hand. */
     if ((rc = set_wal(st->db)) != SQLITE_OK) goto fail;
     if ((rc = sqlite3_exec(st->db, settings, NULL, NULL, NULL)) != SQLITE_OK) goto fail;
+    sqlite3_wal_hook(st->db, wal_hook, st);
+    /* A new connection has made no commit yet: start from the WAL's
+     * length on disk (about: pages of the default size with their frame
+     * headers), so a one-request process (CGI) checkpoints too. */
+    {
+        char wal[PATH_MAX + 8];
+        struct stat ws;
+        snprintf(wal, sizeof(wal), "%s-wal", path);
+        if (stat(wal, &ws) == 0) st->wal_pages = (int)(ws.st_size / (4096 + 24));
+    }
     for (i = 0; i < Q_MAX; i++) {
         rc = sqlite3_prepare_v3(st->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->q[i], NULL);
         if (rc != SQLITE_OK) goto fail;
@@ -276,6 +319,37 @@ int hs_store_commit(hs_store *st)
 void hs_store_rollback(hs_store *st)
 {
     if (!sqlite3_get_autocommit(st->db)) (void)run(st, Q_ROLLBACK, NULL, NULL);
+}
+
+int hs_store_in_tx(hs_store *st) { return !sqlite3_get_autocommit(st->db); }
+
+int hs_store_wal_pages(const hs_store *st) { return st->wal_pages; }
+
+int hs_store_checkpoint(hs_store *st)
+{
+    int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (rc != SQLITE_OK) return err_of_db(st->db, rc);
+    st->wal_pages = 0;
+    return 0;
+}
+
+int hs_store_sync(hs_store *st)
+{
+    /* The safety level cannot change inside a transaction: switch to
+     * FULL around a transaction of its own, which writes one row so that
+     * its commit has frames to flush (with every earlier one). */
+    int rc = sqlite3_exec(st->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL), r2;
+    if (rc != SQLITE_OK) return err_of_db(st->db, rc);
+    if ((rc = hs_store_begin(st)) == 0) {
+        int64_t n = 0;
+        if ((rc = hs_store_meta_get(st, "syncs", &n)) == 0)
+            rc = hs_store_meta_set(st, "syncs", n + 1);
+        if (rc == 0) rc = hs_store_commit(st);
+        else hs_store_rollback(st);
+    }
+    r2 = sqlite3_exec(st->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+    if (rc == 0 && r2 != SQLITE_OK) rc = err_of_db(st->db, r2);
+    return rc;
 }
 
 static int bind_key(sqlite3_stmt *s, const unsigned char *k)

@@ -24,6 +24,7 @@
 #define HS_STORE_SEG_MAX    128       /* a segment name */
 #define HS_STORE_BUSY_MS    10000     /* then -ETIMEDOUT */
 #define HS_STORE_CACHE_KIB  256       /* page cache per connection */
+#define HS_STORE_WAL_PAGES  32        /* WAL pages that make a checkpoint due */
 
 typedef struct hs_store hs_store;
 
@@ -39,6 +40,28 @@ void hs_store_close(hs_store *st);
 int  hs_store_begin(hs_store *st);
 int  hs_store_commit(hs_store *st);
 void hs_store_rollback(hs_store *st);
+
+/*
+ * Durability order. Commits are not flushed (synchronous=NORMAL), and no
+ * commit checkpoints by itself: a checkpoint flushes the WAL, and so
+ * would make keys durable whose lines are not yet (a power cut would
+ * then leave a key without its line, and the sender's retry would be
+ * answered "duplicate" for an event the spool lost). The caller flushes
+ * the lines first, then calls these:
+ *
+ * hs_store_wal_pages: the WAL's length in pages after this connection's
+ *   last commit (0 after its checkpoint);
+ * hs_store_checkpoint: a passive checkpoint (flushes the WAL, copies it
+ *   into the database, flushes that); never inside a transaction;
+ * hs_store_sync: every commit so far made durable (a small transaction
+ *   of its own, committed with the WAL flushed); never inside a
+ *   transaction.
+ */
+int  hs_store_wal_pages(const hs_store *st);
+int  hs_store_checkpoint(hs_store *st);
+int  hs_store_sync(hs_store *st);
+/* 1 inside a transaction (begun and not yet committed or rolled back). */
+int  hs_store_in_tx(hs_store *st);
 
 /* 1 when key k was recorded at a time t >= now - ttl, else 0. */
 int  hs_store_key_seen(hs_store *st, const unsigned char k[HS_STORE_KEY_LEN],
