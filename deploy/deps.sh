@@ -13,11 +13,11 @@
 # nothing half-works.
 set -u
 GOAL=${1:-test}
-BUILD_PKGS="gcc make libc6-dev libfcgi-dev libssl-dev libsqlite3-dev"
+BUILD_PKGS="gcc make libc6-dev libfcgi-dev libssl-dev libsqlite3-dev zlib1g-dev"
 DEMO_PKGS="$BUILD_PKGS lighttpd curl python3"
 # libclang-rt-dev is Debian's default clang's runtimes (libFuzzer, ASan,
 # UBSan), whatever clang version that is.
-TEST_PKGS="$DEMO_PKGS sqlite3 mariadb-server mariadb-client php-cli php-mysql valgrind clang libclang-rt-dev apache2 libapache2-mod-fcgid nginx spawn-fcgi multiwatch strace"
+TEST_PKGS="$DEMO_PKGS sqlite3 mariadb-server mariadb-client php-cli php-mysql valgrind clang libclang-rt-dev apache2 libapache2-mod-fcgid nginx spawn-fcgi multiwatch strace chromium"
 case $GOAL in
     build) PKGS=$BUILD_PKGS ;;
     demo)  PKGS=$DEMO_PKGS ;;

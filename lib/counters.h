@@ -112,12 +112,14 @@ typedef struct hs_counters_snap {
  * scans; the counters file only keeps them). Eight 64-bit words, in the
  * order of the cache slots.
  */
+#define HS_CNT_NO_OLDEST INT64_MIN   /* ready/ is empty */
 typedef struct hs_counters_scan {
     uint64_t active_bytes;
     uint64_t ready_segments;
     uint64_t ready_bytes;
-    uint64_t have_oldest;                      /* 1: oldest_ready is set */
-    int64_t  oldest_ready;                     /* seconds since the epoch */
+    uint64_t archive_bytes;                    /* in archive/ (compressed) */
+    int64_t  oldest_ready;                     /* seconds since the epoch;
+                                                * HS_CNT_NO_OLDEST: none */
     uint64_t claimed_segments;
     uint64_t failed_segments;
     uint64_t invalid_bodies;

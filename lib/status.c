@@ -115,7 +115,7 @@ static int scan_spool(void *arg, hs_counters_scan *out)
 {
     const scan_arg *a = arg;
     tally active = { 0, 0, 0, 0 }, ready = { 0, 0, 0, 0 }, claimed = { 0, 0, 0, 0 },
-          failed = { 0, 0, 0, 0 }, invalid = { 0, 0, 0, 0 };
+          failed = { 0, 0, 0, 0 }, invalid = { 0, 0, 0, 0 }, archive = { 0, 0, 0, 0 };
     int rc = 0, r;
 
     if ((r = tally_dir(a->root_fd, HS_DIR_ACTIVE, 1, 0, &active)) != 0) rc = r;
@@ -123,11 +123,12 @@ static int scan_spool(void *arg, hs_counters_scan *out)
     if ((r = tally_dir(a->root_fd, HS_DIR_CLAIMED, 1, 0, &claimed)) != 0) rc = r;
     if ((r = tally_dir(a->root_fd, HS_DIR_FAILED, 1, 0, &failed)) != 0) rc = r;
     if ((r = tally_dir(a->root_fd, HS_DIR_INVALID, 0, 0, &invalid)) != 0) rc = r;
+    if ((r = tally_dir(a->root_fd, HS_DIR_ARCHIVE, 0, 0, &archive)) != 0) rc = r;
     out->active_bytes = active.bytes;
     out->ready_segments = ready.files;
     out->ready_bytes = ready.bytes;
-    out->have_oldest = (uint64_t)ready.have_oldest;
-    out->oldest_ready = ready.oldest;
+    out->archive_bytes = archive.bytes;
+    out->oldest_ready = ready.have_oldest ? ready.oldest : HS_CNT_NO_OLDEST;
     out->claimed_segments = claimed.files;
     out->failed_segments = failed.files;
     out->invalid_bodies = invalid.files;
@@ -152,6 +153,7 @@ static void collect_spool(const char *path, time_t now, int cached, hs_status *s
         st->counters_err = hs_counters_status(path, now, scan_spool, &a, &st->counters, &fig);
     } else {
         memset(&fig, 0, sizeof(fig));
+        fig.oldest_ready = HS_CNT_NO_OLDEST;
         (void)scan_spool(&a, &fig);
         st->counters_err = hs_counters_read(path, &st->counters);
     }
@@ -159,7 +161,10 @@ static void collect_spool(const char *path, time_t now, int cached, hs_status *s
     st->active_bytes = fig.active_bytes;
     st->ready_segments = fig.ready_segments;
     st->ready_bytes = fig.ready_bytes;
-    if (fig.have_oldest && (int64_t)now > fig.oldest_ready)
+    st->archive_bytes = fig.archive_bytes;
+    /* 0: a cache an older hookspool stored, with nothing in ready/ */
+    if (fig.oldest_ready != HS_CNT_NO_OLDEST && fig.oldest_ready > 0 &&
+        (int64_t)now > fig.oldest_ready)
         st->oldest_ready_age_s = (uint64_t)((int64_t)now - fig.oldest_ready);
     st->claimed_segments = fig.claimed_segments;
     st->failed_segments = fig.failed_segments;
@@ -231,10 +236,11 @@ static void json_status(const hs_config *cfg, const hs_status *st, int full, hs_
     hs_buf_printf(b, "}},\"spool\":{\"active_bytes\":%" PRIu64 ",\"ready_segments\":%" PRIu64
                   ",\"ready_bytes\":%" PRIu64 ",\"oldest_ready_age_s\":%" PRIu64
                   ",\"claimed_segments\":%" PRIu64 ",\"failed_segments\":%" PRIu64
-                  ",\"invalid_bodies\":%" PRIu64 ",\"free_bytes\":%" PRIu64 "}}\n",
+                  ",\"invalid_bodies\":%" PRIu64 ",\"free_bytes\":%" PRIu64
+                  ",\"archive_bytes\":%" PRIu64 "}}\n",
                   st->active_bytes, st->ready_segments, st->ready_bytes,
                   st->oldest_ready_age_s, st->claimed_segments, st->failed_segments,
-                  st->invalid_bodies, st->free_bytes);
+                  st->invalid_bodies, st->free_bytes, st->archive_bytes);
 }
 
 /* A label value per text format 0.0.4: backslash, double quote and
@@ -320,6 +326,8 @@ static void prom_status(const hs_config *cfg, const hs_status *st, hs_buf *b)
              st->invalid_bodies);
     prom_one(b, "hookspool_free_bytes", "gauge",
              "Free bytes for the spool in its filesystem.", st->free_bytes);
+    prom_one(b, "hookspool_archive_bytes", "gauge",
+             "Bytes of consumed segments kept in archive/ (compressed).", st->archive_bytes);
 }
 
 int hs_status_format(const hs_config *cfg, const hs_status *st, hs_status_form form,

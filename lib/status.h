@@ -70,6 +70,7 @@ typedef struct hs_status {
     uint64_t failed_segments;
     uint64_t invalid_bodies;
     uint64_t free_bytes;          /* 0 when statvfs failed */
+    uint64_t archive_bytes;       /* archive/'s files (HOOKSPOOL_ARCHIVE_SECONDS) */
     unsigned reasons;             /* bit (1u << hs_degraded) per reason */
 } hs_status;
 
