@@ -281,7 +281,9 @@ int hs_archive_replay(const char *path, mode_t umask, const hs_ev_filter *f, uin
         if (ready < 0) rc = -errno;
     }
     if (rc != 0) goto out;
-    if ((rc = tmp_create(arch, umask, tmp, &r.fd)) != 0) goto out;
+    /* The new segment gets the spool's own modes (a cron job in the
+     * group may have to read it), as the consumers' files do. */
+    if ((rc = tmp_create(arch, (mode_t)(~root_st.st_mode & 0777), tmp, &r.fd)) != 0) goto out;
     hs_spool_fmt_ts(now_us, r.ts);
     r.n = 0;
     hs_buf_init(&r.out);
