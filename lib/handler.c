@@ -441,10 +441,15 @@ static void handle_status(hs_ctx *ctx, const hs_config *cfg, const hs_request *r
     } else if (!status_authorized(cfg, req)) {
         reject(ctx, cfg, req, resp, HS_R_UNAUTHORIZED, "status without the right "
                "HOOKSPOOL_STATUS_TOKEN");
-        /* A browser asks for the token on this. */
-        if (form == HS_STATUS_HTML)
-            hs_buf_puts(&resp->head, "WWW-Authenticate: Basic realm=\"hookspool status\", "
+        /* A browser asks for the token on a Basic challenge alone:
+         * Apache folds two WWW-Authenticate lines into one ("Bearer,
+         * Basic ..."), which Chromium does not take. */
+        if (form == HS_STATUS_HTML) {
+            hs_buf_reset(&resp->head);
+            hs_buf_puts(&resp->head, "Cache-Control: no-store\r\n"
+                        "WWW-Authenticate: Basic realm=\"hookspool status\", "
                         "charset=\"UTF-8\"\r\n");
+        }
         return;
     }
     /* An unreadable secret file fails every POST: the monitor must see
