@@ -366,10 +366,12 @@ done:
 #define BASIC_MAX 1024   /* bytes of a Basic credential decoded at most */
 
 /* Is the status token right? Constant time in the token's bytes. Only
- * called when a token is configured. "Bearer <token>", or HTTP Basic
- * with the token as the password and any user name, so a browser can
- * open the HTML page (Apache passes Authorization only with CGIPassAuth). */
-static int status_authorized(const hs_config *cfg, const hs_request *req)
+ * called when a token is configured. "Bearer <token>"; with basic (the
+ * HTML page only, so a browser can open it) also HTTP Basic with the
+ * token as the password and any user name. The JSON and Prometheus
+ * forms stay Bearer only, as they always were. (Apache passes
+ * Authorization only with CGIPassAuth.) */
+static int status_authorized(const hs_config *cfg, const hs_request *req, int basic)
 {
     const char *a = hs_param(req->params, "HTTP_AUTHORIZATION");
     unsigned char dec[BASIC_MAX];
@@ -383,7 +385,7 @@ static int status_authorized(const hs_config *cfg, const hs_request *req)
         while (*a == ' ') a++;
         return hs_crypto_token_equal(a, strlen(a), cfg->status_token, strlen(cfg->status_token));
     }
-    if (strncasecmp(a, "Basic ", 6) != 0) return 0;
+    if (!basic || strncasecmp(a, "Basic ", 6) != 0) return 0;
     a += 6;
     while (*a == ' ') a++;
     n = strlen(a);
@@ -438,7 +440,7 @@ static void handle_status(hs_ctx *ctx, const hs_config *cfg, const hs_request *r
             return;
         }
         form = HS_STATUS_BRIEF;
-    } else if (!status_authorized(cfg, req)) {
+    } else if (!status_authorized(cfg, req, form == HS_STATUS_HTML)) {
         reject(ctx, cfg, req, resp, HS_R_UNAUTHORIZED, "status without the right "
                "HOOKSPOOL_STATUS_TOKEN");
         /* A browser asks for the token on a Basic challenge alone:

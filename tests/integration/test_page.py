@@ -84,6 +84,8 @@ def check_page(T, srv, label, shot=None):
             "%s: nothing external, no script, no CSS" % label)
     st2, _h, _b = srv.get(path=path, headers={"Authorization": "Bearer " + TOKEN})
     T.check(st2 == 200, "%s: Bearer works too" % label, st2)
+    st2, _h, _b = srv.get(headers={"Authorization": basic})
+    T.check(st2 == 401, "%s: the JSON status stays Bearer only" % label, st2)
     T.check("&lt;b&gt;" in page and "<b>x" not in page, "%s: the key's markup escaped" % label)
     T.check('"amount"' not in page and "TRANSACTION_COMPLETED" in page,
             "%s: keys listed, no body" % label)
