@@ -14,7 +14,7 @@ CC      ?= cc
 # code needs to compile at all rides on HS_CFLAGS, which is always added.
 CFLAGS  ?= -O2 -g
 HS_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ilib
-LDLIBS  += -lfcgi -lcrypto -lsqlite3
+LDLIBS  += -lfcgi -lcrypto -lsqlite3 -lz
 PORT    ?= 8080
 PREFIX  ?= /usr/local
 FUZZ_SECONDS ?= 30

@@ -17,7 +17,9 @@
 
 #include "buf.h"
 #include "config.h"
+#include "archive.h"
 #include "consumer.h"
+#include "events.h"
 #include "ctx.h"
 #include "crypto.h"
 #include "sign.h"
@@ -75,6 +77,25 @@
     "      move dead-letter segments (default: all of failed/) back to\n" \
     "      ready/ with their attempt counts reset; print their new paths\n"
 
+#define EVENTS_HELP \
+    "  events [-s DIR] [--endpoint E] [--key K] [--id ID] [--since T]\n" \
+    "         [--until T] [--table]\n" \
+    "      print the stored events (active/, ready/, claimed/, failed/ and\n" \
+    "      archive/) passing every filter, oldest first, as their JSON\n" \
+    "      lines, or --table: id, received_at, endpoint, key. --key matches\n" \
+    "      the key's JSON or one of its values; T is a duration back from\n" \
+    "      now (90s, 30m, 2h, 7d) or 2026-12-01T00:00:00Z, compared with\n" \
+    "      the time in the event's id. Reads only; writes nothing\n"
+#define SHOW_HELP \
+    "  show [-s DIR] ID\n" \
+    "      print the event with this id (its JSON line); exit 1 if none\n"
+#define REPLAY_HELP \
+    "  replay [-s DIR] [--endpoint E] [--key K] [--id ID] [--since T]\n" \
+    "         [--until T]\n" \
+    "      copy the archived events passing the filters (as for events)\n" \
+    "      into one new segment in ready/, ids kept, each with\n" \
+    "      \"replayed_at\"; print its path. Dedup does not apply\n"
+
 /* The status a consumer command's lib result maps to (consumer.h). */
 #define CONS_EXIT(rc) ((rc) == 0 ? 0 : 1)
 
@@ -95,6 +116,7 @@ static void usage(FILE *f)
           "  rotate [-s DIR]\n"
           "      seal the active segment now\n", f);
     fputs(CLAIM_HELP DONE_HELP REQUEUE_HELP CONSUME_HELP RETRY_HELP STATUS_HELP CHECK_HELP, f);
+    fputs(EVENTS_HELP SHOW_HELP REPLAY_HELP, f);
     fputs("\n"
           "The spool is -s DIR or HOOKSPOOL_SPOOL; HOOKSPOOL_ROTATE_SECONDS\n"
           "(default 60) says when an active segment is due for sealing.\n"
@@ -269,7 +291,7 @@ static const char *env_lookup(void *arg, const char *name)
  * Returns 0, or 2 with a message (also when the spool does not exist and
  * neither does its parent directory). */
 static int spool_setup(const char *cmd, const char *s, char path[PATH_MAX],
-                       hs_spool_opts *o)
+                       hs_spool_opts *o, long long *archive_seconds)
 {
     hs_config *cfg;
     char err[HS_SETTINGS_ERR_MAX];
@@ -288,6 +310,7 @@ static int spool_setup(const char *cmd, const char *s, char path[PATH_MAX],
     }
     rc = hs_conf_parse_spool(env_lookup, NULL, cfg, err, sizeof(err));
     if (rc == 0) *o = hs_ctx_spool_opts(cfg);
+    if (rc == 0 && archive_seconds != NULL) *archive_seconds = cfg->archive_seconds;
     free(cfg);
     if (rc != 0) {
         fprintf(stderr, "hookspool %s: %s\n", cmd, err);
@@ -315,7 +338,7 @@ static int spool_setup(const char *cmd, const char *s, char path[PATH_MAX],
 /* The options of rotate (-s DIR) and the spool they name: see
  * spool_setup. Returns 0, or 2 with a message. */
 static int spool_args(int argc, char **argv, const char *cmd, char path[PATH_MAX],
-                      hs_spool_opts *o)
+                      hs_spool_opts *o, long long *archive_seconds)
 {
     const char *s = NULL;
     int c;
@@ -326,17 +349,20 @@ static int spool_args(int argc, char **argv, const char *cmd, char path[PATH_MAX
         else { usage(stderr); return 2; }
     }
     if (optind != argc) { usage(stderr); return 2; }
-    return spool_setup(cmd, s, path, o);
+    return spool_setup(cmd, s, path, o, archive_seconds);
 }
+
+static int prune_after_rotate(const char *path);
 
 static int cmd_rotate(int argc, char **argv)
 {
     char path[PATH_MAX] = "";
     hs_spool_opts o;
     hs_spool *sp;
+    long long archive = 0;
     int rc, sealed = 0;
 
-    if ((rc = spool_args(argc, argv, "rotate", path, &o)) != 0) return rc;
+    if ((rc = spool_args(argc, argv, "rotate", path, &o, &archive)) != 0) return rc;
     if (path[0] == '\0') return 0;
     if ((rc = hs_spool_open(path, &o, 0, &sp)) != 0) {
         if (rc == -ENOENT) return 0;
@@ -349,7 +375,7 @@ static int cmd_rotate(int argc, char **argv)
         fprintf(stderr, "hookspool rotate: %s: %s\n", path, hs_spool_strerror(rc));
         return 1;
     }
-    return 0;
+    return archive > 0 ? prune_after_rotate(path) : 0;
 }
 
 /* ------------------------------------------------------------ consumers */
@@ -404,15 +430,19 @@ static int cons_open(const char *cmd, const char *s, hs_cons **c)
     char path[PATH_MAX];
     hs_spool_opts o;
     hs_cons_io io;
+    long long archive = 0;
     int rc;
 
     *c = NULL;
-    if ((rc = spool_setup(cmd, s, path, &o)) != 0) return rc;
+    if ((rc = spool_setup(cmd, s, path, &o, &archive)) != 0) return rc;
     if (path[0] == '\0') return NO_SPOOL;
     io.path = out_path;
     io.warn = out_warn;
     io.arg = (void *)(uintptr_t)cmd;   /* only ever read back as const */
-    if ((rc = hs_cons_open(path, &o, &io, c)) == 0) return 0;
+    if ((rc = hs_cons_open(path, &o, &io, c)) == 0) {
+        hs_cons_set_archive(*c, archive);
+        return 0;
+    }
     if (rc == -ENOENT) {
         fprintf(stderr, "hookspool %s: %s: not a spool (no ready/, claimed/ or failed/)\n",
                 cmd, path);
@@ -420,6 +450,18 @@ static int cons_open(const char *cmd, const char *s, hs_cons **c)
     }
     fprintf(stderr, "hookspool %s: %s: %s\n", cmd, path, hs_spool_strerror(rc));
     return 1;
+}
+
+/* rotate with HOOKSPOOL_ARCHIVE_SECONDS: delete what is past it. */
+static int prune_after_rotate(const char *path)
+{
+    hs_cons *c;
+    int rc;
+
+    if ((rc = cons_open("rotate", path, &c)) != 0) return rc == NO_SPOOL ? 0 : rc;
+    rc = hs_cons_prune_archive(c);
+    hs_cons_close(c);
+    return CONS_EXIT(rc);
 }
 
 static int cmd_claim(int argc, char **argv)
@@ -595,6 +637,172 @@ static int cmd_consume(int argc, char **argv)
     return rc == HS_CONS_BAD_COMMAND ? 2 : CONS_EXIT(rc);
 }
 
+/* ------------------------------------------------ events, show, replay */
+
+/* What events and show print, and how many. */
+typedef struct ev_out {
+    int      table;
+    uint64_t n;
+} ev_out;
+
+static int print_event(void *arg, const char *dir, const char *seg, const char *line,
+                       size_t len, const hs_ev_line *l)
+{
+    ev_out *o = arg;
+    (void)dir;
+    (void)seg;
+    o->n++;
+    if (!o->table) {
+        if (fwrite(line, 1, len, stdout) != len || putchar('\n') == EOF) return -EIO;
+        return 0;
+    }
+    if (printf("%.*s  %.*s  %.*s  %.*s\n", HS_ID_LEN, l->id, HS_TS_LEN, l->received_at,
+               (int)l->endpoint_len, l->endpoint, l->key ? (int)l->key_len : 1,
+               l->key ? l->key : "-") < 0)
+        return -EIO;
+    return 0;
+}
+
+static void ev_warn(void *arg, const char *msg)
+{
+    fprintf(stderr, "hookspool %s: %s\n", (const char *)arg, msg);
+}
+
+/* The filters of events and replay (and -s, --table) into *f; optind
+ * is left after them. 0, or an exit status after a message. */
+static int ev_args(const char *cmd, const char *help, int argc, char **argv, hs_ev_filter *f,
+                   const char **s, int *table)
+{
+    static const struct option lo[] = {
+        { "spool",    required_argument, NULL, 's' },
+        { "endpoint", required_argument, NULL, 'e' },
+        { "key",      required_argument, NULL, 'k' },
+        { "id",       required_argument, NULL, 'i' },
+        { "since",    required_argument, NULL, 'S' },
+        { "until",    required_argument, NULL, 'U' },
+        { "table",    no_argument,       NULL, 't' },
+        { "help",     no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    int o;
+
+    hs_ev_filter_init(f);
+    while ((o = getopt_long(argc, argv, "s:h", lo, NULL)) != -1) {
+        switch (o) {
+        case 's': *s = optarg; break;
+        case 'e': f->endpoint = optarg; break;
+        case 'k': f->key = optarg; break;
+        case 'i': f->id = optarg; break;
+        case 'S':
+        case 'U':
+            if (hs_ev_parse_time(optarg, (int64_t)time(NULL),
+                                 o == 'S' ? &f->since_us : &f->until_us) != 0) {
+                fprintf(stderr, "hookspool %s: %s takes 90s, 30m, 2h, 7d or "
+                        "2026-12-01T00:00:00Z, not \"%s\"\n", cmd,
+                        o == 'S' ? "--since" : "--until", optarg);
+                return 2;
+            }
+            break;
+        case 't':
+            if (table == NULL) return cmd_usage(stderr, help, 2);
+            *table = 1;
+            break;
+        case 'h': return cmd_usage(stdout, help, 0) == 0 ? -1 : 2;
+        default: return cmd_usage(stderr, help, 2);
+        }
+    }
+    /* An id says its time: whole segments are skipped by it. */
+    if (f->id != NULL && hs_ev_id_time(f->id, strlen(f->id), &f->since_us) == 0)
+        f->until_us = f->since_us;
+    return 0;
+}
+
+/* Scan the spool s for cmd with f, printing through o. */
+static int ev_run(const char *cmd, const char *s, const hs_ev_filter *f, ev_out *o)
+{
+    char path[PATH_MAX];
+    hs_spool_opts opts;
+    int rc;
+
+    if ((rc = spool_setup(cmd, s, path, &opts, NULL)) != 0) return rc;
+    if (path[0] == '\0') return 0;
+    rc = hs_ev_scan(path, opts.umask, HS_EV_DIRS_ALL, f, print_event, o, ev_warn,
+                    (void *)(uintptr_t)cmd, NULL);
+    if (fflush(stdout) != 0 && rc == 0) rc = -EIO;
+    if (rc < 0) {
+        fprintf(stderr, "hookspool %s: %s: %s\n", cmd, path, hs_spool_strerror(rc));
+        return 1;
+    }
+    return rc == 0 ? 0 : 1;
+}
+
+static int cmd_events(int argc, char **argv)
+{
+    hs_ev_filter f;
+    const char *s = NULL;
+    ev_out o = { 0, 0 };
+    int rc;
+
+    if ((rc = ev_args("events", EVENTS_HELP, argc, argv, &f, &s, &o.table)) != 0)
+        return rc < 0 ? 0 : rc;
+    if (optind != argc) return cmd_usage(stderr, EVENTS_HELP, 2);
+    return ev_run("events", s, &f, &o);
+}
+
+static int cmd_show(int argc, char **argv)
+{
+    hs_ev_filter f;
+    const char *s = NULL;
+    ev_out o = { 0, 0 };
+    int rc;
+
+    if ((rc = ev_args("show", SHOW_HELP, argc, argv, &f, &s, NULL)) != 0) return rc < 0 ? 0 : rc;
+    if (optind + 1 != argc) return cmd_usage(stderr, SHOW_HELP, 2);
+    f.id = argv[optind];
+    if (hs_ev_id_time(f.id, strlen(f.id), &f.since_us) != 0) {
+        fprintf(stderr, "hookspool show: %s: not an event id\n", f.id);
+        return 2;
+    }
+    f.until_us = f.since_us;
+    if ((rc = ev_run("show", s, &f, &o)) != 0) return rc;
+    if (o.n == 0) {
+        fprintf(stderr, "hookspool show: %s: no such event\n", f.id);
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_replay(int argc, char **argv)
+{
+    char path[PATH_MAX], name[HS_SEG_NAME_MAX];
+    hs_ev_filter f;
+    hs_spool_opts opts;
+    struct timespec ts;
+    const char *s = NULL;
+    uint64_t n = 0;
+    int rc;
+
+    if ((rc = ev_args("replay", REPLAY_HELP, argc, argv, &f, &s, NULL)) != 0)
+        return rc < 0 ? 0 : rc;
+    if (optind != argc) return cmd_usage(stderr, REPLAY_HELP, 2);
+    if ((rc = spool_setup("replay", s, path, &opts, NULL)) != 0) return rc;
+    if (path[0] == '\0') return 0;
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) return 1;
+    rc = hs_archive_replay(path, opts.umask, &f,
+                           (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u,
+                           name, &n, ev_warn, (void *)"replay");
+    if (rc == -ENOENT && n == 0) return 0;   /* no archive: nothing to replay */
+    if (rc < 0) {
+        fprintf(stderr, "hookspool replay: %s: %s\n", path, hs_spool_strerror(rc));
+        return 1;
+    }
+    if (n > 0 && (printf("%s/%s/%s\n", path, hs_layout_dir_name(HS_DIR_READY), name) < 0 ||
+                  fflush(stdout) != 0))
+        return 1;
+    if (n > 0) fprintf(stderr, "hookspool replay: %llu event%s\n", (unsigned long long)n, n == 1 ? "" : "s");
+    return rc == 0 ? 0 : 1;
+}
+
 /* ------------------------------------------------------ status, check */
 
 /* The directory of this program: hookspool.conf is looked for there, as
@@ -721,6 +929,9 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "retry-failed") == 0) return cmd_retry_failed(argc - 1, argv + 1);
     if (strcmp(argv[1], "status") == 0) return cmd_status(argc - 1, argv + 1);
     if (strcmp(argv[1], "check") == 0) return cmd_check(argc - 1, argv + 1);
+    if (strcmp(argv[1], "events") == 0) return cmd_events(argc - 1, argv + 1);
+    if (strcmp(argv[1], "show") == 0) return cmd_show(argc - 1, argv + 1);
+    if (strcmp(argv[1], "replay") == 0) return cmd_replay(argc - 1, argv + 1);
     fprintf(stderr, "hookspool: unknown command %s\n", argv[1]);
     usage(stderr);
     return 2;

@@ -20,7 +20,7 @@ const char *const hs_conf_names[] = {
     "HOOKSPOOL_ROTATE_SECONDS", "HOOKSPOOL_FSYNC", "HOOKSPOOL_DEDUP",
     "HOOKSPOOL_DEDUP_SECONDS", "HOOKSPOOL_KEEP_HEADERS",
     "HOOKSPOOL_STATUS_TOKEN", "HOOKSPOOL_MAX_LAG", "HOOKSPOOL_MIN_FREE",
-    "HOOKSPOOL_UMASK", "HOOKSPOOL_INVALID_KEEP", "HOOKSPOOL_VERIFY_TOKEN",
+    "HOOKSPOOL_UMASK", "HOOKSPOOL_INVALID_KEEP", "HOOKSPOOL_ARCHIVE_SECONDS", "HOOKSPOOL_VERIFY_TOKEN",
     "HOOKSPOOL_SIGNED", "HOOKSPOOL_SIGNATURE", NULL
 };
 
@@ -148,6 +148,8 @@ static const struct {
     { "HOOKSPOOL_MAX_LAG",        offsetof(hs_config, max_lag),        1, 3600,      0 },
     { "HOOKSPOOL_MIN_FREE",       offsetof(hs_config, min_free),       1, 104857600, 0 },
     { "HOOKSPOOL_INVALID_KEEP",   offsetof(hs_config, invalid_keep),   0, 10485760,  0 },
+    /* 0: no archive. Read by the consumer commands (hs_conf_parse_spool). */
+    { "HOOKSPOOL_ARCHIVE_SECONDS", offsetof(hs_config, archive_seconds), 0, 0,       1 },
 };
 #define NUM_SETTINGS (sizeof(num_settings) / sizeof(num_settings[0]))
 

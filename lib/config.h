@@ -42,6 +42,7 @@ typedef struct hs_config {
     char          secret_file[PATH_MAX];   /* "" when not set */
     long long     tolerance, max_body, rotate_bytes, rotate_seconds;
     long long     dedup_seconds, max_lag, min_free, invalid_keep;
+    long long     archive_seconds;   /* keep consumed segments this long; 0: not at all */
     int           fsync_always;
     hs_dedup_kind dedup;
     char          dedup_items[HS_CONF_MAX_DEDUP][HS_CONF_MAX_ITEM + 1];

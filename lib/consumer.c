@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "archive.h"
 #include "layout.h"
 #include "store.h"
 
@@ -48,6 +49,8 @@ struct hs_cons {
     int           st_err;        /* the store's open error, tried once */
     int           out_failed;    /* io->path failed: take nothing more */
     long long     timeout;       /* seconds a command may run */
+    long long     archive_seconds; /* 0: consumed segments are deleted */
+    int           arch_fd;       /* archive/, opened when first needed */
     hs_cons_io    io;
 };
 
@@ -291,6 +294,7 @@ int hs_cons_open(const char *spool, const hs_spool_opts *opts,
     *out = NULL;
     if ((c = calloc(1, sizeof(*c))) == NULL) return -ENOMEM;
     for (i = 0; i < D_MAX; i++) c->fd[i] = -1;
+    c->arch_fd = -1;
     c->opts = *opts;
     c->io = *io;
     c->timeout = HS_CONS_TIMEOUT_DEF;
@@ -345,9 +349,56 @@ void hs_cons_close(hs_cons *c)
     if (c == NULL) return;
     /* Directory descriptors only: nothing pending to lose. */
     for (i = 0; i < D_MAX; i++) (void)hs_layout_close(c->fd[i]);
+    (void)hs_layout_close(c->arch_fd);
     hs_store_close(c->st);
     hs_spool_close(c->sp);
     free(c);
+}
+
+void hs_cons_set_archive(hs_cons *c, long long seconds)
+{
+    c->archive_seconds = seconds > 0 ? seconds : 0;
+}
+
+/* archive/ into c->arch_fd, created when missing with `create`. */
+static int need_archive(hs_cons *c, int create)
+{
+    int rfd, rc;
+
+    if (c->arch_fd >= 0) return 0;
+    rfd = open(c->root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (rfd < 0) return -errno;
+    rc = hs_archive_open(rfd, &c->root_st, c->opts.umask, c->root, create, &c->arch_fd);
+    (void)hs_layout_close(rfd);   /* a directory: nothing pending */
+    if (rc != 0) c->arch_fd = -1;
+    return rc;
+}
+
+int hs_cons_prune_archive(hs_cons *c)
+{
+    int rc;
+
+    if (c->archive_seconds <= 0) return 0;
+    if ((rc = need_archive(c, 0)) == -ENOENT) return 0;
+    if (rc == 0) rc = hs_archive_prune(c->arch_fd, c->archive_seconds, time(NULL), NULL);
+    if (rc != 0) warn(c, "%s/%s: cannot delete old archived segments: %s", c->root,
+                      hs_layout_dir_name(HS_DIR_ARCHIVE), hs_spool_strerror(rc));
+    return rc;
+}
+
+/* A consumed claimed/name goes: into the archive first when there is
+ * one (an archived copy already there, from a run killed before its
+ * deletion, is kept), then deleted. 0 or -errno (-ENOENT: gone). */
+static int remove_consumed(hs_cons *c, const char *name)
+{
+    int rc;
+
+    if (c->archive_seconds > 0) {
+        if ((rc = need_archive(c, 1)) != 0) return rc;
+        rc = hs_archive_put(c->fd[D_CLAIMED], name, c->arch_fd, c->umask);
+        if (rc != 0 && rc != -EEXIST) return rc;
+    }
+    return unlinkat(c->fd[D_CLAIMED], name, 0) != 0 ? -errno : 0;
 }
 
 int hs_cons_claim(hs_cons *c, long long max)
@@ -358,6 +409,7 @@ int hs_cons_claim(hs_cons *c, long long max)
     int rc, fd, failed = 0;
 
     if (seal_due(c) != 0) failed = 1;   /* the ready ones can still go */
+    if (hs_cons_prune_archive(c) != 0) failed = 1;
     if ((rc = list_segs(c, D_READY, &l)) != 0) return rc;
     for (i = 0; i < l.n && (max <= 0 || taken < max); i++) {
         rc = take(c, l.name[i], &fd);
@@ -451,7 +503,7 @@ int hs_cons_done(hs_cons *c, const char *const *files, size_t n,
         if (kfd >= 0)
             rc = renameat2(c->fd[D_CLAIMED], name, kfd, name, RENAME_NOREPLACE) != 0 ? -errno : 0;
         else
-            rc = unlinkat(c->fd[D_CLAIMED], name, 0) != 0 ? -errno : 0;
+            rc = remove_consumed(c, name);
         if (rc == -ENOENT) {
             /* Between our look and the act: requeued or done by another. */
             warn(c, "%s: not a segment in %s/ any more", files[i], c->sub[D_CLAIMED]);
@@ -459,7 +511,8 @@ int hs_cons_done(hs_cons *c, const char *const *files, size_t n,
             continue;
         }
         if (rc != 0) {
-            warn(c, "%s: cannot %s: %s", files[i], kfd >= 0 ? "move it to --keep" : "delete it",
+            warn(c, "%s: cannot %s: %s", files[i], kfd >= 0 ? "move it to --keep" :
+                 c->archive_seconds > 0 ? "archive it" : "delete it",
                  hs_spool_strerror(rc));
             failed = 1;
             continue;
@@ -701,9 +754,9 @@ static int finish_ok(hs_cons *c, const char *name, const char *path)
     int rc;
 
     /* ENOENT: an operator ran `done` on it meanwhile; it is gone either way. */
-    if (unlinkat(c->fd[D_CLAIMED], name, 0) != 0 && errno != ENOENT) {
-        rc = -errno;
-        warn(c, "%s: consumed, but cannot delete it: %s", path, hs_spool_strerror(rc));
+    if ((rc = remove_consumed(c, name)) != 0 && rc != -ENOENT) {
+        warn(c, "%s: consumed, but cannot %s it: %s", path,
+             c->archive_seconds > 0 ? "archive" : "delete", hs_spool_strerror(rc));
         return rc;
     }
     if ((rc = hs_store_attempts_clear(c->st, name)) != 0)

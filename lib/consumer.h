@@ -105,6 +105,21 @@ int hs_cons_find_command(const char *file);
 void hs_cons_set_timeout(hs_cons *c, long long seconds);
 
 /*
+ * Keep consumed segments for `seconds` (HOOKSPOOL_ARCHIVE_SECONDS; 0, the
+ * default: delete them). With a retention, `done` (without --keep) and
+ * a successful `consume` compress a segment into SPOOL/archive/ before
+ * deleting it (archive.h), and `claim` deletes archived segments older
+ * than the retention. A segment that cannot be archived stays in
+ * claimed/ and the failure is reported.
+ */
+void hs_cons_set_archive(hs_cons *c, long long seconds);
+
+/* Delete the archived segments older than the retention (nothing
+ * without one): what claim does first, and rotate after sealing. A
+ * failure is reported. */
+int hs_cons_prune_archive(hs_cons *c);
+
+/*
  * Take segments as hs_cons_claim does (at most max, 0: all), each under
  * its lock, and run argv (argv[0] looked up in PATH, argv NULL-terminated)
  * once per segment, in a process group of its own: stdin is the segment

@@ -34,27 +34,33 @@ _Static_assert(__atomic_always_lock_free(sizeof(uint64_t), 0),
 
 struct hs_counters {
     uint64_t *map;              /* HS_CNT_FILE_SIZE bytes, MAP_SHARED */
+    uint64_t *ring;             /* HS_MIN_FILE_SIZE bytes, or NULL: no ring */
     dev_t     dev;              /* the file mapped, for hs_counters_valid */
     ino_t     ino;
     char      path[PATH_MAX];
 };
 
+/* memcpy, not a constant: the bytes on disk read the magic's text
+ * whatever the host's byte order. */
+static uint64_t magic_of(const char *text);
+
 static uint64_t magic_word(void)
 {
-    uint64_t m;
-    /* memcpy, not a constant: the bytes on disk read "HSCNT001" whatever
-     * the host's byte order. */
-    memcpy(&m, HS_CNT_MAGIC, sizeof(m));
-    return m;
+    return magic_of(HS_CNT_MAGIC);
 }
 
-/* SPOOL "/" HS_CNT_FILE into out[PATH_MAX]; 0 or -EINVAL. */
-static int counters_path(const char *spool, char out[PATH_MAX])
+/* SPOOL "/" name into out[PATH_MAX]; 0 or -EINVAL. */
+static int file_path(const char *spool, const char *name, char out[PATH_MAX])
 {
     int n;
     if (spool == NULL || spool[0] == '\0') return -EINVAL;
-    n = snprintf(out, PATH_MAX, "%s/%s", spool, HS_CNT_FILE);
+    n = snprintf(out, PATH_MAX, "%s/%s", spool, name);
     return (n < 0 || n >= PATH_MAX) ? -EINVAL : 0;
+}
+
+static int counters_path(const char *spool, char out[PATH_MAX])
+{
+    return file_path(spool, HS_CNT_FILE, out);
 }
 
 /* Open (creating if missing) path for writing; *fd on success. */
@@ -79,55 +85,92 @@ static int open_rw(const char *path, mode_t mode, int *fd)
     return *fd >= 0 ? 0 : -errno;
 }
 
-int hs_counters_open(const char *spool, mode_t umask, hs_counters **out)
+/* The magic word of a file whose 8-byte magic is text. */
+static uint64_t magic_of(const char *text)
+{
+    uint64_t m;
+    memcpy(&m, text, sizeof(m));
+    return m;
+}
+
+/*
+ * Open (creating if missing) SPOOL/name, a file of `size` bytes starting
+ * with the 8-byte `magic`, and map it shared, read-write: the one way
+ * both shared files are made, so both get the same care (see
+ * hs_counters_open). 0 with *map, *st (the file's), or a negative errno.
+ */
+static int map_file(const char *spool, const char *name, size_t size, const char *magic,
+                    mode_t umask, uint64_t **map, struct stat *st)
 {
     const mode_t mode = 0666 & ~umask & 07777;
-    hs_counters *c;
-    struct stat st;
-    void *m;
-    uint64_t expect = 0, magic = magic_word();
+    char path[PATH_MAX];
+    uint64_t expect = 0, want = magic_of(magic), *m = NULL;
+    void *p;
     int fd = -1, rc;
+
+    *map = NULL;
+    if ((rc = file_path(spool, name, path)) != 0) return rc;
+    if ((rc = open_rw(path, mode, &fd)) != 0) return rc;
+    if (fstat(fd, st) != 0) { rc = -errno; goto fail; }
+    if (!S_ISREG(st->st_mode)) { rc = -EBADMSG; goto fail; }
+    /* Ours, in a spool of ours, not open to others (spool.h, "Trust"). */
+    if ((rc = hs_spool_trust_path(spool, name, S_IFREG, umask)) != 0) goto fail;
+    /* Size 0: a creator (maybe us) has not sized it yet, or was killed.
+     * Sizing to the same length is idempotent, so racing openers agree;
+     * ftruncate is atomic, so no one sees a size in between. */
+    if (st->st_size == 0) {
+        if (ftruncate(fd, (off_t)size) != 0) { rc = -errno; goto fail; }
+    } else if (st->st_size != (off_t)size) {
+        rc = -EBADMSG;
+        goto fail;
+    }
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) { rc = -errno; goto fail; }
+    m = p;
+    /* An all-zero header is a fresh file: stamp it. A racing opener's
+     * compare-and-swap fails harmlessly and loads the magic into expect. */
+    if (!__atomic_compare_exchange_n(&m[WORD_MAGIC], &expect, want, 0,
+                                     __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) &&
+        expect != want) {
+        rc = -EBADMSG;
+        goto fail;
+    }
+    /* The mapping keeps the file; the descriptor is not needed. */
+    rc = close(fd) != 0 ? -errno : 0;
+    fd = -1;
+    if (rc != 0) goto fail;
+    *map = m;
+    return 0;
+fail:
+    if (fd >= 0) (void)close(fd);   /* failing already */
+    /* munmap fails only for arguments we never got wrong. */
+    if (m != NULL) (void)munmap(m, size);
+    return rc;
+}
+
+int hs_counters_open(const char *spool, mode_t umask, hs_counters **out)
+{
+    hs_counters *c;
+    struct stat st, rst;
+    int rc;
 
     *out = NULL;
     c = calloc(1, sizeof(*c));
     if (c == NULL) return -ENOMEM;
     c->map = NULL;
+    c->ring = NULL;
     if ((rc = counters_path(spool, c->path)) != 0) goto fail;
-    if ((rc = open_rw(c->path, mode, &fd)) != 0) goto fail;
-    if (fstat(fd, &st) != 0) { rc = -errno; goto fail; }
-    if (!S_ISREG(st.st_mode)) { rc = -EBADMSG; goto fail; }
-    /* Ours, in a spool of ours, not open to others (spool.h, "Trust"). */
-    if ((rc = hs_spool_trust_path(spool, HS_CNT_FILE, S_IFREG, umask)) != 0) goto fail;
-    /* Size 0: a creator (maybe us) has not sized it yet, or was killed.
-     * Sizing to the same length is idempotent, so racing openers agree;
-     * ftruncate is atomic, so no one sees a size in between. */
-    if (st.st_size == 0) {
-        if (ftruncate(fd, HS_CNT_FILE_SIZE) != 0) { rc = -errno; goto fail; }
-    } else if (st.st_size != HS_CNT_FILE_SIZE) {
-        rc = -EBADMSG;
-        goto fail;
-    }
-    m = mmap(NULL, HS_CNT_FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (m == MAP_FAILED) { rc = -errno; goto fail; }
-    c->map = m;
-    /* An all-zero header is a fresh file: stamp it. A racing opener's
-     * compare-and-swap fails harmlessly and loads the magic into expect. */
-    if (!__atomic_compare_exchange_n(&c->map[WORD_MAGIC], &expect, magic, 0,
-                                     __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) &&
-        expect != magic) {
-        rc = -EBADMSG;
-        goto fail;
-    }
+    rc = map_file(spool, HS_CNT_FILE, HS_CNT_FILE_SIZE, HS_CNT_MAGIC, umask, &c->map, &st);
+    if (rc != 0) goto fail;
     c->dev = st.st_dev;
     c->ino = st.st_ino;
-    /* The mapping keeps the file; the descriptor is not needed. */
-    rc = close(fd) != 0 ? -errno : 0;
-    fd = -1;
-    if (rc != 0) goto fail;
+    /* The ring is a figure for a page: without it (damaged, planted,
+     * unwritable) the counts still count. */
+    if (map_file(spool, HS_MIN_FILE, HS_MIN_FILE_SIZE, HS_MIN_MAGIC, umask, &c->ring, &rst) != 0)
+        c->ring = NULL;
     *out = c;
     return 0;
 fail:
-    if (fd >= 0) (void)close(fd);   /* failing already */
     hs_counters_close(c);
     return rc;
 }
@@ -138,6 +181,7 @@ void hs_counters_close(hs_counters *c)
     /* munmap fails only for arguments we never got wrong, and nothing is
      * pending on a mapping that is never flushed by design. */
     if (c->map != NULL) (void)munmap(c->map, HS_CNT_FILE_SIZE);
+    if (c->ring != NULL) (void)munmap(c->ring, HS_MIN_FILE_SIZE);
     free(c);
 }
 
@@ -149,13 +193,60 @@ int hs_counters_valid(const hs_counters *c)
            st.st_size == HS_CNT_FILE_SIZE;
 }
 
-void hs_counters_add(hs_counters *c, unsigned slot, uint64_t n)
+/* The ring's word of minute m, kind k: word 0 is the magic. */
+#define RING_WORD(m, k) (1u + (unsigned)((m) % HS_MIN_SPAN) * HS_MIN_KINDS + (unsigned)(k))
+#define RING_MINUTE(w)  ((w) >> 32)
+#define RING_COUNT(w)   ((w) & UINT64_C(0xffffffff))
+
+_Static_assert(HS_MIN_FILE_SIZE == (1 + HS_MIN_SPAN * HS_MIN_KINDS) * sizeof(uint64_t),
+               "the ring is a magic word then its rows");
+_Static_assert(sizeof(HS_MIN_MAGIC) - 1 == HS_CNT_MAGIC_LEN, "the ring's magic is one word");
+
+/* Count n in minute m's word of kind k: one compare-and-swap starts the
+ * minute (a word of an older minute holds 0 for this one) and adds,
+ * saturating at HS_MIN_COUNT_MAX. A word of a later minute (a process
+ * whose clock is behind) is left alone: its count is lost, which a
+ * chart can bear. */
+static void ring_add(uint64_t *ring, uint64_t m, unsigned k, uint64_t n)
 {
+    uint64_t *w = &ring[RING_WORD(m, k)], old, cnt, nw;
+
+    old = __atomic_load_n(w, __ATOMIC_RELAXED);
+    do {
+        if (RING_MINUTE(old) > m) return;
+        cnt = RING_MINUTE(old) == m ? RING_COUNT(old) : 0;
+        cnt = n > HS_MIN_COUNT_MAX - cnt ? HS_MIN_COUNT_MAX : cnt + n;
+        nw = (m << 32) | cnt;
+    } while (!__atomic_compare_exchange_n(w, &old, nw, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+}
+
+void hs_counters_add_at(hs_counters *c, unsigned slot, uint64_t n, time_t now)
+{
+    uint64_t m;
+    unsigned k;
+
     if (c == NULL || slot >= HS_CNT_SLOTS || slot == HS_CNT_LAST_MS ||
         slot == HS_CNT_LOG_WINDOW || slot == HS_CNT_LOG_SUPPRESSED) return;
     /* Relaxed: each slot is an independent tally; nothing is ordered
      * against it. */
     (void)__atomic_fetch_add(&c->map[WORD_SLOT(slot)], n, __ATOMIC_RELAXED);
+    /* Only what the chart shows: events, duplicates, rejections. */
+    if (c->ring == NULL || now < 60 ||
+        (slot != HS_CNT_ACCEPTED && slot != HS_CNT_DUPLICATE && slot < HS_CNT_REASON_BASE))
+        return;
+    k = slot == HS_CNT_ACCEPTED ? HS_MIN_ACCEPTED
+      : slot == HS_CNT_DUPLICATE ? HS_MIN_DUPLICATE : HS_MIN_REJECTED;
+    m = (uint64_t)now / 60u;
+    if (m > UINT32_MAX) return;   /* past the year 10000: the word has no room */
+    ring_add(c->ring, m, k, n);
+}
+
+void hs_counters_add(hs_counters *c, unsigned slot, uint64_t n)
+{
+    struct timespec ts;
+    /* Coarse: a vDSO read with no system call; a minute needs no more. */
+    if (clock_gettime(CLOCK_REALTIME_COARSE, &ts) != 0) ts.tv_sec = 0;
+    hs_counters_add_at(c, slot, n, ts.tv_sec);
 }
 
 int hs_counters_log_shared(hs_counters *c, hs_log_shared *out)
@@ -233,6 +324,48 @@ int hs_counters_read(const char *spool, hs_counters_snap *out)
     memcpy(v, raw + HS_CNT_MAGIC_LEN, sizeof(v));
     snap_of(v, out);
     return 0;
+}
+
+int hs_counters_read_minutes(const char *spool, time_t now, hs_counters_minutes *out)
+{
+    static const unsigned char zero[HS_CNT_MAGIC_LEN];
+    unsigned char *raw;
+    char path[PATH_MAX];
+    struct stat st;
+    int64_t last = (int64_t)now / 60;
+    int fd, rc, crc, i, k;
+
+    memset(out, 0, sizeof(*out));
+    out->first = last - (HS_MIN_SPAN - 1);
+    if ((rc = file_path(spool, HS_MIN_FILE, path)) != 0) return rc;
+    fd = open_ro(path);
+    if (fd < 0) return errno == ENOENT ? 0 : -errno;
+    if ((raw = malloc(HS_MIN_FILE_SIZE)) == NULL) {
+        (void)close(fd);   /* failing already; read-only */
+        return -ENOMEM;
+    }
+    if (fstat(fd, &st) != 0) rc = -errno;
+    else if (!S_ISREG(st.st_mode) || st.st_size != HS_MIN_FILE_SIZE) rc = -EBADMSG;
+    else rc = read_all(fd, raw, HS_MIN_FILE_SIZE);
+    crc = close(fd) != 0 ? -errno : 0;
+    if (rc == 0) rc = crc;
+    if (rc == 0 && memcmp(raw, zero, HS_CNT_MAGIC_LEN) != 0 &&
+        memcmp(raw, HS_MIN_MAGIC, HS_CNT_MAGIC_LEN) != 0)
+        rc = -EBADMSG;
+    for (i = 0; rc == 0 && i < HS_MIN_SPAN; i++) {
+        int64_t m = out->first + i;
+        if (m < 0) continue;
+        for (k = 0; k < HS_MIN_KINDS; k++) {
+            uint64_t w;
+            memcpy(&w, raw + HS_CNT_MAGIC_LEN +
+                   8 * ((size_t)(m % HS_MIN_SPAN) * HS_MIN_KINDS + (size_t)k), 8);
+            /* A row of another minute (older: overwritten since; newer:
+             * a clock ahead) is not this minute's. */
+            if (RING_MINUTE(w) == (uint64_t)m) out->n[i][k] = (uint32_t)RING_COUNT(w);
+        }
+    }
+    free(raw);
+    return rc;
 }
 
 /* --------------------------------------------------- the status's cache */

@@ -33,6 +33,21 @@
  * fail, and every counting function accepts the resulting NULL handle as
  * a no-op.
  *
+ * The per-minute ring (SPOOL/minutes, a second file beside this one):
+ * accepted events, duplicates and rejections per minute over the last
+ * HS_MIN_SPAN minutes, for the status page's chart. A second file, not
+ * more slots under a new magic: a spool made by an older hookspool keeps
+ * its counters file and its counts, and the counters file's slots stay
+ * where other code (and other branches) expect them. The file is
+ * HS_MIN_FILE_SIZE bytes: the magic "HSMIN001", then HS_MIN_SPAN rows of
+ * HS_MIN_KINDS 64-bit words, row m % HS_MIN_SPAN for minute m (minutes
+ * since the epoch). Each word is (m << 32) | count: one compare-and-swap
+ * both starts a new minute (a word holding an older minute counts as 0)
+ * and counts, so processes sharing the mapping never lose a count and
+ * never need a lock, a system call or a flush. Opened, created and
+ * damaged like the counters file; a ring that cannot be used counts
+ * nothing and never fails the counters.
+ *
  * This header deliberately does not include handler.h (which includes
  * ctx.h, which may include this): reasons are passed as their int value.
  */
@@ -68,7 +83,22 @@
 /* The slot counting rejections with hs_reason r. */
 #define HS_CNT_REJECTED(r)   (HS_CNT_REASON_BASE + (unsigned)(r))
 
+/* The per-minute ring (see above). */
+#define HS_MIN_FILE          "minutes"
+#define HS_MIN_MAGIC         "HSMIN001"
+#define HS_MIN_SPAN          1440         /* minutes kept: 24 hours */
+enum { HS_MIN_ACCEPTED, HS_MIN_DUPLICATE, HS_MIN_REJECTED, HS_MIN_KINDS };
+#define HS_MIN_FILE_SIZE     (HS_CNT_MAGIC_LEN + HS_MIN_SPAN * HS_MIN_KINDS * 8)
+#define HS_MIN_COUNT_MAX     UINT32_MAX   /* a minute's count saturates here */
+
 typedef struct hs_counters hs_counters;
+
+/* The ring as read: n[i] is minute first + i, oldest first; the last
+ * row is the minute of `now`. */
+typedef struct hs_counters_minutes {
+    int64_t  first;                             /* minutes since the epoch */
+    uint32_t n[HS_MIN_SPAN][HS_MIN_KINDS];
+} hs_counters_minutes;
 
 /* A copy of the figures, for the status. */
 typedef struct hs_counters_snap {
@@ -84,12 +114,14 @@ typedef struct hs_counters_snap {
  * scans; the counters file only keeps them). Eight 64-bit words, in the
  * order of the cache slots.
  */
+#define HS_CNT_NO_OLDEST INT64_MIN   /* ready/ is empty */
 typedef struct hs_counters_scan {
     uint64_t active_bytes;
     uint64_t ready_segments;
     uint64_t ready_bytes;
-    uint64_t have_oldest;                      /* 1: oldest_ready is set */
-    int64_t  oldest_ready;                     /* seconds since the epoch */
+    uint64_t archive_bytes;                    /* in archive/ (compressed) */
+    int64_t  oldest_ready;                     /* seconds since the epoch;
+                                                * HS_CNT_NO_OLDEST: none */
     uint64_t claimed_segments;
     uint64_t failed_segments;
     uint64_t invalid_bodies;
@@ -139,6 +171,24 @@ int hs_counters_valid(const hs_counters *c);
  * slot HS_CNT_LAST_MS and the log limiter's slots are ignored.
  */
 void hs_counters_add(hs_counters *c, unsigned slot, uint64_t n);
+
+/*
+ * hs_counters_add at second `now` (seconds since the epoch): also counts
+ * n in the ring's row of now's minute, kind HS_MIN_ACCEPTED for
+ * HS_CNT_ACCEPTED, HS_MIN_DUPLICATE for HS_CNT_DUPLICATE, HS_MIN_REJECTED
+ * for every HS_CNT_REJECTED(r). hs_counters_add is this at the coarse
+ * real-time clock (a vDSO read, no system call).
+ */
+void hs_counters_add_at(hs_counters *c, unsigned slot, uint64_t n, time_t now);
+
+/*
+ * Read the ring of spool `spool` for the HS_MIN_SPAN minutes ending with
+ * now's minute into *out, as hs_counters_read reads (read-only, pread,
+ * never creates, no write access needed). *out is always filled: zeros
+ * when the file is missing (returns 0) or on an error (the negative
+ * errno; -EBADMSG: not a ring file).
+ */
+int hs_counters_read_minutes(const char *spool, time_t now, hs_counters_minutes *out);
 
 /*
  * The log limiter shared by every process of this spool (log.h), in the

@@ -18,11 +18,15 @@ static const char *const dir_names[HS_DIR_COUNT] = {
     [HS_DIR_CLAIMED] = "claimed",
     [HS_DIR_FAILED]  = "failed",
     [HS_DIR_INVALID] = "invalid",
+    [HS_DIR_ARCHIVE] = "archive",
 };
 
 _Static_assert(HS_SEG_TIME_LEN + 1 + HS_HOST_MAX + 1 + 6 + sizeof(HS_SEG_SUFFIX) <= HS_SEG_NAME_MAX,
                "every name hs_layout_name writes fits");
 _Static_assert(sizeof(HS_BODY_SUFFIX) <= sizeof(HS_SEG_SUFFIX), "a body's name fits too");
+_Static_assert(HS_SEG_TIME_LEN + 1 + HS_HOST_MAX + 1 + 6 + sizeof(HS_REPLAY_SUFFIX) +
+               sizeof(HS_GZ_SUFFIX) <= HS_SEG_NAME_MAX + 1,
+               "an archived replayed segment's name fits");
 
 const char *hs_layout_dir_name(hs_layout_dir d)
 {
@@ -39,6 +43,19 @@ int hs_layout_is_seg(const char *name)
 {
     return strnlen(name, HS_SEG_NAME_MAX) < HS_SEG_NAME_MAX &&
            hs_layout_has_suffix(name, HS_SEG_SUFFIX) && strchr(name, '/') == NULL;
+}
+
+int hs_layout_is_replay(const char *name)
+{
+    size_t n = strnlen(name, HS_SEG_NAME_MAX), g = strlen(HS_GZ_SUFFIX);
+    char base[HS_SEG_NAME_MAX];
+
+    if (n >= HS_SEG_NAME_MAX) return 0;
+    if (hs_layout_has_suffix(name, HS_REPLAY_SUFFIX)) return 1;
+    if (!hs_layout_has_suffix(name, HS_GZ_SUFFIX)) return 0;
+    memcpy(base, name, n - g);
+    base[n - g] = '\0';
+    return hs_layout_has_suffix(base, HS_REPLAY_SUFFIX);
 }
 
 int hs_layout_close(int fd)
@@ -134,6 +151,11 @@ void hs_layout_name(uint64_t stamp, const char *host, const char *suffix,
     *p++ = '-';
     p = hs_layout_put_digits(p, us, 6);
     memcpy(p, suffix, strlen(suffix) + 1);
+}
+
+void hs_layout_replay_name(uint64_t stamp, const char *host, char out[HS_SEG_NAME_MAX])
+{
+    hs_layout_name(stamp, host, HS_REPLAY_SUFFIX, out);
 }
 
 /* n decimal digits at s as a number, or -1 if any is not a digit. */
@@ -279,11 +301,20 @@ int hs_layout_each(int dfd, const char *name, hs_layout_each_fn fn, void *arg)
     return rc;
 }
 
+/* What list_one collects into, and which names. */
+typedef struct list_arg {
+    hs_layout_names *l;
+    const char      *suffix;
+} list_arg;
+
 static int list_one(void *arg, int dfd, const char *entry, unsigned char type)
 {
-    hs_layout_names *l = arg;
+    const list_arg *a = arg;
+    hs_layout_names *l = a->l;
     (void)dfd;
-    if (!hs_layout_is_seg(entry)) return 0;
+    if (strnlen(entry, HS_SEG_NAME_MAX) >= HS_SEG_NAME_MAX ||
+        !hs_layout_has_suffix(entry, a->suffix))
+        return 0;
     /* Known not to be a regular file: not a segment. DT_UNKNOWN is
      * checked when the file is opened; a symlink is kept for the caller
      * to refuse (a planted spool). */
@@ -316,11 +347,19 @@ void hs_layout_names_free(hs_layout_names *l)
 
 int hs_layout_list(int dfd, const char *name, hs_layout_names *l)
 {
+    return hs_layout_list_suffix(dfd, name, HS_SEG_SUFFIX, l);
+}
+
+int hs_layout_list_suffix(int dfd, const char *name, const char *suffix, hs_layout_names *l)
+{
+    list_arg a;
     int rc;
 
     l->name = NULL;
     l->n = l->cap = 0;
-    if ((rc = hs_layout_each(dfd, name, list_one, l)) != 0) {
+    a.l = l;
+    a.suffix = suffix;
+    if ((rc = hs_layout_each(dfd, name, list_one, &a)) != 0) {
         hs_layout_names_free(l);
         return rc;
     }

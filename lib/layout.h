@@ -6,11 +6,16 @@
  *   SPOOL/claimed/   segments a consumer has taken
  *   SPOOL/failed/    dead letters
  *   SPOOL/invalid/   bodies kept for inspection (*.body)
+ *   SPOOL/archive/   consumed segments kept for replay, compressed
+ *                    (*.jsonl.gz, gzip), with HOOKSPOOL_ARCHIVE_SECONDS
  *   SPOOL/lock       the appenders' lock and last stamp
  *
  * A segment is named YYYYMMDDTHHMMSSZ-<host>-<usec>.jsonl: the UTC time
  * of its first stamp, the host that made it, the stamp's microseconds.
- * Names sort by time. Whatever lists, counts, takes or creates segments
+ * Names sort by time. A segment `hookspool replay` writes is named
+ * YYYYMMDDTHHMMSSZ-<host>-<usec>-replay.jsonl (the time it was
+ * replayed): its events are older than its name says, so whatever skips
+ * segments by their names' times must not skip these. Whatever lists, counts, takes or creates segments
  * (spool, consumer, status, check) asks this module what a segment is,
  * where it lives and whether the spool can be written; no other file
  * spells a directory name or the suffix.
@@ -29,7 +34,7 @@
 /* The spool's directories. */
 typedef enum hs_layout_dir {
     HS_DIR_ACTIVE, HS_DIR_READY, HS_DIR_CLAIMED, HS_DIR_FAILED, HS_DIR_INVALID,
-    HS_DIR_COUNT
+    HS_DIR_ARCHIVE, HS_DIR_COUNT
 } hs_layout_dir;
 
 /* A mask of directories: 1u << hs_layout_dir. */
@@ -40,6 +45,9 @@ typedef enum hs_layout_dir {
 #define HS_LAYOUT_LOCK   "lock"
 #define HS_SEG_SUFFIX    ".jsonl"
 #define HS_BODY_SUFFIX   ".body"       /* a kept body in invalid/ */
+#define HS_ARCH_SUFFIX   ".jsonl.gz"   /* an archived segment: its name + ".gz" */
+#define HS_GZ_SUFFIX     ".gz"
+#define HS_REPLAY_SUFFIX "-replay.jsonl" /* a replayed segment */
 #define HS_SEG_NAME_MAX  96            /* a name's bytes with its NUL */
 #define HS_HOST_MAX      32            /* the host part of a name */
 #define HS_SEG_TIME_LEN  16            /* "YYYYMMDDTHHMMSSZ" */
@@ -58,6 +66,14 @@ const char *hs_layout_dir_name(hs_layout_dir d);
 /* 1 when name can be a segment: "*.jsonl" with something before the
  * suffix, no '/', shorter than HS_SEG_NAME_MAX. Else 0. */
 int hs_layout_is_seg(const char *name);
+
+/* 1 when name is a replayed segment's (or its archive's): it ends with
+ * HS_REPLAY_SUFFIX, or that and HS_GZ_SUFFIX. */
+int hs_layout_is_replay(const char *name);
+
+/* The name of a replayed segment, stamped `stamp` by host: as
+ * hs_layout_name with HS_REPLAY_SUFFIX. */
+void hs_layout_replay_name(uint64_t stamp, const char *host, char out[HS_SEG_NAME_MAX]);
 
 /* 1 when name ends with suf and has something before it. */
 int hs_layout_has_suffix(const char *name, const char *suf);
@@ -143,6 +159,10 @@ typedef struct hs_layout_names {
  * hs_layout_names_free.
  */
 int hs_layout_list(int dfd, const char *name, hs_layout_names *l);
+
+/* As hs_layout_list, for the names ending with `suffix` (no '/',
+ * shorter than HS_SEG_NAME_MAX): HS_ARCH_SUFFIX lists the archive. */
+int hs_layout_list_suffix(int dfd, const char *name, const char *suffix, hs_layout_names *l);
 void hs_layout_names_free(hs_layout_names *l);
 
 /* close(fd) unless fd < 0: 0 or -errno. Linux closes the descriptor

@@ -4,11 +4,14 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "layout.h"
 #include "reason.h"
 #include "spool.h"
@@ -115,7 +118,7 @@ static int scan_spool(void *arg, hs_counters_scan *out)
 {
     const scan_arg *a = arg;
     tally active = { 0, 0, 0, 0 }, ready = { 0, 0, 0, 0 }, claimed = { 0, 0, 0, 0 },
-          failed = { 0, 0, 0, 0 }, invalid = { 0, 0, 0, 0 };
+          failed = { 0, 0, 0, 0 }, invalid = { 0, 0, 0, 0 }, archive = { 0, 0, 0, 0 };
     int rc = 0, r;
 
     if ((r = tally_dir(a->root_fd, HS_DIR_ACTIVE, 1, 0, &active)) != 0) rc = r;
@@ -123,11 +126,12 @@ static int scan_spool(void *arg, hs_counters_scan *out)
     if ((r = tally_dir(a->root_fd, HS_DIR_CLAIMED, 1, 0, &claimed)) != 0) rc = r;
     if ((r = tally_dir(a->root_fd, HS_DIR_FAILED, 1, 0, &failed)) != 0) rc = r;
     if ((r = tally_dir(a->root_fd, HS_DIR_INVALID, 0, 0, &invalid)) != 0) rc = r;
+    if ((r = tally_dir(a->root_fd, HS_DIR_ARCHIVE, 0, 0, &archive)) != 0) rc = r;
     out->active_bytes = active.bytes;
     out->ready_segments = ready.files;
     out->ready_bytes = ready.bytes;
-    out->have_oldest = (uint64_t)ready.have_oldest;
-    out->oldest_ready = ready.oldest;
+    out->archive_bytes = archive.bytes;
+    out->oldest_ready = ready.have_oldest ? ready.oldest : HS_CNT_NO_OLDEST;
     out->claimed_segments = claimed.files;
     out->failed_segments = failed.files;
     out->invalid_bodies = invalid.files;
@@ -152,6 +156,7 @@ static void collect_spool(const char *path, time_t now, int cached, hs_status *s
         st->counters_err = hs_counters_status(path, now, scan_spool, &a, &st->counters, &fig);
     } else {
         memset(&fig, 0, sizeof(fig));
+        fig.oldest_ready = HS_CNT_NO_OLDEST;
         (void)scan_spool(&a, &fig);
         st->counters_err = hs_counters_read(path, &st->counters);
     }
@@ -159,7 +164,10 @@ static void collect_spool(const char *path, time_t now, int cached, hs_status *s
     st->active_bytes = fig.active_bytes;
     st->ready_segments = fig.ready_segments;
     st->ready_bytes = fig.ready_bytes;
-    if (fig.have_oldest && (int64_t)now > fig.oldest_ready)
+    st->archive_bytes = fig.archive_bytes;
+    /* 0: a cache an older hookspool stored, with nothing in ready/ */
+    if (fig.oldest_ready != HS_CNT_NO_OLDEST && fig.oldest_ready > 0 &&
+        (int64_t)now > fig.oldest_ready)
         st->oldest_ready_age_s = (uint64_t)((int64_t)now - fig.oldest_ready);
     st->claimed_segments = fig.claimed_segments;
     st->failed_segments = fig.failed_segments;
@@ -173,6 +181,7 @@ void hs_status_collect(const hs_config *cfg, time_t now, int cached, hs_status *
     int where, clean;
 
     memset(st, 0, sizeof(*st));
+    st->now = now;
     where = hs_layout_nearest(cfg->spool, anc, &sb, &clean);
     if (where >= 0) st->free_bytes = free_bytes(anc);
     if (where == 0 && S_ISDIR(sb.st_mode)) {
@@ -232,10 +241,11 @@ static void json_status(const hs_config *cfg, const hs_status *st, int full, hs_
     hs_buf_printf(b, "}},\"spool\":{\"active_bytes\":%" PRIu64 ",\"ready_segments\":%" PRIu64
                   ",\"ready_bytes\":%" PRIu64 ",\"oldest_ready_age_s\":%" PRIu64
                   ",\"claimed_segments\":%" PRIu64 ",\"failed_segments\":%" PRIu64
-                  ",\"invalid_bodies\":%" PRIu64 ",\"free_bytes\":%" PRIu64 "}}\n",
+                  ",\"invalid_bodies\":%" PRIu64 ",\"free_bytes\":%" PRIu64
+                  ",\"archive_bytes\":%" PRIu64 "}}\n",
                   st->active_bytes, st->ready_segments, st->ready_bytes,
                   st->oldest_ready_age_s, st->claimed_segments, st->failed_segments,
-                  st->invalid_bodies, st->free_bytes);
+                  st->invalid_bodies, st->free_bytes, st->archive_bytes);
 }
 
 /* A label value per text format 0.0.4: backslash, double quote and
@@ -323,12 +333,182 @@ static void prom_status(const hs_config *cfg, const hs_status *st, hs_buf *b)
              st->invalid_bodies);
     prom_one(b, "hookspool_free_bytes", "gauge",
              "Free bytes for the spool in its filesystem.", st->free_bytes);
+    prom_one(b, "hookspool_archive_bytes", "gauge",
+             "Bytes of consumed segments kept in archive/ (compressed).", st->archive_bytes);
+}
+
+/* ------------------------------------------------------------ HTML */
+
+#define CHART_W      HS_MIN_SPAN     /* one unit per minute */
+#define CHART_H      200
+#define CHART_TOP    10              /* room above the tallest bar */
+
+/* s[0..n) as HTML text: & < > " ' escaped, every other byte kept. */
+static void html_esc(hs_buf *b, const char *s, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        switch (s[i]) {
+        case '&':  hs_buf_puts(b, "&amp;"); break;
+        case '<':  hs_buf_puts(b, "&lt;"); break;
+        case '>':  hs_buf_puts(b, "&gt;"); break;
+        case '"':  hs_buf_puts(b, "&quot;"); break;
+        case '\'': hs_buf_puts(b, "&#39;"); break;
+        default:   hs_buf_putc(b, s[i]); break;
+        }
+    }
+}
+
+static void html_row(hs_buf *b, const char *name, uint64_t v)
+{
+    hs_buf_printf(b, "<tr><th scope=\"row\">%s</th><td>%" PRIu64 "</td></tr>\n", name, v);
+}
+
+/* The minute first + i as "YYYY-MM-DDTHH:MMZ". */
+static void minute_label(int64_t m, char out[24])
+{
+    unsigned us;
+    char *p = hs_layout_put_time(out, (uint64_t)(m < 0 ? 0 : m) * 60000000u, 1, &us);
+    p -= 3;                      /* drop ":SS" */
+    *p++ = 'Z';
+    *p = '\0';
+}
+
+/*
+ * The chart: per minute, accepted, duplicate and rejected stacked as
+ * bars (x = the minute's place in the 24 hours, one unit wide), drawn
+ * only where a minute has counts. Each bar says what it is in its
+ * data-* attributes and a <title> a browser shows on hover.
+ */
+static void html_chart(hs_buf *b, const hs_counters_minutes *m)
+{
+    static const char *const kind[HS_MIN_KINDS] = { "accepted", "duplicate", "rejected" };
+    static const char *const fill[HS_MIN_KINDS] = { "#2e7d32", "#9e9e9e", "#c62828" };
+    uint64_t max = 0, tot;
+    char label[24];
+    int i, k;
+
+    for (i = 0; i < HS_MIN_SPAN; i++) {
+        tot = (uint64_t)m->n[i][0] + m->n[i][1] + m->n[i][2];
+        if (tot > max) max = tot;
+    }
+    minute_label(m->first, label);
+    hs_buf_printf(b, "<svg id=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"1200\" "
+                  "height=\"%d\" viewBox=\"0 0 %d %d\" preserveAspectRatio=\"none\" role=\"img\" "
+                  "aria-label=\"events per minute, last 24 hours\" data-first-minute=\"%s\" "
+                  "data-max=\"%" PRIu64 "\">\n<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" "
+                  "fill=\"#fafafa\" stroke=\"#bbbbbb\"/>\n",
+                  CHART_H, CHART_W, CHART_H, label, max, CHART_W, CHART_H);
+    for (i = 0; max > 0 && i < HS_MIN_SPAN; i++) {
+        uint64_t below = 0;
+        minute_label(m->first + i, label);
+        for (k = 0; k < HS_MIN_KINDS; k++) {
+            uint64_t n = m->n[i][k], y0, y1;
+            if (n == 0) continue;
+            /* heights in units of (CHART_H - CHART_TOP) / max, bottom up */
+            y0 = (uint64_t)CHART_H - below * (CHART_H - CHART_TOP) / max;
+            below += n;
+            y1 = (uint64_t)CHART_H - below * (CHART_H - CHART_TOP) / max;
+            if (y1 == y0) y1 = y0 - 1;   /* never invisible */
+            hs_buf_printf(b, "<rect class=\"bar\" x=\"%d\" y=\"%" PRIu64 "\" width=\"1\" "
+                          "height=\"%" PRIu64 "\" fill=\"%s\" data-minute=\"%s\" "
+                          "data-kind=\"%s\" data-count=\"%" PRIu64 "\"><title>%s %s: %" PRIu64
+                          "</title></rect>\n", i, y1, y0 - y1, fill[k], label, kind[k], n,
+                          label, kind[k], n);
+        }
+    }
+    hs_buf_puts(b, "</svg>\n");
+}
+
+static void html_status(const hs_config *cfg, const hs_status *st, hs_buf *b)
+{
+    hs_counters_minutes *m = calloc(1, sizeof(*m));
+    hs_ev_brief *last = calloc(HS_STATUS_HTML_EVENTS, sizeof(*last));
+    size_t got = 0, i;
+    uint64_t sums[HS_MIN_KINDS] = { 0, 0, 0 };
+    char ts[HS_TS_LEN + 1];
+    int r, first = 1;
+
+    if (m == NULL || last == NULL) {
+        free(m);
+        free(last);
+        b->oom = 1;
+        return;
+    }
+    (void)hs_counters_read_minutes(cfg->spool, st->now, m);   /* zeros when none */
+    if (st->spool_exists)
+        (void)hs_ev_last(cfg->spool, cfg->umask, HS_STATUS_HTML_EVENTS, last, &got);
+    for (i = 0; i < HS_MIN_SPAN; i++) {
+        sums[0] += m->n[i][0];
+        sums[1] += m->n[i][1];
+        sums[2] += m->n[i][2];
+    }
+    hs_buf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                "<meta name=\"viewport\" content=\"width=device-width\">\n<title>hookspool: ");
+    html_esc(b, cfg->endpoint, strlen(cfg->endpoint));
+    hs_buf_puts(b, "</title>\n</head>\n<body>\n<h1>hookspool: ");
+    html_esc(b, cfg->endpoint, strlen(cfg->endpoint));
+    hs_buf_printf(b, "</h1>\n<p id=\"state\"><strong>%s</strong>",
+                  st->reasons ? "degraded" : "ok");
+    for (r = 0; r < HS_DEG_COUNT; r++) {
+        if (!(st->reasons & (1u << r))) continue;
+        hs_buf_printf(b, "%s%s", first ? ": " : ", ", degraded_names[r]);
+        first = 0;
+    }
+    hs_buf_puts(b, "</p>\n<p>version " HS_VERSION ", scheme ");
+    html_esc(b, cfg->scheme.name, strlen(cfg->scheme.name));
+    if (st->counters.last_accepted_ms != 0) {
+        fmt_ms(st->counters.last_accepted_ms, ts);
+        hs_buf_printf(b, ", last event accepted at %s", ts);
+    }
+    hs_buf_printf(b, "</p>\n<h2>Last 24 hours, per minute (UTC)</h2>\n<p>"
+                  "<font color=\"#2e7d32\">accepted %" PRIu64 "</font>, "
+                  "<font color=\"#757575\">duplicates %" PRIu64 "</font>, "
+                  "<font color=\"#c62828\">rejected %" PRIu64 "</font></p>\n",
+                  sums[0], sums[1], sums[2]);
+    html_chart(b, m);
+    hs_buf_puts(b, "<h2>Spool</h2>\n<table id=\"spool\" border=\"1\" cellpadding=\"3\">\n");
+    html_row(b, "waiting segments (ready/)", st->ready_segments);
+    html_row(b, "waiting bytes", st->ready_bytes);
+    html_row(b, "lag: oldest waiting event, seconds", st->oldest_ready_age_s);
+    html_row(b, "claimed segments", st->claimed_segments);
+    html_row(b, "failed segments (dead letters)", st->failed_segments);
+    html_row(b, "bytes being appended (active/)", st->active_bytes);
+    html_row(b, "invalid bodies kept", st->invalid_bodies);
+    html_row(b, "archived bytes", st->archive_bytes);
+    html_row(b, "free bytes", st->free_bytes);
+    hs_buf_puts(b, "</table>\n<h2>Since the spool was created</h2>\n"
+                "<table id=\"counts\" border=\"1\" cellpadding=\"3\">\n");
+    html_row(b, "accepted", st->counters.accepted);
+    html_row(b, "duplicates", st->counters.duplicate);
+    for (r = HS_R_BAD_METHOD; r < HS_R_COUNT; r++) {
+        char name[64];
+        snprintf(name, sizeof(name), "rejected: %s", hs_reason_name((hs_reason)r));
+        html_row(b, name, st->counters.rejected[r]);
+    }
+    hs_buf_printf(b, "</table>\n<h2>Last %d events</h2>\n<table id=\"events\" border=\"1\" "
+                  "cellpadding=\"3\">\n<tr><th>id</th><th>key</th><th>received_at</th></tr>\n",
+                  HS_STATUS_HTML_EVENTS);
+    for (i = 0; i < got; i++) {
+        hs_buf_puts(b, "<tr><td><code>");
+        html_esc(b, last[i].id, strlen(last[i].id));
+        hs_buf_puts(b, "</code></td><td><code>");
+        html_esc(b, last[i].key, strlen(last[i].key));
+        if (last[i].key_cut) hs_buf_puts(b, "&hellip;");
+        hs_buf_puts(b, "</code></td><td>");
+        html_esc(b, last[i].received_at, strlen(last[i].received_at));
+        hs_buf_puts(b, "</td></tr>\n");
+    }
+    hs_buf_puts(b, "</table>\n</body>\n</html>\n");
+    free(m);
+    free(last);
 }
 
 int hs_status_format(const hs_config *cfg, const hs_status *st, hs_status_form form,
                      hs_buf *out)
 {
-    if (form == HS_STATUS_PROMETHEUS) prom_status(cfg, st, out);
+    if (form == HS_STATUS_HTML) html_status(cfg, st, out);
+    else if (form == HS_STATUS_PROMETHEUS) prom_status(cfg, st, out);
     else json_status(cfg, st, form == HS_STATUS_FULL, out);
     return out->oom ? -ENOMEM : 0;
 }

@@ -35,6 +35,13 @@
 
 #define HS_STATUS_CT_JSON        "application/json"
 #define HS_STATUS_CT_PROMETHEUS  "text/plain; version=0.0.4"
+#define HS_STATUS_CT_HTML        "text/html; charset=utf-8"
+/* The HTML page needs nothing from anywhere: no script, no style sheet
+ * (it has no CSS at all: the chart's colours are SVG attributes, which
+ * no policy governs), no image but its inline SVG, no form, no frame. */
+#define HS_STATUS_HTML_CSP       "default-src 'none'; base-uri 'none'; form-action 'none'; " \
+                                 "frame-ancestors 'none'"
+#define HS_STATUS_HTML_EVENTS    20          /* the last events the page lists */
 #define HS_STATUS_HTTP_OK        200
 #define HS_STATUS_HTTP_DEGRADED  503
 
@@ -53,7 +60,11 @@ typedef enum {
                               * may see when no HOOKSPOOL_STATUS_TOKEN is
                               * set (SPEC 5) */
     HS_STATUS_FULL,          /* SPEC 5's whole JSON document */
-    HS_STATUS_PROMETHEUS     /* the whole document as Prometheus text */
+    HS_STATUS_PROMETHEUS,    /* the whole document as Prometheus text */
+    HS_STATUS_HTML           /* a page for a person: the figures, the
+                              * per-minute chart of the last 24 hours,
+                              * rejections by reason, the last events'
+                              * ids, keys and times (never a body) */
 } hs_status_form;
 
 /* The figures of one status, as collected. */
@@ -70,7 +81,9 @@ typedef struct hs_status {
     uint64_t failed_segments;
     uint64_t invalid_bodies;
     uint64_t free_bytes;          /* 0 when statvfs failed */
+    uint64_t archive_bytes;       /* archive/'s files (HOOKSPOOL_ARCHIVE_SECONDS) */
     unsigned reasons;             /* bit (1u << hs_degraded) per reason */
+    time_t   now;                 /* when it was collected */
 } hs_status;
 
 /*

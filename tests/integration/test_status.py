@@ -54,7 +54,8 @@ TOP_KEYS = ["status", "reasons", "version", "endpoint", "scheme", "last_accepted
             "counters", "spool"]
 COUNTER_KEYS = ["accepted", "duplicate", "handshakes", "rejected"]
 SPOOL_KEYS = ["active_bytes", "ready_segments", "ready_bytes", "oldest_ready_age_s",
-              "claimed_segments", "failed_segments", "invalid_bodies", "free_bytes"]
+              "claimed_segments", "failed_segments", "invalid_bodies", "free_bytes",
+              "archive_bytes"]
 # The rejection reasons a POST can be answered with (SPEC 2 and 4): each
 # must be listed in counters.rejected, zeros included. Every "error" a
 # test sees in an answer is added.

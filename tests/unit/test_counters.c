@@ -408,6 +408,99 @@ static void test_handshake_slot(void)
     CHECK(v == 7);
 }
 
+/* The per-minute ring: a known series lands in its minutes, a row of
+ * an older day reads as zero, kinds follow the slots, and a minute's
+ * count is exact across processes sharing it. */
+#define T0 ((time_t)1795428000)   /* a whole minute */
+static void test_minutes(void)
+{
+    char sp[512], p[600];
+    unsigned char raw[16];
+    size_t n = 0;
+    hs_counters *c = NULL;
+    hs_counters_minutes *m = calloc(1, sizeof(*m));
+    int i, st;
+    uint64_t tot;
+
+    make_spool("minutes", sp);
+    snprintf(p, sizeof(p), "%s/%s", sp, HS_MIN_FILE);
+    CHECK(m != NULL);
+    if (m == NULL) return;
+    CHECK(hs_counters_read_minutes(sp, T0, m) == 0 && m->n[HS_MIN_SPAN - 1][0] == 0);
+    CHECK(hs_counters_open(sp, 077, &c) == 0);
+    {
+        struct stat sb;
+        CHECK(stat(p, &sb) == 0 && sb.st_size == HS_MIN_FILE_SIZE &&
+              (sb.st_mode & 0777) == 0600);
+        CHECK(read_file(p, raw, sizeof(raw), &n) == 0 && memcmp(raw, HS_MIN_MAGIC, 8) == 0);
+    }
+    /* Minute T0-2: 3 accepted; T0-1: 1 duplicate, 2 rejections of two
+     * reasons; T0: 5 accepted over two seconds of the minute. */
+    hs_counters_add_at(c, HS_CNT_ACCEPTED, 3, T0 - 120 + 59);
+    hs_counters_add_at(c, HS_CNT_DUPLICATE, 1, T0 - 60);
+    hs_counters_add_at(c, HS_CNT_REJECTED(HS_R_BAD_SIGNATURE), 1, T0 - 30);
+    hs_counters_add_at(c, HS_CNT_REJECTED(HS_R_TOO_LARGE), 1, T0 - 1);
+    hs_counters_add_at(c, HS_CNT_ACCEPTED, 2, T0);
+    hs_counters_add_at(c, HS_CNT_ACCEPTED, 3, T0 + 59);
+    /* Not counts: never in the ring. */
+    hs_counters_add_at(c, HS_CNT_LAST_MS, 9, T0);
+    hs_counters_add_at(c, HS_CNT_LOG_WINDOW, 9, T0);
+    hs_counters_add_at(c, HS_CNT_SLOTS, 9, T0);
+    CHECK(hs_counters_read_minutes(sp, T0 + 30, m) == 0);
+    CHECK(m->first == (int64_t)T0 / 60 - (HS_MIN_SPAN - 1));
+    CHECK(m->n[HS_MIN_SPAN - 1][HS_MIN_ACCEPTED] == 5);
+    CHECK(m->n[HS_MIN_SPAN - 2][HS_MIN_DUPLICATE] == 1);
+    CHECK(m->n[HS_MIN_SPAN - 2][HS_MIN_REJECTED] == 2);
+    CHECK(m->n[HS_MIN_SPAN - 2][HS_MIN_ACCEPTED] == 0);
+    CHECK(m->n[HS_MIN_SPAN - 3][HS_MIN_ACCEPTED] == 3);
+    for (tot = 0, i = 0; i < HS_MIN_SPAN; i++) tot += m->n[i][0] + m->n[i][1] + m->n[i][2];
+    CHECK(tot == 11);
+    /* A day later the same rows hold another day: they read as zero,
+     * and counting there starts the minute afresh. */
+    CHECK(hs_counters_read_minutes(sp, T0 + 86400, m) == 0);
+    for (tot = 0, i = 0; i < HS_MIN_SPAN; i++) tot += m->n[i][0] + m->n[i][1] + m->n[i][2];
+    CHECK(tot == 0);
+    hs_counters_add_at(c, HS_CNT_ACCEPTED, 1, T0 + 86400);
+    CHECK(hs_counters_read_minutes(sp, T0 + 86400, m) == 0 &&
+          m->n[HS_MIN_SPAN - 1][HS_MIN_ACCEPTED] == 1);
+    /* Read 23 h 59 min later: the T0 - 2 min row is out of the window,
+     * T0 - 1 min is the oldest row. */
+    CHECK(hs_counters_read_minutes(sp, T0 - 60 + (HS_MIN_SPAN - 1) * 60, m) == 0 &&
+          m->n[0][HS_MIN_REJECTED] == 2);
+    hs_counters_close(c);
+
+    /* NPROC processes count in one minute at once: nothing lost. */
+    for (i = 0; i < NPROC; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            hs_counters *w = NULL;
+            int k;
+            if (hs_counters_open(sp, 077, &w) != 0) _exit(1);
+            for (k = 0; k < NADD; k++) hs_counters_add_at(w, HS_CNT_DUPLICATE, 1, T0 + 7200);
+            hs_counters_close(w);
+            _exit(0);
+        }
+    }
+    for (i = 0; i < NPROC; i++) CHECK(wait(&st) > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(hs_counters_read_minutes(sp, T0 + 7200, m) == 0);
+    CHECK_MSG(m->n[HS_MIN_SPAN - 1][HS_MIN_DUPLICATE] == NPROC * NADD, "%u",
+              m->n[HS_MIN_SPAN - 1][HS_MIN_DUPLICATE]);
+
+    /* A damaged ring counts nothing, reads as an error, and the counts
+     * go on. */
+    CHECK(write_file(p, "junk", 4) == 0);
+    CHECK(hs_counters_open(sp, 077, &c) == 0);
+    hs_counters_add_at(c, HS_CNT_ACCEPTED, 1, T0);
+    hs_counters_close(c);
+    CHECK(hs_counters_read_minutes(sp, T0, m) == -EBADMSG);
+    {
+        hs_counters_snap s;
+        CHECK(hs_counters_read(sp, &s) == 0 && s.accepted == 3 + 5 + 1 + 1);
+        CHECK(read_file(p, raw, sizeof(raw), &n) == 0 && n == 4);
+    }
+    free(m);
+}
+
 int main(void)
 {
     char cmd[300];
@@ -415,6 +508,7 @@ int main(void)
     if (mkdtemp(root) == NULL) { perror("mkdtemp"); return 1; }
     test_create_layout();
     test_concurrent();
+    test_minutes();
     test_snapshot_missing();
     test_damage();
     test_modes();
