@@ -3,6 +3,13 @@
  */
 #include "form.h"
 
+#include <openssl/evp.h>
+
+#include "codec.h"
+#include "crypto.h"
+#include "json.h"
+#include "query.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -74,27 +81,39 @@ void hs_form_free(hs_form *f)
     f->n = 0;
 }
 
-/* Bytewise order of a and b, the shorter first on a tie. */
-static int name_cmp(const hs_form_field *a, const hs_form_field *b)
+/* Bytewise order of a[0..an) and b[0..bn), the shorter first on a tie. */
+static int bytes_cmp(const char *a, size_t an, const char *b, size_t bn)
 {
-    size_t m = a->nlen < b->nlen ? a->nlen : b->nlen;
-    int c = m ? memcmp(a->name, b->name, m) : 0;
+    size_t m = an < bn ? an : bn;
+    int c = m ? memcmp(a, b, m) : 0;
 
     if (c != 0) return c;
-    return a->nlen < b->nlen ? -1 : a->nlen > b->nlen;
+    return an < bn ? -1 : an > bn;
 }
 
-/* Sort f->order by name, equal names by index (a stable merge sort:
- * qsort has no context argument in C11). tmp holds f->n indices. */
-static void sort_order(const hs_form *f, size_t *a, size_t *tmp, size_t n)
+static int name_cmp(const hs_form_field *a, const hs_form_field *b)
+{
+    return bytes_cmp(a->name, a->nlen, b->name, b->nlen);
+}
+
+static int value_cmp(const hs_form_field *a, const hs_form_field *b)
+{
+    return bytes_cmp(a->value, a->vlen, b->value, b->vlen);
+}
+
+/* Sort the indices a[0..n) of f's fields by cmp, equal ones keeping
+ * their order (a stable merge sort: qsort has no context argument in
+ * C11). tmp holds n indices. */
+static void sort_by(const hs_form *f, size_t *a, size_t *tmp, size_t n,
+                    int (*cmp)(const hs_form_field *, const hs_form_field *))
 {
     size_t mid = n / 2, i = 0, j = mid, k = 0;
 
     if (n < 2) return;
-    sort_order(f, a, tmp, mid);
-    sort_order(f, a + mid, tmp, n - mid);
+    sort_by(f, a, tmp, mid, cmp);
+    sort_by(f, a + mid, tmp, n - mid, cmp);
     while (i < mid && j < n)
-        tmp[k++] = name_cmp(&f->f[a[j]], &f->f[a[i]]) < 0 ? a[j++] : a[i++];
+        tmp[k++] = cmp(&f->f[a[j]], &f->f[a[i]]) < 0 ? a[j++] : a[i++];
     while (i < mid) tmp[k++] = a[i++];
     while (j < n) tmp[k++] = a[j++];
     memcpy(a, tmp, n * sizeof *a);
@@ -137,7 +156,7 @@ hs_form_result hs_form_parse(const unsigned char *body, size_t len, hs_form *out
     }
     if (r != HS_FORM_OK) goto fail;
     for (k = 0; k < out->n; k++) out->order[k] = k;
-    sort_order(out, out->order, tmp, out->n);
+    sort_by(out, out->order, tmp, out->n, name_cmp);
     free(tmp);
     return HS_FORM_OK;
 fail:
@@ -153,6 +172,8 @@ const char *hs_form_strerror(hs_form_result r)
     case HS_FORM_BAD_ESCAPE: return "a % not followed by two hex digits";
     case HS_FORM_BAD_UTF8:   return "a field that decodes to invalid UTF-8";
     case HS_FORM_TOO_MANY:   return "more fields than the limit";
+    case HS_FORM_NO_FIELD:   return "the field holding the JSON event is absent";
+    case HS_FORM_BAD_JSON:   return "the field holding the JSON event is not JSON";
     default:                 return "out of memory";
     }
 }
@@ -206,13 +227,32 @@ int hs_form_get(const hs_form *f, const char *name, size_t nlen,
 
 int hs_form_sorted(const hs_form *f, hs_buf *out)
 {
-    size_t k;
+    size_t s, e, k, *vals, *tmp;
 
-    for (k = 0; k < f->n; k++) {
-        const hs_form_field *x = &f->f[f->order[k]];
-        if (x->nlen) hs_buf_append(out, x->name, x->nlen);
-        if (x->vlen) hs_buf_append(out, x->value, x->vlen);
+    if (f->n == 0) return 0;
+    vals = malloc(f->n * sizeof *vals);
+    tmp = malloc(f->n * sizeof *tmp);
+    if (vals == NULL || tmp == NULL) {
+        free(vals);
+        free(tmp);
+        return -1;
     }
+    for (s = 0; s < f->n; s = e) {
+        for (e = s + 1; e < f->n && name_cmp(&f->f[f->order[e]], &f->f[f->order[s]]) == 0; e++)
+            ;
+        /* A repeated name: its distinct values in order, as Twilio's
+         * SDK signs an array parameter. */
+        memcpy(vals, f->order + s, (e - s) * sizeof *vals);
+        sort_by(f, vals, tmp, e - s, value_cmp);
+        for (k = 0; k < e - s; k++) {
+            const hs_form_field *x = &f->f[vals[k]];
+            if (k > 0 && value_cmp(&f->f[vals[k - 1]], x) == 0) continue;
+            if (x->nlen) hs_buf_append(out, x->name, x->nlen);
+            if (x->vlen) hs_buf_append(out, x->value, x->vlen);
+        }
+    }
+    free(vals);
+    free(tmp);
     return out->oom ? -1 : 0;
 }
 
@@ -226,4 +266,53 @@ int hs_form_content_type(const char *ct)
     ct += n;
     while (*ct == ' ' || *ct == '\t') ct++;
     return *ct == '\0' || *ct == ';';
+}
+
+hs_form_result hs_form_event(const unsigned char *body, size_t len, const char *field,
+                             hs_buf *ev)
+{
+    hs_form f = HS_FORM_INIT;
+    hs_form_result r = hs_form_parse(body, len, &f);
+    const char *v;
+    size_t vl;
+    int jr;
+
+    if (r != HS_FORM_OK) return r;
+    if (field == NULL || field[0] == '\0') {
+        r = hs_form_json(&f, ev) == 0 ? HS_FORM_OK : HS_FORM_ENOMEM;
+    } else if (!hs_form_get(&f, field, strlen(field), &v, &vl)) {
+        r = HS_FORM_NO_FIELD;
+    } else {
+        jr = hs_json_minify((const unsigned char *)v, vl, ev, NULL);
+        r = jr == HS_JSON_OK ? HS_FORM_OK : jr == HS_JSON_ENOMEM ? HS_FORM_ENOMEM
+                                                                 : HS_FORM_BAD_JSON;
+    }
+    hs_form_free(&f);
+    return r;
+}
+
+int hs_form_signed(const unsigned char *body, size_t len, const char *query,
+                   const char *hash_param, hs_buf *out)
+{
+    char hv[2 * 32 + 2];
+    unsigned char want[32], got[32];
+    unsigned int gl = 0;
+    size_t hl = 0;
+    hs_form f = HS_FORM_INIT;
+    int st;
+
+    if (hash_param != NULL) {
+        st = hs_query_get(query, hash_param, strlen(hash_param), hv, sizeof hv, &hl);
+        if (st == HS_QUERY_OK)
+            return hs_codec_decode_exact(HS_ENC_HEX, hv, hl, sizeof want, want, sizeof want) == 0 &&
+                   EVP_Digest(body, len, got, &gl, hs_crypto_sha256(), NULL) == 1 &&
+                   gl == sizeof got && hs_crypto_equal(want, got, sizeof got) ? 0 : -1;
+        if (st != HS_QUERY_ABSENT)
+            return -1;
+    }
+    if (hs_form_parse(body, len, &f) != HS_FORM_OK)
+        return -1;
+    st = hs_form_sorted(&f, out);
+    hs_form_free(&f);
+    return st;
 }

@@ -26,6 +26,8 @@ typedef enum {
     HS_FORM_BAD_ESCAPE,   /* '%' not followed by two hex digits */
     HS_FORM_BAD_UTF8,     /* a decoded name or value is not UTF-8 */
     HS_FORM_TOO_MANY,     /* more than HS_FORM_MAX_FIELDS fields */
+    HS_FORM_NO_FIELD,     /* hs_form_event: the named field is absent */
+    HS_FORM_BAD_JSON,     /* hs_form_event: the named field is not JSON */
     HS_FORM_ENOMEM
 } hs_form_result;
 
@@ -71,9 +73,31 @@ int hs_form_json(const hs_form *f, hs_buf *out);
 int hs_form_get(const hs_form *f, const char *name, size_t nlen,
                 const char **v, size_t *vlen);
 
-/* Append every field's name then value, fields in name order (equal
- * names in body order): what Twilio signs after the URL. 0 or -1. */
+/* Append every field's name then value, fields in name order; a name
+ * that comes more than once, once per distinct value, values in order:
+ * what Twilio signs after the URL (its SDK's rule for an array
+ * parameter). Order is bytewise. 0 or -1. */
 int hs_form_sorted(const hs_form *f, hs_buf *out);
+
+/*
+ * The event of form body[0..len), appended to ev: with field NULL or
+ * empty, the JSON object of its fields (hs_form_json); otherwise the
+ * value of the first field named field (GitHub's and Slack's payload=),
+ * which must be JSON and becomes the event exactly as the same JSON sent
+ * as the body would (json.h: minified). HS_FORM_OK or why not.
+ */
+hs_form_result hs_form_event(const unsigned char *body, size_t len, const char *field,
+                             hs_buf *ev);
+
+/*
+ * HS_PART_FORM's bytes (Twilio) appended to out: when hash_param is not
+ * NULL and the query string query has it, nothing, once its value is the
+ * hex SHA-256 of body[0..len) (a JSON body, bound through the signed
+ * URL); otherwise the body decoded as a form, hs_form_sorted. 0, or -1
+ * when the hash differs or the body is no form.
+ */
+int hs_form_signed(const unsigned char *body, size_t len, const char *query,
+                   const char *hash_param, hs_buf *out);
 
 /* 1 when a Content-Type value names a form body (the media type,
  * case-insensitive, parameters ignored). */

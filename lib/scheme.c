@@ -79,6 +79,9 @@ static const hs_scheme g_rows[] = {
         .layout = HS_LAYOUT_LIST, .sig_key = "v1",
         .ts_header = "webhook-timestamp", .id_header = "webhook-id",
         .id_new = "msg_",
+        /* v1a: Ed25519 with the whpk_ public key, in the same list as
+         * the v1 HMACs (the specification lets them mix). */
+        .pk_alg = HS_PK_ED25519, .pk_text = HS_PK_TEXT_WHPK, .pk_key = "v1a",
         /* As the reference libraries do: svix-id for webhook-id, ... */
         .alias = { "webhook-", "svix-" },
         .parts = { ID, LIT("."), TS, LIT("."), BODY },
@@ -256,6 +259,46 @@ static const hs_scheme g_rows[] = {
         .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_HEX,
         .layout = HS_LAYOUT_PLAIN, .key = HS_KEY_TEXT,
         .dedup = "off", .keep = "",
+    },
+    /* Discord's interactions endpoint: Ed25519 over timestamp + body,
+     * the application's public key in hex; the PING is answered. */
+    [HS_SCHEME_DISCORD] = {
+        .kind = HS_SCHEME_DISCORD, .form = "discord",
+        .mac = HS_MAC_PUBKEY, .enc = HS_ENC_HEX, .sig_header = "X-Signature-Ed25519",
+        .layout = HS_LAYOUT_PLAIN, .ts_header = "X-Signature-Timestamp",
+        .pk_alg = HS_PK_ED25519, .pk_text = HS_PK_TEXT_HEX,
+        .parts = { TS, BODY }, .key = HS_KEY_TEXT,
+        .dedup = "json:/id", .keep = "", .handshake = HS_HSK_DISCORD,
+    },
+    /* SendGrid's signed Event Webhook: ECDSA P-256 / SHA-256 over
+     * timestamp + body, the signature Base64 DER, the verification key
+     * the Base64 SubjectPublicKeyInfo SendGrid shows. */
+    [HS_SCHEME_SENDGRID] = {
+        .kind = HS_SCHEME_SENDGRID, .form = "sendgrid",
+        .mac = HS_MAC_PUBKEY, .enc = HS_ENC_BASE64,
+        .sig_header = "X-Twilio-Email-Event-Webhook-Signature",
+        .layout = HS_LAYOUT_PLAIN, .ts_header = "X-Twilio-Email-Event-Webhook-Timestamp",
+        .pk_alg = HS_PK_P256, .pk_text = HS_PK_TEXT_SPKI,
+        .parts = { TS, BODY }, .key = HS_KEY_TEXT, .dedup = "off", .keep = "",
+    },
+    /* Twilio: HMAC-SHA1 of the URL it called, then a form body's fields
+     * sorted by name; a JSON body is bound by the URL's bodySHA256. */
+    [HS_SCHEME_TWILIO] = {
+        .kind = HS_SCHEME_TWILIO, .form = "twilio",
+        .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA1, .enc = HS_ENC_BASE64,
+        .sig_header = "X-Twilio-Signature", .layout = HS_LAYOUT_PLAIN,
+        .parts = { { HS_PART_URL, NULL }, { HS_PART_FORM, NULL } },
+        .body_hash_query = "bodySHA256",
+        .key = HS_KEY_TEXT, .dedup = "header:I-Twilio-Idempotency-Token",
+        .keep = "I-Twilio-Idempotency-Token",
+    },
+    /* Square: HMAC-SHA256 Base64 of the notification URL + body. */
+    [HS_SCHEME_SQUARE] = {
+        .kind = HS_SCHEME_SQUARE, .form = "square",
+        .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_BASE64,
+        .sig_header = "x-square-hmacsha256-signature", .layout = HS_LAYOUT_PLAIN,
+        .parts = { { HS_PART_URL, NULL }, BODY },
+        .key = HS_KEY_TEXT, .dedup = "json:/event_id", .keep = "",
     },
 };
 #define NROWS (sizeof g_rows / sizeof g_rows[0])
