@@ -934,6 +934,13 @@ static void add_part(const hs_scheme *sc, const hs_part *p, char *out, size_t n,
     case HS_PART_ID:
         add(out, n, used, "%s", sc->id_header ? sc->id_header : sc->id_json ? sc->id_json : "?");
         break;
+    case HS_PART_URL: add(out, n, used, "HOOKSPOOL_PUBLIC_URL[?query]"); break;
+    case HS_PART_FORM:
+        add(out, n, used, "each form field's name+value in name order%s%s%s",
+            sc->body_hash_query ? " (a JSON body: " : "",
+            sc->body_hash_query ? sc->body_hash_query : "",
+            sc->body_hash_query ? " in the query is its hex SHA-256)" : "");
+        break;
     case HS_PART_QUERY: case HS_PART_HEADER: case HS_PART_JSON:
         t = hs_scheme_part_text(sc, p, &l);
         add(out, n, used, "{%s %.*s}", p->kind == HS_PART_QUERY ? "query"
@@ -942,6 +949,11 @@ static void add_part(const hs_scheme *sc, const hs_part *p, char *out, size_t n,
     default:
         break;
     }
+}
+
+static const char *pk_name(hs_pk_alg a)
+{
+    return a == HS_PK_ED25519 ? "Ed25519" : a == HS_PK_P256 ? "ECDSA P-256/SHA-256" : "?";
 }
 
 char *hs_scheme_describe(const hs_scheme *sc, long long tolerance, char *out, size_t n)
@@ -978,11 +990,16 @@ char *hs_scheme_describe(const hs_scheme *sc, long long tolerance, char *out, si
     if (sc->layout == HS_LAYOUT_KV || sc->layout == HS_LAYOUT_LIST)
         add(out, n, &used, "%s%c", hs_scheme_sig_key(sc) ? hs_scheme_sig_key(sc) : "?",
             sc->layout == HS_LAYOUT_KV ? '=' : ',');
-    alg = hs_crypto_alg_name(sc->alg);
-    add(out, n, &used, "<HMAC-");
-    for (i = 0; alg != NULL && alg[i] != '\0'; i++)
-        add(out, n, &used, "%c", alg[i] >= 'a' && alg[i] <= 'z' ? alg[i] - 'a' + 'A' : alg[i]);
-    add(out, n, &used, " %s of ", hs_codec_enc_name(sc->enc) ? hs_codec_enc_name(sc->enc) : "?");
+    if (sc->mac == HS_MAC_PUBKEY) {
+        add(out, n, &used, "<%s signature, %s, of ", pk_name(sc->pk_alg),
+            hs_codec_enc_name(sc->enc) ? hs_codec_enc_name(sc->enc) : "?");
+    } else {
+        alg = hs_crypto_alg_name(sc->alg);
+        add(out, n, &used, "<HMAC-");
+        for (i = 0; alg != NULL && alg[i] != '\0'; i++)
+            add(out, n, &used, "%c", alg[i] >= 'a' && alg[i] <= 'z' ? alg[i] - 'a' + 'A' : alg[i]);
+        add(out, n, &used, " %s of ", hs_codec_enc_name(sc->enc) ? hs_codec_enc_name(sc->enc) : "?");
+    }
     for (i = 0; i < HS_SCHEME_MAX_PARTS && sc->parts[i].kind != HS_PART_END; i++)
         add_part(sc, &sc->parts[i], out, n, &used);
     add(out, n, &used, ">");
@@ -992,5 +1009,10 @@ char *hs_scheme_describe(const hs_scheme *sc, long long tolerance, char *out, si
             ? "RFC 3339" : "seconds", tolerance);
     if (sc->body_unsigned)
         add(out, n, &used, " (the sender's signature does not cover the body)");
+    if (sc->mac != HS_MAC_PUBKEY && sc->pk_alg != HS_PK_NONE && sc->pk_key != NULL)
+        add(out, n, &used, "; or %s,<%s signature> checked with HOOKSPOOL_PUBLIC_KEY",
+            sc->pk_key, pk_name(sc->pk_alg));
+    if (sc->mac == HS_MAC_PUBKEY)
+        add(out, n, &used, "; checked with HOOKSPOOL_PUBLIC_KEY");
     return out;
 }

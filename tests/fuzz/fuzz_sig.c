@@ -187,7 +187,7 @@ static const char *g_query = "data.id=123456";
 static hs_sig_verdict verify(const hs_scheme *sc, const hs_secret *s, size_t n, hdrs *h,
                              const uint8_t *body, size_t len, time_t now, long long tol)
 {
-    hs_sig_input in = { hlook, h, g_query, body, len };
+    hs_sig_input in = { hlook, h, g_query, body, len, NULL, 0, NULL };
     hs_sig_verdict v = hs_sig_verify_input(sc, s, n, &in, now, tol);
     REQUIRE(v.result == HS_SIG_OK || v.result == HS_SIG_MISSING || v.result == HS_SIG_BAD ||
             v.result == HS_SIG_EXPIRED, "result %d", (int)v.result);
