@@ -35,7 +35,7 @@ SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 GITHUB_SECRET = "github-form-secret-0123456"
 WHSEC = "whsec_" + base64.b64encode(b"standard-webhooks-secret-32bytes").decode()
 PUBLIC = "https://hooks.example.test"
-STATUS_TOKEN = "st-" + hs.unique_hex()
+STATUS_TOKEN = "st-" + os.urandom().hex()
 
 
 def pem(key):
@@ -86,7 +86,7 @@ def build(scheme, body, t, key=None, url=None, query=""):
                 "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(sig).decode()}, body, query
     if scheme in ("standard-pk", "standard-mixed"):
         k = key or KEYS["standard"]
-        mid = "msg_" + hs.unique_hex(12)
+        mid = "msg_" + os.urandom(12).hex()
         signed = ("%s.%s." % (mid, ts)).encode() + body
         sig = "v1a," + base64.b64encode(k.sign(signed)).decode()
         if scheme == "standard-mixed":
@@ -115,7 +115,7 @@ def build(scheme, body, t, key=None, url=None, query=""):
                 "Content-Type": "application/x-www-form-urlencoded"}, body, query
     if scheme == "github-form":
         mac = hmac.new(GITHUB_SECRET.encode(), body, hashlib.sha256).hexdigest()
-        return {"X-Hub-Signature-256": "sha256=" + mac, "X-GitHub-Delivery": hs.unique_hex(16),
+        return {"X-Hub-Signature-256": "sha256=" + mac, "X-GitHub-Delivery": os.urandom(12).hex(),
                 "Content-Type": "application/x-www-form-urlencoded"}, body, query
     raise ValueError(scheme)
 
@@ -170,7 +170,7 @@ def cli_sign(args, body, env=None):
 
 
 def event():
-    n = hs.unique_hex(12)
+    n = os.urandom(12).hex()
     return json.dumps({"id": n, "event_id": "ev_" + n, "type": 2, "data": {"id": n}}).encode()
 
 
@@ -309,7 +309,7 @@ def section_keys(T, srv, spools):
 def section_url(T, srv, spools):
     T.section("URL-bound: twilio and square; changed URL, query, field or body 401")
     now = time.time()
-    form = b"MessageSid=SM" + hs.unique_hex(8).encode() + b"&From=%2B15551234567&Body=hi+there&To=%2B1555"
+    form = b"MessageSid=SM" + os.urandom(8).hex().encode() + b"&From=%2B15551234567&Body=hi+there&To=%2B1555"
     h, b, q = build("twilio", form, now, query="a=1")
     before = len(lines(spools["twilio"]))
     st, _, rb = post(srv, "twilio", h, b, q)
