@@ -35,7 +35,7 @@ SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 GITHUB_SECRET = "github-form-secret-0123456"
 WHSEC = "whsec_" + base64.b64encode(b"standard-webhooks-secret-32bytes").decode()
 PUBLIC = "https://hooks.example.test"
-STATUS_TOKEN = "st-" + os.urandom().hex()
+STATUS_TOKEN = "st-" + os.urandom(12).hex()
 
 
 def pem(key):
