@@ -10,12 +10,16 @@
 
 #include "text.h"
 
-/* Pieces of the signed bytes, for the rows below. */
-#define LIT(s) { HS_PART_LIT, (s) }
-#define BODY   { HS_PART_BODY, NULL }
-#define TS     { HS_PART_TS, NULL }
-#define ID     { HS_PART_ID, NULL }
-#define QUERY_LC(name) { HS_PART_QUERY, (name), 1, 0, 0 }
+/* Pieces of the signed bytes, for the rows below. Designated, so the
+ * fields a row leaves unset are 0 without clang's
+ * -Wmissing-field-initializers (make fuzz builds with clang). */
+#define LIT(s) { .kind = HS_PART_LIT, .lit = (s) }
+#define BODY   { .kind = HS_PART_BODY }
+#define TS     { .kind = HS_PART_TS }
+#define ID     { .kind = HS_PART_ID }
+#define QUERY_LC(name) { .kind = HS_PART_QUERY, .lit = (name), .lower = 1 }
+#define URL    { .kind = HS_PART_URL }
+#define FORM   { .kind = HS_PART_FORM }
 
 /*
  * The rows, indexed by kind. Unset fields are 0/NULL: no prefix, no
@@ -287,7 +291,7 @@ static const hs_scheme g_rows[] = {
         .kind = HS_SCHEME_TWILIO, .form = "twilio",
         .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA1, .enc = HS_ENC_BASE64,
         .sig_header = "X-Twilio-Signature", .layout = HS_LAYOUT_PLAIN,
-        .parts = { { HS_PART_URL, NULL }, { HS_PART_FORM, NULL } },
+        .parts = { URL, FORM },
         .body_hash_query = "bodySHA256",
         .key = HS_KEY_TEXT, .dedup = "header:I-Twilio-Idempotency-Token",
         .keep = "I-Twilio-Idempotency-Token",
@@ -297,7 +301,7 @@ static const hs_scheme g_rows[] = {
         .kind = HS_SCHEME_SQUARE, .form = "square",
         .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_BASE64,
         .sig_header = "x-square-hmacsha256-signature", .layout = HS_LAYOUT_PLAIN,
-        .parts = { { HS_PART_URL, NULL }, BODY },
+        .parts = { URL, BODY },
         .key = HS_KEY_TEXT, .dedup = "json:/event_id", .keep = "",
     },
 };

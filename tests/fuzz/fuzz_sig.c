@@ -469,7 +469,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             {
                 hs_buf hh = HS_BUF_INIT, hb = HS_BUF_INIT;
-                hs_hsk_answer ans = { 0, NULL, &hh, &hb, NULL };
+                hs_hsk_answer ans = { 0, NULL, &hh, &hb, NULL, 0 };
                 hs_hsk_input hin = { "GET", q, hlook, &h, body, blen, NULL, 0, "vt" };
                 hs_hsk_result r1 = hs_handshake_before(&sc, &hin, &ans);
                 hin.method = "POST";
@@ -493,7 +493,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         verify(&sc, s, rc == 0 ? 1 : 0, &h, body, blen, now, tol);
         if (rc == 0) {
             hs_buf sent = HS_BUF_INIT;
-            hs_sig_input sin = { NULL, NULL, g_query, body, blen };
+            hs_sig_input sin = { NULL, NULL, g_query, body, blen, NULL, 0, NULL };
             rc = hs_sign_request(&sc, s, &sin, now, NULL, &out, &sent);
             if (rc != 0) {
                 /* Refusals sign.h allows: a token that cannot be sent as a
