@@ -6,6 +6,7 @@
  * configuration error.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -103,8 +104,8 @@ static void usage(FILE *f)
 {
     fputs("usage: hookspool COMMAND [options]\n"
           "\n"
-          "  sign --scheme S [--time T] [--id ID] [--query Q]\n"
-          "       [--signed TEMPLATE] [--signature SHAPE]\n"
+          "  sign --scheme S [--time T] [--id ID] [--query Q] [--url URL]\n"
+          "       [--signed TEMPLATE] [--signature SHAPE] [--key FILE]\n"
           "      read a body on stdin, print the headers a sender would send,\n"
           "      signed with HOOKSPOOL_SECRET (or the first line of\n"
           "      HOOKSPOOL_SECRET_FILE); for testing with curl -H. Q is the\n"
@@ -112,7 +113,11 @@ static void usage(FILE *f)
           "      For mailgun and graph, whose proof is in the body, an empty\n"
           "      line and the body to send follow the headers. For\n"
           "      template-ALG-ENC, TEMPLATE and SHAPE are HOOKSPOOL_SIGNED and\n"
-          "      HOOKSPOOL_SIGNATURE (taken from the environment when not given)\n"
+          "      HOOKSPOOL_SIGNATURE (taken from the environment when not given).\n"
+          "      URL is the URL twilio and square sign (else HOOKSPOOL_PUBLIC_URL).\n"
+          "      With --key FILE (or HOOKSPOOL_PRIVATE_KEY naming it), a PEM\n"
+          "      private key signs instead of the secret: discord and standard\n"
+          "      (v1a) take Ed25519, sendgrid ECDSA P-256\n"
           "  rotate [-s DIR]\n"
           "      seal the active segment now\n", f);
     fputs(CLAIM_HELP DONE_HELP REQUEUE_HELP CONSUME_HELP RETRY_HELP STATUS_HELP CHECK_HELP, f);
@@ -125,17 +130,33 @@ static void usage(FILE *f)
           "Exit status: 0 done, 1 failed, 2 usage or configuration error.\n", f);
 }
 
-/* Read all of stdin into b (at most max bytes). 0, -1 on error/too big. */
-static int read_stdin(hs_buf *b, size_t max)
+/* Read all of fd into b (at most max bytes). 0, -1 on error/too big. */
+static int read_fd(int fd, hs_buf *b, size_t max)
 {
     char chunk[65536];
     for (;;) {
-        ssize_t r = read(STDIN_FILENO, chunk, sizeof(chunk));
+        ssize_t r = read(fd, chunk, sizeof(chunk));
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) return -1;
         if (r == 0) return 0;
         if (b->len + (size_t)r > max || hs_buf_append(b, chunk, (size_t)r) != 0) return -1;
     }
+}
+
+static int read_stdin(hs_buf *b, size_t max)
+{
+    return read_fd(STDIN_FILENO, b, max);
+}
+
+/* A private key's PEM file (at most 64 KiB) into b. 0 or -1. */
+static int read_key_file(const char *path, hs_buf *b)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), rc;
+
+    if (fd < 0) return -1;
+    rc = read_fd(fd, b, 65536);
+    if (close(fd) != 0) rc = -1;
+    return rc;
 }
 
 /* The first secret for scheme sc from the environment: HOOKSPOOL_SECRET,
@@ -192,10 +213,14 @@ static int cmd_sign(int argc, char **argv)
         { "query",  required_argument, NULL, 'q' },
         { "signed", required_argument, NULL, 'T' },
         { "signature", required_argument, NULL, 'G' },
+        { "url",    required_argument, NULL, 'u' },
+        { "key",    required_argument, NULL, 'k' },
         { "help",   no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     const char *scheme = getenv("HOOKSPOOL_SCHEME"), *id = NULL, *query = NULL;
+    const char *url = getenv("HOOKSPOOL_PUBLIC_URL"), *keyfile = getenv("HOOKSPOOL_PRIVATE_KEY");
+    hs_buf pem = HS_BUF_INIT;
     long long t = (long long)time(NULL);
     hs_scheme sc;
     hs_secret *sec;
@@ -212,6 +237,8 @@ static int cmd_sign(int argc, char **argv)
         case 'q': query = optarg; break;
         case 'T': tpl.sig_bytes = optarg; break;
         case 'G': tpl.shape = optarg; break;
+        case 'u': url = optarg; break;
+        case 'k': keyfile = optarg; break;
         case 't':
             if (hs_conf_parse_num(optarg, 0, HS_CONF_NUM_MAX, &t) != 0) {
                 fputs("hookspool sign: --time takes seconds since the epoch\n", stderr);
@@ -234,13 +261,33 @@ static int cmd_sign(int argc, char **argv)
     }
     sec = calloc(1, sizeof(*sec));
     if (sec == NULL) return 1;
-    if (env_secret(&sc, sec) != 0) { free(sec); return 2; }
+    if (keyfile != NULL && *keyfile != '\0') {
+        if (sc.pk_alg == HS_PK_NONE) {
+            fprintf(stderr, "hookspool sign: %s signs with no private key\n", scheme);
+            free(sec);
+            return 2;
+        }
+        if (read_key_file(keyfile, &pem) != 0) {
+            fprintf(stderr, "hookspool sign: cannot read the key %s\n", keyfile);
+            free(sec);
+            return 2;
+        }
+    } else if (sc.mac == HS_MAC_PUBKEY) {
+        fprintf(stderr, "hookspool sign: %s signs with a private key: --key FILE\n", scheme);
+        free(sec);
+        return 2;
+    } else if (env_secret(&sc, sec) != 0) {
+        free(sec);
+        return 2;
+    }
     if (read_stdin(&body, SIGN_MAX_BODY) != 0) {
         fputs("hookspool sign: cannot read the body on stdin\n", stderr);
         goto out;
     }
-    in = (hs_sig_input){ NULL, NULL, query, (const unsigned char *)body.p, body.len };
-    if (hs_sign_request(&sc, sec, &in, (time_t)t, id, &out, &sent) != 0 ||
+    in = (hs_sig_input){ NULL, NULL, query, (const unsigned char *)body.p, body.len,
+                         NULL, 0, url };
+    if ((pem.len > 0 ? hs_sign_request_pk(&sc, pem.p, pem.len, &in, (time_t)t, id, &out, &sent)
+                     : hs_sign_request(&sc, sec, &in, (time_t)t, id, &out, &sent)) != 0 ||
         (sc.envelope != NULL && (hs_buf_putc(&out, '\n') != 0 ||
                                  hs_buf_append(&out, sent.p, sent.len) != 0)) ||
         fwrite(out.p ? out.p : "", 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
@@ -251,6 +298,8 @@ static int cmd_sign(int argc, char **argv)
 out:
     OPENSSL_cleanse(sec, sizeof(*sec));
     free(sec);
+    if (pem.p != NULL) OPENSSL_cleanse(pem.p, pem.cap);
+    hs_buf_free(&pem);
     hs_buf_free(&body);
     hs_buf_free(&out);
     hs_buf_free(&sent);

@@ -21,7 +21,8 @@ const char *const hs_conf_names[] = {
     "HOOKSPOOL_DEDUP_SECONDS", "HOOKSPOOL_KEEP_HEADERS",
     "HOOKSPOOL_STATUS_TOKEN", "HOOKSPOOL_MAX_LAG", "HOOKSPOOL_MIN_FREE",
     "HOOKSPOOL_UMASK", "HOOKSPOOL_INVALID_KEEP", "HOOKSPOOL_ARCHIVE_SECONDS", "HOOKSPOOL_VERIFY_TOKEN",
-    "HOOKSPOOL_SIGNED", "HOOKSPOOL_SIGNATURE", NULL
+    "HOOKSPOOL_SIGNED", "HOOKSPOOL_SIGNATURE", "HOOKSPOOL_PUBLIC_KEY",
+    "HOOKSPOOL_PUBLIC_KEY_OLD", "HOOKSPOOL_PUBLIC_URL", "HOOKSPOOL_FORM_JSON", NULL
 };
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -241,8 +242,124 @@ int hs_conf_parse(hs_conf_lookup_fn lookup, void *arg, hs_config *c,
     return hs_conf_parse_flags(lookup, arg, 0, c, err, errlen);
 }
 
+void hs_conf_free(hs_config *c)
+{
+    size_t i;
+
+    if (c == NULL) return;
+    for (i = 0; i < sizeof c->pub / sizeof c->pub[0]; i++)
+        hs_pubkey_free(&c->pub[i]);
+    c->npub = 0;
+}
+
+/* 1 when sc signs the URL it was sent to (HS_PART_URL). */
+static int needs_url(const hs_scheme *sc)
+{
+    size_t i;
+    for (i = 0; i < HS_SCHEME_MAX_PARTS && sc->parts[i].kind != HS_PART_END; i++)
+        if (sc->parts[i].kind == HS_PART_URL) return 1;
+    return 0;
+}
+
+/* HOOKSPOOL_PUBLIC_KEY, _OLD, HOOKSPOOL_PUBLIC_URL and HOOKSPOOL_FORM_JSON
+ * (after the scheme); has_secret: some secret is configured. 0, or -1
+ * with err naming the setting. */
+static int parse_keys_url_form(hs_conf_lookup_fn lookup, void *arg, unsigned flags,
+                               int has_secret, hs_config *c, char *err, size_t errlen)
+{
+    static const char *const names[] = { "HOOKSPOOL_PUBLIC_KEY", "HOOKSPOOL_PUBLIC_KEY_OLD" };
+    const hs_scheme *sc = &c->scheme;
+    const char *v;
+    char why[200];
+    size_t i, n;
+
+    for (i = 0; i < 2; i++) {
+        v = lookup(arg, names[i]);
+        if (v == NULL || *v == '\0') continue;
+        if (sc->pk_alg == HS_PK_NONE) {
+            seterr(err, errlen, "%s: only with a scheme that verifies with a public key "
+                   "(standard, discord, sendgrid)", names[i]);
+            return -1;
+        }
+        if (hs_pubkey_parse(sc->pk_alg, sc->pk_text, v, strlen(v), names[i],
+                            &c->pub[c->npub], why, sizeof why) != 0) {
+            seterr(err, errlen, "%s: %s", names[i], why);
+            return -1;
+        }
+        c->npub++;
+    }
+    if (sc->mac == HS_MAC_PUBKEY && has_secret) {
+        seterr(err, errlen, "HOOKSPOOL_SECRET: %s verifies with a public key, not a secret "
+               "(set HOOKSPOOL_PUBLIC_KEY)", sc->name);
+        return -1;
+    }
+    if (sc->mac == HS_MAC_PUBKEY && c->npub == 0 && !(flags & HS_CONF_NO_SECRET)) {
+        seterr(err, errlen, "HOOKSPOOL_PUBLIC_KEY: not set (%s verifies with the sender's "
+               "public key)", sc->name);
+        return -1;
+    }
+    if (sc->mac != HS_MAC_PUBKEY && !has_secret && c->npub == 0 && !(flags & HS_CONF_NO_SECRET)) {
+        seterr(err, errlen, "HOOKSPOOL_SECRET: no secret configured (set "
+               "HOOKSPOOL_SECRET or HOOKSPOOL_SECRET_FILE%s)",
+               sc->pk_alg != HS_PK_NONE ? ", or HOOKSPOOL_PUBLIC_KEY" : "");
+        return -1;
+    }
+
+    v = lookup(arg, "HOOKSPOOL_PUBLIC_URL");
+    if (v != NULL && *v != '\0') {
+        n = strlen(v);
+        if (!needs_url(sc)) {
+            seterr(err, errlen, "HOOKSPOOL_PUBLIC_URL: only with a scheme that signs the "
+                   "URL (twilio, square)");
+            return -1;
+        }
+        if (n > HS_CONF_MAX_URL || (strncmp(v, "https://", 8) != 0 &&
+                                    strncmp(v, "http://", 7) != 0) ||
+            strpbrk(v, "?# \t\r\n") != NULL) {
+            seterr(err, errlen, "HOOKSPOOL_PUBLIC_URL: must be the http:// or https:// URL "
+                   "the sender calls, without query or fragment, at most %d bytes",
+                   HS_CONF_MAX_URL);
+            return -1;
+        }
+        for (i = 0; i < n; i++)
+            if ((unsigned char)v[i] < 0x21 || (unsigned char)v[i] > 0x7e) {
+                seterr(err, errlen, "HOOKSPOOL_PUBLIC_URL: only visible ASCII (percent-encode "
+                       "the rest as the sender does)");
+                return -1;
+            }
+        memcpy(c->public_url, v, n + 1);
+    } else if (needs_url(sc)) {
+        seterr(err, errlen, "HOOKSPOOL_PUBLIC_URL: not set (%s signs the URL it calls: set it "
+               "to that URL exactly, as configured at the sender)", sc->name);
+        return -1;
+    }
+
+    v = lookup(arg, "HOOKSPOOL_FORM_JSON");
+    if (v != NULL && *v != '\0') {
+        n = strlen(v);
+        if (n > HS_CONF_MAX_ITEM) {
+            seterr(err, errlen, "HOOKSPOOL_FORM_JSON: longer than %d bytes", HS_CONF_MAX_ITEM);
+            return -1;
+        }
+        memcpy(c->form_json, v, n + 1);
+    }
+    return 0;
+}
+
+static int conf_parse(hs_conf_lookup_fn lookup, void *arg, unsigned flags,
+                      hs_config *c, char *err, size_t errlen);
+
 int hs_conf_parse_flags(hs_conf_lookup_fn lookup, void *arg, unsigned flags,
                         hs_config *c, char *err, size_t errlen)
+{
+    int rc = conf_parse(lookup, arg, flags, c, err, errlen);
+
+    if (rc != 0) hs_conf_free(c);
+    return rc;
+}
+
+static int conf_parse(hs_conf_lookup_fn lookup, void *arg, unsigned flags,
+                      hs_config *c, char *err, size_t errlen)
 {
     const char *v, *sv, *svo, *sf;
     size_t n;
@@ -351,12 +468,8 @@ int hs_conf_parse_flags(hs_conf_lookup_fn lookup, void *arg, unsigned flags,
         }
         strcpy(c->secret_file, sf);
     }
-    if (c->nsecrets == 0 && c->secret_file[0] == '\0' && !(flags & HS_CONF_NO_SECRET)) {
-        seterr(err, errlen, "HOOKSPOOL_SECRET: no secret configured (set "
-               "HOOKSPOOL_SECRET or HOOKSPOOL_SECRET_FILE)");
-        return -1;
-    }
-    return 0;
+    return parse_keys_url_form(lookup, arg, flags, c->nsecrets > 0 || c->secret_file[0] != '\0',
+                               c, err, errlen);
 }
 
 static int known_name(const char *name)

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 #include "scheme.h"
+#include "pubkey.h"
 #include "secret.h"
 
 #define HS_CONF_MAX_SECRETS   16      /* secrets per setting or file */
@@ -26,6 +27,7 @@
 #define HS_CONF_MAX_ENDPOINT  128
 #define HS_CONF_MAX_TOKEN     512     /* status token */
 #define HS_CONF_MAX_FILE      65536   /* bytes of a config or secret file */
+#define HS_CONF_MAX_URL       1024    /* HOOKSPOOL_PUBLIC_URL */
 #define HS_CONF_NUM_MAX       (1LL << 62)
 #define HS_CONF_UMASK_DEF     077     /* HOOKSPOOL_UMASK: the receiver's default */
 #define HS_CONF_UMASK_SHELL   007     /* ... and the spool commands' (see
@@ -54,7 +56,16 @@ typedef struct hs_config {
     char          verify_token[HS_CONF_MAX_TOKEN + 1];  /* Meta's hub.verify_token,
                                         "" when not set */
     mode_t        umask;
+    hs_pubkey     pub[2];              /* HOOKSPOOL_PUBLIC_KEY, _OLD: parsed
+                                        * once here, freed by hs_conf_free */
+    size_t        npub;
+    char          public_url[HS_CONF_MAX_URL + 1];  /* HOOKSPOOL_PUBLIC_URL, "" unset */
+    char          form_json[HS_CONF_MAX_ITEM + 1];  /* HOOKSPOOL_FORM_JSON, "" unset */
 } hs_config;
+
+/* Free what a parsed configuration holds (its public keys); c is then
+ * as after a failed parse. NULL or a zeroed struct: nothing. */
+void hs_conf_free(hs_config *c);
 
 /* Returns the value of setting `name` (e.g. "HOOKSPOOL_SPOOL") or NULL. */
 typedef const char *(*hs_conf_lookup_fn)(void *arg, const char *name);
@@ -79,7 +90,10 @@ int hs_conf_template(hs_conf_lookup_fn lookup, void *arg, hs_scheme *sc,
  * a secret). Every number is decimal, parsed with an end pointer, within
  * SPEC's ranges. *out is fully initialised either way (defaults first).
  * A configuration without any secret (HOOKSPOOL_SECRET, _OLD or
- * _SECRET_FILE) is an error.
+ * _SECRET_FILE) is an error, except for a scheme that verifies with a
+ * public key (HOOKSPOOL_PUBLIC_KEY). A configuration that parsed holds
+ * its public keys: release it with hs_conf_free (a failed parse holds
+ * nothing).
  */
 int hs_conf_parse(hs_conf_lookup_fn lookup, void *arg, hs_config *out,
                   char *err, size_t errlen);

@@ -9,6 +9,7 @@
 #include "codec.h"
 #include "counters.h"
 #include "dedup.h"
+#include "form.h"
 #include "handshake.h"
 #include "json.h"
 #include "crypto.h"
@@ -169,7 +170,8 @@ static void reject(hs_ctx *ctx, const hs_config *cfg, const hs_request *req,
  * of fixed width that the spool stamps under its lock. 0 or -1 (memory).
  */
 static int build_line(hs_buf *b, const hs_config *cfg, const hs_request *req,
-                      const hs_buf *ev, const hs_buf *key, size_t *id_off, size_t *ts_off)
+                      const hs_buf *ev, const hs_buf *key, const char *body_kind,
+                      size_t *id_off, size_t *ts_off)
 {
     size_t i;
     int first = 1;
@@ -197,7 +199,13 @@ static int build_line(hs_buf *b, const hs_config *cfg, const hs_request *req,
         hs_buf_putc(b, ':');
         hs_buf_json_str(b, v, strlen(v));
     }
-    hs_buf_puts(b, "},\"event\":");
+    hs_buf_putc(b, '}');
+    /* A form body says so (a JSON body's line is SPEC's, unchanged). */
+    if (body_kind != NULL) {
+        hs_buf_puts(b, ",\"body\":");
+        hs_buf_json_str(b, body_kind, strlen(body_kind));
+    }
+    hs_buf_puts(b, ",\"event\":");
     hs_buf_append(b, ev->p, ev->len);
     hs_buf_puts(b, "}\n");
     return b->oom ? -1 : 0;
@@ -327,6 +335,7 @@ static void handle_post(hs_ctx *ctx, const hs_config *cfg, const hs_request *req
     hs_buf ev = HS_BUF_INIT, key = HS_BUF_INIT, line = HS_BUF_INIT;
     size_t id_off, ts_off;
     char err[HS_CTX_ERR_MAX], id[HS_ID_LEN + 1], detail[HS_CTX_ERR_MAX + 64];
+    char body_kind[HS_CONF_MAX_ITEM + 8] = "";
     int n, rc, has_key;
 
     if (req->body_over || req->body_len > (unsigned long long)cfg->max_body) {
@@ -343,7 +352,8 @@ static void handle_post(hs_ctx *ctx, const hs_config *cfg, const hs_request *req
     }
     {
         hs_sig_input in = { header_lookup, (void *)req->params,
-                            hs_param(req->params, "QUERY_STRING"), req->body, req->body_len };
+                            hs_param(req->params, "QUERY_STRING"), req->body, req->body_len,
+                            cfg->pub, cfg->npub, cfg->public_url };
         v = hs_sig_verify_input(&cfg->scheme, secrets, (size_t)n, &in, req->now, cfg->tolerance);
     }
     switch (v.result) {
@@ -372,6 +382,23 @@ static void handle_post(hs_ctx *ctx, const hs_config *cfg, const hs_request *req
     if (answer_handshake(ctx, cfg, req, resp, HSK_AFTER)) goto done;
 
     rc = hs_json_minify(req->body, req->body_len, &ev, NULL);
+    if (rc != HS_JSON_OK && rc != HS_JSON_ENOMEM &&
+        hs_form_content_type(header_lookup((void *)req->params, "Content-Type"))) {
+        /* Not JSON, sent as a form: its fields (or the field holding
+         * JSON) become the event. */
+        hs_form_result fr;
+        hs_buf_free(&ev);
+        fr = hs_form_event(req->body, req->body_len, cfg->form_json, &ev);
+        if (fr != HS_FORM_OK && fr != HS_FORM_ENOMEM) {
+            snprintf(detail, sizeof(detail), "form body is invalid (%s)", hs_form_strerror(fr));
+            reject(ctx, cfg, req, resp, HS_R_BAD_JSON, detail);
+            keep_invalid(ctx, cfg, req);
+            goto done;
+        }
+        rc = fr == HS_FORM_OK ? HS_JSON_OK : HS_JSON_ENOMEM;
+        snprintf(body_kind, sizeof(body_kind), "form%s%.*s", cfg->form_json[0] ? ":" : "",
+                 (int)(sizeof(body_kind) - 8), cfg->form_json);
+    }
     if (rc == HS_JSON_ENOMEM) {
         reject(ctx, cfg, req, resp, HS_R_INTERNAL, "out of memory");
         goto done;
@@ -385,7 +412,8 @@ static void handle_post(hs_ctx *ctx, const hs_config *cfg, const hs_request *req
     has_key = hs_dedup_key(cfg, ev.p ? ev.p : "", ev.len, header_lookup,
                            (void *)req->params, &key);
     if (has_key < 0 ||
-        build_line(&line, cfg, req, &ev, has_key ? &key : NULL, &id_off, &ts_off) != 0) {
+        build_line(&line, cfg, req, &ev, has_key ? &key : NULL,
+                   body_kind[0] ? body_kind : NULL, &id_off, &ts_off) != 0) {
         reject(ctx, cfg, req, resp, HS_R_INTERNAL, "out of memory");
         goto done;
     }

@@ -323,6 +323,20 @@ static hs_hsk_result smartsheet_after(const hs_hsk_input *in, hs_buf *json, hs_h
     return smartsheet_answer(in, out);
 }
 
+/* Discord's PING, {"type":1} once its signature verified: answered
+ * {"type":1} (Discord also sends wrongly signed PINGs, which never get
+ * here: the handler answers them 401). */
+static hs_hsk_result discord_after(const hs_hsk_input *in, hs_buf *json, hs_hsk_answer *out)
+{
+    if (!body_is(in, json, "/type", "1"))
+        return HS_HSK_NOT;
+    out->status = 200;
+    out->content_type = CT_JSON;
+    out->name = "discord ping";
+    hs_buf_puts(out->body, "{\"type\":1}");
+    return HS_HSK_ANSWERED;
+}
+
 /* The rows, indexed by hs_handshake_kind. */
 static const struct {
     hs_hsk_result (*before)(const hs_hsk_input *in, hs_hsk_answer *out);
@@ -338,6 +352,7 @@ static const struct {
     [HS_HSK_TWITTER]    = { twitter_before, NULL },
     [HS_HSK_OKTA]       = { okta_before, NULL },
     [HS_HSK_SMARTSHEET] = { smartsheet_before, smartsheet_after },
+    [HS_HSK_DISCORD]    = { NULL, discord_after },
 };
 
 /* 1 when the arguments are usable and sc's kind has a row. */

@@ -18,6 +18,8 @@
 #define TS     { .kind = HS_PART_TS }
 #define ID     { .kind = HS_PART_ID }
 #define QUERY_LC(name) { .kind = HS_PART_QUERY, .lit = (name), .lower = 1 }
+#define URL    { .kind = HS_PART_URL }
+#define FORM   { .kind = HS_PART_FORM }
 
 /*
  * The rows, indexed by kind. Unset fields are 0/NULL: no prefix, no
@@ -81,6 +83,9 @@ static const hs_scheme g_rows[] = {
         .layout = HS_LAYOUT_LIST, .sig_key = "v1",
         .ts_header = "webhook-timestamp", .id_header = "webhook-id",
         .id_new = "msg_",
+        /* v1a: Ed25519 with the whpk_ public key, in the same list as
+         * the v1 HMACs (the specification lets them mix). */
+        .pk_alg = HS_PK_ED25519, .pk_text = HS_PK_TEXT_WHPK, .pk_key = "v1a",
         /* As the reference libraries do: svix-id for webhook-id, ... */
         .alias = { "webhook-", "svix-" },
         .parts = { ID, LIT("."), TS, LIT("."), BODY },
@@ -258,6 +263,46 @@ static const hs_scheme g_rows[] = {
         .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_HEX,
         .layout = HS_LAYOUT_PLAIN, .key = HS_KEY_TEXT,
         .dedup = "off", .keep = "",
+    },
+    /* Discord's interactions endpoint: Ed25519 over timestamp + body,
+     * the application's public key in hex; the PING is answered. */
+    [HS_SCHEME_DISCORD] = {
+        .kind = HS_SCHEME_DISCORD, .form = "discord",
+        .mac = HS_MAC_PUBKEY, .enc = HS_ENC_HEX, .sig_header = "X-Signature-Ed25519",
+        .layout = HS_LAYOUT_PLAIN, .ts_header = "X-Signature-Timestamp",
+        .pk_alg = HS_PK_ED25519, .pk_text = HS_PK_TEXT_HEX,
+        .parts = { TS, BODY }, .key = HS_KEY_TEXT,
+        .dedup = "json:/id", .keep = "", .handshake = HS_HSK_DISCORD,
+    },
+    /* SendGrid's signed Event Webhook: ECDSA P-256 / SHA-256 over
+     * timestamp + body, the signature Base64 DER, the verification key
+     * the Base64 SubjectPublicKeyInfo SendGrid shows. */
+    [HS_SCHEME_SENDGRID] = {
+        .kind = HS_SCHEME_SENDGRID, .form = "sendgrid",
+        .mac = HS_MAC_PUBKEY, .enc = HS_ENC_BASE64,
+        .sig_header = "X-Twilio-Email-Event-Webhook-Signature",
+        .layout = HS_LAYOUT_PLAIN, .ts_header = "X-Twilio-Email-Event-Webhook-Timestamp",
+        .pk_alg = HS_PK_P256, .pk_text = HS_PK_TEXT_SPKI,
+        .parts = { TS, BODY }, .key = HS_KEY_TEXT, .dedup = "off", .keep = "",
+    },
+    /* Twilio: HMAC-SHA1 of the URL it called, then a form body's fields
+     * sorted by name; a JSON body is bound by the URL's bodySHA256. */
+    [HS_SCHEME_TWILIO] = {
+        .kind = HS_SCHEME_TWILIO, .form = "twilio",
+        .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA1, .enc = HS_ENC_BASE64,
+        .sig_header = "X-Twilio-Signature", .layout = HS_LAYOUT_PLAIN,
+        .parts = { URL, FORM },
+        .body_hash_query = "bodySHA256",
+        .key = HS_KEY_TEXT, .dedup = "header:I-Twilio-Idempotency-Token",
+        .keep = "I-Twilio-Idempotency-Token",
+    },
+    /* Square: HMAC-SHA256 Base64 of the notification URL + body. */
+    [HS_SCHEME_SQUARE] = {
+        .kind = HS_SCHEME_SQUARE, .form = "square",
+        .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_BASE64,
+        .sig_header = "x-square-hmacsha256-signature", .layout = HS_LAYOUT_PLAIN,
+        .parts = { URL, BODY },
+        .key = HS_KEY_TEXT, .dedup = "json:/event_id", .keep = "",
     },
 };
 #define NROWS (sizeof g_rows / sizeof g_rows[0])
@@ -900,6 +945,13 @@ static void add_part(const hs_scheme *sc, const hs_part *p, char *out, size_t n,
     case HS_PART_ID:
         add(out, n, used, "%s", sc->id_header ? sc->id_header : sc->id_json ? sc->id_json : "?");
         break;
+    case HS_PART_URL: add(out, n, used, "HOOKSPOOL_PUBLIC_URL[?query]"); break;
+    case HS_PART_FORM:
+        add(out, n, used, "each form field's name+value in name order%s%s%s",
+            sc->body_hash_query ? " (a JSON body: " : "",
+            sc->body_hash_query ? sc->body_hash_query : "",
+            sc->body_hash_query ? " in the query is its hex SHA-256)" : "");
+        break;
     case HS_PART_QUERY: case HS_PART_HEADER: case HS_PART_JSON:
         t = hs_scheme_part_text(sc, p, &l);
         add(out, n, used, "{%s %.*s}", p->kind == HS_PART_QUERY ? "query"
@@ -908,6 +960,11 @@ static void add_part(const hs_scheme *sc, const hs_part *p, char *out, size_t n,
     default:
         break;
     }
+}
+
+static const char *pk_name(hs_pk_alg a)
+{
+    return a == HS_PK_ED25519 ? "Ed25519" : a == HS_PK_P256 ? "ECDSA P-256/SHA-256" : "?";
 }
 
 char *hs_scheme_describe(const hs_scheme *sc, long long tolerance, char *out, size_t n)
@@ -944,11 +1001,16 @@ char *hs_scheme_describe(const hs_scheme *sc, long long tolerance, char *out, si
     if (sc->layout == HS_LAYOUT_KV || sc->layout == HS_LAYOUT_LIST)
         add(out, n, &used, "%s%c", hs_scheme_sig_key(sc) ? hs_scheme_sig_key(sc) : "?",
             sc->layout == HS_LAYOUT_KV ? '=' : ',');
-    alg = hs_crypto_alg_name(sc->alg);
-    add(out, n, &used, "<HMAC-");
-    for (i = 0; alg != NULL && alg[i] != '\0'; i++)
-        add(out, n, &used, "%c", alg[i] >= 'a' && alg[i] <= 'z' ? alg[i] - 'a' + 'A' : alg[i]);
-    add(out, n, &used, " %s of ", hs_codec_enc_name(sc->enc) ? hs_codec_enc_name(sc->enc) : "?");
+    if (sc->mac == HS_MAC_PUBKEY) {
+        add(out, n, &used, "<%s signature, %s, of ", pk_name(sc->pk_alg),
+            hs_codec_enc_name(sc->enc) ? hs_codec_enc_name(sc->enc) : "?");
+    } else {
+        alg = hs_crypto_alg_name(sc->alg);
+        add(out, n, &used, "<HMAC-");
+        for (i = 0; alg != NULL && alg[i] != '\0'; i++)
+            add(out, n, &used, "%c", alg[i] >= 'a' && alg[i] <= 'z' ? alg[i] - 'a' + 'A' : alg[i]);
+        add(out, n, &used, " %s of ", hs_codec_enc_name(sc->enc) ? hs_codec_enc_name(sc->enc) : "?");
+    }
     for (i = 0; i < HS_SCHEME_MAX_PARTS && sc->parts[i].kind != HS_PART_END; i++)
         add_part(sc, &sc->parts[i], out, n, &used);
     add(out, n, &used, ">");
@@ -958,5 +1020,10 @@ char *hs_scheme_describe(const hs_scheme *sc, long long tolerance, char *out, si
             ? "RFC 3339" : "seconds", tolerance);
     if (sc->body_unsigned)
         add(out, n, &used, " (the sender's signature does not cover the body)");
+    if (sc->mac != HS_MAC_PUBKEY && sc->pk_alg != HS_PK_NONE && sc->pk_key != NULL)
+        add(out, n, &used, "; or %s,<%s signature> checked with HOOKSPOOL_PUBLIC_KEY",
+            sc->pk_key, pk_name(sc->pk_alg));
+    if (sc->mac == HS_MAC_PUBKEY)
+        add(out, n, &used, "; checked with HOOKSPOOL_PUBLIC_KEY");
     return out;
 }

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include "codec.h"
 #include "crypto.h"
+#include "pubkey.h"
 
 #define HS_SCHEME_MAX_NAME        127  /* a HOOKSPOOL_SCHEME value */
 #define HS_SCHEME_MAX_HEADER_NAME 64   /* a scheme's header name */
@@ -40,7 +41,8 @@ typedef enum {
     HS_SCHEME_SLACK, HS_SCHEME_ZOOM, HS_SCHEME_TWITCH, HS_SCHEME_PADDLE,
     HS_SCHEME_MERCADOPAGO, HS_SCHEME_MAILGUN, HS_SCHEME_META, HS_SCHEME_DROPBOX,
     HS_SCHEME_TWITTER, HS_SCHEME_OKTA, HS_SCHEME_SMARTSHEET, HS_SCHEME_GRAPH,
-    HS_SCHEME_TEMPLATE
+    HS_SCHEME_TEMPLATE, HS_SCHEME_DISCORD, HS_SCHEME_SENDGRID, HS_SCHEME_TWILIO,
+    HS_SCHEME_SQUARE
 } hs_scheme_kind;
 
 /* The handshake a sender needs answered before it delivers anything
@@ -48,7 +50,7 @@ typedef enum {
 typedef enum {
     HS_HSK_NONE = 0, HS_HSK_SLACK, HS_HSK_META, HS_HSK_ZOOM, HS_HSK_TWITCH,
     HS_HSK_GRAPH, HS_HSK_DROPBOX, HS_HSK_TWITTER, HS_HSK_OKTA,
-    HS_HSK_SMARTSHEET
+    HS_HSK_SMARTSHEET, HS_HSK_DISCORD
 } hs_handshake_kind;
 
 /* How a timestamp is written. */
@@ -61,7 +63,9 @@ typedef enum {
 /* What authenticates a request. */
 typedef enum {
     HS_MAC_HMAC,    /* HMAC-alg of the signed bytes, encoded as enc */
-    HS_MAC_TOKEN    /* no MAC: the header carries the secret itself */
+    HS_MAC_TOKEN,   /* no MAC: the header carries the secret itself */
+    HS_MAC_PUBKEY   /* a public-key signature (pk_alg), encoded as enc,
+                     * checked with HOOKSPOOL_PUBLIC_KEY; no secret */
 } hs_mac;
 
 /* How the signature header's value is laid out. */
@@ -87,8 +91,13 @@ typedef enum {
     HS_PART_ID,       /* the id: the id_header's value, or id_json's */
     HS_PART_QUERY,    /* the query parameter named lit, URL-decoded */
     HS_PART_HEADER,   /* the value of the header named lit */
-    HS_PART_JSON      /* the JSON Pointer lit into the body: a string's
+    HS_PART_JSON,     /* the JSON Pointer lit into the body: a string's
                        * text (without escapes) or a number as sent */
+    HS_PART_URL,      /* the URL the sender called: HOOKSPOOL_PUBLIC_URL,
+                       * then "?" and the query string when there is one */
+    HS_PART_FORM      /* a form body's fields, name then value, in name
+                       * order (form.h hs_form_sorted); nothing when the
+                       * query has body_hash_query (a JSON body) */
 } hs_part_kind;
 
 typedef struct hs_part {
@@ -151,6 +160,15 @@ typedef struct hs_scheme {
                                * "%S" the encoded MAC, "%K" the token as a
                                * JSON string; NULL: the body as read */
     hs_handshake_kind handshake;
+    hs_pk_alg      pk_alg;    /* the public-key signature it takes, or HS_PK_NONE */
+    hs_pk_text     pk_text;   /* how its public key is written */
+    const char    *pk_key;    /* HS_LAYOUT_LIST: the key of a public-key
+                               * signature item ("v1a"), beside sig_key's
+                               * HMAC ones; an HS_MAC_PUBKEY row's signature
+                               * header carries only that */
+    const char    *body_hash_query;  /* Twilio: a query parameter that, when
+                               * present, carries the hex SHA-256 of a JSON
+                               * body, which is then not signed otherwise */
     const char    *id_new;    /* sign: a generated id is this and 32 hex digits */
     const char    *alias[2];  /* a header this scheme reads whose name starts
                                * with alias[0] is also looked for under

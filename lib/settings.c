@@ -70,6 +70,7 @@ void hs_settings_free(hs_settings *s)
     for (i = 0; i < HS_SETTINGS_MAX_CONFIGS; i++) {
         hs_buf_free(&s->confs[i].key);
         free(s->confs[i].all);
+        hs_conf_free(&s->confs[i].cfg);
     }
     for (i = 0; i < HS_SETTINGS_MAX_FILES; i++) hs_buf_free(&s->files[i].pairs);
     hs_buf_free(&s->scratch);
@@ -367,6 +368,7 @@ const hs_config *hs_settings_config(hs_settings *s, char *const *params, unsigne
     e->sf_loaded = 0;
     e->sf_checked = 0;
     e->sf_error[0] = '\0';
+    hs_conf_free(&e->cfg);   /* the public keys of the configuration it held */
     if (hs_conf_parse_flags(chain_lookup, &ch, flags, &e->cfg, err, errlen) != 0) return NULL;
     if (hs_buf_append(&e->key, key->p, key->len) != 0) {
         snprintf(err, errlen, "out of memory");

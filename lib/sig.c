@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "codec.h"
 #include "crypto.h"
+#include "form.h"
 #include "json.h"
 #include "query.h"
 #include "text.h"
@@ -55,6 +56,12 @@ typedef struct sig_req {
     size_t         each_len[HS_SIG_MAX_EACH];
     size_t         neach;
     char           qval[HS_SCHEME_MAX_PARTS][HS_SIG_MAX_QUERY_VAL + 1];
+    /* Public-key signatures (a row with a pk_alg), decoded. */
+    unsigned char  pk_cand[MAX_CANDIDATES][HS_PK_MAX_SIG];
+    size_t         pk_len[MAX_CANDIDATES];
+    size_t         npk;
+    hs_buf         url;           /* HS_PART_URL's bytes */
+    hs_buf         form;          /* HS_PART_FORM's bytes */
 } sig_req;
 
 /* Outcome of fetching one header. */
@@ -210,14 +217,40 @@ static int add_candidate(sig_req *rq, hs_enc enc, const char *s, size_t n)
     return 0;
 }
 
+/*
+ * Decode one encoded public-key signature s[0..n) of 1 to HS_PK_MAX_SIG
+ * bytes (its exact size is the key's business) and add it. 0, or -1
+ * when it does not decode or fit (the list is unchanged).
+ */
+static int add_pk_candidate(sig_req *rq, hs_enc enc, const char *s, size_t n)
+{
+    unsigned char buf[HS_CODEC_B64_DEC_MAX(HS_CODEC_B64_LEN(HS_PK_MAX_SIG))];
+    size_t got = 0;
+    int rc;
+
+    if (rq->npk >= MAX_CANDIDATES || n == 0 || n > HS_CODEC_B64_LEN(HS_PK_MAX_SIG) * 2)
+        return -1;
+    rc = enc == HS_ENC_HEX ? hs_codec_hex_decode(s, n, buf, sizeof buf, &got)
+                           : hs_codec_b64_decode(s, n, buf, sizeof buf, &got);
+    if (rc != 0 || got == 0 || got > HS_PK_MAX_SIG)
+        return -1;
+    memcpy(rq->pk_cand[rq->npk], buf, got);
+    rq->pk_len[rq->npk++] = got;
+    return 0;
+}
+
 /* HS_LAYOUT_PLAIN: the prefix exactly, then one encoded MAC. */
 static hs_sig_result parse_plain(const hs_scheme *sc, const char *v,
                                  size_t vlen, sig_req *rq)
 {
     size_t plen = strlen(sc->prefix);   /* terminated: hs_scheme_sig_header */
 
-    if (!hs_text_prefix(v, vlen, sc->prefix) ||
-        add_candidate(rq, sc->enc, v + plen, vlen - plen) != 0)
+    if (!hs_text_prefix(v, vlen, sc->prefix))
+        return HS_SIG_BAD;
+    if (sc->mac == HS_MAC_PUBKEY)
+        return add_pk_candidate(rq, sc->enc, v + plen, vlen - plen) == 0 ? HS_SIG_OK
+                                                                        : HS_SIG_BAD;
+    if (add_candidate(rq, sc->enc, v + plen, vlen - plen) != 0)
         return HS_SIG_BAD;
     return HS_SIG_OK;
 }
@@ -307,10 +340,16 @@ static hs_sig_result parse_list(const hs_scheme *sc, const char *s, size_t n,
                 return HS_SIG_BAD;
             (void)add_candidate(rq, sc->enc, comma + 1,
                                 tlen - (size_t)(comma + 1 - tok));
+        } else if (sc->pk_key != NULL && sc->pk_alg != HS_PK_NONE &&
+                   hs_text_eq(tok, (size_t)(comma - tok), sc->pk_key)) {
+            if (++nsig > MAX_CANDIDATES)
+                return HS_SIG_BAD;
+            (void)add_pk_candidate(rq, sc->enc, comma + 1,
+                                   tlen - (size_t)(comma + 1 - tok));
         }
         i = j;
     }
-    return rq->ncand == 0 ? HS_SIG_BAD : HS_SIG_OK;
+    return rq->ncand == 0 && rq->npk == 0 ? HS_SIG_BAD : HS_SIG_OK;
 }
 
 /* HS_LAYOUT_TOKEN: with a prefix (RFC 6750's "Bearer "), the prefix in
@@ -399,6 +438,20 @@ static hs_sig_result request_part(const hs_scheme *sc, const hs_part *pt, size_t
     }
 }
 
+/* Contract in sig.h. */
+int hs_sig_url(const char *url, const char *query, hs_buf *out)
+{
+    if (url == NULL || url[0] == '\0')
+        return -1;
+    hs_buf_reset(out);
+    hs_buf_puts(out, url);
+    if (query != NULL && query[0] != '\0') {
+        hs_buf_putc(out, '?');
+        hs_buf_puts(out, query);
+    }
+    return out->oom || out->p == NULL ? -1 : 0;
+}
+
 /*
  * The signed bytes, in the row's order, from what the request said. An
  * HMAC row must sign the body unless it says it does not
@@ -441,11 +494,24 @@ static hs_sig_result build_parts(const hs_scheme *sc, sig_req *rq,
             if ((r = request_part(sc, &sc->parts[i], i, in, rq, p)) != HS_SIG_OK)
                 return r;
             break;
+        case HS_PART_URL:
+            if (hs_sig_url(in->url, in->query, &rq->url) != 0)
+                return HS_SIG_BAD;
+            *p = (hs_crypto_part){ rq->url.p, rq->url.len };
+            break;
+        case HS_PART_FORM:
+            hs_buf_reset(&rq->form);
+            if (hs_form_signed(in->body, in->len, in->query, sc->body_hash_query,
+                               &rq->form) != 0)
+                return HS_SIG_BAD;
+            *p = (hs_crypto_part){ rq->form.p ? rq->form.p : "", rq->form.len };
+            saw_body = 1;
+            break;
         default:
             return HS_SIG_BAD;
         }
     }
-    return sc->mac == HS_MAC_HMAC && !saw_body && !sc->body_unsigned ? HS_SIG_BAD : HS_SIG_OK;
+    return sc->mac != HS_MAC_TOKEN && !saw_body && !sc->body_unsigned ? HS_SIG_BAD : HS_SIG_OK;
 }
 
 /* HS_LAYOUT_EACH: member sig_key of every element of the array at
@@ -512,6 +578,9 @@ static hs_sig_result parse_request(const hs_scheme *sc, const hs_sig_input *in,
     if (sc->mac == HS_MAC_HMAC) {
         rq->mac_len = hs_crypto_mac_size(sc->alg);
         if (rq->mac_len == 0 || sc->layout == HS_LAYOUT_TOKEN || sc->layout == HS_LAYOUT_EACH)
+            return HS_SIG_BAD;
+    } else if (sc->mac == HS_MAC_PUBKEY) {
+        if (sc->pk_alg == HS_PK_NONE || sc->layout != HS_LAYOUT_PLAIN)
             return HS_SIG_BAD;
     } else if (sc->mac != HS_MAC_TOKEN ||
                (sc->layout != HS_LAYOUT_TOKEN && sc->layout != HS_LAYOUT_EACH)) {
@@ -602,6 +671,25 @@ static int key_matches(const hs_scheme *sc, const sig_req *rq,
     return mac_matches(sc, rq, key, klen);
 }
 
+/* 1 when one of rq's public-key signatures verifies with one of in's
+ * public keys of the row's algorithm. */
+static int pubkey_matches(const hs_scheme *sc, const sig_req *rq, const hs_sig_input *in)
+{
+    size_t i, k;
+
+    if (sc->pk_alg == HS_PK_NONE || in->pub == NULL)
+        return 0;
+    for (k = 0; k < in->npub; k++) {
+        if (in->pub[k].alg != sc->pk_alg)
+            continue;
+        for (i = 0; i < rq->npk; i++)
+            if (hs_pubkey_verify(&in->pub[k], rq->parts, rq->nparts, rq->pk_cand[i],
+                                 rq->pk_len[i]))
+                return 1;
+    }
+    return 0;
+}
+
 /*
  * Contract in sig.h. Order: headers (MISSING, then malformed is BAD),
  * then the timestamp (EXPIRED), then every secret, then, only when none
@@ -631,11 +719,15 @@ hs_sig_verdict hs_sig_verify_input(const hs_scheme *sc, const hs_secret *secrets
         goto done;
     }
     vd.result = HS_SIG_BAD;
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n && sc->mac != HS_MAC_PUBKEY; i++) {
         if (key_matches(sc, rq, secrets[i].key, secrets[i].key_len)) {
             vd.result = HS_SIG_OK;
             goto done;
         }
+    }
+    if (pubkey_matches(sc, rq, in)) {
+        vd.result = HS_SIG_OK;
+        goto done;
     }
     for (i = 0; i < n && i <= INT_MAX; i++) {
         if (secrets[i].alt_len > 0 &&
@@ -646,6 +738,8 @@ hs_sig_verdict hs_sig_verify_input(const hs_scheme *sc, const hs_secret *secrets
     }
 done:
     hs_buf_free(&rq->json);
+    hs_buf_free(&rq->url);
+    hs_buf_free(&rq->form);
     OPENSSL_cleanse(rq, sizeof *rq);
     free(rq);
     return vd;
@@ -656,7 +750,7 @@ hs_sig_verdict hs_sig_verify(const hs_scheme *sc, const hs_secret *secrets,
                              const unsigned char *body, size_t len,
                              time_t now, long long tolerance)
 {
-    hs_sig_input in = { hdr, arg, NULL, body, len };
+    hs_sig_input in = { hdr, arg, NULL, body, len, NULL, 0, NULL };
 
     return hs_sig_verify_input(sc, secrets, n, &in, now, tolerance);
 }

@@ -11,7 +11,9 @@
 
 #include <stddef.h>
 #include <time.h>
+#include "buf.h"
 #include "scheme.h"
+#include "pubkey.h"
 #include "secret.h"
 
 #define HS_SIG_MAX_HEADER_VAL 8192 /* longer signature headers are wrong */
@@ -41,6 +43,10 @@ typedef struct hs_sig_input {
     const char          *query;  /* QUERY_STRING, or NULL */
     const unsigned char *body;   /* the raw body exactly as read */
     size_t               len;
+    /* Zero unless the scheme needs them: */
+    const hs_pubkey     *pub;    /* HOOKSPOOL_PUBLIC_KEY (and _OLD) */
+    size_t               npub;
+    const char          *url;    /* HOOKSPOOL_PUBLIC_URL (HS_PART_URL) */
 } hs_sig_input;
 
 /* Notifications of an HS_LAYOUT_EACH body looked at, at most: each is a
@@ -53,7 +59,10 @@ typedef struct hs_sig_input {
 /*
  * Verify a request as hs_sig_verify does, with its query string (the
  * rows whose signed bytes hold a query parameter need it; without it
- * they answer HS_SIG_MISSING). A row that reads the body as JSON
+ * they answer HS_SIG_MISSING), its public keys (a row with a pk_alg: a
+ * signature verifies with any of them; HS_MAC_PUBKEY rows take no
+ * secret) and its public URL (HS_PART_URL: none is HS_SIG_BAD). A row
+ * that reads the body as JSON
  * (hs_scheme_reads_json) gets HS_SIG_MISSING when the body is not JSON
  * or lacks what it needs.
  */
@@ -83,5 +92,9 @@ hs_sig_verdict hs_sig_verify(const hs_scheme *sc, const hs_secret *secrets,
                              size_t n, hs_header_fn hdr, void *arg,
                              const unsigned char *body, size_t len,
                              time_t now, long long tolerance);
+
+/* HS_PART_URL's bytes into out (reset first): url, then "?" and query
+ * when query is not empty. 0, or -1 without a url or out of memory. */
+int hs_sig_url(const char *url, const char *query, hs_buf *out);
 
 #endif

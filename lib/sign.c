@@ -11,10 +11,14 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "codec.h"
 #include "crypto.h"
+#include "form.h"
 #include "json.h"
+#include "pubkey.h"
 #include "query.h"
 
 /* Random bytes in a generated message id. */
@@ -69,11 +73,13 @@ static size_t message_id(const hs_scheme *sc, const char *msg_id,
     return pl + 2 * sizeof rnd;
 }
 
-/* The signature header's value after "Name: ", for an HMAC row. */
-static void put_signature(const hs_scheme *sc, const char *ts, const char *enc,
+/* The signature header's value after "Name: "; pk: a public-key
+ * signature (a list row writes it under pk_key). */
+static void put_signature(const hs_scheme *sc, const char *ts, const char *enc, int pk,
                           hs_buf *out)
 {
-    const char *sig_key = hs_scheme_sig_key(sc), *ts_key = hs_scheme_ts_key(sc);
+    const char *sig_key = pk && sc->pk_key ? sc->pk_key : hs_scheme_sig_key(sc);
+    const char *ts_key = hs_scheme_ts_key(sc);
 
     switch (sc->layout) {
     case HS_LAYOUT_KV:
@@ -123,7 +129,8 @@ typedef struct sign_state {
     size_t         idlen;
     char           qval[HS_SCHEME_MAX_PARTS][HS_SIG_MAX_QUERY_VAL + 1];
     hs_buf         json;      /* the body minified, for JSON parts */
-    char           enc[2 * HS_CRYPTO_MAX_MAC + 1];   /* hex, the longer */
+    hs_buf         url, form; /* HS_PART_URL's, HS_PART_FORM's bytes */
+    char           enc[2 * HS_PK_MAX_SIG + 1];   /* hex, the longer */
 } sign_state;
 
 /* Part i of the signed bytes into *p. 0, or -1 when the request lacks it. */
@@ -173,6 +180,18 @@ static int sign_part(const hs_scheme *sc, size_t i, sign_state *st, hs_crypto_pa
         *p = (hs_crypto_part){ v, strlen(v) };
         return 0;
     }
+    case HS_PART_URL:
+        if (hs_sig_url(st->in->url, st->in->query, &st->url) != 0)
+            return -1;
+        *p = (hs_crypto_part){ st->url.p, st->url.len };
+        return 0;
+    case HS_PART_FORM:
+        hs_buf_reset(&st->form);
+        if (hs_form_signed(st->in->body, st->in->len, st->in->query, sc->body_hash_query,
+                           &st->form) != 0)
+            return -1;
+        *p = (hs_crypto_part){ st->form.p ? st->form.p : "", st->form.len };
+        return 0;
     case HS_PART_JSON: {
         const char *val;
         if ((t = hs_scheme_part_text(sc, pt, &l)) == NULL)
@@ -212,11 +231,54 @@ static int put_body(const hs_scheme *sc, const hs_secret *s, const sign_state *s
         case 'T': hs_buf_append(out, st->ts, st->tl); break;
         case 'I': hs_buf_append(out, st->id, st->idlen); break;
         case 'S': hs_buf_puts(out, st->enc); break;
-        case 'K': hs_buf_json_str(out, (const char *)s->key, s->key_len); break;
+        case 'K':
+            if (s == NULL) return -1;
+            hs_buf_json_str(out, (const char *)s->key, s->key_len);
+            break;
         default: return -1;
         }
     }
     return out->oom ? -1 : 0;
+}
+
+/* Sign the concatenated parts with the PEM private key pem[0..n) (PKCS#8
+ * or SEC1), which must be of alg, into sig[0..HS_PK_MAX_SIG) with
+ * *siglen. 0 or -1. */
+static int pk_sign(hs_pk_alg alg, const char *pem, size_t n, const hs_crypto_part *parts,
+                   size_t nparts, unsigned char sig[HS_PK_MAX_SIG], size_t *siglen)
+{
+    BIO *bio = NULL;
+    EVP_PKEY *pk = NULL;
+    EVP_MD_CTX *ctx = NULL;
+    unsigned char *msg = NULL;
+    size_t mlen = 0, i, sl = HS_PK_MAX_SIG;
+    int rc = -1;
+
+    if (pem == NULL || n == 0 || n > 65536 || (bio = BIO_new_mem_buf(pem, (int)n)) == NULL)
+        return -1;
+    pk = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+    if (pk == NULL || (alg == HS_PK_ED25519 && !EVP_PKEY_is_a(pk, "ED25519")) ||
+        (alg == HS_PK_P256 && (!EVP_PKEY_is_a(pk, "EC") || EVP_PKEY_get_bits(pk) != 256)) ||
+        (ctx = EVP_MD_CTX_new()) == NULL ||
+        EVP_DigestSignInit(ctx, NULL, hs_pubkey_md(alg), NULL, pk) != 1)
+        goto done;
+    if (alg == HS_PK_ED25519) {
+        if (hs_pubkey_join(parts, nparts, &msg, &mlen) != 0 ||
+            EVP_DigestSign(ctx, sig, &sl, msg, mlen) != 1)
+            goto done;
+    } else {
+        for (i = 0; i < nparts; i++)
+            if (EVP_DigestSignUpdate(ctx, parts[i].p, parts[i].n) != 1) goto done;
+        if (EVP_DigestSignFinal(ctx, sig, &sl) != 1) goto done;
+    }
+    *siglen = sl;
+    rc = 0;
+done:
+    free(msg);
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(pk);
+    BIO_free(bio);
+    return rc;
 }
 
 /*
@@ -224,19 +286,21 @@ static int put_body(const hs_scheme *sc, const hs_secret *s, const sign_state *s
  * it would refuse is not signed either), and what is signed is exactly
  * what sig.c reads back.
  */
-int hs_sign_request(const hs_scheme *sc, const hs_secret *s, const hs_sig_input *in,
-                    time_t now, const char *msg_id, hs_buf *out, hs_buf *body_out)
+static int sign_request(const hs_scheme *sc, const hs_secret *s, const char *pem, size_t pemlen,
+                        const hs_sig_input *in, time_t now, const char *msg_id, hs_buf *out,
+                        hs_buf *body_out)
 {
-    unsigned char mac[HS_CRYPTO_MAX_MAC];
+    unsigned char mac[HS_PK_MAX_SIG];
     hs_crypto_part parts[HS_SCHEME_MAX_PARTS];
     sign_state *st = NULL;
     const char *hdr;
     size_t mark, bmark = 0, i, np = 0, maclen = 0;
     int rc = -1;
 
-    if (sc == NULL || s == NULL || in == NULL || out == NULL ||
-        (in->body == NULL && in->len > 0) ||
-        s->key_len == 0 || s->key_len > sizeof s->key)
+    if (sc == NULL || in == NULL || out == NULL || (in->body == NULL && in->len > 0) ||
+        (pem == NULL && (s == NULL || s->key_len == 0 || s->key_len > sizeof s->key)) ||
+        (pem != NULL && (sc->pk_alg == HS_PK_NONE || sc->mac == HS_MAC_TOKEN)) ||
+        (pem == NULL && sc->mac == HS_MAC_PUBKEY))
         return -1;
     mark = out->len;
     if (body_out != NULL)
@@ -261,7 +325,7 @@ int hs_sign_request(const hs_scheme *sc, const hs_secret *s, const hs_sig_input 
             rc = put_body(sc, s, st, body_out);
         goto done;
     }
-    if (sc->mac != HS_MAC_HMAC || sc->layout == HS_LAYOUT_TOKEN ||
+    if ((sc->mac != HS_MAC_HMAC && sc->mac != HS_MAC_PUBKEY) || sc->layout == HS_LAYOUT_TOKEN ||
         sc->layout == HS_LAYOUT_EACH ||
         ((sc->layout == HS_LAYOUT_KV || sc->layout == HS_LAYOUT_LIST) &&
          hs_scheme_sig_key(sc) == NULL))
@@ -277,8 +341,10 @@ int hs_sign_request(const hs_scheme *sc, const hs_secret *s, const hs_sig_input 
     for (i = 0; i < HS_SCHEME_MAX_PARTS && sc->parts[i].kind != HS_PART_END; i++)
         if (sign_part(sc, i, st, &parts[np++]) != 0)
             goto done;
-    if (hs_crypto_hmac(sc->alg, s->key, s->key_len, parts, np, mac, &maclen) != 0 ||
-        hs_codec_encode(sc->enc, mac, maclen, st->enc, sizeof st->enc) != 0)
+    if (pem != NULL ? pk_sign(sc->pk_alg, pem, pemlen, parts, np, mac, &maclen) != 0
+                    : hs_crypto_hmac(sc->alg, s->key, s->key_len, parts, np, mac, &maclen) != 0)
+        goto done;
+    if (hs_codec_encode(sc->enc, mac, maclen, st->enc, sizeof st->enc) != 0)
         goto done;
 
     if (sc->id_header != NULL) {
@@ -290,7 +356,7 @@ int hs_sign_request(const hs_scheme *sc, const hs_secret *s, const hs_sig_input 
         hs_buf_printf(out, "%s: %s\n", hs_scheme_ts_header(sc), st->ts);
     if (hdr != NULL) {
         hs_buf_printf(out, "%s: ", hdr);
-        put_signature(sc, st->ts, st->enc, out);
+        put_signature(sc, st->ts, st->enc, pem != NULL, out);
         hs_buf_putc(out, '\n');
     }
     rc = out->oom ? -1 : 0;
@@ -300,6 +366,8 @@ done:
     OPENSSL_cleanse(mac, sizeof mac);
     if (st != NULL) {
         hs_buf_free(&st->json);
+        hs_buf_free(&st->url);
+        hs_buf_free(&st->form);
         OPENSSL_cleanse(st, sizeof *st);
         free(st);
     }
@@ -316,11 +384,25 @@ done:
     return rc;
 }
 
+int hs_sign_request(const hs_scheme *sc, const hs_secret *s, const hs_sig_input *in,
+                    time_t now, const char *msg_id, hs_buf *out, hs_buf *body_out)
+{
+    return sign_request(sc, s, NULL, 0, in, now, msg_id, out, body_out);
+}
+
+int hs_sign_request_pk(const hs_scheme *sc, const char *pem, size_t n, const hs_sig_input *in,
+                       time_t now, const char *msg_id, hs_buf *out, hs_buf *body_out)
+{
+    if (pem == NULL)
+        return -1;
+    return sign_request(sc, NULL, pem, n, in, now, msg_id, out, body_out);
+}
+
 int hs_sign_headers(const hs_scheme *sc, const hs_secret *s,
                     const unsigned char *body, size_t len, time_t now,
                     const char *msg_id, hs_buf *out)
 {
-    hs_sig_input in = { NULL, NULL, NULL, body, len };
+    hs_sig_input in = { NULL, NULL, NULL, body, len, NULL, 0, NULL };
 
     return hs_sign_request(sc, s, &in, now, msg_id, out, NULL);
 }

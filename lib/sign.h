@@ -48,4 +48,13 @@ int hs_sign_headers(const hs_scheme *sc, const hs_secret *s,
 int hs_sign_request(const hs_scheme *sc, const hs_secret *s, const hs_sig_input *in,
                     time_t now, const char *msg_id, hs_buf *headers, hs_buf *body_out);
 
+/*
+ * As hs_sign_request, with the PEM private key pem[0..n) of the row's
+ * pk_alg instead of a secret (pubkey.h hs_pubkey_sign): Discord's and
+ * SendGrid's signature header, Standard Webhooks' "v1a,<Base64>". A row
+ * without a pk_alg, or a key of another type: -1.
+ */
+int hs_sign_request_pk(const hs_scheme *sc, const char *pem, size_t n, const hs_sig_input *in,
+                       time_t now, const char *msg_id, hs_buf *headers, hs_buf *body_out);
+
 #endif

@@ -207,7 +207,7 @@ static const char *g_query = "data.id=123456";
 static hs_sig_verdict verify(const hs_scheme *sc, const hs_secret *s, size_t n, hdrs *h,
                              const uint8_t *body, size_t len, time_t now, long long tol)
 {
-    hs_sig_input in = { hlook, h, g_query, body, len };
+    hs_sig_input in = { hlook, h, g_query, body, len, NULL, 0, NULL };
     hs_sig_verdict v = hs_sig_verify_input(sc, s, n, &in, now, tol);
     REQUIRE(v.result == HS_SIG_OK || v.result == HS_SIG_MISSING || v.result == HS_SIG_BAD ||
             v.result == HS_SIG_EXPIRED, "result %d", (int)v.result);
@@ -763,7 +763,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         verify(&sc, s, rc == 0 ? 1 : 0, &h, body, blen, now, tol);
         if (rc == 0) {
             hs_buf sent = HS_BUF_INIT;
-            hs_sig_input sin = { NULL, NULL, g_query, body, blen };
+            hs_sig_input sin = { NULL, NULL, g_query, body, blen, NULL, 0, NULL };
             rc = hs_sign_request(&sc, s, &sin, now, NULL, &out, &sent);
             if (rc != 0) {
                 /* Refusals sign.h allows: a token that cannot be sent as a

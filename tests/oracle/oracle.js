@@ -1,5 +1,5 @@
 // oracle.js - the providers' own SDKs as verifiers for
-// tests/integration/test_senders.py: reads {"op":..., ...} as JSON on
+// tests/integration/test_senders.py and test_keys.py: reads {"op":..., ...} as JSON on
 // stdin, prints {"ok":true} when the SDK accepts the request, else
 // {"ok":false,"error":"..."}. Never hookspool's code.
 'use strict';
@@ -47,6 +47,38 @@ async function check(q) {
     // GitHub's @octokit/webhooks-methods: "sha256=" hex HMAC of the body.
     const { verify } = await import('@octokit/webhooks-methods');   // ESM only
     return await verify(q.secret, q.body, q.signature);
+  }
+  case 'twilio': {
+    // Twilio's SDK: validateRequest for a form body (the params), and
+    // validateRequestWithBody for a JSON one (bodySHA256 in the URL).
+    const twilio = require('twilio');
+    if (q.json) return twilio.validateRequestWithBody(q.secret, q.signature, q.url, q.body);
+    return twilio.validateRequest(q.secret, q.signature, q.url, q.params);
+  }
+  case 'discord': {
+    const { verifyKey } = require('discord-interactions');
+    return await verifyKey(q.body, q.signature, q.timestamp, q.public_key);
+  }
+  case 'sendgrid': {
+    const { EventWebhook } = require('@sendgrid/eventwebhook');
+    const ew = new EventWebhook();
+    return ew.verifySignature(ew.convertPublicKeyToECDSA(q.public_key), q.body, q.signature,
+                              q.timestamp);
+  }
+  case 'standard': {
+    // standardwebhooks verifies v1 (HMAC) entries and passes over others
+    // (a v1a beside them).
+    const { Webhook } = require('standardwebhooks');
+    new Webhook(q.secret).verify(q.body, q.headers);
+    return true;
+  }
+  case 'square': {
+    // Square's published Node.js example (Webhooks, "Validate
+    // notifications"): Base64 HMAC-SHA256 of the notification URL and
+    // the body, compared with x-square-hmacsha256-signature.
+    const crypto = require('crypto');
+    const hash = crypto.createHmac('sha256', q.secret).update(q.url + q.body).digest('base64');
+    return hash === q.signature;
   }
   default:
     throw new Error('unknown op ' + q.op);

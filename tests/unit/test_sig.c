@@ -28,7 +28,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "t.h"
+#include "codec.h"
 #include "config.h"
 #include "sig.h"
 #include "sign.h"
@@ -164,12 +170,16 @@ static int decode_fails(const hs_scheme *sc, const char *v, size_t len)
 /* The query string the verifications below see (the table tests set
  * one: Mercado Pago signs a query parameter). */
 static const char *g_query;
+/* ... and the public keys and URL (the table tests set them). */
+static const hs_pubkey *g_pub;
+static size_t g_npub;
+static const char *g_url;
 
 static hs_sig_verdict verify_n(const hs_scheme *sc, const hs_secret *s,
                                size_t n, hdrs *h, const char *body,
                                size_t len, long long now)
 {
-    hs_sig_input in = { hget, h, g_query, (const unsigned char *)body, len };
+    hs_sig_input in = { hget, h, g_query, (const unsigned char *)body, len, g_pub, g_npub, g_url };
 
     return hs_sig_verify_input(sc, s, n, &in, (time_t)now, 300);
 }
@@ -1234,7 +1244,7 @@ static const char *row_value(const hs_scheme *r)
     return r->example != NULL ? r->example : r->form;
 }
 
-struct conf_kv { const char *scheme; };
+struct conf_kv { const char *scheme, *pubkey, *url; };
 
 /* The shape the table gives the template row: a composite of every
  * part a request supplies that the table's requests carry. */
@@ -1250,7 +1260,9 @@ static const char *conf_lookup(void *arg, const char *name)
     if (strcmp(name, "HOOKSPOOL_SIGNATURE") == 0) return tpl ? TABLE_SIGNATURE : NULL;
     if (strcmp(name, "HOOKSPOOL_SCHEME") == 0) return kv->scheme;
     if (strcmp(name, "HOOKSPOOL_SPOOL") == 0) return "/srv/spool";
-    if (strcmp(name, "HOOKSPOOL_SECRET") == 0) return "table-secret";
+    if (strcmp(name, "HOOKSPOOL_SECRET") == 0) return kv->pubkey ? NULL : "table-secret";
+    if (strcmp(name, "HOOKSPOOL_PUBLIC_KEY") == 0) return kv->pubkey;
+    if (strcmp(name, "HOOKSPOOL_PUBLIC_URL") == 0) return kv->url;
     return NULL;
 }
 
@@ -1298,11 +1310,15 @@ static void table_row_shape(const hs_scheme *r, const hs_scheme *sc, const char 
     CHECK_MSG((r->alias[0] == NULL) == (r->alias[1] == NULL), "%s: half an alias", v);
     CHECK_MSG((r->sig_json != NULL && hdr == NULL) <= (r->envelope != NULL),
               "%s: a signature in the body needs an envelope to sign", v);
-    if (r->mac == HS_MAC_HMAC) {
-        CHECK_MSG(has_part(r, HS_PART_BODY) != r->body_unsigned,
+    if (r->mac == HS_MAC_HMAC || r->mac == HS_MAC_PUBKEY) {
+        CHECK_MSG((has_part(r, HS_PART_BODY) || has_part(r, HS_PART_FORM)) != r->body_unsigned,
                   "%s: the body is signed, or the row says it is not", v);
         CHECK_MSG(r->layout != HS_LAYOUT_TOKEN && r->layout != HS_LAYOUT_EACH &&
                   r->key != HS_KEY_TOKEN, "%s", v);
+        CHECK_MSG((r->mac == HS_MAC_PUBKEY) <= (r->pk_alg != HS_PK_NONE &&
+                                                r->layout == HS_LAYOUT_PLAIN), "%s", v);
+        CHECK_MSG(r->pk_key == NULL || (r->pk_alg != HS_PK_NONE && r->layout == HS_LAYOUT_LIST),
+                  "%s", v);
     } else {
         CHECK_MSG(r->mac == HS_MAC_TOKEN &&
                   (r->layout == HS_LAYOUT_TOKEN || r->layout == HS_LAYOUT_EACH) &&
@@ -1317,15 +1333,79 @@ static void table_row_shape(const hs_scheme *r, const hs_scheme *sc, const char 
 }
 
 /* The defaults parse as settings, and say what the row says. */
+/* A key pair of the tests: its PEM private key, and its public key
+ * written as a row of pk_text wants it. */
+typedef struct tkey {
+    char   pem[1024];
+    size_t pemlen;
+    char   pub[256];
+} tkey;
+
+/* Generate a key pair of alg into k. 0 or -1. */
+static int make_key(hs_pk_alg alg, hs_pk_text text, tkey *k)
+{
+    EVP_PKEY *pk = alg == HS_PK_ED25519 ? EVP_PKEY_Q_keygen(NULL, NULL, "ED25519")
+                                        : EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    unsigned char raw[128], *der = NULL;
+    size_t rl = sizeof raw;
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *p;
+    long n;
+    int dl, rc = -1;
+
+    memset(k, 0, sizeof *k);
+    if (pk == NULL || bio == NULL || PEM_write_bio_PrivateKey(bio, pk, NULL, NULL, 0, NULL, NULL) != 1)
+        goto done;
+    n = BIO_get_mem_data(bio, &p);
+    if (n <= 0 || (size_t)n >= sizeof k->pem)
+        goto done;
+    memcpy(k->pem, p, (size_t)n);
+    k->pemlen = (size_t)n;
+    if (text == HS_PK_TEXT_SPKI) {
+        if ((dl = i2d_PUBKEY(pk, &der)) <= 0 ||
+            hs_codec_encode(HS_ENC_BASE64, der, (size_t)dl, k->pub, sizeof k->pub) != 0)
+            goto done;
+    } else {
+        if (EVP_PKEY_get_raw_public_key(pk, raw, &rl) != 1)
+            goto done;
+        if (text == HS_PK_TEXT_HEX) {
+            hs_codec_hex_encode(raw, rl, k->pub);
+            k->pub[2 * rl] = '\0';
+        } else {
+            memcpy(k->pub, "whpk_", 5);
+            if (hs_codec_encode(HS_ENC_BASE64, raw, rl, k->pub + 5, sizeof k->pub - 5) != 0)
+                goto done;
+        }
+    }
+    rc = 0;
+done:
+    OPENSSL_free(der);
+    BIO_free(bio);
+    EVP_PKEY_free(pk);
+    return rc;
+}
+
+/* The URL the table's URL-bound rows are configured with. */
+#define TABLE_URL "https://hooks.example.test/in/twilio"
+
 static void table_row_defaults(const hs_scheme *r, const char *v)
 {
-    struct conf_kv kv = { v };
+    tkey k;
+    struct conf_kv kv = { v, NULL, NULL };
     hs_config *c = calloc(1, sizeof(*c));
     char err[512] = "";
 
     if (c == NULL) { CHECK(c != NULL); return; }
+    if (r->mac == HS_MAC_PUBKEY) {
+        CHECK(make_key(r->pk_alg, r->pk_text, &k) == 0);
+        kv.pubkey = k.pub;
+    }
+    if (has_part(r, HS_PART_URL))
+        kv.url = TABLE_URL;
     CHECK_MSG(r->dedup != NULL && r->keep != NULL, "%s", v);
     CHECK_MSG(hs_conf_parse(conf_lookup, &kv, c, err, sizeof err) == 0, "%s: %s", v, err);
+    CHECK_MSG(c->npub == (r->mac == HS_MAC_PUBKEY), "%s", v);
+    hs_conf_free(c);
     CHECK_MSG((c->dedup == HS_DEDUP_OFF) == (strcmp(hs_scheme_default_dedup(&c->scheme), "off") == 0),
               "%s", v);
     CHECK_MSG((c->nkeep == 0) == (hs_scheme_default_keep(&c->scheme)[0] == '\0'), "%s", v);
@@ -1336,6 +1416,84 @@ static void table_row_defaults(const hs_scheme *r, const char *v)
  * (lowercased). */
 #define TABLE_QUERY "type=payment&data.id=AbC123"
 
+/* The value of header name in h, or NULL. */
+static const char *hval(const hdrs *h, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < h->n; i++)
+        if (strcasecmp(h->name[i], name) == 0)
+            return h->val[i];
+    return NULL;
+}
+
+/*
+ * A row that takes an HMAC and a public-key signature in one list
+ * (Standard Webhooks' v1 and v1a): the public-key one alone verifies
+ * with its key and no secret, not with another key; both in one header
+ * verify with either; a changed body fails both.
+ */
+static void table_row_mixed(const hs_scheme *sc, const hs_secret *s, const tkey *key,
+                            const hs_pubkey *pub, const hs_sig_input *in, const char *v)
+{
+    const long long now = 1700000000LL;
+    hs_buf hb = HS_BUF_INIT, pb = HS_BUF_INIT, sb = HS_BUF_INIT, both = HS_BUF_INIT;
+    const char *sig = hs_scheme_sig_header(sc), *hv, *pv;
+    hdrs h;
+    size_t i;
+
+    CHECK_MSG(hs_sign_request(sc, &s[0], in, (time_t)now, "msg_mixed", &hb, &sb) == 0, "%s", v);
+    hs_buf_reset(&sb);
+    CHECK_MSG(hs_sign_request_pk(sc, key[0].pem, key[0].pemlen, in, (time_t)now, "msg_mixed",
+                                 &pb, &sb) == 0, "%s", v);
+    hs_buf_reset(&sb);
+    hclear(&h);
+    CHECK(hparse(&h, pb.p ? pb.p : "", pb.len) == 0);
+    pv = hval(&h, sig);
+    CHECK_MSG(pv != NULL && strncmp(pv, sc->pk_key, strlen(sc->pk_key)) == 0 &&
+              pv[strlen(sc->pk_key)] == ',', "%s: [%s]", v, pv ? pv : "");
+    g_pub = &pub[0];
+    g_npub = 1;
+    CHECK_MSG(verify_n(sc, NULL, 0, &h, (const char *)in->body, in->len, now).result == HS_SIG_OK,
+              "%s: v1a alone", v);
+    g_pub = &pub[1];
+    CHECK_MSG(verify_n(sc, NULL, 0, &h, (const char *)in->body, in->len, now).result == HS_SIG_BAD,
+              "%s: v1a with another key", v);
+    g_pub = NULL;
+    g_npub = 0;
+    CHECK_MSG(verify_n(sc, s, 2, &h, (const char *)in->body, in->len, now).result == HS_SIG_BAD,
+              "%s: v1a with secrets only", v);
+    /* One header holding the HMAC of secret 0 and the key-0 signature
+     * (pv is copied first: h's storage is reused). */
+    hs_buf_puts(&sb, pv ? pv : "");
+    pv = sb.p;
+    hclear(&h);
+    CHECK(hparse(&h, hb.p ? hb.p : "", hb.len) == 0);
+    hv = hval(&h, sig);
+    hs_buf_printf(&both, "%s %s", hv ? hv : "", pv ? pv : "");
+    for (i = 0; i < h.n; i++)
+        if (strcasecmp(h.name[i], sig) == 0)
+            h.val[i] = both.p;
+    g_pub = &pub[0];
+    g_npub = 1;
+    CHECK_MSG(verify_n(sc, &s[1], 1, &h, (const char *)in->body, in->len, now).result == HS_SIG_OK,
+              "%s: mixed, the key matches", v);
+    g_pub = &pub[1];
+    CHECK_MSG(verify_n(sc, &s[0], 1, &h, (const char *)in->body, in->len, now).result == HS_SIG_OK,
+              "%s: mixed, the secret matches", v);
+    CHECK_MSG(verify_n(sc, &s[1], 1, &h, (const char *)in->body, in->len, now).result == HS_SIG_BAD,
+              "%s: mixed, neither", v);
+    g_pub = &pub[0];
+    CHECK_MSG(verify_n(sc, &s[0], 1, &h, (const char *)in->body, in->len - 1, now).result ==
+              HS_SIG_BAD, "%s: mixed, changed body", v);
+    g_pub = NULL;
+    g_npub = 0;
+    hs_buf_free(&hb);
+    hs_buf_free(&pb);
+    hs_buf_free(&sb);
+    hs_buf_free(&both);
+}
+
 /* Sign, verify, and every way the result must stop verifying. */
 static void table_row_roundtrip(const hs_scheme *sc, const char *v)
 {
@@ -1343,16 +1501,31 @@ static void table_row_roundtrip(const hs_scheme *sc, const char *v)
     const long long now = 1700000000LL, tol = 300;
     hs_secret *s = calloc(2, sizeof(*s));
     hs_buf b = HS_BUF_INIT, sent = HS_BUF_INIT;
-    hs_sig_input in = { NULL, NULL, TABLE_QUERY, (const unsigned char *)body0, sizeof body0 - 1 };
+    hs_sig_input in = { NULL, NULL, TABLE_QUERY, (const unsigned char *)body0, sizeof body0 - 1,
+                        NULL, 0, TABLE_URL };
     const char *body;
     size_t i, k, len;
     hdrs h;
+    tkey key[2];
+    hs_pubkey pub[2];
+    int pk = sc->mac == HS_MAC_PUBKEY;
 
     if (s == NULL) { CHECK(s != NULL); return; }
+    memset(pub, 0, sizeof pub);
+    if (sc->pk_alg != HS_PK_NONE)
+        for (i = 0; i < 2; i++)
+            CHECK_MSG(make_key(sc->pk_alg, sc->pk_text, &key[i]) == 0 &&
+                      hs_pubkey_parse(sc->pk_alg, sc->pk_text, key[i].pub, strlen(key[i].pub),
+                                      "T", &pub[i], NULL, 0) == 0, "%s: key %zu", v, i);
+    g_pub = pk ? &pub[0] : NULL;
+    g_npub = pk ? 1 : 0;
+    g_url = TABLE_URL;
     g_query = TABLE_QUERY;
     CHECK_MSG(hs_secret_decode(sc, "table-secret-0123456789", 23, "T", &s[0]) == 0 &&
               hs_secret_decode(sc, "another-secret-98765432", 23, "O", &s[1]) == 0, "%s", v);
-    CHECK_MSG(hs_sign_request(sc, &s[0], &in, (time_t)now, NULL, &b, &sent) == 0 &&
+    CHECK_MSG((pk ? hs_sign_request_pk(sc, key[0].pem, key[0].pemlen, &in, (time_t)now, NULL,
+                                       &b, &sent)
+                  : hs_sign_request(sc, &s[0], &in, (time_t)now, NULL, &b, &sent)) == 0 &&
               sent.p != NULL, "%s: sign", v);
     body = sent.p ? sent.p : "";
     len = sent.len;
@@ -1364,9 +1537,20 @@ static void table_row_roundtrip(const hs_scheme *sc, const char *v)
     CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, len, now).result == HS_SIG_OK,
               "%s: own signature", v);
     CHECK_MSG(verify_n(sc, s, 2, &h, body, len, now).result == HS_SIG_OK, "%s", v);
+    g_pub = pk ? &pub[1] : NULL;
     CHECK_MSG(verify_n(sc, &s[1], 1, &h, body, len, now).result == HS_SIG_BAD,
-              "%s: other secret", v);
-    if (sc->mac == HS_MAC_HMAC && !sc->body_unsigned) {
+              "%s: other secret or key", v);
+    g_pub = pk ? &pub[0] : NULL;
+    if (has_part(sc, HS_PART_URL)) {
+        g_url = TABLE_URL "x";
+        CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, len, now).result == HS_SIG_BAD,
+                  "%s: another URL", v);
+        g_url = NULL;
+        CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, len, now).result == HS_SIG_BAD,
+                  "%s: no URL", v);
+        g_url = TABLE_URL;
+    }
+    if (sc->mac != HS_MAC_TOKEN && !sc->body_unsigned) {
         CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, len - 1, now).result != HS_SIG_OK,
                   "%s: shorter body", v);
     }
@@ -1375,7 +1559,9 @@ static void table_row_roundtrip(const hs_scheme *sc, const char *v)
                   "%s: late", v);
         CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, len, now - tol - 1).result == HS_SIG_EXPIRED,
                   "%s: early", v);
-        CHECK_MSG(hs_sign_request(sc, &s[0], &in, (time_t)-1, NULL, &b, &sent) == -1,
+        CHECK_MSG((pk ? hs_sign_request_pk(sc, key[0].pem, key[0].pemlen, &in, (time_t)-1,
+                                           NULL, &b, &sent)
+                      : hs_sign_request(sc, &s[0], &in, (time_t)-1, NULL, &b, &sent)) == -1,
                   "%s: negative clock", v);
     }
     if (has_part(sc, HS_PART_QUERY)) {
@@ -1408,7 +1594,14 @@ static void table_row_roundtrip(const hs_scheme *sc, const char *v)
         h.val[i] = val;
     }
     CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, len, now).result == HS_SIG_OK, "%s", v);
+    if (sc->pk_alg != HS_PK_NONE && !pk)
+        table_row_mixed(sc, s, key, pub, &in, v);
     g_query = NULL;
+    g_pub = NULL;
+    g_npub = 0;
+    g_url = NULL;
+    hs_pubkey_free(&pub[0]);
+    hs_pubkey_free(&pub[1]);
     hs_buf_free(&b);
     hs_buf_free(&sent);
     free(s);
