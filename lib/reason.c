@@ -15,6 +15,8 @@ static const char *const names[HS_R_COUNT] = {
     [HS_R_SPOOL_UNAVAILABLE] = "spool_unavailable",
     [HS_R_CONFIG_ERROR]      = "config_error",
     [HS_R_INTERNAL]          = "internal_error",
+    [HS_R_ADDRESS_REFUSED]   = "address_refused",
+    [HS_R_CLIENT_CERT_REFUSED] = "client_cert_refused",
 };
 
 const char *hs_reason_name(hs_reason r)

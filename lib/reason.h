@@ -23,6 +23,8 @@ typedef enum {
     HS_R_SPOOL_UNAVAILABLE,   /* unwritable, EIO, lock timeout, ... */
     HS_R_CONFIG_ERROR,
     HS_R_INTERNAL,            /* out of memory */
+    HS_R_ADDRESS_REFUSED,     /* REMOTE_ADDR not in HOOKSPOOL_ALLOW_FROM */
+    HS_R_CLIENT_CERT_REFUSED, /* no verified client certificate, or not the one accepted */
     HS_R_COUNT
 } hs_reason;
 

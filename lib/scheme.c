@@ -115,6 +115,21 @@ static const hs_scheme g_rows[] = {
         .mac = HS_MAC_TOKEN, .layout = HS_LAYOUT_TOKEN, .key = HS_KEY_TOKEN,
         .dedup = "off", .keep = "",
     },
+    [HS_SCHEME_QUERY] = {
+        .kind = HS_SCHEME_QUERY,
+        /* A token in the query string (?NAME=secret): PIX banks that
+         * skip mutual TLS. The parameter's name comes from the name. */
+        .form = "query:NAME", .example = "query:token",
+        .mac = HS_MAC_TOKEN, .layout = HS_LAYOUT_TOKEN, .key = HS_KEY_TOKEN,
+        .query = 1, .dedup = "off", .keep = "",
+    },
+    [HS_SCHEME_NONE] = {
+        .kind = HS_SCHEME_NONE,
+        /* Nothing in the request: mutual TLS or an address list must
+         * authenticate (config.c refuses it alone). */
+        .form = "none", .mac = HS_MAC_NONE, .key = HS_KEY_TEXT,
+        .dedup = "off", .keep = "",
+    },
 };
 #define NROWS (sizeof g_rows / sizeof g_rows[0])
 
@@ -219,6 +234,7 @@ static const struct {
 } g_generic[] = {
     { HS_SCHEME_HMAC,  "hmac-",  parse_hmac },
     { HS_SCHEME_TOKEN, "token:", parse_token },
+    { HS_SCHEME_QUERY, "query:", parse_token },
 };
 
 /* Start *out as a copy of row r named s[0..len). */
@@ -352,12 +368,20 @@ char *hs_scheme_describe(const hs_scheme *sc, long long tolerance, char *out, si
     if (n == 0)
         return out;
     out[0] = '\0';
+    if (sc->mac == HS_MAC_NONE) {
+        add(out, n, &used, "no signature (mutual TLS or HOOKSPOOL_ALLOW_FROM authenticates)");
+        return out;
+    }
     if (hdr == NULL)
         return out;
     if (sc->id_header != NULL)
         add(out, n, &used, "%s, ", sc->id_header);
     if (sc->ts_header != NULL)
         add(out, n, &used, "%s, ", sc->ts_header);
+    if (sc->query) {
+        add(out, n, &used, "?%s=<the secret> in the URL (a shared token, not a signature)", hdr);
+        return out;
+    }
     add(out, n, &used, "%s: %s", hdr, sc->prefix);
     if (sc->mac == HS_MAC_TOKEN) {
         add(out, n, &used, "<the secret> (a shared token, not a signature)");

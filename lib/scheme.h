@@ -11,8 +11,8 @@
  * check` read rows; none of them switches on the scheme. The table is in
  * scheme.c; its comment shows how a row is added.
  *
- * The generic forms hmac-ALG-ENC:Header[:prefix] and token:Header are
- * rows too: parsing one copies its row and fills in the parts the name
+ * The generic forms hmac-ALG-ENC:Header[:prefix], token:Header and
+ * query:NAME are rows too: parsing one copies its row and fills in the parts the name
  * gives (digest, encoding, header, prefix).
  */
 #ifndef HS_SCHEME_H
@@ -30,13 +30,17 @@
 /* Which row a scheme came from. A new row adds its name here. */
 typedef enum {
     HS_SCHEME_CALIZA, HS_SCHEME_GITHUB, HS_SCHEME_STRIPE, HS_SCHEME_STANDARD,
-    HS_SCHEME_SHOPIFY, HS_SCHEME_HMAC, HS_SCHEME_BEARER, HS_SCHEME_TOKEN
+    HS_SCHEME_SHOPIFY, HS_SCHEME_HMAC, HS_SCHEME_BEARER, HS_SCHEME_TOKEN,
+    HS_SCHEME_QUERY, HS_SCHEME_NONE
 } hs_scheme_kind;
 
 /* What authenticates a request. */
 typedef enum {
     HS_MAC_HMAC,    /* HMAC-alg of the signed bytes, encoded as enc */
-    HS_MAC_TOKEN    /* no MAC: the header carries the secret itself */
+    HS_MAC_TOKEN,   /* no MAC: the header carries the secret itself */
+    HS_MAC_NONE     /* nothing in the request: only mutual TLS or an
+                     * address list (auth.h) authenticates, and config.c
+                     * refuses this row without one of them */
 } hs_mac;
 
 /* How the signature header's value is laid out. */
@@ -108,6 +112,10 @@ typedef struct hs_scheme {
     const char    *dedup;     /* HOOKSPOOL_DEDUP's default */
     const char    *keep;      /* HOOKSPOOL_KEEP_HEADERS' default */
     int            timestamped;  /* set by parsing: ts_key or ts_header */
+    int            query;     /* the token is the query-string parameter
+                               * named `header`, not a header: the caller
+                               * hands hs_sig_verify a lookup of the query
+                               * string (issue 17, PIX banks) */
 } hs_scheme;
 
 /*

@@ -52,7 +52,7 @@ import hs  # noqa: E402
 
 TOP_KEYS = ["status", "reasons", "version", "endpoint", "scheme", "last_accepted_at",
             "counters", "spool"]
-COUNTER_KEYS = ["accepted", "duplicate", "rejected"]
+COUNTER_KEYS = ["accepted", "duplicate", "probes", "rejected"]
 SPOOL_KEYS = ["active_bytes", "ready_segments", "ready_bytes", "oldest_ready_age_s",
               "claimed_segments", "failed_segments", "invalid_bodies", "free_bytes"]
 # The rejection reasons a POST can be answered with (SPEC 2 and 4): each

@@ -1365,6 +1365,38 @@ static void table_row_roundtrip(const hs_scheme *sc, const char *v)
     free(s);
 }
 
+/*
+ * A row that authenticates nothing (none): it has no header, signs
+ * nothing, verifies nothing (fails closed if anyone calls it), and its
+ * defaults parse only beside mutual TLS or an address list (issue 17).
+ */
+static void table_row_none(const hs_scheme *r, const hs_scheme *sc, const char *v)
+{
+    static const char body[] = "{}";
+    hs_secret s;
+    hs_buf b = HS_BUF_INIT;
+    hdrs h;
+    hs_config *c = calloc(1, sizeof(*c));
+    struct conf_kv kv = { v };
+    char err[512] = "", forms[1024];
+
+    hclear(&h);
+    CHECK_MSG(hs_scheme_sig_header(sc) == NULL && r->parts[0].kind == HS_PART_END, "%s", v);
+    CHECK_MSG(strstr(hs_scheme_forms(forms, sizeof forms), r->form) != NULL, "%s", v);
+    memset(&s, 0, sizeof s);
+    CHECK(hs_secret_decode(sc, "table-secret-0123456789", 23, "T", &s) == 0);
+    CHECK_MSG(hs_sign_headers(sc, &s, (const unsigned char *)body, 2, 1700000000, NULL, &b) == -1,
+              "%s: nothing to sign", v);
+    CHECK_MSG(verify_n(sc, &s, 1, &h, body, 2, 1700000000LL).result == HS_SIG_BAD,
+              "%s: verification fails closed", v);
+    if (c != NULL) {
+        CHECK_MSG(hs_conf_parse(conf_lookup, &kv, c, err, sizeof err) == -1 &&
+                  strstr(err, "HOOKSPOOL_ALLOW_FROM") != NULL, "%s alone: [%s]", v, err);
+        free(c);
+    }
+    hs_buf_free(&b);
+}
+
 static void test_table(void)
 {
     size_t i, n = hs_scheme_count();
@@ -1380,6 +1412,10 @@ static void test_table(void)
             continue;
         v = row_value(r);
         CHECK_MSG(hs_scheme_parse(v, strlen(v), &sc) == 0, "row %zu: %s", i, v);
+        if (r->mac == HS_MAC_NONE) {
+            table_row_none(r, &sc, v);
+            continue;
+        }
         table_row_shape(r, &sc, v);
         table_row_defaults(r, v);
         table_row_roundtrip(&sc, v);
