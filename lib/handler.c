@@ -555,7 +555,7 @@ static void handle_post(hs_ctx *ctx, const hs_config *cfg, const hs_request *req
     log_repaired(ctx, cfg, req);
     if (rc == HS_DEDUP_DUPLICATE) {
         for (i = 0; i < es.n; i++) es.lines[i].skip = 1;
-        count(ctx, cfg, req, HS_CNT_DUPLICATE);
+        hs_counters_add(counters_of(ctx, cfg, req), HS_CNT_DUPLICATE, es.n);
         resp->status = 200;
         if (es.batch) answer_stored(resp, &es, es.n);
         else hs_buf_puts(&resp->body, "{\"ok\":true,\"duplicate\":true}\n");
