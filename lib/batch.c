@@ -3,6 +3,7 @@
  */
 #include "batch.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "json.h"
@@ -25,12 +26,42 @@ static size_t take_suffix(const char *s, size_t n, char *out, size_t outlen)
     return n;
 }
 
-size_t hs_batch_suffix(const char *path_info, const char *qs, char *out, size_t outlen)
+/* The part of script_name + path_info beyond base, into out. */
+static size_t beyond_base(const char *base, const char *sn, const char *pi,
+                          char *out, size_t outlen)
 {
+    size_t bl = strlen(base), sl = sn ? strlen(sn) : 0;
+    const char *rest;
+
+    if (sl >= bl) {
+        if (memcmp(sn, base, bl) != 0) return 0;
+        rest = sn + bl;    /* then the rest of script_name, then path_info */
+        if (*rest != '\0') {
+            char whole[HS_BATCH_MAX_SUFFIX + 2];
+            int w = snprintf(whole, sizeof whole, "%s%s", rest, pi ? pi : "");
+            if (w < 0 || (size_t)w >= sizeof whole) return 0;
+            return take_suffix(whole, (size_t)w, out, outlen);
+        }
+        rest = pi ? pi : "";
+    } else {
+        if (memcmp(base, sn ? sn : "", sl) != 0 || pi == NULL ||
+            strncmp(pi, base + sl, bl - sl) != 0)
+            return 0;
+        rest = pi + (bl - sl);
+    }
+    return take_suffix(rest, strlen(rest), out, outlen);
+}
+
+size_t hs_batch_suffix(const char *base, const char *script_name, const char *path_info,
+                       const char *qs, char *out, size_t outlen)
+{
+    size_t n;
+
     if (outlen == 0) return 0;
     out[0] = '\0';
-    if (path_info != NULL && *path_info != '\0')
-        return take_suffix(path_info, strlen(path_info), out, outlen);
+    if (base != NULL && *base != '\0') n = beyond_base(base, script_name, path_info, out, outlen);
+    else n = path_info ? take_suffix(path_info, strlen(path_info), out, outlen) : 0;
+    if (n > 0) return n;
     if (qs != NULL && *qs != '\0') {
         const char *last = strrchr(qs, '&');
         const char *eq;

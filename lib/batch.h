@@ -16,14 +16,20 @@
 #define HS_BATCH_MAX        1000  /* elements of one batch; more is bad_json */
 
 /*
- * The suffix a request came to below its endpoint, into out[0..outlen):
- * PATH_INFO when it is set and not empty ("/pix"), else the value of the
- * query string's last parameter when it starts with '/' (a bank that
- * appends "/pix" to a registered "...?t=X&ignorar=" puts it there).
+ * The suffix a request came to below its endpoint, into out[0..outlen).
+ * With base (HOOKSPOOL_BASE_PATH, the endpoint's URL path) set and not
+ * empty: what the request's path, script_name then path_info, has
+ * beyond base (lighttpd, serving every endpoint under /hooks/ from one
+ * backend, passes SCRIPT_NAME=/hooks and PATH_INFO=/caliza/pix); a path
+ * that does not start with base, or continues it without a '/', has
+ * none. Without base: path_info. When that gives nothing, the value of
+ * the query string's last parameter when it starts with '/' (a bank
+ * that appends "/pix" to a registered "...?t=X&ignorar=" puts it there).
  * Only '/' and [A-Za-z0-9._-] are taken, at most outlen - 1 bytes; any
  * other suffix gives "" (none), as does outlen 0. Returns strlen(out).
  */
-size_t hs_batch_suffix(const char *path_info, const char *qs, char *out, size_t outlen);
+size_t hs_batch_suffix(const char *base, const char *script_name, const char *path_info,
+                       const char *qs, char *out, size_t outlen);
 
 /* The JSON Pointer to a PIX body's array for the URL suffix: "/pix"
  * for "/pix", "/recs" for "/rec", "/cobsr" for "/cobr" (a trailing '/'

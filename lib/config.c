@@ -22,7 +22,7 @@ const char *const hs_conf_names[] = {
     "HOOKSPOOL_STATUS_TOKEN", "HOOKSPOOL_MAX_LAG", "HOOKSPOOL_MIN_FREE",
     "HOOKSPOOL_UMASK", "HOOKSPOOL_INVALID_KEEP",
     "HOOKSPOOL_MTLS_SUBJECT", "HOOKSPOOL_MTLS_ISSUER", "HOOKSPOOL_ALLOW_FROM",
-    "HOOKSPOOL_BATCH", "HOOKSPOOL_PRESET", NULL
+    "HOOKSPOOL_BATCH", "HOOKSPOOL_PRESET", "HOOKSPOOL_BASE_PATH", NULL
 };
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -272,6 +272,16 @@ static int parse_auth_batch(hs_conf_lookup_fn lookup, void *arg, hs_config *c,
     } else {
         seterr(err, errlen, "HOOKSPOOL_BATCH: must be off, array, pix or a JSON Pointer");
         return -1;
+    }
+
+    v = lookup(arg, "HOOKSPOOL_BASE_PATH");
+    if (v != NULL && *v != '\0') {
+        if (v[0] != '/' || strlen(v) > HS_CONF_MAX_ITEM) {
+            seterr(err, errlen, "HOOKSPOOL_BASE_PATH: must be a URL path starting with / "
+                   "(at most %d bytes)", HS_CONF_MAX_ITEM);
+            return -1;
+        }
+        strcpy(c->base_path, v);
     }
 
     if (c->scheme.mac == HS_MAC_NONE && !c->mtls && c->nallow == 0) {

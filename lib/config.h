@@ -74,6 +74,7 @@ typedef struct hs_config {
     hs_batch_kind batch;
     char          batch_pointer[HS_CONF_MAX_ITEM + 1];  /* HS_BATCH_POINTER */
     int           preset_pix;          /* HOOKSPOOL_PRESET=pix */
+    char          base_path[HS_CONF_MAX_ITEM + 1];  /* HOOKSPOOL_BASE_PATH, "" : none */
 } hs_config;
 
 /* Returns the value of setting `name` (e.g. "HOOKSPOOL_SPOOL") or NULL. */

@@ -532,7 +532,8 @@ static void handle_post(hs_ctx *ctx, const hs_config *cfg, const hs_request *req
         keep_invalid(ctx, cfg, req);
         goto done;
     }
-    hs_batch_suffix(hs_param(req->params, "PATH_INFO"), hs_param(req->params, "QUERY_STRING"),
+    hs_batch_suffix(cfg->base_path, hs_param(req->params, "SCRIPT_NAME"),
+                    hs_param(req->params, "PATH_INFO"), hs_param(req->params, "QUERY_STRING"),
                     suffix, sizeof(suffix));
     rc = split_events(&es, cfg, req, ev.p ? ev.p : "", ev.len, suffix);
     if (rc == -E2BIG) {

@@ -114,19 +114,34 @@ static void test_query(void)
 static void test_suffix(void)
 {
     char s[HS_BATCH_MAX_SUFFIX + 1];
-    CHECK(hs_batch_suffix("/pix", NULL, s, sizeof s) == 4 && strcmp(s, "/pix") == 0);
-    CHECK(hs_batch_suffix("/pix", "t=1&ignorar=/rec", s, sizeof s) == 4 && strcmp(s, "/pix") == 0);
-    CHECK(hs_batch_suffix("", "t=1&ignorar=/rec", s, sizeof s) == 4 && strcmp(s, "/rec") == 0);
-    CHECK(hs_batch_suffix(NULL, "ignorar=/cobr", s, sizeof s) == 5 && strcmp(s, "/cobr") == 0);
-    CHECK(hs_batch_suffix(NULL, "t=1&ignorar=", s, sizeof s) == 0 && s[0] == '\0');
-    CHECK(hs_batch_suffix(NULL, "t=/pix&x=1", s, sizeof s) == 0);
-    CHECK(hs_batch_suffix(NULL, NULL, s, sizeof s) == 0);
-    CHECK(hs_batch_suffix("/a b", NULL, s, sizeof s) == 0 && s[0] == '\0');
-    CHECK(hs_batch_suffix("/a\"b", NULL, s, sizeof s) == 0);
-    CHECK(hs_batch_suffix("pix", NULL, s, sizeof s) == 0);
-    CHECK(hs_batch_suffix("/pix/x_y-1.2", NULL, s, sizeof s) == 12);
-    CHECK(hs_batch_suffix("/0123456789012345678901234567890123456789012345678901234567890123",
+    CHECK(hs_batch_suffix(NULL, NULL, "/pix", NULL, s, sizeof s) == 4 && strcmp(s, "/pix") == 0);
+    CHECK(hs_batch_suffix(NULL, NULL, "/pix", "t=1&ignorar=/rec", s, sizeof s) == 4 && strcmp(s, "/pix") == 0);
+    CHECK(hs_batch_suffix(NULL, NULL, "", "t=1&ignorar=/rec", s, sizeof s) == 4 && strcmp(s, "/rec") == 0);
+    CHECK(hs_batch_suffix(NULL, NULL, NULL, "ignorar=/cobr", s, sizeof s) == 5 && strcmp(s, "/cobr") == 0);
+    CHECK(hs_batch_suffix(NULL, NULL, NULL, "t=1&ignorar=", s, sizeof s) == 0 && s[0] == '\0');
+    CHECK(hs_batch_suffix(NULL, NULL, NULL, "t=/pix&x=1", s, sizeof s) == 0);
+    CHECK(hs_batch_suffix(NULL, NULL, NULL, NULL, s, sizeof s) == 0);
+    CHECK(hs_batch_suffix(NULL, NULL, "/a b", NULL, s, sizeof s) == 0 && s[0] == '\0');
+    CHECK(hs_batch_suffix(NULL, NULL, "/a\"b", NULL, s, sizeof s) == 0);
+    CHECK(hs_batch_suffix(NULL, NULL, "pix", NULL, s, sizeof s) == 0);
+    CHECK(hs_batch_suffix(NULL, NULL, "/pix/x_y-1.2", NULL, s, sizeof s) == 12);
+    CHECK(hs_batch_suffix(NULL, NULL, "/0123456789012345678901234567890123456789012345678901234567890123",
                           NULL, s, sizeof s) == 0);
+    /* With HOOKSPOOL_BASE_PATH: lighttpd's SCRIPT_NAME=/hooks,
+     * PATH_INFO=/caliza/pix; Apache's SCRIPT_NAME=/hooks/caliza. */
+    CHECK(hs_batch_suffix("/hooks/caliza", "/hooks", "/caliza/pix", NULL, s, sizeof s) == 4 &&
+          strcmp(s, "/pix") == 0);
+    CHECK(hs_batch_suffix("/hooks/caliza", "/hooks", "/caliza", NULL, s, sizeof s) == 0);
+    CHECK(hs_batch_suffix("/hooks/caliza", "/hooks", "/calizax/pix", NULL, s, sizeof s) == 0);
+    CHECK(hs_batch_suffix("/hooks/caliza", "/hooks", "/other/pix", NULL, s, sizeof s) == 0);
+    CHECK(hs_batch_suffix("/hooks/caliza", "/hooks/caliza", "/rec", NULL, s, sizeof s) == 4 &&
+          strcmp(s, "/rec") == 0);
+    CHECK(hs_batch_suffix("/hooks/caliza", "/hooks/caliza/pix", NULL, NULL, s, sizeof s) == 4 &&
+          strcmp(s, "/pix") == 0);
+    CHECK(hs_batch_suffix("/hooks/caliza", "/hooks/calizax", NULL, NULL, s, sizeof s) == 0);
+    CHECK(hs_batch_suffix("/hooks/caliza", "/elsewhere", "/x", NULL, s, sizeof s) == 0);
+    CHECK(hs_batch_suffix("/hooks/caliza", "/hooks", "/caliza", "a=1&i=/cobr", s, sizeof s) == 5 &&
+          strcmp(s, "/cobr") == 0);
     CHECK(strcmp(hs_batch_pix_pointer("/pix"), "/pix") == 0);
     CHECK(strcmp(hs_batch_pix_pointer("/pix/"), "/pix") == 0);
     CHECK(strcmp(hs_batch_pix_pointer("/rec"), "/recs") == 0);
