@@ -112,8 +112,10 @@ def set_lighttpd(text, settings, what):
 
 def set_lighttpd_url(text, url, settings, what):
     """lighttpd: "NAME" => "value" in the setenv.set-environment of the
-    $HTTP["url"] == url block, replacing the line there or adding one."""
-    m = re.search(r'^\$HTTP\["url"\] == "%s" \{\n(.*?)^\}' % re.escape(url), text, re.M | re.S)
+    $HTTP["url"] block of url (== url, or the =~ "^url(/|$)" that takes
+    its suffixes too), replacing the line there or adding one."""
+    m = re.search(r'^\$HTTP\["url"\] (?:== "%s"|=~ "\^%s\(/\|\$\)") \{\n(.*?)^\}'
+                  % (re.escape(url), re.escape(url)), text, re.M | re.S)
     if m is None:
         raise RuntimeError("%s has no block for %s" % (what, url))
     block = m.group(1)
@@ -571,6 +573,8 @@ def apache_layout(T, tmp, static_fcgi, prefix):
 
     def endpoint_dir(name, settings, drop=()):
         d = tmp.mkdir("home", "public_html", "hooks", name)
+        # The directory's URL path, as its .htaccess comment says to set it.
+        settings = dict(settings, HOOKSPOOL_BASE_PATH="/hooks/" + name)
         text = set_setenv(shipped, settings, "deploy/apache/.htaccess")
         for line in drop:
             if line not in text:
