@@ -284,14 +284,15 @@ static int parse_auth_batch(hs_conf_lookup_fn lookup, void *arg, hs_config *c,
         strcpy(c->base_path, v);
     }
 
-    if (c->scheme.mac == HS_MAC_NONE && !c->mtls && c->nallow == 0) {
-        seterr(err, errlen, "HOOKSPOOL_SCHEME: %s authenticates nothing by itself; set "
-               "HOOKSPOOL_MTLS_SUBJECT (mutual TLS) or HOOKSPOOL_ALLOW_FROM", c->scheme.name);
-        return -1;
-    }
+    /* The preset's rule first: its message names every way out. */
     if (c->preset_pix && !c->mtls && c->nallow == 0 && !c->scheme.query) {
         seterr(err, errlen, "HOOKSPOOL_PRESET: pix needs mutual TLS (HOOKSPOOL_MTLS_SUBJECT), "
                "a query token (HOOKSPOOL_SCHEME=query:NAME) or HOOKSPOOL_ALLOW_FROM");
+        return -1;
+    }
+    if (c->scheme.mac == HS_MAC_NONE && !c->mtls && c->nallow == 0) {
+        seterr(err, errlen, "HOOKSPOOL_SCHEME: %s authenticates nothing by itself; set "
+               "HOOKSPOOL_MTLS_SUBJECT (mutual TLS) or HOOKSPOOL_ALLOW_FROM", c->scheme.name);
         return -1;
     }
     return 0;

@@ -203,7 +203,8 @@ def make_pki(d):
                 "-subj", "/C=BR/O=Test %s/CN=Test %s" % (ca, ca), cwd=d)
     for name, ca, subj in (("server", "ca", "/CN=localhost"),
                            ("client", "ca", "/C=BR/O=Banco Teste S.A./CN=webhook.banco.test"),
-                           ("stranger", "other-ca", "/C=BR/O=Banco Teste S.A./CN=webhook.banco.test")):
+                           ("stranger", "other-ca", "/C=BR/O=Banco Teste S.A./CN=webhook.banco.test"),
+                           ("sibling", "ca", "/C=BR/O=Outro Banco S.A./CN=webhook.outro.test")):
         openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key",
                 "-out", name + ".csr", "-subj", subj, cwd=d)
         openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey", ca + ".key",
@@ -307,6 +308,11 @@ Listen 127.0.0.1:%(tls)d
     st, b = tls_post(port, "/pix/pix", ('{"pix":[%s]}' % PIX2.replace("E8", "E6")).encode(),
                      pki, cert="stranger")
     T.check(st != 200, "a certificate from another CA (same subject): refused", (st, b[:200]))
+    st, b = tls_post(port, "/pix/pix", ('{"pix":[%s]}' % PIX2.replace("E8", "E5")).encode(),
+                     pki, cert="sibling")
+    T.check(st == 403 and (hs.one_line_json(b) or {}).get("error") == "client_cert_refused",
+            "a certificate of the same CA with another subject: hookspool's 403 "
+            "client_cert_refused (HOOKSPOOL_MTLS_SUBJECT)", (st, b[:200]))
     T.check(len(lines_of(spool)[0]) == before, "refused connections appended nothing")
     srv.stop()
 
