@@ -22,7 +22,9 @@ const char *const hs_conf_names[] = {
     "HOOKSPOOL_STATUS_TOKEN", "HOOKSPOOL_MAX_LAG", "HOOKSPOOL_MIN_FREE",
     "HOOKSPOOL_UMASK", "HOOKSPOOL_INVALID_KEEP", "HOOKSPOOL_ARCHIVE_SECONDS", "HOOKSPOOL_VERIFY_TOKEN",
     "HOOKSPOOL_SIGNED", "HOOKSPOOL_SIGNATURE", "HOOKSPOOL_PUBLIC_KEY",
-    "HOOKSPOOL_PUBLIC_KEY_OLD", "HOOKSPOOL_PUBLIC_URL", "HOOKSPOOL_FORM_JSON", NULL
+    "HOOKSPOOL_PUBLIC_KEY_OLD", "HOOKSPOOL_PUBLIC_URL", "HOOKSPOOL_FORM_JSON",
+    "HOOKSPOOL_MTLS_SUBJECT", "HOOKSPOOL_MTLS_ISSUER", "HOOKSPOOL_ALLOW_FROM",
+    "HOOKSPOOL_BATCH", "HOOKSPOOL_PRESET", "HOOKSPOOL_BASE_PATH", NULL
 };
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -105,6 +107,7 @@ static int parse_dedup(const char *v, hs_config *c)
 {
     int n;
     if (strcmp(v, "off") == 0) { c->dedup = HS_DEDUP_OFF; c->ndedup = 0; return 0; }
+    if (strcmp(v, "content") == 0) { c->dedup = HS_DEDUP_CONTENT; c->ndedup = 0; return 0; }
     if (strncmp(v, "json:", 5) == 0) {
         n = split_list(v + 5, c->dedup_items, HS_CONF_MAX_DEDUP, ok_pointer);
         if (n <= 0) return -1;
@@ -236,6 +239,97 @@ int hs_conf_parse_spool(hs_conf_lookup_fn lookup, void *arg, hs_config *c,
     return parse_numbers_fsync_umask(lookup, arg, 1, c, err, errlen);
 }
 
+/* A DN setting into out[HS_AUTH_MAX_DN + 1]: 0, or -1 when too long. */
+static int copy_dn(const char *v, char *out)
+{
+    size_t n = strlen(v);
+    if (n > HS_AUTH_MAX_DN) return -1;
+    memcpy(out, v, n + 1);
+    return 0;
+}
+
+/*
+ * Issue 17: HOOKSPOOL_MTLS_SUBJECT/_ISSUER, HOOKSPOOL_ALLOW_FROM and
+ * HOOKSPOOL_BATCH, then the rules that tie them to the scheme: a scheme
+ * that authenticates nothing (none) needs mutual TLS or an address list,
+ * and the pix preset needs one of those or a query token. 0, or -1 with
+ * err naming the setting.
+ */
+static int parse_auth_batch(hs_conf_lookup_fn lookup, void *arg, hs_config *c,
+                            char *err, size_t errlen)
+{
+    const char *v;
+    int n;
+
+    v = lookup(arg, "HOOKSPOOL_MTLS_SUBJECT");
+    if (v != NULL && *v != '\0') {
+        if (copy_dn(v, c->mtls_subject) != 0) {
+            seterr(err, errlen, "HOOKSPOOL_MTLS_SUBJECT: longer than %d bytes", HS_AUTH_MAX_DN);
+            return -1;
+        }
+        c->mtls = 1;
+    }
+    v = lookup(arg, "HOOKSPOOL_MTLS_ISSUER");
+    if (v != NULL && *v != '\0') {
+        if (copy_dn(v, c->mtls_issuer) != 0) {
+            seterr(err, errlen, "HOOKSPOOL_MTLS_ISSUER: longer than %d bytes", HS_AUTH_MAX_DN);
+            return -1;
+        }
+        c->mtls = 1;
+    }
+    /* "*": any certificate the server verified (its CA list decides). */
+    if (strcmp(c->mtls_subject, "*") == 0) c->mtls_subject[0] = '\0';
+    if (strcmp(c->mtls_issuer, "*") == 0) c->mtls_issuer[0] = '\0';
+
+    v = lookup(arg, "HOOKSPOOL_ALLOW_FROM");
+    if (v != NULL && *v != '\0') {
+        n = hs_auth_parse_nets(v, c->allow, HS_AUTH_MAX_NETS);
+        if (n <= 0) {
+            seterr(err, errlen, "HOOKSPOOL_ALLOW_FROM: must be a comma list of at most %d "
+                   "IPv4 or IPv6 addresses or CIDR blocks (no bits set past the prefix)",
+                   HS_AUTH_MAX_NETS);
+            return -1;
+        }
+        c->nallow = (size_t)n;
+    }
+
+    v = lookup(arg, "HOOKSPOOL_BATCH");
+    if (v == NULL) v = c->preset_pix ? "pix" : "off";
+    if (strcmp(v, "off") == 0) c->batch = HS_BATCH_OFF;
+    else if (strcmp(v, "array") == 0) c->batch = HS_BATCH_ARRAY;
+    else if (strcmp(v, "pix") == 0) c->batch = HS_BATCH_PIX;
+    else if (strlen(v) <= HS_CONF_MAX_ITEM && ok_pointer(v, strlen(v))) {
+        c->batch = HS_BATCH_POINTER;
+        strcpy(c->batch_pointer, v);
+    } else {
+        seterr(err, errlen, "HOOKSPOOL_BATCH: must be off, array, pix or a JSON Pointer");
+        return -1;
+    }
+
+    v = lookup(arg, "HOOKSPOOL_BASE_PATH");
+    if (v != NULL && *v != '\0') {
+        if (v[0] != '/' || strlen(v) > HS_CONF_MAX_ITEM) {
+            seterr(err, errlen, "HOOKSPOOL_BASE_PATH: must be a URL path starting with / "
+                   "(at most %d bytes)", HS_CONF_MAX_ITEM);
+            return -1;
+        }
+        strcpy(c->base_path, v);
+    }
+
+    /* The preset's rule first: its message names every way out. */
+    if (c->preset_pix && !c->mtls && c->nallow == 0 && !c->scheme.query) {
+        seterr(err, errlen, "HOOKSPOOL_PRESET: pix needs mutual TLS (HOOKSPOOL_MTLS_SUBJECT), "
+               "a query token (HOOKSPOOL_SCHEME=query:NAME) or HOOKSPOOL_ALLOW_FROM");
+        return -1;
+    }
+    if (c->scheme.mac == HS_MAC_NONE && !c->mtls && c->nallow == 0) {
+        seterr(err, errlen, "HOOKSPOOL_SCHEME: %s authenticates nothing by itself; set "
+               "HOOKSPOOL_MTLS_SUBJECT (mutual TLS) or HOOKSPOOL_ALLOW_FROM", c->scheme.name);
+        return -1;
+    }
+    return 0;
+}
+
 int hs_conf_parse(hs_conf_lookup_fn lookup, void *arg, hs_config *c,
                   char *err, size_t errlen)
 {
@@ -298,7 +392,8 @@ static int parse_keys_url_form(hs_conf_lookup_fn lookup, void *arg, unsigned fla
                "public key)", sc->name);
         return -1;
     }
-    if (sc->mac != HS_MAC_PUBKEY && !has_secret && c->npub == 0 && !(flags & HS_CONF_NO_SECRET)) {
+    if (sc->mac != HS_MAC_PUBKEY && sc->mac != HS_MAC_NONE && !has_secret && c->npub == 0 &&
+        !(flags & HS_CONF_NO_SECRET)) {
         seterr(err, errlen, "HOOKSPOOL_SECRET: no secret configured (set "
                "HOOKSPOOL_SECRET or HOOKSPOOL_SECRET_FILE%s)",
                sc->pk_alg != HS_PK_NONE ? ", or HOOKSPOOL_PUBLIC_KEY" : "");
@@ -366,9 +461,19 @@ static int conf_parse(hs_conf_lookup_fn lookup, void *arg, unsigned flags,
 
     set_defaults(c);
 
-    /* The scheme first: secrets and defaults depend on it. */
+    /* The preset first: it changes the defaults below. */
+    v = lookup(arg, "HOOKSPOOL_PRESET");
+    if (v != NULL && *v != '\0') {
+        if (strcmp(v, "pix") != 0) {
+            seterr(err, errlen, "HOOKSPOOL_PRESET: unknown preset (pix)");
+            return -1;
+        }
+        c->preset_pix = 1;
+    }
+
+    /* The scheme next: secrets and defaults depend on it. */
     v = lookup(arg, "HOOKSPOOL_SCHEME");
-    if (v == NULL) v = "caliza";
+    if (v == NULL) v = c->preset_pix ? "none" : "caliza";
     if (hs_scheme_parse(v, strlen(v), &c->scheme) != 0) {
         char forms[SCHEME_FORMS_MAX];
         seterr(err, errlen, "HOOKSPOOL_SCHEME: unknown scheme (%s)",
@@ -391,7 +496,7 @@ static int conf_parse(hs_conf_lookup_fn lookup, void *arg, unsigned flags,
     strcpy(c->spool, v);
 
     v = lookup(arg, "HOOKSPOOL_ENDPOINT");
-    if (v == NULL) v = c->scheme.name;
+    if (v == NULL) v = c->preset_pix ? "pix" : c->scheme.name;
     n = strlen(v);
     if (n == 0 || n > HS_CONF_MAX_ENDPOINT) {
         seterr(err, errlen, "HOOKSPOOL_ENDPOINT: must be 1 to %d bytes", HS_CONF_MAX_ENDPOINT);
@@ -402,9 +507,9 @@ static int conf_parse(hs_conf_lookup_fn lookup, void *arg, unsigned flags,
     if (parse_numbers_fsync_umask(lookup, arg, 0, c, err, errlen) != 0) return -1;
 
     v = lookup(arg, "HOOKSPOOL_DEDUP");
-    if (v == NULL) v = hs_scheme_default_dedup(&c->scheme);
+    if (v == NULL) v = c->preset_pix ? "content" : hs_scheme_default_dedup(&c->scheme);
     if (parse_dedup(v, c) != 0) {
-        seterr(err, errlen, "HOOKSPOOL_DEDUP: must be off, json:/pointer[,/pointer] "
+        seterr(err, errlen, "HOOKSPOOL_DEDUP: must be off, content, json:/pointer[,/pointer] "
                "or header:Name (at most %d parts)", HS_CONF_MAX_DEDUP);
         return -1;
     }
@@ -468,6 +573,7 @@ static int conf_parse(hs_conf_lookup_fn lookup, void *arg, unsigned flags,
         }
         strcpy(c->secret_file, sf);
     }
+    if (parse_auth_batch(lookup, arg, c, err, errlen) != 0) return -1;
     return parse_keys_url_form(lookup, arg, flags, c->nsecrets > 0 || c->secret_file[0] != '\0',
                                c, err, errlen);
 }

@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include "auth.h"
 #include "scheme.h"
 #include "pubkey.h"
 #include "secret.h"
@@ -33,7 +34,18 @@
 #define HS_CONF_UMASK_SHELL   007     /* ... and the spool commands' (see
                                          hs_conf_parse_spool) */
 
-typedef enum { HS_DEDUP_OFF, HS_DEDUP_JSON, HS_DEDUP_HEADER } hs_dedup_kind;
+/* HS_DEDUP_CONTENT: the key is the SHA-256 of the event's minified bytes
+ * (each element's, in a batch): a retry is a duplicate, a re-notice with
+ * anything changed is new (issue 17). */
+typedef enum { HS_DEDUP_OFF, HS_DEDUP_JSON, HS_DEDUP_HEADER, HS_DEDUP_CONTENT } hs_dedup_kind;
+
+/* HOOKSPOOL_BATCH: which bodies are split into one line per element. */
+typedef enum {
+    HS_BATCH_OFF = 0,  /* never: the body is one event */
+    HS_BATCH_ARRAY,    /* "array": a body that is itself an array */
+    HS_BATCH_POINTER,  /* "/pointer": the array there, or a bare array */
+    HS_BATCH_PIX       /* "pix": the pointer by the URL's suffix (batch.h) */
+} hs_batch_kind;
 
 typedef struct hs_config {
     char          spool[PATH_MAX];
@@ -61,6 +73,18 @@ typedef struct hs_config {
     size_t        npub;
     char          public_url[HS_CONF_MAX_URL + 1];  /* HOOKSPOOL_PUBLIC_URL, "" unset */
     char          form_json[HS_CONF_MAX_ITEM + 1];  /* HOOKSPOOL_FORM_JSON, "" unset */
+    /* Authentication beside the scheme (auth.h); all that are set must
+     * pass. */
+    char          mtls_subject[HS_AUTH_MAX_DN + 1];  /* "" : any */
+    char          mtls_issuer[HS_AUTH_MAX_DN + 1];   /* "" : any */
+    int           mtls;                /* either set: a verified client
+                                        * certificate is required */
+    hs_auth_net   allow[HS_AUTH_MAX_NETS];           /* HOOKSPOOL_ALLOW_FROM */
+    size_t        nallow;
+    hs_batch_kind batch;
+    char          batch_pointer[HS_CONF_MAX_ITEM + 1];  /* HS_BATCH_POINTER */
+    int           preset_pix;          /* HOOKSPOOL_PRESET=pix */
+    char          base_path[HS_CONF_MAX_ITEM + 1];  /* HOOKSPOOL_BASE_PATH, "" : none */
 } hs_config;
 
 /* Free what a parsed configuration holds (its public keys); c is then

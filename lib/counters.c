@@ -296,6 +296,7 @@ static void snap_of(const uint64_t *v, hs_counters_snap *out)
     out->duplicate = v[HS_CNT_DUPLICATE];
     out->handshakes = v[HS_CNT_HANDSHAKES];
     out->last_accepted_ms = v[HS_CNT_LAST_MS];
+    out->probes = v[HS_CNT_PROBES];
     for (i = 0; i < HS_CNT_MAX_REASONS; i++) out->rejected[i] = v[HS_CNT_REASON_BASE + i];
 }
 

@@ -18,9 +18,14 @@
  *                        hs_log_shared: window, suppressed), not counts
  *   15                   handshakes answered (handshake.h)
  *   16 + r               rejections with hs_reason r (r >= 1; 16 is unused)
+ *   63                   probes: authenticated empty POSTs (issue 17),
+ *                        taken from the top of the rejected range, which
+ *                        reasons (counted from its bottom) never reach
  * So a rejected slot is named by the hs_reason's value: new reasons must
  * be added before HS_R_COUNT, never in the middle, or old counts would
- * be read under new names. HS_CNT_MAX_REASONS leaves room for 48.
+ * be read under new names. HS_CNT_MAX_REASONS leaves room for 47. A file
+ * written before probes were counted holds 0 in slot 63 (no reason ever
+ * reached it), so the layout and its magic stay as they were.
  *
  * Durability: nothing is flushed. The kernel writes the pages back in
  * its own time, so after a power cut (not after a kill -9: the page cache
@@ -79,7 +84,8 @@
 #define HS_CNT_LOG_SUPPRESSED 14u
 #define HS_CNT_HANDSHAKES    15u          /* handshakes answered (handshake.h) */
 #define HS_CNT_REASON_BASE   16u
-#define HS_CNT_MAX_REASONS   (HS_CNT_SLOTS - HS_CNT_REASON_BASE)
+#define HS_CNT_PROBES        (HS_CNT_SLOTS - 1u)
+#define HS_CNT_MAX_REASONS   (HS_CNT_PROBES - HS_CNT_REASON_BASE)
 /* The slot counting rejections with hs_reason r. */
 #define HS_CNT_REJECTED(r)   (HS_CNT_REASON_BASE + (unsigned)(r))
 
@@ -106,6 +112,7 @@ typedef struct hs_counters_snap {
     uint64_t duplicate;
     uint64_t handshakes;
     uint64_t last_accepted_ms;                 /* 0: nothing accepted yet */
+    uint64_t probes;                           /* authenticated empty POSTs */
     uint64_t rejected[HS_CNT_MAX_REASONS];     /* indexed by hs_reason */
 } hs_counters_snap;
 

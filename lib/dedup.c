@@ -32,12 +32,35 @@ static void put_header_value(hs_buf *out, const char *v, size_t n)
     hs_buf_puts(out, "\"}");
 }
 
+/* ["<hex SHA-256 of event[0..len)>"] into out: 1, or -1 (memory,
+ * libcrypto). */
+static int content_key(const char *event, size_t len, hs_buf *out)
+{
+    unsigned char h[HS_STORE_KEY_LEN];
+    unsigned int n = 0;
+    const EVP_MD *md = hs_crypto_sha256();
+
+    if (md == NULL || EVP_Digest(event, len, h, &n, md, NULL) != 1 || n != sizeof h)
+        return -1;
+    hs_buf_puts(out, "[\"");
+    hs_buf_hex(out, h, n);
+    hs_buf_puts(out, "\"]");
+    return out->oom ? -1 : 1;
+}
+
 int hs_dedup_key(const hs_config *cfg, const char *event, size_t len,
                  hs_header_fn hdr, void *arg, hs_buf *out)
+{
+    return hs_dedup_key_at(cfg, event, len, -1, hdr, arg, out);
+}
+
+int hs_dedup_key_at(const hs_config *cfg, const char *event, size_t len, long index,
+                    hs_header_fn hdr, void *arg, hs_buf *out)
 {
     size_t start = out->len, i;
     int found = 0;
 
+    if (cfg->dedup == HS_DEDUP_CONTENT) return content_key(event, len, out);
     if (cfg->dedup == HS_DEDUP_OFF || cfg->ndedup == 0) return 0;
     hs_buf_putc(out, '[');
     for (i = 0; i < cfg->ndedup; i++) {
@@ -67,6 +90,8 @@ int hs_dedup_key(const hs_config *cfg, const char *event, size_t len,
             }
         }
     }
+    if (found && index >= 0 && cfg->dedup == HS_DEDUP_HEADER)
+        hs_buf_printf(out, ",%ld", index);
     hs_buf_putc(out, ']');
     if (out->oom) return -1;
     if (!found) {
@@ -203,19 +228,45 @@ static int checkpoint_if_due(hs_dedup_op *op, hs_spool *sp)
     return hs_store_checkpoint(op->store);
 }
 
+/* Does any line of the append have a key? */
+static int any_key(const hs_dedup_op *op)
+{
+    size_t i;
+    for (i = 0; i < op->nitems; i++)
+        if (op->items[i].has_key) return 1;
+    return 0;
+}
+
+/* Is line i a duplicate: its key seen by the store, or by an earlier
+ * line of this append that is written? 1, 0 or a negative errno. */
+static int line_seen(hs_dedup_op *op, size_t i)
+{
+    size_t j;
+    if (!op->items[i].has_key) return 0;
+    for (j = 0; j < i; j++)
+        if (op->items[j].has_key && !op->lines[j].skip &&
+            memcmp(op->items[j].hash, op->items[i].hash, HS_STORE_KEY_LEN) == 0)
+            return 1;
+    return hs_store_key_seen(op->store, op->items[i].hash, op->now, op->ttl);
+}
+
 static int pre_hook(void *arg, hs_spool *sp)
 {
     hs_dedup_op *op = arg;
-    int rc, seen;
+    size_t i, left = 0;
+    int rc, seen, keyed = any_key(op);
 
-    if ((rc = find_store(op)) <= 0) return op->has_key && rc == 0 ? -EIO : rc;
+    if ((rc = find_store(op)) <= 0) return keyed && rc == 0 ? -EIO : rc;
     if ((rc = checkpoint_if_due(op, sp)) != 0) return rc;
     if ((rc = hs_store_begin(op->store)) != 0) return rc;
     if ((rc = hs_dedup_catch_up(op, sp)) != 0) goto fail;
-    if (!op->has_key) return 0;
-    seen = hs_store_key_seen(op->store, op->hash, op->now, op->ttl);
-    if (seen < 0) { rc = seen; goto fail; }
-    if (seen) {
+    if (!keyed) return 0;
+    for (i = 0; i < op->nitems; i++) {
+        if ((seen = line_seen(op, i)) < 0) { rc = seen; goto fail; }
+        op->lines[i].skip = seen;
+        left += !seen;
+    }
+    if (left == 0) {
         /* Keep what the catch-up indexed; append nothing. */
         if ((rc = hs_store_commit(op->store)) != 0) return rc;
         return HS_DEDUP_DUPLICATE;
@@ -230,18 +281,23 @@ static int post_hook(void *arg, const char *seg, uint64_t end)
 {
     hs_dedup_op *op = arg;
     int64_t last;
-    uint64_t added;
+    uint64_t added = 0;
+    size_t i;
     int rc, want;
 
     if (op->store == NULL) return 0;   /* the spool has no store */
-    if (op->has_key && (rc = hs_store_key_put(op->store, op->hash, op->now)) != 0) return rc;
+    for (i = 0; i < op->nitems; i++) {
+        if (!op->items[i].has_key || op->lines[i].skip) continue;
+        if ((rc = hs_store_key_put(op->store, op->items[i].hash, op->now)) != 0) return rc;
+        added++;
+    }
     if ((rc = hs_store_cursor_set(op->store, seg, (int64_t)end)) != 0) return rc;
     /* Forget keys older than the window, in the same transaction. Each
      * key added here lets HS_DEDUP_PURGE_PER_KEY expired ones go, so
      * purging keeps pace with any intake; a sweep of HS_DEDUP_PURGE_MAX
      * now and then works a backlog off when few events come. Both are
      * bounded, so no append holds the spool lock long. */
-    added = (uint64_t)(op->has_key != 0) + op->indexed;
+    added += op->indexed;
     want = added > HS_DEDUP_PURGE_MAX / HS_DEDUP_PURGE_PER_KEY ? HS_DEDUP_PURGE_MAX
            : (int)added * HS_DEDUP_PURGE_PER_KEY;
     if ((rc = hs_store_meta_get(op->store, "last_purge", &last)) != 0) return rc;
@@ -251,7 +307,7 @@ static int post_hook(void *arg, const char *seg, uint64_t end)
     }
     if (want > 0 && (rc = hs_store_purge(op->store, op->now - op->ttl, want)) < 0) return rc;
     if ((rc = hs_store_commit(op->store)) != 0) return rc;
-    op->recorded = op->has_key;
+    op->recorded = any_key(op);
     return 0;
 }
 
@@ -292,13 +348,37 @@ static hs_spool_hooks hs_dedup_hooks(hs_dedup_op *op)
     return h;
 }
 
+int hs_dedup_append_many(hs_dedup_op *op, hs_spool *sp, const hs_spool_opts *opts,
+                         char *buf, size_t len, hs_spool_line *lines,
+                         hs_dedup_item *items, size_t n)
+{
+    hs_spool_hooks h = hs_dedup_hooks(op);
+    int rc;
+
+    op->items = items;
+    op->lines = lines;
+    op->nitems = n;
+    rc = hs_spool_append_many(sp, opts, buf, len, lines, n, &h);
+    hs_dedup_op_done(op);
+    return rc;
+}
+
 int hs_dedup_append(hs_dedup_op *op, hs_spool *sp, const hs_spool_opts *opts,
                     char *line, size_t len, size_t id_off, size_t ts_off,
                     char id_out[HS_ID_LEN + 1])
 {
-    hs_spool_hooks h = hs_dedup_hooks(op);
-    int rc = hs_spool_append(sp, opts, line, len, id_off, ts_off, id_out, &h);
-    hs_dedup_op_done(op);
+    hs_spool_line one;
+    hs_dedup_item item;
+    int rc;
+
+    memset(&one, 0, sizeof(one));
+    one.len = len;
+    one.id_off = id_off;
+    one.ts_off = ts_off;
+    memcpy(item.hash, op->hash, sizeof(item.hash));
+    item.has_key = op->has_key;
+    rc = hs_dedup_append_many(op, sp, opts, line, len, &one, &item, 1);
+    if (rc == 0) memcpy(id_out, one.id, sizeof(one.id));
     return rc;
 }
 

@@ -39,6 +39,17 @@
 int hs_dedup_key(const hs_config *cfg, const char *event, size_t len,
                  hs_header_fn hdr, void *arg, hs_buf *out);
 
+/*
+ * hs_dedup_key for element `index` of a batch (index < 0: not a batch,
+ * exactly hs_dedup_key). A JSON Pointer and content key look at the
+ * element itself; a header key names the whole delivery, so the
+ * element's position is added to it ([<header>,...,<index>]): the
+ * delivery's retry is a duplicate element by element. With
+ * HS_DEDUP_CONTENT the key is ["<SHA-256 of event[0..len) in hex>"].
+ */
+int hs_dedup_key_at(const hs_config *cfg, const char *event, size_t len, long index,
+                    hs_header_fn hdr, void *arg, hs_buf *out);
+
 /* The stored form of a key: SHA-256 of the endpoint as a JSON string,
  * a newline, and the key's JSON text. 0, or -EIO if libcrypto fails. */
 int hs_dedup_hash(const char *endpoint_json, size_t elen, const char *key,
@@ -50,6 +61,12 @@ int hs_dedup_hash(const char *endpoint_json, size_t elen, const char *key,
  * the pre hook then looks again under the spool lock (spool, umask) and
  * opens it if it exists by then (op->own: closed when the append ends),
  * so no append or seal ever skips a store that exists. */
+/* One line of a batch append: its key's hash, if it has a key. */
+typedef struct hs_dedup_item {
+    unsigned char hash[HS_STORE_KEY_LEN];
+    int           has_key;
+} hs_dedup_item;
+
 typedef struct hs_dedup_op {
     hs_store     *store;
     const char   *spool;       /* with store NULL: where to look */
@@ -61,6 +78,10 @@ typedef struct hs_dedup_op {
     int           flush;       /* HOOKSPOOL_FSYNC=always: lines flushed before keys */
     int           recorded;    /* out: the key is in the store */
     uint64_t      indexed;     /* out: lines indexed by the catch-up */
+    /* Set by hs_dedup_append_many (hash and has_key are then unused). */
+    hs_dedup_item *items;
+    hs_spool_line *lines;
+    size_t         nitems;
 } hs_dedup_op;
 
 /*
@@ -76,6 +97,19 @@ typedef struct hs_dedup_op {
 int hs_dedup_append(hs_dedup_op *op, hs_spool *sp, const hs_spool_opts *opts,
                     char *line, size_t len, size_t id_off, size_t ts_off,
                     char id_out[HS_ID_LEN + 1]);
+
+/*
+ * hs_spool_append_many with dedup: items[i] is lines[i]'s key. Under the
+ * lock, after the catch-up, a keyed line whose key the store has seen,
+ * or an earlier line of this batch has, is marked skip and not written;
+ * the keys of the lines written are recorded with them (op->recorded
+ * then says so, and which were recorded is !lines[i].skip &&
+ * items[i].has_key). When every line is skipped, nothing is written and
+ * HS_DEDUP_DUPLICATE is returned. op->hash and op->has_key are ignored.
+ */
+int hs_dedup_append_many(hs_dedup_op *op, hs_spool *sp, const hs_spool_opts *opts,
+                         char *buf, size_t len, hs_spool_line *lines,
+                         hs_dedup_item *items, size_t n);
 
 /*
  * Seal a due active segment as hs_spool_rotate does, first indexing the

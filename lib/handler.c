@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec.h"
+#include "auth.h"
+#include "batch.h"
 #include "counters.h"
 #include "dedup.h"
 #include "form.h"
@@ -38,6 +39,8 @@ static const struct answer {
     [HS_R_INTERNAL]          = { 503, 1 },
     [HS_R_BAD_HANDSHAKE]     = { 400, 0 },
     [HS_R_HANDSHAKE_DENIED]  = { 401, 0 },
+    [HS_R_ADDRESS_REFUSED]   = { 403, 0 },
+    [HS_R_CLIENT_CERT_REFUSED] = { 403, 0 },
 };
 
 /* A spool errno as an answer: a full disk or quota is "full", anything
@@ -164,31 +167,46 @@ static void reject(hs_ctx *ctx, const hs_config *cfg, const hs_request *req,
     hs_counters_add(c, HS_CNT_REJECTED(r), 1);
 }
 
+/* Where a line goes and what it says beyond its event. */
+typedef struct line_meta {
+    const char *suffix;      /* the URL suffix ("" : none) */
+    long        index;       /* position in the batch, -1: not a batch */
+    size_t      count;       /* elements in the batch */
+    const char *body_kind;   /* "form" or "form:FIELD" for a form body,
+                              * NULL for JSON (SPEC's line, unchanged) */
+} line_meta;
+
 /*
- * Build the event line into b from the minified event ev[0..evlen) and
- * the key (key == NULL: none). The id and received_at are placeholders
- * of fixed width that the spool stamps under its lock. 0 or -1 (memory).
+ * Append the event line to b from the minified event ev[0..evlen), the
+ * key (key == NULL: none) and m. The id and received_at are placeholders
+ * of fixed width that the spool stamps under its lock; *id_off and
+ * *ts_off are their offsets from the line's start. 0 or -1 (memory).
  */
 static int build_line(hs_buf *b, const hs_config *cfg, const hs_request *req,
-                      const hs_buf *ev, const hs_buf *key, const char *body_kind,
-                      size_t *id_off, size_t *ts_off)
+                      const char *ev, size_t evlen, const hs_buf *key,
+                      const line_meta *m, size_t *id_off, size_t *ts_off)
 {
-    size_t i;
+    size_t i, start = b->len;
     int first = 1;
 
-    hs_buf_reset(b);
     hs_buf_puts(b, "{\"id\":\"");
-    *id_off = b->len;
+    *id_off = b->len - start;
     hs_buf_fill(b, ' ', HS_ID_LEN);
     hs_buf_puts(b, "\",\"received_at\":\"");
-    *ts_off = b->len;
+    *ts_off = b->len - start;
     hs_buf_fill(b, ' ', HS_TS_LEN);
     hs_buf_puts(b, "\",\"endpoint\":");
     hs_buf_json_str(b, cfg->endpoint, strlen(cfg->endpoint));
+    if (m->suffix[0] != '\0') {
+        hs_buf_puts(b, ",\"path\":");
+        hs_buf_json_str(b, m->suffix, strlen(m->suffix));
+    }
     if (key != NULL) {
         hs_buf_puts(b, ",\"key\":");
         hs_buf_append(b, key->p, key->len);
     }
+    if (m->index >= 0)
+        hs_buf_printf(b, ",\"batch\":{\"index\":%ld,\"count\":%zu}", m->index, m->count);
     hs_buf_puts(b, ",\"headers\":{");
     for (i = 0; i < cfg->nkeep; i++) {
         const char *v = header_lookup((void *)req->params, cfg->keep[i]);
@@ -200,13 +218,12 @@ static int build_line(hs_buf *b, const hs_config *cfg, const hs_request *req,
         hs_buf_json_str(b, v, strlen(v));
     }
     hs_buf_putc(b, '}');
-    /* A form body says so (a JSON body's line is SPEC's, unchanged). */
-    if (body_kind != NULL) {
+    if (m->body_kind != NULL) {
         hs_buf_puts(b, ",\"body\":");
-        hs_buf_json_str(b, body_kind, strlen(body_kind));
+        hs_buf_json_str(b, m->body_kind, strlen(m->body_kind));
     }
     hs_buf_puts(b, ",\"event\":");
-    hs_buf_append(b, ev->p, ev->len);
+    hs_buf_append(b, ev, evlen);
     hs_buf_puts(b, "}\n");
     return b->oom ? -1 : 0;
 }
@@ -227,21 +244,91 @@ static void keep_invalid(hs_ctx *ctx, const hs_config *cfg, const hs_request *re
                 cfg->endpoint, cfg->spool, strerror(-rc));
 }
 
-/* Append line, with its key when key is non-NULL. Keyless or not, the
- * append goes through the dedup hooks whenever the spool has a store:
- * the lines a stopped writer left unindexed are indexed before this
- * append or the seal it may cause (issue 13 item 1). Returns 0 (stored:
- * id filled), HS_DEDUP_DUPLICATE, or a negative errno. */
-static int store_event(hs_ctx *ctx, const hs_config *cfg, hs_buf *line,
-                       size_t id_off, size_t ts_off, const hs_buf *key,
-                       time_t now, char id[HS_ID_LEN + 1])
+/* The lines of one request, built before the spool is touched: one
+ * per event (per element of a batch), back to back in buf. */
+typedef struct event_set {
+    hs_buf         buf;
+    hs_spool_line *lines;
+    hs_dedup_item *items;
+    size_t         n, cap;
+    int            batch;     /* the body was a batch: answer with ids */
+    const char    *body_kind; /* line_meta's, for every line */
+} event_set;
+
+static void event_set_free(event_set *es)
+{
+    hs_buf_free(&es->buf);
+    free(es->lines);
+    free(es->items);
+    memset(es, 0, sizeof(*es));
+}
+
+/* Add the line of event ev[0..len) (element index of a batch of count,
+ * index -1: not a batch) with its key. 0 or -ENOMEM. */
+static int add_event(event_set *es, const hs_config *cfg, const hs_request *req,
+                     const char *ev, size_t len, long index, size_t count,
+                     const char *suffix)
+{
+    hs_buf key = HS_BUF_INIT, ep = HS_BUF_INIT;
+    line_meta m = { suffix, index, count, es->body_kind };
+    hs_spool_line *l;
+    hs_dedup_item *it;
+    int has_key, rc = -ENOMEM;
+
+    if (es->n == es->cap) {
+        size_t cap = es->cap ? es->cap * 2 : 4;
+        hs_spool_line *nl = realloc(es->lines, cap * sizeof(*nl));
+        hs_dedup_item *ni;
+        if (nl == NULL) return -ENOMEM;
+        es->lines = nl;
+        ni = realloc(es->items, cap * sizeof(*ni));
+        if (ni == NULL) return -ENOMEM;
+        es->items = ni;
+        es->cap = cap;
+    }
+    l = &es->lines[es->n];
+    it = &es->items[es->n];
+    memset(l, 0, sizeof(*l));
+    memset(it, 0, sizeof(*it));
+    has_key = hs_dedup_key_at(cfg, ev, len, index, header_lookup, (void *)req->params, &key);
+    if (has_key < 0) goto out;
+    l->off = es->buf.len;
+    if (build_line(&es->buf, cfg, req, ev, len, has_key ? &key : NULL, &m,
+                   &l->id_off, &l->ts_off) != 0)
+        goto out;
+    l->len = es->buf.len - l->off;
+    if (has_key) {
+        hs_buf_json_str(&ep, cfg->endpoint, strlen(cfg->endpoint));
+        if (ep.oom) goto out;
+        if ((rc = hs_dedup_hash(ep.p, ep.len, key.p, key.len, it->hash)) != 0) goto out;
+        it->has_key = 1;
+    }
+    es->n++;
+    rc = 0;
+out:
+    hs_buf_free(&key);
+    hs_buf_free(&ep);
+    return rc;
+}
+
+/*
+ * Append the lines of es, each with its key, in one write (duplicates
+ * left out under the lock). Keyless or not, the append goes through the
+ * dedup hooks whenever the spool has a store: the lines a stopped writer
+ * left unindexed are indexed before this append or the seal it may cause
+ * (issue 13 item 1). Returns 0 (stored: each line's id filled, or skip
+ * set for a duplicate), HS_DEDUP_DUPLICATE (all were), or a negative
+ * errno.
+ */
+static int store_events(hs_ctx *ctx, const hs_config *cfg, event_set *es, time_t now)
 {
     hs_spool_opts opts = hs_ctx_spool_opts(cfg);
     hs_spool *sp;
     hs_dedup_op op;
-    hs_buf ep = HS_BUF_INIT;
-    int rc;
+    size_t i;
+    int rc, keyed = 0;
 
+    for (i = 0; i < es->n; i++) keyed |= es->items[i].has_key;
     if ((rc = hs_ctx_spool(ctx, cfg, 1, &sp)) != 0) return rc;
     memset(&op, 0, sizeof(op));
     op.spool = cfg->spool;
@@ -251,28 +338,58 @@ static int store_event(hs_ctx *ctx, const hs_config *cfg, hs_buf *line,
     op.flush = opts.fsync_always;
     /* A keyed event creates the store; a keyless one only uses it (the
      * pre hook looks again under the lock when there is none yet). */
-    rc = hs_ctx_store(ctx, cfg, key != NULL, &op.store);
-    if (rc == -ENOENT && key == NULL) op.store = NULL;
+    rc = hs_ctx_store(ctx, cfg, keyed, &op.store);
+    if (rc == -ENOENT && !keyed) op.store = NULL;
     else if (rc != 0) return rc;
-    if (key != NULL) {
-        hs_buf_json_str(&ep, cfg->endpoint, strlen(cfg->endpoint));
-        rc = ep.oom ? -ENOMEM : hs_dedup_hash(ep.p, ep.len, key->p, key->len, op.hash);
-        hs_buf_free(&ep);
-        if (rc != 0) return rc;
-        op.has_key = 1;
-    }
-    rc = hs_dedup_append(&op, sp, &opts, line->p, line->len, id_off, ts_off, id);
+    rc = hs_dedup_append_many(&op, sp, &opts, es->buf.p, es->buf.len, es->lines,
+                              es->items, es->n);
     if (rc < 0 && op.recorded) {
-        /* The flush failed after the key was recorded: the sender will
-         * retry an event we did not acknowledge, so forget its key (the
+        /* The flush failed after the keys were recorded: the sender will
+         * retry events we did not acknowledge, so forget their keys (the
          * one way a key may appear twice, SPEC promise 5). op.store is
          * the context's (a keyed event never has the hook open it). */
-        int frc = hs_store_key_forget(op.store, op.hash);
-        if (frc != 0)
-            hs_logf(hs_ctx_log(ctx), now, "endpoint=%s spool=%s: cannot forget the key of "
-                    "an unflushed event: %s", cfg->endpoint, cfg->spool, strerror(-frc));
+        for (i = 0; i < es->n; i++) {
+            int frc;
+            if (!es->items[i].has_key || es->lines[i].skip) continue;
+            frc = hs_store_key_forget(op.store, es->items[i].hash);
+            if (frc != 0)
+                hs_logf(hs_ctx_log(ctx), now, "endpoint=%s spool=%s: cannot forget the key "
+                        "of an unflushed event: %s", cfg->endpoint, cfg->spool, strerror(-frc));
+        }
     }
     return rc;
+}
+
+/*
+ * The checks on where a request comes from, all that is configured: the
+ * source address (HOOKSPOOL_ALLOW_FROM), then the client certificate the
+ * web server verified. Returns 0 when they pass, else the reason with
+ * *why the log's detail. Every POST and every handshake passes them (an
+ * unsigned handshake too: the address list and mTLS restrict the whole
+ * endpoint, not only its events).
+ */
+static hs_reason source_refused(const hs_config *cfg, const hs_request *req, const char **why)
+{
+    static const char *const mtls_why[] = {
+        [HS_MTLS_NONE] = "no client certificate verified by the web server",
+        [HS_MTLS_SUBJECT] = "client certificate subject is not HOOKSPOOL_MTLS_SUBJECT",
+        [HS_MTLS_ISSUER] = "client certificate issuer is not HOOKSPOOL_MTLS_ISSUER",
+    };
+    hs_mtls_result m;
+
+    if (cfg->nallow > 0 &&
+        !hs_auth_addr_allowed(cfg->allow, cfg->nallow, hs_param(req->params, "REMOTE_ADDR"))) {
+        *why = "not in HOOKSPOOL_ALLOW_FROM";
+        return HS_R_ADDRESS_REFUSED;
+    }
+    if (!cfg->mtls) return 0;
+    m = hs_auth_mtls(hs_param(req->params, "SSL_CLIENT_VERIFY"),
+                     hs_param(req->params, "SSL_CLIENT_S_DN"),
+                     hs_param(req->params, "SSL_CLIENT_I_DN"),
+                     cfg->mtls_subject, cfg->mtls_issuer);
+    if (m == HS_MTLS_OK) return 0;
+    *why = mtls_why[m];
+    return HS_R_CLIENT_CERT_REFUSED;
 }
 
 /* Which handshakes answer_handshake looks for. */
@@ -293,6 +410,8 @@ static int answer_handshake(hs_ctx *ctx, const hs_config *cfg, const hs_request 
     hs_hsk_answer out = { 0, NULL, &resp->head, &resp->body, NULL, 0 };
     hs_hsk_result r;
     hs_counters *c;
+    hs_reason refused;
+    const char *why = NULL;
     char err[HS_CTX_ERR_MAX];
     int n;
 
@@ -305,6 +424,14 @@ static int answer_handshake(hs_ctx *ctx, const hs_config *cfg, const hs_request 
                          cfg->verify_token };
     r = when == HSK_BEFORE ? hs_handshake_before(&cfg->scheme, &in, &out)
                            : hs_handshake_after(&cfg->scheme, &in, &out);
+    if (r != HS_HSK_NOT && when == HSK_BEFORE &&
+        (refused = source_refused(cfg, req, &why)) != 0) {
+        /* Not through authenticate() yet: refused like a POST would be,
+         * without the handshake's own headers. */
+        hs_buf_reset(&resp->head);
+        reject(ctx, cfg, req, resp, refused, why);
+        return 1;
+    }
     switch (r) {
     case HS_HSK_NOT:
         return 0;
@@ -327,28 +454,61 @@ static int answer_handshake(hs_ctx *ctx, const hs_config *cfg, const hs_request 
     }
 }
 
-static void handle_post(hs_ctx *ctx, const hs_config *cfg, const hs_request *req,
+/*
+ * The lines of the minified body ev[0..len): one per element when the
+ * configuration batches and the body is a batch (batch.h), else one.
+ * 0, -ENOMEM, or -E2BIG (more than HS_BATCH_MAX elements).
+ */
+static int split_events(event_set *es, const hs_config *cfg, const hs_request *req,
+                        const char *ev, size_t len, const char *suffix)
+{
+    const char *ptr = NULL, *arr, *el;
+    size_t arrlen, ellen, pos = 0, count = 0;
+    long i = 0;
+    int rc;
+
+    switch (cfg->batch) {
+    case HS_BATCH_OFF:     return add_event(es, cfg, req, ev, len, -1, 0, suffix);
+    case HS_BATCH_ARRAY:   ptr = NULL; break;
+    case HS_BATCH_POINTER: ptr = cfg->batch_pointer; break;
+    case HS_BATCH_PIX:     ptr = hs_batch_pix_pointer(suffix); break;
+    }
+    if (!hs_batch_find(ev, len, ptr, &arr, &arrlen))
+        return add_event(es, cfg, req, ev, len, -1, 0, suffix);
+    es->batch = 1;
+    while (hs_batch_next(arr, arrlen, &pos, &el, &ellen))
+        if (++count > HS_BATCH_MAX) return -E2BIG;
+    pos = 0;
+    while (hs_batch_next(arr, arrlen, &pos, &el, &ellen))
+        if ((rc = add_event(es, cfg, req, el, ellen, i++, count, suffix)) != 0) return rc;
+    return 0;
+}
+
+/*
+ * Everything that authenticates a POST, all that is configured: the
+ * source address, the client certificate the web server verified, then
+ * the scheme's signature or token. 0, or -1 after answering.
+ */
+static int authenticate(hs_ctx *ctx, const hs_config *cfg, const hs_request *req,
                         hs_response *resp)
 {
     const hs_secret *secrets;
     hs_sig_verdict v;
-    hs_buf ev = HS_BUF_INIT, key = HS_BUF_INIT, line = HS_BUF_INIT;
-    size_t id_off, ts_off;
-    char err[HS_CTX_ERR_MAX], id[HS_ID_LEN + 1], detail[HS_CTX_ERR_MAX + 64];
-    char body_kind[HS_CONF_MAX_ITEM + 8] = "";
-    int n, rc, has_key;
+    hs_reason refused;
+    const char *why = NULL;
+    char err[HS_CTX_ERR_MAX], detail[HS_CTX_ERR_MAX + 64];
+    int n;
 
-    if (req->body_over || req->body_len > (unsigned long long)cfg->max_body) {
-        snprintf(detail, sizeof(detail), "body over HOOKSPOOL_MAX_BODY=%lld", cfg->max_body);
-        reject(ctx, cfg, req, resp, HS_R_TOO_LARGE, detail);
-        return;
+    if ((refused = source_refused(cfg, req, &why)) != 0) {
+        reject(ctx, cfg, req, resp, refused, why);
+        return -1;
     }
+    if (cfg->scheme.mac == HS_MAC_NONE) return 0;   /* config.c: one of the above is set */
 
-    /* Authenticate before parsing anything of the body. */
     n = hs_ctx_secrets(ctx, cfg, req->now, &secrets, err, sizeof(err));
     if (n < 0) {
         reject(ctx, cfg, req, resp, HS_R_CONFIG_ERROR, err);
-        return;
+        return -1;
     }
     {
         hs_sig_input in = { header_lookup, (void *)req->params,
@@ -358,15 +518,15 @@ static void handle_post(hs_ctx *ctx, const hs_config *cfg, const hs_request *req
     }
     switch (v.result) {
     case HS_SIG_OK:
-        break;
+        return 0;
     case HS_SIG_MISSING:
         reject(ctx, cfg, req, resp, HS_R_MISSING_SIGNATURE, NULL);
-        return;
+        return -1;
     case HS_SIG_EXPIRED:
         snprintf(detail, sizeof(detail), "timestamp outside HOOKSPOOL_TOLERANCE=%lld s "
                  "(check this host's clock)", cfg->tolerance);
         reject(ctx, cfg, req, resp, HS_R_EXPIRED_TIMESTAMP, detail);
-        return;
+        return -1;
     default:
         if (v.hint_index >= 0 && v.hint_index < n) {
             snprintf(detail, sizeof(detail), "the signature would match with %s read the "
@@ -376,10 +536,67 @@ static void handle_post(hs_ctx *ctx, const hs_config *cfg, const hs_request *req
         } else {
             reject(ctx, cfg, req, resp, HS_R_BAD_SIGNATURE, NULL);
         }
+        return -1;
+    }
+}
+
+/* The 200 of a stored request: {"ok":true,"id":...} for one event; for a
+ * batch, the ids of the lines written and how many were duplicates. */
+static void answer_stored(hs_response *resp, const event_set *es, size_t dups)
+{
+    size_t i;
+    int first = 1;
+
+    resp->status = 200;
+    if (!es->batch) {
+        hs_buf_puts(&resp->body, "{\"ok\":true,\"id\":\"");
+        hs_buf_puts(&resp->body, es->lines[0].id);
+        hs_buf_puts(&resp->body, "\"}\n");
+        return;
+    }
+    hs_buf_puts(&resp->body, "{\"ok\":true,\"ids\":[");
+    for (i = 0; i < es->n; i++) {
+        if (es->lines[i].skip) continue;
+        hs_buf_printf(&resp->body, "%s\"%s\"", first ? "" : ",", es->lines[i].id);
+        first = 0;
+    }
+    hs_buf_printf(&resp->body, "],\"duplicates\":%zu}\n", dups);
+}
+
+static void handle_post(hs_ctx *ctx, const hs_config *cfg, const hs_request *req,
+                        hs_response *resp)
+{
+    hs_buf ev = HS_BUF_INIT;
+    event_set es;
+    char detail[HS_CTX_ERR_MAX + 64], suffix[HS_BATCH_MAX_SUFFIX + 1];
+    char body_kind[HS_CONF_MAX_ITEM + 8] = "";
+    size_t i, dups = 0, stored = 0;
+    int rc;
+
+    memset(&es, 0, sizeof(es));
+    if (req->body_over || req->body_len > (unsigned long long)cfg->max_body) {
+        snprintf(detail, sizeof(detail), "body over HOOKSPOOL_MAX_BODY=%lld", cfg->max_body);
+        reject(ctx, cfg, req, resp, HS_R_TOO_LARGE, detail);
         return;
     }
 
-    if (answer_handshake(ctx, cfg, req, resp, HSK_AFTER)) goto done;
+    /* Authenticate before parsing anything of the body. */
+    if (authenticate(ctx, cfg, req, resp) != 0) return;
+
+    /* A signed handshake first: an empty one is not a probe. */
+    if (answer_handshake(ctx, cfg, req, resp, HSK_AFTER)) return;
+
+    /* A probe: a sender checking the URL with an empty POST (a PIX bank
+     * will not register a URL that does not answer it 2xx). Only where
+     * nothing signs the body: under an HMAC scheme an empty body is a
+     * signed event, and not JSON. */
+    if (req->body_len == 0 && cfg->scheme.mac != HS_MAC_HMAC) {
+        count(ctx, cfg, req, HS_CNT_PROBES);
+        resp->status = 200;
+        hs_buf_puts(&resp->body, "{\"ok\":true,\"probe\":true}\n");
+        return;
+    }
+
 
     rc = hs_json_minify(req->body, req->body_len, &ev, NULL);
     if (rc != HS_JSON_OK && rc != HS_JSON_ENOMEM &&
@@ -398,6 +615,7 @@ static void handle_post(hs_ctx *ctx, const hs_config *cfg, const hs_request *req
         rc = fr == HS_FORM_OK ? HS_JSON_OK : HS_JSON_ENOMEM;
         snprintf(body_kind, sizeof(body_kind), "form%s%.*s", cfg->form_json[0] ? ":" : "",
                  (int)(sizeof(body_kind) - 8), cfg->form_json);
+        es.body_kind = body_kind;
     }
     if (rc == HS_JSON_ENOMEM) {
         reject(ctx, cfg, req, resp, HS_R_INTERNAL, "out of memory");
@@ -409,22 +627,34 @@ static void handle_post(hs_ctx *ctx, const hs_config *cfg, const hs_request *req
         keep_invalid(ctx, cfg, req);
         goto done;
     }
-    has_key = hs_dedup_key(cfg, ev.p ? ev.p : "", ev.len, header_lookup,
-                           (void *)req->params, &key);
-    if (has_key < 0 ||
-        build_line(&line, cfg, req, &ev, has_key ? &key : NULL,
-                   body_kind[0] ? body_kind : NULL, &id_off, &ts_off) != 0) {
+    hs_batch_suffix(cfg->base_path, hs_param(req->params, "SCRIPT_NAME"),
+                    hs_param(req->params, "PATH_INFO"), hs_param(req->params, "QUERY_STRING"),
+                    suffix, sizeof(suffix));
+    rc = split_events(&es, cfg, req, ev.p ? ev.p : "", ev.len, suffix);
+    if (rc == -E2BIG) {
+        snprintf(detail, sizeof(detail), "a batch of more than %d elements", HS_BATCH_MAX);
+        reject(ctx, cfg, req, resp, HS_R_TOO_LARGE, detail);
+        goto done;
+    }
+    if (rc != 0) {
         reject(ctx, cfg, req, resp, HS_R_INTERNAL, "out of memory");
         goto done;
     }
-    hs_buf_free(&ev);   /* the line holds it now: do not keep two copies */
+    hs_buf_free(&ev);   /* the lines hold it now: do not keep two copies */
+    if (es.n == 0) {
+        /* An empty batch: nothing to append, and nothing lost. */
+        answer_stored(resp, &es, 0);
+        goto done;
+    }
 
-    rc = store_event(ctx, cfg, &line, id_off, ts_off, has_key ? &key : NULL, req->now, id);
+    rc = store_events(ctx, cfg, &es, req->now);
     log_repaired(ctx, cfg, req);
     if (rc == HS_DEDUP_DUPLICATE) {
-        count(ctx, cfg, req, HS_CNT_DUPLICATE);
+        for (i = 0; i < es.n; i++) es.lines[i].skip = 1;
+        hs_counters_add(counters_of(ctx, cfg, req), HS_CNT_DUPLICATE, es.n);
         resp->status = 200;
-        hs_buf_puts(&resp->body, "{\"ok\":true,\"duplicate\":true}\n");
+        if (es.batch) answer_stored(resp, &es, es.n);
+        else hs_buf_puts(&resp->body, "{\"ok\":true,\"duplicate\":true}\n");
         goto done;
     }
     if (rc != 0) {
@@ -432,75 +662,48 @@ static void handle_post(hs_ctx *ctx, const hs_config *cfg, const hs_request *req
         reject(ctx, cfg, req, resp, spool_reason(rc), detail);
         goto done;
     }
-    resp->status = 200;
-    hs_buf_puts(&resp->body, "{\"ok\":true,\"id\":\"");
-    hs_buf_puts(&resp->body, id);
-    hs_buf_puts(&resp->body, "\"}\n");
+    for (i = 0; i < es.n; i++) {
+        if (es.lines[i].skip) dups++;
+        else stored++;
+    }
+    answer_stored(resp, &es, dups);
     {
         hs_counters *c;
         struct timespec ts;
         hs_ctx_counters(ctx, cfg, 1, req->now, &c);
-        hs_counters_add(c, HS_CNT_ACCEPTED, 1);
+        hs_counters_add(c, HS_CNT_ACCEPTED, stored);
+        if (dups > 0) hs_counters_add(c, HS_CNT_DUPLICATE, dups);
         if (clock_gettime(CLOCK_REALTIME, &ts) == 0)
             hs_counters_set_last_accepted(c, (uint64_t)ts.tv_sec * 1000u +
                                              (uint64_t)ts.tv_nsec / 1000000u);
     }
 done:
     hs_buf_free(&ev);
-    hs_buf_free(&key);
-    hs_buf_free(&line);
+    event_set_free(&es);
 }
-
-#define BASIC_MAX 1024   /* bytes of a Basic credential decoded at most */
 
 /* Is the status token right? Constant time in the token's bytes. Only
- * called when a token is configured. "Bearer <token>"; with basic (the
- * HTML page only, so a browser can open it) also HTTP Basic with the
- * token as the password and any user name. The JSON and Prometheus
- * forms stay Bearer only, as they always were. (Apache passes
- * Authorization only with CGIPassAuth.) */
-static int status_authorized(const hs_config *cfg, const hs_request *req, int basic)
+ * called when a token is configured. */
+static int status_authorized(const hs_config *cfg, const hs_request *req)
 {
     const char *a = hs_param(req->params, "HTTP_AUTHORIZATION");
-    unsigned char dec[BASIC_MAX];
-    const char *colon;
-    size_t n, len;
-    int ok;
-
-    if (a == NULL) return 0;
-    if (strncasecmp(a, "Bearer ", 7) == 0) {
-        a += 7;
-        while (*a == ' ') a++;
-        return hs_crypto_token_equal(a, strlen(a), cfg->status_token, strlen(cfg->status_token));
-    }
-    if (!basic || strncasecmp(a, "Basic ", 6) != 0) return 0;
-    a += 6;
+    if (a == NULL || strncasecmp(a, "Bearer ", 7) != 0) return 0;
+    a += 7;
     while (*a == ' ') a++;
-    n = strlen(a);
-    if (n == 0 || n > BASIC_MAX / 3 * 4 - 4 ||
-        hs_codec_b64_decode(a, n, dec, sizeof(dec), &len) != 0)
-        return 0;
-    colon = memchr(dec, ':', len);
-    if (colon == NULL) return 0;
-    colon++;
-    ok = hs_crypto_token_equal(colon, len - (size_t)(colon - (const char *)dec),
-                               cfg->status_token, strlen(cfg->status_token));
-    explicit_bzero(dec, sizeof(dec));   /* it held the token */
-    return ok;
+    return hs_crypto_token_equal(a, strlen(a), cfg->status_token, strlen(cfg->status_token));
 }
 
-/* The status form a query string asks for: format=prometheus or
- * format=html, else the JSON document. */
-static hs_status_form wanted_form(const char *q)
+/* Does the query string ask for Prometheus text (format=prometheus)? */
+static int wants_prometheus(const char *q)
 {
+    size_t n = strlen("format=prometheus");
     while (q != NULL && *q) {
         size_t len = strcspn(q, "&");
-        if (len == 17 && strncmp(q, "format=prometheus", len) == 0) return HS_STATUS_PROMETHEUS;
-        if (len == 11 && strncmp(q, "format=html", len) == 0) return HS_STATUS_HTML;
+        if (len == n && strncmp(q, "format=prometheus", n) == 0) return 1;
         q += len;
         if (*q == '&') q++;
     }
-    return HS_STATUS_FULL;
+    return 0;
 }
 
 /*
@@ -519,27 +722,18 @@ static void handle_status(hs_ctx *ctx, const hs_config *cfg, const hs_request *r
     hs_status_form form;
     int degraded = 0;
 
-    form = wanted_form(hs_param(req->params, "QUERY_STRING"));
+    form = wants_prometheus(hs_param(req->params, "QUERY_STRING")) ? HS_STATUS_PROMETHEUS
+                                                                     : HS_STATUS_FULL;
     if (!cfg->has_status_token) {
-        if (form == HS_STATUS_PROMETHEUS || form == HS_STATUS_HTML) {
-            reject(ctx, cfg, req, resp, HS_R_UNAUTHORIZED, form == HS_STATUS_HTML ?
-                   "HTML status without HOOKSPOOL_STATUS_TOKEN set" :
-                   "Prometheus status without HOOKSPOOL_STATUS_TOKEN set");
+        if (form == HS_STATUS_PROMETHEUS) {
+            reject(ctx, cfg, req, resp, HS_R_UNAUTHORIZED, "Prometheus status without "
+                   "HOOKSPOOL_STATUS_TOKEN set");
             return;
         }
         form = HS_STATUS_BRIEF;
-    } else if (!status_authorized(cfg, req, form == HS_STATUS_HTML)) {
+    } else if (!status_authorized(cfg, req)) {
         reject(ctx, cfg, req, resp, HS_R_UNAUTHORIZED, "status without the right "
                "HOOKSPOOL_STATUS_TOKEN");
-        /* A browser asks for the token on a Basic challenge alone:
-         * Apache folds two WWW-Authenticate lines into one ("Bearer,
-         * Basic ..."), which Chromium does not take. */
-        if (form == HS_STATUS_HTML) {
-            hs_buf_reset(&resp->head);
-            hs_buf_puts(&resp->head, "Cache-Control: no-store\r\n"
-                        "WWW-Authenticate: Basic realm=\"hookspool status\", "
-                        "charset=\"UTF-8\"\r\n");
-        }
         return;
     }
     /* An unreadable secret file fails every POST: the monitor must see
@@ -557,11 +751,7 @@ static void handle_status(hs_ctx *ctx, const hs_config *cfg, const hs_request *r
     }
     resp->status = degraded ? HS_STATUS_HTTP_DEGRADED : HS_STATUS_HTTP_OK;
     resp->content_type = form == HS_STATUS_PROMETHEUS ? HS_STATUS_CT_PROMETHEUS
-                       : form == HS_STATUS_HTML ? HS_STATUS_CT_HTML : HS_STATUS_CT_JSON;
-    if (form == HS_STATUS_HTML) {
-        hs_buf_puts(&resp->head, "Content-Security-Policy: " HS_STATUS_HTML_CSP "\r\n"
-                    "X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n");
-    }
+                                                      : HS_STATUS_CT_JSON;
     if (head) hs_buf_reset(&resp->body);
 }
 

@@ -12,8 +12,10 @@ static int hexval(char c)
     return -1;
 }
 
-/* Decode v[0..n) into out[0..cap). Contract of the return in query.h. */
-static int decode(const char *v, size_t n, char *out, size_t cap, size_t *outlen)
+/* Decode v[0..n) into out[0..cap), '+' as a space when plus_space.
+ * Contract of the return in query.h. */
+static int decode(const char *v, size_t n, char *out, size_t cap, size_t *outlen,
+                  int plus_space)
 {
     size_t i, o = 0;
     int hi, lo;
@@ -21,7 +23,7 @@ static int decode(const char *v, size_t n, char *out, size_t cap, size_t *outlen
 
     for (i = 0; i < n; i++) {
         c = v[i];
-        if (c == '+') {
+        if (c == '+' && plus_space) {
             c = ' ';
         } else if (c == '%') {
             if (n - i < 3 || (hi = hexval(v[i + 1])) < 0 || (lo = hexval(v[i + 2])) < 0)
@@ -42,8 +44,9 @@ bad:
     return HS_QUERY_BAD;
 }
 
-int hs_query_get(const char *q, const char *name, size_t nlen, char *out,
-                 size_t cap, size_t *outlen)
+/* hs_query_get and hs_query_token: plus_space says how '+' decodes. */
+static int get(const char *q, const char *name, size_t nlen, char *out,
+               size_t cap, size_t *outlen, int plus_space)
 {
     size_t qlen = 0, i = 0, j, eq;
 
@@ -57,8 +60,21 @@ int hs_query_get(const char *q, const char *name, size_t nlen, char *out,
         for (eq = i; eq < j && q[eq] != '='; eq++)
             ;
         if (eq - i == nlen && memcmp(q + i, name, nlen) == 0)
-            return decode(q + eq + (eq < j), j - eq - (eq < j), out, cap, outlen);
+            return decode(q + eq + (eq < j), j - eq - (eq < j), out, cap, outlen,
+                          plus_space);
         i = j + 1;
     }
     return HS_QUERY_ABSENT;
+}
+
+int hs_query_get(const char *q, const char *name, size_t nlen, char *out,
+                 size_t cap, size_t *outlen)
+{
+    return get(q, name, nlen, out, cap, outlen, 1);
+}
+
+int hs_query_token(const char *q, const char *name, size_t nlen, char *out,
+                   size_t cap, size_t *outlen)
+{
+    return get(q, name, nlen, out, cap, outlen, 0);
 }

@@ -1,7 +1,8 @@
 /*
  * query.h - reading one parameter of a request's query string
  * (QUERY_STRING), for the signed bytes of some senders (Mercado Pago's
- * data.id) and the handshakes (hub.challenge, validationToken, ...).
+ * data.id), the handshakes (hub.challenge, validationToken, ...) and the
+ * query:NAME scheme's token.
  */
 #ifndef HS_QUERY_H
 #define HS_QUERY_H
@@ -24,5 +25,13 @@ enum { HS_QUERY_OK = 0, HS_QUERY_ABSENT = -1, HS_QUERY_BAD = -2 };
  */
 int hs_query_get(const char *q, const char *name, size_t nlen, char *out,
                  size_t cap, size_t *outlen);
+
+/*
+ * hs_query_get for a secret sent in the query string (query:NAME, issue
+ * 17): '+' stays '+', since a token is not form text and base64 tokens
+ * hold '+'; "%2B" decodes to '+' too. Same returns as hs_query_get.
+ */
+int hs_query_token(const char *q, const char *name, size_t nlen, char *out,
+                   size_t cap, size_t *outlen);
 
 #endif

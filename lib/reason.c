@@ -17,6 +17,8 @@ static const char *const names[HS_R_COUNT] = {
     [HS_R_INTERNAL]          = "internal_error",
     [HS_R_BAD_HANDSHAKE]     = "bad_handshake",
     [HS_R_HANDSHAKE_DENIED]  = "handshake_denied",
+    [HS_R_ADDRESS_REFUSED]   = "address_refused",
+    [HS_R_CLIENT_CERT_REFUSED] = "client_cert_refused",
 };
 
 const char *hs_reason_name(hs_reason r)

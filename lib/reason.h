@@ -25,6 +25,8 @@ typedef enum {
     HS_R_INTERNAL,            /* out of memory */
     HS_R_BAD_HANDSHAKE,       /* a challenge outside its provider's rule */
     HS_R_HANDSHAKE_DENIED,    /* a handshake with the wrong verify token */
+    HS_R_ADDRESS_REFUSED,     /* REMOTE_ADDR not in HOOKSPOOL_ALLOW_FROM */
+    HS_R_CLIENT_CERT_REFUSED, /* no verified client certificate, or not the one accepted */
     HS_R_COUNT
 } hs_reason;
 

@@ -304,6 +304,21 @@ static const hs_scheme g_rows[] = {
         .parts = { URL, BODY },
         .key = HS_KEY_TEXT, .dedup = "json:/event_id", .keep = "",
     },
+    [HS_SCHEME_QUERY] = {
+        .kind = HS_SCHEME_QUERY,
+        /* A token in the query string (?NAME=secret): PIX banks that
+         * skip mutual TLS. The parameter's name comes from the name. */
+        .form = "query:NAME", .example = "query:token",
+        .mac = HS_MAC_TOKEN, .layout = HS_LAYOUT_TOKEN, .key = HS_KEY_TOKEN,
+        .query = 1, .dedup = "off", .keep = "",
+    },
+    [HS_SCHEME_NONE] = {
+        .kind = HS_SCHEME_NONE,
+        /* Nothing in the request: mutual TLS or an address list must
+         * authenticate (config.c refuses it alone). */
+        .form = "none", .mac = HS_MAC_NONE, .key = HS_KEY_TEXT,
+        .dedup = "off", .keep = "",
+    },
 };
 #define NROWS (sizeof g_rows / sizeof g_rows[0])
 
@@ -443,6 +458,7 @@ static const struct {
     { HS_SCHEME_HMAC,  "hmac-",  parse_hmac },
     { HS_SCHEME_TOKEN, "token:", parse_token },
     { HS_SCHEME_TEMPLATE, "template-", parse_template },
+    { HS_SCHEME_QUERY, "query:", parse_token },
 };
 
 /* Start *out as a copy of row r named s[0..len). */
@@ -975,8 +991,16 @@ char *hs_scheme_describe(const hs_scheme *sc, long long tolerance, char *out, si
     if (n == 0)
         return out;
     out[0] = '\0';
+    if (sc != NULL && sc->mac == HS_MAC_NONE) {
+        add(out, n, &used, "no signature (mutual TLS or HOOKSPOOL_ALLOW_FROM authenticates)");
+        return out;
+    }
     if (hdr == NULL && (sc == NULL || sc->sig_json == NULL))
         return out;
+    if (sc->query) {
+        add(out, n, &used, "?%s=<the secret> in the URL (a shared token, not a signature)", hdr);
+        return out;
+    }
     if (sc->id_header != NULL)
         add(out, n, &used, "%s, ", sc->id_header);
     if (hs_scheme_ts_header(sc) != NULL)

@@ -11,12 +11,13 @@
  * check` read rows; none of them switches on the scheme. The table is in
  * scheme.c; its comment shows how a row is added.
  *
- * The generic forms hmac-ALG-ENC:Header[:prefix] and token:Header are
- * rows too: parsing one copies its row and fills in the parts the name
- * gives (digest, encoding, header, prefix). So is template-ALG-ENC, a
- * sender no row describes: its signed bytes and its signature header
- * come from two settings (HOOKSPOOL_SIGNED, HOOKSPOOL_SIGNATURE) that
- * hs_scheme_template parses once into the same fields a row has.
+ * The generic forms hmac-ALG-ENC:Header[:prefix], token:Header and
+ * query:NAME are rows too: parsing one copies its row and fills in the
+ * parts the name gives (digest, encoding, header, prefix). So is
+ * template-ALG-ENC, a sender no row describes: its signed bytes and its
+ * signature header come from two settings (HOOKSPOOL_SIGNED,
+ * HOOKSPOOL_SIGNATURE) that hs_scheme_template parses once into the same
+ * fields a row has.
  */
 #ifndef HS_SCHEME_H
 #define HS_SCHEME_H
@@ -42,7 +43,8 @@ typedef enum {
     HS_SCHEME_MERCADOPAGO, HS_SCHEME_MAILGUN, HS_SCHEME_META, HS_SCHEME_DROPBOX,
     HS_SCHEME_TWITTER, HS_SCHEME_OKTA, HS_SCHEME_SMARTSHEET, HS_SCHEME_GRAPH,
     HS_SCHEME_TEMPLATE, HS_SCHEME_DISCORD, HS_SCHEME_SENDGRID, HS_SCHEME_TWILIO,
-    HS_SCHEME_SQUARE
+    HS_SCHEME_SQUARE, HS_SCHEME_QUERY,
+    HS_SCHEME_NONE
 } hs_scheme_kind;
 
 /* The handshake a sender needs answered before it delivers anything
@@ -64,8 +66,11 @@ typedef enum {
 typedef enum {
     HS_MAC_HMAC,    /* HMAC-alg of the signed bytes, encoded as enc */
     HS_MAC_TOKEN,   /* no MAC: the header carries the secret itself */
-    HS_MAC_PUBKEY   /* a public-key signature (pk_alg), encoded as enc,
+    HS_MAC_PUBKEY,  /* a public-key signature (pk_alg), encoded as enc,
                      * checked with HOOKSPOOL_PUBLIC_KEY; no secret */
+    HS_MAC_NONE     /* nothing in the request: only mutual TLS or an
+                     * address list (auth.h) authenticates, and config.c
+                     * refuses this row without one of them */
 } hs_mac;
 
 /* How the signature header's value is laid out. */
@@ -186,6 +191,10 @@ typedef struct hs_scheme {
     char           tpl_sig_key[HS_SCHEME_MAX_KEY + 1];
     char           tpl_ts_key[HS_SCHEME_MAX_KEY + 1];
     char           tpl_ts_header[HS_SCHEME_MAX_HEADER_NAME + 1];
+    int            query;     /* the token is the query-string parameter
+                               * named `header`, not a header: sig.c reads
+                               * it from hs_sig_input's query (issue 17,
+                               * PIX banks) */
 } hs_scheme;
 
 /*

@@ -62,6 +62,7 @@ typedef struct sig_req {
     size_t         npk;
     hs_buf         url;           /* HS_PART_URL's bytes */
     hs_buf         form;          /* HS_PART_FORM's bytes */
+    char           qtoken[HS_SIG_MAX_QUERY_TOKEN + 1];   /* a query: row's token */
 } sig_req;
 
 /* Outcome of fetching one header. */
@@ -559,6 +560,23 @@ static int row_value(const hs_scheme *sc, const hs_sig_input *in, sig_req *rq,
     return HDR_OK;
 }
 
+/* A query:NAME row's token: the query parameter NAME ('+' kept), as
+ * row_value answers. */
+static int query_token(const hs_sig_input *in, const char *name, sig_req *rq,
+                       const char **v, size_t *vlen)
+{
+    switch (hs_query_token(in->query, name, strlen(name), rq->qtoken,
+                           sizeof rq->qtoken, vlen)) {
+    case HS_QUERY_OK:
+        *v = rq->qtoken;
+        return *vlen == 0 ? HDR_BAD : HDR_OK;
+    case HS_QUERY_ABSENT:
+        return HDR_ABSENT;
+    default:
+        return HDR_BAD;
+    }
+}
+
 /*
  * Read what scheme sc needs from the request into rq. Returns HS_SIG_OK
  * when it is present and well formed, else MISSING (any absent) or BAD
@@ -602,7 +620,8 @@ static hs_sig_result parse_request(const hs_scheme *sc, const hs_sig_input *in,
         return parse_each(sc, rq);
     st[0] = row_value(sc, in, rq, sc->id_header, sc->id_json, &rq->id, &rq->id_len);
     st[1] = row_value(sc, in, rq, hs_scheme_ts_header(sc), sc->ts_json, &tsv, &tslen);
-    st[2] = row_value(sc, in, rq, name, name ? NULL : sc->sig_json, &v, &vlen);
+    st[2] = sc->query && name != NULL ? query_token(in, name, rq, &v, &vlen)
+            : row_value(sc, in, rq, name, name ? NULL : sc->sig_json, &v, &vlen);
     for (i = 0; i < 3; i++) {
         missing |= st[i] == HDR_ABSENT;
         bad |= st[i] == HDR_BAD;

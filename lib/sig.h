@@ -55,13 +55,16 @@ typedef struct hs_sig_input {
 #define HS_SIG_MAX_EACH 256
 /* Bytes of one query parameter's decoded value in the signed bytes. */
 #define HS_SIG_MAX_QUERY_VAL 256
+/* Bytes of a query:NAME scheme's token, decoded: longer is a wrong token. */
+#define HS_SIG_MAX_QUERY_TOKEN 512
 
 /*
  * Verify a request as hs_sig_verify does, with its query string (the
- * rows whose signed bytes hold a query parameter need it; without it
- * they answer HS_SIG_MISSING), its public keys (a row with a pk_alg: a
- * signature verifies with any of them; HS_MAC_PUBKEY rows take no
- * secret) and its public URL (HS_PART_URL: none is HS_SIG_BAD). A row
+ * rows whose signed bytes hold a query parameter, and query:NAME whose
+ * token is the parameter NAME ('+' kept, hs_query_token), need it;
+ * without it they answer HS_SIG_MISSING), its public keys (a row with a
+ * pk_alg: a signature verifies with any of them; HS_MAC_PUBKEY rows take
+ * no secret) and its public URL (HS_PART_URL: none is HS_SIG_BAD). A row
  * that reads the body as JSON
  * (hs_scheme_reads_json) gets HS_SIG_MISSING when the body is not JSON
  * or lacks what it needs.

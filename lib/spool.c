@@ -417,7 +417,8 @@ static void unlock_spool(hs_spool *sp)
     if (sp->flusher != NULL) hs_flusher_ungate(sp->flusher);
 }
 
-/* The next stamp: now in microseconds, but always past the last one
+/* The next count stamps (a batch takes one per line; *out is the first):
+ * now in microseconds, but always past the last one
  * issued in this spool (kept in the lock file), so ids and segment names
  * are unique and ordered even if the clock steps back. The stamp is not
  * the clock: after a step back it runs ahead of it until the clock
@@ -427,7 +428,7 @@ static void unlock_spool(hs_spool *sp)
  * (garbage, or a lock file planted or damaged) and is ignored: no stamp
  * was ever issued from it, since it would have been ignored then too.
  * Under the lock. */
-static int next_stamp(hs_spool *sp, uint64_t *out)
+static int next_stamps(hs_spool *sp, uint64_t count, uint64_t *out)
 {
     unsigned char b[8];
     uint64_t last = 0, now;
@@ -444,12 +445,18 @@ static int next_stamp(hs_spool *sp, uint64_t *out)
         for (i = 7; i >= 0; i--) last = (last << 8) | b[i];
     if (last > now + (uint64_t)HS_STAMP_LEAD_MAX_S * 1000000u) last = 0;
     if (now <= last) now = last + 1;
-    for (i = 0; i < 8; i++) b[i] = (unsigned char)(now >> (8 * i));
+    /* count stamps: now .. now + count - 1; the last is stored. */
+    for (i = 0; i < 8; i++) b[i] = (unsigned char)((now + count - 1) >> (8 * i));
     do r = pwrite(sp->lock_fd, b, sizeof(b), 0); while (r < 0 && errno == EINTR);
     if (r < 0) return -errno;
     if (r != (ssize_t)sizeof(b)) return -EIO;
     *out = now;
     return 0;
+}
+
+static int next_stamp(hs_spool *sp, uint64_t *out)
+{
+    return next_stamps(sp, 1, out);
 }
 
 void hs_spool_fmt_id(uint64_t stamp, const char *tag, char out[HS_ID_LEN + 1])
@@ -841,20 +848,75 @@ int hs_spool_append(hs_spool *sp, const hs_spool_opts *opts,
                     char *line, size_t len, size_t id_off, size_t ts_off,
                     char id_out[HS_ID_LEN + 1], const hs_spool_hooks *hooks)
 {
-    char id[HS_ID_LEN + 1], ts[HS_TS_LEN + 1];
+    hs_spool_line one;
+    int rc;
+
+    memset(&one, 0, sizeof(one));
+    one.len = len;
+    one.id_off = id_off;
+    one.ts_off = ts_off;
+    rc = hs_spool_append_many(sp, opts, line, len, &one, 1, hooks);
+    if (rc == 0) memcpy(id_out, one.id, sizeof(one.id));
+    return rc;
+}
+
+/* Are lines[0..n) back-to-back '\n'-ended lines covering buf[0..len),
+ * each with room for its id and received_at? */
+static int lines_valid(const char *buf, size_t len, const hs_spool_line *lines, size_t n)
+{
+    size_t i, at = 0;
+    if (n == 0) return 0;
+    for (i = 0; i < n; i++) {
+        const hs_spool_line *l = &lines[i];
+        if (l->off != at || l->len == 0 || l->len > len - at || buf[at + l->len - 1] != '\n' ||
+            l->len < HS_ID_LEN || l->len < HS_TS_LEN ||
+            l->id_off > l->len - HS_ID_LEN || l->ts_off > l->len - HS_TS_LEN)
+            return 0;
+        at += l->len;
+    }
+    return at == len;
+}
+
+/* Move the lines not skipped to the front of buf (in order), stamping
+ * each with its id (stamps first, first + 1, ...) and received_at ts.
+ * Returns the bytes kept (0: none). */
+static size_t pack_lines(hs_spool *sp, char *buf, hs_spool_line *lines, size_t n,
+                         uint64_t first, const char *ts)
+{
+    size_t i, at = 0;
+    uint64_t stamp = first;
+
+    for (i = 0; i < n; i++) {
+        hs_spool_line *l = &lines[i];
+        if (l->skip) { l->id[0] = '\0'; continue; }
+        if (l->off != at) memmove(buf + at, buf + l->off, l->len);
+        l->off = at;
+        hs_spool_fmt_id(stamp++, sp->tag, l->id);
+        memcpy(buf + at + l->id_off, l->id, HS_ID_LEN);
+        memcpy(buf + at + l->ts_off, ts, HS_TS_LEN);
+        at += l->len;
+    }
+    return at;
+}
+
+int hs_spool_append_many(hs_spool *sp, const hs_spool_opts *opts, char *buf, size_t len,
+                         hs_spool_line *lines, size_t n, const hs_spool_hooks *hooks)
+{
+    char ts[HS_TS_LEN + 1];
     uint64_t stamp;
     off_t off = 0;
-    size_t done = 0;
+    size_t done = 0, i;
     uint64_t ticket = 0;
     dev_t dev;
     ino_t ino;
     int rc, frc, fd, began = 0;
 
-    if (len == 0 || line[len - 1] != '\n' || len < HS_ID_LEN || len < HS_TS_LEN ||
-        id_off > len - HS_ID_LEN || ts_off > len - HS_TS_LEN)
-        return -EINVAL;
+    if (!lines_valid(buf, len, lines, n)) return -EINVAL;
+    for (i = 0; i < n; i++) lines[i].skip = 0;
     if ((rc = lock_spool(sp)) != 0) return rc;
-    if ((rc = next_stamp(sp, &stamp)) != 0) goto unlock;
+    /* One stamp per line, reserved whether or not the hook skips some:
+     * ids stay unique and in order either way. */
+    if ((rc = next_stamps(sp, (uint64_t)n, &stamp)) != 0) goto unlock;
     if (hooks != NULL && hooks->pre != NULL) {
         if ((rc = hooks->pre(hooks->arg, sp)) > 0 && opts->fsync_always && sp->seg_fd >= 0) {
             /* A decision without a line ("duplicate") is acknowledged
@@ -875,18 +937,16 @@ int hs_spool_append(hs_spool *sp, const hs_spool_opts *opts,
         if (rc != 0) goto unlock;
         began = 1;
     }
-    if ((rc = prepare_seg(sp, opts, stamp, len, 0, 1, &off, NULL, hooks)) != 0) goto unlock;
-
     /* The id from the stamp (unique, in arrival order), received_at from
      * the clock (true even while the stamp runs ahead of it). */
-    hs_spool_fmt_id(stamp, sp->tag, id);
     hs_spool_fmt_ts(sp->now_us, ts);
+    len = pack_lines(sp, buf, lines, n, stamp, ts);
+    if (len == 0) { rc = -EINVAL; goto unlock; }
+    if ((rc = prepare_seg(sp, opts, stamp, len, 0, 1, &off, NULL, hooks)) != 0) goto unlock;
     if (off == 0 && (time_t)(sp->now_us / 1000000u) < sp->seg_created)
         sp->seg_created = (time_t)(sp->now_us / 1000000u);
-    memcpy(line + id_off, id, HS_ID_LEN);
-    memcpy(line + ts_off, ts, HS_TS_LEN);
     while (done < len) {
-        ssize_t w = pwrite(sp->seg_fd, line + done, len - done, off + (off_t)done);
+        ssize_t w = pwrite(sp->seg_fd, buf + done, len - done, off + (off_t)done);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) {
             rc = w < 0 ? -errno : -EIO;
@@ -904,7 +964,6 @@ int hs_spool_append(hs_spool *sp, const hs_spool_opts *opts,
     /* The ticket is taken after the write completed: a flush that covers
      * it started after these bytes were in the file. */
     if (opts->fsync_always) ticket = hs_flusher_written(sp->flusher, dev, ino);
-    memcpy(id_out, id, sizeof(id));
     unlock_spool(sp);
     /* Flush outside the lock: other writers append meanwhile, and one
      * flush (this thread's or another's) covers all of them. */
@@ -912,8 +971,8 @@ int hs_spool_append(hs_spool *sp, const hs_spool_opts *opts,
     release_seg(sp);
     return rc;
 cut:
-    /* Cut the partial or refused line back out before anyone appends
-     * after it; if even that fails, the next writer's fix_tail does. */
+    /* Cut the partial or refused lines back out before anyone appends
+     * after them; if even that fails, the next writer's fix_tail does. */
     if (done > 0 && ftruncate(sp->seg_fd, off) != 0) forget_seg(sp);
 unlock:
     if (began && hooks->abort != NULL) hooks->abort(hooks->arg);

@@ -116,6 +116,34 @@ int hs_spool_append(hs_spool *sp, const hs_spool_opts *opts,
                     char id_out[HS_ID_LEN + 1], const hs_spool_hooks *hooks);
 
 /*
+ * One line of a multi-line append (hs_spool_append_many): buf[off ..
+ * off + len) ending in '\n', with HS_ID_LEN placeholder bytes at off +
+ * id_off and HS_TS_LEN at off + ts_off. A pre hook may set skip (a
+ * duplicate): that line is not written. id receives the line's id.
+ */
+typedef struct hs_spool_line {
+    size_t off, len, id_off, ts_off;
+    int    skip;
+    char   id[HS_ID_LEN + 1];
+} hs_spool_line;
+
+/*
+ * Append the lines of buf[0..len), lines[0..n) in order, back to back
+ * and covering buf, as hs_spool_append appends one: under one hold of
+ * the lock, after the pre hook (which may mark lines skip, but must then
+ * leave one or return non-zero: with none left the append is -EINVAL),
+ * the remaining lines are moved together to the front of buf, each
+ * stamped with its own id (consecutive stamps, so their order is the
+ * batch's) and the same received_at, and written with one write at the
+ * recorded end, which a failure cuts back whole: no crash leaves part of
+ * a batch (issue 17, promise 2). The segment is sealed first if the
+ * batch would pass rotate_bytes; a batch larger than rotate_bytes goes
+ * into one segment whole. Returns what hs_spool_append returns.
+ */
+int hs_spool_append_many(hs_spool *sp, const hs_spool_opts *opts, char *buf, size_t len,
+                         hs_spool_line *lines, size_t n, const hs_spool_hooks *hooks);
+
+/*
  * From a hook, under the lock: the active segment as it is now, with a
  * partial tail already cut back. name gets its file name and *fd a
  * descriptor owned by sp (valid until the lock is released); *fd is -1

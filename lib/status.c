@@ -233,8 +233,9 @@ static void json_status(const hs_config *cfg, const hs_status *st, int full, hs_
         hs_buf_printf(b, ",\"last_accepted_at\":\"%s\"", ts);
     }
     hs_buf_printf(b, ",\"counters\":{\"accepted\":%" PRIu64 ",\"duplicate\":%" PRIu64
-                  ",\"handshakes\":%" PRIu64 ",\"rejected\":{", st->counters.accepted,
-                  st->counters.duplicate, st->counters.handshakes);
+                  ",\"handshakes\":%" PRIu64 ",\"probes\":%" PRIu64 ",\"rejected\":{",
+                  st->counters.accepted, st->counters.duplicate, st->counters.handshakes,
+                  st->counters.probes);
     for (r = HS_R_BAD_METHOD; r < HS_R_COUNT; r++)
         hs_buf_printf(b, "%s\"%s\":%" PRIu64, r == HS_R_BAD_METHOD ? "" : ",",
                       hs_reason_name((hs_reason)r), st->counters.rejected[r]);
@@ -302,6 +303,9 @@ static void prom_status(const hs_config *cfg, const hs_status *st, hs_buf *b)
              st->counters.duplicate);
     prom_one(b, "hookspool_handshakes_total", "counter",
              "Handshakes answered since the spool was created.", st->counters.handshakes);
+    prom_one(b, "hookspool_probes_total", "counter",
+             "Authenticated empty POSTs (a sender's probe) since the spool was created.",
+             st->counters.probes);
     prom_head(b, "hookspool_rejected_total", "counter",
               "Requests rejected since the spool was created, by reason.");
     for (r = HS_R_BAD_METHOD; r < HS_R_COUNT; r++)

@@ -226,8 +226,9 @@ class Apache(_Http):
     """
 
     def __init__(self, tmp, conf="", name="apache", nports=1, url="/", user="www-data",
-                 loglevel="warn", tempdir=None):
+                 loglevel="warn", tempdir=None, modules=()):
         self._init_http(tmp, name, url)
+        self.modules = list(modules)   # loaded beside the usual ones (ssl, ...)
         self.body = conf
         self.nports = nports
         self.user = user
@@ -244,7 +245,7 @@ class Apache(_Http):
     def _write_conf(self):
         m = APACHE_MODULES
         mods = ["mpm_prefork", "authz_core", "authz_host", "mime", "dir", "alias", "env",
-                "setenvif", "fcgid", "cgi"]
+                "setenvif", "fcgid", "cgi", "rewrite"] + self.modules
         c = ["# written by tests/integration/servers.py",
              "ServerRoot %s" % self.dir,
              "ServerName localhost",

@@ -112,8 +112,10 @@ def set_lighttpd(text, settings, what):
 
 def set_lighttpd_url(text, url, settings, what):
     """lighttpd: "NAME" => "value" in the setenv.set-environment of the
-    $HTTP["url"] == url block, replacing the line there or adding one."""
-    m = re.search(r'^\$HTTP\["url"\] == "%s" \{\n(.*?)^\}' % re.escape(url), text, re.M | re.S)
+    $HTTP["url"] block of url (== url, or the =~ "^url(/|$)" that takes
+    its suffixes too), replacing the line there or adding one."""
+    m = re.search(r'^\$HTTP\["url"\] (?:== "%s"|=~ "\^%s\(/\|\$\)") \{\n(.*?)^\}'
+                  % (re.escape(url), re.escape(url)), text, re.M | re.S)
     if m is None:
         raise RuntimeError("%s has no block for %s" % (what, url))
     block = m.group(1)
@@ -275,7 +277,40 @@ def suite(T, srv, ep):
             (c.get("rejected") or {}).get("bad_signature", 0) >= 1,
             "%s: status ok, endpoint %s, accepted %d, bad_signature counted" % (
                 tag, ep["endpoint"], len(answered)), j)
+    suffixes(T, srv, ep, auth)
     return answered
+
+
+def suffixes(T, srv, ep, auth):
+    """Issue 17 item 1: the endpoint's path and every suffix below it reach
+    the program, the query string with them, and the line records the
+    suffix (a PIX bank posts to URL/pix, URL/rec, URL/cobr, or to
+    URL?...&ignorar=/pix)."""
+    tag, path = ep["tag"], ep["path"]
+    T.section("%s: suffixes below %s and the query string" % (tag, path))
+    for url, want in ((path + "/pix?a=1&b=2", "/pix"), (path + "/cobr/", "/cobr/"),
+                      (path + "?hmac=x&ignorar=/rec", "/rec")):
+        body, rid = hs.caliza_event()
+        st, h, b = srv.post(body, hs.sign(body, secret=ep["secret"]), path=url)
+        j = hs.one_line_json(b) or {}
+        T.check(st == 200 and isinstance(j.get("id"), str), "%s: POST %s: 200" % (tag, url),
+                (st, b[:300]))
+        objs, _ = spool_objs(ep["spool"])
+        mine = [o for o in objs if o.get("id") == j.get("id")]
+        T.check(len(mine) == 1 and mine[0].get("path") == want and
+                (mine[0].get("event") or {}).get("resourceId") == rid,
+                "%s: POST %s: its line records \"path\":\"%s\"" % (tag, url, want), mine)
+    # The query string reaches the program below the endpoint too: with the
+    # token it asks for Prometheus text, without one it is refused.
+    st, h, b = srv.get(path + "/pix?format=prometheus", auth)
+    if auth:
+        T.check(st == 200 and h.get("content-type", "").startswith("text/plain") and
+                b"hookspool_accepted_total" in b,
+                "%s: GET %s/pix?format=prometheus with the token: Prometheus text" % (tag, path),
+                (st, h.get("content-type"), b[:200]))
+    else:
+        T.check(st == 401, "%s: GET %s/pix?format=prometheus without a token: 401" % (tag, path),
+                (st, b[:200]))
 
 
 def post_one(T, srv, what, path, secret, scheme="caliza", headers=None, want=200, pad_to=None):
@@ -538,6 +573,8 @@ def apache_layout(T, tmp, static_fcgi, prefix):
 
     def endpoint_dir(name, settings, drop=()):
         d = tmp.mkdir("home", "public_html", "hooks", name)
+        # The directory's URL path, as its .htaccess comment says to set it.
+        settings = dict(settings, HOOKSPOOL_BASE_PATH="/hooks/" + name)
         text = set_setenv(shipped, settings, "deploy/apache/.htaccess")
         for line in drop:
             if line not in text:

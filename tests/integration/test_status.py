@@ -52,7 +52,7 @@ import hs  # noqa: E402
 
 TOP_KEYS = ["status", "reasons", "version", "endpoint", "scheme", "last_accepted_at",
             "counters", "spool"]
-COUNTER_KEYS = ["accepted", "duplicate", "handshakes", "rejected"]
+COUNTER_KEYS = ["accepted", "duplicate", "handshakes", "probes", "rejected"]
 SPOOL_KEYS = ["active_bytes", "ready_segments", "ready_bytes", "oldest_ready_age_s",
               "claimed_segments", "failed_segments", "invalid_bodies", "free_bytes",
               "archive_bytes"]
@@ -139,7 +139,7 @@ def shape_problems(body):
         p.append("counters keys %r, want %s" % (c and [k for k, _ in c], COUNTER_KEYS))
     else:
         cd = dict(c)
-        for k in ("accepted", "duplicate", "handshakes"):
+        for k in ("accepted", "duplicate", "handshakes", "probes"):
             if not _uint(cd[k]):
                 p.append("counters.%s %r" % (k, cd[k]))
         rj = cd["rejected"]

@@ -97,6 +97,27 @@ int main(void)
     setenv("HOOKSPOOL_THREADS", "64", 1);
     CHECK(run_check(params, NULL, out, sizeof(out)) == 0 && strstr(out, "configuration OK"));
     unsetenv("HOOKSPOOL_THREADS");
+    /* Issue 17: a scheme that authenticates nothing is refused alone,
+     * accepted beside an address list or mutual TLS (no secret needed
+     * then); so is the pix preset. */
+    {
+        static const struct { const char *a, *b; int problems; const char *says, *also; } t[] = {
+            { "HOOKSPOOL_SCHEME=none", NULL, 1, "HOOKSPOOL_SCHEME", "HOOKSPOOL_ALLOW_FROM" },
+            { "HOOKSPOOL_SCHEME=none", "HOOKSPOOL_ALLOW_FROM=192.0.2.0/24", 0, "no signature", "OK" },
+            { "HOOKSPOOL_PRESET=pix", NULL, 1, "HOOKSPOOL_PRESET", "query:NAME" },
+            { "HOOKSPOOL_PRESET=pix", "HOOKSPOOL_MTLS_SUBJECT=*", 0, "endpoint pix", "OK" },
+            { "HOOKSPOOL_PRESET=pix", "HOOKSPOOL_ALLOW_FROM=10.0.0.1/8", 1, "HOOKSPOOL_ALLOW_FROM", ":" },
+        };
+        size_t i;
+        for (i = 0; i < sizeof t / sizeof t[0]; i++) {
+            params[0] = s1;
+            params[1] = (char *)t[i].a;
+            params[2] = (char *)t[i].b;
+            params[3] = NULL;
+            CHECK_MSG(run_check(params, NULL, out, sizeof(out)) == t[i].problems &&
+                      strstr(out, t[i].says) && strstr(out, t[i].also), "%zu: %s", i, out);
+        }
+    }
 
     /* Short secrets (issue 13, item 8: a one-byte secret was accepted
      * silently): a warning naming the setting for every secret under

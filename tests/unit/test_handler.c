@@ -704,6 +704,226 @@ static void test_keep_longest_header(void)
     hs_response_free(&r);
 }
 
+
+/* The spec's two example payments (../shared/seeds/pix-bacen.md). */
+#define PIX1 "{\"endToEndId\":\"E12345678202009091221kkkkkkkkkkk\",\"txid\":\"c3e0e7a4e7f1469a9f782d3d4999343c\",\"valor\":\"110.00\",\"horario\":\"2020-09-09T20:15:00.358Z\",\"infoPagador\":\"0123456789\",\"devolucoes\":{\"id\":\"123ABC\",\"rtrId\":\"D12345678202009091221abcdf098765\",\"valor\":\"10.00\",\"horario\":{\"solicitacao\":\"2020-09-09T20:15:00.358Z\"},\"status\":\"%s\"}}"
+#define PIX2 "{\"endToEndId\":\"E87654321202009091221dfghi123456\",\"txid\":\"971122d8f37211eaadc10242ac120002\",\"valor\":\"110.00\",\"horario\":\"2020-09-09T20:15:00.358Z\",\"infoPagador\":\"0123456789\"}"
+
+/* A PIX endpoint's parameters: the preset, an address list. */
+static void pix_base(params *ps, const char *spool, const char *path_info)
+{
+    pfree(ps);
+    padd(ps, "REQUEST_METHOD=%s%s", "POST", "");
+    padd(ps, "HOOKSPOOL_SPOOL=%s%s", spool, "");
+    padd(ps, "HOOKSPOOL_PRESET=%s%s", "pix", "");
+    padd(ps, "HOOKSPOOL_ALLOW_FROM=%s%s", "192.0.2.0/24,2001:db8::/32", "");
+    padd(ps, "REMOTE_ADDR=%s%s", "192.0.2.10", "");
+    if (path_info) padd(ps, "PATH_INFO=%s%s", path_info, "");
+}
+
+/* Every line of the spool (an empty needle matches each). */
+static int count_all_lines(const char *spool) { return spool_lines(spool, ""); }
+
+/* A handshake the provider does not sign (Meta's GET) is still held to
+ * HOOKSPOOL_ALLOW_FROM and mTLS: they restrict the whole endpoint, so
+ * one from outside the list is refused (403) and nothing is answered
+ * (issue 15 meets issue 17 in the merge). */
+static void test_handshake_source(void)
+{
+    params ps = { { 0 }, 0 };
+    hs_response r;
+    char spool[400];
+
+    hs_response_init(&r);
+    snprintf(spool, sizeof(spool), "%s/hsk-src", root);
+    padd(&ps, "REQUEST_METHOD=%s%s", "GET", "");
+    padd(&ps, "HOOKSPOOL_SPOOL=%s%s", spool, "");
+    padd(&ps, "HOOKSPOOL_SCHEME=%s%s", "meta", "");
+    padd(&ps, "HOOKSPOOL_SECRET=%s%s", "meta-app-secret-0123", "");
+    padd(&ps, "HOOKSPOOL_VERIFY_TOKEN=%s%s", "vt-42", "");
+    padd(&ps, "HOOKSPOOL_ALLOW_FROM=%s%s", "192.0.2.0/24", "");
+    padd(&ps, "QUERY_STRING=%s%s", "hub.mode=subscribe&hub.verify_token=vt-42&hub.challenge=",
+         "8675309");
+    padd(&ps, "REMOTE_ADDR=%s%s", "192.0.2.9", "");
+    CHECK(run(&ps, "", 0, 0, &r) == 200 && has(&r.body, "8675309"));
+    free(ps.p[ps.n - 1]);
+    ps.p[ps.n - 1] = strdup("REMOTE_ADDR=198.51.100.9");
+    CHECK(run(&ps, "", 0, 0, &r) == 403 && has(&r.body, "address_refused") &&
+          !has(&r.body, "8675309"));
+    padd(&ps, "HOOKSPOOL_MTLS_SUBJECT=%s%s", "CN=bank", "");
+    free(ps.p[ps.n - 2]);
+    ps.p[ps.n - 2] = strdup("REMOTE_ADDR=192.0.2.9");
+    CHECK(run(&ps, "", 0, 0, &r) == 403 && has(&r.body, "client_cert_refused") &&
+          !has(&r.body, "8675309"));
+    pfree(&ps);
+    hs_response_free(&r);
+}
+
+static void test_pix(void)
+{
+    params ps = { { 0 }, 0 };
+    hs_response r;
+    char spool[400], body[4096], e1[1024], e1r[1024], err[512];
+    hs_counters_snap snap;
+
+    hs_response_init(&r);
+    snprintf(spool, sizeof(spool), "%s/pix", root);
+    snprintf(e1, sizeof(e1), PIX1, "EM_PROCESSAMENTO");
+    snprintf(e1r, sizeof(e1r), PIX1, "DEVOLVIDO");
+
+    /* The probe: an empty POST, authenticated by the address list. */
+    pix_base(&ps, spool, NULL);
+    CHECK(run(&ps, "", 0, 0, &r) == 200 && has(&r.body, "{\"ok\":true,\"probe\":true}"));
+    CHECK(count_all_lines(spool) == 0);
+    CHECK(hs_counters_read(spool, &snap) == 0 && snap.probes == 1 && snap.accepted == 0);
+    /* ... and from an address outside the list: 403. */
+    pix_base(&ps, spool, "/pix");
+    free(ps.p[4]);
+    ps.p[4] = strdup("REMOTE_ADDR=192.0.3.10");
+    CHECK(run(&ps, "", 0, 0, &r) == 403 && has(&r.body, "address_refused"));
+    CHECK(run(&ps, PIX2, strlen(PIX2), 0, &r) == 403);
+    free(ps.p[4]);
+    ps.p[4] = strdup("REMOTE_ADDR=::ffff:192.0.2.77");
+    CHECK(run(&ps, "", 0, 0, &r) == 200);
+
+    /* The two example payments in one batch: two lines, each its element
+     * byte for byte, with its position and the suffix. */
+    pix_base(&ps, spool, "/pix");
+    snprintf(body, sizeof(body), "{\"pix\":[%s,\n  %s]}", e1, PIX2);
+    CHECK(run(&ps, body, strlen(body), 0, &r) == 200 && has(&r.body, "\"ids\":[\"") &&
+          has(&r.body, "\"duplicates\":0"));
+    CHECK(count_all_lines(spool) == 2);
+    CHECK(spool_lines(spool, "\"endpoint\":\"pix\",\"path\":\"/pix\"") == 2);
+    CHECK(spool_lines(spool, "\"batch\":{\"index\":0,\"count\":2}") == 1);
+    CHECK(spool_lines(spool, "\"batch\":{\"index\":1,\"count\":2}") == 1);
+    snprintf(body, sizeof(body), ",\"event\":%s}", e1);
+    CHECK(spool_lines(spool, body) == 1);
+    snprintf(body, sizeof(body), ",\"event\":%s}", PIX2);
+    CHECK(spool_lines(spool, body) == 1);
+
+    /* The same batch retried: all duplicates, nothing appended. */
+    snprintf(body, sizeof(body), "{\"pix\":[%s,%s]}", e1, PIX2);
+    CHECK(run(&ps, body, strlen(body), 0, &r) == 200 && has(&r.body, "\"ids\":[]") &&
+          has(&r.body, "\"duplicates\":2"));
+    CHECK(count_all_lines(spool) == 2);
+
+    /* The re-notice of the first payment, its refund settled, beside
+     * the second again: only the re-notice is new. */
+    snprintf(body, sizeof(body), "{\"pix\":[%s,%s]}", PIX2, e1r);
+    CHECK(run(&ps, body, strlen(body), 0, &r) == 200 && has(&r.body, "\"duplicates\":1"));
+    CHECK(count_all_lines(spool) == 3);
+    CHECK(spool_lines(spool, "\"status\":\"DEVOLVIDO\"") == 1);
+    CHECK(spool_lines(spool, "\"batch\":{\"index\":1,\"count\":2}") == 2);
+
+    /* Two equal elements in one batch: one line. */
+    snprintf(body, sizeof(body), "{\"pix\":[%s,%s]}",
+             "{\"endToEndId\":\"E3\",\"valor\":\"1.00\"}", "{\"endToEndId\":\"E3\",\"valor\":\"1.00\"}");
+    CHECK(run(&ps, body, strlen(body), 0, &r) == 200 && has(&r.body, "\"duplicates\":1"));
+    CHECK(count_all_lines(spool) == 4);
+
+    /* A bare array (some banks), /rec and /cobr bodies. */
+    snprintf(body, sizeof(body), "[%s]", "{\"endToEndId\":\"E4\",\"valor\":\"2.00\"}");
+    CHECK(run(&ps, body, strlen(body), 0, &r) == 200 && has(&r.body, "\"duplicates\":0"));
+    CHECK(spool_lines(spool, "\"event\":{\"endToEndId\":\"E4\",\"valor\":\"2.00\"}}") == 1);
+    pix_base(&ps, spool, "/rec");
+    snprintf(body, sizeof(body), "{\"recs\":[{\"idRec\":\"RR1\",\"status\":\"APROVADA\"},"
+             "{\"idRec\":\"RR2\",\"status\":\"CANCELADA\"}]}");
+    CHECK(run(&ps, body, strlen(body), 0, &r) == 200);
+    CHECK(spool_lines(spool, "\"path\":\"/rec\"") == 2);
+    CHECK(spool_lines(spool, "\"event\":{\"idRec\":\"RR2\",\"status\":\"CANCELADA\"}}") == 1);
+    pix_base(&ps, spool, "/cobr");
+    snprintf(body, sizeof(body), "{\"cobsr\":[{\"idRec\":\"RR1\",\"txid\":\"T1\",\"status\":\"ATIVA\","
+             "\"tentativas\":[{\"endToEndId\":\"E9\"}]}]}");
+    CHECK(run(&ps, body, strlen(body), 0, &r) == 200);
+    CHECK(spool_lines(spool, "\"path\":\"/cobr\"") == 1);
+    /* A /pix body that holds no array is one event. */
+    pix_base(&ps, spool, "/pix");
+    CHECK(run(&ps, "{\"other\":1}", 11, 0, &r) == 200 && has(&r.body, "\"id\":\""));
+    CHECK(spool_lines(spool, "\"event\":{\"other\":1}}") == 1);
+    CHECK(count_all_lines(spool) == 9);
+    CHECK(hs_counters_read(spool, &snap) == 0 && snap.accepted == 9 && snap.duplicate == 4 &&
+          snap.probes == 2 && snap.rejected[HS_R_ADDRESS_REFUSED] == 2);
+
+    /* The suffix from the query string (the ?...&ignorar= trick), and a
+     * query token. */
+    pix_base(&ps, spool, NULL);
+    padd(&ps, "HOOKSPOOL_SCHEME=%s%s", "query:hmac", "");
+    padd(&ps, "HOOKSPOOL_SECRET=%s%s", "s3cr3t-query-token", "");
+    padd(&ps, "QUERY_STRING=%s%s", "hmac=s3cr3t-query-token&ignorar=/rec", "");
+    snprintf(body, sizeof(body), "{\"recs\":[{\"idRec\":\"RQ1\"}]}");
+    CHECK(run(&ps, body, strlen(body), 0, &r) == 200 && has(&r.body, "\"ids\":[\""));
+    CHECK(spool_lines(spool, "\"path\":\"/rec\",\"key\":") == 3);
+    free(ps.p[ps.n - 1]);
+    ps.p[ps.n - 1] = strdup("QUERY_STRING=hmac=s3cr3t-query-tokeN&ignorar=/rec");
+    CHECK(run(&ps, body, strlen(body), 0, &r) == 401 && has(&r.body, "bad_signature"));
+    free(ps.p[ps.n - 1]);
+    ps.p[ps.n - 1] = strdup("QUERY_STRING=ignorar=/rec");
+    CHECK(run(&ps, "", 0, 0, &r) == 401 && has(&r.body, "missing_signature"));
+    {
+        char *log = log_text();
+        CHECK(log != NULL && strstr(log, "s3cr3t") == NULL);
+        free(log);
+    }
+
+    /* Mutual TLS: the server's verification and the subject. */
+    pfree(&ps);
+    padd(&ps, "REQUEST_METHOD=%s%s", "POST", "");
+    padd(&ps, "HOOKSPOOL_SPOOL=%s%s", spool, "");
+    padd(&ps, "HOOKSPOOL_PRESET=%s%s", "pix", "");
+    padd(&ps, "HOOKSPOOL_MTLS_SUBJECT=%s%s", "CN=bank.example,O=Bank", "");
+    padd(&ps, "REMOTE_ADDR=%s%s", "203.0.113.5", "");
+    CHECK(run(&ps, "", 0, 0, &r) == 403 && has(&r.body, "client_cert_refused"));
+    padd(&ps, "SSL_CLIENT_VERIFY=%s%s", "SUCCESS", "");
+    padd(&ps, "SSL_CLIENT_S_DN=%s%s", "CN=bank.example,O=Bank", "");
+    CHECK(run(&ps, "", 0, 0, &r) == 200 && has(&r.body, "probe"));
+    free(ps.p[ps.n - 1]);
+    ps.p[ps.n - 1] = strdup("SSL_CLIENT_S_DN=CN=evil.example,O=Bank");
+    CHECK(run(&ps, "", 0, 0, &r) == 403);
+    /* A client header cannot stand in for the server's variable. */
+    pfree(&ps);
+    padd(&ps, "REQUEST_METHOD=%s%s", "POST", "");
+    padd(&ps, "HOOKSPOOL_SPOOL=%s%s", spool, "");
+    padd(&ps, "HOOKSPOOL_PRESET=%s%s", "pix", "");
+    padd(&ps, "HOOKSPOOL_MTLS_SUBJECT=%s%s", "*", "");
+    padd(&ps, "HTTP_SSL_CLIENT_VERIFY=%s%s", "SUCCESS", "");
+    CHECK(run(&ps, "", 0, 0, &r) == 403);
+
+    /* The preset or none alone, with nothing that authenticates: a
+     * configuration error naming what to set. */
+    pfree(&ps);
+    padd(&ps, "REQUEST_METHOD=%s%s", "POST", "");
+    padd(&ps, "HOOKSPOOL_SPOOL=%s%s", spool, "");
+    padd(&ps, "HOOKSPOOL_PRESET=%s%s", "pix", "");
+    CHECK(run(&ps, "", 0, 0, &r) == 500 && has(&r.body, "config_error"));
+    {
+        char *log = log_text();
+        CHECK(log != NULL && strstr(log, "HOOKSPOOL_ALLOW_FROM") != NULL);
+        free(log);
+    }
+    (void)err;
+
+    /* Under an HMAC scheme an empty body is still a signed non-JSON body. */
+    base(&ps, "POST", spool);
+    sign_into(&ps, "caliza", SECRET, "", 0);
+    CHECK(run(&ps, "", 0, 0, &r) == 400 && has(&r.body, "bad_json"));
+
+    /* Batches under a header key: the delivery's retry is a duplicate
+     * element by element. */
+    snprintf(spool, sizeof(spool), "%s/pix-hdr", root);
+    base(&ps, "POST", spool);
+    padd(&ps, "HOOKSPOOL_SCHEME=%s%s", "bearer", "");
+    padd(&ps, "HOOKSPOOL_DEDUP=%s%s", "header:X-Delivery", "");
+    padd(&ps, "HOOKSPOOL_BATCH=%s%s", "/items", "");
+    padd(&ps, "HTTP_AUTHORIZATION=Bearer %s%s", SECRET, "");
+    padd(&ps, "HTTP_X_DELIVERY=%s%s", "d-1", "");
+    CHECK(run(&ps, "{\"items\":[1,2,3]}", 17, 0, &r) == 200 && has(&r.body, "\"duplicates\":0"));
+    CHECK(run(&ps, "{\"items\":[1,2,3]}", 17, 0, &r) == 200 && has(&r.body, "\"duplicates\":3"));
+    CHECK(count_all_lines(spool) == 3 && spool_lines(spool, "\"key\":[\"d-1\",2]") == 1);
+
+    pfree(&ps);
+    hs_response_free(&r);
+}
+
 int main(void)
 {
     char cmd[300];
@@ -721,6 +941,8 @@ int main(void)
     test_invalid_kept();
     test_docroot_warning();
     test_keep_longest_header();
+    test_pix();
+    test_handshake_source();
     hs_ctx_free(ctx);
     close(logfd);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);

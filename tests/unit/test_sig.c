@@ -1607,6 +1607,90 @@ static void table_row_roundtrip(const hs_scheme *sc, const char *v)
     free(s);
 }
 
+/*
+ * A row that authenticates nothing (none): it has no header, signs
+ * nothing, verifies nothing (fails closed if anyone calls it), and its
+ * defaults parse only beside mutual TLS or an address list (issue 17).
+ */
+static void table_row_none(const hs_scheme *r, const hs_scheme *sc, const char *v)
+{
+    static const char body[] = "{}";
+    hs_secret s;
+    hs_buf b = HS_BUF_INIT;
+    hdrs h;
+    hs_config *c = calloc(1, sizeof(*c));
+    struct conf_kv kv = { v, NULL, NULL };
+    char err[512] = "", forms[1024];
+
+    hclear(&h);
+    CHECK_MSG(hs_scheme_sig_header(sc) == NULL && r->parts[0].kind == HS_PART_END, "%s", v);
+    CHECK_MSG(strstr(hs_scheme_forms(forms, sizeof forms), r->form) != NULL, "%s", v);
+    memset(&s, 0, sizeof s);
+    CHECK(hs_secret_decode(sc, "table-secret-0123456789", 23, "T", &s) == 0);
+    CHECK_MSG(hs_sign_headers(sc, &s, (const unsigned char *)body, 2, 1700000000, NULL, &b) == -1,
+              "%s: nothing to sign", v);
+    CHECK_MSG(verify_n(sc, &s, 1, &h, body, 2, 1700000000LL).result == HS_SIG_BAD,
+              "%s: verification fails closed", v);
+    if (c != NULL) {
+        CHECK_MSG(hs_conf_parse(conf_lookup, &kv, c, err, sizeof err) == -1 &&
+                  strstr(err, "HOOKSPOOL_ALLOW_FROM") != NULL, "%s alone: [%s]", v, err);
+        free(c);
+    }
+    hs_buf_free(&b);
+}
+
+/*
+ * A query:NAME row: its token is the query parameter NAME, read through
+ * hs_sig_input's query (query.h), never a header of that name; '+' is
+ * kept and %XX decoded; absent is MISSING, empty, malformed or too long
+ * is BAD (issue 17).
+ */
+static void table_row_query(const hs_scheme *sc, const char *v)
+{
+    static const char body[] = "{}";
+    static char q[HS_SIG_MAX_QUERY_TOKEN + 64];
+    hs_secret s[2];
+    hdrs h;
+    const char *name = hs_scheme_sig_header(sc);
+    size_t i;
+
+    hclear(&h);
+    memset(s, 0, sizeof s);
+    CHECK_MSG(name != NULL, "%s", v);
+    if (name == NULL) return;
+    CHECK(hs_secret_decode(sc, "tok+en/0123456789", 17, "T", &s[0]) == 0);
+    CHECK(hs_secret_decode(sc, "another-token-987", 17, "O", &s[1]) == 0);
+#define QV(fmt, ...) (snprintf(q, sizeof q, fmt, __VA_ARGS__), g_query = q, \
+                      verify_n(sc, &s[0], 1, &h, body, 2, 1700000000LL).result)
+    CHECK_MSG(QV("a=1&%s=tok+en/0123456789&ignorar=/pix", name) == HS_SIG_OK, "%s", v);
+    CHECK_MSG(QV("%s=tok%%2Ben%%2F0123456789", name) == HS_SIG_OK, "%s: %%XX decoded", v);
+    CHECK_MSG(QV("%s=tok en/0123456789", name) == HS_SIG_BAD, "%s: '+' is not a space", v);
+    CHECK_MSG(QV("%s=tok+en/0123456788", name) == HS_SIG_BAD, "%s: other token", v);
+    CHECK_MSG(QV("%s=", name) == HS_SIG_BAD, "%s: empty", v);
+    CHECK_MSG(QV("%s=tok%%zz", name) == HS_SIG_BAD, "%s: bad escape", v);
+    CHECK_MSG(QV("%s=a%%00b", name) == HS_SIG_BAD, "%s: NUL", v);
+    CHECK_MSG(QV("x%s=tok+en/0123456789", name) == HS_SIG_MISSING, "%s: another name", v);
+    CHECK_MSG(QV("%s=1&%s=tok+en/0123456789", name, name) == HS_SIG_BAD, "%s: first wins", v);
+    g_query = NULL;
+    hset(&h, name, "tok+en/0123456789");
+    CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, 2, 1700000000LL).result == HS_SIG_MISSING,
+              "%s: a header of that name is not the token", v);
+    hclear(&h);
+    i = (size_t)snprintf(q, sizeof q, "%s=", name);
+    memset(q + i, 'a', HS_SIG_MAX_QUERY_TOKEN + 1);
+    q[i + HS_SIG_MAX_QUERY_TOKEN + 1] = '\0';
+    g_query = q;
+    CHECK_MSG(verify_n(sc, &s[0], 1, &h, body, 2, 1700000000LL).result == HS_SIG_BAD,
+              "%s: longer than HS_SIG_MAX_QUERY_TOKEN", v);
+    CHECK_MSG(QV("%s=another-token-987", name) == HS_SIG_BAD, "%s: other secret", v);
+    snprintf(q, sizeof q, "%s=another-token-987", name);
+    g_query = q;
+    CHECK_MSG(verify_n(sc, s, 2, &h, body, 2, 1700000000LL).result == HS_SIG_OK,
+              "%s: the second secret", v);
+#undef QV
+    g_query = NULL;
+}
+
 static void test_table(void)
 {
     size_t i, n = hs_scheme_count();
@@ -1622,6 +1706,10 @@ static void test_table(void)
             continue;
         v = row_value(r);
         CHECK_MSG(hs_scheme_parse(v, strlen(v), &sc) == 0, "row %zu: %s", i, v);
+        if (r->mac == HS_MAC_NONE) {
+            table_row_none(r, &sc, v);
+            continue;
+        }
         if (r->kind == HS_SCHEME_TEMPLATE) {
             /* Its settings complete it: then it is held to every rule
              * of a row, as completed. */
@@ -1633,7 +1721,10 @@ static void test_table(void)
         }
         table_row_shape(r, &sc, v);
         table_row_defaults(r, v);
-        table_row_roundtrip(&sc, v);
+        if (sc.query)
+            table_row_query(&sc, v);
+        else
+            table_row_roundtrip(&sc, v);
     }
 }
 

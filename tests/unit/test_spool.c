@@ -359,6 +359,88 @@ static void test_failed_write_cut_back(void)
     hs_spool_close(sp);
 }
 
+
+/* Issue 17: a batch is one write. Three lines: a hook skips the middle
+ * one, the others land in order with consecutive ids; a batch whose
+ * write fails part way (RLIMIT_FSIZE lets only its first line fit) is
+ * cut back whole, so no line of it remains. */
+static int skip_middle(void *arg, hs_spool *sp)
+{
+    hs_spool_line *l = arg;
+    (void)sp;
+    l[1].skip = 1;
+    return 0;
+}
+
+static size_t batch_of(char *buf, size_t cap, hs_spool_line l[3], const char *pad)
+{
+    size_t at = 0, i;
+    for (i = 0; i < 3; i++) {
+        char payload[3200];
+        snprintf(payload, sizeof(payload), "{\"n\":%zu,\"pad\":\"%s\"}", i, pad);
+        memset(&l[i], 0, sizeof(l[i]));
+        l[i].off = at;
+        l[i].len = make_line(buf + at, cap - at, payload, &l[i].id_off, &l[i].ts_off);
+        at += l[i].len;
+    }
+    return at;
+}
+
+static void test_batch_one_write(void)
+{
+    char path[512], dir[600], seg[800], buf[12000], pad[3000], names[4][128], *text;
+    hs_spool *sp;
+    hs_spool_opts o = opts(1 << 20, 3600, 077);
+    hs_spool_hooks h = { .pre = skip_middle };
+    hs_spool_line l[3];
+    struct rlimit old, lim;
+    struct stat st;
+    size_t len;
+    FILE *f;
+    int rc;
+
+    signal(SIGXFSZ, SIG_IGN);
+    snprintf(path, sizeof(path), "%s/batch", root);
+    CHECK(hs_spool_open(path, &o, 1, &sp) == 0);
+    len = batch_of(buf, sizeof(buf), l, "");
+    h.arg = l;
+    CHECK(hs_spool_append_many(sp, &o, buf, len, l, 3, &h) == 0);
+    CHECK(l[1].skip && l[1].id[0] == '\0' && strcmp(l[0].id, l[2].id) < 0);
+    CHECK(all_lines(path, NULL, 0) == 2);
+    snprintf(dir, sizeof(dir), "%s/active", path);
+    count_in(dir, names, 4);
+    snprintf(seg, sizeof(seg), "%s/%s", dir, names[0]);
+    text = calloc(1, 8192);
+    f = fopen(seg, "r");
+    CHECK(f != NULL && text != NULL && fread(text, 1, 8191, f) > 0);
+    if (f) fclose(f);
+    CHECK(text && strstr(text, "\"n\":0") && !strstr(text, "\"n\":1") && strstr(text, "\"n\":2"));
+    CHECK(text && strstr(text, l[0].id) < strstr(text, l[2].id));
+    free(text);
+    /* Malformed: lines not covering the buffer. */
+    len = batch_of(buf, sizeof(buf), l, "");
+    l[2].len--;
+    CHECK(hs_spool_append_many(sp, &o, buf, len, l, 3, NULL) == -EINVAL);
+
+    stat(seg, &st);
+    memset(pad, 'x', sizeof(pad) - 1);
+    pad[sizeof(pad) - 1] = '\0';
+    len = batch_of(buf, sizeof(buf), l, pad);
+    getrlimit(RLIMIT_FSIZE, &old);
+    lim = old;
+    lim.rlim_cur = (rlim_t)st.st_size + l[0].len + 10;   /* the first line fits */
+    CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    rc = hs_spool_append_many(sp, &o, buf, len, l, 3, NULL);
+    setrlimit(RLIMIT_FSIZE, &old);
+    CHECK_MSG(rc == -EFBIG, "rc=%d", rc);
+    {
+        struct stat after;
+        CHECK(stat(seg, &after) == 0 && after.st_size == st.st_size);
+    }
+    CHECK(all_lines(path, NULL, 0) == 2);
+    hs_spool_close(sp);
+}
+
 static void test_seal_never_overwrites(void)
 {
     char path[512], dir[600], rdir[600], a[800], line[512], id[HS_ID_LEN + 1];
@@ -623,6 +705,7 @@ int main(void)
     test_partial_tail_cut();
     test_tail_record();
     test_failed_write_cut_back();
+    test_batch_one_write();
     test_seal_never_overwrites();
     test_crash_leftovers();
     test_valid_after_replace();

@@ -151,7 +151,8 @@ static int near(uint64_t a, uint64_t b)
     "\"rejected\":{\"bad_method\":0,\"unauthorized\":0,\"missing_signature\":0,"  \
     "\"bad_signature\":0,\"expired_timestamp\":0,\"bad_json\":0,\"too_large\":0," \
     "\"spool_full\":0,\"spool_unavailable\":0,\"config_error\":0,"               \
-    "\"internal_error\":0,\"bad_handshake\":0,\"handshake_denied\":0}"
+    "\"internal_error\":0,\"bad_handshake\":0,\"handshake_denied\":0,"             \
+    "\"address_refused\":0,\"client_cert_refused\":0}"
 
 /* Before the first POST: an empty spool, the parent's free space, ok,
  * and still no spool afterwards. */
@@ -164,7 +165,7 @@ static void test_missing_spool(void)
     static const char want[] =
         "{\"status\":\"ok\",\"reasons\":[],\"version\":\"1.0.0\",\"endpoint\":\"caliza\","
         "\"scheme\":\"caliza\",\"last_accepted_at\":null,\"counters\":{\"accepted\":0,"
-        "\"duplicate\":0,\"handshakes\":0," REJECTED_ZEROS "},\"spool\":{\"active_bytes\":0,"
+        "\"duplicate\":0,\"handshakes\":0,\"probes\":0," REJECTED_ZEROS "},\"spool\":{\"active_bytes\":0,"
         "\"ready_segments\":0,\"ready_bytes\":0,\"oldest_ready_age_s\":0,"
         "\"claimed_segments\":0,\"failed_segments\":0,\"invalid_bodies\":0,"
         "\"free_bytes\":F,\"archive_bytes\":0}}\n";
@@ -205,10 +206,12 @@ static void test_exact_json(void)
     static const char want[] =
         "{\"status\":\"ok\",\"reasons\":[],\"version\":\"1.0.0\",\"endpoint\":\"caliza\","
         "\"scheme\":\"caliza\",\"last_accepted_at\":\"2026-11-22T10:00:00.123Z\","
-        "\"counters\":{\"accepted\":4,\"duplicate\":1,\"handshakes\":0,\"rejected\":{\"bad_method\":0,"
+        "\"counters\":{\"accepted\":4,\"duplicate\":1,\"handshakes\":0,\"probes\":0,\"rejected\":{\"bad_method\":0,"
         "\"unauthorized\":3,\"missing_signature\":0,\"bad_signature\":2,"
         "\"expired_timestamp\":0,\"bad_json\":1,\"too_large\":0,\"spool_full\":0,"
-        "\"spool_unavailable\":0,\"config_error\":0,\"internal_error\":9,\"bad_handshake\":0,\"handshake_denied\":0}},"
+        "\"spool_unavailable\":0,\"config_error\":0,\"internal_error\":9,"
+        "\"bad_handshake\":0,\"handshake_denied\":0,"
+        "\"address_refused\":0,\"client_cert_refused\":0}},"
         "\"spool\":{\"active_bytes\":1234,\"ready_segments\":2,\"ready_bytes\":4567,"
         "\"oldest_ready_age_s\":7200,\"claimed_segments\":1,\"failed_segments\":0,"
         "\"invalid_bodies\":2,\"free_bytes\":F,\"archive_bytes\":0}}\n";
