@@ -17,11 +17,12 @@ BUILD_PKGS="gcc make libc6-dev libfcgi-dev libssl-dev libsqlite3-dev zlib1g-dev"
 DEMO_PKGS="$BUILD_PKGS lighttpd curl python3"
 # libclang-rt-dev is Debian's default clang's runtimes (libFuzzer, ASan,
 # UBSan), whatever clang version that is.
-# chromium: test_page renders the status page headless.
+# chromium: test_page renders the status page headless. python3-cryptography:
+# test_keys makes the Ed25519 and P-256 keys it signs with.
 # fuse3 and python3-fusepy: test_powercut's filesystem that forgets what
 # was not flushed. nodejs and npm run the providers' SDKs that test_senders uses as
 # oracles (tests/oracle/, installed below with npm ci from its lock file).
-TEST_PKGS="$DEMO_PKGS sqlite3 mariadb-server mariadb-client php-cli php-mysql valgrind clang libclang-rt-dev apache2 libapache2-mod-fcgid nginx spawn-fcgi multiwatch strace nodejs fuse3 python3-fusepy chromium"
+TEST_PKGS="$DEMO_PKGS sqlite3 mariadb-server mariadb-client php-cli php-mysql valgrind clang libclang-rt-dev apache2 libapache2-mod-fcgid nginx spawn-fcgi multiwatch strace nodejs fuse3 python3-fusepy chromium python3-cryptography"
 # Debian's nodejs comes without npm; a nodejs that brings its own npm
 # conflicts with Debian's npm package, so npm is asked for only when absent.
 command -v npm >/dev/null 2>&1 || TEST_PKGS="$TEST_PKGS npm"

@@ -23,7 +23,9 @@ INT_BUILD=$BUILD
 if [ "$(id -u)" -eq 0 ] && id www-data >/dev/null 2>&1 &&
         ! runuser -u www-data -- test -x "$BUILD/hookspool.fcgi" 2>/dev/null; then
     STAGE=$(mktemp -d /tmp/hookspool-build.XXXXXX) || exit 2
-    chmod 755 "$STAGE" && cp -p "$BUILD/hookspool.fcgi" "$BUILD/hookspool" "$STAGE/" || exit 2
+    # obj/: test_http reads the signing module's symbols from obj/sign.o.
+    chmod 755 "$STAGE" && cp -p "$BUILD/hookspool.fcgi" "$BUILD/hookspool" "$STAGE/" &&
+        cp -pR "$BUILD/obj" "$STAGE/obj" || exit 2
     trap 'rm -f "$out"; rm -rf "$STAGE"' EXIT
     INT_BUILD=$STAGE
     echo "# the build is out of www-data's reach: the integration tests run a copy in $STAGE"
