@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "codec.h"
 #include "batch.h"
 #include "counters.h"
 #include "dedup.h"
@@ -682,28 +683,56 @@ done:
     event_set_free(&es);
 }
 
+#define BASIC_MAX 1024   /* bytes of a Basic credential decoded at most */
+
 /* Is the status token right? Constant time in the token's bytes. Only
- * called when a token is configured. */
-static int status_authorized(const hs_config *cfg, const hs_request *req)
+ * called when a token is configured. "Bearer <token>"; with basic (the
+ * HTML page only, so a browser can open it) also HTTP Basic with the
+ * token as the password and any user name. The JSON and Prometheus
+ * forms stay Bearer only, as they always were. (Apache passes
+ * Authorization only with CGIPassAuth.) */
+static int status_authorized(const hs_config *cfg, const hs_request *req, int basic)
 {
     const char *a = hs_param(req->params, "HTTP_AUTHORIZATION");
-    if (a == NULL || strncasecmp(a, "Bearer ", 7) != 0) return 0;
-    a += 7;
+    unsigned char dec[BASIC_MAX];
+    const char *colon;
+    size_t n, len;
+    int ok;
+
+    if (a == NULL) return 0;
+    if (strncasecmp(a, "Bearer ", 7) == 0) {
+        a += 7;
+        while (*a == ' ') a++;
+        return hs_crypto_token_equal(a, strlen(a), cfg->status_token, strlen(cfg->status_token));
+    }
+    if (!basic || strncasecmp(a, "Basic ", 6) != 0) return 0;
+    a += 6;
     while (*a == ' ') a++;
-    return hs_crypto_token_equal(a, strlen(a), cfg->status_token, strlen(cfg->status_token));
+    n = strlen(a);
+    if (n == 0 || n > BASIC_MAX / 3 * 4 - 4 ||
+        hs_codec_b64_decode(a, n, dec, sizeof(dec), &len) != 0)
+        return 0;
+    colon = memchr(dec, ':', len);
+    if (colon == NULL) return 0;
+    colon++;
+    ok = hs_crypto_token_equal(colon, len - (size_t)(colon - (const char *)dec),
+                               cfg->status_token, strlen(cfg->status_token));
+    explicit_bzero(dec, sizeof(dec));   /* it held the token */
+    return ok;
 }
 
-/* Does the query string ask for Prometheus text (format=prometheus)? */
-static int wants_prometheus(const char *q)
+/* The status form a query string asks for: format=prometheus or
+ * format=html, else the JSON document. */
+static hs_status_form wanted_form(const char *q)
 {
-    size_t n = strlen("format=prometheus");
     while (q != NULL && *q) {
         size_t len = strcspn(q, "&");
-        if (len == n && strncmp(q, "format=prometheus", n) == 0) return 1;
+        if (len == 17 && strncmp(q, "format=prometheus", len) == 0) return HS_STATUS_PROMETHEUS;
+        if (len == 11 && strncmp(q, "format=html", len) == 0) return HS_STATUS_HTML;
         q += len;
         if (*q == '&') q++;
     }
-    return 0;
+    return HS_STATUS_FULL;
 }
 
 /*
@@ -722,18 +751,27 @@ static void handle_status(hs_ctx *ctx, const hs_config *cfg, const hs_request *r
     hs_status_form form;
     int degraded = 0;
 
-    form = wants_prometheus(hs_param(req->params, "QUERY_STRING")) ? HS_STATUS_PROMETHEUS
-                                                                     : HS_STATUS_FULL;
+    form = wanted_form(hs_param(req->params, "QUERY_STRING"));
     if (!cfg->has_status_token) {
-        if (form == HS_STATUS_PROMETHEUS) {
-            reject(ctx, cfg, req, resp, HS_R_UNAUTHORIZED, "Prometheus status without "
-                   "HOOKSPOOL_STATUS_TOKEN set");
+        if (form == HS_STATUS_PROMETHEUS || form == HS_STATUS_HTML) {
+            reject(ctx, cfg, req, resp, HS_R_UNAUTHORIZED, form == HS_STATUS_HTML ?
+                   "HTML status without HOOKSPOOL_STATUS_TOKEN set" :
+                   "Prometheus status without HOOKSPOOL_STATUS_TOKEN set");
             return;
         }
         form = HS_STATUS_BRIEF;
-    } else if (!status_authorized(cfg, req)) {
+    } else if (!status_authorized(cfg, req, form == HS_STATUS_HTML)) {
         reject(ctx, cfg, req, resp, HS_R_UNAUTHORIZED, "status without the right "
                "HOOKSPOOL_STATUS_TOKEN");
+        /* A browser asks for the token on a Basic challenge alone:
+         * Apache folds two WWW-Authenticate lines into one ("Bearer,
+         * Basic ..."), which Chromium does not take. */
+        if (form == HS_STATUS_HTML) {
+            hs_buf_reset(&resp->head);
+            hs_buf_puts(&resp->head, "Cache-Control: no-store\r\n"
+                        "WWW-Authenticate: Basic realm=\"hookspool status\", "
+                        "charset=\"UTF-8\"\r\n");
+        }
         return;
     }
     /* An unreadable secret file fails every POST: the monitor must see
@@ -751,7 +789,11 @@ static void handle_status(hs_ctx *ctx, const hs_config *cfg, const hs_request *r
     }
     resp->status = degraded ? HS_STATUS_HTTP_DEGRADED : HS_STATUS_HTTP_OK;
     resp->content_type = form == HS_STATUS_PROMETHEUS ? HS_STATUS_CT_PROMETHEUS
-                                                      : HS_STATUS_CT_JSON;
+                       : form == HS_STATUS_HTML ? HS_STATUS_CT_HTML : HS_STATUS_CT_JSON;
+    if (form == HS_STATUS_HTML) {
+        hs_buf_puts(&resp->head, "Content-Security-Policy: " HS_STATUS_HTML_CSP "\r\n"
+                    "X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n");
+    }
     if (head) hs_buf_reset(&resp->body);
 }
 
