@@ -4,6 +4,12 @@
 // {"ok":false,"error":"..."}. Never hookspool's code.
 'use strict';
 const fs = require('fs');
+// Debian 12's Node.js is 18, where two globals that newer SDKs take for
+// granted are only modules: File (undici, under @slack/bolt) and the Web
+// Crypto `crypto` (@workos-inc/node). Give them the same objects Node 20
+// makes global; on Node 20 and later nothing changes.
+if (typeof globalThis.File === 'undefined') globalThis.File = require('buffer').File;
+if (typeof globalThis.crypto === 'undefined') globalThis.crypto = require('crypto').webcrypto;
 
 async function check(q) {
   switch (q.op) {
