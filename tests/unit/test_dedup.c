@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "dedup.h"
 #include "spool.h"
 #include "store.h"
@@ -173,12 +175,55 @@ static void test_lost_tail(void)
     hs_spool_close(sp);
 }
 
+/*
+ * A store made before keys carried their line's position (dedup(k, t)
+ * only) is opened, gets the columns, and its old keys still count.
+ */
+static void test_old_store(void)
+{
+    hs_spool_opts o = { 1LL << 30, 1LL << 40, 0, 077 };
+    const int64_t now = 3000000, ttl = 3600;
+    char spool[128], path[256], sql[512], kj[32];
+    unsigned char h[HS_STORE_KEY_LEN];
+    hs_spool *sp = NULL;
+    hs_store *st = NULL;
+    sqlite3 *db = NULL;
+    char hex[2 * HS_STORE_KEY_LEN + 1];
+    int i;
+
+    snprintf(spool, sizeof(spool), "%s/old", root);
+    CHECK(hs_spool_open(spool, &o, 1, &sp) == 0);
+    if (sp == NULL) return;
+    snprintf(kj, sizeof(kj), "[\"%s\"]", "old");
+    CHECK(hs_dedup_hash("\"t\"", 3, kj, strlen(kj), h) == 0);
+    for (i = 0; i < HS_STORE_KEY_LEN; i++) snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    snprintf(path, sizeof(path), "%s/state.db", spool);
+    snprintf(sql, sizeof(sql),
+             "PRAGMA journal_mode=WAL;"
+             "CREATE TABLE dedup(k BLOB PRIMARY KEY, t INTEGER NOT NULL) WITHOUT ROWID;"
+             "CREATE INDEX dedup_t ON dedup(t);"
+             "CREATE TABLE meta(name TEXT PRIMARY KEY, v) WITHOUT ROWID;"
+             "CREATE TABLE attempts(seg TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;"
+             "INSERT INTO dedup VALUES (x'%s', %lld);", hex, (long long)now);
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(sqlite3_close(db) == SQLITE_OK);
+    CHECK(hs_store_open(spool, 077, 0, &st) == 0);
+    if (st == NULL) { hs_spool_close(sp); return; }
+    CHECK(append_keyed(sp, &o, st, "old", now, ttl) == HS_DEDUP_DUPLICATE);
+    CHECK(append_keyed(sp, &o, st, "new", now, ttl) == 0);
+    CHECK(append_keyed(sp, &o, st, "new", now, ttl) == HS_DEDUP_DUPLICATE);
+    hs_store_close(st);
+    hs_spool_close(sp);
+}
+
 int main(void)
 {
     char cmd[128];
     if (mkdtemp(root) == NULL) return 1;
     test_purge_keeps_pace();
     test_lost_tail();
+    test_old_store();
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
     if (system(cmd) != 0) return 1;
     return T_END();
