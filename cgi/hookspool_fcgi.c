@@ -202,6 +202,7 @@ static void *worker(void *arg)
         if (FCGX_HasSeenEOF(rq.in) == EOF) (void)FCGX_Detach(&rq);
         else (void)FCGX_Attach(&rq);
         FCGX_Finish_r(&rq);
+        hs_ctx_idle(ctx);
     }
     FCGX_Free(&rq, 1);
     hs_buf_free(&body);
@@ -299,6 +300,8 @@ int main(void)
     io.in = io.out = NULL;
     (void)serve(ctx, environ, &io, &body);
     hs_buf_free(&body);
+    (void)fflush(stdout);
+    hs_ctx_idle(ctx);
     hs_ctx_free(ctx);
     return 0;
 }

@@ -53,6 +53,13 @@ hs_ctx *hs_ctx_new(const char *conf_dir, int log_fd)
     return ctx;
 }
 
+void hs_ctx_idle(hs_ctx *ctx)
+{
+    size_t i;
+    for (i = 0; i < HS_CTX_MAX_SPOOLS; i++)
+        (void)hs_store_checkpoint_if_due(ctx->spools[i].store);
+}
+
 void hs_ctx_free(hs_ctx *ctx)
 {
     size_t i;

@@ -71,6 +71,14 @@ int hs_ctx_spool(hs_ctx *ctx, const hs_config *cfg, int create, hs_spool **out);
 int hs_ctx_store(hs_ctx *ctx, const hs_config *cfg, int create, hs_store **out);
 
 /*
+ * Between requests, after the answer is out and outside every spool
+ * lock: checkpoint each open store whose WAL is long (store.h,
+ * "Durability order"), so neither a request nor a writer waits for the
+ * three flushes. A failure is left to the next call (the WAL grows).
+ */
+void hs_ctx_idle(hs_ctx *ctx);
+
+/*
  * The shared counters of cfg's spool (SPOOL/counters), opened on first
  * use with the spool handle (create: the spool and the file are created
  * if missing). *out is NULL when they cannot be had: counting is then a

@@ -118,8 +118,10 @@ int hs_dedup_hash(const char *endpoint_json, size_t elen, const char *key,
     return ok ? 0 : -EIO;
 }
 
-/* Record the key of one line of ours, if it has one. */
-static int index_line(hs_dedup_op *op, const char *line, size_t len)
+/* Record the key of one line of ours, if it has one; the line ends at
+ * offset end of segment seg. */
+static int index_line(hs_dedup_op *op, const char *seg, uint64_t end,
+                      const char *line, size_t len)
 {
     const char *ep, *key;
     size_t el, kl;
@@ -129,7 +131,7 @@ static int index_line(hs_dedup_op *op, const char *line, size_t len)
     if (hs_json_pointer(line, len, "/endpoint", 9, &ep, &el) != 1) return 0;
     if (hs_dedup_hash(ep, el, key, kl, h) != 0) return -EIO;
     op->indexed++;
-    return hs_store_key_put(op->store, h, op->now);
+    return hs_store_key_put(op->store, h, op->now, seg, (int64_t)end);
 }
 
 /* Index the keys of the active segment's lines past the cursor (under
@@ -149,7 +151,15 @@ static int hs_dedup_catch_up(hs_dedup_op *op, hs_spool *sp)
     /* A segment other than the cursor's is read from its start: the
      * cursor's own was fully indexed before it was sealed. */
     pos = (strcmp(cseg, name) == 0 && coff >= 0) ? (uint64_t)coff : 0;
-    if (pos >= size) return pos == size ? 0 : hs_store_cursor_set(op->store, name, (int64_t)size);
+    if (pos > size) {
+        /* The segment is shorter than what was indexed: a power cut took
+         * lines whose keys a checkpoint had made durable (a kill never
+         * shortens it past a recorded line). Their senders were never
+         * answered 2xx, so their retries must get in: drop those keys. */
+        if ((rc = hs_store_keys_drop_past(op->store, name, (int64_t)size)) < 0) return rc;
+        return hs_store_cursor_set(op->store, name, (int64_t)size);
+    }
+    if (pos == size) return 0;
     while (pos < size) {
         size_t want = size - pos > sizeof(chunk) ? sizeof(chunk) : (size_t)(size - pos);
         ssize_t r = pread(fd, chunk, want, (off_t)pos);
@@ -161,10 +171,10 @@ static int hs_dedup_catch_up(hs_dedup_op *op, hs_spool *sp)
             if (pending.len > 0) {
                 hs_buf_append(&pending, chunk + start, i - start);
                 if (pending.oom) { rc = -ENOMEM; goto out; }
-                rc = index_line(op, pending.p, pending.len);
+                rc = index_line(op, name, pos + i + 1, pending.p, pending.len);
                 hs_buf_reset(&pending);
             } else {
-                rc = index_line(op, chunk + start, i - start);
+                rc = index_line(op, name, pos + i + 1, chunk + start, i - start);
             }
             if (rc != 0) goto out;
             start = i + 1;
@@ -200,32 +210,19 @@ static int find_store(hs_dedup_op *op)
     return 1;
 }
 
-/* Release what the hooks opened (an owned store). */
+/* Release what the hooks opened (an owned store), after a checkpoint
+ * when its WAL is long (a store the caller owns is the caller's to
+ * checkpoint: hs_ctx_idle, after the answer). Called outside the spool
+ * lock, so a checkpoint (three flushes) stalls no other writer; it may
+ * make keys durable before their lines, which their positions make
+ * harmless (store.h, "Durability order"). A failed checkpoint changes
+ * no answer: the WAL grows until a later one succeeds. */
 static void hs_dedup_op_done(hs_dedup_op *op)
 {
+    if (op->own) (void)hs_store_checkpoint_if_due(op->store);
     if (op->own) hs_store_close(op->store);
     if (op->own) op->store = NULL;
     op->own = 0;
-}
-
-/* Under the spool lock, outside a store transaction: checkpoint the
- * store when its WAL is long. With op->flush the active segment is
- * flushed first, so that no key becomes durable before its line (see
- * store.h, "Durability order"): every line whose key is in the WAL was
- * written before its key was committed, in the active segment or in a
- * sealed one (flushed when it was sealed). */
-static int checkpoint_if_due(hs_dedup_op *op, hs_spool *sp)
-{
-    char name[HS_SEG_NAME_MAX];
-    uint64_t size;
-    int fd, rc;
-
-    if (hs_store_wal_pages(op->store) < HS_STORE_WAL_PAGES) return 0;
-    if (op->flush) {
-        if ((rc = hs_spool_current(sp, name, &fd, &size)) != 0) return rc;
-        if (fd >= 0 && fdatasync(fd) != 0) return -errno;
-    }
-    return hs_store_checkpoint(op->store);
 }
 
 /* Does any line of the append have a key? */
@@ -257,7 +254,6 @@ static int pre_hook(void *arg, hs_spool *sp)
     int rc, seen, keyed = any_key(op);
 
     if ((rc = find_store(op)) <= 0) return keyed && rc == 0 ? -EIO : rc;
-    if ((rc = checkpoint_if_due(op, sp)) != 0) return rc;
     if ((rc = hs_store_begin(op->store)) != 0) return rc;
     if ((rc = hs_dedup_catch_up(op, sp)) != 0) goto fail;
     if (!keyed) return 0;
@@ -286,10 +282,24 @@ static int post_hook(void *arg, const char *seg, uint64_t end)
     int rc, want;
 
     if (op->store == NULL) return 0;   /* the spool has no store */
-    for (i = 0; i < op->nitems; i++) {
-        if (!op->items[i].has_key || op->lines[i].skip) continue;
-        if ((rc = hs_store_key_put(op->store, op->items[i].hash, op->now)) != 0) return rc;
-        added++;
+    /* Each key with where its line ends (store.h: a key whose line a
+     * power cut took is dropped by the next catch-up). The written lines
+     * are the ones not skipped, back to back, ending at end. */
+    {
+        uint64_t total = 0, at;
+        for (i = 0; i < op->nitems; i++)
+            if (!op->lines[i].skip) total += op->lines[i].len;
+        if (total > end) return -EIO;
+        at = end - total;
+        for (i = 0; i < op->nitems; i++) {
+            if (op->lines[i].skip) continue;
+            at += op->lines[i].len;
+            if (!op->items[i].has_key) continue;
+            if ((rc = hs_store_key_put(op->store, op->items[i].hash, op->now, seg,
+                                       (int64_t)at)) != 0)
+                return rc;
+            added++;
+        }
     }
     if ((rc = hs_store_cursor_set(op->store, seg, (int64_t)end)) != 0) return rc;
     /* Forget keys older than the window, in the same transaction. Each
@@ -387,7 +397,6 @@ static int rotate_pre(void *arg, hs_spool *sp)
     hs_dedup_op *op = arg;
     int rc;
     if ((rc = find_store(op)) <= 0) return rc;
-    if ((rc = checkpoint_if_due(op, sp)) != 0) return rc;
     if ((rc = hs_store_begin(op->store)) != 0) return rc;
     if ((rc = hs_dedup_catch_up(op, sp)) != 0) {
         hs_store_rollback(op->store);
@@ -406,7 +415,6 @@ int hs_dedup_rotate(hs_spool *sp, const hs_spool_opts *opts, int force, int *sea
     op.spool = hs_spool_path(sp);
     op.umask = opts->umask;
     op.now = (int64_t)time(NULL);
-    op.flush = opts->fsync_always;
     memset(&h, 0, sizeof(h));
     h.pre = rotate_pre;
     h.seal = seal_hook;

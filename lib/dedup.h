@@ -75,7 +75,6 @@ typedef struct hs_dedup_op {
     unsigned char hash[HS_STORE_KEY_LEN];
     int           has_key;     /* 0: only index the lines past the cursor */
     int64_t       now, ttl;
-    int           flush;       /* HOOKSPOOL_FSYNC=always: lines flushed before keys */
     int           recorded;    /* out: the key is in the store */
     uint64_t      indexed;     /* out: lines indexed by the catch-up */
     /* Set by hs_dedup_append_many (hash and has_key are then unused). */

@@ -336,7 +336,6 @@ static int store_events(hs_ctx *ctx, const hs_config *cfg, event_set *es, time_t
     op.umask = cfg->umask;
     op.now = (int64_t)now;
     op.ttl = cfg->dedup_seconds;
-    op.flush = opts.fsync_always;
     /* A keyed event creates the store; a keyless one only uses it (the
      * pre hook looks again under the lock when there is none yet). */
     rc = hs_ctx_store(ctx, cfg, keyed, &op.store);

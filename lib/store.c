@@ -14,14 +14,15 @@
 #include <sqlite3.h>
 
 enum {
-    Q_SEEN, Q_PUT, Q_FORGET, Q_PURGE, Q_COUNT, Q_META_GET, Q_META_SET,
+    Q_SEEN, Q_PUT, Q_FORGET, Q_DROP_PAST, Q_PURGE, Q_COUNT, Q_META_GET, Q_META_SET,
     Q_ATT_ADD, Q_ATT_GET, Q_ATT_CLEAR, Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_MAX
 };
 
 static const char *const sql[Q_MAX] = {
     [Q_SEEN]     = "SELECT 1 FROM dedup WHERE k = ?1 AND t >= ?2",
-    [Q_PUT]      = "INSERT OR REPLACE INTO dedup(k, t) VALUES (?1, ?2)",
+    [Q_PUT]      = "INSERT OR REPLACE INTO dedup(k, t, seg, seg_end) VALUES (?1, ?2, ?3, ?4)",
     [Q_FORGET]   = "DELETE FROM dedup WHERE k = ?1",
+    [Q_DROP_PAST]= "DELETE FROM dedup WHERE seg = ?1 AND seg_end > ?2",
     [Q_PURGE]    = "DELETE FROM dedup WHERE k IN "
                    "(SELECT k FROM dedup WHERE t < ?1 ORDER BY t LIMIT ?2)",
     [Q_COUNT]    = "SELECT count(*) FROM dedup",
@@ -51,7 +52,8 @@ static const char settings[] =
  * one transaction, so one synchronous commit. */
 static const char schema[] =
     "BEGIN;"
-    "CREATE TABLE IF NOT EXISTS dedup(k BLOB PRIMARY KEY, t INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS dedup(k BLOB PRIMARY KEY, t INTEGER NOT NULL,"
+    " seg TEXT, seg_end INTEGER) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS dedup_t ON dedup(t);"
     "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, v) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS attempts(seg TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;"
@@ -72,6 +74,32 @@ static int set_wal(sqlite3 *db)
         if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) break;
         nanosleep(&d, NULL);
     }
+    return rc;
+}
+
+/* Does the dedup table have the line positions (seg, seg_end)? */
+static int has_positions(sqlite3 *db)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(db, "SELECT seg, seg_end FROM dedup LIMIT 0", -1, &s, NULL);
+    sqlite3_finalize(s);
+    return rc == SQLITE_OK;
+}
+
+/* A store made before keys carried their line's position gets the two
+ * columns, once, by whichever connection comes first (checked again
+ * under the write lock). Old rows keep NULL there: a key without a
+ * position counts as seen, as every key did before. */
+static int add_positions(sqlite3 *db)
+{
+    int rc;
+    if (has_positions(db)) return SQLITE_OK;
+    if ((rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK) return rc;
+    if (!has_positions(db))
+        rc = sqlite3_exec(db, "ALTER TABLE dedup ADD COLUMN seg TEXT;"
+                              "ALTER TABLE dedup ADD COLUMN seg_end INTEGER;", NULL, NULL, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
 }
 
@@ -267,6 +295,7 @@ static int open_once(const char *spool, mode_t umask, int create, hs_store **out
      * only repairs a store switched back by hand. */
     if ((rc = set_wal(st->db)) != SQLITE_OK) goto fail;
     if ((rc = sqlite3_exec(st->db, settings, NULL, NULL, NULL)) != SQLITE_OK) goto fail;
+    if ((rc = add_positions(st->db)) != SQLITE_OK) goto fail;
     sqlite3_wal_hook(st->db, wal_hook, st);
     /* A new connection has made no commit yet: start from the WAL's
      * length on disk (about: pages of the default size with their frame
@@ -328,9 +357,17 @@ int hs_store_wal_pages(const hs_store *st) { return st->wal_pages; }
 int hs_store_checkpoint(hs_store *st)
 {
     int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    /* Another connection is checkpointing: it does this one's work. */
+    if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) return 0;
     if (rc != SQLITE_OK) return err_of_db(st->db, rc);
     st->wal_pages = 0;
     return 0;
+}
+
+int hs_store_checkpoint_if_due(hs_store *st)
+{
+    if (st == NULL || hs_store_in_tx(st) || st->wal_pages < HS_STORE_WAL_PAGES) return 0;
+    return hs_store_checkpoint(st);
 }
 
 int hs_store_sync(hs_store *st)
@@ -369,12 +406,26 @@ int hs_store_key_seen(hs_store *st, const unsigned char k[HS_STORE_KEY_LEN],
     return rc != 0 ? rc : got;
 }
 
-int hs_store_key_put(hs_store *st, const unsigned char k[HS_STORE_KEY_LEN], int64_t t)
+int hs_store_key_put(hs_store *st, const unsigned char k[HS_STORE_KEY_LEN], int64_t t,
+                     const char *seg, int64_t end)
 {
-    if (bind_key(st->q[Q_PUT], k) != SQLITE_OK ||
-        sqlite3_bind_int64(st->q[Q_PUT], 2, t) != SQLITE_OK)
+    sqlite3_stmt *s = st->q[Q_PUT];
+    if (bind_key(s, k) != SQLITE_OK || sqlite3_bind_int64(s, 2, t) != SQLITE_OK ||
+        sqlite3_bind_text(s, 3, seg, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 4, end) != SQLITE_OK)
         return -EIO;
     return run(st, Q_PUT, NULL, NULL);
+}
+
+int hs_store_keys_drop_past(hs_store *st, const char *seg, int64_t end)
+{
+    sqlite3_stmt *s = st->q[Q_DROP_PAST];
+    int rc;
+    if (sqlite3_bind_text(s, 1, seg, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 2, end) != SQLITE_OK)
+        return -EIO;
+    rc = run(st, Q_DROP_PAST, NULL, NULL);
+    return rc != 0 ? rc : sqlite3_changes(st->db);
 }
 
 int hs_store_key_forget(hs_store *st, const unsigned char k[HS_STORE_KEY_LEN])

@@ -6,7 +6,9 @@
  * commit costs no fsync (the spool's own flush is what acknowledges an
  * event), a killed process never corrupts it, and after a power cut it
  * may lose its last transactions, which the index cursor makes harmless:
- * the lines past the cursor are indexed again by the next writer.
+ * the lines past the cursor are indexed again by the next writer; or
+ * keep keys whose lines it lost, which their positions make harmless
+ * (see "Durability order").
  *
  * The status never opens the store (a WAL reader creates files).
  * Every function returns 0 (or a documented positive value) or a
@@ -43,22 +45,30 @@ void hs_store_rollback(hs_store *st);
 
 /*
  * Durability order. Commits are not flushed (synchronous=NORMAL), and no
- * commit checkpoints by itself: a checkpoint flushes the WAL, and so
- * would make keys durable whose lines are not yet (a power cut would
- * then leave a key without its line, and the sender's retry would be
- * answered "duplicate" for an event the spool lost). The caller flushes
- * the lines first, then calls these:
+ * commit checkpoints by itself (the caller checkpoints, outside the
+ * spool lock). A checkpoint may make a key durable before its line; the
+ * key's position (its segment and where its line ends) makes that
+ * harmless: a power cut that shortens the active segment leaves the
+ * cursor past the segment's end, and the catch-up then drops the keys
+ * of the lost lines (hs_store_keys_drop_past). A sealed segment is never
+ * read by the catch-up again, so the caller makes the store durable
+ * (hs_store_sync) after flushing the segment and before sealing it.
  *
  * hs_store_wal_pages: the WAL's length in pages after this connection's
  *   last commit (0 after its checkpoint);
  * hs_store_checkpoint: a passive checkpoint (flushes the WAL, copies it
- *   into the database, flushes that); never inside a transaction;
+ *   into the database, flushes that); never inside a transaction; 0 when
+ *   another connection is checkpointing;
+ * hs_store_checkpoint_if_due: hs_store_checkpoint when the WAL holds
+ *   HS_STORE_WAL_PAGES or more, else nothing (st NULL, or inside a
+ *   transaction: nothing);
  * hs_store_sync: every commit so far made durable (a small transaction
  *   of its own, committed with the WAL flushed); never inside a
  *   transaction.
  */
 int  hs_store_wal_pages(const hs_store *st);
 int  hs_store_checkpoint(hs_store *st);
+int  hs_store_checkpoint_if_due(hs_store *st);
 int  hs_store_sync(hs_store *st);
 /* 1 inside a transaction (begun and not yet committed or rolled back). */
 int  hs_store_in_tx(hs_store *st);
@@ -66,8 +76,14 @@ int  hs_store_in_tx(hs_store *st);
 /* 1 when key k was recorded at a time t >= now - ttl, else 0. */
 int  hs_store_key_seen(hs_store *st, const unsigned char k[HS_STORE_KEY_LEN],
                        int64_t now, int64_t ttl);
-/* Record key k at time t (replacing an older record). */
-int  hs_store_key_put(hs_store *st, const unsigned char k[HS_STORE_KEY_LEN], int64_t t);
+/* Record key k at time t (replacing an older record), its line ending
+ * at offset end of segment seg (a name). */
+int  hs_store_key_put(hs_store *st, const unsigned char k[HS_STORE_KEY_LEN], int64_t t,
+                      const char *seg, int64_t end);
+/* Forget the keys whose lines end past offset end of segment seg (lines
+ * a power cut took); returns how many. Scans the whole table: called
+ * only when the active segment is found shorter than the cursor. */
+int  hs_store_keys_drop_past(hs_store *st, const char *seg, int64_t end);
 /* Forget key k (its event was answered 503 after all). */
 int  hs_store_key_forget(hs_store *st, const unsigned char k[HS_STORE_KEY_LEN]);
 /* Delete at most max keys recorded before `before`; returns how many. */
