@@ -158,8 +158,18 @@ def lines_by_rid(lines):
 
 
 def kill_servers(srv):
-    """Power is off: every server process dies at once."""
-    for pid in srv.backend_pids() + ([srv.proc.pid] if srv.proc else []):
+    """Power is off: every server process dies at once. lighttpd runs in
+    a process group of its own, which its FastCGI backends share: one
+    killpg takes them all, with no window for lighttpd to respawn a
+    backend that a kill by pid would miss (such a backend outlived the
+    test, blocked on the unmounted filesystem)."""
+    pids = srv.backend_pids() + ([srv.proc.pid] if srv.proc else [])
+    if srv.proc is not None:
+        try:
+            os.killpg(srv.proc.pid, 9)
+        except ProcessLookupError:
+            pass
+    for pid in pids:        # any that left the group
         try:
             os.kill(pid, 9)
         except ProcessLookupError:
