@@ -62,9 +62,9 @@ void hs_store_rollback(hs_store *st);
  * hs_store_checkpoint_if_due: hs_store_checkpoint when the WAL holds
  *   HS_STORE_WAL_PAGES or more, else nothing (st NULL, or inside a
  *   transaction: nothing);
- * hs_store_sync: every commit so far made durable (a small transaction
- *   of its own, committed with the WAL flushed); never inside a
- *   transaction.
+ * hs_store_sync: every commit so far made durable (an fsync of the
+ *   WAL file: writes nothing, so it works on a full disk); never inside
+ *   a transaction.
  */
 int  hs_store_wal_pages(const hs_store *st);
 int  hs_store_checkpoint(hs_store *st);
