@@ -44,7 +44,7 @@
     } \
 } while (0)
 
-#define NNAMES 22   /* hs_conf_names without its NULL, checked at run time */
+#define NNAMES 33   /* hs_conf_names without its NULL, checked at run time */
 #define MAXPAIRS 256
 
 static const char *const schemes[] = {
@@ -306,11 +306,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     switch (p[0] % 4) {
     case 0: {
-        uint32_t mask = (uint32_t)p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16;
+        /* One bit per name (NNAMES < 64), from the three control bytes
+         * (the upper bits repeat them, mixed, so every name can be set). */
+        uint64_t mask = (uint64_t)p[1] | (uint64_t)p[2] << 8 | (uint64_t)p[3] << 16 |
+                        (uint64_t)(p[1] ^ p[3]) << 24 | (uint64_t)(p[2] ^ p[1]) << 32 |
+                        (uint64_t)(p[3] ^ p[2]) << 40;
         size_t start = 0, k = 0;
         for (i = 0; i <= size && k < NNAMES; i++) {
             if (i < size && data[i] != 0) continue;
-            if (mask & (1u << k)) {
+            if (mask & (1ull << k)) {
                 char *v = cstr(data + start, i - start);
                 t->name[t->n] = hs_conf_names[k];
                 t->val[t->n++] = v;

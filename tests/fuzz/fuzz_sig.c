@@ -512,7 +512,7 @@ static void template_mode(const uint8_t *ctl, const uint8_t *data, size_t size, 
         char *q = f[4] ? cstr(f[4], fl[4]) : NULL;
         hdrs in_h = { { 0 }, { 0 }, 0 }, sh = { { 0 }, { 0 }, 0 };
         hs_buf out = HS_BUF_INIT, sent = HS_BUF_INIT;
-        hs_sig_input sin = { hlook, &in_h, q, body, blen };
+        hs_sig_input sin = { hlook, &in_h, q, body, blen, NULL, 0, NULL };
         int fixed_body = !template_has(&sc[0], HS_PART_JSON);
 
         template_headers(&sc[0], &in_h, f[5], fl[5]);
@@ -772,14 +772,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 for (k = 0; k < s->key_len; k++)
                     if (s->key[k] < 0x20 || s->key[k] == 0x7f) unsafe = 1;
                 if (s->key_len && (s->key[0] == ' ' || s->key[s->key_len - 1] == ' ')) unsafe = 1;
+                /* Also refused: public-key rows (they sign with a private
+                 * key, never a secret), the none row (nothing to sign),
+                 * and URL-bound rows without a public URL (none given
+                 * here). */
                 REQUIRE(((sc.kind == HS_SCHEME_BEARER || sc.kind == HS_SCHEME_TOKEN ||
-                          sc.kind == HS_SCHEME_OKTA) && unsafe) ||
+                          sc.kind == HS_SCHEME_OKTA || sc.kind == HS_SCHEME_QUERY) && unsafe) ||
+                        sc.mac == HS_MAC_PUBKEY || sc.mac == HS_MAC_NONE ||
+                        template_has(&sc, HS_PART_URL) ||
                         clock_unwritable(&sc, now) ||
                         (sc.envelope != NULL && hs_json_minify(body, blen, NULL, NULL) != HS_JSON_OK),
                         "%s: signing with a decoded secret failed", sc.name);
             } else {
                 hparse(&signed_h, out.p ? out.p : "", out.len);
-                REQUIRE(verify(&sc, s, 1, &signed_h, (const uint8_t *)sent.p, sent.len, now,
+                /* A query:NAME row's token belongs in the URL, which
+                 * hookspool sign does not write (it prints NAME: token, a
+                 * known gap of issue 17): no round trip to check there. */
+                REQUIRE(sc.kind == HS_SCHEME_QUERY ||
+                        verify(&sc, s, 1, &signed_h, (const uint8_t *)sent.p, sent.len, now,
                                tol).result == HS_SIG_OK ||
                         (sc.envelope != NULL && sc.layout == HS_LAYOUT_EACH),
                         "%s: own signature refused: [%s]", sc.name, out.p ? out.p : "");
