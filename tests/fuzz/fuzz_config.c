@@ -129,7 +129,7 @@ static int is_token(const char *s)
     return 1;
 }
 
-/* The texts of the messages of issue 15's settings (template-ALG-ENC's
+/* The texts of the messages of the settings issues 15 to 19 added (template-ALG-ENC's
  * shapes, HOOKSPOOL_VERIFY_TOKEN); the scheme forms come from
  * hs_scheme_forms, so a new row needs no change here. */
 static const char tvocab[] =
@@ -138,7 +138,25 @@ static const char tvocab[] =
     "{ts_ms:Header}, {header:Name}, {query:name}, {json:/pointer}; {{ and }} are braces"
     "write prefix{mac}, or key={ts},key={mac} (either order; {ts_ms} for milliseconds; "
     "one separator character between the items)"
-    "HOOKSPOOL_VERIFY_TOKEN: longer than bytes";
+    "HOOKSPOOL_VERIFY_TOKEN: longer than bytes"
+    /* issues 16, 17 and 19: the public-key, URL, form, PIX and archive
+     * settings' messages */
+    ": only with a scheme that verifies with a public key (standard, discord, sendgrid)"
+    "HOOKSPOOL_ALLOW_FROM: must be a comma list of at most  IPv4 or IPv6 addresses or CIDR blocks (no bits set past the prefix)"
+    "HOOKSPOOL_BASE_PATH: must be a URL path starting with / (at most  bytes)"
+    "HOOKSPOOL_BATCH: must be off, array, pix or a JSON Pointer"
+    "HOOKSPOOL_FORM_JSON: longer than  bytes"
+    "HOOKSPOOL_MTLS_ISSUER: longer than  bytes"
+    "HOOKSPOOL_MTLS_SUBJECT: longer than  bytes"
+    "HOOKSPOOL_PRESET: pix needs mutual TLS (HOOKSPOOL_MTLS_SUBJECT), a query token (HOOKSPOOL_SCHEME=query:NAME) or HOOKSPOOL_ALLOW_FROM"
+    "HOOKSPOOL_PRESET: unknown preset (pix)"
+    "HOOKSPOOL_PUBLIC_KEY: not set ( verifies with the sender's public key)"
+    "HOOKSPOOL_PUBLIC_URL: must be the http:// or https:// URL the sender calls, without query or fragment, at most  bytes"
+    "HOOKSPOOL_PUBLIC_URL: not set ( signs the URL it calls: set it to that URL exactly, as configured at the sender)"
+    "HOOKSPOOL_PUBLIC_URL: only visible ASCII (percent-encode the rest as the sender does)"
+    "HOOKSPOOL_PUBLIC_URL: only with a scheme that signs the URL (twilio, square)"
+    "HOOKSPOOL_SCHEME:  authenticates nothing by itself; set HOOKSPOOL_MTLS_SUBJECT (mutual TLS) or HOOKSPOOL_ALLOW_FROM"
+    "HOOKSPOOL_SECRET:  verifies with a public key, not a secret (set HOOKSPOOL_PUBLIC_KEY)";
 
 /* A value that must never appear in a message: long enough to matter
  * and not itself a piece of the message texts. A template's message
