@@ -4,6 +4,7 @@
  * parts, the header values from the layout.
  */
 #include "sign.h"
+#include "text.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -177,7 +178,14 @@ static int sign_part(const hs_scheme *sc, size_t i, sign_state *st, hs_crypto_pa
         name[l] = '\0';
         if ((v = st->in->hdr(st->in->arg, name)) == NULL)
             return -1;
-        *p = (hs_crypto_part){ v, strlen(v) };
+        /* The bytes the verifier signs (sig.c get_header): the value
+         * without surrounding whitespace, which a server strips anyway;
+         * an empty one is refused there, so here too. */
+        l = strlen(v);
+        hs_text_trim_ows(&v, &l);
+        if (l == 0)
+            return -1;
+        *p = (hs_crypto_part){ v, l };
         return 0;
     }
     case HS_PART_URL:
