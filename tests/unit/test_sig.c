@@ -1951,6 +1951,49 @@ static void test_template_parse(void)
 #define WOS_TS   "1714564800123"
 #define WOS_SIG  "t=" WOS_TS ", v1=6285e6ea59fe222e6b2db566ea088d884a55ca0870addd29d60bc1e241d8d054"
 
+/* fuzz_sig found it: a {header:Name} value with whitespace around it was
+ * signed as it was, while the verifier (like any web server) strips that
+ * whitespace, so hookspool sign's own request was refused. */
+static void test_template_header_ows(void)
+{
+    static const char body[] = "{\"a\":1}";
+    hs_scheme sc;
+    hs_tpl_setting which;
+    hs_secret s;
+    hs_buf b = HS_BUF_INIT, sent = HS_BUF_INIT;
+    char err[256], val[256];
+    const char *colon, *nl;
+    hdrs in, out;
+
+    CHECK(tpl("template-sha256-hex", "{ts}.{header:X-Req}{body}", "X-Sig: t={ts},v1={mac}",
+              &sc, &which, err, sizeof err) == 0);
+    s = secret(&sc, "a-secret-of-24-bytes-xyz");
+    hclear(&in);
+    hset(&in, "X-Req", " id-7 ");
+    {
+        hs_sig_input si = { hget, &in, NULL, (const unsigned char *)body, sizeof body - 1,
+                            NULL, 0, NULL };
+        CHECK(hs_sign_request(&sc, &s, &si, (time_t)1700000000, NULL, &b, &sent) == 0);
+    }
+    colon = b.p ? strchr(b.p, ':') : NULL;
+    nl = colon ? strchr(colon, '\n') : NULL;
+    CHECK(colon != NULL && nl != NULL && (size_t)(nl - colon) < sizeof val);
+    if (colon != NULL && nl != NULL && (size_t)(nl - colon) < sizeof val) {
+        memcpy(val, colon + 2, (size_t)(nl - colon - 2));
+        val[nl - colon - 2] = '\0';
+        hclear(&out);
+        hset(&out, "X-Sig", val);
+        hset(&out, "X-Req", " id-7 ");
+        CHECK(verify1(&sc, &s, &out, body, 1700000000LL) == HS_SIG_OK);
+        hset(&out, "X-Req", "id-7");     /* as a server passes it on */
+        CHECK(verify1(&sc, &s, &out, body, 1700000000LL) == HS_SIG_OK);
+        hset(&out, "X-Req", "id-8");
+        CHECK(verify1(&sc, &s, &out, body, 1700000000LL) == HS_SIG_BAD);
+    }
+    hs_buf_free(&b);
+    hs_buf_free(&sent);
+}
+
 static void test_template_senders(void)
 {
     hs_scheme tf, wos;
@@ -2175,6 +2218,7 @@ int main(void)
     test_rfc3339();
     test_template_parse();
     test_template_senders();
+    test_template_header_ows();
     test_template_presets();
     return T_END();
 }
