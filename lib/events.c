@@ -29,36 +29,22 @@ void hs_ev_filter_init(hs_ev_filter *f)
     f->until_us = HS_EV_TIME_MAX;
 }
 
-/* n digits at s, or -1. */
-static int64_t digits(const char *s, size_t n)
-{
-    int64_t v = 0;
-    size_t i;
-    for (i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
-/* Seconds since the epoch of y-mo-d h:mi:s, checked; -1 when out of range. */
+/* Seconds since the epoch of y-mo-d h:mi:s as layout.h's hs_layout_civil
+ * reads it, from 1970 on (ids and times before the epoch are refused). */
 static int civil_seconds(int64_t y, int64_t mo, int64_t d, int64_t h, int64_t mi, int64_t s,
                          int64_t *out)
 {
-    if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 ||
-        mi < 0 || mi > 59 || s < 0 || s > 60)
-        return -1;
-    *out = hs_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + s;
-    return 0;
+    return y < 1970 ? -1 : hs_layout_civil(y, mo, d, h, mi, s, out);
 }
 
 int hs_ev_id_time(const char *id, size_t len, int64_t *us)
 {
     int64_t sec, frac;
     if (len < ID_TIME_LEN || id[8] != 'T' || id[15] != '.' || id[22] != 'Z') return -1;
-    if ((frac = digits(id + 16, 6)) < 0 ||
-        civil_seconds(digits(id, 4), digits(id + 4, 2), digits(id + 6, 2), digits(id + 9, 2),
-                      digits(id + 11, 2), digits(id + 13, 2), &sec) != 0)
+    if ((frac = hs_layout_digits(id + 16, 6)) < 0 ||
+        civil_seconds(hs_layout_digits(id, 4), hs_layout_digits(id + 4, 2),
+                      hs_layout_digits(id + 6, 2), hs_layout_digits(id + 9, 2),
+                      hs_layout_digits(id + 11, 2), hs_layout_digits(id + 13, 2), &sec) != 0)
         return -1;
     *us = sec * 1000000 + frac;
     return 0;
@@ -187,8 +173,9 @@ int hs_ev_parse_time(const char *s, int64_t now_s, int64_t *us)
     if (n < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
         s[13] != ':' || s[16] != ':')
         return -1;
-    if (civil_seconds(digits(s, 4), digits(s + 5, 2), digits(s + 8, 2), digits(s + 11, 2),
-                      digits(s + 14, 2), digits(s + 17, 2), &sec) != 0)
+    if (civil_seconds(hs_layout_digits(s, 4), hs_layout_digits(s + 5, 2),
+                      hs_layout_digits(s + 8, 2), hs_layout_digits(s + 11, 2),
+                      hs_layout_digits(s + 14, 2), hs_layout_digits(s + 17, 2), &sec) != 0)
         return -1;
     i = 19;
     if (s[i] == '.') {

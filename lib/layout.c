@@ -158,10 +158,9 @@ void hs_layout_replay_name(uint64_t stamp, const char *host, char out[HS_SEG_NAM
     hs_layout_name(stamp, host, HS_REPLAY_SUFFIX, out);
 }
 
-/* n decimal digits at s as a number, or -1 if any is not a digit. */
-static long num_at(const char *s, size_t n)
+int64_t hs_layout_digits(const char *s, size_t n)
 {
-    long v = 0;
+    int64_t v = 0;
     size_t i;
     for (i = 0; i < n; i++) {
         if (s[i] < '0' || s[i] > '9') return -1;
@@ -170,23 +169,23 @@ static long num_at(const char *s, size_t n)
     return v;
 }
 
-int hs_layout_name_time(const char *name, int64_t *out)
+int hs_layout_civil(int64_t y, int64_t mo, int64_t d, int64_t h, int64_t mi, int64_t s,
+                    int64_t *out)
 {
-    long y, mo, d, h, mi, s;
-    if (strnlen(name, HS_SEG_TIME_LEN) < HS_SEG_TIME_LEN || name[8] != 'T' || name[15] != 'Z')
-        return -1;
-    y = num_at(name, 4);
-    mo = num_at(name + 4, 2);
-    d = num_at(name + 6, 2);
-    h = num_at(name + 9, 2);
-    mi = num_at(name + 11, 2);
-    s = num_at(name + 13, 2);
-    if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 ||
+    if (y < 0 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 ||
         mi < 0 || mi > 59 || s < 0 || s > 60)
         return -1;
-    *out = hs_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
-           (int64_t)h * 3600 + (int64_t)mi * 60 + s;
+    *out = hs_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + s;
     return 0;
+}
+
+int hs_layout_name_time(const char *name, int64_t *out)
+{
+    if (strnlen(name, HS_SEG_TIME_LEN) < HS_SEG_TIME_LEN || name[8] != 'T' || name[15] != 'Z')
+        return -1;
+    return hs_layout_civil(hs_layout_digits(name, 4), hs_layout_digits(name + 4, 2),
+                           hs_layout_digits(name + 6, 2), hs_layout_digits(name + 9, 2),
+                           hs_layout_digits(name + 11, 2), hs_layout_digits(name + 13, 2), out);
 }
 
 /* ------------------------------------------------------- writability */

@@ -104,6 +104,13 @@ char *hs_layout_put_time(char *p, uint64_t stamp, int seps, unsigned *usec);
 /* v as exactly w decimal digits at p (the caller keeps v < 10^w); returns
  * the end. */
 char *hs_layout_put_digits(char *p, unsigned v, int w);
+/* n decimal digits at s as a number, or -1 if any is not a digit. */
+int64_t hs_layout_digits(const char *s, size_t n);
+/* Seconds since the epoch of y-mo-d h:mi:s (UTC, years 0 to 9999, a leap
+ * second allowed) into *out: 0, or -1 (out untouched) when any field is
+ * out of range (a -1 from hs_layout_digits included). */
+int hs_layout_civil(int64_t y, int64_t mo, int64_t d, int64_t h, int64_t mi, int64_t s,
+                    int64_t *out);
 
 /* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar
  * (H. Hinnant's days_from_civil): pure arithmetic, no time zone, unlike
