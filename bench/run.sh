@@ -166,12 +166,16 @@ if [ -n "$REV" ]; then
         { cat "$T/rev-build.log" >&2; die "building $REV failed"; }
     PROG=$SRC/build
     INC=$SRC/lib
+    # handler_bench drives the library through its API, which changes
+    # with it: the revision's own bench/handler_bench.c.
+    HB_SRC=$SRC/bench/handler_bench.c
     PROG_DESC="git archive $REV = $commit, built with make all (in the temporary directory)"
 else
     for f in hookspool.fcgi hookspool libhookspool.a; do
         [ -e "$BUILD/$f" ] || die "build/$f is missing: run make first (make bench does)"
     done
     SRC=$ROOT
+    HB_SRC=$HERE/handler_bench.c
     PROG=$T/prog
     INC=$T/prog/include
     mkdir -p "$INC"
@@ -195,8 +199,10 @@ cc $CF -static -o "$BB/trivial_cgi_static" "$HERE/trivial_cgi.c"
 cc $CF -static -o "$BB/hmac_cgi_static" "$HERE/hmac_cgi.c" -lcrypto -lpthread -ldl \
     >"$T/hmac-cgi-build.log" 2>&1 || { cat "$T/hmac-cgi-build.log" >&2; die "bench/hmac_cgi.c did not build"; }
 cc $CF -o "$BB/fsync_rate" "$HERE/fsync_rate.c"
-cc $CF -std=c11 -D_GNU_SOURCE -I"$INC" -o "$BB/handler_bench" "$HERE/handler_bench.c" \
-    "$PROG/libhookspool.a" -lcrypto -lsqlite3
+# -lz: the library's archive reads (since issue 19); an older revision's
+# library does not need it, and linking it costs nothing there.
+cc $CF -std=c11 -D_GNU_SOURCE -I"$INC" -o "$BB/handler_bench" "$HB_SRC" \
+    "$PROG/libhookspool.a" -lcrypto -lsqlite3 -lz
 # The large-body floor (bench/json_floor.cc) needs g++ and simdjson; make
 # bench installs them, a plain bench/run.sh runs without it.
 FLOOR=
