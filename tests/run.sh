@@ -11,7 +11,7 @@
 #   hookspool.fcgi under valgrind memcheck; any error or leak is a failure.
 set -u
 cd "$(dirname "$0")/.." || exit 2
-total_p=0 total_f=0 out=$(mktemp) ; trap 'rm -f "$out"' EXIT
+total_p=0 total_f=0 out=$(mktemp) fails=$(mktemp) ; trap 'rm -f "$out" "$fails"' EXIT
 BUILD=${HOOKSPOOL_TEST_BUILD:-$PWD/build}
 export HOOKSPOOL_TEST_BUILD=$BUILD
 # The integration tests run the programs as the web server's user
@@ -26,7 +26,7 @@ if [ "$(id -u)" -eq 0 ] && id www-data >/dev/null 2>&1 &&
     # obj/: test_http reads the signing module's symbols from obj/sign.o.
     chmod 755 "$STAGE" && cp -p "$BUILD/hookspool.fcgi" "$BUILD/hookspool" "$STAGE/" &&
         cp -pR "$BUILD/obj" "$STAGE/obj" || exit 2
-    trap 'rm -f "$out"; rm -rf "$STAGE"' EXIT
+    trap 'rm -f "$out" "$fails"; rm -rf "$STAGE"' EXIT
     INT_BUILD=$STAGE
     echo "# the build is out of www-data's reach: the integration tests run a copy in $STAGE"
 fi
@@ -57,14 +57,16 @@ run_suite() {
     "$@" >"$out" 2>&1
     rc=$?
     cat "$out"
+    # Kept for the recap at the end: a CI log is often read from its tail.
+    grep -E '^(not ok|!!)' "$out" | sed "s/^/$name: /" >>"$fails"
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
     if [ -z "$line" ]; then
-        echo "!! $name printed no summary (exit $rc): counted as 1 failure"
+        echo "!! $name printed no summary (exit $rc): counted as 1 failure" | tee -a "$fails"
         total_f=$((total_f + 1)); return
     fi
     p=${line%% passed*}; f=${line#*, }; f=${f%% failed*}
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-        echo "!! $name exited $rc with no failure counted: counted as 1 failure"
+        echo "!! $name exited $rc with no failure counted: counted as 1 failure" | tee -a "$fails"
         f=1
     fi
     total_p=$((total_p + p)); total_f=$((total_f + f))
@@ -107,6 +109,10 @@ if [ "${VALGRIND:-}" = 1 ]; then
     else
         echo "$n processes, 0 errors, 0 leaks"; total_p=$((total_p + 1))
     fi
+fi
+if [ -s "$fails" ]; then
+    printf '== failures (repeated from above)\n'
+    cat "$fails"
 fi
 echo "$total_p passed, $total_f failed"
 [ "$total_f" -eq 0 ]
