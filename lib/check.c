@@ -14,7 +14,7 @@
 #include "store.h"
 
 /* Room for the description of a scheme in the OK line. */
-#define HS_CHECK_DESCRIBE_MAX 256
+#define HS_CHECK_DESCRIBE_MAX 512   /* the one-line sender description */
 
 /* One part of the spool, of type type, as spool_trust checks it: 1 when
  * a problem was printed, else 0 (also when it is missing). */

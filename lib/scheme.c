@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "form.h"
 #include "text.h"
 
 /* Pieces of the signed bytes, for the rows below. Designated, so the
@@ -186,17 +187,20 @@ static const hs_scheme g_rows[] = {
     },
     /* Mailgun: no header; the body's signature object holds timestamp,
      * token and the hex HMAC of timestamp + token. The token is unique
-     * per delivery: Mailgun says to refuse one seen before. */
+     * per delivery: Mailgun says to refuse one seen before. Its older
+     * form format sends the three as top-level form fields; the dedup
+     * key names both places (one is null in each format). */
     [HS_SCHEME_MAILGUN] = {
         .kind = HS_SCHEME_MAILGUN, .form = "mailgun",
         .mac = HS_MAC_HMAC, .alg = HS_ALG_SHA256, .enc = HS_ENC_HEX,
         .sig_json = "/signature/signature", .layout = HS_LAYOUT_PLAIN,
         .ts_json = "/signature/timestamp", .id_json = "/signature/token",
+        .sig_form = "/signature", .ts_form = "/timestamp", .id_form = "/token",
         .parts = { TS, ID },
         .body_unsigned = 1,
         .envelope = "{\"signature\":{\"timestamp\":\"%T\",\"token\":\"%I\","
                     "\"signature\":\"%S\"},\"event-data\":%B}",
-        .key = HS_KEY_TEXT, .dedup = "json:/signature/token", .keep = "",
+        .key = HS_KEY_TEXT, .dedup = "json:/signature/token,/token", .keep = "",
     },
     /* Meta (Facebook, Instagram, WhatsApp): GitHub's signature header;
      * no delivery id. */
@@ -1044,6 +1048,10 @@ char *hs_scheme_describe(const hs_scheme *sc, long long tolerance, char *out, si
             ? "RFC 3339" : "seconds", tolerance);
     if (sc->body_unsigned)
         add(out, n, &used, " (the sender's signature does not cover the body)");
+    if (sc->sig_form != NULL)
+        add(out, n, &used, "; a form body (%s) carries them as the JSON Pointers %s, "
+            "%s, %s into its fields", HS_FORM_CONTENT_TYPE, sc->sig_form,
+            sc->ts_form ? sc->ts_form : "-", sc->id_form ? sc->id_form : "-");
     if (sc->mac != HS_MAC_PUBKEY && sc->pk_alg != HS_PK_NONE && sc->pk_key != NULL)
         add(out, n, &used, "; or %s,<%s signature> checked with HOOKSPOOL_PUBLIC_KEY",
             sc->pk_key, pk_name(sc->pk_alg));

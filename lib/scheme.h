@@ -156,6 +156,11 @@ typedef struct hs_scheme {
     const char    *sig_json;  /* no signature header: the JSON Pointer to
                                * the signature in the body (PLAIN), or to
                                * the array of EACH */
+    const char    *sig_form;  /* a row that reads JSON and also takes a form
+                               * body (Mailgun's form format): the JSON
+                               * Pointers to the signature, timestamp and */
+    const char    *ts_form;   /* id among its fields, as hs_form_json */
+    const char    *id_form;   /* writes them; NULL: JSON bodies only */
     int            body_unsigned;  /* the sender's MAC does not cover the
                                * body (Mercado Pago, Mailgun): said by
                                * check and the README; every other HMAC

@@ -51,7 +51,10 @@ typedef struct sig_req {
     size_t         token_len;
     const char    *id;                            /* the id, as sent */
     size_t         id_len;
-    hs_buf         json;          /* the body minified, for a row that reads JSON */
+    hs_buf         json;          /* the body minified, for a row that reads JSON,
+                                   * or a form body's fields as JSON */
+    int            from_form;     /* json holds a form's fields: the row's
+                                   * *_form pointers apply */
     const char    *each[HS_SIG_MAX_EACH];         /* HS_LAYOUT_EACH tokens */
     size_t         each_len[HS_SIG_MAX_EACH];
     size_t         neach;
@@ -578,6 +581,32 @@ static int query_token(const hs_sig_input *in, const char *name, sig_req *rq,
 }
 
 /*
+ * A body that is not JSON, for a row that reads its proof from the body:
+ * when the row also takes a form (sig_form) and the request says it is
+ * one (Content-Type), its fields as JSON into rq->json, and HS_SIG_OK.
+ * Otherwise HS_SIG_MISSING (no proof where the row looks), or BAD out of
+ * memory. Like the JSON parse, this runs before the sender is known,
+ * bounded by the body's size and HS_FORM_MAX_FIELDS.
+ */
+static hs_sig_result form_fields(const hs_scheme *sc, const hs_sig_input *in, sig_req *rq)
+{
+    hs_form f = HS_FORM_INIT;
+    int bad;
+
+    if (sc->sig_form == NULL || !hs_form_content_type(in->hdr(in->arg, "Content-Type")) ||
+        hs_form_parse(in->body, in->len, &f) != HS_FORM_OK)
+        return HS_SIG_MISSING;
+    bad = hs_form_json(&f, &rq->json) != 0;
+    hs_form_free(&f);
+    if (bad) {
+        hs_buf_free(&rq->json);
+        return HS_SIG_BAD;
+    }
+    rq->from_form = 1;
+    return HS_SIG_OK;
+}
+
+/*
  * Read what scheme sc needs from the request into rq. Returns HS_SIG_OK
  * when it is present and well formed, else MISSING (any absent) or BAD
  * as sig.h defines.
@@ -613,15 +642,19 @@ static hs_sig_result parse_request(const hs_scheme *sc, const hs_sig_input *in,
             return HS_SIG_BAD;
         if (jr != HS_JSON_OK) {
             hs_buf_free(&rq->json);
-            return HS_SIG_MISSING;
+            if ((r = form_fields(sc, in, rq)) != HS_SIG_OK)
+                return r;
         }
     }
     if (sc->layout == HS_LAYOUT_EACH)
         return parse_each(sc, rq);
-    st[0] = row_value(sc, in, rq, sc->id_header, sc->id_json, &rq->id, &rq->id_len);
-    st[1] = row_value(sc, in, rq, hs_scheme_ts_header(sc), sc->ts_json, &tsv, &tslen);
+    st[0] = row_value(sc, in, rq, sc->id_header, rq->from_form ? sc->id_form : sc->id_json,
+                      &rq->id, &rq->id_len);
+    st[1] = row_value(sc, in, rq, hs_scheme_ts_header(sc),
+                      rq->from_form ? sc->ts_form : sc->ts_json, &tsv, &tslen);
     st[2] = sc->query && name != NULL ? query_token(in, name, rq, &v, &vlen)
-            : row_value(sc, in, rq, name, name ? NULL : sc->sig_json, &v, &vlen);
+            : row_value(sc, in, rq, name,
+                        name ? NULL : rq->from_form ? sc->sig_form : sc->sig_json, &v, &vlen);
     for (i = 0; i < 3; i++) {
         missing |= st[i] == HDR_ABSENT;
         bad |= st[i] == HDR_BAD;

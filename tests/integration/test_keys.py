@@ -33,6 +33,7 @@ TWILIO_TOKEN = "twilio-auth-token-12345678"
 SQUARE_KEY = "square-signature-key-abcdef12"
 SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 GITHUB_SECRET = "github-form-secret-0123456"
+MAILGUN_KEY = "key-mailgun-form-signing-5d4c3b2a"
 WHSEC = "whsec_" + base64.b64encode(b"standard-webhooks-secret-32bytes").decode()
 PUBLIC = "https://hooks.example.test"
 STATUS_TOKEN = "st-" + os.urandom(12).hex()
@@ -137,6 +138,7 @@ def routes_for(tmp):
         "slack-form": {"HOOKSPOOL_SCHEME": "slack", "HOOKSPOOL_SECRET": SLACK_SECRET},
         "github-form": {"HOOKSPOOL_SCHEME": "github", "HOOKSPOOL_SECRET": GITHUB_SECRET,
                         "HOOKSPOOL_FORM_JSON": "payload"},
+        "mailgun-form": {"HOOKSPOOL_SCHEME": "mailgun", "HOOKSPOOL_SECRET": MAILGUN_KEY},
     }
     for name, env in cfg.items():
         spools[name] = tmp.join("spool-" + name)
@@ -416,6 +418,57 @@ def section_forms(T, srv, spools):
             "a JSON body sent as a form is stored as JSON, the line unchanged", (st, rb, got[-1:]))
 
 
+def mailgun_form(fields, t, token=None, sig=None):
+    """Mailgun's legacy (form) webhook: the event's fields, then timestamp,
+    token and the hex HMAC-SHA256 of timestamp + token under the signing
+    key, all top-level form fields (Mailgun's "Securing webhooks")."""
+    ts = str(int(t))
+    token = token or os.urandom(25).hex()
+    if sig is None:
+        sig = hmac.new(MAILGUN_KEY.encode(), (ts + token).encode(), hashlib.sha256).hexdigest()
+    body = urllib.parse.urlencode(list(fields) + [("timestamp", ts), ("token", token),
+                                                  ("signature", sig)]).encode()
+    return {"Content-Type": "application/x-www-form-urlencoded"}, body, token, sig
+
+
+def section_mailgun_form(T, srv, spools):
+    T.section("mailgun's form format: timestamp, token and signature as top-level fields")
+    now = time.time()
+    sp = spools["mailgun-form"]
+    fields = [("event", "delivered"), ("recipient", "alice@example.com"), ("domain", "mg.example.com"),
+              ("message-headers", '[["Subject", "caf\u00e9 500.00"]]'), ("Message-Id", "<20261204.1@mg>")]
+    h, b, token, sig = mailgun_form(fields, now)
+    st, _, rb = post(srv, "mailgun-form", h, b)
+    got = lines(sp)
+    T.check(st == 200 and len(got) == 1, "mailgun form -> 200, one line", (st, rb))
+    if got:
+        ev = got[-1]["event"]
+        T.check(got[-1].get("body") == "form" and ev.get("event") == "delivered" and
+                ev.get("token") == token and ev.get("signature") == sig and
+                ev.get("message-headers") == '[["Subject", "caf\u00e9 500.00"]]' and
+                list(ev) == [n for n, _ in fields] + ["timestamp", "token", "signature"],
+                "mailgun form: every field in order, stored as a form", got[-1])
+    st, _, rb = post(srv, "mailgun-form", h, b)
+    T.check(st == 200 and len(lines(sp)) == 1, "mailgun form: the same token again -> 200, "
+            "not stored twice (dedup on the token)", (st, rb, len(lines(sp))))
+    h2, b2, _, _ = mailgun_form(fields, now, token=token[:-1] + ("0" if token[-1] != "0" else "1"), sig=sig)
+    st, _, rb = post(srv, "mailgun-form", h2, b2)
+    T.check(st == 401, "mailgun form: a changed token -> 401", (st, rb))
+    h2, b2, _, _ = mailgun_form(fields, now, sig="0" * 64)
+    st, _, rb = post(srv, "mailgun-form", h2, b2)
+    T.check(st == 401, "mailgun form: a wrong signature -> 401", (st, rb))
+    h2, b2, _, _ = mailgun_form(fields, now - 3600)
+    st, _, rb = post(srv, "mailgun-form", h2, b2)
+    T.check(st == 401 and b"expired_timestamp" in rb, "mailgun form: a stale timestamp -> 401", (st, rb))
+    h2, b2, _, s2 = mailgun_form(fields, now)
+    st, _, rb = post(srv, "mailgun-form", h2, b2 + b"&signature=" + s2.encode())
+    T.check(st == 401, "mailgun form: the signature field twice -> 401", (st, rb))
+    h2, b2, _, _ = mailgun_form(fields, now)
+    st, _, rb = post(srv, "mailgun-form", {"Content-Type": "text/plain"}, b2)
+    T.check(st == 401, "mailgun form: a form body not sent as a form -> 401", (st, rb))
+    T.check(len(lines(sp)) == 1, "mailgun form: nothing refused was stored", len(lines(sp)))
+
+
 def section_check(T, tmp):
     T.section("hookspool check: public keys and the public URL")
     spool = tmp.join("check-spool")
@@ -474,6 +527,7 @@ def main(T):
     section_keys(T, srv, spools)
     section_url(T, srv, spools)
     section_forms(T, srv, spools)
+    section_mailgun_form(T, srv, spools)
     srv.stop()
 
 

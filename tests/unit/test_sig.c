@@ -1783,6 +1783,57 @@ static void test_row_example(void)
     }
 }
 
+/*
+ * Mailgun's form format: timestamp, token and signature as top-level
+ * fields of a form body. The signature was computed with Python's hmac
+ * (hex HMAC-SHA256 of timestamp + token), not with lib/.
+ */
+#define MG_KEY   "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"
+#define MG_TS    "1764806400"
+#define MG_TOKEN "a8ce0edb2dd8301dee6c2405235584e45aa91d1e9f979f3de0"
+#define MG_SIG   "a66b7e5e57bf4b893cf86a55dd0aecee995deac6a15ec46d47269a81fbc88368"
+#define MG_FORM(ts, token, sig) "event=delivered&recipient=alice%40example.com&timestamp=" ts \
+    "&token=" token "&signature=" sig "&message-headers=%5B%5D"
+
+static void test_mailgun_form(void)
+{
+    hs_scheme row;
+    hs_secret s;
+    hdrs h;
+    long long now = 1764806400LL + 10;
+
+    CHECK(hs_scheme_parse("mailgun", 7, &row) == 0);
+    s = secret(&row, MG_KEY);
+    hclear(&h);
+    hset(&h, "Content-Type", "application/x-www-form-urlencoded; charset=utf-8");
+    CHECK(verify1(&row, &s, &h, MG_FORM(MG_TS, MG_TOKEN, MG_SIG), now) == HS_SIG_OK);
+    /* The signed token, the timestamp and the signature each changed. */
+    CHECK(verify1(&row, &s, &h, MG_FORM(MG_TS, "b8ce0edb2dd8301dee6c2405235584e45aa91d1e9f979f3de0",
+                                        MG_SIG), now) == HS_SIG_BAD);
+    CHECK(verify1(&row, &s, &h, MG_FORM("1764806401", MG_TOKEN, MG_SIG), now) == HS_SIG_BAD);
+    CHECK(verify1(&row, &s, &h, MG_FORM(MG_TS, MG_TOKEN,
+              "a66b7e5e57bf4b893cf86a55dd0aecee995deac6a15ec46d47269a81fbc88369"), now) == HS_SIG_BAD);
+    CHECK(verify1(&row, &s, &h, MG_FORM(MG_TS, MG_TOKEN, MG_SIG), now + 3600) == HS_SIG_EXPIRED);
+    /* A field twice is an array, not the string the row reads: no
+     * signature where it looks, as for the JSON format. */
+    CHECK(verify1(&row, &s, &h, MG_FORM(MG_TS, MG_TOKEN, MG_SIG) "&signature=" MG_SIG, now) ==
+          HS_SIG_MISSING);
+    /* Without a form Content-Type the body is not read as one. */
+    hclear(&h);
+    CHECK(verify1(&row, &s, &h, MG_FORM(MG_TS, MG_TOKEN, MG_SIG), now) == HS_SIG_MISSING);
+    hset(&h, "Content-Type", "text/plain");
+    CHECK(verify1(&row, &s, &h, MG_FORM(MG_TS, MG_TOKEN, MG_SIG), now) == HS_SIG_MISSING);
+    /* A bad escape is no form: missing. The JSON format is unchanged. */
+    hset(&h, "Content-Type", "application/x-www-form-urlencoded");
+    CHECK(verify1(&row, &s, &h, MG_FORM(MG_TS, MG_TOKEN, MG_SIG) "&x=%ZZ", now) == HS_SIG_MISSING);
+    CHECK(verify1(&row, &s, &h, "{\"signature\":{\"timestamp\":\"" MG_TS "\",\"token\":\""
+                  MG_TOKEN "\",\"signature\":\"" MG_SIG "\"},\"event-data\":{}}", now) ==
+          HS_SIG_OK);
+    /* Another row that reads JSON takes no form. */
+    CHECK(hs_scheme_parse("graph", 5, &row) == 0);
+    CHECK(verify1(&row, &s, &h, "value=x&clientState=" MG_KEY, now) == HS_SIG_MISSING);
+}
+
 /* Twitch's RFC 3339 timestamps (nanoseconds, offsets) and what is not one. */
 static void test_rfc3339(void)
 {
@@ -2215,6 +2266,7 @@ int main(void)
     test_defaults();
     test_table();
     test_row_example();
+    test_mailgun_form();
     test_rfc3339();
     test_template_parse();
     test_template_senders();
