@@ -58,7 +58,7 @@ run_suite() {
     rc=$?
     cat "$out"
     # Kept for the recap at the end: a CI log is often read from its tail.
-    grep -E '^(not ok|!!)' "$out" | sed "s/^/$name: /" >>"$fails"
+    grep -E '^(not ok|FAIL|!!)' "$out" | sed "s/^/$name: /" >>"$fails"
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
     if [ -z "$line" ]; then
         echo "!! $name printed no summary (exit $rc): counted as 1 failure" | tee -a "$fails"

@@ -56,10 +56,19 @@ def main(T):
     T.mount_tmpfs(uploads, size="256m")
     port = hs.free_port()
     env = dict(os.environ, HOOKSPOOL_DEMO_DIR=var)
-    # A user's `make run`, not a sub-make of `make test SANITIZE=1`.
-    for k in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"):
+    # A user's `make run`, not a sub-make of `make test SANITIZE=1` (make
+    # passes its command line's variables on in the environment too).
+    for k in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "SANITIZE", "VALGRIND"):
         env.pop(k, None)
-    before = set(os.listdir(os.path.join(hs.ROOT, "build")))
+    build = os.path.join(hs.ROOT, "build")
+    if not os.path.isdir(build):
+        # `make test SANITIZE=1` in a fresh clone builds build-san/ only:
+        # build what `make run` would, first, so that what it writes
+        # under build/ besides the build can be seen.
+        r = subprocess.run(["make", "-s"], cwd=hs.ROOT, env=env, capture_output=True,
+                           timeout=900)
+        T.check(r.returncode == 0, "make builds build/ (a clone with none)", r.stderr[-500:])
+    before = set(os.listdir(build)) if os.path.isdir(build) else set()
     proc = subprocess.Popen(["make", "-s", "run", "PORT=%d" % port], cwd=hs.ROOT, env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
@@ -127,7 +136,7 @@ def main(T):
         text = open(conf).read() if os.path.exists(conf) else ""
         T.check("HOOKSPOOL_SECRET" in text and "HOOKSPOOL_SPOOL" in text,
                 "the settings are in the lighttpd configuration it wrote")
-        after = set(os.listdir(os.path.join(hs.ROOT, "build")))
+        after = set(os.listdir(build))
         T.check("hookspool.conf" not in after and after <= before | {"bench"},
                 "nothing written under build/ (no hookspool.conf)", sorted(after - before))
         # Ctrl-C: SIGINT to the whole foreground process group.
