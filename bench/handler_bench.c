@@ -27,8 +27,8 @@
  *
  *   handler_bench append SPOOL TEMPLATE N PREFIX
  *       Time N appends of distinct events (resourceId PREFIX + digits) with
- *       dedup on (Caliza's default key) and HOOKSPOOL_FSYNC=never (or
- *       $BENCH_FSYNC) after 100 untimed ones. Prints "append ..." with
+ *       dedup on (Caliza's default key, or HOOKSPOOL_DEDUP=$BENCH_DEDUP) and
+ *       HOOKSPOOL_FSYNC=never (or $BENCH_FSYNC) after 100 untimed ones. Prints "append ..." with
  *       the mean, p50, p99 and max microseconds per append.
  *
  * TEMPLATE is a body from bench/bodies.py: its resourceId is the 24-byte
@@ -194,6 +194,7 @@ static int run1(hs_ctx *ctx, params *ps, const char *body, size_t blen, hs_respo
     hs_response_free(resp);
     hs_response_init(resp);
     hs_handle(ctx, cfg, err, &req, resp);
+    hs_ctx_idle(ctx);   /* after the answer, as the FastCGI loop does */
     return resp->status;
 }
 
@@ -570,6 +571,7 @@ static int cmd_append(const char *spool, const char *tmplfile, long n, const cha
     size_t tlen;
     char *tmpl = slurp(tmplfile, &tlen);
     const char *fsync = getenv("BENCH_FSYNC") ? getenv("BENCH_FSYNC") : "never";
+    const char *dedup = getenv("BENCH_DEDUP");   /* NULL: the scheme's default */
     long total = n + WARMUP, i, bad = 0, dup = 0;
     char **bodies = calloc((size_t)total, sizeof(char *)), **sigs = calloc((size_t)total, sizeof(char *));
     double *lat = calloc((size_t)n, sizeof(double)), sum = 0, c0 = 0, c1, w0 = 0, w1;
@@ -591,7 +593,7 @@ static int cmd_append(const char *spool, const char *tmplfile, long n, const cha
         double t;
         int st;
         if (i == WARMUP) { c0 = cpu_s(); w0 = mono(); }
-        post_params(&ps, spool, tlen, sigs[i], fsync, NULL);
+        post_params(&ps, spool, tlen, sigs[i], fsync, dedup);
         t = mono();
         st = run1(ctx, &ps, bodies[i], tlen, &resp);
         t = mono() - t;

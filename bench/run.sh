@@ -33,7 +33,9 @@
 #      1 KiB, 64 KiB and 1 MiB bodies, against `openssl speed -evp sha256`.
 #   6. The cost of one append with dedup on against a spool holding
 #      BENCH_FILL lines and keys, against an empty spool.
-#   7. Where an fsync=never FastCGI run's CPU goes (perf, when it works).
+#   7. Where the server CPU of FastCGI runs goes, fsync=never, fsync=always
+#      and the default: schedstat per request, perf (when it works).
+#   8. System calls per request (strace), five configurations.
 #   9. The status with 0 and with BENCH_STATUS_SEGMENTS segments waiting in
 #      ready/: GET latency (FastCGI, and plain CGI, a process per request),
 #      POST latency alone and under a flood of GETs (bench/get.lua,
@@ -55,6 +57,7 @@
 #   BENCH_STATUS_SEGMENTS=50000  segments in ready/ for the status measurement
 #   BENCH_ONLY=status      only the status measurement (9), then the report
 #   BENCH_ONLY=fcgi        only the FastCGI rows (1) and the disk's flush rate, then the report
+#   BENCH_ONLY=prof        only the profiles (7: schedstat and perf; 8: strace), then the report
 #   BENCH_WAIT_QUIET=0     wait up to this many seconds for other processes
 #                          to stop using the CPU before starting
 #   BENCH_OUT=bench/last-run.md
@@ -116,7 +119,7 @@ for v in SECS REPS PROCS CONNS THREADS WARMUP CGI_SECS POOL_N MEM_EARLY MEM_LATE
 done
 [ "$CONNS" -ge "$THREADS" ] || die "BENCH_CONNS must be at least BENCH_THREADS"
 [ "$MEM_LATE" -gt "$MEM_EARLY" ] || die "BENCH_MEM_LATE must be more than BENCH_MEM_EARLY"
-case $ONLY in ''|status|fcgi) ;; *) die "BENCH_ONLY must be empty, status or fcgi, not '$ONLY'" ;; esac
+case $ONLY in ''|status|fcgi|prof) ;; *) die "BENCH_ONLY must be empty, status, fcgi or prof, not '$ONLY'" ;; esac
 
 # ------------------------------------------------------------ tools, builds
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 is missing: apt-get install -y $2"; }
@@ -614,6 +617,7 @@ PY
 if [ "$ONLY" = status ]; then
     status_bench
 else
+if [ "$ONLY" != prof ]; then
 # ------------------------------------------------------------ 1. FastCGI
 say "disk flush rate before the FastCGI series ($FSECS s)"
 fsync_rate before
@@ -640,60 +644,118 @@ done
 
 say "disk flush rate after the FastCGI series"
 fsync_rate after
+fi   # BENCH_ONLY=prof (section 1)
 if [ "$ONLY" != fcgi ]; then
 
 # ------------------------------------------------------------ 7. perf
+# Where the server CPU goes, for fsync=never and fsync=always without
+# dedup and for the default (fsync=always, dedup on): the difference
+# between them is what issue 18 asks about. For each: scheduler figures
+# per request from /proc/PID/task/*/schedstat (CPU time, time waiting for
+# a CPU, and times put on a CPU, i.e. wake-ups) over one wrk run, then a
+# perf profile of a second run on the same server (other events, so
+# dedup sees no duplicates).
+PROF_CFGS="hs_never hs_always hs_default"
 perf_ok=0
 if [ "$PERF" != 0 ] && command -v perf >/dev/null 2>&1 &&
    perf record -e cpu-clock -o "$T/perf-probe.data" -- true >/dev/null 2>&1; then
     perf_ok=1
 fi
 [ "$PERF" = 1 ] && [ "$perf_ok" = 0 ] && die "BENCH_PERF=1 but perf record does not work here"
-if [ "$perf_ok" = 1 ]; then
-    say "perf: where a fsync=never run's server CPU goes ($PSECS s)"
-    dir=$T/perf
+# The sum of fields 1-3 of the schedstat of every thread of the given
+# processes: "run_ns wait_ns slices".
+schedstat_sum() {
+    local p f a b c ra=0 rb=0 rc=0
+    for p in "$@"; do
+        for f in /proc/"$p"/task/*/schedstat; do
+            { read -r a b c <"$f"; } 2>/dev/null || continue
+            ra=$((ra + a)) rb=$((rb + b)) rc=$((rc + c))
+        done
+    done
+    echo "$ra $rb $rc"
+}
+cfg_name() {
+    case $1 in
+    hs_never) echo "hookspool.fcgi, fsync=never, dedup off" ;;
+    hs_always) echo "hookspool.fcgi, fsync=always, dedup off" ;;
+    hs_dedup) echo "hookspool.fcgi, fsync=never, dedup on" ;;
+    hs_default) echo "hookspool.fcgi, fsync=always, dedup on (the default)" ;;
+    null) echo "(b) null FastCGI responder" ;;
+    *) echo "$1" ;;
+    esac
+}
+: >"$T/perf.txt"
+for cfg in $PROF_CFGS; do
+    say "schedstat and perf: where a $cfg run's server CPU goes ($PSECS s each)"
+    dir=$T/perf-$cfg
     mkdir -p "$dir"
     port=$(free_port)
-    write_fcgi_conf hs_never "$dir" "$port" >"$dir/lighttpd.conf"
+    write_fcgi_conf "$cfg" "$dir" "$port" >"$dir/lighttpd.conf"
     start_server "$dir/lighttpd.conf" "$port" "$PROCS"
     pids="$SERVER_PID $(kids)"
     run_wrk "$dir/warmup.txt" "http://127.0.0.1:$port/hook" "$WARMUP" "$WPOOL"
-    BENCH_THREADS=$THREADS BENCH_TEMPLATE=$TPL BENCH_POOL=$POOL BENCH_POOL_SKIP=0 \
-        timeout $(( 2 * PSECS + 60 )) wrk -t"$THREADS" -c"$CONNS" -d$(( 2 * PSECS + 2 ))s --timeout 10s \
-        -s "$HERE/post.lua" "http://127.0.0.1:$port/hook" >"$dir/wrk.txt" 2>&1 &
-    wrk_pid=$!
-    sleep 1
-    perf record -q -e cpu-clock -F 1999 -p "$(echo $pids | tr ' ' ',')" -o "$dir/perf.data" \
-        -- sleep "$PSECS" >/dev/null 2>&1 || true
-    perf stat -e task-clock,context-switches,cpu-migrations,page-faults -p "$(echo $(kids) | tr ' ' ',')" \
-        -o "$dir/perf-stat.txt" -- sleep "$PSECS" >/dev/null 2>&1 || true
-    wait "$wrk_pid" || true
-    stop_server
+    # shellcheck disable=SC2086
+    s0=$(schedstat_sum $(kids))
+    run_wrk "$dir/sched.txt" "http://127.0.0.1:$port/hook" "$PSECS" "$POOL" 0
+    # shellcheck disable=SC2086
+    s1=$(schedstat_sum $(kids))
+    reqs=$(grep -o 'BENCH requests=[0-9]*' "$dir/sched.txt" | head -1 | cut -d= -f2)
     {
-        echo "# perf record -e cpu-clock on lighttpd and its $PROCS hookspool.fcgi processes, fsync=never, dedup off"
-        echo "## by process and object (% of all samples)"
-        perf report -i "$dir/perf.data" --stdio --no-children --sort comm,dso 2>/dev/null |
-            grep -v '^#' | grep -v '^$' | head -25
-        echo "## hookspool.fcgi by symbol (% of its own samples)"
-        perf report -i "$dir/perf.data" --stdio --no-children --percentage relative --comms hookspool.fcgi --sort dso,sym 2>/dev/null |
-            grep -v '^#' | grep -v '^$' | head -40
-        echo "## lighttpd by symbol (% of its own samples)"
-        perf report -i "$dir/perf.data" --stdio --no-children --percentage relative --comms lighttpd --sort dso,sym 2>/dev/null |
-            grep -v '^#' | grep -v '^$' | head -15
-        echo "## perf stat of the hookspool.fcgi processes ($PSECS s, while $(grep -o 'Requests/sec: *[0-9.]*' "$dir/wrk.txt" | tr -s ' ') over the whole wrk run)"
-        grep -E 'task-clock|context-switches|migrations|page-faults|seconds time' "$dir/perf-stat.txt" | sed 's/^ *//'
-    } >"$T/perf.txt" 2>&1 || true   # head closes its pipes early
-    rec "perf file=$T/perf.txt"
+        echo "# $(cfg_name "$cfg")"
+        python3 - "$s0" "$s1" "${reqs:-0}" <<'PY'
+import sys
+a, b, n = [int(x) for x in sys.argv[1].split()], [int(x) for x in sys.argv[2].split()], int(sys.argv[3])
+if n <= 0:
+    print("schedstat: no requests counted")
+else:
+    print("schedstat of the hookspool.fcgi threads over %d requests: on CPU %.1f µs/req, "
+          "waiting for a CPU %.1f µs/req, %.2f times put on a CPU (wake-ups) per request"
+          % (n, (b[0] - a[0]) / 1e3 / n, (b[1] - a[1]) / 1e3 / n, (b[2] - a[2]) / n))
+PY
+    } >>"$T/perf.txt"
+    if [ "$perf_ok" = 1 ]; then
+        BENCH_THREADS=$THREADS BENCH_TEMPLATE=$TPL BENCH_POOL=$POOL BENCH_POOL_SKIP=150000 \
+            timeout $(( 2 * PSECS + 60 )) wrk -t"$THREADS" -c"$CONNS" -d$(( 2 * PSECS + 2 ))s --timeout 10s \
+            -s "$HERE/post.lua" "http://127.0.0.1:$port/hook" >"$dir/wrk.txt" 2>&1 &
+        wrk_pid=$!
+        sleep 1
+        perf record -q -e cpu-clock -F 1999 -g -p "$(echo $pids | tr ' ' ',')" -o "$dir/perf.data" \
+            -- sleep "$PSECS" >/dev/null 2>&1 || true
+        perf stat -e task-clock,context-switches,cpu-migrations,page-faults -p "$(echo $(kids) | tr ' ' ',')" \
+            -o "$dir/perf-stat.txt" -- sleep "$PSECS" >/dev/null 2>&1 || true
+        wait "$wrk_pid" || true
+        {
+            echo "perf record -e cpu-clock on lighttpd and its $PROCS hookspool.fcgi processes"
+            echo "## by process and object (% of all samples)"
+            perf report -i "$dir/perf.data" --stdio --no-children --sort comm,dso -g none 2>/dev/null |
+                grep -v '^#' | grep -v '^$' | head -25
+            echo "## hookspool.fcgi by symbol (% of its own samples)"
+            perf report -i "$dir/perf.data" --stdio --no-children --percentage relative --comms hookspool.fcgi \
+                --sort dso,sym -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -40
+            echo "## hookspool.fcgi, inclusive (children) by symbol: the calls under which its time is spent"
+            perf report -i "$dir/perf.data" --stdio --children --percentage relative --comms hookspool.fcgi \
+                --sort sym -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60
+            echo "## lighttpd by symbol (% of its own samples)"
+            perf report -i "$dir/perf.data" --stdio --no-children --percentage relative --comms lighttpd \
+                --sort dso,sym -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -15
+            echo "## perf stat of the hookspool.fcgi processes ($PSECS s, while $(grep -o 'Requests/sec: *[0-9.]*' "$dir/wrk.txt" | tr -s ' ') over the whole wrk run)"
+            grep -E 'task-clock|context-switches|migrations|page-faults|seconds time' "$dir/perf-stat.txt" | sed 's/^ *//'
+            echo
+        } >>"$T/perf.txt" 2>&1 || true   # head closes its pipes early
+    fi
+    stop_server
     clean_run "$dir"
-fi
+done
+rec "perf file=$T/perf.txt"
 
 # ------------------------------------------------------- 8. system calls
-# Why hookspool cannot reach the null responder's req/s: the system calls
-# each request makes, counted by strace -c on the FastCGI processes during
-# a short wrk run (strace slows the run; the counts per request hold).
+# The system calls each request makes, counted by strace -c on the
+# FastCGI processes during a short wrk run (strace slows the run; the
+# counts per request hold): fdatasync per request is the group commit's
+# flushes, futex the wake-ups between threads.
 if command -v strace >/dev/null 2>&1; then
-    say "strace: system calls per request, hookspool (fsync=never, dedup off) and the null responder"
-    for cfg in hs_never null; do
+    for cfg in hs_never hs_always hs_dedup hs_default null; do
+        say "strace: system calls per request, $cfg"
         dir=$T/strace-$cfg
         mkdir -p "$dir"
         port=$(free_port)
@@ -706,15 +768,15 @@ if command -v strace >/dev/null 2>&1; then
             spids="$spids $!"
         done
         sleep 1
-        run_wrk "$dir/wrk.txt" "http://127.0.0.1:$port/hook" 3 "$WPOOL" 0
+        run_wrk "$dir/wrk.txt" "http://127.0.0.1:$port/hook" 3 "$POOL" 0
         sleep 0.5
         for p in $spids; do kill -INT "$p" 2>/dev/null || true; done
         for p in $spids; do wait "$p" 2>/dev/null || true; done
         stop_server
         reqs=$(grep -o 'BENCH requests=[0-9]*' "$dir/wrk.txt" | head -1 | cut -d= -f2)
-        python3 - "$cfg" "${reqs:-0}" "$dir"/strace.* >>"$T/strace.txt" <<'PY'
+        python3 - "$(cfg_name "$cfg")" "${reqs:-0}" "$dir"/strace.* >>"$T/strace.txt" <<'PY'
 import sys, collections
-cfg, reqs, files = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+name, reqs, files = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 calls = collections.Counter()
 for f in files:
     for line in open(f):
@@ -725,7 +787,6 @@ for f in files:
             except ValueError:
                 pass
 # futex, accept and poll are where idle threads wait: counted, and shown
-name = {"hs_never": "hookspool.fcgi, fsync=never, dedup off", "null": "(b) null FastCGI responder"}[cfg]
 if reqs <= 0:
     print("%s: no requests counted" % name)
 else:
@@ -740,6 +801,7 @@ PY
 else
     say "strace missing: no system-call counts (apt-get install strace)"
 fi
+if [ "$ONLY" != prof ]; then
 
 # ------------------------------------------------------------ 3. CGI
 CGI_CFGS="hs_cgi_dyn hs_cgi_static triv_dyn triv_static hmac_static"
@@ -854,6 +916,7 @@ done
 clean_run "$full"
 
 status_bench
+fi   # BENCH_ONLY=prof
 fi   # BENCH_ONLY=fcgi
 fi
 
