@@ -107,6 +107,7 @@ struct hs_store {
     sqlite3      *db;
     sqlite3_stmt *q[Q_MAX];
     int           wal_pages;   /* after our last commit (the WAL hook) */
+    int           ckpt_pages;  /* of them, checkpointed by our last checkpoint */
 };
 
 /* Replaces SQLite's automatic checkpoint (store.h, "Durability order"):
@@ -352,21 +353,31 @@ void hs_store_rollback(hs_store *st)
 
 int hs_store_in_tx(hs_store *st) { return !sqlite3_get_autocommit(st->db); }
 
-int hs_store_wal_pages(const hs_store *st) { return st->wal_pages; }
-
 int hs_store_checkpoint(hs_store *st)
 {
-    int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    int log = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
     /* Another connection is checkpointing: it does this one's work. */
     if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) return 0;
     if (rc != SQLITE_OK) return err_of_db(st->db, rc);
-    st->wal_pages = 0;
-    return 0;
+    st->wal_pages = log > 0 ? log : 0;
+    st->ckpt_pages = done > 0 ? done : 0;
+    return 1;
+}
+
+/* Pages committed since our last checkpoint. A WAL shorter than what
+ * that checkpoint copied has been restarted: all of it is new. While
+ * another connection reads, the WAL cannot restart and our commits
+ * append to it, so its length alone would make every commit "due". */
+static int pages_since_checkpoint(const hs_store *st)
+{
+    return st->wal_pages >= st->ckpt_pages ? st->wal_pages - st->ckpt_pages : st->wal_pages;
 }
 
 int hs_store_checkpoint_if_due(hs_store *st)
 {
-    if (st == NULL || hs_store_in_tx(st) || st->wal_pages < HS_STORE_WAL_PAGES) return 0;
+    if (st == NULL || hs_store_in_tx(st) || pages_since_checkpoint(st) < HS_STORE_WAL_PAGES)
+        return 0;
     return hs_store_checkpoint(st);
 }
 

@@ -54,19 +54,17 @@ void hs_store_rollback(hs_store *st);
  * read by the catch-up again, so the caller makes the store durable
  * (hs_store_sync) after flushing the segment and before sealing it.
  *
- * hs_store_wal_pages: the WAL's length in pages after this connection's
- *   last commit (0 after its checkpoint);
  * hs_store_checkpoint: a passive checkpoint (flushes the WAL, copies it
- *   into the database, flushes that); never inside a transaction; 0 when
- *   another connection is checkpointing;
- * hs_store_checkpoint_if_due: hs_store_checkpoint when the WAL holds
- *   HS_STORE_WAL_PAGES or more, else nothing (st NULL, or inside a
- *   transaction: nothing);
+ *   into the database, flushes that); never inside a transaction; 1 when
+ *   done, 0 when another connection is checkpointing, or a negative errno;
+ * hs_store_checkpoint_if_due: hs_store_checkpoint when the WAL has grown
+ *   by HS_STORE_WAL_PAGES pages or more since this connection's last
+ *   checkpoint, as its own commits saw it (a new connection counts the
+ *   WAL it finds), else 0 (st NULL, or inside a transaction: 0);
  * hs_store_sync: every commit so far made durable (an fsync of the
  *   WAL file: writes nothing, so it works on a full disk); never inside
  *   a transaction.
  */
-int  hs_store_wal_pages(const hs_store *st);
 int  hs_store_checkpoint(hs_store *st);
 int  hs_store_checkpoint_if_due(hs_store *st);
 int  hs_store_sync(hs_store *st);
