@@ -38,15 +38,21 @@ static const char *const sql[Q_MAX] = {
 };
 
 /* Per connection (one per FastCGI worker thread). Sizes chosen for
- * small hosts and for Private_Dirty under 2 MiB: a 64 KiB page cache,
+ * small hosts and for Private_Dirty under 2 MiB: HS_STORE_CACHE_KIB of page cache,
  * and a WAL checkpointed after HS_STORE_WAL_PAGES (by the caller, see
- * store.h: never by a commit itself) and truncated back to 64 KiB, so
- * the store stays small beside the segments on a tiny quota: deleting
- * sealed segments must give the space back for new events. */
+ * store.h: never by a commit itself). SQLite cuts a restarted WAL to
+ * journal_size_limit at the restart's first commit, under the spool
+ * lock; the limit is above what the checkpoint cadence lets the WAL
+ * grow to (32 pages are about 132 KB), so the file is reused in place
+ * rather than cut and grown again each time (an ftruncate that frees
+ * blocks took 230 ms on a filesystem mounted with discard), and only a
+ * WAL that grew past it, behind a long reader, is cut back. */
+#define HS_STR_(x) #x
+#define HS_STR(x)  HS_STR_(x)
 static const char settings[] =
     "PRAGMA synchronous=NORMAL;"
-    "PRAGMA journal_size_limit=65536;"
-    "PRAGMA cache_size=-64;";
+    "PRAGMA journal_size_limit=" HS_STR(HS_STORE_WAL_KEEP) ";"
+    "PRAGMA cache_size=-" HS_STR(HS_STORE_CACHE_KIB) ";";
 
 /* Written once, by create_store, into a store nobody else can see yet:
  * one transaction, so one synchronous commit. */

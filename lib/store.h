@@ -25,8 +25,9 @@
 #define HS_STORE_KEY_LEN    32        /* SHA-256 of the key */
 #define HS_STORE_SEG_MAX    128       /* a segment name */
 #define HS_STORE_BUSY_MS    10000     /* then -ETIMEDOUT */
-#define HS_STORE_CACHE_KIB  256       /* page cache per connection */
+#define HS_STORE_CACHE_KIB  64        /* page cache per connection */
 #define HS_STORE_WAL_PAGES  32        /* WAL pages that make a checkpoint due */
+#define HS_STORE_WAL_KEEP   1048576   /* WAL bytes kept when it restarts */
 
 typedef struct hs_store hs_store;
 

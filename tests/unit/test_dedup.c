@@ -281,6 +281,49 @@ static void test_checkpoint_cadence(void)
     hs_store_close(st);
 }
 
+/* The size of SPOOL/state.db-wal, or -1. */
+static long long wal_size(const char *spool)
+{
+    char path[256];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/%s-wal", spool, HS_STORE_FILE);
+    return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/*
+ * Issue 18, item 2: the first commit after a checkpoint restarts the WAL,
+ * and SQLite then cuts the file to journal_size_limit, inside that write
+ * transaction, under the spool lock. With a limit below what a
+ * checkpoint's worth of pages takes, every restart truncated the WAL and
+ * the next commits grew it again; on a filesystem mounted with discard
+ * one such ftruncate took 230 ms under strace (the default row's p99 was
+ * 110 ms against a p50 of 4.6 ms). A WAL of the checkpoint cadence's size
+ * is reused in place.
+ */
+static void test_wal_reused(void)
+{
+    char spool[128];
+    hs_store *st = NULL;
+    long long before, after;
+    int i, bad = 0;
+
+    snprintf(spool, sizeof(spool), "%s/walreuse", root);
+    CHECK(mkdir(spool, 0700) == 0);
+    CHECK(hs_store_open(spool, 077, 1, &st) == 0);
+    if (st == NULL) return;
+    for (i = 0; i < 2 * HS_STORE_WAL_PAGES; i++) bad += commit_key(st, i) != 0;
+    CHECK_MSG(bad == 0, "%d commits failed", bad);
+    CHECK(hs_store_checkpoint_if_due(st) == 1);
+    before = wal_size(spool);
+    CHECK_MSG(before > 2 * HS_STORE_WAL_PAGES * 4096LL, "the WAL holds the commits (%lld bytes)",
+              before);
+    CHECK(commit_key(st, 5000) == 0);          /* restarts the WAL */
+    after = wal_size(spool);
+    CHECK_MSG(after == before, "the WAL in place after its restart (%lld bytes, then %lld)",
+              before, after);
+    hs_store_close(st);
+}
+
 int main(void)
 {
     char cmd[128];
@@ -289,6 +332,7 @@ int main(void)
     test_lost_tail();
     test_old_store();
     test_checkpoint_cadence();
+    test_wal_reused();
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
     if (system(cmd) != 0) return 1;
     return T_END();
