@@ -303,16 +303,11 @@ static int open_once(const char *spool, mode_t umask, int create, hs_store **out
     if ((rc = set_wal(st->db)) != SQLITE_OK) goto fail;
     if ((rc = sqlite3_exec(st->db, settings, NULL, NULL, NULL)) != SQLITE_OK) goto fail;
     if ((rc = add_positions(st->db)) != SQLITE_OK) goto fail;
+    /* wal_pages stays 0 until this connection's first commit, whose
+     * hook says how many pages the WAL holds, so a one-request process
+     * (CGI) that writes checkpoints when the WAL is due. The WAL file's
+     * size says nothing: it is reused in place (HS_STORE_WAL_KEEP). */
     sqlite3_wal_hook(st->db, wal_hook, st);
-    /* A new connection has made no commit yet: start from the WAL's
-     * length on disk (about: pages of the default size with their frame
-     * headers), so a one-request process (CGI) checkpoints too. */
-    {
-        char wal[PATH_MAX + 8];
-        struct stat ws;
-        snprintf(wal, sizeof(wal), "%s-wal", path);
-        if (stat(wal, &ws) == 0) st->wal_pages = (int)(ws.st_size / (4096 + 24));
-    }
     for (i = 0; i < Q_MAX; i++) {
         rc = sqlite3_prepare_v3(st->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->q[i], NULL);
         if (rc != SQLITE_OK) goto fail;

@@ -60,8 +60,9 @@ void hs_store_rollback(hs_store *st);
  *   done, 0 when another connection is checkpointing, or a negative errno;
  * hs_store_checkpoint_if_due: hs_store_checkpoint when the WAL has grown
  *   by HS_STORE_WAL_PAGES pages or more since this connection's last
- *   checkpoint, as its own commits saw it (a new connection counts the
- *   WAL it finds), else 0 (st NULL, or inside a transaction: 0);
+ *   checkpoint, as its own commits saw it (a new connection: nothing before
+ *   its first commit, which sees the whole WAL), else 0 (st NULL, or
+ *   inside a transaction: 0);
  * hs_store_sync: every commit so far made durable (an fsync of the
  *   WAL file: writes nothing, so it works on a full disk); never inside
  *   a transaction.

@@ -321,6 +321,20 @@ static void test_wal_reused(void)
     after = wal_size(spool);
     CHECK_MSG(after == before, "the WAL in place after its restart (%lld bytes, then %lld)",
               before, after);
+    /* A new connection (a new CGI or FastCGI process) finds a long WAL
+     * file holding one commit: nothing is due before it commits, and a
+     * commit of its own makes due only what the WAL holds. */
+    {
+        hs_store *st2 = NULL;
+        CHECK(hs_store_open(spool, 077, 0, &st2) == 0);
+        if (st2 != NULL) {
+            CHECK_MSG(hs_store_checkpoint_if_due(st2) == 0,
+                      "a new connection on a %lld-byte WAL of one commit: no checkpoint", after);
+            CHECK(commit_key(st2, 6000) == 0);
+            CHECK(hs_store_checkpoint_if_due(st2) == 0);
+            hs_store_close(st2);
+        }
+    }
     hs_store_close(st);
 }
 
