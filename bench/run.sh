@@ -674,15 +674,11 @@ schedstat_sum() {
     done
     echo "$ra $rb $rc"
 }
+# A configuration's name as the report prints it (bench/report.py's
+# FCGI_ROWS owns the names).
 cfg_name() {
-    case $1 in
-    hs_never) echo "hookspool.fcgi, fsync=never, dedup off" ;;
-    hs_always) echo "hookspool.fcgi, fsync=always, dedup off" ;;
-    hs_dedup) echo "hookspool.fcgi, fsync=never, dedup on" ;;
-    hs_default) echo "hookspool.fcgi, fsync=always, dedup on (the default)" ;;
-    null) echo "(b) null FastCGI responder" ;;
-    *) echo "$1" ;;
-    esac
+    python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import report
+print(dict(report.FCGI_ROWS).get(sys.argv[2], sys.argv[2]))' "$HERE" "$1"
 }
 : >"$T/perf.txt"
 for cfg in $PROF_CFGS; do
