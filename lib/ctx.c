@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dedup.h"
 #include "docroot.h"
 
 struct spool_entry {
@@ -12,6 +13,7 @@ struct spool_entry {
     hs_spool *sp;
     unsigned long checked;  /* ctx->request when last found valid */
     hs_store *store;    /* opened on first use */
+    hs_dedup_tail *tail;  /* what this process read of the dedup tail */
     hs_counters *cnt;   /* opened on first use */
     time_t    cnt_checked;  /* when cnt was last found to be the file */
 };
@@ -68,6 +70,7 @@ void hs_ctx_free(hs_ctx *ctx)
     hs_settings_free(ctx->settings);
     for (i = 0; i < HS_CTX_MAX_SPOOLS; i++) {
         hs_store_close(ctx->spools[i].store);
+        hs_dedup_tail_free(ctx->spools[i].tail);
         hs_counters_close(ctx->spools[i].cnt);
         hs_spool_close(ctx->spools[i].sp);
     }
@@ -164,6 +167,8 @@ int hs_ctx_spool(hs_ctx *ctx, const hs_config *cfg, int create, hs_spool **out)
     }
     hs_store_close(e->store);
     e->store = NULL;
+    hs_dedup_tail_free(e->tail);
+    e->tail = NULL;
     hs_counters_close(e->cnt);
     e->cnt = NULL;
     hs_spool_close(e->sp);
@@ -191,6 +196,18 @@ int hs_ctx_store(hs_ctx *ctx, const hs_config *cfg, int create, hs_store **out)
         return 0;
     }
     return -ENOENT;
+}
+
+hs_dedup_tail *hs_ctx_dedup_tail(hs_ctx *ctx, const hs_config *cfg)
+{
+    size_t i;
+    for (i = 0; i < HS_CTX_MAX_SPOOLS; i++) {
+        struct spool_entry *e = &ctx->spools[i];
+        if (e->sp == NULL || strcmp(e->path, cfg->spool) != 0) continue;
+        if (e->tail == NULL) e->tail = hs_dedup_tail_new();
+        return e->tail;
+    }
+    return NULL;
 }
 
 void hs_ctx_counters(hs_ctx *ctx, const hs_config *cfg, int create, time_t now,

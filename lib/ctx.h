@@ -71,6 +71,15 @@ int hs_ctx_spool(hs_ctx *ctx, const hs_config *cfg, int create, hs_spool **out);
 int hs_ctx_store(hs_ctx *ctx, const hs_config *cfg, int create, hs_store **out);
 
 /*
+ * What this process read of the dedup tail of cfg's spool (dedup.h),
+ * kept with the spool handle (and dropped with it); call after
+ * hs_ctx_spool. NULL when out of memory or there is no handle: the
+ * append then reads the tail itself.
+ */
+typedef struct hs_dedup_tail hs_dedup_tail;
+hs_dedup_tail *hs_ctx_dedup_tail(hs_ctx *ctx, const hs_config *cfg);
+
+/*
  * Between requests, after the answer is out and outside every spool
  * lock: checkpoint each open store whose WAL is long (store.h,
  * "Durability order"), so neither a request nor a writer waits for the

@@ -1,14 +1,17 @@
 #include "dedup.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/statvfs.h>
 
 #include <openssl/evp.h>
 
-#include "json.h"
 #include "crypto.h"
+#include "json.h"
+#include "layout.h"
 
 #define READ_CHUNK 65536
 
@@ -118,10 +121,107 @@ int hs_dedup_hash(const char *endpoint_json, size_t elen, const char *key,
     return ok ? 0 : -EIO;
 }
 
-/* Record the key of one line of ours, if it has one; the line ends at
- * offset end of segment seg. */
-static int index_line(hs_dedup_op *op, const char *seg, uint64_t end,
-                      const char *line, size_t len)
+/* A key of the tail: its hash, where its line ends, when it came. */
+struct tail_key {
+    unsigned char hash[HS_STORE_KEY_LEN];
+    uint64_t      end;
+    int64_t       t;
+};
+
+struct hs_dedup_tail {
+    char             seg[HS_SEG_NAME_MAX];  /* "": nothing known */
+    uint64_t         upto;                  /* read up to here, a line's end */
+    struct tail_key *k;                     /* the keyed lines in [cursor, upto) */
+    size_t           n, cap;
+    int64_t          next_purge;            /* this process' next sweep */
+    int              eager;                 /* record every append (room_low) */
+};
+
+hs_dedup_tail *hs_dedup_tail_new(void)
+{
+    hs_dedup_tail *t = calloc(1, sizeof(hs_dedup_tail));
+    if (t != NULL) t->eager = 1;        /* until a catch-up has looked */
+    return t;
+}
+
+void hs_dedup_tail_free(hs_dedup_tail *t)
+{
+    if (t == NULL) return;
+    free(t->k);
+    free(t);
+}
+
+/* Know nothing of seg but that it holds no keys before offset at. */
+static void tail_reset(hs_dedup_tail *t, const char *seg, uint64_t at)
+{
+    size_t n = strlen(seg);
+    if (n >= sizeof(t->seg)) n = 0;    /* never: names are shorter */
+    memcpy(t->seg, seg, n);
+    t->seg[n] = '\0';
+    t->upto = at;
+    t->n = 0;
+}
+
+/* Know nothing: the next look reads the tail from the cursor. */
+static void tail_forget(hs_dedup_tail *t)
+{
+    t->seg[0] = '\0';
+    t->upto = 0;
+    t->n = 0;
+}
+
+static int tail_add(hs_dedup_tail *t, const unsigned char h[HS_STORE_KEY_LEN], uint64_t end,
+                    int64_t when)
+{
+    struct tail_key *k;
+    if (t->n == t->cap) {
+        size_t cap = HS_DEDUP_TAIL_KEYS;
+        if (t->cap != 0) {
+            if (t->cap > SIZE_MAX / 2 / sizeof(*k)) return -ENOMEM;
+            cap = t->cap * 2;
+        }
+        if ((k = realloc(t->k, cap * sizeof(*k))) == NULL) return -ENOMEM;
+        t->k = k;
+        t->cap = cap;
+    }
+    k = &t->k[t->n++];
+    memcpy(k->hash, h, HS_STORE_KEY_LEN);
+    k->end = end;
+    k->t = when;
+    return 0;
+}
+
+/* Drop the keys whose lines end at or before the cursor: the store has
+ * them, or forgot them on purpose (hs_dedup_forget). */
+static void tail_trim(hs_dedup_tail *t, uint64_t from)
+{
+    size_t i, j = 0;
+    for (i = 0; i < t->n; i++)
+        if (t->k[i].end > from) t->k[j++] = t->k[i];
+    t->n = j;
+}
+
+/* When a line of ours was received, in seconds, at most now (a test's
+ * clock, or a clock stepped back, is never passed); now when the line
+ * says nothing readable. */
+static int64_t line_time(const char *line, size_t len, int64_t now)
+{
+    const char *v;
+    size_t vl;
+    int64_t s;
+
+    /* "YYYY-MM-DDThh:mm:ss.mmmZ" with its quotes (spool.h, HS_TS_LEN). */
+    if (hs_json_pointer(line, len, "/received_at", 12, &v, &vl) != 1 || vl != HS_TS_LEN + 2 ||
+        hs_layout_civil(hs_layout_digits(v + 1, 4), hs_layout_digits(v + 6, 2),
+                        hs_layout_digits(v + 9, 2), hs_layout_digits(v + 12, 2),
+                        hs_layout_digits(v + 15, 2), hs_layout_digits(v + 18, 2), &s) != 0)
+        return now;
+    return s < now ? s : now;
+}
+
+/* Add the key of one line of ours, if it has one, to the tail; the line
+ * ends at offset end. */
+static int tail_line(hs_dedup_op *op, uint64_t end, const char *line, size_t len)
 {
     const char *ep, *key;
     size_t el, kl;
@@ -130,36 +230,18 @@ static int index_line(hs_dedup_op *op, const char *seg, uint64_t end,
     if (hs_json_pointer(line, len, "/key", 4, &key, &kl) != 1) return 0;
     if (hs_json_pointer(line, len, "/endpoint", 9, &ep, &el) != 1) return 0;
     if (hs_dedup_hash(ep, el, key, kl, h) != 0) return -EIO;
-    op->indexed++;
-    return hs_store_key_put(op->store, h, op->now, seg, (int64_t)end);
+    return tail_add(op->tail, h, end, line_time(line, len, op->now));
 }
 
-/* Index the keys of the active segment's lines past the cursor (under
- * the spool lock, inside a store transaction). Counts them in
- * op->indexed. Returns 0 or a negative errno. */
-static int hs_dedup_catch_up(hs_dedup_op *op, hs_spool *sp)
+/* Read the lines of the active segment (fd) from the tail's end to size
+ * (a line's end: hs_spool_current cut any partial tail) into the tail. */
+static int tail_read(hs_dedup_op *op, int fd, uint64_t size)
 {
-    char name[HS_SEG_NAME_MAX], cseg[HS_STORE_SEG_MAX], chunk[READ_CHUNK];
+    char chunk[READ_CHUNK];
     hs_buf pending = HS_BUF_INIT;
-    int64_t coff;
-    uint64_t size, pos;
-    int fd, rc;
+    uint64_t pos = op->tail->upto;
+    int rc = 0;
 
-    if ((rc = hs_spool_current(sp, name, &fd, &size)) != 0) return rc;
-    if (fd < 0) return 0;
-    if ((rc = hs_store_cursor_get(op->store, cseg, &coff)) != 0) return rc;
-    /* A segment other than the cursor's is read from its start: the
-     * cursor's own was fully indexed before it was sealed. */
-    pos = (strcmp(cseg, name) == 0 && coff >= 0) ? (uint64_t)coff : 0;
-    if (pos > size) {
-        /* The segment is shorter than what was indexed: a power cut took
-         * lines whose keys a checkpoint had made durable (a kill never
-         * shortens it past a recorded line). Their senders were never
-         * answered 2xx, so their retries must get in: drop those keys. */
-        if ((rc = hs_store_keys_drop_past(op->store, name, (int64_t)size)) < 0) return rc;
-        return hs_store_cursor_set(op->store, name, (int64_t)size);
-    }
-    if (pos == size) return 0;
     while (pos < size) {
         size_t want = size - pos > sizeof(chunk) ? sizeof(chunk) : (size_t)(size - pos);
         ssize_t r = pread(fd, chunk, want, (off_t)pos);
@@ -171,10 +253,10 @@ static int hs_dedup_catch_up(hs_dedup_op *op, hs_spool *sp)
             if (pending.len > 0) {
                 hs_buf_append(&pending, chunk + start, i - start);
                 if (pending.oom) { rc = -ENOMEM; goto out; }
-                rc = index_line(op, name, pos + i + 1, pending.p, pending.len);
+                rc = tail_line(op, pos + i + 1, pending.p, pending.len);
                 hs_buf_reset(&pending);
             } else {
-                rc = index_line(op, name, pos + i + 1, chunk + start, i - start);
+                rc = tail_line(op, pos + i + 1, chunk + start, i - start);
             }
             if (rc != 0) goto out;
             start = i + 1;
@@ -185,11 +267,157 @@ static int hs_dedup_catch_up(hs_dedup_op *op, hs_spool *sp)
         }
         pos += (uint64_t)r;
     }
-    /* hs_spool_current cut any partial tail: the segment ends in '\n'. */
-    rc = hs_store_cursor_set(op->store, name, (int64_t)size);
+    op->tail->upto = size;
 out:
     hs_buf_free(&pending);
     return rc;
+}
+
+/*
+ * Under the spool lock: the cursor into op->from, and op->tail brought
+ * up to the active segment's end (name, *fd, *size; *fd -1 when there is
+ * none). What the tail knew is kept when it is still the segment's: the
+ * same name, read no further than the segment is long and no less far
+ * than the cursor (a line once complete under the lock never changes
+ * before the segment is sealed). Returns 0; 1 when the cursor is past
+ * the segment's end (a power cut took lines whose keys a checkpoint had
+ * made durable), which catch_up_tx repairs; or a negative errno.
+ */
+static int tail_sync(hs_dedup_op *op, char name[HS_SEG_NAME_MAX], int *fd, uint64_t *size)
+{
+    char cseg[HS_STORE_SEG_MAX];
+    hs_dedup_tail *t = op->tail;
+    int64_t coff;
+    int rc;
+
+    if ((rc = hs_spool_current(op->sp, name, fd, size)) != 0) return rc;
+    if (*fd < 0) {
+        tail_forget(t);
+        op->from = 0;
+        return 0;
+    }
+    if ((rc = hs_store_cursor_get(op->store, cseg, &coff)) != 0) return rc;
+    /* A segment other than the cursor's is read from its start: the
+     * cursor's own was fully indexed before it was sealed. */
+    op->from = (strcmp(cseg, name) == 0 && coff >= 0) ? (uint64_t)coff : 0;
+    if (op->from > *size) return 1;
+    if (strcmp(t->seg, name) != 0 || t->upto > *size || t->upto < op->from)
+        tail_reset(t, name, op->from);
+    tail_trim(t, op->from);
+    if (t->upto < *size && (rc = tail_read(op, *fd, *size)) != 0) {
+        tail_forget(t);
+        return rc;
+    }
+    return 0;
+}
+
+/* In the catch-up's transaction: forget keys older than the window.
+ * Each key recorded lets HS_DEDUP_PURGE_PER_KEY expired ones go, so
+ * purging keeps pace with any intake; a sweep of HS_DEDUP_PURGE_MAX every
+ * HS_DEDUP_PURGE_EVERY seconds works a backlog off when few events come.
+ * Both are bounded, so no catch-up holds the spool lock long. Only an
+ * append knows the window (op->ttl > 0). */
+static int purge_tx(hs_dedup_op *op, uint64_t added)
+{
+    int64_t last;
+    int rc, want;
+
+    if (op->ttl <= 0) return 0;
+    want = added > HS_DEDUP_PURGE_MAX / HS_DEDUP_PURGE_PER_KEY ? HS_DEDUP_PURGE_MAX
+           : (int)added * HS_DEDUP_PURGE_PER_KEY;
+    if ((rc = hs_store_meta_get(op->store, "last_purge", &last)) != 0) return rc;
+    if (op->now - last >= HS_DEDUP_PURGE_EVERY) {
+        want = HS_DEDUP_PURGE_MAX;
+        if ((rc = hs_store_meta_set(op->store, "last_purge", op->now)) != 0) return rc;
+    }
+    if (want > 0 && (rc = hs_store_purge(op->store, op->now - op->ttl, want)) < 0) return rc;
+    return 0;
+}
+
+/*
+ * Is the filesystem of fd (the active segment's, the store's) short of
+ * HS_DEDUP_TAIL_ROOM free bytes? The tail must go into the store before
+ * its segment is sealed, and on a full disk the store could not take it:
+ * `rotate` could then not seal, and no consumer could free the space.
+ * While room is short every append records its keys with its line, as
+ * the store then still has room or the append is refused; with more
+ * room, the appends between two catch-ups cannot fill it (the tail is
+ * recorded at HS_DEDUP_TAIL_BYTES). A failed look counts as short.
+ */
+static int room_low(int fd)
+{
+    struct statvfs v;
+    if (fstatvfs(fd, &v) != 0 || v.f_frsize == 0) return 1;
+    return (unsigned long long)v.f_bavail < HS_DEDUP_TAIL_ROOM / v.f_frsize;
+}
+
+/* Inside a store transaction, under the spool lock: record the tail's
+ * keys (each with where its line ends, store.h "Durability order") and
+ * move the cursor to the segment's end, then purge. */
+static int catch_up_tx(hs_dedup_op *op)
+{
+    char name[HS_SEG_NAME_MAX];
+    hs_dedup_tail *t = op->tail;
+    uint64_t size;
+    size_t i;
+    int fd, rc;
+
+    if ((rc = tail_sync(op, name, &fd, &size)) < 0) return rc;
+    if (rc == 1) {
+        /* The segment is shorter than what was indexed: a power cut took
+         * lines whose keys a checkpoint had made durable (a kill never
+         * shortens it past a recorded line). Their senders were never
+         * answered 2xx, so their retries must get in: drop those keys. */
+        if ((rc = hs_store_keys_drop_past(op->store, name, (int64_t)size)) < 0) return rc;
+        if ((rc = hs_store_cursor_set(op->store, name, (int64_t)size)) != 0) return rc;
+        tail_reset(t, name, size);
+        return purge_tx(op, 0);
+    }
+    if (fd >= 0) {
+        for (i = 0; i < t->n; i++)
+            if ((rc = hs_store_key_put(op->store, t->k[i].hash, t->k[i].t, name,
+                                       (int64_t)t->k[i].end)) != 0)
+                return rc;
+        if (t->upto != op->from &&
+            (rc = hs_store_cursor_set(op->store, name, (int64_t)t->upto)) != 0)
+            return rc;
+        op->indexed += t->n;
+        t->eager = room_low(fd);
+    }
+    return purge_tx(op, fd >= 0 ? t->n : 0);
+}
+
+/* The tail is in the store: it is empty now, the cursor at its end. */
+static void caught_up(hs_dedup_op *op)
+{
+    hs_dedup_tail *t = op->tail;
+    if (t->seg[0] != '\0') op->from = t->upto;
+    tail_trim(t, op->from);
+    t->next_purge = op->now + HS_DEDUP_PURGE_EVERY;
+}
+
+/* Record the tail in the store in one transaction (under the lock). */
+static int catch_up(hs_dedup_op *op)
+{
+    int rc;
+    if ((rc = hs_store_begin(op->store)) != 0) return rc;
+    if ((rc = catch_up_tx(op)) != 0 || (rc = hs_store_commit(op->store)) != 0) {
+        hs_store_rollback(op->store);
+        tail_forget(op->tail);
+        return rc;
+    }
+    caught_up(op);
+    return 0;
+}
+
+/* Is recording the tail due before this append? A tail made for this
+ * operation alone is recorded at once (nothing would keep it). */
+static int catch_up_due(const hs_dedup_op *op, uint64_t size)
+{
+    const hs_dedup_tail *t = op->tail;
+    return op->own_tail || t->n >= HS_DEDUP_TAIL_KEYS || (t->eager && t->upto != op->from) ||
+           size - op->from > HS_DEDUP_TAIL_BYTES ||
+           (op->ttl > 0 && op->now >= t->next_purge);
 }
 
 /* Under the spool lock: make sure op->store is open when the spool has a
@@ -210,19 +438,35 @@ static int find_store(hs_dedup_op *op)
     return 1;
 }
 
-/* Release what the hooks opened (an owned store), after a checkpoint
- * when its WAL is long (a store the caller owns is the caller's to
- * checkpoint: hs_ctx_idle, after the answer). Called outside the spool
- * lock, so a checkpoint (three flushes) stalls no other writer; it may
- * make keys durable before their lines, which their positions make
- * harmless (store.h, "Durability order"). A failed checkpoint changes
- * no answer: the WAL grows until a later one succeeds. */
+/* Under the lock, with a store: op->sp and a tail (the caller's, or one
+ * for this operation). */
+static int op_begin(hs_dedup_op *op, hs_spool *sp)
+{
+    op->sp = sp;
+    if (op->tail != NULL) return 0;
+    if ((op->tail = hs_dedup_tail_new()) == NULL) return -ENOMEM;
+    op->own_tail = 1;
+    return 0;
+}
+
+/* Release what the hooks opened (an owned store and tail), after a
+ * checkpoint when its WAL is long (a store the caller owns is the
+ * caller's to checkpoint: hs_ctx_idle, after the answer). Called outside
+ * the spool lock, so a checkpoint (three flushes) stalls no other
+ * writer; it may make keys durable before their lines, which their
+ * positions make harmless (store.h, "Durability order"). A failed
+ * checkpoint changes no answer: the WAL grows until a later one
+ * succeeds. */
 static void hs_dedup_op_done(hs_dedup_op *op)
 {
     if (op->own) (void)hs_store_checkpoint_if_due(op->store);
     if (op->own) hs_store_close(op->store);
     if (op->own) op->store = NULL;
     op->own = 0;
+    if (op->own_tail) hs_dedup_tail_free(op->tail);
+    if (op->own_tail) op->tail = NULL;
+    op->own_tail = 0;
+    op->sp = NULL;
 }
 
 /* Does any line of the append have a key? */
@@ -234,116 +478,105 @@ static int any_key(const hs_dedup_op *op)
     return 0;
 }
 
-/* Is line i a duplicate: its key seen by the store, or by an earlier
- * line of this append that is written? 1, 0 or a negative errno. */
+/* Is line i a duplicate: its key seen by an earlier line of this append
+ * that is written, by the tail, or by the store? 1, 0 or a negative
+ * errno. */
 static int line_seen(hs_dedup_op *op, size_t i)
 {
+    const hs_dedup_tail *t = op->tail;
+    const unsigned char *h = op->items[i].hash;
     size_t j;
+
     if (!op->items[i].has_key) return 0;
     for (j = 0; j < i; j++)
         if (op->items[j].has_key && !op->lines[j].skip &&
-            memcmp(op->items[j].hash, op->items[i].hash, HS_STORE_KEY_LEN) == 0)
+            memcmp(op->items[j].hash, h, HS_STORE_KEY_LEN) == 0)
             return 1;
-    return hs_store_key_seen(op->store, op->items[i].hash, op->now, op->ttl);
+    for (j = 0; j < t->n; j++)
+        if (t->k[j].end > op->from && t->k[j].t >= op->now - op->ttl &&
+            memcmp(t->k[j].hash, h, HS_STORE_KEY_LEN) == 0)
+            return 1;
+    return hs_store_key_seen(op->store, h, op->now, op->ttl);
 }
 
 static int pre_hook(void *arg, hs_spool *sp)
 {
     hs_dedup_op *op = arg;
+    char name[HS_SEG_NAME_MAX];
+    uint64_t size;
     size_t i, left = 0;
-    int rc, seen, keyed = any_key(op);
+    int rc, fd, seen, keyed = any_key(op);
 
     if ((rc = find_store(op)) <= 0) return keyed && rc == 0 ? -EIO : rc;
-    if ((rc = hs_store_begin(op->store)) != 0) return rc;
-    if ((rc = hs_dedup_catch_up(op, sp)) != 0) goto fail;
+    if ((rc = op_begin(op, sp)) != 0) return rc;
+    if ((rc = tail_sync(op, name, &fd, &size)) < 0) return rc;
+    if ((rc == 1 || (fd >= 0 && catch_up_due(op, size))) && (rc = catch_up(op)) != 0)
+        return rc;
     if (!keyed) return 0;
     for (i = 0; i < op->nitems; i++) {
-        if ((seen = line_seen(op, i)) < 0) { rc = seen; goto fail; }
+        if ((seen = line_seen(op, i)) < 0) return seen;
         op->lines[i].skip = seen;
         left += !seen;
     }
-    if (left == 0) {
-        /* Keep what the catch-up indexed; append nothing. */
-        if ((rc = hs_store_commit(op->store)) != 0) return rc;
-        return HS_DEDUP_DUPLICATE;
-    }
-    return 0;
-fail:
-    hs_store_rollback(op->store);
-    return rc;
+    return left == 0 ? HS_DEDUP_DUPLICATE : 0;
 }
 
+/* The lines written (those not skipped, back to back, ending at offset
+ * end of segment seg) join the tail, so this process need not read them
+ * back (unless the tail does not end where they begin: it is then read
+ * again next time). While room is short (room_low), or for a tail made
+ * for this operation alone, they are recorded in the store at once: a
+ * failure then cuts the append back. */
 static int post_hook(void *arg, const char *seg, uint64_t end)
 {
     hs_dedup_op *op = arg;
-    int64_t last;
-    uint64_t added = 0;
+    hs_dedup_tail *t = op->tail;
+    uint64_t total = 0, at;
     size_t i;
-    int rc, want;
 
     if (op->store == NULL) return 0;   /* the spool has no store */
-    /* Each key with where its line ends (store.h: a key whose line a
-     * power cut took is dropped by the next catch-up). The written lines
-     * are the ones not skipped, back to back, ending at end. */
-    {
-        uint64_t total = 0, at;
-        for (i = 0; i < op->nitems; i++)
-            if (!op->lines[i].skip) total += op->lines[i].len;
-        if (total > end) return -EIO;
-        at = end - total;
+    op->recorded = any_key(op);
+    for (i = 0; i < op->nitems; i++)
+        if (!op->lines[i].skip) total += op->lines[i].len;
+    if (total > end) return -EIO;
+    at = end - total;
+    if (strcmp(t->seg, seg) != 0 && at == 0) tail_reset(t, seg, 0);
+    if (strcmp(t->seg, seg) != 0 || t->upto != at) {
+        tail_forget(t);
+    } else {
         for (i = 0; i < op->nitems; i++) {
             if (op->lines[i].skip) continue;
             at += op->lines[i].len;
-            if (!op->items[i].has_key) continue;
-            if ((rc = hs_store_key_put(op->store, op->items[i].hash, op->now, seg,
-                                       (int64_t)at)) != 0)
-                return rc;
-            added++;
+            if (op->items[i].has_key && tail_add(t, op->items[i].hash, at, op->now) != 0) {
+                tail_forget(t);
+                break;
+            }
         }
+        if (t->seg[0] != '\0') t->upto = end;
     }
-    if ((rc = hs_store_cursor_set(op->store, seg, (int64_t)end)) != 0) return rc;
-    /* Forget keys older than the window, in the same transaction. Each
-     * key added here lets HS_DEDUP_PURGE_PER_KEY expired ones go, so
-     * purging keeps pace with any intake; a sweep of HS_DEDUP_PURGE_MAX
-     * now and then works a backlog off when few events come. Both are
-     * bounded, so no append holds the spool lock long. */
-    added += op->indexed;
-    want = added > HS_DEDUP_PURGE_MAX / HS_DEDUP_PURGE_PER_KEY ? HS_DEDUP_PURGE_MAX
-           : (int)added * HS_DEDUP_PURGE_PER_KEY;
-    if ((rc = hs_store_meta_get(op->store, "last_purge", &last)) != 0) return rc;
-    if (op->now - last >= HS_DEDUP_PURGE_EVERY) {
-        want = HS_DEDUP_PURGE_MAX;
-        if ((rc = hs_store_meta_set(op->store, "last_purge", op->now)) != 0) return rc;
-    }
-    if (want > 0 && (rc = hs_store_purge(op->store, op->now - op->ttl, want)) < 0) return rc;
-    if ((rc = hs_store_commit(op->store)) != 0) return rc;
-    op->recorded = any_key(op);
-    return 0;
+    return op->own_tail || t->eager ? catch_up(op) : 0;
 }
 
-/* The active segment (flushed) is about to be sealed: the catch-up of
- * this operation indexed it to its end, and that index must be durable
- * before the segment leaves active/, since the catch-up never reads a
- * sealed segment again (a power cut would otherwise lose its keys and
- * let their retries in as new events). */
+/* The active segment (flushed) is about to be sealed: record its tail,
+ * and make the store durable before the segment leaves active/, since
+ * the catch-up never reads a sealed segment again (a power cut would
+ * otherwise lose its keys and let their retries in as new events). */
 static int seal_hook(void *arg, const char *seg, uint64_t end)
 {
     hs_dedup_op *op = arg;
-    int rc, in_tx;
+    int rc;
 
     (void)seg;
     (void)end;
     if (op->store == NULL) return 0;
-    in_tx = hs_store_in_tx(op->store);
-    if (in_tx && (rc = hs_store_commit(op->store)) != 0) return rc;
-    if ((rc = hs_store_sync(op->store)) != 0) return rc;
-    return in_tx ? hs_store_begin(op->store) : 0;
+    if ((rc = catch_up(op)) != 0) return rc;
+    return hs_store_sync(op->store);
 }
 
 static void abort_hook(void *arg)
 {
     hs_dedup_op *op = arg;
-    if (op->store != NULL) hs_store_rollback(op->store);
+    if (op->store != NULL && hs_store_in_tx(op->store)) hs_store_rollback(op->store);
 }
 
 /* The hooks for hs_spool_append, on op. */
@@ -368,6 +601,7 @@ int hs_dedup_append_many(hs_dedup_op *op, hs_spool *sp, const hs_spool_opts *opt
     op->items = items;
     op->lines = lines;
     op->nitems = n;
+    op->recorded = 0;
     rc = hs_spool_append_many(sp, opts, buf, len, lines, n, &h);
     hs_dedup_op_done(op);
     return rc;
@@ -388,6 +622,10 @@ int hs_dedup_append(hs_dedup_op *op, hs_spool *sp, const hs_spool_opts *opts,
     memcpy(item.hash, op->hash, sizeof(item.hash));
     item.has_key = op->has_key;
     rc = hs_dedup_append_many(op, sp, opts, line, len, &one, &item, 1);
+    /* items and lines were ours: hs_dedup_forget uses op->hash. */
+    op->items = NULL;
+    op->lines = NULL;
+    op->nitems = 0;
     if (rc == 0) memcpy(id_out, one.id, sizeof(one.id));
     return rc;
 }
@@ -397,29 +635,65 @@ static int rotate_pre(void *arg, hs_spool *sp)
     hs_dedup_op *op = arg;
     int rc;
     if ((rc = find_store(op)) <= 0) return rc;
-    if ((rc = hs_store_begin(op->store)) != 0) return rc;
-    if ((rc = hs_dedup_catch_up(op, sp)) != 0) {
-        hs_store_rollback(op->store);
-        return rc;
-    }
-    return hs_store_commit(op->store);
+    if ((rc = op_begin(op, sp)) != 0) return rc;
+    return catch_up(op);
+}
+
+/* Seal as hs_spool_rotate_hooks does, with pre as the pre hook. */
+static int locked_rotate(hs_dedup_op *op, hs_spool *sp, const hs_spool_opts *opts, int force,
+                         int *sealed, int (*pre)(void *, hs_spool *))
+{
+    hs_spool_hooks h;
+    int rc;
+
+    memset(&h, 0, sizeof(h));
+    h.pre = pre;
+    h.seal = seal_hook;
+    h.arg = op;
+    rc = hs_spool_rotate_hooks(sp, opts, force, sealed, &h);
+    hs_dedup_op_done(op);
+    return rc;
 }
 
 int hs_dedup_rotate(hs_spool *sp, const hs_spool_opts *opts, int force, int *sealed)
 {
     hs_dedup_op op;
-    hs_spool_hooks h;
-    int rc;
 
     memset(&op, 0, sizeof(op));
     op.spool = hs_spool_path(sp);
     op.umask = opts->umask;
     op.now = (int64_t)time(NULL);
-    memset(&h, 0, sizeof(h));
-    h.pre = rotate_pre;
-    h.seal = seal_hook;
-    h.arg = &op;
-    rc = hs_spool_rotate_hooks(sp, opts, force, sealed, &h);
-    hs_dedup_op_done(&op);
+    return locked_rotate(&op, sp, opts, force, sealed, rotate_pre);
+}
+
+/* Record the tail, then forget the keys of the lines the append wrote,
+ * in one transaction: no other writer can see the tail in between. */
+static int forget_pre(void *arg, hs_spool *sp)
+{
+    hs_dedup_op *op = arg;
+    size_t i;
+    int rc;
+
+    if ((rc = find_store(op)) <= 0) return rc == 0 ? -EIO : rc;
+    if ((rc = op_begin(op, sp)) != 0) return rc;
+    if ((rc = hs_store_begin(op->store)) != 0) return rc;
+    if ((rc = catch_up_tx(op)) != 0) goto fail;
+    if (op->nitems == 0 && op->has_key && (rc = hs_store_key_forget(op->store, op->hash)) != 0)
+        goto fail;
+    for (i = 0; i < op->nitems; i++)
+        if (op->items[i].has_key && !op->lines[i].skip &&
+            (rc = hs_store_key_forget(op->store, op->items[i].hash)) != 0)
+            goto fail;
+    if ((rc = hs_store_commit(op->store)) != 0) goto fail;
+    caught_up(op);
+    return 0;
+fail:
+    hs_store_rollback(op->store);
+    tail_forget(op->tail);
     return rc;
+}
+
+int hs_dedup_forget(hs_dedup_op *op, hs_spool *sp, const hs_spool_opts *opts)
+{
+    return locked_rotate(op, sp, opts, 0, NULL, forget_pre);
 }

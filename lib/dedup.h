@@ -6,11 +6,17 @@
  * different bytes always make different keys), a JSON Pointer's value as
  * sent (null where it finds nothing).
  * The store remembers each key's SHA-256 (with the endpoint) and how far
- * into the active segment it has indexed. Whoever holds the spool lock
- * first indexes the lines past that point (a writer killed between its
- * append and recording its key left them), then decides; so no two lines
- * share a key even across kills. The one exception is a failed flush:
- * those events are answered 503 and their keys forgotten.
+ * into the active segment it has indexed (the cursor). The lines past the
+ * cursor, the tail, are the index too: whoever holds the spool lock reads
+ * the tail's keys (each process keeps those it has read, hs_dedup_tail)
+ * and decides against the tail and the store together, so no two lines
+ * share a key even across kills. The tail is recorded in the store in one
+ * transaction when it holds HS_DEDUP_TAIL_KEYS keys or HS_DEDUP_TAIL_BYTES
+ * bytes, when old keys are due to be purged, with every append while the
+ * filesystem has less than HS_DEDUP_TAIL_ROOM free, and always before the
+ * segment is sealed (issue 18: one store transaction per append under the
+ * spool lock was most of what dedup cost). The one exception is a failed
+ * flush: those events are answered 503 and their keys forgotten.
  */
 #ifndef HS_DEDUP_H
 #define HS_DEDUP_H
@@ -26,7 +32,10 @@
 #define HS_DEDUP_DUPLICATE   1      /* hs_spool_append's value for a duplicate */
 #define HS_DEDUP_PURGE_PER_KEY 2    /* expired keys purged per key added */
 #define HS_DEDUP_PURGE_EVERY 60     /* seconds between sweeps of old keys */
-#define HS_DEDUP_PURGE_MAX   1000   /* keys purged at most per append */
+#define HS_DEDUP_PURGE_MAX   1000   /* keys purged at most per catch-up */
+#define HS_DEDUP_TAIL_KEYS   64     /* keys past the cursor that make a catch-up due */
+#define HS_DEDUP_TAIL_BYTES  1048576 /* bytes past the cursor that make one due */
+#define HS_DEDUP_TAIL_ROOM   67108864ULL /* free bytes below which each append records */
 
 /*
  * Build the key of an event: event[0..len) is the minified body, hdr
@@ -55,42 +64,60 @@ int hs_dedup_key_at(const hs_config *cfg, const char *event, size_t len, long in
 int hs_dedup_hash(const char *endpoint_json, size_t elen, const char *key,
                    size_t klen, unsigned char out[HS_STORE_KEY_LEN]);
 
-/* One append with dedup: the hooks' state. Fill store, hash, now, ttl,
- * endpoint, and pass it to hs_dedup_append.
- * store may be NULL when the spool had no store when the caller looked:
- * the pre hook then looks again under the spool lock (spool, umask) and
- * opens it if it exists by then (op->own: closed when the append ends),
- * so no append or seal ever skips a store that exists. */
+/*
+ * What one process knows of the active segment's tail (the lines past
+ * the cursor): their keys' hashes, where each line ends and when it was
+ * received, up to where it has read. Kept between requests (hs_ctx) so
+ * that each append reads only the lines appended since its process last
+ * held the lock. Only ever read or changed under the spool lock; what it
+ * knows is checked against the segment's name, its size and the cursor
+ * each time, and read again from the file when they disagree.
+ */
+typedef struct hs_dedup_tail hs_dedup_tail;
+hs_dedup_tail *hs_dedup_tail_new(void);        /* NULL: out of memory */
+void           hs_dedup_tail_free(hs_dedup_tail *t);
+
 /* One line of a batch append: its key's hash, if it has a key. */
 typedef struct hs_dedup_item {
     unsigned char hash[HS_STORE_KEY_LEN];
     int           has_key;
 } hs_dedup_item;
 
+/* One append with dedup: the hooks' state. Fill store, tail, hash, now,
+ * ttl, and pass it to hs_dedup_append.
+ * store may be NULL when the spool had no store when the caller looked:
+ * the pre hook then looks again under the spool lock (spool, umask) and
+ * opens it if it exists by then (op->own: closed when the append ends),
+ * so no append or seal ever skips a store that exists. tail may be NULL:
+ * the append then reads the whole tail and records it (a temporary one). */
 typedef struct hs_dedup_op {
     hs_store     *store;
+    hs_dedup_tail *tail;
     const char   *spool;       /* with store NULL: where to look */
     mode_t        umask;
     int           own;         /* store opened by the hook */
+    int           own_tail;    /* tail made for this operation */
     unsigned char hash[HS_STORE_KEY_LEN];
     int           has_key;     /* 0: only index the lines past the cursor */
     int64_t       now, ttl;
-    int           recorded;    /* out: the key is in the store */
-    uint64_t      indexed;     /* out: lines indexed by the catch-up */
+    int           recorded;    /* out: keyed lines were written */
+    uint64_t      indexed;     /* out: keys recorded in the store */
     /* Set by hs_dedup_append_many (hash and has_key are then unused). */
     hs_dedup_item *items;
     hs_spool_line *lines;
     size_t         nitems;
+    hs_spool      *sp;         /* the spool, while its lock is held */
+    uint64_t       from;       /* the cursor's offset in the active segment */
 } hs_dedup_op;
 
 /*
- * Append line as hs_spool_append does, with op's hooks: the lines past
- * the index cursor (a writer stopped between its append and recording
- * its key left them) are indexed under the lock before this line is
- * appended or the segment sealed, whether or not this event has a key
- * (op->has_key 0), whenever the spool has a store. Every append to a
- * spool goes through here, so a keyless event (or an endpoint with dedup
- * off sharing the spool) can never seal unindexed keys into ready/.
+ * Append line as hs_spool_append does, with op's hooks: under the lock,
+ * the key is looked up in the tail (read up to the segment's end first)
+ * and in the store; the tail is recorded in the store when that is due,
+ * and always before the segment is sealed, whether or not this event has
+ * a key (op->has_key 0), whenever the spool has a store. Every append to
+ * a spool goes through here, so a keyless event (or an endpoint with
+ * dedup off sharing the spool) can never seal unindexed keys into ready/.
  * Returns what hs_spool_append returns; releases what the hooks opened.
  */
 int hs_dedup_append(hs_dedup_op *op, hs_spool *sp, const hs_spool_opts *opts,
@@ -100,11 +127,11 @@ int hs_dedup_append(hs_dedup_op *op, hs_spool *sp, const hs_spool_opts *opts,
 /*
  * hs_spool_append_many with dedup: items[i] is lines[i]'s key. Under the
  * lock, after the catch-up, a keyed line whose key the store has seen,
- * or an earlier line of this batch has, is marked skip and not written;
- * the keys of the lines written are recorded with them (op->recorded
- * then says so, and which were recorded is !lines[i].skip &&
- * items[i].has_key). When every line is skipped, nothing is written and
- * HS_DEDUP_DUPLICATE is returned. op->hash and op->has_key are ignored.
+ * the tail has or an earlier line of this batch has, is marked skip and
+ * not written; the lines written join the tail (op->recorded then says
+ * keyed ones were written: which is !lines[i].skip && items[i].has_key).
+ * When every line is skipped, nothing is written and HS_DEDUP_DUPLICATE
+ * is returned. op->hash and op->has_key are ignored.
  */
 int hs_dedup_append_many(hs_dedup_op *op, hs_spool *sp, const hs_spool_opts *opts,
                          char *buf, size_t len, hs_spool_line *lines,
@@ -118,5 +145,16 @@ int hs_dedup_append_many(hs_dedup_op *op, hs_spool *sp, const hs_spool_opts *opt
  * and hs_dedup_append seals a spool's segments.
  */
 int hs_dedup_rotate(hs_spool *sp, const hs_spool_opts *opts, int force, int *sealed);
+
+/*
+ * After hs_dedup_append_many wrote keyed lines (op->recorded) but their
+ * flush failed: under the spool lock, record the tail in the store and
+ * then forget the keys of the written lines (items[i] where
+ * !lines[i].skip, still the caller's; after hs_dedup_append, op->hash),
+ * so the sender's retries are new events (SPEC promise 5's one
+ * exception). op is the append's (store, tail, now). 0 or a negative
+ * errno (the keys may then still count).
+ */
+int hs_dedup_forget(hs_dedup_op *op, hs_spool *sp, const hs_spool_opts *opts);
 
 #endif

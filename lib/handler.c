@@ -341,21 +341,17 @@ static int store_events(hs_ctx *ctx, const hs_config *cfg, event_set *es, time_t
     rc = hs_ctx_store(ctx, cfg, keyed, &op.store);
     if (rc == -ENOENT && !keyed) op.store = NULL;
     else if (rc != 0) return rc;
+    op.tail = hs_ctx_dedup_tail(ctx, cfg);
     rc = hs_dedup_append_many(&op, sp, &opts, es->buf.p, es->buf.len, es->lines,
                               es->items, es->n);
     if (rc < 0 && op.recorded) {
-        /* The flush failed after the keys were recorded: the sender will
-         * retry events we did not acknowledge, so forget their keys (the
-         * one way a key may appear twice, SPEC promise 5). op.store is
-         * the context's (a keyed event never has the hook open it). */
-        for (i = 0; i < es->n; i++) {
-            int frc;
-            if (!es->items[i].has_key || es->lines[i].skip) continue;
-            frc = hs_store_key_forget(op.store, es->items[i].hash);
-            if (frc != 0)
-                hs_logf(hs_ctx_log(ctx), now, "endpoint=%s spool=%s: cannot forget the key "
-                        "of an unflushed event: %s", cfg->endpoint, cfg->spool, strerror(-frc));
-        }
+        /* The flush failed after keyed lines were written: the sender
+         * will retry events we did not acknowledge, so forget their keys
+         * (the one way a key may appear twice, SPEC promise 5). */
+        int frc = hs_dedup_forget(&op, sp, &opts);
+        if (frc != 0)
+            hs_logf(hs_ctx_log(ctx), now, "endpoint=%s spool=%s: cannot forget the keys "
+                    "of unflushed events: %s", cfg->endpoint, cfg->spool, strerror(-frc));
     }
     return rc;
 }

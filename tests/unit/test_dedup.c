@@ -18,14 +18,17 @@
 static char root[] = "/tmp/hs-test-dedup-XXXXXX";
 
 /* Append one line keyed ["<key>"] at time now, with dedup, as the
- * handler does (hs_dedup_append). Returns what hs_spool_append returns. */
-static int append_keyed(hs_spool *sp, const hs_spool_opts *o, hs_store *st, const char *key,
-                        int64_t now, int64_t ttl)
+ * handler does (hs_dedup_append), keeping what the process read of the
+ * tail in tail (NULL: none kept, every append records its tail). The
+ * operation is left in *opp when opp is not NULL. Returns what
+ * hs_spool_append returns. */
+static int append_op(hs_spool *sp, const hs_spool_opts *o, hs_store *st, hs_dedup_tail *tail,
+                     const char *key, int64_t now, int64_t ttl, hs_dedup_op *opp)
 {
     char line[512], id[HS_ID_LEN + 1], kj[128];
     hs_dedup_op op;
     size_t id_off, ts_off;
-    int n;
+    int n, rc;
 
     n = snprintf(line, sizeof(line), "{\"id\":\"%*s\",\"received_at\":\"%*s\",\"endpoint\":\"t\","
                  "\"key\":[\"%s\"],\"headers\":{},\"event\":{}}\n", HS_ID_LEN, "", HS_TS_LEN, "",
@@ -35,11 +38,20 @@ static int append_keyed(hs_spool *sp, const hs_spool_opts *o, hs_store *st, cons
     snprintf(kj, sizeof(kj), "[\"%s\"]", key);
     memset(&op, 0, sizeof(op));
     op.store = st;
+    op.tail = tail;
     op.has_key = 1;
     op.now = now;
     op.ttl = ttl;
     if (hs_dedup_hash("\"t\"", 3, kj, strlen(kj), op.hash) != 0) return -1;
-    return hs_dedup_append(&op, sp, o, line, (size_t)n, id_off, ts_off, id);
+    rc = hs_dedup_append(&op, sp, o, line, (size_t)n, id_off, ts_off, id);
+    if (opp != NULL) *opp = op;
+    return rc;
+}
+
+static int append_keyed(hs_spool *sp, const hs_spool_opts *o, hs_store *st, const char *key,
+                        int64_t now, int64_t ttl)
+{
+    return append_op(sp, o, st, NULL, key, now, ttl, NULL);
 }
 
 /*
@@ -47,8 +59,10 @@ static int append_keyed(hs_spool *sp, const hs_spool_opts *o, hs_store *st, cons
  * above about 17 keyed events a second the store grew without bound.
  * Here 50 keys a second for four minutes with a 10-second window: the
  * store must hold about the window's worth, not everything ever seen.
+ * With a tail (lazy 1) keys reach the store HS_DEDUP_TAIL_KEYS at a time
+ * and are purged at that pace; without one (0), one append at a time.
  */
-static void test_purge_keeps_pace(void)
+static void test_purge_keeps_pace(int lazy)
 {
     enum { RATE = 50, SECONDS = 240, TTL = 10 };
     const int64_t t0 = 1000000;
@@ -56,17 +70,18 @@ static void test_purge_keeps_pace(void)
     char spool[128], key[64];
     hs_spool *sp = NULL;
     hs_store *st = NULL;
+    hs_dedup_tail *tail = lazy ? hs_dedup_tail_new() : NULL;
     int64_t s, n, most = 0;
     int j, bad = 0;
 
-    snprintf(spool, sizeof(spool), "%s/purge", root);
+    snprintf(spool, sizeof(spool), "%s/purge%d", root, lazy);
     CHECK(hs_spool_open(spool, &o, 1, &sp) == 0);
     CHECK(hs_store_open(spool, 077, 1, &st) == 0);
-    if (sp == NULL || st == NULL) return;
+    if (sp == NULL || st == NULL || (lazy && tail == NULL)) return;
     for (s = 0; s < SECONDS; s++) {
         for (j = 0; j < RATE; j++) {
             snprintf(key, sizeof(key), "k-%lld-%d", (long long)s, j);
-            if (append_keyed(sp, &o, st, key, t0 + s, TTL) != 0) bad++;
+            if (append_op(sp, &o, st, tail, key, t0 + s, TTL, NULL) != 0) bad++;
         }
         n = hs_store_key_count(st);
         if (n > most) most = n;
@@ -79,16 +94,17 @@ static void test_purge_keeps_pace(void)
               RATE, TTL, SECONDS);
     /* Purging never forgets a key inside the window. */
     snprintf(key, sizeof(key), "k-%lld-%d", (long long)(SECONDS - TTL), 0);
-    CHECK(append_keyed(sp, &o, st, key, t0 + SECONDS - 1, TTL) == HS_DEDUP_DUPLICATE);
+    CHECK(append_op(sp, &o, st, tail, key, t0 + SECONDS - 1, TTL, NULL) == HS_DEDUP_DUPLICATE);
     snprintf(key, sizeof(key), "k-%lld-%d", (long long)(SECONDS - 1), RATE - 1);
-    CHECK(append_keyed(sp, &o, st, key, t0 + SECONDS - 1, TTL) == HS_DEDUP_DUPLICATE);
+    CHECK(append_op(sp, &o, st, tail, key, t0 + SECONDS - 1, TTL, NULL) == HS_DEDUP_DUPLICATE);
     /* Quiet afterwards: one event a minute still works the backlog off. */
     for (s = 0; s < 5; s++) {
         snprintf(key, sizeof(key), "quiet-%lld", (long long)s);
-        CHECK(append_keyed(sp, &o, st, key, t0 + SECONDS + 60 * (s + 1), TTL) == 0);
+        CHECK(append_op(sp, &o, st, tail, key, t0 + SECONDS + 60 * (s + 1), TTL, NULL) == 0);
     }
     n = hs_store_key_count(st);
     CHECK_MSG(n <= 5, "%lld keys after the window passed", (long long)n);
+    hs_dedup_tail_free(tail);
     hs_store_close(st);
     hs_spool_close(sp);
 }
@@ -338,12 +354,156 @@ static void test_wal_reused(void)
     hs_store_close(st);
 }
 
+/* Two writers on one spool, as two processes are: each with its own
+ * spool handle, store connection and tail. */
+typedef struct writers {
+    hs_spool      *sp[2];
+    hs_store      *st[2];
+    hs_dedup_tail *t[2];
+} writers;
+
+static void writers_close(writers *w);
+
+/* Open both on SPOOL/name (created); 0, or -1 with whatever opened closed. */
+static int writers_open(writers *w, const hs_spool_opts *o, const char *name, char *spool,
+                        size_t n)
+{
+    int i, bad = 0;
+    memset(w, 0, sizeof(*w));
+    snprintf(spool, n, "%s/%s", root, name);
+    for (i = 0; i < 2; i++) {
+        bad += hs_spool_open(spool, o, 1, &w->sp[i]) != 0;
+        bad += hs_store_open(spool, 077, 1, &w->st[i]) != 0;
+        bad += (w->t[i] = hs_dedup_tail_new()) == NULL;
+    }
+    CHECK(bad == 0);
+    if (bad != 0) writers_close(w);
+    return bad ? -1 : 0;
+}
+
+static void writers_close(writers *w)
+{
+    int i;
+    for (i = 0; i < 2; i++) {
+        hs_dedup_tail_free(w->t[i]);
+        hs_store_close(w->st[i]);
+        hs_spool_close(w->sp[i]);
+    }
+}
+
+/* Writer i appends key at now with window ttl (append_op). */
+static int wappend(writers *w, int i, const hs_spool_opts *o, const char *key, int64_t now,
+                   int64_t ttl, hs_dedup_op *opp)
+{
+    return append_op(w->sp[i], o, w->st[i], w->t[i], key, now, ttl, opp);
+}
+
+/*
+ * Issue 18: the keys of the active segment's tail are looked up in the
+ * lines themselves and go into the store together, HS_DEDUP_TAIL_KEYS at
+ * a time, instead of one store transaction per append under the spool
+ * lock. Two "processes" (each its own spool handle, store connection and
+ * tail) append to one spool: each finds the other's keys in the tail,
+ * the store takes them all at the catch-up and at the seal, and the
+ * window still ends keys in the tail.
+ */
+static void test_tail(void)
+{
+    hs_spool_opts o = { 1LL << 30, 1LL << 40, 0, 077 };
+    const int64_t now = 4000000, ttl = 3600;
+    char spool[128], key[64], seg[512];
+    writers w;
+    int i, bad = 0, sealed = 0;
+    int64_t n;
+
+    if (writers_open(&w, &o, "tail", spool, sizeof(spool)) != 0) return;
+    /* The first append records (a new tail has not looked at the room
+     * yet); the next HS_DEDUP_TAIL_KEYS - 1 stay in the tail. */
+    for (i = 0; i < HS_DEDUP_TAIL_KEYS; i++) {
+        snprintf(key, sizeof(key), "tail-%d", i);
+        bad += wappend(&w, i % 2, &o, key, now, ttl, NULL) != 0;
+    }
+    CHECK_MSG(bad == 0, "%d appends failed", bad);
+    n = hs_store_key_count(w.st[0]);
+    CHECK_MSG(n == 1, "%lld keys in the store after %d appends: only the first one's",
+              (long long)n, HS_DEDUP_TAIL_KEYS);
+    /* Each finds every key in the tail, its own and the other's. */
+    for (i = 0; i < HS_DEDUP_TAIL_KEYS; i++) {
+        snprintf(key, sizeof(key), "tail-%d", i);
+        bad += wappend(&w, 0, &o, key, now, ttl, NULL) != HS_DEDUP_DUPLICATE;
+        bad += wappend(&w, 1, &o, key, now, ttl, NULL) != HS_DEDUP_DUPLICATE;
+    }
+    CHECK_MSG(bad == 0, "%d of %d retries were not duplicates", bad, 2 * HS_DEDUP_TAIL_KEYS);
+    CHECK(active_segment(spool, seg, sizeof(seg)) == 0);
+    CHECK(lines_with_key(seg, "tail-1") == 1);
+    /* ... and a tail that learnt nothing yet reads them all. */
+    {
+        hs_dedup_tail *t3 = hs_dedup_tail_new();
+        CHECK(t3 != NULL && append_op(w.sp[1], &o, w.st[1], t3, "tail-2", now, ttl, NULL) ==
+              HS_DEDUP_DUPLICATE);
+        hs_dedup_tail_free(t3);
+    }
+    /* One more new key: the tail is full, the store takes it. */
+    CHECK(wappend(&w, 1, &o, "one-more", now, ttl, NULL) == 0);
+    n = hs_store_key_count(w.st[0]);
+    CHECK_MSG(n == HS_DEDUP_TAIL_KEYS, "%lld keys in the store after the catch-up",
+              (long long)n);
+    CHECK(wappend(&w, 0, &o, "one-more", now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+    /* An expired key in the tail is not a duplicate. (Read at `now`: a
+     * line's time is its received_at, at most the clock, and the clock
+     * here is the test's, far behind received_at.) */
+    CHECK(wappend(&w, 0, &o, "short", now, 10, NULL) == 0);
+    CHECK(wappend(&w, 1, &o, "short", now, 10, NULL) == HS_DEDUP_DUPLICATE);
+    CHECK(wappend(&w, 1, &o, "short", now + 11, 10, NULL) == 0);
+    CHECK(lines_with_key(seg, "short") == 2);
+    /* Sealing records the tail first. */
+    CHECK(hs_dedup_rotate(w.sp[0], &o, 1, &sealed) == 0 && sealed == 1);
+    n = hs_store_key_count(w.st[0]);
+    CHECK_MSG(n == HS_DEDUP_TAIL_KEYS + 2, "%lld keys in the store after the seal",
+              (long long)n);
+    CHECK(wappend(&w, 1, &o, "tail-3", now + 11, ttl, NULL) == HS_DEDUP_DUPLICATE);
+    CHECK(wappend(&w, 0, &o, "one-more", now + 11, ttl, NULL) == HS_DEDUP_DUPLICATE);
+    writers_close(&w);
+}
+
+/*
+ * SPEC promise 5's exception with the keys in the tail: after a failed
+ * flush hs_dedup_forget forgets the keys the append wrote, for this
+ * process and for another one that has read them, so the retry is a
+ * second line; keys of other lines stay.
+ */
+static void test_forget_tail(void)
+{
+    hs_spool_opts o = { 1LL << 30, 1LL << 40, 0, 077 };
+    const int64_t now = 5000000, ttl = 3600;
+    char spool[128], seg[512];
+    writers w;
+    hs_dedup_op op;
+
+    if (writers_open(&w, &o, "forget", spool, sizeof(spool)) != 0) return;
+    CHECK(wappend(&w, 0, &o, "kept", now, ttl, NULL) == 0);
+    CHECK(wappend(&w, 0, &o, "unflushed", now, ttl, &op) == 0 && op.recorded);
+    CHECK(hs_store_key_count(w.st[0]) == 1);            /* "unflushed" is in the tail */
+    CHECK(wappend(&w, 1, &o, "unflushed", now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+    CHECK(hs_dedup_forget(&op, w.sp[0], &o) == 0);
+    CHECK(wappend(&w, 1, &o, "unflushed", now, ttl, NULL) == 0);
+    CHECK(wappend(&w, 0, &o, "unflushed", now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+    CHECK(wappend(&w, 0, &o, "kept", now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+    CHECK(active_segment(spool, seg, sizeof(seg)) == 0);
+    CHECK(lines_with_key(seg, "unflushed") == 2);
+    CHECK(lines_with_key(seg, "kept") == 1);
+    writers_close(&w);
+}
+
 int main(void)
 {
     char cmd[128];
     if (mkdtemp(root) == NULL) return 1;
-    test_purge_keeps_pace();
+    test_purge_keeps_pace(0);
+    test_purge_keeps_pace(1);
     test_lost_tail();
+    test_tail();
+    test_forget_tail();
     test_old_store();
     test_checkpoint_cadence();
     test_wal_reused();

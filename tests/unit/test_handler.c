@@ -393,6 +393,17 @@ static int spool_lines(const char *spool, const char *needle)
     return n;
 }
 
+/* received_at as a writer appending now would stamp it (a killed
+ * writer's line is recent: an old stamp is an expired key). */
+static const char *ts_now(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+    return out;
+}
+
 static void test_dedup(void)
 {
     params ps = { { 0 }, 0 };
@@ -430,13 +441,13 @@ static void test_dedup(void)
     /* a killed writer: its line is on disk but its key never recorded;
      * the next writer indexes it before deciding */
     {
-        char cmd[800];
+        char cmd[800], ts[32];
         const char *b6 = "{\"operation\":\"K\",\"resourceId\":\"killed\"}";
         snprintf(cmd, sizeof(cmd),
                  "f=$(ls %s/active/*.jsonl) && printf '%%s\\n' "
-                 "'{\"id\":\"20261122T100000.000000Z-000000000000\",\"received_at\":\"2026-11-22T10:00:00.000Z\","
+                 "'{\"id\":\"20261122T100000.000000Z-000000000000\",\"received_at\":\"%s\","
                  "\"endpoint\":\"caliza\",\"key\":[\"K\",\"killed\"],\"headers\":{},\"event\":{}}' >> $f",
-                 spool);
+                 spool, ts_now(ts));
         CHECK(system(cmd) == 0);
         CHECK(POST(b6) == 200 && has(&r.body, "duplicate"));
         CHECK(spool_lines(spool, "\"killed\"") == 1);
@@ -500,12 +511,12 @@ static void test_dedup(void)
  * so the sender's retry of the first event is a duplicate. */
 static void stop_writer_after_append(const char *spool, const char *rid)
 {
-    char cmd[900];
+    char cmd[900], ts[32];
     snprintf(cmd, sizeof(cmd),
              "f=$(ls %s/active/*.jsonl) && printf '%%s\\n' "
-             "'{\"id\":\"20261122T100000.000000Z-000000000000\",\"received_at\":\"2026-11-22T10:00:00.000Z\","
+             "'{\"id\":\"20261122T100000.000000Z-000000000000\",\"received_at\":\"%s\","
              "\"endpoint\":\"caliza\",\"key\":[\"STOPPED\",\"%s\"],\"headers\":{},\"event\":{}}' >> $f",
-             spool, rid);
+             spool, ts_now(ts), rid);
     CHECK(system(cmd) == 0);
 }
 
