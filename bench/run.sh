@@ -58,6 +58,7 @@
 #   BENCH_ONLY=status      only the status measurement (9), then the report
 #   BENCH_ONLY=fcgi        only the FastCGI rows (1) and the disk's flush rate, then the report
 #   BENCH_ONLY=prof        only the profiles (7: schedstat and perf; 8: strace), then the report
+#   BENCH_PROF_CFGS="hs_never hs_always hs_dedup hs_default"  the configurations profiled in 7
 #   BENCH_WAIT_QUIET=0     wait up to this many seconds for other processes
 #                          to stop using the CPU before starting
 #   BENCH_OUT=bench/last-run.md
@@ -649,13 +650,13 @@ if [ "$ONLY" != fcgi ]; then
 
 # ------------------------------------------------------------ 7. perf
 # Where the server CPU goes, for fsync=never and fsync=always without
-# dedup and for the default (fsync=always, dedup on): the difference
-# between them is what issue 18 asks about. For each: scheduler figures
+# dedup, fsync=never with dedup and the default (fsync=always, dedup
+# on): the differences between them are what issue 18 asks about. For each: scheduler figures
 # per request from /proc/PID/task/*/schedstat (CPU time, time waiting for
 # a CPU, and times put on a CPU, i.e. wake-ups) over one wrk run, then a
 # perf profile of a second run on the same server (other events, so
 # dedup sees no duplicates).
-PROF_CFGS="hs_never hs_always hs_default"
+PROF_CFGS=${BENCH_PROF_CFGS:-"hs_never hs_always hs_dedup hs_default"}
 perf_ok=0
 if [ "$PERF" != 0 ] && command -v perf >/dev/null 2>&1 &&
    perf record -e cpu-clock -o "$T/perf-probe.data" -- true >/dev/null 2>&1; then

@@ -499,6 +499,9 @@ static int line_seen(hs_dedup_op *op, size_t i)
     return hs_store_key_seen(op->store, h, op->now, op->ttl);
 }
 
+/* Under the lock, before the append: read the tail, record it when that
+ * is due, then decide. The reads (the cursor, the lookups) share one
+ * store read transaction; a catch-up ends it and writes in its own. */
 static int pre_hook(void *arg, hs_spool *sp)
 {
     hs_dedup_op *op = arg;
@@ -509,16 +512,23 @@ static int pre_hook(void *arg, hs_spool *sp)
 
     if ((rc = find_store(op)) <= 0) return keyed && rc == 0 ? -EIO : rc;
     if ((rc = op_begin(op, sp)) != 0) return rc;
-    if ((rc = tail_sync(op, name, &fd, &size)) < 0) return rc;
-    if ((rc == 1 || (fd >= 0 && catch_up_due(op, size))) && (rc = catch_up(op)) != 0)
-        return rc;
-    if (!keyed) return 0;
-    for (i = 0; i < op->nitems; i++) {
-        if ((seen = line_seen(op, i)) < 0) return seen;
+    if ((rc = hs_store_begin_read(op->store)) != 0) return rc;
+    if ((rc = tail_sync(op, name, &fd, &size)) < 0) goto out;
+    if (rc == 1 || (fd >= 0 && catch_up_due(op, size))) {
+        hs_store_rollback(op->store);
+        if ((rc = catch_up(op)) != 0) return rc;
+        if ((rc = hs_store_begin_read(op->store)) != 0) return rc;
+    }
+    rc = 0;
+    for (i = 0; keyed && i < op->nitems; i++) {
+        if ((seen = line_seen(op, i)) < 0) { rc = seen; goto out; }
         op->lines[i].skip = seen;
         left += !seen;
     }
-    return left == 0 ? HS_DEDUP_DUPLICATE : 0;
+    if (keyed && left == 0) rc = HS_DEDUP_DUPLICATE;
+out:
+    hs_store_rollback(op->store);      /* ends the read transaction */
+    return rc;
 }
 
 /* The lines written (those not skipped, back to back, ending at offset

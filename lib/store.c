@@ -15,7 +15,7 @@
 
 enum {
     Q_SEEN, Q_PUT, Q_FORGET, Q_DROP_PAST, Q_PURGE, Q_COUNT, Q_META_GET, Q_META_SET,
-    Q_ATT_ADD, Q_ATT_GET, Q_ATT_CLEAR, Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_MAX
+    Q_ATT_ADD, Q_ATT_GET, Q_ATT_CLEAR, Q_BEGIN, Q_BEGIN_READ, Q_COMMIT, Q_ROLLBACK, Q_MAX
 };
 
 static const char *const sql[Q_MAX] = {
@@ -33,6 +33,7 @@ static const char *const sql[Q_MAX] = {
     [Q_ATT_GET]  = "SELECT n FROM attempts WHERE seg = ?1",
     [Q_ATT_CLEAR]= "DELETE FROM attempts WHERE seg = ?1",
     [Q_BEGIN]    = "BEGIN IMMEDIATE",
+    [Q_BEGIN_READ] = "BEGIN DEFERRED",
     [Q_COMMIT]   = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
 };
@@ -340,6 +341,7 @@ static int run(hs_store *st, int q, int64_t *row, int *got)
 }
 
 int hs_store_begin(hs_store *st) { return run(st, Q_BEGIN, NULL, NULL); }
+int hs_store_begin_read(hs_store *st) { return run(st, Q_BEGIN_READ, NULL, NULL); }
 int hs_store_commit(hs_store *st)
 {
     int rc = run(st, Q_COMMIT, NULL, NULL);

@@ -39,8 +39,12 @@ typedef struct hs_store hs_store;
 int  hs_store_open(const char *spool, mode_t umask, int create, hs_store **out);
 void hs_store_close(hs_store *st);
 
-/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. Rollback cannot fail usefully. */
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. Rollback cannot fail usefully.
+ * hs_store_begin_read: BEGIN DEFERRED, so that the reads up to the
+ * COMMIT or ROLLBACK share one snapshot and one round of file locks
+ * (each statement on its own takes and drops them: issue 18). */
 int  hs_store_begin(hs_store *st);
+int  hs_store_begin_read(hs_store *st);
 int  hs_store_commit(hs_store *st);
 void hs_store_rollback(hs_store *st);
 
