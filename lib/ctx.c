@@ -57,9 +57,12 @@ hs_ctx *hs_ctx_new(const char *conf_dir, int log_fd)
 
 void hs_ctx_idle(hs_ctx *ctx)
 {
+    int64_t now = (int64_t)time(NULL);
     size_t i;
-    for (i = 0; i < HS_CTX_MAX_SPOOLS; i++)
+    for (i = 0; i < HS_CTX_MAX_SPOOLS; i++) {
+        (void)hs_dedup_idle(ctx->spools[i].store, ctx->spools[i].tail, now);
         (void)hs_store_checkpoint_if_due(ctx->spools[i].store);
+    }
 }
 
 void hs_ctx_free(hs_ctx *ctx)

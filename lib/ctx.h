@@ -81,9 +81,10 @@ hs_dedup_tail *hs_ctx_dedup_tail(hs_ctx *ctx, const hs_config *cfg);
 
 /*
  * Between requests, after the answer is out and outside every spool
- * lock: checkpoint each open store whose WAL is long (store.h,
- * "Durability order"), so neither a request nor a writer waits for the
- * three flushes. A failure is left to the next call (the WAL grows).
+ * lock: record a long dedup tail in its store (hs_dedup_idle), then
+ * checkpoint each open store whose WAL is long (store.h, "Durability
+ * order"), so neither a request nor a writer waits for them. A failure
+ * is left to the next call (the tail or the WAL grows).
  */
 void hs_ctx_idle(hs_ctx *ctx);
 

@@ -135,6 +135,8 @@ struct hs_dedup_tail {
     size_t           n, cap;
     int64_t          next_purge;            /* this process' next sweep */
     int              eager;                 /* record every append (room_low) */
+    int              want;                  /* hs_dedup_idle should record it */
+    int64_t          ttl;                   /* the last append's window */
 };
 
 hs_dedup_tail *hs_dedup_tail_new(void)
@@ -199,6 +201,14 @@ static void tail_trim(hs_dedup_tail *t, uint64_t from)
     for (i = 0; i < t->n; i++)
         if (t->k[i].end > from) t->k[j++] = t->k[i];
     t->n = j;
+}
+
+/* How many of the tail's keys have lines ending past from. */
+static size_t tail_count_past(const hs_dedup_tail *t, uint64_t from)
+{
+    size_t i, n = 0;
+    for (i = 0; i < t->n; i++) n += t->k[i].end > from;
+    return n;
 }
 
 /* When a line of ours was received, in seconds, at most now (a test's
@@ -315,22 +325,22 @@ static int tail_sync(hs_dedup_op *op, char name[HS_SEG_NAME_MAX], int *fd, uint6
  * Each key recorded lets HS_DEDUP_PURGE_PER_KEY expired ones go, so
  * purging keeps pace with any intake; a sweep of HS_DEDUP_PURGE_MAX every
  * HS_DEDUP_PURGE_EVERY seconds works a backlog off when few events come.
- * Both are bounded, so no catch-up holds the spool lock long. Only an
- * append knows the window (op->ttl > 0). */
-static int purge_tx(hs_dedup_op *op, uint64_t added)
+ * Both are bounded, so no catch-up holds the store long. Only an append
+ * knows the window (ttl > 0). */
+static int purge_tx(hs_store *st, int64_t now, int64_t ttl, uint64_t added)
 {
     int64_t last;
     int rc, want;
 
-    if (op->ttl <= 0) return 0;
+    if (ttl <= 0) return 0;
     want = added > HS_DEDUP_PURGE_MAX / HS_DEDUP_PURGE_PER_KEY ? HS_DEDUP_PURGE_MAX
            : (int)added * HS_DEDUP_PURGE_PER_KEY;
-    if ((rc = hs_store_meta_get(op->store, "last_purge", &last)) != 0) return rc;
-    if (op->now - last >= HS_DEDUP_PURGE_EVERY) {
+    if ((rc = hs_store_meta_get(st, "last_purge", &last)) != 0) return rc;
+    if (now - last >= HS_DEDUP_PURGE_EVERY) {
         want = HS_DEDUP_PURGE_MAX;
-        if ((rc = hs_store_meta_set(op->store, "last_purge", op->now)) != 0) return rc;
+        if ((rc = hs_store_meta_set(st, "last_purge", now)) != 0) return rc;
     }
-    if (want > 0 && (rc = hs_store_purge(op->store, op->now - op->ttl, want)) < 0) return rc;
+    if (want > 0 && (rc = hs_store_purge(st, now - ttl, want)) < 0) return rc;
     return 0;
 }
 
@@ -351,15 +361,37 @@ static int room_low(int fd)
     return (unsigned long long)v.f_bavail < HS_DEDUP_TAIL_ROOM / v.f_frsize;
 }
 
-/* Inside a store transaction, under the spool lock: record the tail's
- * keys (each with where its line ends, store.h "Durability order") and
- * move the cursor to the segment's end, then purge. */
+/* Inside a store transaction: record the tail's keys whose lines end
+ * past from (each with where its line ends, store.h "Durability order"),
+ * move the cursor to the tail's end, then purge. The caller has made
+ * sure that from is the cursor, or 0 in a segment after the cursor's. */
+static int record_tx(hs_store *st, hs_dedup_tail *t, uint64_t from, int64_t now, int64_t ttl,
+                     uint64_t *indexed)
+{
+    uint64_t added = 0;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < t->n; i++) {
+        if (t->k[i].end <= from) continue;
+        if ((rc = hs_store_key_put(st, t->k[i].hash, t->k[i].t, t->seg,
+                                   (int64_t)t->k[i].end)) != 0)
+            return rc;
+        added++;
+    }
+    if (t->upto != from && (rc = hs_store_cursor_set(st, t->seg, (int64_t)t->upto)) != 0)
+        return rc;
+    *indexed += added;
+    return purge_tx(st, now, ttl, added);
+}
+
+/* Inside a store transaction, under the spool lock: the tail read to
+ * the active segment's end, and recorded. */
 static int catch_up_tx(hs_dedup_op *op)
 {
     char name[HS_SEG_NAME_MAX];
     hs_dedup_tail *t = op->tail;
     uint64_t size;
-    size_t i;
     int fd, rc;
 
     if ((rc = tail_sync(op, name, &fd, &size)) < 0) return rc;
@@ -371,20 +403,13 @@ static int catch_up_tx(hs_dedup_op *op)
         if ((rc = hs_store_keys_drop_past(op->store, name, (int64_t)size)) < 0) return rc;
         if ((rc = hs_store_cursor_set(op->store, name, (int64_t)size)) != 0) return rc;
         tail_reset(t, name, size);
-        return purge_tx(op, 0);
+        return purge_tx(op->store, op->now, op->ttl, 0);
     }
-    if (fd >= 0) {
-        for (i = 0; i < t->n; i++)
-            if ((rc = hs_store_key_put(op->store, t->k[i].hash, t->k[i].t, name,
-                                       (int64_t)t->k[i].end)) != 0)
-                return rc;
-        if (t->upto != op->from &&
-            (rc = hs_store_cursor_set(op->store, name, (int64_t)t->upto)) != 0)
-            return rc;
-        op->indexed += t->n;
-        t->eager = room_low(fd);
-    }
-    return purge_tx(op, fd >= 0 ? t->n : 0);
+    if (fd < 0) return purge_tx(op->store, op->now, op->ttl, 0);
+    if ((rc = record_tx(op->store, t, op->from, op->now, op->ttl, &op->indexed)) != 0)
+        return rc;
+    t->eager = room_low(fd);
+    return 0;
 }
 
 /* The tail is in the store: it is empty now, the cursor at its end. */
@@ -410,14 +435,58 @@ static int catch_up(hs_dedup_op *op)
     return 0;
 }
 
-/* Is recording the tail due before this append? A tail made for this
- * operation alone is recorded at once (nothing would keep it). */
+/* Is recording the tail due before this append, under the lock? A tail
+ * made for this operation alone is recorded at once (nothing would keep
+ * it); a long one (HS_DEDUP_TAIL_BYTES: hs_dedup_idle has not kept up),
+ * while room is short, and for the sweep once a minute. A tail of
+ * HS_DEDUP_TAIL_KEYS keys is recorded by hs_dedup_idle, after the answer
+ * and outside the lock (post_hook asks for it). */
 static int catch_up_due(const hs_dedup_op *op, uint64_t size)
 {
     const hs_dedup_tail *t = op->tail;
-    return op->own_tail || t->n >= HS_DEDUP_TAIL_KEYS || (t->eager && t->upto != op->from) ||
+    return op->own_tail || (t->eager && t->upto != op->from) ||
            size - op->from > HS_DEDUP_TAIL_BYTES ||
            (op->ttl > 0 && op->now >= t->next_purge);
+}
+
+int hs_dedup_idle(hs_store *st, hs_dedup_tail *t, int64_t now)
+{
+    char cseg[HS_STORE_SEG_MAX];
+    uint64_t indexed = 0, from;
+    int64_t coff;
+    int rc, c;
+
+    if (st == NULL || t == NULL || !t->want) return 0;
+    t->want = 0;
+    if (t->seg[0] == '\0') return 0;
+    /* Another connection writing is most likely another process or
+     * thread recording this same tail: leave it to them. */
+    if ((rc = hs_store_try_begin(st)) != 0) return rc == -ETIMEDOUT ? 0 : rc;
+    if ((rc = hs_store_cursor_get(st, cseg, &coff)) != 0) goto fail;
+    /* Under SQLite's write lock the cursor is what it is: in a later
+     * segment, or at or past the tail's end, others recorded the tail
+     * (a seal, a writer under the spool lock, another process); in an
+     * earlier one, that segment was recorded whole before it was sealed,
+     * and this one is not recorded at all yet. */
+    c = strcmp(cseg, t->seg);
+    if (c > 0 || (c == 0 && (coff < 0 || (uint64_t)coff >= t->upto))) {
+        hs_store_rollback(st);
+        return 0;
+    }
+    from = c == 0 ? (uint64_t)coff : 0;
+    /* Others recorded most of it (each thread and process keeps its own
+     * tail): the rest waits, so that the keys go in large transactions. */
+    if (tail_count_past(t, from) < HS_DEDUP_TAIL_KEYS) {
+        hs_store_rollback(st);
+        return 0;
+    }
+    if ((rc = record_tx(st, t, from, now, t->ttl, &indexed)) != 0) goto fail;
+    if ((rc = hs_store_commit(st)) != 0) goto fail;
+    tail_trim(t, t->upto);
+    return 0;
+fail:
+    hs_store_rollback(st);
+    return rc;
 }
 
 /* Under the spool lock: make sure op->store is open when the spool has a
@@ -512,6 +581,7 @@ static int pre_hook(void *arg, hs_spool *sp)
 
     if ((rc = find_store(op)) <= 0) return keyed && rc == 0 ? -EIO : rc;
     if ((rc = op_begin(op, sp)) != 0) return rc;
+    if (op->ttl > 0) op->tail->ttl = op->ttl;
     if ((rc = hs_store_begin_read(op->store)) != 0) return rc;
     if ((rc = tail_sync(op, name, &fd, &size)) < 0) goto out;
     if (rc == 1 || (fd >= 0 && catch_up_due(op, size))) {
@@ -519,6 +589,7 @@ static int pre_hook(void *arg, hs_spool *sp)
         if ((rc = catch_up(op)) != 0) return rc;
         if ((rc = hs_store_begin_read(op->store)) != 0) return rc;
     }
+    if (!op->own_tail && op->tail->n >= HS_DEDUP_TAIL_KEYS) op->tail->want = 1;
     rc = 0;
     for (i = 0; keyed && i < op->nitems; i++) {
         if ((seen = line_seen(op, i)) < 0) { rc = seen; goto out; }
@@ -564,7 +635,9 @@ static int post_hook(void *arg, const char *seg, uint64_t end)
         }
         if (t->seg[0] != '\0') t->upto = end;
     }
-    return op->own_tail || t->eager ? catch_up(op) : 0;
+    if (op->own_tail || t->eager) return catch_up(op);
+    if (t->n >= HS_DEDUP_TAIL_KEYS) t->want = 1;
+    return 0;
 }
 
 /* The active segment (flushed) is about to be sealed: record its tail,

@@ -11,12 +11,15 @@
  * the tail's keys (each process keeps those it has read, hs_dedup_tail)
  * and decides against the tail and the store together, so no two lines
  * share a key even across kills. The tail is recorded in the store in one
- * transaction when it holds HS_DEDUP_TAIL_KEYS keys or HS_DEDUP_TAIL_BYTES
- * bytes, when old keys are due to be purged, with every append while the
- * filesystem has less than HS_DEDUP_TAIL_ROOM free, and always before the
- * segment is sealed (issue 18: one store transaction per append under the
- * spool lock was most of what dedup cost). The one exception is a failed
- * flush: those events are answered 503 and their keys forgotten.
+ * transaction: after the answer and outside the spool lock when it holds
+ * HS_DEDUP_TAIL_KEYS keys (hs_dedup_idle); under the lock when it holds
+ * HS_DEDUP_TAIL_BYTES bytes, when old keys are due to be purged, with
+ * every append while the filesystem has less than HS_DEDUP_TAIL_ROOM
+ * free, and always before the segment is sealed (issue 18: one store
+ * transaction per append under the spool lock was most of what dedup
+ * cost, and a catch-up of 64 keys under it still stalled every writer
+ * for 2-3 ms). The one exception is a failed flush: those events are
+ * answered 503 and their keys forgotten.
  */
 #ifndef HS_DEDUP_H
 #define HS_DEDUP_H
@@ -76,6 +79,19 @@ int hs_dedup_hash(const char *endpoint_json, size_t elen, const char *key,
 typedef struct hs_dedup_tail hs_dedup_tail;
 hs_dedup_tail *hs_dedup_tail_new(void);        /* NULL: out of memory */
 void           hs_dedup_tail_free(hs_dedup_tail *t);
+
+/*
+ * Outside the spool lock, after the answer (hs_ctx_idle): when an append
+ * left t with HS_DEDUP_TAIL_KEYS keys or more, record them in st in one
+ * transaction and move the cursor to the tail's end. Safe against every
+ * writer: under SQLite's write lock it records only what lies past the
+ * cursor in the tail's segment (a later cursor means others did it),
+ * and the lines it records were complete under the spool lock, where no
+ * line is ever taken back once another writer may have read it. now is
+ * the clock; the window is the last append's. 0 or a negative errno
+ * (the tail then stays for the next try or the next seal).
+ */
+int hs_dedup_idle(hs_store *st, hs_dedup_tail *t, int64_t now);
 
 /* One line of a batch append: its key's hash, if it has a key. */
 typedef struct hs_dedup_item {

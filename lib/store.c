@@ -342,6 +342,14 @@ static int run(hs_store *st, int q, int64_t *row, int *got)
 
 int hs_store_begin(hs_store *st) { return run(st, Q_BEGIN, NULL, NULL); }
 int hs_store_begin_read(hs_store *st) { return run(st, Q_BEGIN_READ, NULL, NULL); }
+int hs_store_try_begin(hs_store *st)
+{
+    int rc;
+    (void)sqlite3_busy_timeout(st->db, 0);
+    rc = run(st, Q_BEGIN, NULL, NULL);
+    (void)sqlite3_busy_timeout(st->db, HS_STORE_BUSY_MS);
+    return rc;
+}
 int hs_store_commit(hs_store *st)
 {
     int rc = run(st, Q_COMMIT, NULL, NULL);

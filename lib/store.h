@@ -45,6 +45,9 @@ void hs_store_close(hs_store *st);
  * (each statement on its own takes and drops them: issue 18). */
 int  hs_store_begin(hs_store *st);
 int  hs_store_begin_read(hs_store *st);
+/* BEGIN IMMEDIATE without waiting: -ETIMEDOUT at once when another
+ * connection writes (work that someone else is likely doing). */
+int  hs_store_try_begin(hs_store *st);
 int  hs_store_commit(hs_store *st);
 void hs_store_rollback(hs_store *st);
 

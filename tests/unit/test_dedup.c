@@ -21,9 +21,10 @@ static char root[] = "/tmp/hs-test-dedup-XXXXXX";
  * handler does (hs_dedup_append), keeping what the process read of the
  * tail in tail (NULL: none kept, every append records its tail). The
  * operation is left in *opp when opp is not NULL. Returns what
- * hs_spool_append returns. */
-static int append_op(hs_spool *sp, const hs_spool_opts *o, hs_store *st, hs_dedup_tail *tail,
-                     const char *key, int64_t now, int64_t ttl, hs_dedup_op *opp)
+ * hs_spool_append returns. append_op then calls hs_dedup_idle, as a
+ * FastCGI process does after its answer (-1 when that fails). */
+static int append_noidle(hs_spool *sp, const hs_spool_opts *o, hs_store *st, hs_dedup_tail *tail,
+                         const char *key, int64_t now, int64_t ttl, hs_dedup_op *opp)
 {
     char line[512], id[HS_ID_LEN + 1], kj[128];
     hs_dedup_op op;
@@ -45,6 +46,15 @@ static int append_op(hs_spool *sp, const hs_spool_opts *o, hs_store *st, hs_dedu
     if (hs_dedup_hash("\"t\"", 3, kj, strlen(kj), op.hash) != 0) return -1;
     rc = hs_dedup_append(&op, sp, o, line, (size_t)n, id_off, ts_off, id);
     if (opp != NULL) *opp = op;
+    return rc;
+}
+
+static int append_op(hs_spool *sp, const hs_spool_opts *o, hs_store *st, hs_dedup_tail *tail,
+                     const char *key, int64_t now, int64_t ttl, hs_dedup_op *opp)
+{
+    int rc = append_noidle(sp, o, st, tail, key, now, ttl, opp);
+    /* After the answer, as hs_ctx_idle does. */
+    if (tail != NULL && hs_dedup_idle(st, tail, now) != 0) return -1;
     return rc;
 }
 
@@ -401,11 +411,11 @@ static int wappend(writers *w, int i, const hs_spool_opts *o, const char *key, i
 /*
  * Issue 18: the keys of the active segment's tail are looked up in the
  * lines themselves and go into the store together, HS_DEDUP_TAIL_KEYS at
- * a time, instead of one store transaction per append under the spool
- * lock. Two "processes" (each its own spool handle, store connection and
- * tail) append to one spool: each finds the other's keys in the tail,
- * the store takes them all at the catch-up and at the seal, and the
- * window still ends keys in the tail.
+ * a time after an answer, instead of one store transaction per append
+ * under the spool lock. Two "processes" (each its own spool handle, store
+ * connection and tail) append to one spool: each finds the other's keys
+ * in the tail, the store takes them all when the tail is full and at the
+ * seal, and the window still ends keys in the tail.
  */
 static void test_tail(void)
 {
@@ -436,18 +446,23 @@ static void test_tail(void)
     CHECK_MSG(bad == 0, "%d of %d retries were not duplicates", bad, 2 * HS_DEDUP_TAIL_KEYS);
     CHECK(active_segment(spool, seg, sizeof(seg)) == 0);
     CHECK(lines_with_key(seg, "tail-1") == 1);
-    /* ... and a tail that learnt nothing yet reads them all. */
+    CHECK(hs_store_key_count(w.st[0]) == 1);
+    /* One more new key: the tail holds HS_DEDUP_TAIL_KEYS, and after the
+     * answer (hs_dedup_idle, outside the spool lock) the store takes
+     * them. */
+    CHECK(wappend(&w, 1, &o, "one-more", now, ttl, NULL) == 0);
+    n = hs_store_key_count(w.st[0]);
+    CHECK_MSG(n == 1 + HS_DEDUP_TAIL_KEYS, "%lld keys in the store after the catch-up",
+              (long long)n);
+    /* The other writer's tail knew them too: now the store answers. */
+    CHECK(wappend(&w, 0, &o, "tail-2", now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+    /* ... and a new tail (a new process) finds them in the store. */
     {
         hs_dedup_tail *t3 = hs_dedup_tail_new();
-        CHECK(t3 != NULL && append_op(w.sp[1], &o, w.st[1], t3, "tail-2", now, ttl, NULL) ==
+        CHECK(t3 != NULL && append_op(w.sp[1], &o, w.st[1], t3, "tail-5", now, ttl, NULL) ==
               HS_DEDUP_DUPLICATE);
         hs_dedup_tail_free(t3);
     }
-    /* One more new key: the tail is full, the store takes it. */
-    CHECK(wappend(&w, 1, &o, "one-more", now, ttl, NULL) == 0);
-    n = hs_store_key_count(w.st[0]);
-    CHECK_MSG(n == HS_DEDUP_TAIL_KEYS, "%lld keys in the store after the catch-up",
-              (long long)n);
     CHECK(wappend(&w, 0, &o, "one-more", now, ttl, NULL) == HS_DEDUP_DUPLICATE);
     /* An expired key in the tail is not a duplicate. (Read at `now`: a
      * line's time is its received_at, at most the clock, and the clock
@@ -495,6 +510,84 @@ static void test_forget_tail(void)
     writers_close(&w);
 }
 
+/*
+ * hs_dedup_idle runs outside the spool lock, possibly long after its
+ * tail was read: it must never record what others recorded or forgot
+ * since. Writer 0's tail is full and waiting; writer 1 forgets a key
+ * after a failed flush (recording the whole tail first), then seals;
+ * writer 0's late hs_dedup_idle must bring neither the forgotten key nor
+ * the old segment's cursor back.
+ */
+/* The cursor of st into seg/off; 0 or -1. */
+static int cursor_of(hs_store *st, char seg[HS_STORE_SEG_MAX], int64_t *off)
+{
+    return hs_store_cursor_get(st, seg, off) == 0 ? 0 : -1;
+}
+
+/* hs_dedup_idle(t) on st changes neither the cursor nor the keys. */
+static void check_idle_idle(hs_store *st, hs_dedup_tail *t, int64_t now, const char *when)
+{
+    char a[HS_STORE_SEG_MAX], b[HS_STORE_SEG_MAX];
+    int64_t ao = -1, bo = -1, n = hs_store_key_count(st);
+
+    CHECK(cursor_of(st, a, &ao) == 0);
+    CHECK(hs_dedup_idle(st, t, now) == 0);
+    CHECK(cursor_of(st, b, &bo) == 0);
+    CHECK_MSG(strcmp(a, b) == 0 && ao == bo, "%s: the cursor moved from %s:%lld to %s:%lld",
+              when, a, (long long)ao, b, (long long)bo);
+    CHECK_MSG(hs_store_key_count(st) == n, "%s: %lld keys, then %lld", when, (long long)n,
+              (long long)hs_store_key_count(st));
+}
+
+static void test_idle_late(void)
+{
+    hs_spool_opts o = { 1LL << 30, 1LL << 40, 0, 077 };
+    const int64_t now = 6000000, ttl = 3600;
+    char spool[128], key[64], seg[512];
+    writers w;
+    hs_dedup_op op;
+    int i, bad = 0, sealed = 0;
+
+    if (writers_open(&w, &o, "late", spool, sizeof(spool)) != 0) return;
+    /* (a new tail records at once: each writer's first append) */
+    CHECK(wappend(&w, 0, &o, "warm-0", now, ttl, NULL) == 0);
+    CHECK(wappend(&w, 1, &o, "warm-1", now, ttl, NULL) == 0);
+    for (i = 0; i < HS_DEDUP_TAIL_KEYS - 2; i++) {
+        snprintf(key, sizeof(key), "late-%d", i);
+        bad += wappend(&w, 0, &o, key, now, ttl, NULL) != 0;
+    }
+    CHECK_MSG(bad == 0, "%d appends failed", bad);
+    CHECK(hs_store_key_count(w.st[0]) == 1);
+    CHECK(append_noidle(w.sp[1], &o, w.st[1], w.t[1], "victim", now, ttl, &op) == 0);
+    CHECK(append_noidle(w.sp[0], &o, w.st[0], w.t[0], "last", now, ttl, NULL) == 0);
+    CHECK(hs_store_key_count(w.st[0]) == 1);    /* writer 0's tail: full, waiting */
+    CHECK(active_segment(spool, seg, sizeof(seg)) == 0);
+    /* writer 1's flush failed: forget "victim"; its retry is new, and
+     * writer 1 records that too (the cursor passes writer 0's tail) */
+    CHECK(hs_dedup_forget(&op, w.sp[1], &o) == 0);
+    /* warm-0, warm-1, the late ones and "last": all but "victim" */
+    CHECK(hs_store_key_count(w.st[1]) == HS_DEDUP_TAIL_KEYS + 1);
+    CHECK(append_noidle(w.sp[1], &o, w.st[1], w.t[1], "victim", now, ttl, NULL) == 0);
+    CHECK(hs_dedup_rotate(w.sp[1], &o, 0, &sealed) == 0 && sealed == 0);
+    check_idle_idle(w.st[0], w.t[0], now, "a late idle in the same segment");
+    CHECK(lines_with_key(seg, "victim") == 2);
+    /* writer 0 fills its tail again; writer 1 seals, starts a new segment
+     * and records it: writer 0's late idle changes nothing */
+    for (i = 0; i < HS_DEDUP_TAIL_KEYS; i++) {
+        snprintf(key, sizeof(key), "again-%d", i);
+        bad += append_noidle(w.sp[0], &o, w.st[0], w.t[0], key, now, ttl, NULL) != 0;
+    }
+    CHECK_MSG(bad == 0, "%d appends failed", bad);
+    CHECK(hs_dedup_rotate(w.sp[1], &o, 1, &sealed) == 0 && sealed == 1);
+    CHECK(append_noidle(w.sp[1], &o, w.st[1], w.t[1], "new-segment", now, ttl, NULL) == 0);
+    CHECK(hs_dedup_rotate(w.sp[1], &o, 0, &sealed) == 0);
+    check_idle_idle(w.st[0], w.t[0], now, "a late idle after a seal");
+    CHECK(wappend(&w, 0, &o, "again-7", now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+    CHECK(wappend(&w, 0, &o, "victim", now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+    CHECK(wappend(&w, 0, &o, "new-segment", now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+    writers_close(&w);
+}
+
 int main(void)
 {
     char cmd[128];
@@ -504,6 +597,7 @@ int main(void)
     test_lost_tail();
     test_tail();
     test_forget_tail();
+    test_idle_late();
     test_old_store();
     test_checkpoint_cadence();
     test_wal_reused();
