@@ -36,7 +36,7 @@
 #define HS_DEDUP_PURGE_PER_KEY 2    /* expired keys purged per key added */
 #define HS_DEDUP_PURGE_EVERY 60     /* seconds between sweeps of old keys */
 #define HS_DEDUP_PURGE_MAX   1000   /* keys purged at most per catch-up */
-#define HS_DEDUP_TAIL_KEYS   64     /* keys past the cursor that make a catch-up due */
+#define HS_DEDUP_TAIL_KEYS   64     /* tail keys that hs_dedup_idle records at once */
 #define HS_DEDUP_TAIL_BYTES  1048576 /* bytes past the cursor that make one due */
 #define HS_DEDUP_TAIL_ROOM   67108864ULL /* free bytes below which each append records */
 
@@ -142,7 +142,8 @@ int hs_dedup_append(hs_dedup_op *op, hs_spool *sp, const hs_spool_opts *opts,
 
 /*
  * hs_spool_append_many with dedup: items[i] is lines[i]'s key. Under the
- * lock, after the catch-up, a keyed line whose key the store has seen,
+ * lock, once the tail is read (and recorded, when that is due under the
+ * lock), a keyed line whose key the store has seen,
  * the tail has or an earlier line of this batch has, is marked skip and
  * not written; the lines written join the tail (op->recorded then says
  * keyed ones were written: which is !lines[i].skip && items[i].has_key).
