@@ -365,8 +365,7 @@ static int room_low(int fd)
  * past from (each with where its line ends, store.h "Durability order"),
  * move the cursor to the tail's end, then purge. The caller has made
  * sure that from is the cursor, or 0 in a segment after the cursor's. */
-static int record_tx(hs_store *st, hs_dedup_tail *t, uint64_t from, int64_t now, int64_t ttl,
-                     uint64_t *indexed)
+static int record_tx(hs_store *st, hs_dedup_tail *t, uint64_t from, int64_t now, int64_t ttl)
 {
     uint64_t added = 0;
     size_t i;
@@ -381,7 +380,6 @@ static int record_tx(hs_store *st, hs_dedup_tail *t, uint64_t from, int64_t now,
     }
     if (t->upto != from && (rc = hs_store_cursor_set(st, t->seg, (int64_t)t->upto)) != 0)
         return rc;
-    *indexed += added;
     return purge_tx(st, now, ttl, added);
 }
 
@@ -406,7 +404,7 @@ static int catch_up_tx(hs_dedup_op *op)
         return purge_tx(op->store, op->now, op->ttl, 0);
     }
     if (fd < 0) return purge_tx(op->store, op->now, op->ttl, 0);
-    if ((rc = record_tx(op->store, t, op->from, op->now, op->ttl, &op->indexed)) != 0)
+    if ((rc = record_tx(op->store, t, op->from, op->now, op->ttl)) != 0)
         return rc;
     t->eager = room_low(fd);
     return 0;
@@ -452,7 +450,7 @@ static int catch_up_due(const hs_dedup_op *op, uint64_t size)
 int hs_dedup_idle(hs_store *st, hs_dedup_tail *t, int64_t now)
 {
     char cseg[HS_STORE_SEG_MAX];
-    uint64_t indexed = 0, from;
+    uint64_t from;
     int64_t coff;
     int rc, c;
 
@@ -480,7 +478,7 @@ int hs_dedup_idle(hs_store *st, hs_dedup_tail *t, int64_t now)
         hs_store_rollback(st);
         return 0;
     }
-    if ((rc = record_tx(st, t, from, now, t->ttl, &indexed)) != 0) goto fail;
+    if ((rc = record_tx(st, t, from, now, t->ttl)) != 0) goto fail;
     if ((rc = hs_store_commit(st)) != 0) goto fail;
     tail_trim(t, t->upto);
     return 0;

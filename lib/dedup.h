@@ -117,7 +117,6 @@ typedef struct hs_dedup_op {
     int           has_key;     /* 0: only index the lines past the cursor */
     int64_t       now, ttl;
     int           recorded;    /* out: keyed lines were written */
-    uint64_t      indexed;     /* out: keys recorded in the store */
     /* Set by hs_dedup_append_many (hash and has_key are then unused). */
     hs_dedup_item *items;
     hs_spool_line *lines;
