@@ -135,7 +135,6 @@ struct hs_dedup_tail {
     size_t           n, cap;
     int64_t          next_purge;            /* this process' next sweep */
     int              eager;                 /* record every append (room_low) */
-    int              want;                  /* hs_dedup_idle should record it */
     int64_t          ttl;                   /* the last append's window */
 };
 
@@ -438,7 +437,7 @@ static int catch_up(hs_dedup_op *op)
  * it); a long one (HS_DEDUP_TAIL_BYTES: hs_dedup_idle has not kept up),
  * while room is short, and for the sweep once a minute. A tail of
  * HS_DEDUP_TAIL_KEYS keys is recorded by hs_dedup_idle, after the answer
- * and outside the lock (post_hook asks for it). */
+ * and outside the lock. */
 static int catch_up_due(const hs_dedup_op *op, uint64_t size)
 {
     const hs_dedup_tail *t = op->tail;
@@ -454,9 +453,7 @@ int hs_dedup_idle(hs_store *st, hs_dedup_tail *t, int64_t now)
     int64_t coff;
     int rc, c;
 
-    if (st == NULL || t == NULL || !t->want) return 0;
-    t->want = 0;
-    if (t->seg[0] == '\0') return 0;
+    if (st == NULL || t == NULL || t->n < HS_DEDUP_TAIL_KEYS || t->seg[0] == '\0') return 0;
     /* Another connection writing is most likely another process or
      * thread recording this same tail: leave it to them. */
     if ((rc = hs_store_try_begin(st)) != 0) return rc == -ETIMEDOUT ? 0 : rc;
@@ -587,7 +584,6 @@ static int pre_hook(void *arg, hs_spool *sp)
         if ((rc = catch_up(op)) != 0) return rc;
         if ((rc = hs_store_begin_read(op->store)) != 0) return rc;
     }
-    if (!op->own_tail && op->tail->n >= HS_DEDUP_TAIL_KEYS) op->tail->want = 1;
     rc = 0;
     for (i = 0; keyed && i < op->nitems; i++) {
         if ((seen = line_seen(op, i)) < 0) { rc = seen; goto out; }
@@ -633,9 +629,7 @@ static int post_hook(void *arg, const char *seg, uint64_t end)
         }
         if (t->seg[0] != '\0') t->upto = end;
     }
-    if (op->own_tail || t->eager) return catch_up(op);
-    if (t->n >= HS_DEDUP_TAIL_KEYS) t->want = 1;
-    return 0;
+    return op->own_tail || t->eager ? catch_up(op) : 0;
 }
 
 /* The active segment (flushed) is about to be sealed: record its tail,
