@@ -21,6 +21,7 @@
 #include "ctx.h"
 #include "handler.h"
 #include "flush.h"
+#include "recorder.h"
 #include "log.h"
 #include "crypto.h"
 #include "store.h"
@@ -156,6 +157,7 @@ struct shared {
     char            dir[PATH_MAX];
     hs_log          log;         /* one rate limit per process */
     hs_flusher     *flusher;     /* group commit across the threads */
+    hs_recorder    *recorder;    /* records dedup tails off the workers; NULL: none */
 };
 
 /*
@@ -179,6 +181,7 @@ static void *worker(void *arg)
         hs_ctx_free(ctx);
         return NULL;
     }
+    hs_ctx_set_recorder(ctx, sh->recorder);
     for (;;) {
         /* FCGX_Accept_r is thread-safe, and Linux wakes one thread per
          * connection: no accept mutex (it cost a futex handoff per
@@ -232,7 +235,7 @@ static int serve_fastcgi(const char *dir)
 {
     static sigset_t stop;
     struct shared sh;
-    pthread_t tids[HS_CONF_THREADS_MAX], sigt;
+    pthread_t tids[HS_CONF_THREADS_MAX], sigt, rect;
     pthread_attr_t attr;
     int n, i, started = 0;
 
@@ -268,11 +271,22 @@ static int serve_fastcgi(const char *dir)
         return 1;
     }
     (void)pthread_detach(sigt);
+    /* Without a recorder each worker records after its own answers. */
+    if ((sh.recorder = hs_recorder_new()) != NULL &&
+        pthread_create(&rect, &attr, hs_recorder_main, sh.recorder) != 0) {
+        hs_recorder_free(sh.recorder);
+        sh.recorder = NULL;
+    }
     for (i = 1; i < n; i++)
         if (pthread_create(&tids[started], &attr, worker, &sh) == 0) started++;
     (void)pthread_attr_destroy(&attr);
     (void)worker(&sh);           /* this thread is a worker too */
     for (i = 0; i < started; i++) pthread_join(tids[i], NULL);
+    if (sh.recorder != NULL) {
+        hs_recorder_stop(sh.recorder);
+        pthread_join(rect, NULL);
+        hs_recorder_free(sh.recorder);
+    }
     hs_flusher_free(sh.flusher);
     hs_log_destroy(&sh.log);
     return 0;

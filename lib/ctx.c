@@ -7,9 +7,11 @@
 
 #include "dedup.h"
 #include "docroot.h"
+#include "recorder.h"
 
 struct spool_entry {
     char      path[PATH_MAX];
+    mode_t    umask;        /* the configuration's that opened sp */
     hs_spool *sp;
     unsigned long checked;  /* ctx->request when last found valid */
     hs_store *store;    /* opened on first use */
@@ -28,6 +30,7 @@ struct hs_ctx {
     unsigned long      request;      /* hs_ctx_config calls: one per request */
     int                cnt_warned;   /* an unusable counters file was logged */
     struct spool_entry spools[HS_CTX_MAX_SPOOLS];
+    hs_recorder       *recorder;   /* the process' (FastCGI), or NULL */
 };
 
 hs_ctx *hs_ctx_new_shared(const char *conf_dir, hs_log *log, hs_flusher *flusher)
@@ -55,13 +58,18 @@ hs_ctx *hs_ctx_new(const char *conf_dir, int log_fd)
     return ctx;
 }
 
+void hs_ctx_set_recorder(hs_ctx *ctx, hs_recorder *r) { ctx->recorder = r; }
+
 void hs_ctx_idle(hs_ctx *ctx)
 {
     int64_t now = (int64_t)time(NULL);
     size_t i;
     for (i = 0; i < HS_CTX_MAX_SPOOLS; i++) {
-        (void)hs_dedup_idle(ctx->spools[i].store, ctx->spools[i].tail, now);
-        (void)hs_store_checkpoint_if_due(ctx->spools[i].store);
+        struct spool_entry *e = &ctx->spools[i];
+        if (ctx->recorder == NULL || e->tail == NULL ||
+            hs_recorder_offer(ctx->recorder, e->path, e->umask, e->tail) < 0)
+            (void)hs_dedup_idle(e->store, e->tail, now);
+        (void)hs_store_checkpoint_if_due(e->store);
     }
 }
 
@@ -180,6 +188,7 @@ int hs_ctx_spool(hs_ctx *ctx, const hs_config *cfg, int create, hs_spool **out)
     if (rc != 0) return rc;
     hs_spool_set_flusher(e->sp, ctx->flusher);
     snprintf(e->path, sizeof(e->path), "%s", cfg->spool);
+    e->umask = cfg->umask;
     e->checked = ctx->request;
     *out = e->sp;
     return 0;

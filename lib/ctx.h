@@ -81,12 +81,18 @@ hs_dedup_tail *hs_ctx_dedup_tail(hs_ctx *ctx, const hs_config *cfg);
 
 /*
  * Between requests, after the answer is out and outside every spool
- * lock: record a long dedup tail in its store (hs_dedup_idle), then
+ * lock: have a long dedup tail recorded in its store (offered to the
+ * recorder when the context has one, else hs_dedup_idle here), then
  * checkpoint each open store whose WAL is long (store.h, "Durability
  * order"), so neither a request nor a writer waits for them. A failure
  * is left to the next call (the tail or the WAL grows).
  */
 void hs_ctx_idle(hs_ctx *ctx);
+
+/* The process' recorder (recorder.h; NULL: none), which must outlive
+ * ctx's last hs_ctx_idle. */
+typedef struct hs_recorder hs_recorder;
+void hs_ctx_set_recorder(hs_ctx *ctx, hs_recorder *r);
 
 /*
  * The shared counters of cfg's spool (SPOOL/counters), opened on first

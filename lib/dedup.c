@@ -364,12 +364,24 @@ static int room_low(int fd)
  * past from (each with where its line ends, store.h "Durability order"),
  * move the cursor to the tail's end, then purge. The caller has made
  * sure that from is the cursor, or 0 in a segment after the cursor's. */
+static int key_order(const void *a, const void *b)
+{
+    return memcmp(((const struct tail_key *)a)->hash, ((const struct tail_key *)b)->hash,
+                  HS_STORE_KEY_LEN);
+}
+
+/* Inside a store transaction: the tail's keys past from, in hash order,
+ * so that each B-tree leaf is read and written once however many of
+ * them land on it (the page cache, HS_STORE_CACHE_KIB, holds far fewer
+ * leaves than a batch touches: in arrival order a leaf is spilled and
+ * read back). The tail's order means nothing to its other readers. */
 static int record_tx(hs_store *st, hs_dedup_tail *t, uint64_t from, int64_t now, int64_t ttl)
 {
     uint64_t added = 0;
     size_t i;
     int rc;
 
+    if (t->n > 1) qsort(t->k, t->n, sizeof(*t->k), key_order);
     for (i = 0; i < t->n; i++) {
         if (t->k[i].end <= from) continue;
         if ((rc = hs_store_key_put(st, t->k[i].hash, t->k[i].t, t->seg,
@@ -434,7 +446,8 @@ static int catch_up(hs_dedup_op *op)
 
 /* Is recording the tail due before this append, under the lock? A tail
  * made for this operation alone is recorded at once (nothing would keep
- * it); a long one (HS_DEDUP_TAIL_BYTES: hs_dedup_idle has not kept up),
+ * it); a long one (HS_DEDUP_TAIL_MAX keys or HS_DEDUP_TAIL_BYTES bytes:
+ * hs_dedup_idle has not kept up),
  * while room is short, and for the sweep once a minute. A tail of
  * HS_DEDUP_TAIL_KEYS keys is recorded by hs_dedup_idle, after the answer
  * and outside the lock. */
@@ -442,7 +455,7 @@ static int catch_up_due(const hs_dedup_op *op, uint64_t size)
 {
     const hs_dedup_tail *t = op->tail;
     return op->own_tail || (t->eager && t->upto != op->from) ||
-           size - op->from > HS_DEDUP_TAIL_BYTES ||
+           t->n >= HS_DEDUP_TAIL_MAX || size - op->from > HS_DEDUP_TAIL_BYTES ||
            (op->ttl > 0 && op->now >= t->next_purge);
 }
 
@@ -482,6 +495,26 @@ int hs_dedup_idle(hs_store *st, hs_dedup_tail *t, int64_t now)
 fail:
     hs_store_rollback(st);
     return rc;
+}
+
+int hs_dedup_tail_take(hs_dedup_tail *dst, const hs_dedup_tail *src)
+{
+    struct tail_key *k;
+
+    if (src->n < HS_DEDUP_TAIL_KEYS || src->seg[0] == '\0') return 0;
+    if (strcmp(dst->seg, src->seg) == 0 && dst->upto >= src->upto) return 0;
+    if (dst->cap < src->n) {
+        if (src->n > SIZE_MAX / sizeof(*k)) return -ENOMEM;
+        if ((k = realloc(dst->k, src->n * sizeof(*k))) == NULL) return -ENOMEM;
+        dst->k = k;
+        dst->cap = src->n;
+    }
+    memcpy(dst->seg, src->seg, sizeof(dst->seg));
+    memcpy(dst->k, src->k, src->n * sizeof(*k));
+    dst->n = src->n;
+    dst->upto = src->upto;
+    dst->ttl = src->ttl;
+    return 1;
 }
 
 /* Under the spool lock: make sure op->store is open when the spool has a

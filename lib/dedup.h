@@ -12,13 +12,18 @@
  * and decides against the tail and the store together, so no two lines
  * share a key even across kills. The tail is recorded in the store in one
  * transaction: after the answer and outside the spool lock when it holds
- * HS_DEDUP_TAIL_KEYS keys (hs_dedup_idle); under the lock when it holds
- * HS_DEDUP_TAIL_BYTES bytes, when old keys are due to be purged, with
+ * HS_DEDUP_TAIL_KEYS keys (hs_dedup_idle, in FastCGI on the process'
+ * recorder thread: recorder.h); under the lock when it holds
+ * HS_DEDUP_TAIL_MAX keys or HS_DEDUP_TAIL_BYTES bytes (the recording
+ * after the answer has not kept up), when old keys are due to be purged, with
  * every append while the filesystem has less than HS_DEDUP_TAIL_ROOM
  * free, and always before the segment is sealed (issue 18: one store
  * transaction per append under the spool lock was most of what dedup
  * cost, and a catch-up of 64 keys under it still stalled every writer
- * for 2-3 ms). The one exception is a failed flush: those events are
+ * for 2-3 ms). Keys go into the store in large, sorted batches: SQLite's
+ * B-tree over random hashes dirties about one leaf per key, so what a
+ * key costs falls only when one transaction brings many keys to the
+ * same leaves. The one exception is a failed flush: those events are
  * answered 503 and their keys forgotten.
  */
 #ifndef HS_DEDUP_H
@@ -36,8 +41,9 @@
 #define HS_DEDUP_PURGE_PER_KEY 2    /* expired keys purged per key added */
 #define HS_DEDUP_PURGE_EVERY 60     /* seconds between sweeps of old keys */
 #define HS_DEDUP_PURGE_MAX   1000   /* keys purged at most per catch-up */
-#define HS_DEDUP_TAIL_KEYS   64     /* tail keys that hs_dedup_idle records at once */
-#define HS_DEDUP_TAIL_BYTES  1048576 /* bytes past the cursor that make one due */
+#define HS_DEDUP_TAIL_KEYS   1024   /* tail keys that hs_dedup_idle records at once */
+#define HS_DEDUP_TAIL_MAX    4096   /* tail keys that make a catch-up due under the lock */
+#define HS_DEDUP_TAIL_BYTES  4194304 /* bytes past the cursor that make one due */
 #define HS_DEDUP_TAIL_ROOM   67108864ULL /* free bytes below which each append records */
 
 /*
@@ -92,6 +98,15 @@ void           hs_dedup_tail_free(hs_dedup_tail *t);
  * (the tail then stays for the next try or the next seal).
  */
 int hs_dedup_idle(hs_store *st, hs_dedup_tail *t, int64_t now);
+
+/*
+ * For a recorder (recorder.h) that runs hs_dedup_idle on its own copy:
+ * when src holds HS_DEDUP_TAIL_KEYS keys or more and reaches past what
+ * dst last held of the same segment, copy src into dst (what it knows
+ * of the tail and the window) and return 1; otherwise 0 (dst unchanged),
+ * or -ENOMEM. src is the caller's tail, between its lock holds.
+ */
+int hs_dedup_tail_take(hs_dedup_tail *dst, const hs_dedup_tail *src);
 
 /* One line of a batch append: its key's hash, if it has a key. */
 typedef struct hs_dedup_item {

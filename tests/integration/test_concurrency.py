@@ -13,7 +13,7 @@ Run once with HOOKSPOOL_FSYNC=always (8 x 250), and with
 HOOKSPOOL_FSYNC=never (8 x 100) twice: with the default of one worker
 thread per process, and with HOOKSPOOL_THREADS=4 (threads appending in
 one process without flushes). Each run checks the processes' thread
-count: the workers and the signal thread. First, 20 new spools each get their
+count: the workers, the signal thread and the dedup recorder. First, 20 new spools each get their
 first 4 requests at once (both processes create the spool together).
 """
 import collections
@@ -102,16 +102,17 @@ def run(T, label, per_client, fsync, threads=None, workers=4):
     T.check(st == 200, "%s: the first event creates the spool" % label, (st, b))
     results[0].append((st, (hs.one_line_json(b) or {}).get("id") if st == 200 else None, rid, body))
     # A process starts its workers before it serves, so after one answer
-    # both have them all: each worker and the signal thread is a task.
+    # both have them all: each worker, the signal thread and the dedup
+    # recorder (lib/recorder.h) is a task.
     tasks = {}
     for pid in pids:
         try:
             tasks[pid] = len(os.listdir("/proc/%d/task" % pid))
         except OSError as e:
             tasks[pid] = str(e)
-    T.check(sorted(tasks.values()) == [workers + 1] * 2,
-            "%s: each process runs %d worker thread(s) and the signal thread" % (label, workers),
-            tasks)
+    T.check(sorted(tasks.values()) == [workers + 2] * 2,
+            "%s: each process runs %d worker thread(s), the signal thread and the recorder"
+            % (label, workers), tasks)
 
     def client(c):
         deadline = time.monotonic() + RUN_LIMIT

@@ -31,7 +31,9 @@ tested here.
 import collections
 import json
 import os
+import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -702,6 +704,62 @@ def section_full(T):
     check_store(T, spool, "1 MiB")
 
 
+# ---------------------------------------------------------------- recorder
+
+def c_define(header, name):
+    """The integer value of #define name in lib/header (its one owner)."""
+    with open(os.path.join(hs.ROOT, "lib", header)) as f:
+        m = re.search(r"^#define\s+%s\s+(\d+)" % re.escape(name), f.read(), re.M)
+    return int(m.group(1))
+
+
+def store_keys(db):
+    """How many keys SPOOL/state.db holds (read-only), or None."""
+    try:
+        con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=30)
+        try:
+            return con.execute("SELECT count(*) FROM dedup").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return None
+
+
+def section_recorder(T):
+    """Issue 18: in FastCGI the tail goes into the store after the answers
+    (the process' recorder thread), HS_DEDUP_TAIL_KEYS keys at a time,
+    with no seal and no append recording it under the lock."""
+    keys = c_define("dedup.h", "HS_DEDUP_TAIL_KEYS")
+    T.section("FastCGI, HOOKSPOOL_UMASK=007: %d keys reach state.db after the answers, "
+              "before any seal" % keys)
+    tmp = T.tempdir()
+    spool = tmp.join("spool")
+    # A umask that lets the group in: the recorder opens the store by
+    # path, and its trust check must use the spool's umask, not 077.
+    srv = T.server(tmp, name="recorder", max_procs=1,
+                   env=base_env(spool, HOOKSPOOL_UMASK="007"))
+    T.check(len(srv.wait_backends(1)) == 1, "1 FastCGI process")
+    # Each worker thread's first append records at once (its tail has not
+    # looked at the room yet): 64 more than a full tail leave one past
+    # the cursor whatever the thread count.
+    bodies = [hs.caliza_event()[0] for _ in range(keys + 64)]
+    bad = [r[0] for r in (post(srv, b) for b in bodies) if r[0] != 200]
+    T.check(not bad, "%d distinct events answered 200" % len(bodies), bad[:5])
+    db = tmp.join("spool", "state.db")
+    deadline = time.monotonic() + 30
+    n = store_keys(db)
+    while (n is None or n < keys) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        n = store_keys(db)
+    T.check(n is not None and keys <= n <= len(bodies),
+            "the store holds at least %d of the %d keys" % (keys, len(bodies)), n)
+    T.check(hs.spool_lines(spool, ("ready",)) == [], "nothing was sealed")
+    st, a, _, _ = post(srv, bodies[5])
+    T.check(st == 200 and a == DUP, "a retry of an early event is a duplicate", (st, a))
+    srv.stop()
+    check_store(T, spool, "recorder")
+
+
 def main(T):
     section_concurrent_same(T)
     section_fresh_spools(T)
@@ -710,6 +768,7 @@ def main(T):
     section_keyless_seals(T)
     section_sigkill(T)
     section_full(T)
+    section_recorder(T)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,21 @@
 /* Unit tests of lib/dedup against a real spool and store, with a clock
  * the test sets (op.now): nothing here depends on timing. */
 #include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "dedup.h"
+#include "recorder.h"
 #include "spool.h"
 #include "store.h"
 #include "t.h"
@@ -588,6 +593,89 @@ static void test_idle_late(void)
     writers_close(&w);
 }
 
+/* Writer i appends keys prefix-0 .. prefix-(n-1) without an idle call;
+ * the number that failed. */
+static int fill(writers *w, int i, const hs_spool_opts *o, const char *prefix, int n,
+                int64_t now, int64_t ttl)
+{
+    char key[64];
+    int k, bad = 0;
+    for (k = 0; k < n; k++) {
+        snprintf(key, sizeof(key), "%s-%d", prefix, k);
+        bad += append_noidle(w->sp[i], o, w->st[i], w->t[i], key, now, ttl, NULL) != 0;
+    }
+    return bad;
+}
+
+/*
+ * Issue 18: a FastCGI process records its tails on a recorder thread
+ * (recorder.h), so no worker stalls for a recording. An offered full tail
+ * is copied and recorded by the thread with its own store connection; an
+ * offer while a copy waits, or of a tail already taken, is refused, and
+ * so is an offer after the stop; what the recorder recorded every writer
+ * finds; a stopped recorder records what it holds, then ends. (The
+ * recorder's clock is the real one, so this test's is too.)
+ */
+static void test_recorder(void)
+{
+    hs_spool_opts o = { 1LL << 30, 1LL << 40, 0, 077 };
+    const int64_t now = (int64_t)time(NULL), ttl = 3600;
+    char spool[128], longpath[PATH_MAX + 8];
+    writers w;
+    hs_recorder *r;
+    pthread_t th;
+    int64_t n;
+
+    if (writers_open(&w, &o, "recorder", spool, sizeof(spool)) != 0) return;
+    if ((r = hs_recorder_new()) == NULL) {
+        CHECK(r != NULL);
+        writers_close(&w);
+        return;
+    }
+    /* The first append records at once; then writer 0's tail is full. */
+    CHECK(fill(&w, 0, &o, "rec", HS_DEDUP_TAIL_KEYS + 1, now, ttl) == 0);
+    CHECK(hs_store_key_count(w.st[0]) == 1);
+    CHECK(hs_recorder_offer(r, spool, 077, w.t[1]) == 0);        /* empty: not worth it */
+    CHECK(hs_recorder_offer(r, spool, 077, w.t[0]) == 1);
+    CHECK(hs_recorder_offer(r, spool, 077, w.t[0]) == 0);        /* a copy waits */
+    memset(longpath, 'a', sizeof(longpath) - 1);
+    longpath[sizeof(longpath) - 1] = '\0';
+    CHECK(hs_recorder_offer(r, longpath, 077, w.t[0]) == -ENAMETOOLONG);
+    CHECK(hs_store_key_count(w.st[0]) == 1);                /* no thread yet */
+    if (pthread_create(&th, NULL, hs_recorder_main, r) != 0) {
+        CHECK(0);
+        hs_recorder_free(r);
+        writers_close(&w);
+        return;
+    }
+    hs_recorder_drain(r);
+    n = hs_store_key_count(w.st[0]);
+    CHECK_MSG(n == HS_DEDUP_TAIL_KEYS + 1, "%lld keys in the store after the recorder",
+              (long long)n);
+    CHECK(hs_recorder_offer(r, spool, 077, w.t[0]) == 0);        /* taken already */
+    /* A new tail (a new process) finds them in the store, the writer that
+     * offered its tail in it or the store. */
+    CHECK(append_noidle(w.sp[1], &o, w.st[1], w.t[1], "rec-5", now, ttl, NULL) ==
+          HS_DEDUP_DUPLICATE);
+    CHECK(append_noidle(w.sp[0], &o, w.st[0], w.t[0], "rec-7", now, ttl, NULL) ==
+          HS_DEDUP_DUPLICATE);
+    /* The next full tail is new to it: taken; the stop comes before the
+     * thread could get to it, and it is still recorded. */
+    CHECK(fill(&w, 0, &o, "more", HS_DEDUP_TAIL_KEYS, now, ttl) == 0);
+    CHECK(hs_recorder_offer(r, spool, 077, w.t[0]) == 1);
+    hs_recorder_stop(r);
+    CHECK(pthread_join(th, NULL) == 0);
+    n = hs_store_key_count(w.st[0]);
+    CHECK_MSG(n == 2 * HS_DEDUP_TAIL_KEYS + 1, "%lld keys in the store after the stop",
+              (long long)n);
+    CHECK(fill(&w, 1, &o, "after", HS_DEDUP_TAIL_KEYS, now, ttl) == 0);
+    CHECK(hs_recorder_offer(r, spool, 077, w.t[1]) == 0);        /* stopped */
+    CHECK(append_noidle(w.sp[1], &o, w.st[1], w.t[1], "more-9", now, ttl, NULL) ==
+          HS_DEDUP_DUPLICATE);
+    hs_recorder_free(r);
+    writers_close(&w);
+}
+
 int main(void)
 {
     char cmd[128];
@@ -598,6 +686,7 @@ int main(void)
     test_tail();
     test_forget_tail();
     test_idle_late();
+    test_recorder();
     test_old_store();
     test_checkpoint_cadence();
     test_wal_reused();

@@ -1,0 +1,149 @@
+#include "recorder.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store.h"
+
+struct hs_recorder {
+    pthread_mutex_t mu;
+    pthread_cond_t  wake;       /* a job, or stop */
+    pthread_cond_t  done;       /* job went back to 0 */
+    int             job;        /* spool and tail hold a copy to record */
+    int             stop;
+    /* While job is set only the thread reads these; offers change them
+     * only while it is clear. */
+    char            spool[PATH_MAX];
+    mode_t          umask;
+    hs_dedup_tail  *tail;
+    /* The thread's alone. */
+    char            open[PATH_MAX];   /* st's spool */
+    mode_t          open_umask;
+    hs_store       *st;
+};
+
+hs_recorder *hs_recorder_new(void)
+{
+    hs_recorder *r = calloc(1, sizeof(*r));
+    if (r == NULL) return NULL;
+    if ((r->tail = hs_dedup_tail_new()) == NULL) goto fail_tail;
+    if (pthread_mutex_init(&r->mu, NULL) != 0) goto fail_mu;
+    if (pthread_cond_init(&r->wake, NULL) != 0) goto fail_wake;
+    if (pthread_cond_init(&r->done, NULL) != 0) goto fail_done;
+    return r;
+fail_done:
+    pthread_cond_destroy(&r->wake);
+fail_wake:
+    pthread_mutex_destroy(&r->mu);
+fail_mu:
+    hs_dedup_tail_free(r->tail);
+fail_tail:
+    free(r);
+    return NULL;
+}
+
+void hs_recorder_free(hs_recorder *r)
+{
+    if (r == NULL) return;
+    hs_store_close(r->st);
+    hs_dedup_tail_free(r->tail);
+    pthread_cond_destroy(&r->done);
+    pthread_cond_destroy(&r->wake);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
+/* The job: its spool's store (kept open while jobs stay with one spool),
+ * the copy recorded as hs_ctx_idle would, and a checkpoint when the WAL
+ * is long. A failure leaves the keys in the workers' tails: they are
+ * offered again, or recorded under the lock when the tail gets long. */
+static void record(hs_recorder *r)
+{
+    if (r->st != NULL && (strcmp(r->open, r->spool) != 0 || r->open_umask != r->umask)) {
+        hs_store_close(r->st);
+        r->st = NULL;
+    }
+    if (r->st == NULL) {
+        if (hs_store_open(r->spool, r->umask, 0, &r->st) != 0) {
+            r->st = NULL;
+            return;
+        }
+        memcpy(r->open, r->spool, sizeof(r->open));
+        r->open_umask = r->umask;
+    }
+    (void)hs_dedup_idle(r->st, r->tail, (int64_t)time(NULL));
+    (void)hs_store_checkpoint_if_due(r->st);
+}
+
+void *hs_recorder_main(void *arg)
+{
+    hs_recorder *r = arg;
+
+    if (pthread_mutex_lock(&r->mu) != 0) return NULL;
+    for (;;) {
+        while (!r->job && !r->stop) (void)pthread_cond_wait(&r->wake, &r->mu);
+        if (r->job) {
+            (void)pthread_mutex_unlock(&r->mu);
+            record(r);
+            (void)pthread_mutex_lock(&r->mu);
+            r->job = 0;
+            (void)pthread_cond_broadcast(&r->done);
+        }
+        if (r->stop) break;
+    }
+    (void)pthread_mutex_unlock(&r->mu);
+    hs_store_close(r->st);
+    r->st = NULL;
+    return NULL;
+}
+
+int hs_recorder_offer(hs_recorder *r, const char *spool, mode_t umask, const hs_dedup_tail *t)
+{
+    size_t n = strlen(spool);
+    int rc;
+
+    if (n >= sizeof(r->spool)) return -ENAMETOOLONG;
+    if (pthread_mutex_lock(&r->mu) != 0) return 0;
+    if (r->job || r->stop) {
+        (void)pthread_mutex_unlock(&r->mu);
+        return 0;
+    }
+    /* What the copy knew of the segment it last held is only the same
+     * spool's: another spool's may share a segment name. */
+    if (strcmp(r->spool, spool) != 0) {
+        hs_dedup_tail *fresh = hs_dedup_tail_new();
+        if (fresh == NULL) {
+            (void)pthread_mutex_unlock(&r->mu);
+            return -ENOMEM;
+        }
+        hs_dedup_tail_free(r->tail);
+        r->tail = fresh;
+        memcpy(r->spool, spool, n + 1);
+    }
+    if ((rc = hs_dedup_tail_take(r->tail, t)) == 1) {
+        r->umask = umask;
+        r->job = 1;
+        (void)pthread_cond_signal(&r->wake);
+    }
+    (void)pthread_mutex_unlock(&r->mu);
+    return rc;
+}
+
+void hs_recorder_drain(hs_recorder *r)
+{
+    if (pthread_mutex_lock(&r->mu) != 0) return;
+    while (r->job) (void)pthread_cond_wait(&r->done, &r->mu);
+    (void)pthread_mutex_unlock(&r->mu);
+}
+
+void hs_recorder_stop(hs_recorder *r)
+{
+    if (pthread_mutex_lock(&r->mu) != 0) return;
+    r->stop = 1;
+    (void)pthread_cond_broadcast(&r->wake);
+    (void)pthread_mutex_unlock(&r->mu);
+}
