@@ -66,8 +66,8 @@ void hs_ctx_idle(hs_ctx *ctx)
     size_t i;
     for (i = 0; i < HS_CTX_MAX_SPOOLS; i++) {
         struct spool_entry *e = &ctx->spools[i];
-        if (ctx->recorder == NULL || e->tail == NULL ||
-            hs_recorder_offer(ctx->recorder, e->path, e->umask, e->tail) < 0)
+        if (ctx->recorder == NULL || e->tail == NULL || e->store == NULL ||
+            hs_recorder_offer(ctx->recorder, e->store, e->path, e->umask, e->tail) < 0)
             (void)hs_dedup_idle(e->store, e->tail, now);
         (void)hs_store_checkpoint_if_due(e->store);
     }

@@ -19,6 +19,8 @@ struct hs_recorder {
      * only while it is clear. */
     char            spool[PATH_MAX];
     mode_t          umask;
+    dev_t           dev;        /* the offering worker's store (hs_store_id) */
+    ino_t           ino;
     hs_dedup_tail  *tail;
     /* The thread's alone. */
     char            open[PATH_MAX];   /* st's spool */
@@ -61,9 +63,19 @@ void hs_recorder_free(hs_recorder *r)
  * the copy recorded as hs_ctx_idle would, and a checkpoint when the WAL
  * is long. A failure leaves the keys in the workers' tails: they are
  * offered again, or recorded under the lock when the tail gets long. */
+/* Is r->st the file the offering worker has open? */
+static int same_store(const hs_recorder *r)
+{
+    dev_t dev;
+    ino_t ino;
+    hs_store_id(r->st, &dev, &ino);
+    return dev == r->dev && ino == r->ino;
+}
+
 static void record(hs_recorder *r)
 {
-    if (r->st != NULL && (strcmp(r->open, r->spool) != 0 || r->open_umask != r->umask)) {
+    if (r->st != NULL && (strcmp(r->open, r->spool) != 0 || r->open_umask != r->umask ||
+                          !same_store(r))) {
         hs_store_close(r->st);
         r->st = NULL;
     }
@@ -75,6 +87,9 @@ static void record(hs_recorder *r)
         memcpy(r->open, r->spool, sizeof(r->open));
         r->open_umask = r->umask;
     }
+    /* Replaced since the worker read its tail: these keys are not this
+     * store's lines (its cursor could even let them in). */
+    if (!same_store(r)) return;
     (void)hs_dedup_idle(r->st, r->tail, (int64_t)time(NULL));
     (void)hs_store_checkpoint_if_due(r->st);
 }
@@ -101,7 +116,8 @@ void *hs_recorder_main(void *arg)
     return NULL;
 }
 
-int hs_recorder_offer(hs_recorder *r, const char *spool, mode_t umask, const hs_dedup_tail *t)
+int hs_recorder_offer(hs_recorder *r, const hs_store *st, const char *spool, mode_t umask,
+                      const hs_dedup_tail *t)
 {
     size_t n = strlen(spool);
     int rc;
@@ -126,6 +142,7 @@ int hs_recorder_offer(hs_recorder *r, const char *spool, mode_t umask, const hs_
     }
     if ((rc = hs_dedup_tail_take(r->tail, t)) == 1) {
         r->umask = umask;
+        hs_store_id(st, &r->dev, &r->ino);
         r->job = 1;
         (void)pthread_cond_signal(&r->wake);
     }

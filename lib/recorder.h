@@ -38,13 +38,16 @@ void *hs_recorder_main(void *arg);
 /*
  * Offer t, the tail the caller keeps for the spool at path spool (read
  * under that spool's lock, between the caller's lock holds), whose
- * configured umask is umask (the store's trust check needs it): when the
- * recorder is idle and t is worth recording (hs_dedup_tail_take), a
- * copy is made and recorded by the thread, and 1 is returned; 0 when the
- * recorder is busy, stopped, or t is not worth it; -ENOMEM or
- * -ENAMETOOLONG when the caller must record t itself.
+ * configured umask is umask (the store's trust check needs it) and whose
+ * store the caller has open as st: when the recorder is idle and t is
+ * worth recording (hs_dedup_tail_take), a copy is made and recorded by
+ * the thread, and 1 is returned; 0 when the recorder is busy, stopped,
+ * or t is not worth it; -ENOMEM or -ENAMETOOLONG when the caller must
+ * record t itself. The thread records only into the file st opened
+ * (hs_store_id): a spool or store replaced at that path since is not
+ * t's, and the copy is dropped (the keys stay in the lines).
  */
-int hs_recorder_offer(hs_recorder *r, const char *spool, mode_t umask,
+int hs_recorder_offer(hs_recorder *r, const hs_store *st, const char *spool, mode_t umask,
                       const hs_dedup_tail *t);
 
 /* Wait until nothing offered is waiting or being recorded. */

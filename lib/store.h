@@ -39,6 +39,11 @@ typedef struct hs_store hs_store;
 int  hs_store_open(const char *spool, mode_t umask, int create, hs_store **out);
 void hs_store_close(hs_store *st);
 
+/* Which file st opened (device and inode of SPOOL/state.db when it was
+ * opened): another connection's store is the same one only if these
+ * match. Fixed for st's life; readable from any thread. */
+void hs_store_id(const hs_store *st, dev_t *dev, ino_t *ino);
+
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. Rollback cannot fail usefully.
  * hs_store_begin_read: BEGIN DEFERRED, so that the reads up to the
  * COMMIT or ROLLBACK share one snapshot and one round of file locks

@@ -635,12 +635,12 @@ static void test_recorder(void)
     /* The first append records at once; then writer 0's tail is full. */
     CHECK(fill(&w, 0, &o, "rec", HS_DEDUP_TAIL_KEYS + 1, now, ttl) == 0);
     CHECK(hs_store_key_count(w.st[0]) == 1);
-    CHECK(hs_recorder_offer(r, spool, 077, w.t[1]) == 0);        /* empty: not worth it */
-    CHECK(hs_recorder_offer(r, spool, 077, w.t[0]) == 1);
-    CHECK(hs_recorder_offer(r, spool, 077, w.t[0]) == 0);        /* a copy waits */
+    CHECK(hs_recorder_offer(r, w.st[1], spool, 077, w.t[1]) == 0);        /* empty: not worth it */
+    CHECK(hs_recorder_offer(r, w.st[0], spool, 077, w.t[0]) == 1);
+    CHECK(hs_recorder_offer(r, w.st[0], spool, 077, w.t[0]) == 0);        /* a copy waits */
     memset(longpath, 'a', sizeof(longpath) - 1);
     longpath[sizeof(longpath) - 1] = '\0';
-    CHECK(hs_recorder_offer(r, longpath, 077, w.t[0]) == -ENAMETOOLONG);
+    CHECK(hs_recorder_offer(r, w.st[0], longpath, 077, w.t[0]) == -ENAMETOOLONG);
     CHECK(hs_store_key_count(w.st[0]) == 1);                /* no thread yet */
     if (pthread_create(&th, NULL, hs_recorder_main, r) != 0) {
         CHECK(0);
@@ -652,7 +652,7 @@ static void test_recorder(void)
     n = hs_store_key_count(w.st[0]);
     CHECK_MSG(n == HS_DEDUP_TAIL_KEYS + 1, "%lld keys in the store after the recorder",
               (long long)n);
-    CHECK(hs_recorder_offer(r, spool, 077, w.t[0]) == 0);        /* taken already */
+    CHECK(hs_recorder_offer(r, w.st[0], spool, 077, w.t[0]) == 0);        /* taken already */
     /* A new tail (a new process) finds them in the store, the writer that
      * offered its tail in it or the store. */
     CHECK(append_noidle(w.sp[1], &o, w.st[1], w.t[1], "rec-5", now, ttl, NULL) ==
@@ -662,17 +662,62 @@ static void test_recorder(void)
     /* The next full tail is new to it: taken; the stop comes before the
      * thread could get to it, and it is still recorded. */
     CHECK(fill(&w, 0, &o, "more", HS_DEDUP_TAIL_KEYS, now, ttl) == 0);
-    CHECK(hs_recorder_offer(r, spool, 077, w.t[0]) == 1);
+    CHECK(hs_recorder_offer(r, w.st[0], spool, 077, w.t[0]) == 1);
     hs_recorder_stop(r);
     CHECK(pthread_join(th, NULL) == 0);
     n = hs_store_key_count(w.st[0]);
     CHECK_MSG(n == 2 * HS_DEDUP_TAIL_KEYS + 1, "%lld keys in the store after the stop",
               (long long)n);
     CHECK(fill(&w, 1, &o, "after", HS_DEDUP_TAIL_KEYS, now, ttl) == 0);
-    CHECK(hs_recorder_offer(r, spool, 077, w.t[1]) == 0);        /* stopped */
+    CHECK(hs_recorder_offer(r, w.st[1], spool, 077, w.t[1]) == 0);        /* stopped */
     CHECK(append_noidle(w.sp[1], &o, w.st[1], w.t[1], "more-9", now, ttl, NULL) ==
           HS_DEDUP_DUPLICATE);
     hs_recorder_free(r);
+    writers_close(&w);
+}
+
+/*
+ * The recorder opens the store by path, later than the worker read its
+ * tail: if an operator replaced the spool in between (moved it away and
+ * made a new one), the path's state.db is not the tail's, and the new
+ * store's empty cursor would let the old keys in (false duplicates in
+ * the new spool). The copy is dropped instead.
+ */
+static void test_recorder_replaced(void)
+{
+    hs_spool_opts o = { 1LL << 30, 1LL << 40, 0, 077 };
+    const int64_t now = (int64_t)time(NULL), ttl = 3600;
+    char spool[128], moved[160];
+    writers w;
+    hs_recorder *r;
+    hs_spool *nsp = NULL;
+    hs_store *nst = NULL;
+    pthread_t th;
+
+    if (writers_open(&w, &o, "replaced", spool, sizeof(spool)) != 0) return;
+    if ((r = hs_recorder_new()) == NULL || pthread_create(&th, NULL, hs_recorder_main, r) != 0) {
+        CHECK(0);
+        hs_recorder_free(r);
+        writers_close(&w);
+        return;
+    }
+    CHECK(fill(&w, 0, &o, "old", HS_DEDUP_TAIL_KEYS + 1, now, ttl) == 0);
+    snprintf(moved, sizeof(moved), "%s.old", spool);
+    CHECK(rename(spool, moved) == 0);
+    CHECK(hs_spool_open(spool, &o, 1, &nsp) == 0);
+    CHECK(hs_store_open(spool, 077, 1, &nst) == 0);
+    if (nst != NULL) {
+        CHECK(hs_recorder_offer(r, w.st[0], spool, 077, w.t[0]) == 1);
+        hs_recorder_drain(r);
+        CHECK_MSG(hs_store_key_count(nst) == 0, "%lld old keys in the new spool's store",
+                  (long long)hs_store_key_count(nst));
+        CHECK(hs_store_key_count(w.st[0]) == 1);    /* nor in the old one: dropped */
+    }
+    hs_recorder_stop(r);
+    CHECK(pthread_join(th, NULL) == 0);
+    hs_recorder_free(r);
+    hs_store_close(nst);
+    hs_spool_close(nsp);
     writers_close(&w);
 }
 
@@ -687,6 +732,7 @@ int main(void)
     test_forget_tail();
     test_idle_late();
     test_recorder();
+    test_recorder_replaced();
     test_old_store();
     test_checkpoint_cadence();
     test_wal_reused();
