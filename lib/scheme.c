@@ -718,6 +718,11 @@ static int tpl_placeholder(tpl *t, const char *name, size_t n)
             return tpl_fail(t, "the timestamp more than once");
         if (!valid_header_name(arg, al))
             return tpl_fail(t, "{ts:Header}: not a header name");
+        /* One header cannot carry both: the signer would write it twice
+         * and the verifier read the signature as the timestamp. */
+        if (al == strlen(t->sc->header) && hs_text_prefix_ci(arg, al, t->sc->header))
+            return tpl_fail(t, "{ts:Header}: that is the signature header; a timestamp in "
+                            "it is {ts} in its shape");
         set_field(t->sc->tpl_ts_header, arg, al);
         t->sc->ts_fmt = hl == 2 ? HS_TS_UNIX : HS_TS_UNIX_MS;
         t->ts_src = TS_HEADER;

@@ -160,10 +160,44 @@ static void test_template_message_printable(void)
     CHECK_MSG(strstr(err, "unknown placeholder {Body}") != NULL, "[%s]", err);
 }
 
+/*
+ * fuzz_sig (mode B, CI at 054ef5c): template-sha512-base64 with
+ * HOOKSPOOL_SIGNED={ts_ms:X}{body}AAAAAz and HOOKSPOOL_SIGNATURE=X: {mac}
+ * was accepted. The timestamp's header is the signature's own, so the
+ * signer wrote header X twice (the milliseconds, then the MAC) and the
+ * verifier, reading X for both, refused the signature it made: every
+ * event would be refused. {header:Name} already refuses the signature
+ * header; {ts:Name} and {ts_ms:Name} must too (a timestamp inside the
+ * signature header is {ts} in its shape). Whatever the case of the name.
+ */
+static void test_template_ts_header_is_not_sig_header(void)
+{
+    static const struct { const char *sgn, *shape; int rc; } cases[] = {
+        { "{ts_ms:X}{body}AAAAAz", "X: {mac}", -1 },       /* the crash file */
+        { "{ts:x-sig}.{body}", "X-Sig: {mac}", -1 },
+        { "{ts_ms:X-SIG}{body}", "x-sig: v1={mac}", -1 },
+        { "{ts:X-Ts}.{body}", "X-Sig: {mac}", 0 },
+        { "{ts}.{body}", "X-Sig: t={ts},v1={mac}", 0 },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        hs_tpl_setting which;
+        char err[256];
+        int rc = template(cases[i].sgn, cases[i].shape, &which, err);
+        CHECK_MSG(rc == cases[i].rc, "[%s] [%s]: %d [%s]", cases[i].sgn, cases[i].shape, rc,
+                  err);
+        if (cases[i].rc != 0)
+            CHECK_MSG(which == HS_TPL_SIGNED && strstr(err, "signature header") != NULL,
+                      "[%s]: [%s]", cases[i].sgn, err);
+    }
+}
+
 int main(void)
 {
     test_dedup_pointer_must_be_valid();
     test_template_part_without_text();
     test_template_message_printable();
+    test_template_ts_header_is_not_sig_header();
     return T_END();
 }
