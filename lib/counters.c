@@ -124,6 +124,19 @@ static int map_file(const char *spool, const char *name, size_t size, const char
         rc = -EBADMSG;
         goto fail;
     }
+    /* Every block now: a write through the mapping to a page that is
+     * still a hole allocates it, and on a full filesystem that is a
+     * SIGBUS, which kills the process mid-request (every thread's). Once
+     * allocated, nothing here allocates again. A file an older version
+     * left sparse is filled in the same way; on a full filesystem this
+     * fails instead, and the caller goes without (counting is then a
+     * no-op). A filesystem that cannot allocate ahead (EOPNOTSUPP) is
+     * used as before. fallocate, not posix_fallocate: glibc's emulation
+     * writes zero bytes that could cross another process' counting. */
+    if (fallocate(fd, 0, 0, (off_t)size) != 0 && errno != EOPNOTSUPP && errno != ENOSYS) {
+        rc = -errno;
+        goto fail;
+    }
     p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) { rc = -errno; goto fail; }
     m = p;
