@@ -193,13 +193,17 @@ static int tail_add(hs_dedup_tail *t, const unsigned char h[HS_STORE_KEY_LEN], u
 }
 
 /* Drop the keys whose lines end at or before the cursor: the store has
- * them, or forgot them on purpose (hs_dedup_forget). */
+ * them, or forgot them on purpose (hs_dedup_forget). The keys are in
+ * line order (tail_read and post_hook add them as the lines lie in the
+ * file; record_tx sorts a copy), so those are a prefix: a lock hold that
+ * trims nothing costs one comparison, not a pass over the tail. */
 static void tail_trim(hs_dedup_tail *t, uint64_t from)
 {
-    size_t i, j = 0;
-    for (i = 0; i < t->n; i++)
-        if (t->k[i].end > from) t->k[j++] = t->k[i];
-    t->n = j;
+    size_t i = 0;
+    while (i < t->n && t->k[i].end <= from) i++;
+    if (i == 0) return;
+    memmove(t->k, t->k + i, (t->n - i) * sizeof(*t->k));
+    t->n -= i;
 }
 
 /* How many of the tail's keys have lines ending past from. */
@@ -366,32 +370,34 @@ static int room_low(int fd)
  * sure that from is the cursor, or 0 in a segment after the cursor's. */
 static int key_order(const void *a, const void *b)
 {
-    return memcmp(((const struct tail_key *)a)->hash, ((const struct tail_key *)b)->hash,
-                  HS_STORE_KEY_LEN);
+    return memcmp((*(const struct tail_key *const *)a)->hash,
+                  (*(const struct tail_key *const *)b)->hash, HS_STORE_KEY_LEN);
 }
 
 /* Inside a store transaction: the tail's keys past from, in hash order,
  * so that each B-tree leaf is read and written once however many of
  * them land on it (the page cache, HS_STORE_CACHE_KIB, holds far fewer
  * leaves than a batch touches: in arrival order a leaf is spilled and
- * read back). The tail's order means nothing to its other readers. */
+ * read back). Sorted through pointers: the tail stays in line order
+ * (tail_trim). */
 static int record_tx(hs_store *st, hs_dedup_tail *t, uint64_t from, int64_t now, int64_t ttl)
 {
-    uint64_t added = 0;
-    size_t i;
-    int rc;
+    const struct tail_key **o;
+    size_t i, m = 0;
+    int rc = 0;
 
-    if (t->n > 1) qsort(t->k, t->n, sizeof(*t->k), key_order);
-    for (i = 0; i < t->n; i++) {
-        if (t->k[i].end <= from) continue;
-        if ((rc = hs_store_key_put(st, t->k[i].hash, t->k[i].t, t->seg,
-                                   (int64_t)t->k[i].end)) != 0)
-            return rc;
-        added++;
-    }
+    if (t->n > SIZE_MAX / sizeof(*o) - 1 || (o = malloc((t->n + 1) * sizeof(*o))) == NULL)
+        return -ENOMEM;
+    for (i = 0; i < t->n; i++)
+        if (t->k[i].end > from) o[m++] = &t->k[i];
+    qsort(o, m, sizeof(*o), key_order);
+    for (i = 0; i < m && rc == 0; i++)
+        rc = hs_store_key_put(st, o[i]->hash, o[i]->t, t->seg, (int64_t)o[i]->end);
+    free(o);
+    if (rc != 0) return rc;
     if (t->upto != from && (rc = hs_store_cursor_set(st, t->seg, (int64_t)t->upto)) != 0)
         return rc;
-    return purge_tx(st, now, ttl, added);
+    return purge_tx(st, now, ttl, (uint64_t)m);
 }
 
 /* Inside a store transaction, under the spool lock: the tail read to
