@@ -364,22 +364,21 @@ static int room_low(int fd)
     return (unsigned long long)v.f_bavail < HS_DEDUP_TAIL_ROOM / v.f_frsize;
 }
 
-/* Inside a store transaction: record the tail's keys whose lines end
- * past from (each with where its line ends, store.h "Durability order"),
- * move the cursor to the tail's end, then purge. The caller has made
- * sure that from is the cursor, or 0 in a segment after the cursor's. */
 static int key_order(const void *a, const void *b)
 {
     return memcmp((*(const struct tail_key *const *)a)->hash,
                   (*(const struct tail_key *const *)b)->hash, HS_STORE_KEY_LEN);
 }
 
-/* Inside a store transaction: the tail's keys past from, in hash order,
- * so that each B-tree leaf is read and written once however many of
- * them land on it (the page cache, HS_STORE_CACHE_KIB, holds far fewer
- * leaves than a batch touches: in arrival order a leaf is spilled and
- * read back). Sorted through pointers: the tail stays in line order
- * (tail_trim). */
+/* Inside a store transaction: record the tail's keys whose lines end
+ * past from (each with where its line ends, store.h "Durability order"),
+ * move the cursor to the tail's end, then purge. The caller has made
+ * sure that from is the cursor, or 0 in a segment after the cursor's.
+ * The keys go in hash order, so that each B-tree leaf is read and
+ * written once however many of them land on it (the page cache,
+ * HS_STORE_CACHE_KIB, holds far fewer leaves than a batch touches: in
+ * arrival order a leaf is spilled and read back); sorted through
+ * pointers, so the tail stays in line order (tail_trim). */
 static int record_tx(hs_store *st, hs_dedup_tail *t, uint64_t from, int64_t now, int64_t ttl)
 {
     const struct tail_key **o;

@@ -22,9 +22,7 @@ struct hs_recorder {
     dev_t           dev;        /* the offering worker's store (hs_store_id) */
     ino_t           ino;
     hs_dedup_tail  *tail;
-    /* The thread's alone. */
-    char            open[PATH_MAX];   /* st's spool */
-    mode_t          open_umask;
+    /* The thread's alone: kept open while it is the worker's file. */
     hs_store       *st;
 };
 
@@ -59,10 +57,6 @@ void hs_recorder_free(hs_recorder *r)
     free(r);
 }
 
-/* The job: its spool's store (kept open while jobs stay with one spool),
- * the copy recorded as hs_ctx_idle would, and a checkpoint when the WAL
- * is long. A failure leaves the keys in the workers' tails: they are
- * offered again, or recorded under the lock when the tail gets long. */
 /* Is r->st the file the offering worker has open? */
 static int same_store(const hs_recorder *r)
 {
@@ -72,20 +66,21 @@ static int same_store(const hs_recorder *r)
     return dev == r->dev && ino == r->ino;
 }
 
+/* The job: the worker's store (the connection is kept while jobs name
+ * that file, whatever spool path or umask they come with; another file
+ * is opened by the job's path and umask), the copy recorded as
+ * hs_ctx_idle would, and a checkpoint when the WAL is long. A failure
+ * leaves the keys in the workers' tails: they are offered again, or
+ * recorded under the lock when the tail gets long. */
 static void record(hs_recorder *r)
 {
-    if (r->st != NULL && (strcmp(r->open, r->spool) != 0 || r->open_umask != r->umask ||
-                          !same_store(r))) {
+    if (r->st != NULL && !same_store(r)) {
         hs_store_close(r->st);
         r->st = NULL;
     }
-    if (r->st == NULL) {
-        if (hs_store_open(r->spool, r->umask, 0, &r->st) != 0) {
-            r->st = NULL;
-            return;
-        }
-        memcpy(r->open, r->spool, sizeof(r->open));
-        r->open_umask = r->umask;
+    if (r->st == NULL && hs_store_open(r->spool, r->umask, 0, &r->st) != 0) {
+        r->st = NULL;
+        return;
     }
     /* Replaced since the worker read its tail: these keys are not this
      * store's lines (its cursor could even let them in). */

@@ -691,6 +691,13 @@ static int tpl_signature(tpl *t, const char *s)
     return 0;
 }
 
+/* Is name[0..n) the signature header's name (any case)? A placeholder
+ * may not read it: it holds the signature. */
+static int is_sig_header(const tpl *t, const char *name, size_t n)
+{
+    return n == strlen(t->sc->header) && hs_text_prefix_ci(name, n, t->sc->header);
+}
+
 /* One placeholder of HOOKSPOOL_SIGNED, its text name[0..n) between the
  * braces. */
 static int tpl_placeholder(tpl *t, const char *name, size_t n)
@@ -720,7 +727,7 @@ static int tpl_placeholder(tpl *t, const char *name, size_t n)
             return tpl_fail(t, "{ts:Header}: not a header name");
         /* One header cannot carry both: the signer would write it twice
          * and the verifier read the signature as the timestamp. */
-        if (al == strlen(t->sc->header) && hs_text_prefix_ci(arg, al, t->sc->header))
+        if (is_sig_header(t, arg, al))
             return tpl_fail(t, "{ts:Header}: that is the signature header; a timestamp in "
                             "it is {ts} in its shape");
         set_field(t->sc->tpl_ts_header, arg, al);
@@ -731,7 +738,7 @@ static int tpl_placeholder(tpl *t, const char *name, size_t n)
     if (colon != NULL && hs_text_eq(name, hl, "header")) {
         if (!valid_header_name(arg, al))
             return tpl_fail(t, "{header:Name}: not a header name");
-        if (al == strlen(t->sc->header) && hs_text_prefix_ci(arg, al, t->sc->header))
+        if (is_sig_header(t, arg, al))
             return tpl_fail(t, "{header:Name}: the signature header cannot be signed");
         return tpl_part(t, HS_PART_HEADER, arg, al);
     }
