@@ -93,13 +93,7 @@ static uint64_t magic_of(const char *text)
     return m;
 }
 
-/*
- * Open (creating if missing) SPOOL/name, a file of `size` bytes starting
- * with the 8-byte `magic`, and map it shared, read-write: the one way
- * both shared files are made, so both get the same care (see
- * hs_counters_open). 0 with *map, *st (the file's), or a negative errno.
- */
-static int map_file(const char *spool, const char *name, size_t size, const char *magic,
+int hs_counters_map_file(const char *spool, const char *name, size_t size, const char *magic,
                     mode_t umask, uint64_t **map, struct stat *st)
 {
     const mode_t mode = 0666 & ~umask & 07777;
@@ -173,13 +167,15 @@ int hs_counters_open(const char *spool, mode_t umask, hs_counters **out)
     c->map = NULL;
     c->ring = NULL;
     if ((rc = counters_path(spool, c->path)) != 0) goto fail;
-    rc = map_file(spool, HS_CNT_FILE, HS_CNT_FILE_SIZE, HS_CNT_MAGIC, umask, &c->map, &st);
+    rc = hs_counters_map_file(spool, HS_CNT_FILE, HS_CNT_FILE_SIZE, HS_CNT_MAGIC, umask, &c->map,
+                              &st);
     if (rc != 0) goto fail;
     c->dev = st.st_dev;
     c->ino = st.st_ino;
     /* The ring is a figure for a page: without it (damaged, planted,
      * unwritable) the counts still count. */
-    if (map_file(spool, HS_MIN_FILE, HS_MIN_FILE_SIZE, HS_MIN_MAGIC, umask, &c->ring, &rst) != 0)
+    if (hs_counters_map_file(spool, HS_MIN_FILE, HS_MIN_FILE_SIZE, HS_MIN_MAGIC, umask, &c->ring,
+                             &rst) != 0)
         c->ring = NULL;
     *out = c;
     return 0;

@@ -12,8 +12,13 @@
 #include "crypto.h"
 #include "json.h"
 #include "layout.h"
+#include "tailmap.h"
 
 #define READ_CHUNK 65536
+
+_Static_assert(HS_TAILMAP_HASH == HS_STORE_KEY_LEN, "the tail map keeps the store's hashes");
+_Static_assert(HS_TAILMAP_LINES >= HS_DEDUP_TAIL_MAX,
+               "the tail map holds a tail that is not yet due for recording");
 
 /*
  * A header's value in a key, losslessly, so that two different byte
@@ -136,6 +141,8 @@ struct hs_dedup_tail {
     int64_t          next_purge;            /* this process' next sweep */
     int              eager;                 /* record every append (room_low) */
     int64_t          ttl;                   /* the last append's window */
+    hs_tailmap      *map;                   /* the spool's tail map, or NULL */
+    int              map_tried;             /* map opened, or given up */
 };
 
 hs_dedup_tail *hs_dedup_tail_new(void)
@@ -148,6 +155,7 @@ hs_dedup_tail *hs_dedup_tail_new(void)
 void hs_dedup_tail_free(hs_dedup_tail *t)
 {
     if (t == NULL) return;
+    hs_tailmap_close(t->map);
     free(t->k);
     free(t);
 }
@@ -232,18 +240,35 @@ static int64_t line_time(const char *line, size_t len, int64_t now)
     return s < now ? s : now;
 }
 
-/* Add the key of one line of ours, if it has one, to the tail; the line
- * ends at offset end. */
+/* Add the key of one line of ours (line[0..len), its '\n' not included),
+ * if it has one, to the tail, and the line to the tail map (read from
+ * the file, it goes there for the next writer); the line ends at
+ * offset end. */
 static int tail_line(hs_dedup_op *op, uint64_t end, const char *line, size_t len)
 {
+    hs_dedup_tail *t = op->tail;
     const char *ep, *key;
     size_t el, kl;
-    unsigned char h[HS_STORE_KEY_LEN];
+    hs_tailmap_line l;
 
-    if (hs_json_pointer(line, len, "/key", 4, &key, &kl) != 1) return 0;
-    if (hs_json_pointer(line, len, "/endpoint", 9, &ep, &el) != 1) return 0;
-    if (hs_dedup_hash(ep, el, key, kl, h) != 0) return -EIO;
-    return tail_add(op->tail, h, end, line_time(line, len, op->now));
+    memset(&l, 0, sizeof(l));
+    l.end = end;
+    if (hs_json_pointer(line, len, "/key", 4, &key, &kl) == 1 &&
+        hs_json_pointer(line, len, "/endpoint", 9, &ep, &el) == 1) {
+        if (hs_dedup_hash(ep, el, key, kl, l.hash) != 0) return -EIO;
+        l.t = line_time(line, len, op->now);
+        l.has_key = 1;
+    }
+    hs_tailmap_add(t->map, t->seg, end - len - 1, &l, 1);
+    return l.has_key ? tail_add(t, l.hash, end, l.t) : 0;
+}
+
+/* hs_tailmap_get's walk: one keyed line into the tail, its time at most
+ * the clock (as line_time). */
+static int map_line(void *arg, const hs_tailmap_line *l)
+{
+    hs_dedup_op *op = arg;
+    return tail_add(op->tail, l->hash, l->end, l->t < op->now ? l->t : op->now);
 }
 
 /* Read the lines of the active segment (fd) from the tail's end to size
@@ -253,8 +278,13 @@ static int tail_read(hs_dedup_op *op, int fd, uint64_t size)
     char chunk[READ_CHUNK];
     hs_buf pending = HS_BUF_INIT;
     uint64_t pos = op->tail->upto;
-    int rc = 0;
+    int rc;
 
+    /* What the others appended, from the tail map when it has it all. */
+    if ((rc = hs_tailmap_get(op->tail->map, op->tail->seg, pos, size, map_line, op)) != 0) {
+        if (rc == 1) op->tail->upto = size;
+        return rc == 1 ? 0 : rc;
+    }
     while (pos < size) {
         size_t want = size - pos > sizeof(chunk) ? sizeof(chunk) : (size_t)(size - pos);
         ssize_t r = pread(fd, chunk, want, (off_t)pos);
@@ -303,6 +333,13 @@ static int tail_sync(hs_dedup_op *op, char name[HS_SEG_NAME_MAX], int *fd, uint6
     int64_t coff;
     int rc;
 
+    if (!t->map_tried) {
+        /* Once per tail, under the lock; without a map (no room, no
+         * boot id, a tail for one operation) the file is read. */
+        t->map_tried = 1;
+        if (!op->own_tail && hs_tailmap_open(hs_spool_path(op->sp), op->umask, &t->map) != 0)
+            t->map = NULL;
+    }
     if ((rc = hs_spool_current(op->sp, name, fd, size)) != 0) return rc;
     if (*fd < 0) {
         tail_forget(t);
@@ -634,8 +671,28 @@ out:
     return rc;
 }
 
+/* The lines written (those not skipped, back to back from offset at of
+ * segment seg) into the tail map, for the other writers. */
+static void map_lines(hs_dedup_op *op, const char *seg, uint64_t at)
+{
+    hs_tailmap_line l;
+    size_t i;
+
+    if (op->tail->map == NULL) return;
+    for (i = 0; i < op->nitems; i++) {
+        if (op->lines[i].skip) continue;
+        memset(&l, 0, sizeof(l));
+        l.end = at + op->lines[i].len;
+        l.t = op->now;
+        l.has_key = op->items[i].has_key != 0;
+        if (l.has_key) memcpy(l.hash, op->items[i].hash, sizeof(l.hash));
+        hs_tailmap_add(op->tail->map, seg, at, &l, 1);
+        at = l.end;
+    }
+}
+
 /* The lines written (those not skipped, back to back, ending at offset
- * end of segment seg) join the tail, so this process need not read them
+ * end of segment seg) join the tail and the tail map, so this process need not read them
  * back (unless the tail does not end where they begin: it is then read
  * again next time). While room is short (room_low), or for a tail made
  * for this operation alone, they are recorded in the store at once: a
@@ -653,6 +710,7 @@ static int post_hook(void *arg, const char *seg, uint64_t end)
         if (!op->lines[i].skip) total += op->lines[i].len;
     if (total > end) return -EIO;
     at = end - total;
+    map_lines(op, seg, at);
     if (strcmp(t->seg, seg) != 0 && at == 0) tail_reset(t, seg, 0);
     if (strcmp(t->seg, seg) != 0 || t->upto != at) {
         tail_forget(t);
@@ -689,6 +747,8 @@ static int seal_hook(void *arg, const char *seg, uint64_t end)
 static void abort_hook(void *arg)
 {
     hs_dedup_op *op = arg;
+    /* The lines post_hook put in the tail map may be cut back out. */
+    if (op->tail != NULL) hs_tailmap_clear(op->tail->map);
     if (op->store != NULL && hs_store_in_tx(op->store)) hs_store_rollback(op->store);
 }
 

@@ -2,6 +2,7 @@
  * the test sets (op.now): nothing here depends on timing. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -18,6 +19,7 @@
 #include "recorder.h"
 #include "spool.h"
 #include "store.h"
+#include "tailmap.h"
 #include "t.h"
 
 static char root[] = "/tmp/hs-test-dedup-XXXXXX";
@@ -721,6 +723,85 @@ static void test_recorder_replaced(void)
     writers_close(&w);
 }
 
+
+/* Replace `"key":["<from>"]` by `"key":["<to>"]` (same length) in the
+ * file at path, in place: what the lines say then differs from what the
+ * tail map says, so an answer tells which of the two was read. */
+static int rekey(const char *path, const char *from, const char *to)
+{
+    char want[128], with[128], buf[65536];
+    ssize_t n;
+    char *at;
+    int fd, rc = -1;
+
+    snprintf(want, sizeof(want), "\"key\":[\"%s\"]", from);
+    snprintf(with, sizeof(with), "\"key\":[\"%s\"]", to);
+    if (strlen(want) != strlen(with) || (fd = open(path, O_RDWR)) < 0) return -1;
+    n = pread(fd, buf, sizeof(buf) - 1, 0);
+    if (n > 0) {
+        buf[n] = '\0';
+        if ((at = strstr(buf, want)) != NULL &&
+            pwrite(fd, with, strlen(with), at - buf) == (ssize_t)strlen(with))
+            rc = 0;
+    }
+    if (close(fd) != 0) rc = -1;
+    return rc;
+}
+
+/*
+ * Issue 18: a writer takes the lines the others appended from the tail
+ * map (SPOOL/tailmap, tailmap.h), not from the file, when the map has
+ * them all; a line no map has (its writer was killed between its write
+ * and the map), or a map from another boot, and it reads the file.
+ * Which one was read shows by rewriting a key in the file behind the
+ * map's back.
+ */
+static void test_tailmap(void)
+{
+    hs_spool_opts o = { 1LL << 30, 1LL << 40, 0, 077 };
+    const int64_t now = 4000000, ttl = 3600;
+    char spool[128], seg[512], mpath[256], line[512], id[HS_ID_LEN + 1];
+    writers w;
+    int n;
+
+    if (writers_open(&w, &o, "tailmap", spool, sizeof(spool)) != 0) return;
+    CHECK(wappend(&w, 1, &o, "m-0", now, ttl, NULL) == 0);
+    CHECK(wappend(&w, 0, &o, "m-1", now, ttl, NULL) == 0);
+    CHECK(wappend(&w, 0, &o, "m-2", now, ttl, NULL) == 0);
+    CHECK(active_segment(spool, seg, sizeof(seg)) == 0);
+    snprintf(mpath, sizeof(mpath), "%s/%s", spool, HS_TAILMAP_FILE);
+    CHECK(access(mpath, F_OK) == 0);
+    /* From the map: m-2 is known although the file now says m-X. */
+    CHECK(rekey(seg, "m-2", "m-X") == 0);
+    CHECK(wappend(&w, 1, &o, "m-2", now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+    CHECK(wappend(&w, 1, &o, "m-1", now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+    /* A line appended without the hooks, as by a writer killed before
+     * it reached the map: the map no longer ends where the segment
+     * does, so the file is read, and the map is made again from it. */
+    n = snprintf(line, sizeof(line), "{\"id\":\"%*s\",\"received_at\":\"%*s\",\"endpoint\":\"t\","
+                 "\"key\":[\"k-killed\"],\"headers\":{},\"event\":{}}\n", HS_ID_LEN, "",
+                 HS_TS_LEN, "");
+    CHECK(hs_spool_append(w.sp[0], &o, line, (size_t)n, strlen("{\"id\":\""),
+                          strlen("{\"id\":\"") + HS_ID_LEN + strlen("\",\"received_at\":\""), id,
+                          NULL) == 0);
+    CHECK(wappend(&w, 1, &o, "k-killed", now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+    CHECK(rekey(seg, "k-killed", "k-KILLED") == 0);
+    CHECK(wappend(&w, 0, &o, "k-killed", now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+    CHECK(lines_with_key(seg, "k-KILLED") == 1);
+    /* A map written in another boot (a power cut may have left any part
+     * of it on disk) is not believed: the file is read. */
+    CHECK(wappend(&w, 0, &o, "b-1", now, ttl, NULL) == 0);
+    CHECK(rekey(seg, "b-1", "b-X") == 0);
+    {
+        int fd = open(mpath, O_WRONLY);
+        CHECK(fd >= 0 && pwrite(fd, "00000000-0000-0000-0000-000000000000", 36, 16) == 36);
+        CHECK(fd >= 0 && close(fd) == 0);
+    }
+    CHECK(wappend(&w, 1, &o, "b-1", now, ttl, NULL) == 0);
+    CHECK(lines_with_key(seg, "b-1") == 1 && lines_with_key(seg, "b-X") == 1);
+    writers_close(&w);
+}
+
 int main(void)
 {
     char cmd[128];
@@ -729,6 +810,7 @@ int main(void)
     test_purge_keeps_pace(1);
     test_lost_tail();
     test_tail();
+    test_tailmap();
     test_forget_tail();
     test_idle_late();
     test_recorder();
