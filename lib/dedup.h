@@ -8,9 +8,10 @@
  * The store remembers each key's SHA-256 (with the endpoint) and how far
  * into the active segment it has indexed (the cursor). The lines past the
  * cursor, the tail, are the index too: whoever holds the spool lock reads
- * the tail's keys (each process keeps those it has read, hs_dedup_tail)
- * and decides against the tail and the store together, so no two lines
- * share a key even across kills. The tail is recorded in the store in one
+ * the tail's keys (each process keeps those it has read, hs_dedup_tail;
+ * what the others appended since it comes from the tail map, tailmap.h,
+ * when that has it, else from the file) and decides against the tail and
+ * the store together, so no two lines share a key even across kills. The tail is recorded in the store in one
  * transaction: after the answer and outside the spool lock when it holds
  * HS_DEDUP_TAIL_KEYS keys (hs_dedup_idle, in FastCGI on the process'
  * recorder thread: recorder.h); under the lock when it holds
