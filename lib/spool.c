@@ -838,6 +838,11 @@ int hs_spool_current(hs_spool *sp, char name[HS_SEG_NAME_MAX], int *fd,
     if (sp->seg_fd < 0) return 0;
     sz = st.st_size;
     if ((rc = fix_tail(sp, &sz)) != 0) return rc;
+    /* Whole at sz, seen under the lock: the append that follows in this
+     * lock hold (prepare_seg) need not read its last byte again. Every
+     * later writer starts at or past sz, so the record means what it
+     * means after an append of ours (flush.h, hs_flusher_is_end). */
+    hs_flusher_set_end(sp->flusher, sp->seg_dev, sp->seg_ino, sp->seg_name, sz);
     memcpy(name, sp->seg_name, HS_SEG_NAME_MAX);
     *fd = sp->seg_fd;
     *size = (uint64_t)sz;
