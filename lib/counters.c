@@ -93,30 +93,21 @@ static uint64_t magic_of(const char *text)
     return m;
 }
 
-int hs_counters_map_file(const char *spool, const char *name, size_t size, const char *magic,
-                    mode_t umask, uint64_t **map, struct stat *st)
+int hs_counters_map_fd(int fd, const struct stat *st, size_t size, const char *magic,
+                       uint64_t **map)
 {
-    const mode_t mode = 0666 & ~umask & 07777;
-    char path[PATH_MAX];
-    uint64_t expect = 0, want = magic_of(magic), *m = NULL;
+    uint64_t expect = 0, want = magic_of(magic), *m;
     void *p;
-    int fd = -1, rc;
 
     *map = NULL;
-    if ((rc = file_path(spool, name, path)) != 0) return rc;
-    if ((rc = open_rw(path, mode, &fd)) != 0) return rc;
-    if (fstat(fd, st) != 0) { rc = -errno; goto fail; }
-    if (!S_ISREG(st->st_mode)) { rc = -EBADMSG; goto fail; }
-    /* Ours, in a spool of ours, not open to others (spool.h, "Trust"). */
-    if ((rc = hs_spool_trust_path(spool, name, S_IFREG, umask)) != 0) goto fail;
+    if (!S_ISREG(st->st_mode)) return -EBADMSG;
     /* Size 0: a creator (maybe us) has not sized it yet, or was killed.
      * Sizing to the same length is idempotent, so racing openers agree;
      * ftruncate is atomic, so no one sees a size in between. */
     if (st->st_size == 0) {
-        if (ftruncate(fd, (off_t)size) != 0) { rc = -errno; goto fail; }
+        if (ftruncate(fd, (off_t)size) != 0) return -errno;
     } else if (st->st_size != (off_t)size) {
-        rc = -EBADMSG;
-        goto fail;
+        return -EBADMSG;
     }
     /* Every block now: a write through the mapping to a page that is
      * still a hole allocates it, and on a full filesystem that is a
@@ -127,31 +118,50 @@ int hs_counters_map_file(const char *spool, const char *name, size_t size, const
      * no-op). A filesystem that cannot allocate ahead (EOPNOTSUPP) is
      * used as before. fallocate, not posix_fallocate: glibc's emulation
      * writes zero bytes that could cross another process' counting. */
-    if (fallocate(fd, 0, 0, (off_t)size) != 0 && errno != EOPNOTSUPP && errno != ENOSYS) {
-        rc = -errno;
-        goto fail;
-    }
+    if (fallocate(fd, 0, 0, (off_t)size) != 0 && errno != EOPNOTSUPP && errno != ENOSYS)
+        return -errno;
     p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED) { rc = -errno; goto fail; }
+    if (p == MAP_FAILED) return -errno;
     m = p;
     /* An all-zero header is a fresh file: stamp it. A racing opener's
      * compare-and-swap fails harmlessly and loads the magic into expect. */
     if (!__atomic_compare_exchange_n(&m[WORD_MAGIC], &expect, want, 0,
                                      __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) &&
         expect != want) {
-        rc = -EBADMSG;
-        goto fail;
+        /* munmap fails only for arguments we never got wrong. */
+        (void)munmap(m, size);
+        return -EBADMSG;
     }
-    /* The mapping keeps the file; the descriptor is not needed. */
-    rc = close(fd) != 0 ? -errno : 0;
-    fd = -1;
-    if (rc != 0) goto fail;
     *map = m;
     return 0;
-fail:
-    if (fd >= 0) (void)close(fd);   /* failing already */
-    /* munmap fails only for arguments we never got wrong. */
-    if (m != NULL) (void)munmap(m, size);
+}
+
+/* Open (creating if missing) SPOOL/name by path, check it as the spool's
+ * (spool.h, "Trust") and map it (hs_counters_map_fd). SQLite's files and
+ * these are the parts opened by path: the counters serve no decision
+ * about an event. */
+static int map_file(const char *spool, const char *name, size_t size, const char *magic,
+                    mode_t umask, uint64_t **map, struct stat *st)
+{
+    const mode_t mode = 0666 & ~umask & 07777;
+    char path[PATH_MAX];
+    int fd = -1, rc;
+
+    *map = NULL;
+    if ((rc = file_path(spool, name, path)) != 0) return rc;
+    if ((rc = open_rw(path, mode, &fd)) != 0) return rc;
+    if (fstat(fd, st) != 0) { rc = -errno; goto out; }
+    if (!S_ISREG(st->st_mode)) { rc = -EBADMSG; goto out; }
+    /* Ours, in a spool of ours, not open to others (spool.h, "Trust"). */
+    if ((rc = hs_spool_trust_path(spool, name, S_IFREG, umask)) != 0) goto out;
+    rc = hs_counters_map_fd(fd, st, size, magic, map);
+out:
+    /* The mapping keeps the file; the descriptor is not needed. */
+    if (close(fd) != 0 && rc == 0) {
+        rc = -errno;
+        (void)munmap(*map, size);   /* fails only for arguments we never got wrong */
+        *map = NULL;
+    }
     return rc;
 }
 
@@ -167,15 +177,13 @@ int hs_counters_open(const char *spool, mode_t umask, hs_counters **out)
     c->map = NULL;
     c->ring = NULL;
     if ((rc = counters_path(spool, c->path)) != 0) goto fail;
-    rc = hs_counters_map_file(spool, HS_CNT_FILE, HS_CNT_FILE_SIZE, HS_CNT_MAGIC, umask, &c->map,
-                              &st);
+    rc = map_file(spool, HS_CNT_FILE, HS_CNT_FILE_SIZE, HS_CNT_MAGIC, umask, &c->map, &st);
     if (rc != 0) goto fail;
     c->dev = st.st_dev;
     c->ino = st.st_ino;
     /* The ring is a figure for a page: without it (damaged, planted,
      * unwritable) the counts still count. */
-    if (hs_counters_map_file(spool, HS_MIN_FILE, HS_MIN_FILE_SIZE, HS_MIN_MAGIC, umask, &c->ring,
-                             &rst) != 0)
+    if (map_file(spool, HS_MIN_FILE, HS_MIN_FILE_SIZE, HS_MIN_MAGIC, umask, &c->ring, &rst) != 0)
         c->ring = NULL;
     *out = c;
     return 0;

@@ -100,17 +100,19 @@ enum { HS_MIN_ACCEPTED, HS_MIN_DUPLICATE, HS_MIN_REJECTED, HS_MIN_KINDS };
 typedef struct hs_counters hs_counters;
 
 /*
- * Open (creating if missing) SPOOL/name, a file of `size` bytes starting
- * with the 8-byte `magic`, and map it shared, read-write: the one way
- * the spool's shared files are made (the counters, the minutes, dedup's
- * tail map: tailmap.h), so all get the same care (trusted like the
- * spool, every block allocated before the first write through the
- * mapping). 0 with *map (munmap it with `size`) and *st (the file's),
- * or a negative errno (-EBADMSG: another size or magic).
+ * Map the file open on fd (its fstat in st), a regular file of `size`
+ * bytes starting with the 8-byte `magic`, shared and read-write: the one
+ * way the spool's shared files are mapped (the counters, the minutes,
+ * dedup's tail map: tailmap.h), so all get the same care. A new file
+ * (size 0) is sized and stamped; every block is allocated before the
+ * first write through the mapping (a hole written on a full filesystem
+ * is a SIGBUS). The caller opened and checked the file and closes fd.
+ * 0 with *map (munmap it with `size`), or a negative errno (-EBADMSG:
+ * not a regular file, another size or magic).
  */
 struct stat;
-int hs_counters_map_file(const char *spool, const char *name, size_t size, const char *magic,
-                         mode_t umask, uint64_t **map, struct stat *st);
+int hs_counters_map_fd(int fd, const struct stat *st, size_t size, const char *magic,
+                       uint64_t **map);
 
 /* The ring as read: n[i] is minute first + i, oldest first; the last
  * row is the minute of `now`. */

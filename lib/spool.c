@@ -129,6 +129,36 @@ int hs_spool_trust_path(const char *spool, const char *name, mode_t type, mode_t
     return hs_spool_trust_part(&st, type, &root, umask, path);
 }
 
+int hs_spool_open_file(hs_spool *sp, const char *name, int *fd, struct stat *st)
+{
+    /* O_NONBLOCK: a FIFO planted under the name must not hang a request. */
+    const int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+    const mode_t mode = 0666 & ~sp->umask & 07777;
+    char what[PATH_MAX + 16];
+    int rc;
+
+    snprintf(what, sizeof(what), "%s/%s", sp->path, name);
+    *fd = openat(sp->root_fd, name, flags | O_CREAT | O_EXCL, mode);
+    if (*fd >= 0 && fchmod(*fd, mode) != 0) {
+        rc = -errno;
+        goto fail;
+    }
+    if (*fd < 0 && errno == EEXIST) *fd = openat(sp->root_fd, name, flags);
+    if (*fd < 0) {
+        rc = -errno;
+        if (rc == -ELOOP && fstatat(sp->root_fd, name, st, AT_SYMLINK_NOFOLLOW) == 0)
+            rc = hs_spool_trust_part(st, S_IFREG, &sp->root_st, sp->umask, what);
+        return rc;
+    }
+    if (fstat(*fd, st) != 0) { rc = -errno; goto fail; }
+    if ((rc = hs_spool_trust_part(st, S_IFREG, &sp->root_st, sp->umask, what)) != 0) goto fail;
+    return 0;
+fail:
+    (void)close(*fd);   /* failing already */
+    *fd = -1;
+    return rc;
+}
+
 /* Open dir/name, a directory of the spool, without following a symlink,
  * and check it. Returns the descriptor or a negative errno. */
 static int open_part_dir(hs_spool *sp, int dfd, const char *name)

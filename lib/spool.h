@@ -222,6 +222,18 @@ int hs_spool_trust_part(const struct stat *st, mode_t type, const struct stat *r
  * counters). A missing name is -ENOENT. 0 or -HS_EUNTRUSTED. */
 int hs_spool_trust_path(const char *spool, const char *name, mode_t type, mode_t umask);
 
+/*
+ * Open (creating it, with the spool's umask, if missing) the regular
+ * file SPOOL/name for reading and writing, relative to the directory sp
+ * opened and checked, never following a symlink, and check it as a part
+ * of the spool (hs_spool_trust_part): for a file whose contents decide
+ * about events (dedup's tail map, tailmap.h), which must not be found by
+ * path again, since whoever owns the spool's parent can put another
+ * directory at that path. 0 with *fd (the caller's to close) and its
+ * fstat in *st, or a negative errno (-HS_EUNTRUSTED).
+ */
+int hs_spool_open_file(hs_spool *sp, const char *name, int *fd, struct stat *st);
+
 /* The HS_TAG_LEN hex digits naming (host, spool path), a NUL after
  * them: the id's uniqueness across hosts and across spools of one host
  * (their stamps are independent). 0, or -ENOMEM / -EIO when libcrypto

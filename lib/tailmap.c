@@ -10,6 +10,7 @@
 
 #include "counters.h"
 #include "layout.h"
+#include "spool.h"
 
 #define BOOT_LEN  36        /* a boot id: "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" */
 #define BOOT_FILE "/proc/sys/kernel/random/boot_id"
@@ -59,24 +60,29 @@ static int read_boot(char out[BOOT_LEN + 4])
     return 0;
 }
 
-int hs_tailmap_open(const char *spool, mode_t umask, hs_tailmap **out)
+int hs_tailmap_open(hs_spool *sp, hs_tailmap **out)
 {
     hs_tailmap *m;
-    uint64_t *p;
+    uint64_t *p = NULL;
     struct stat st;
-    int rc;
+    int fd, rc;
 
     *out = NULL;
     if ((m = calloc(1, sizeof(*m))) == NULL) return -ENOMEM;
-    if ((rc = read_boot(m->boot)) != 0 ||
-        (rc = hs_counters_map_file(spool, HS_TAILMAP_FILE, sizeof(struct map_file),
-                                   HS_TAILMAP_MAGIC, umask, &p, &st)) != 0) {
-        free(m);
-        return rc;
-    }
+    if ((rc = read_boot(m->boot)) != 0) goto fail;
+    if ((rc = hs_spool_open_file(sp, HS_TAILMAP_FILE, &fd, &st)) != 0) goto fail;
+    rc = hs_counters_map_fd(fd, &st, sizeof(struct map_file), HS_TAILMAP_MAGIC, &p);
+    /* The mapping keeps the file; the descriptor is not needed. */
+    if (close(fd) != 0 && rc == 0) rc = -errno;
+    if (rc != 0) goto fail;
     m->f = (struct map_file *)p;
     *out = m;
     return 0;
+fail:
+    /* munmap fails only for arguments we never got wrong. */
+    if (p != NULL) (void)munmap(p, sizeof(struct map_file));
+    free(m);
+    return rc;
 }
 
 void hs_tailmap_close(hs_tailmap *m)

@@ -47,12 +47,15 @@ typedef struct hs_tailmap_line {
 } hs_tailmap_line;
 
 /*
- * Map SPOOL/tailmap (created if missing, hs_counters_map_file) for this
- * process, which must be able to tell which boot it runs in
- * (/proc/sys/kernel/random/boot_id). 0 with *out, or a negative errno:
- * the caller then goes without (reads the file).
+ * Map sp's SPOOL/tailmap (created if missing), opened through the
+ * directory sp opened (hs_spool_open_file), never by path: what the map
+ * holds decides which events are duplicates. The process must be able to
+ * tell which boot it runs in (/proc/sys/kernel/random/boot_id). 0 with
+ * *out, or a negative errno: the caller then goes without (reads the
+ * file). Under the spool lock or not: opening changes nothing in it.
  */
-int  hs_tailmap_open(const char *spool, mode_t umask, hs_tailmap **out);
+typedef struct hs_spool hs_spool;
+int  hs_tailmap_open(hs_spool *sp, hs_tailmap **out);
 void hs_tailmap_close(hs_tailmap *m);
 
 /*

@@ -802,6 +802,68 @@ static void test_tailmap(void)
     writers_close(&w);
 }
 
+
+/*
+ * The tail map is the spool's, found through the directory the spool
+ * handle opened, never by path again: a neighbour who owns the spool's
+ * parent can move the spool away and put a directory of their making at
+ * its path (trusted here, since the test runs as one user), with a map
+ * claiming a key for the active segment's last line. Opened by path,
+ * that planted map made a new event a "duplicate": answered 2xx and
+ * never written.
+ */
+static void test_tailmap_planted(void)
+{
+    hs_spool_opts o = { 1LL << 30, 1LL << 40, 0, 077 };
+    const int64_t now = 4000000, ttl = 3600;
+    char spool[128], moved[160], mpath[256], buf[4096], kj[64], seg[512];
+    unsigned char h[HS_STORE_KEY_LEN];
+    hs_dedup_tail *fresh;
+    writers w;
+    ssize_t n;
+    int fd;
+
+    if (writers_open(&w, &o, "planted", spool, sizeof(spool)) != 0) return;
+    CHECK(wappend(&w, 0, &o, "p-1", now, ttl, NULL) == 0);
+    CHECK(wappend(&w, 0, &o, "p-2", now, ttl, NULL) == 0);
+    /* The real spool moves away; a copy of its map, with the last line's
+     * hash replaced by that of "p-new", takes its place at the path. */
+    snprintf(moved, sizeof(moved), "%s.moved", spool);
+    CHECK(rename(spool, moved) == 0);
+    CHECK(mkdir(spool, 0700) == 0);
+    snprintf(mpath, sizeof(mpath), "%s/%s", moved, HS_TAILMAP_FILE);
+    fd = open(mpath, O_RDONLY);
+    n = fd >= 0 ? read(fd, buf, sizeof(buf)) : -1;
+    CHECK(fd >= 0 && close(fd) == 0 && n == (ssize_t)sizeof(buf));
+    snprintf(kj, sizeof(kj), "[\"p-new\"]");
+    CHECK(hs_dedup_hash("\"t\"", 3, kj, strlen(kj), h) == 0);
+    /* The head is 176 bytes, a line 56: its hash 16 bytes in. The map
+     * holds the two lines above (and the first append's own record). */
+    {
+        uint64_t count;
+        memcpy(&count, buf + 168, sizeof(count));
+        CHECK(count >= 1 && count <= 8);
+        if (count >= 1 && count <= 8) memcpy(buf + 176 + (count - 1) * 56 + 16, h, sizeof(h));
+    }
+    snprintf(mpath, sizeof(mpath), "%s/%s", spool, HS_TAILMAP_FILE);
+    {
+        char cmd[600];
+        snprintf(cmd, sizeof(cmd), "cp '%s/%s' '%s'", moved, HS_TAILMAP_FILE, mpath);
+        CHECK(system(cmd) == 0);
+    }
+    fd = open(mpath, O_WRONLY);
+    CHECK(fd >= 0 && pwrite(fd, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf));
+    CHECK(fd >= 0 && close(fd) == 0);
+    /* A writer that has not opened the map yet (a new thread) on the
+     * handle opened before the move: "p-new" is new. */
+    fresh = hs_dedup_tail_new();
+    CHECK(fresh != NULL && append_op(w.sp[1], &o, w.st[1], fresh, "p-new", now, ttl, NULL) == 0);
+    hs_dedup_tail_free(fresh);
+    snprintf(seg, sizeof(seg), "%s", moved);
+    CHECK(active_segment(moved, seg, sizeof(seg)) == 0 && lines_with_key(seg, "p-new") == 1);
+    writers_close(&w);
+}
+
 int main(void)
 {
     char cmd[128];
@@ -811,6 +873,7 @@ int main(void)
     test_lost_tail();
     test_tail();
     test_tailmap();
+    test_tailmap_planted();
     test_forget_tail();
     test_idle_late();
     test_recorder();

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "spool.h"
 #include "tailmap.h"
 #include "t.h"
 
@@ -23,6 +24,7 @@
 #define OFF_COUNT 168
 
 static char root[] = "/tmp/hs-test-tailmap-XXXXXX";
+static hs_spool *sp;   /* the spool the maps are opened through */
 
 /* What a walk saw: the ends of the keyed lines, in order. */
 typedef struct seen {
@@ -74,14 +76,14 @@ static int poke(const char *path, off_t off, const void *b, size_t n)
     return w == (ssize_t)n ? 0 : -1;
 }
 
-static void test_basic(const char *spool)
+static void test_basic(void)
 {
     hs_tailmap *a = NULL, *b = NULL;
     hs_tailmap_line l[4];
     seen s;
 
-    CHECK(hs_tailmap_open(spool, 077, &a) == 0 && a != NULL);
-    CHECK(hs_tailmap_open(spool, 077, &b) == 0 && b != NULL);
+    CHECK(hs_tailmap_open(sp, &a) == 0 && a != NULL);
+    CHECK(hs_tailmap_open(sp, &b) == 0 && b != NULL);
     if (a == NULL || b == NULL) goto out;
     /* A new map has nothing, not even an empty span of a segment. */
     CHECK(get(b, "s1.jsonl", 0, 0, &s) == 0);
@@ -137,7 +139,7 @@ out:
 }
 
 /* A ring: the oldest lines go, the newest HS_TAILMAP_LINES stay. */
-static void test_ring(const char *spool)
+static void test_ring(void)
 {
     const size_t n = HS_TAILMAP_LINES + 10;
     hs_tailmap *m = NULL;
@@ -145,7 +147,7 @@ static void test_ring(const char *spool)
     seen *s = calloc(1, sizeof(*s));
     size_t i;
 
-    CHECK(l != NULL && s != NULL && hs_tailmap_open(spool, 077, &m) == 0);
+    CHECK(l != NULL && s != NULL && hs_tailmap_open(sp, &m) == 0);
     if (l == NULL || s == NULL || m == NULL) goto out;
     lines(l, n, 0, 0);
     for (i = 0; i < n; i += 7)
@@ -174,7 +176,7 @@ static void test_untrusted(const char *spool)
     seen s;
 
     snprintf(path, sizeof(path), "%s/%s", spool, HS_TAILMAP_FILE);
-    CHECK(hs_tailmap_open(spool, 077, &m) == 0);
+    CHECK(hs_tailmap_open(sp, &m) == 0);
     if (m == NULL) return;
     lines(l, 2, 0, 0);
     hs_tailmap_add(m, "u.jsonl", 0, l, 2);
@@ -216,7 +218,7 @@ static void test_untrusted(const char *spool)
     hs_tailmap_close(m);
     m = NULL;
     CHECK(truncate(path, 4096) == 0);
-    CHECK(hs_tailmap_open(spool, 077, &m) == -EBADMSG && m == NULL);
+    CHECK(hs_tailmap_open(sp, &m) == -EBADMSG && m == NULL);
     hs_tailmap_close(m);
 }
 
@@ -232,9 +234,17 @@ int main(void)
         perror("mkdir");
         return 1;
     }
-    test_basic(spool);
-    test_ring(spool);
+    {
+        hs_spool_opts o = { 1LL << 30, 1LL << 40, 0, 077 };
+        if (hs_spool_open(spool, &o, 1, &sp) != 0) {
+            fprintf(stderr, "cannot open the spool\n");
+            return 1;
+        }
+    }
+    test_basic();
+    test_ring();
     test_untrusted(spool);
+    hs_spool_close(sp);
     {
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
