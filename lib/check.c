@@ -12,6 +12,7 @@
 #include "layout.h"
 #include "spool.h"
 #include "store.h"
+#include "tailmap.h"
 
 /* Room for the description of a scheme in the OK line. */
 #define HS_CHECK_DESCRIBE_MAX 512   /* the one-line sender description */
@@ -32,6 +33,7 @@ static int spool_trust(const hs_config *cfg, FILE *out)
 {
     static const char *const files[] = {
         HS_LAYOUT_LOCK, HS_STORE_FILE, HS_STORE_FILE "-wal", HS_STORE_FILE "-shm", HS_CNT_FILE,
+        HS_TAILMAP_FILE,
     };
     struct stat root;
     size_t i;
