@@ -1,6 +1,7 @@
 #include "dedup.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,6 +16,9 @@
 #include "tailmap.h"
 
 #define READ_CHUNK 65536
+/* Keys a recording after the answer inserts between two sched_yield()s
+ * (record_tx). */
+#define YIELD_KEYS 64
 
 _Static_assert(HS_TAILMAP_HASH == HS_STORE_KEY_LEN, "the tail map keeps the store's hashes");
 _Static_assert(HS_TAILMAP_LINES >= HS_DEDUP_TAIL_MAX,
@@ -415,8 +419,16 @@ static int key_order(const void *a, const void *b)
  * written once however many of them land on it (the page cache,
  * HS_STORE_CACHE_KIB, holds far fewer leaves than a batch touches: in
  * arrival order a leaf is spilled and read back); sorted through
- * pointers, so the tail stays in line order (tail_trim). */
-static int record_tx(hs_store *st, hs_dedup_tail *t, uint64_t from, int64_t now, int64_t ttl)
+ * pointers, so the tail stays in line order (tail_trim).
+ * With background (hs_dedup_idle: the recorder thread, or a CGI process
+ * after its answer), it yields the CPU every YIELD_KEYS keys: a batch is
+ * milliseconds of CPU, and on a small host the workers that answer
+ * requests wait for it (issue 18: fsync=never with dedup had a p99 over
+ * 5x its p50, with the recorder's batches the cause; the yields brought
+ * it under, bench/RESULTS.md). Never under the spool lock, where every
+ * writer would wait. */
+static int record_tx(hs_store *st, hs_dedup_tail *t, uint64_t from, int64_t now, int64_t ttl,
+                     int background)
 {
     const struct tail_key **o;
     size_t i, m = 0;
@@ -427,8 +439,11 @@ static int record_tx(hs_store *st, hs_dedup_tail *t, uint64_t from, int64_t now,
     for (i = 0; i < t->n; i++)
         if (t->k[i].end > from) o[m++] = &t->k[i];
     qsort(o, m, sizeof(*o), key_order);
-    for (i = 0; i < m && rc == 0; i++)
+    for (i = 0; i < m && rc == 0; i++) {
         rc = hs_store_key_put(st, o[i]->hash, o[i]->t, t->seg, (int64_t)o[i]->end);
+        /* A hint: it cannot fail on Linux, and nothing depends on it. */
+        if (background && i % YIELD_KEYS == YIELD_KEYS - 1) (void)sched_yield();
+    }
     free(o);
     if (rc != 0) return rc;
     if (t->upto != from && (rc = hs_store_cursor_set(st, t->seg, (int64_t)t->upto)) != 0)
@@ -457,7 +472,7 @@ static int catch_up_tx(hs_dedup_op *op)
         return purge_tx(op->store, op->now, op->ttl, 0);
     }
     if (fd < 0) return purge_tx(op->store, op->now, op->ttl, 0);
-    if ((rc = record_tx(op->store, t, op->from, op->now, op->ttl)) != 0)
+    if ((rc = record_tx(op->store, t, op->from, op->now, op->ttl, 0)) != 0)
         return rc;
     t->eager = room_low(fd);
     return 0;
@@ -530,7 +545,7 @@ int hs_dedup_idle(hs_store *st, hs_dedup_tail *t, int64_t now)
         hs_store_rollback(st);
         return 0;
     }
-    if ((rc = record_tx(st, t, from, now, t->ttl)) != 0) goto fail;
+    if ((rc = record_tx(st, t, from, now, t->ttl, 1)) != 0) goto fail;
     if ((rc = hs_store_commit(st)) != 0) goto fail;
     tail_trim(t, t->upto);
     return 0;

@@ -15,7 +15,10 @@
  * worker's next request, so a worker never waits for it. If it falls
  * behind, the tail grows until an append records it under the spool lock
  * (HS_DEDUP_TAIL_MAX, HS_DEDUP_TAIL_BYTES). Plain CGI has none: there
- * hs_ctx_idle records in the process, as hs_dedup_idle always did.
+ * hs_ctx_idle records in the process, as hs_dedup_idle always did. A
+ * recording yields the CPU every few dozen keys (dedup.c, record_tx),
+ * so the workers it shares two CPUs with are not held up for its
+ * milliseconds.
  *
  * The thread is the caller's (cgi/ starts it with hs_recorder_main);
  * what it keeps (the copy, one store connection) lives in hs_recorder.
