@@ -707,11 +707,11 @@ static void map_lines(hs_dedup_op *op, const char *seg, uint64_t at)
 }
 
 /* The lines written (those not skipped, back to back, ending at offset
- * end of segment seg) join the tail and the tail map, so this process need not read them
- * back (unless the tail does not end where they begin: it is then read
- * again next time). While room is short (room_low), or for a tail made
- * for this operation alone, they are recorded in the store at once: a
- * failure then cuts the append back. */
+ * end of segment seg) join the tail and the tail map, so this process
+ * need not read them back (unless the tail does not end where they
+ * begin: it is then read again next time). While room is short
+ * (room_low), or for a tail made for this operation alone, they are
+ * recorded in the store at once: a failure then cuts the append back. */
 static int post_hook(void *arg, const char *seg, uint64_t end)
 {
     hs_dedup_op *op = arg;

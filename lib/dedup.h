@@ -11,12 +11,13 @@
  * the tail's keys (each process keeps those it has read, hs_dedup_tail;
  * what the others appended since it comes from the tail map, tailmap.h,
  * when that has it, else from the file) and decides against the tail and
- * the store together, so no two lines share a key even across kills. The tail is recorded in the store in one
- * transaction: after the answer and outside the spool lock when it holds
- * HS_DEDUP_TAIL_KEYS keys (hs_dedup_idle, in FastCGI on the process'
- * recorder thread: recorder.h); under the lock when it holds
- * HS_DEDUP_TAIL_MAX keys or HS_DEDUP_TAIL_BYTES bytes (the recording
- * after the answer has not kept up), when old keys are due to be purged, with
+ * the store together, so no two lines share a key even across kills.
+ * The tail is recorded in the store in one transaction: after the
+ * answer and outside the spool lock when it holds HS_DEDUP_TAIL_KEYS
+ * keys (hs_dedup_idle, in FastCGI on the process' recorder thread:
+ * recorder.h); under the lock when it holds HS_DEDUP_TAIL_MAX keys or
+ * HS_DEDUP_TAIL_BYTES bytes (the recording after the answer has not kept
+ * up), when old keys are due to be purged, with
  * every append while the filesystem has less than HS_DEDUP_TAIL_ROOM
  * free, and always before the segment is sealed (issue 18: one store
  * transaction per append under the spool lock was most of what dedup
