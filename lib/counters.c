@@ -1,4 +1,5 @@
 #include "counters.h"
+#include "layout.h"
 #include "spool.h"
 
 #include <errno.h>
@@ -61,28 +62,6 @@ static int file_path(const char *spool, const char *name, char out[PATH_MAX])
 static int counters_path(const char *spool, char out[PATH_MAX])
 {
     return file_path(spool, HS_CNT_FILE, out);
-}
-
-/* Open (creating if missing) path for writing; *fd on success. */
-static int open_rw(const char *path, mode_t mode, int *fd)
-{
-    /* O_NONBLOCK: a FIFO planted under the name must not hang a request;
-     * O_NOFOLLOW: nor may a symlink redirect the writes. */
-    const int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
-
-    *fd = open(path, flags | O_CREAT | O_EXCL, mode);
-    if (*fd >= 0) {
-        if (fchmod(*fd, mode) != 0) {
-            int e = errno;
-            (void)close(*fd);   /* failing already; the file stays, usable */
-            *fd = -1;
-            return -e;
-        }
-        return 0;
-    }
-    if (errno != EEXIST) return -errno;
-    *fd = open(path, flags);
-    return *fd >= 0 ? 0 : -errno;
 }
 
 /* The magic word of a file whose 8-byte magic is text. */
@@ -149,8 +128,10 @@ static int map_file(const char *spool, const char *name, size_t size, const char
 
     *map = NULL;
     if ((rc = file_path(spool, name, path)) != 0) return rc;
-    if ((rc = open_rw(path, mode, &fd)) != 0) return rc;
+    if ((rc = hs_layout_open_rw(AT_FDCWD, path, mode, &fd)) != 0) return rc;
     if (fstat(fd, st) != 0) { rc = -errno; goto out; }
+    /* Not a file (a FIFO planted under the name): -EBADMSG, before the
+     * trust check's own verdict. */
     if (!S_ISREG(st->st_mode)) { rc = -EBADMSG; goto out; }
     /* Ours, in a spool of ours, not open to others (spool.h, "Trust"). */
     if ((rc = hs_spool_trust_path(spool, name, S_IFREG, umask)) != 0) goto out;

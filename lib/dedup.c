@@ -341,8 +341,7 @@ static int tail_sync(hs_dedup_op *op, char name[HS_SEG_NAME_MAX], int *fd, uint6
         /* Once per tail, under the lock; without a map (no room, no
          * boot id, a tail for one operation) the file is read. */
         t->map_tried = 1;
-        if (!op->own_tail && hs_tailmap_open(op->sp, &t->map) != 0)
-            t->map = NULL;
+        if (!op->own_tail) (void)hs_tailmap_open(op->sp, &t->map);   /* NULL on failure */
     }
     if ((rc = hs_spool_current(op->sp, name, fd, size)) != 0) return rc;
     if (*fd < 0) {

@@ -58,6 +58,25 @@ int hs_layout_is_replay(const char *name)
     return hs_layout_has_suffix(base, HS_REPLAY_SUFFIX);
 }
 
+int hs_layout_open_rw(int dirfd, const char *name, mode_t mode, int *fd)
+{
+    const int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+
+    *fd = openat(dirfd, name, flags | O_CREAT | O_EXCL, mode);
+    if (*fd >= 0) {
+        if (fchmod(*fd, mode) != 0) {
+            int e = errno;
+            (void)close(*fd);   /* failing already; the file stays, usable */
+            *fd = -1;
+            return -e;
+        }
+        return 0;
+    }
+    if (errno != EEXIST) return -errno;
+    *fd = openat(dirfd, name, flags);
+    return *fd >= 0 ? 0 : -errno;
+}
+
 int hs_layout_close(int fd)
 {
     return (fd >= 0 && close(fd) != 0) ? -errno : 0;

@@ -172,6 +172,13 @@ int hs_layout_list(int dfd, const char *name, hs_layout_names *l);
 int hs_layout_list_suffix(int dfd, const char *name, const char *suffix, hs_layout_names *l);
 void hs_layout_names_free(hs_layout_names *l);
 
+/* Open dir/name (dirfd AT_FDCWD: name is a path) for reading and
+ * writing, creating it with mode if missing (fchmod'ed, so the process
+ * umask does not narrow it); never through a symlink (O_NOFOLLOW) and
+ * never blocking on a FIFO planted under the name (O_NONBLOCK). 0 with
+ * *fd, or a negative errno (*fd -1). */
+int hs_layout_open_rw(int dirfd, const char *name, mode_t mode, int *fd);
+
 /* close(fd) unless fd < 0: 0 or -errno. Linux closes the descriptor
  * even when close() fails, so the caller never retries. */
 int hs_layout_close(int fd);

@@ -131,21 +131,11 @@ int hs_spool_trust_path(const char *spool, const char *name, mode_t type, mode_t
 
 int hs_spool_open_file(hs_spool *sp, const char *name, int *fd, struct stat *st)
 {
-    /* O_NONBLOCK: a FIFO planted under the name must not hang a request. */
-    const int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
-    const mode_t mode = 0666 & ~sp->umask & 07777;
     char what[PATH_MAX + 16];
     int rc;
 
     snprintf(what, sizeof(what), "%s/%s", sp->path, name);
-    *fd = openat(sp->root_fd, name, flags | O_CREAT | O_EXCL, mode);
-    if (*fd >= 0 && fchmod(*fd, mode) != 0) {
-        rc = -errno;
-        goto fail;
-    }
-    if (*fd < 0 && errno == EEXIST) *fd = openat(sp->root_fd, name, flags);
-    if (*fd < 0) {
-        rc = -errno;
+    if ((rc = hs_layout_open_rw(sp->root_fd, name, 0666 & ~sp->umask & 07777, fd)) != 0) {
         if (rc == -ELOOP && fstatat(sp->root_fd, name, st, AT_SYMLINK_NOFOLLOW) == 0)
             rc = hs_spool_trust_part(st, S_IFREG, &sp->root_st, sp->umask, what);
         return rc;
