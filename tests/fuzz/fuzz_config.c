@@ -67,7 +67,7 @@ static const char vocab[] =
     "HOOKSPOOL_DEDUP_SECONDS HOOKSPOOL_MAX_LAG HOOKSPOOL_MIN_FREE HOOKSPOOL_INVALID_KEEP"
     "HOOKSPOOL_FSYNC: must be always or never"
     "HOOKSPOOL_UMASK: must be octal, 000 to 777"
-    "HOOKSPOOL_DEDUP: must be off, json:/pointer[,/pointer] or header:Name (at most 8 parts)"
+    "HOOKSPOOL_DEDUP: must be off, content, json:/pointer[,/pointer] or header:Name (at most 8 parts)"
     "HOOKSPOOL_KEEP_HEADERS: must be a comma list of at most 16 header names"
     "HOOKSPOOL_STATUS_TOKEN: longer than 512 bytes"
     "HOOKSPOOL_SECRET: empty, longer than 1024 bytes or badly encoded after its base64:/hex: prefix"
@@ -205,8 +205,11 @@ static void parse_and_check(table *t)
         const hs_config *c = &a[0];
         v = tlookup(t, "HOOKSPOOL_SPOOL");
         REQUIRE(v && strcmp(c->spool, v) == 0 && c->spool[0] == '/', "spool [%s]", c->spool);
+        /* The endpoint defaults to the scheme's name, or "pix" under
+         * HOOKSPOOL_PRESET=pix (README, the settings table). */
         v = tlookup(t, "HOOKSPOOL_ENDPOINT");
-        REQUIRE(strcmp(c->endpoint, v ? v : c->scheme.name) == 0, "endpoint [%s]", c->endpoint);
+        REQUIRE(strcmp(c->endpoint, v ? v : c->preset_pix ? "pix" : c->scheme.name) == 0,
+                "endpoint [%s]", c->endpoint);
         REQUIRE(strlen(c->endpoint) >= 1 && strlen(c->endpoint) <= HS_CONF_MAX_ENDPOINT, "endpoint length");
         REQUIRE(c->tolerance >= 1 && c->max_body >= 1 && c->rotate_bytes >= 1 &&
                 c->rotate_seconds >= 1 && c->dedup_seconds >= 1 && c->max_lag >= 1 &&
@@ -222,7 +225,10 @@ static void parse_and_check(table *t)
         for (i = 0; i < c->nsecrets; i++)
             REQUIRE(c->secrets[i].key_len >= 1 && c->secrets[i].key_len <= HS_SECRET_MAX,
                     "secret %zu length %zu", i, c->secrets[i].key_len);
-        REQUIRE((c->dedup == HS_DEDUP_OFF) == (c->ndedup == 0) && c->ndedup <= HS_CONF_MAX_DEDUP,
+        /* json: and header: have 1 to HS_CONF_MAX_DEDUP items; off and
+         * content (the event's own bytes) have none. */
+        REQUIRE((c->dedup == HS_DEDUP_OFF || c->dedup == HS_DEDUP_CONTENT) == (c->ndedup == 0) &&
+                c->ndedup <= HS_CONF_MAX_DEDUP,
                 "dedup %d with %zu items", (int)c->dedup, c->ndedup);
         for (i = 0; i < c->ndedup; i++) {
             const char *it = c->dedup_items[i];

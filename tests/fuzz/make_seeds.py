@@ -5,6 +5,7 @@ layout is described at the top of its .c file; the seeds here follow it.
 Every file is rewritten, none is removed: delete a directory first to
 drop seeds that are no longer generated."""
 import os
+import re
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "caliza")
@@ -171,10 +172,16 @@ dedup("off", 4, 1, b"off", b"", b"{}")
 dedup("stripe_id", 2, 0, b"", b"", b'{"id":"evt_1NG8Du2eZvKYlo2CUI79vXWy","object":"event"}')
 
 # ---------------------------------------------------------------- config
-NAMES = ["SPOOL", "SECRET", "SECRET_OLD", "SECRET_FILE", "SCHEME", "ENDPOINT", "TOLERANCE",
-         "MAX_BODY", "ROTATE_BYTES", "ROTATE_SECONDS", "FSYNC", "DEDUP", "DEDUP_SECONDS",
-         "KEEP_HEADERS", "STATUS_TOKEN", "MAX_LAG", "MIN_FREE", "UMASK", "INVALID_KEEP",
-         "VERIFY_TOKEN", "SIGNED", "SIGNATURE"]
+# The names in hs_conf_names order, read from lib/config.c (their one
+# owner): a name added there moves every later bit, and a list kept here
+# once fell behind it (HOOKSPOOL_ARCHIVE_SECONDS), so the "template" and
+# "meta" seeds set the wrong settings.
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib", "config.c")) as f:
+    _src = f.read()
+_arr = _src[_src.index("hs_conf_names[] = {"):]
+_arr = _arr[:_arr.index("NULL")]
+NAMES = [n[len("HOOKSPOOL_"):] for n in re.findall(r'"(HOOKSPOOL_[A-Z_]+)"', _arr)]
+assert len(NAMES) == 33, NAMES
 
 
 def conf(name, values):
@@ -182,6 +189,9 @@ def conf(name, values):
     vals = []
     for i, n in enumerate(NAMES):
         if n in values:
+            # Bits 24 and up are mixed from bytes 1..3 (fuzz_config.c):
+            # a seed sets those settings through a config file (mode 1).
+            assert i < 24, n
             mask |= 1 << i
             v = values[n]
             vals.append(v if isinstance(v, bytes) else v.encode())
@@ -215,6 +225,10 @@ conf("template_other_scheme", {"SPOOL": "/s", "SECRET": "s3cret", "SCHEME": "git
 conf("meta", {"SPOOL": "/s", "SECRET": "s3cret", "SCHEME": "meta", "VERIFY_TOKEN": "vt-1"})
 conf("bad_numbers", {"SPOOL": "/s", "SECRET": "x", "TOLERANCE": "4611686018427387905",
                      "UMASK": "0778"})
+# HOOKSPOOL_DEDUP=content keys by the event's bytes and has no items; the
+# property once wanted items for every mode but off (CI's fuzz stage
+# found it, crash-a1233ac8).
+conf("dedup_content", {"SPOOL": "/s", "SECRET": "s3cret", "DEDUP": "content"})
 conf("secret_file_only", {"SPOOL": "/s", "SECRET_FILE": "/run/secrets/hook", "SCHEME": "token:X-Key",
                           "SECRET": "", "STATUS_TOKEN": ""})
 put("fuzz_config", "file_apache", b"\x01\0\0\0" + open(os.path.join(
@@ -223,6 +237,9 @@ put("fuzz_config", "file_quotes", b"\x01\0\0\0" +
     b"  HOOKSPOOL_SPOOL = '/var/spool/x'  \n#c\n\nHOOKSPOOL_SECRET=\"a b \"\r\n"
     b"HOOKSPOOL_CONFIG=/x\nHOOKSPOOL_SECRET=last\n")
 put("fuzz_config", "file_unknown", b"\x01\x02\0\0HOOKSPOOL_SPOOL=/a\nHOOKSPOOL_SPOL=/b\n")
+# The PIX preset: content dedup by default, a query token, a batch.
+put("fuzz_config", "file_pix", b"\x01\0\0\0HOOKSPOOL_SPOOL=/s\nHOOKSPOOL_PRESET=pix\n"
+    b"HOOKSPOOL_SCHEME=query:token\nHOOKSPOOL_SECRET=tok-123456\n")
 put("fuzz_config", "file_noeq", b"\x01\0\0\0HOOKSPOOL_SPOOL=/a\njust text\n")
 put("fuzz_config", "secrets_caliza", b"\x02\x00\x03\x00# comment\n  s3cret  \n\nbase64:AXxDmWTa0fcdoT6CsR5DhmijZaaaHwY+77sVZs/x4ro=\nhex:0a0b\n")
 put("fuzz_config", "secrets_standard", b"\x02\x03\x0f\x00" + SW_SECRET + b"\nwhsec_!!\n")
