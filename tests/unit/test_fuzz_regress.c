@@ -14,6 +14,7 @@
 
 struct kv {
     const char *dedup;
+    const char *preset;   /* NULL: unset, and then the scheme is caliza's */
 };
 
 static const char *lookup(void *arg, const char *name)
@@ -22,6 +23,8 @@ static const char *lookup(void *arg, const char *name)
     if (strcmp(name, "HOOKSPOOL_SPOOL") == 0) return "/srv/spool";
     if (strcmp(name, "HOOKSPOOL_SECRET") == 0) return "s3cret";
     if (strcmp(name, "HOOKSPOOL_DEDUP") == 0) return kv->dedup;
+    if (strcmp(name, "HOOKSPOOL_PRESET") == 0) return kv->preset;
+    if (strcmp(name, "HOOKSPOOL_SCHEME") == 0 && kv->preset != NULL) return "query:token";
     return NULL;
 }
 
@@ -46,7 +49,7 @@ static void test_dedup_pointer_must_be_valid(void)
     size_t i;
 
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        struct kv kv = { bad[i] };
+        struct kv kv = { bad[i], NULL };
         hs_config c;
         char err[256] = "";
         int rc = hs_conf_parse(lookup, &kv, &c, err, sizeof(err));
@@ -57,7 +60,7 @@ static void test_dedup_pointer_must_be_valid(void)
     /* What the accepted value did: the event holds the member the
      * operator meant ("id~2" spelled as sent), yet no key comes out. */
     {
-        struct kv kv = { "json:/id~2" };
+        struct kv kv = { "json:/id~2", NULL };
         static const char ev[] = "{\"id~2\":\"evt_1\"}";
         hs_config c;
         hs_buf key = HS_BUF_INIT;
@@ -75,12 +78,42 @@ static void test_dedup_pointer_must_be_valid(void)
 
     /* Valid pointers, escapes included, stay accepted. */
     {
-        struct kv kv = { "json:/id,/a~1b/0,/m~0n,/" };
+        struct kv kv = { "json:/id,/a~1b/0,/m~0n,/", NULL };
         hs_config c;
         char err[256] = "";
         CHECK_MSG(hs_conf_parse(lookup, &kv, &c, err, sizeof(err)) == 0, "[%s]", err);
         CHECK(c.dedup == HS_DEDUP_JSON && c.ndedup == 4);
     }
+}
+
+/*
+ * fuzz_config (CI, crash-a1233ac8): the harness's property wanted items
+ * for every dedup mode but off, and its endpoint the scheme's name. The
+ * parser was right and the property wrong: HOOKSPOOL_DEDUP=content keys
+ * by the event's own bytes and has no items, and HOOKSPOOL_PRESET=pix
+ * names the endpoint "pix" (README, the settings table). This pins what
+ * the mended property now expects, so neither side drifts alone.
+ */
+static void test_content_dedup_and_pix_defaults(void)
+{
+    static const char ev[] = "{\"valor\":\"500.00\"}";
+    hs_buf key = HS_BUF_INIT;
+    hs_config c;
+    char err[256] = "";
+    struct kv content = { "content", NULL }, pix = { NULL, "pix" };
+
+    CHECK_MSG(hs_conf_parse(lookup, &content, &c, err, sizeof(err)) == 0, "[%s]", err);
+    CHECK(c.dedup == HS_DEDUP_CONTENT && c.ndedup == 0);
+    CHECK(strcmp(c.endpoint, "caliza") == 0);
+    CHECK(hs_dedup_key(&c, ev, sizeof(ev) - 1, no_header, NULL, &key) == 1);
+    /* ["<64 hex digits>"] */
+    CHECK(key.len == 68 && key.p[0] == '[' && key.p[67] == ']');
+    hs_buf_free(&key);
+
+    err[0] = '\0';
+    CHECK_MSG(hs_conf_parse(lookup, &pix, &c, err, sizeof(err)) == 0, "[%s]", err);
+    CHECK(c.preset_pix == 1 && c.dedup == HS_DEDUP_CONTENT && c.ndedup == 0);
+    CHECK(strcmp(c.endpoint, "pix") == 0);
 }
 
 /* hs_scheme_template on a template-sha256-hex scheme; err is 256 bytes. */
@@ -196,6 +229,7 @@ static void test_template_ts_header_is_not_sig_header(void)
 int main(void)
 {
     test_dedup_pointer_must_be_valid();
+    test_content_dedup_and_pix_defaults();
     test_template_part_without_text();
     test_template_message_printable();
     test_template_ts_header_is_not_sig_header();
