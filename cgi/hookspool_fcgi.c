@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <malloc.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -152,6 +153,19 @@ static void program_dir(char *out, size_t n)
     snprintf(out, n, "%s", path[0] ? path : "/");
 }
 
+/* The FastCGI listening socket, as the web server passes it. */
+#define LISTEN_FD 0
+
+/* 1 when a connection waits on the listening socket (another worker may
+ * take it: only a hint), else 0. */
+static int request_pending(void)
+{
+    struct pollfd p = { LISTEN_FD, POLLIN, 0 };
+    int r;
+    do r = poll(&p, 1, 0); while (r < 0 && errno == EINTR);
+    return r > 0;
+}
+
 /* What the FastCGI threads of this process share. */
 struct shared {
     char            dir[PATH_MAX];
@@ -176,7 +190,7 @@ static void *worker(void *arg)
     struct io io;
     int rc;
 
-    if (ctx == NULL || FCGX_InitRequest(&rq, 0, 0) != 0) {
+    if (ctx == NULL || FCGX_InitRequest(&rq, LISTEN_FD, 0) != 0) {
         hs_logf(&sh->log, time(NULL), "cannot start a FastCGI worker: out of memory");
         hs_ctx_free(ctx);
         return NULL;
@@ -206,6 +220,10 @@ static void *worker(void *arg)
         else (void)FCGX_Attach(&rq);
         FCGX_Finish_r(&rq);
         hs_ctx_idle(ctx);
+        /* Under load the next request is already queued, and the
+         * context keeps its segment descriptor for it; with none, it lets
+         * go before it may wait for long (hs_ctx_park). */
+        if (!request_pending()) hs_ctx_park(ctx);
     }
     FCGX_Free(&rq, 1);
     hs_buf_free(&body);
@@ -226,7 +244,7 @@ static void *signal_thread(void *arg)
     int sig;
     if (sigwait(set, &sig) == 0) {
         FCGX_ShutdownPending();
-        (void)shutdown(0, SHUT_RDWR);   /* fd 0: the listening socket */
+        (void)shutdown(LISTEN_FD, SHUT_RDWR);
     }
     return NULL;
 }

@@ -73,6 +73,12 @@ void hs_ctx_idle(hs_ctx *ctx)
     }
 }
 
+void hs_ctx_park(hs_ctx *ctx)
+{
+    size_t i;
+    for (i = 0; i < HS_CTX_MAX_SPOOLS; i++) hs_spool_idle(ctx->spools[i].sp);
+}
+
 void hs_ctx_free(hs_ctx *ctx)
 {
     size_t i;

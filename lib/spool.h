@@ -62,6 +62,17 @@ typedef struct hs_spool hs_spool;
 int hs_spool_open(const char *path, const hs_spool_opts *opts, int create,
                   hs_spool **out);
 void hs_spool_close(hs_spool *sp);
+
+/*
+ * Between operations, never under the lock: close the active segment's
+ * descriptor that sp keeps from one operation to the next. A kept
+ * descriptor is checked by name under the lock before each use, so it is
+ * never written once another process has sealed its segment; but while
+ * it is open, a sealed segment that a consumer deleted keeps its blocks.
+ * Call this before waiting for work with none pending (FastCGI: before
+ * blocking for the next request), so an idle process pins nothing.
+ */
+void hs_spool_idle(hs_spool *sp);
 /* Share flushes with the process' other threads (NULL: flush alone).
  * The flusher must outlive the handle. */
 void hs_spool_set_flusher(hs_spool *sp, hs_flusher *f);

@@ -15,6 +15,11 @@ connection after its answer:
   cannot reset the connection before the answer is read. A byte sent
   after that answer is still taken.
 In both cases the whole answer arrives first.
+
+Between requests the program keeps the active segment open only while
+another request is already waiting: once it is idle, it holds no
+descriptor on a segment, so a segment that a consumer seals and deletes
+gives its space back at once.
 """
 import os
 import socket
@@ -30,6 +35,7 @@ FCGI_VERSION = 1
 BEGIN, END, PARAMS, STDIN, STDOUT = 1, 3, 4, 5, 6
 RESPONDER = 1
 READ_TIMEOUT = 30.0
+IDLE_TIMEOUT = 10.0   # for the idle worker to close its segment descriptor
 
 
 def record(rtype, content, req_id=1):
@@ -146,6 +152,26 @@ def main(T):
     # still serving after both kinds of ending
     out, ended, eof, after = post(body, hs.sign(body))
     T.check(out.startswith(b"Status: 200") and after == "closed", "serves the next request", out[:200])
+
+    def segment_fds():
+        found = []
+        for fd in os.listdir("/proc/%d/fd" % proc.pid):
+            try:
+                target = os.readlink("/proc/%d/fd/%s" % (proc.pid, fd))
+            except OSError:
+                continue
+            if target.startswith(spool + "/active/") or target.startswith(spool + "/ready/"):
+                found.append(target)
+        return found
+
+    # idle: the worker lets go of the segment before it waits (the answer
+    # is out before it does, so allow it a moment)
+    deadline = time.monotonic() + IDLE_TIMEOUT
+    held = segment_fds()
+    while held and time.monotonic() < deadline:
+        time.sleep(0.05)
+        held = segment_fds()
+    T.check(held == [], "idle with no request pending: no segment descriptor open", held)
     T.check(proc.poll() is None, "hookspool.fcgi still running")
     stop()
     err = proc.stderr.read().decode(errors="replace")
