@@ -5,10 +5,11 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <malloc.h>
 #include <poll.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,6 +156,13 @@ static void program_dir(char *out, size_t n)
 
 /* The FastCGI listening socket, as the web server passes it. */
 #define LISTEN_FD 0
+/* A worker lets go of what it keeps between requests (hs_ctx_park: the
+ * active segment's descriptor) when it finds no request waiting; every
+ * PARK_SECONDS the signal thread parks each worker not serving a request,
+ * for one that saw a request waiting and then lost it to another. So a
+ * segment that a consumer deleted is pinned by a process only until its
+ * workers' next request, or that long when they are idle. */
+#define PARK_SECONDS 1
 
 /* 1 when a connection waits on the listening socket (another worker may
  * take it: only a hint), else 0. */
@@ -166,12 +174,23 @@ static int request_pending(void)
     return r > 0;
 }
 
+/* A worker's context, which the signal thread may park while mu is free:
+ * the worker holds mu from the moment it has a request until it is done
+ * with it. */
+struct slot {
+    pthread_mutex_t mu;
+    hs_ctx         *ctx;
+};
+
 /* What the FastCGI threads of this process share. */
 struct shared {
     char            dir[PATH_MAX];
     hs_log          log;         /* one rate limit per process */
     hs_flusher     *flusher;     /* group commit across the threads */
     hs_recorder    *recorder;    /* records dedup tails off the workers; NULL: none */
+    struct slot     slots[HS_CONF_THREADS_MAX];
+    atomic_int      nslots;      /* slots handed out (workers started) */
+    sigset_t        stop;        /* the termination signals */
 };
 
 /*
@@ -188,7 +207,8 @@ static void *worker(void *arg)
     hs_buf body = HS_BUF_INIT;
     FCGX_Request rq;
     struct io io;
-    int rc;
+    struct slot *slot;
+    int rc, k;
 
     if (ctx == NULL || FCGX_InitRequest(&rq, LISTEN_FD, 0) != 0) {
         hs_logf(&sh->log, time(NULL), "cannot start a FastCGI worker: out of memory");
@@ -196,12 +216,20 @@ static void *worker(void *arg)
         return NULL;
     }
     hs_ctx_set_recorder(ctx, sh->recorder);
+    k = atomic_fetch_add(&sh->nslots, 1);
+    slot = k < HS_CONF_THREADS_MAX ? &sh->slots[k] : NULL;
+    if (slot != NULL) {
+        pthread_mutex_lock(&slot->mu);
+        slot->ctx = ctx;
+        pthread_mutex_unlock(&slot->mu);
+    }
     for (;;) {
         /* FCGX_Accept_r is thread-safe, and Linux wakes one thread per
          * connection: no accept mutex (it cost a futex handoff per
          * request). */
         rc = FCGX_Accept_r(&rq);
         if (rc < 0) break;
+        if (slot != NULL) pthread_mutex_lock(&slot->mu);
         io.in = rq.in;
         io.out = rq.out;
         (void)serve(ctx, rq.envp, &io, &body);
@@ -220,10 +248,17 @@ static void *worker(void *arg)
         else (void)FCGX_Attach(&rq);
         FCGX_Finish_r(&rq);
         hs_ctx_idle(ctx);
-        /* Under load the next request is already queued, and the
-         * context keeps its segment descriptor for it; with none, it lets
-         * go before it may wait for long (hs_ctx_park). */
+        /* With no request waiting, let go of the segment before waiting
+         * (a worker that finds a request waiting keeps it: its next
+         * operation checks it anyway, and the signal thread parks it if
+         * another worker took that request). */
         if (!request_pending()) hs_ctx_park(ctx);
+        if (slot != NULL) pthread_mutex_unlock(&slot->mu);
+    }
+    if (slot != NULL) {
+        pthread_mutex_lock(&slot->mu);
+        slot->ctx = NULL;
+        pthread_mutex_unlock(&slot->mu);
     }
     FCGX_Free(&rq, 1);
     hs_buf_free(&body);
@@ -237,27 +272,43 @@ static void *worker(void *arg)
  * the listening socket down so every worker's accept() fails, and let
  * each finish the request it is serving. A worker mid-append is never
  * interrupted (and a SIGKILL leaves a partial tail the next writer cuts).
+ * While it waits, every PARK_SECONDS, it parks the workers that are not
+ * serving a request. serve_fastcgi ends it with a SIGTERM of its own.
  */
 static void *signal_thread(void *arg)
 {
-    const sigset_t *set = arg;
-    int sig;
-    if (sigwait(set, &sig) == 0) {
-        FCGX_ShutdownPending();
-        (void)shutdown(LISTEN_FD, SHUT_RDWR);
+    struct shared *sh = arg;
+    const struct timespec wait = { PARK_SECONDS, 0 };
+    int sig, k, n;
+
+    for (;;) {
+        sig = sigtimedwait(&sh->stop, NULL, &wait);
+        if (sig > 0) break;
+        if (errno != EAGAIN) continue;          /* EINTR */
+        /* Between signals: park every worker not serving a request. */
+        n = atomic_load(&sh->nslots);
+        for (k = 0; k < n && k < HS_CONF_THREADS_MAX; k++) {
+            struct slot *sl = &sh->slots[k];
+            if (pthread_mutex_trylock(&sl->mu) != 0) continue;
+            if (sl->ctx != NULL) hs_ctx_park(sl->ctx);
+            pthread_mutex_unlock(&sl->mu);
+        }
     }
+    FCGX_ShutdownPending();
+    (void)shutdown(LISTEN_FD, SHUT_RDWR);
     return NULL;
 }
 
 static int serve_fastcgi(const char *dir)
 {
-    static sigset_t stop;
-    struct shared sh;
+    static struct shared sh;     /* 3 KiB of slots: not on the stack */
     pthread_t tids[HS_CONF_THREADS_MAX], sigt, rect;
     pthread_attr_t attr;
     int n, i, started = 0;
 
     memset(&sh, 0, sizeof(sh));
+    for (i = 0; i < HS_CONF_THREADS_MAX; i++)
+        if (pthread_mutex_init(&sh.slots[i].mu, NULL) != 0) return 1;
     snprintf(sh.dir, sizeof(sh.dir), "%s", dir);
     hs_log_init(&sh.log, STDERR_FILENO);
     /* A process setting: lighttpd's bin-environment, spawn-fcgi's
@@ -276,19 +327,18 @@ static int serve_fastcgi(const char *dir)
     /* One malloc arena for all the threads: each extra arena keeps its
      * own dirty pages, and a request's allocations are small and short. */
     (void)mallopt(M_ARENA_MAX, 1);
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGHUP);
-    sigaddset(&stop, SIGUSR1);
+    sigemptyset(&sh.stop);
+    sigaddset(&sh.stop, SIGTERM);
+    sigaddset(&sh.stop, SIGINT);
+    sigaddset(&sh.stop, SIGHUP);
+    sigaddset(&sh.stop, SIGUSR1);
     /* Blocked in every thread (they inherit the mask); the signal thread
      * waits for them. */
-    if (pthread_sigmask(SIG_BLOCK, &stop, NULL) != 0 ||
-        pthread_create(&sigt, &attr, signal_thread, &stop) != 0) {
+    if (pthread_sigmask(SIG_BLOCK, &sh.stop, NULL) != 0 ||
+        pthread_create(&sigt, &attr, signal_thread, &sh) != 0) {
         hs_logf(&sh.log, time(NULL), "cannot start the signal thread");
         return 1;
     }
-    (void)pthread_detach(sigt);
     /* Without a recorder each worker records after its own answers. */
     if ((sh.recorder = hs_recorder_new()) != NULL &&
         pthread_create(&rect, &attr, hs_recorder_main, sh.recorder) != 0) {
@@ -305,6 +355,11 @@ static int serve_fastcgi(const char *dir)
         pthread_join(rect, NULL);
         hs_recorder_free(sh.recorder);
     }
+    /* The signal thread parks the workers' contexts: stop it before they
+     * are gone (it has already ended if a signal ended the workers). */
+    (void)pthread_kill(sigt, SIGTERM);
+    pthread_join(sigt, NULL);
+    for (i = 0; i < HS_CONF_THREADS_MAX; i++) pthread_mutex_destroy(&sh.slots[i].mu);
     hs_flusher_free(sh.flusher);
     hs_log_destroy(&sh.log);
     return 0;

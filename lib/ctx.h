@@ -90,10 +90,12 @@ hs_dedup_tail *hs_ctx_dedup_tail(hs_ctx *ctx, const hs_config *cfg);
 void hs_ctx_idle(hs_ctx *ctx);
 
 /*
- * Before waiting for a request when none is pending, outside every spool
- * lock: let go of what the context keeps only to make the next request
- * cheaper (each spool's segment descriptor, hs_spool_idle), so that an
- * idle process pins no segment a consumer has deleted.
+ * Between requests, outside every spool lock, by whoever owns ctx at the
+ * time (FastCGI: the worker when it finds no request waiting, and the
+ * signal thread every PARK_SECONDS for each worker not serving one): let go of what the context keeps only to make
+ * the next request cheaper (each spool's segment descriptor,
+ * hs_spool_idle), so that an idle process pins no segment a consumer
+ * has deleted.
  */
 void hs_ctx_park(hs_ctx *ctx);
 

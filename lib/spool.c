@@ -36,7 +36,7 @@ struct hs_spool {
      * of a 35 us request, issue 18). An idle process must not pin a
      * sealed segment that a consumer has deleted (on a small quota that
      * space is needed back at once): hs_spool_idle closes kept_fd, and
-     * FastCGI calls it before it waits with no request pending. */
+     * FastCGI calls it when a worker finds no request waiting. */
     int      seg_fd;
     int      kept_fd;
     char     seg_name[HS_SEG_NAME_MAX];

@@ -69,8 +69,8 @@ void hs_spool_close(hs_spool *sp);
  * descriptor is checked by name under the lock before each use, so it is
  * never written once another process has sealed its segment; but while
  * it is open, a sealed segment that a consumer deleted keeps its blocks.
- * Call this before waiting for work with none pending (FastCGI: before
- * blocking for the next request), so an idle process pins nothing.
+ * Call this when idle (FastCGI: hs_ctx_park, when a worker finds no
+ * request waiting), so an idle process pins nothing.
  */
 void hs_spool_idle(hs_spool *sp);
 /* Share flushes with the process' other threads (NULL: flush alone).

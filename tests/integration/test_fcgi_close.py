@@ -16,10 +16,12 @@ connection after its answer:
   after that answer is still taken.
 In both cases the whole answer arrives first.
 
-Between requests the program keeps the active segment open only while
-another request is already waiting: once it is idle, it holds no
-descriptor on a segment, so a segment that a consumer seals and deletes
-gives its space back at once.
+Between requests a worker keeps the active segment open only when it
+finds another request already waiting; otherwise it closes it before it
+waits, and the signal thread closes it within about a second for a
+worker that saw a request waiting and then waits on a stalled one. An
+idle program holds no descriptor on a segment, so a segment that a
+consumer seals and deletes gives its space back.
 """
 import os
 import socket
@@ -93,16 +95,27 @@ def send_after(sock):
         return "closed"
 
 
-def main(T):
-    tmp = T.tempdir()
-    path = tmp.join("fcgi.sock")
+def post_params(body, headers):
+    params = {"REQUEST_METHOD": "POST", "CONTENT_LENGTH": str(len(body)),
+              "CONTENT_TYPE": "application/json", "SCRIPT_NAME": "/hook",
+              "REQUEST_URI": "/hook", "SERVER_PROTOCOL": "HTTP/1.1",
+              "GATEWAY_INTERFACE": "CGI/1.1"}
+    for k, v in headers.items():
+        params["HTTP_" + k.upper().replace("-", "_")] = v
+    return params
+
+
+def start(T, tmp, name, threads):
+    """hookspool.fcgi on a listening socket of its own: (process, socket
+    path, spool)."""
+    path = tmp.join(name + ".sock")
     lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     lsock.bind(path)
     lsock.listen(8)
-    spool = tmp.join("spool")
+    spool = tmp.join(name + "-spool")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOOKSPOOL_SPOOL": spool,
            "HOOKSPOOL_SECRET": hs.DEMO_SECRET, "HOOKSPOOL_FSYNC": "never",
-           "HOOKSPOOL_MAX_BODY": "4096", "HOOKSPOOL_THREADS": "2"}
+           "HOOKSPOOL_MAX_BODY": "4096", "HOOKSPOOL_THREADS": str(threads)}
     for k in ("SAN_DIR", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LD_PRELOAD"):
         if k in os.environ:
             env[k] = os.environ[k]
@@ -118,15 +131,66 @@ def main(T):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-    T.on_cleanup("hookspool.fcgi", stop)
+    T.on_cleanup("hookspool.fcgi " + name, stop)
+    return proc, path, spool, stop
+
+
+def segment_fds(proc, spool):
+    """The segments (files in active/ or ready/) proc has open."""
+    found = []
+    for fd in os.listdir("/proc/%d/fd" % proc.pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (proc.pid, fd))
+        except OSError:
+            continue
+        if target.startswith(spool + "/active/") or target.startswith(spool + "/ready/"):
+            found.append(target)
+    return found
+
+
+def wait_none_held(proc, spool):
+    deadline = time.monotonic() + IDLE_TIMEOUT
+    held = segment_fds(proc, spool)
+    while held and time.monotonic() < deadline:
+        time.sleep(0.05)
+        held = segment_fds(proc, spool)
+    return held
+
+
+def section_backstop(T, tmp):
+    """One worker finds a request waiting after its answer, so it keeps
+    the segment open; that connection then stalls (a client that sends
+    nothing), and the worker waits on it. The signal thread's periodic
+    park must close the segment anyway."""
+    proc, path, spool, stop = start(T, tmp, "backstop", 1)
+    body, _ = hs.caliza_event()
+    whole = request(post_params(body, hs.sign(body)), body)
+    cut = len(whole) - 16
+    a = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    a.settimeout(READ_TIMEOUT)
+    a.connect(path)
+    a.sendall(whole[:cut])           # the worker reads it, waiting for the end
+    time.sleep(0.3)
+    stalled = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stalled.connect(path)            # queued behind it, and never sends
+    a.sendall(whole[cut:])
+    out, ended, _ = read_answer(a)
+    a.close()
+    T.check(out.startswith(b"Status: 200") and ended, "backstop: the first request is answered",
+            out[:200])
+    held = wait_none_held(proc, spool)
+    T.check(held == [], "a worker waiting on a stalled connection holds no segment "
+            "after the signal thread's park", held)
+    stalled.close()
+    stop()
+
+
+def main(T):
+    tmp = T.tempdir()
+    proc, path, spool, stop = start(T, tmp, "fcgi", 2)
 
     def post(body, headers):
-        params = {"REQUEST_METHOD": "POST", "CONTENT_LENGTH": str(len(body)),
-                  "CONTENT_TYPE": "application/json", "SCRIPT_NAME": "/hook",
-                  "REQUEST_URI": "/hook", "SERVER_PROTOCOL": "HTTP/1.1",
-                  "GATEWAY_INTERFACE": "CGI/1.1"}
-        for k, v in headers.items():
-            params["HTTP_" + k.upper().replace("-", "_")] = v
+        params = post_params(body, headers)
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(READ_TIMEOUT)
         s.connect(path)
@@ -153,29 +217,15 @@ def main(T):
     out, ended, eof, after = post(body, hs.sign(body))
     T.check(out.startswith(b"Status: 200") and after == "closed", "serves the next request", out[:200])
 
-    def segment_fds():
-        found = []
-        for fd in os.listdir("/proc/%d/fd" % proc.pid):
-            try:
-                target = os.readlink("/proc/%d/fd/%s" % (proc.pid, fd))
-            except OSError:
-                continue
-            if target.startswith(spool + "/active/") or target.startswith(spool + "/ready/"):
-                found.append(target)
-        return found
-
-    # idle: the worker lets go of the segment before it waits (the answer
-    # is out before it does, so allow it a moment)
-    deadline = time.monotonic() + IDLE_TIMEOUT
-    held = segment_fds()
-    while held and time.monotonic() < deadline:
-        time.sleep(0.05)
-        held = segment_fds()
+    # idle: with no request waiting, the worker let go of the segment
+    # before it waited (its answer is out first: allow it a moment)
+    held = wait_none_held(proc, spool)
     T.check(held == [], "idle with no request pending: no segment descriptor open", held)
     T.check(proc.poll() is None, "hookspool.fcgi still running")
     stop()
     err = proc.stderr.read().decode(errors="replace")
     T.check(proc.returncode == 0, "exits 0 on SIGTERM", "rc=%s %s" % (proc.returncode, err[-500:]))
+    section_backstop(T, tmp)
 
 
 if __name__ == "__main__":
