@@ -640,8 +640,8 @@ static int seal_file(hs_spool *sp, const char *name, int fsync_always)
         if (errno == EINVAL || errno == ENOSYS) {
             /* No RENAME_NOREPLACE on this filesystem (NFS): link, which
              * refuses to replace, then unlink. A crash between leaves two
-             * links; the next writer sees st_nlink > 1 and drops the
-             * active one. */
+             * links; the next writer sees st_nlink > 1 with the same file
+             * in ready/ and drops the active one (load_seg). */
             if (linkat(sp->active_fd, cur, sp->ready_fd, cur, 0) == 0) {
                 if (fsync_always && (rc = fsync_dir(sp->ready_fd)) != 0) return rc;
                 if (unlinkat(sp->active_fd, cur, 0) != 0) return -errno;
@@ -717,15 +717,17 @@ static int create_seg(hs_spool *sp, const hs_spool_opts *opts, uint64_t stamp)
  * fstat in *st. Called only under the lock, which every rename in
  * active/ takes. A kept descriptor (kept_fd) holds its inode, so no
  * other file can have that inode number meanwhile: when the name is that
- * inode, with a link, the kept descriptor is the current segment. Else
- * the name is opened and must be the remembered inode. */
+ * inode, the kept descriptor is the current segment. Else the name is
+ * opened and must be the remembered inode. Either way the segment must
+ * have exactly one link: a second one, in ready/, is a seal by link()
+ * whose unlink a crash lost, and load_seg finishes that seal. */
 static int cached_is_current(hs_spool *sp, struct stat *st)
 {
     if (sp->seg_name[0] == '\0') return 0;
     if (sp->seg_fd < 0 && sp->kept_fd >= 0) {
         if (seg_stat_at(sp->active_fd, sp->seg_name, AT_SYMLINK_NOFOLLOW, st) != 0 ||
             !S_ISREG(st->st_mode) || st->st_dev != sp->seg_dev || st->st_ino != sp->seg_ino ||
-            st->st_nlink == 0) {
+            st->st_nlink != 1) {
             forget_seg(sp);
             return 0;
         }
@@ -736,7 +738,7 @@ static int cached_is_current(hs_spool *sp, struct stat *st)
     if (sp->seg_fd < 0)
         sp->seg_fd = openat(sp->active_fd, sp->seg_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
     if (sp->seg_fd < 0 || seg_stat(sp->seg_fd, st) != 0 || st->st_dev != sp->seg_dev ||
-        st->st_ino != sp->seg_ino || st->st_nlink == 0) {
+        st->st_ino != sp->seg_ino || st->st_nlink != 1) {
         forget_seg(sp);
         return 0;
     }
@@ -798,9 +800,19 @@ static int load_seg(hs_spool *sp, int fsync_always)
         }
         if (!S_ISREG(st.st_mode)) continue;
         if (st.st_nlink > 1) {
-            /* Sealed by link() and the unlink was lost to a crash. */
-            if (unlinkat(sp->active_fd, l.name[i], 0) != 0) { rc = -errno; goto out; }
-            continue;
+            /* Sealed by link() and the unlink was lost to a crash: the
+             * other name is ready/<name>. Any other second link (a
+             * backup made with cp -al) leaves the segment live. */
+            struct stat rst;
+            if (fstatat(sp->ready_fd, l.name[i], &rst, AT_SYMLINK_NOFOLLOW) == 0) {
+                if (rst.st_dev == st.st_dev && rst.st_ino == st.st_ino) {
+                    if (unlinkat(sp->active_fd, l.name[i], 0) != 0) { rc = -errno; goto out; }
+                    continue;
+                }
+            } else if (errno != ENOENT) {
+                rc = -errno;
+                goto out;
+            }
         }
         if (live != i) memcpy(l.name[live], l.name[i], sizeof(l.name[i]));
         live++;

@@ -481,6 +481,8 @@ static void test_seal_never_overwrites(void)
     hs_spool_close(sp);
 }
 
+static int lines_of_only(const char *spool, const char *sub, char name[128]);
+
 static void test_crash_leftovers(void)
 {
     char path[512], dir[600], a[800], b[800], line[512], id[HS_ID_LEN + 1], names[4][128];
@@ -514,6 +516,73 @@ static void test_crash_leftovers(void)
     /* x once (not twice through the double link), stray, y: all whole. */
     CHECK(all_lines(path, NULL, 0) == 3);
     hs_spool_close(sp);
+}
+
+/* The same leftover seen by a handle that still has that segment cached
+ * (another process crashed between sealing's link() and unlink()): a
+ * segment with a second name in ready/ is sealed, and is never appended
+ * to, whether the handle opens it by name or kept its descriptor. */
+static void test_double_link_cached(void)
+{
+    char path[512], a[800], b[800], name[128];
+    hs_spool *sp, *other;
+    hs_spool_opts o = opts(1 << 20, 3600, 077);
+    int round;
+
+    snprintf(path, sizeof(path), "%s/doublelink", root);
+    CHECK(hs_spool_open(path, &o, 1, &sp) == 0 && hs_spool_open(path, &o, 1, &other) == 0);
+    for (round = 0; round < 2; round++) {
+        CHECK(put_n(sp, &o, 10 * round + 1) == 0);
+        if (round == 1) hs_spool_idle(sp);      /* not kept: opened by name */
+        CHECK(lines_of_only(path, "active", name) == 1);
+        snprintf(a, sizeof(a), "%s/active/%s", path, name);
+        snprintf(b, sizeof(b), "%s/ready/%s", path, name);
+        CHECK(link(a, b) == 0);
+        CHECK(put_n(sp, &o, 10 * round + 2) == 0);
+        {
+            size_t len;
+            char *p = slurp(b, &len);
+            CHECK_MSG(p != NULL && memchr(p, '\n', len) == p + len - 1,
+                      "round %d: the sealed segment got a line after its link", round);
+            free(p);
+        }
+        CHECK_MSG(access(a, F_OK) != 0, "round %d: the sealed segment is still in active/", round);
+        CHECK(lines_of_only(path, "active", NULL) == 1);
+        CHECK(hs_spool_rotate(other, &o, 1, NULL) == 0);
+    }
+    CHECK(all_lines(path, NULL, 0) == 4);
+    hs_spool_close(sp);
+    hs_spool_close(other);
+}
+
+/* A second link that is not in ready/ (an operator's `cp -al` backup, a
+ * hard-link snapshot) is not a seal: the segment stays active, and no
+ * line leaves the spool. */
+static void test_foreign_link(void)
+{
+    char path[512], a[800], b[800], name[128];
+    hs_spool *sp;
+    hs_spool_opts o = opts(1 << 20, 3600, 077);
+    int round;
+
+    snprintf(path, sizeof(path), "%s/foreignlink", root);
+    for (round = 0; round < 2; round++) {
+        CHECK(hs_spool_open(path, &o, 1, &sp) == 0);
+        CHECK(put_n(sp, &o, 10 * round + 1) == 0);
+        CHECK(lines_of_only(path, "active", name) == 1 + 3 * round);
+        snprintf(a, sizeof(a), "%s/active/%s", path, name);
+        snprintf(b, sizeof(b), "%s/backup-%d", root, round);
+        CHECK(link(a, b) == 0);
+        if (round == 1) {                        /* a fresh handle: load_seg */
+            hs_spool_close(sp);
+            CHECK(hs_spool_open(path, &o, 0, &sp) == 0);
+        }
+        CHECK(put_n(sp, &o, 10 * round + 2) == 0);
+        CHECK(put_n(sp, &o, 10 * round + 3) == 0);
+        CHECK_MSG(all_lines(path, NULL, 0) == 3 + 3 * round, "round %d: %d lines", round,
+                  all_lines(path, NULL, 0));
+        hs_spool_close(sp);
+    }
 }
 
 static void test_valid_after_replace(void)
@@ -841,6 +910,8 @@ int main(void)
     test_batch_one_write();
     test_seal_never_overwrites();
     test_crash_leftovers();
+    test_double_link_cached();
+    test_foreign_link();
     test_valid_after_replace();
     test_kept_segment();
     test_concurrent_processes();
