@@ -216,20 +216,19 @@ static void *worker(void *arg)
         return NULL;
     }
     hs_ctx_set_recorder(ctx, sh->recorder);
+    /* At most HS_CONF_THREADS_MAX workers start (hs_conf_threads). */
     k = atomic_fetch_add(&sh->nslots, 1);
-    slot = k < HS_CONF_THREADS_MAX ? &sh->slots[k] : NULL;
-    if (slot != NULL) {
-        pthread_mutex_lock(&slot->mu);
-        slot->ctx = ctx;
-        pthread_mutex_unlock(&slot->mu);
-    }
+    slot = &sh->slots[k];
+    pthread_mutex_lock(&slot->mu);
+    slot->ctx = ctx;
+    pthread_mutex_unlock(&slot->mu);
     for (;;) {
         /* FCGX_Accept_r is thread-safe, and Linux wakes one thread per
          * connection: no accept mutex (it cost a futex handoff per
          * request). */
         rc = FCGX_Accept_r(&rq);
         if (rc < 0) break;
-        if (slot != NULL) pthread_mutex_lock(&slot->mu);
+        pthread_mutex_lock(&slot->mu);
         io.in = rq.in;
         io.out = rq.out;
         (void)serve(ctx, rq.envp, &io, &body);
@@ -253,13 +252,11 @@ static void *worker(void *arg)
          * operation checks it anyway, and the signal thread parks it if
          * another worker took that request). */
         if (!request_pending()) hs_ctx_park(ctx);
-        if (slot != NULL) pthread_mutex_unlock(&slot->mu);
-    }
-    if (slot != NULL) {
-        pthread_mutex_lock(&slot->mu);
-        slot->ctx = NULL;
         pthread_mutex_unlock(&slot->mu);
     }
+    pthread_mutex_lock(&slot->mu);
+    slot->ctx = NULL;
+    pthread_mutex_unlock(&slot->mu);
     FCGX_Free(&rq, 1);
     hs_buf_free(&body);
     hs_ctx_free(ctx);
@@ -287,7 +284,7 @@ static void *signal_thread(void *arg)
         if (errno != EAGAIN) continue;          /* EINTR */
         /* Between signals: park every worker not serving a request. */
         n = atomic_load(&sh->nslots);
-        for (k = 0; k < n && k < HS_CONF_THREADS_MAX; k++) {
+        for (k = 0; k < n; k++) {
             struct slot *sl = &sh->slots[k];
             if (pthread_mutex_trylock(&sl->mu) != 0) continue;
             if (sl->ctx != NULL) hs_ctx_park(sl->ctx);

@@ -92,10 +92,10 @@ void hs_ctx_idle(hs_ctx *ctx);
 /*
  * Between requests, outside every spool lock, by whoever owns ctx at the
  * time (FastCGI: the worker when it finds no request waiting, and the
- * signal thread every PARK_SECONDS for each worker not serving one): let go of what the context keeps only to make
- * the next request cheaper (each spool's segment descriptor,
- * hs_spool_idle), so that an idle process pins no segment a consumer
- * has deleted.
+ * signal thread every PARK_SECONDS for each worker not serving one): let
+ * go of what the context keeps only to make the next request cheaper
+ * (each spool's segment descriptor, hs_spool_idle), so that an idle
+ * process pins no segment a consumer has deleted.
  */
 void hs_ctx_park(hs_ctx *ctx);
 

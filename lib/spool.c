@@ -723,24 +723,24 @@ static int create_seg(hs_spool *sp, const hs_spool_opts *opts, uint64_t stamp)
  * whose unlink a crash lost, and load_seg finishes that seal. */
 static int cached_is_current(hs_spool *sp, struct stat *st)
 {
+    int r;
     if (sp->seg_name[0] == '\0') return 0;
-    if (sp->seg_fd < 0 && sp->kept_fd >= 0) {
-        if (seg_stat_at(sp->active_fd, sp->seg_name, AT_SYMLINK_NOFOLLOW, st) != 0 ||
-            !S_ISREG(st->st_mode) || st->st_dev != sp->seg_dev || st->st_ino != sp->seg_ino ||
-            st->st_nlink != 1) {
-            forget_seg(sp);
-            return 0;
-        }
-        sp->seg_fd = sp->kept_fd;
-        sp->kept_fd = -1;
-        return 1;
-    }
-    if (sp->seg_fd < 0)
+    if (sp->seg_fd >= 0) {
+        r = seg_stat(sp->seg_fd, st);
+    } else if (sp->kept_fd >= 0) {
+        r = seg_stat_at(sp->active_fd, sp->seg_name, AT_SYMLINK_NOFOLLOW, st);
+    } else {
         sp->seg_fd = openat(sp->active_fd, sp->seg_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-    if (sp->seg_fd < 0 || seg_stat(sp->seg_fd, st) != 0 || st->st_dev != sp->seg_dev ||
+        r = sp->seg_fd < 0 ? -1 : seg_stat(sp->seg_fd, st);
+    }
+    if (r != 0 || !S_ISREG(st->st_mode) || st->st_dev != sp->seg_dev ||
         st->st_ino != sp->seg_ino || st->st_nlink != 1) {
         forget_seg(sp);
         return 0;
+    }
+    if (sp->seg_fd < 0) {          /* the name is the kept descriptor's inode */
+        sp->seg_fd = sp->kept_fd;
+        sp->kept_fd = -1;
     }
     return 1;
 }
