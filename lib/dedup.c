@@ -19,6 +19,10 @@
 /* Keys a recording after the answer inserts between two sched_yield()s
  * (record_tx). */
 #define YIELD_KEYS 64
+/* The tail's filter (struct hs_dedup_tail): one bit per value of a
+ * hash's first two bytes. */
+#define FILTER_BITS 65536
+#define FILTER_WORDS (FILTER_BITS / 64)
 
 _Static_assert(HS_TAILMAP_HASH == HS_STORE_KEY_LEN, "the tail map keeps the store's hashes");
 _Static_assert(HS_TAILMAP_LINES >= HS_DEDUP_TAIL_MAX,
@@ -147,6 +151,13 @@ struct hs_dedup_tail {
     int64_t          ttl;                   /* the last append's window */
     hs_tailmap      *map;                   /* the spool's tail map, or NULL */
     int              map_tried;             /* map opened, or given up */
+    /* Bit h[0] << 8 | h[1] is set for the hash h of every key in k[0..n)
+     * (and maybe for a few no longer there): a lookup whose bit is clear
+     * skips the walk over the tail. Issue 18: that walk, under the spool
+     * lock for every keyed event, grows with the tail that is recorded
+     * HS_DEDUP_TAIL_KEYS keys at a time; with the tail at most
+     * HS_DEDUP_TAIL_MAX keys, at most 1 in 16 new keys walks it. */
+    uint64_t         filter[FILTER_WORDS];
 };
 
 hs_dedup_tail *hs_dedup_tail_new(void)
@@ -164,6 +175,32 @@ void hs_dedup_tail_free(hs_dedup_tail *t)
     free(t);
 }
 
+static size_t filter_bit(const unsigned char h[HS_STORE_KEY_LEN])
+{
+    return (size_t)h[0] << 8 | h[1];
+}
+
+static void filter_set(hs_dedup_tail *t, const unsigned char h[HS_STORE_KEY_LEN])
+{
+    size_t b = filter_bit(h);
+    t->filter[b / 64] |= (uint64_t)1 << (b % 64);
+}
+
+/* 0: no key of the tail has hash h; 1: one may have. */
+static int filter_may_have(const hs_dedup_tail *t, const unsigned char h[HS_STORE_KEY_LEN])
+{
+    size_t b = filter_bit(h);
+    return (int)(t->filter[b / 64] >> (b % 64) & 1);
+}
+
+/* The filter made again from the keys the tail holds now. */
+static void filter_rebuild(hs_dedup_tail *t)
+{
+    size_t i;
+    memset(t->filter, 0, sizeof(t->filter));
+    for (i = 0; i < t->n; i++) filter_set(t, t->k[i].hash);
+}
+
 /* Know nothing of seg but that it holds no keys before offset at. */
 static void tail_reset(hs_dedup_tail *t, const char *seg, uint64_t at)
 {
@@ -173,6 +210,7 @@ static void tail_reset(hs_dedup_tail *t, const char *seg, uint64_t at)
     t->seg[n] = '\0';
     t->upto = at;
     t->n = 0;
+    filter_rebuild(t);
 }
 
 /* Know nothing: the next look reads the tail from the cursor. */
@@ -181,6 +219,7 @@ static void tail_forget(hs_dedup_tail *t)
     t->seg[0] = '\0';
     t->upto = 0;
     t->n = 0;
+    filter_rebuild(t);
 }
 
 static int tail_add(hs_dedup_tail *t, const unsigned char h[HS_STORE_KEY_LEN], uint64_t end,
@@ -201,6 +240,7 @@ static int tail_add(hs_dedup_tail *t, const unsigned char h[HS_STORE_KEY_LEN], u
     memcpy(k->hash, h, HS_STORE_KEY_LEN);
     k->end = end;
     k->t = when;
+    filter_set(t, h);
     return 0;
 }
 
@@ -216,6 +256,7 @@ static void tail_trim(hs_dedup_tail *t, uint64_t from)
     if (i == 0) return;
     memmove(t->k, t->k + i, (t->n - i) * sizeof(*t->k));
     t->n -= i;
+    filter_rebuild(t);
 }
 
 /* How many of the tail's keys have lines ending past from. */
@@ -567,6 +608,7 @@ int hs_dedup_tail_take(hs_dedup_tail *dst, const hs_dedup_tail *src)
     }
     memcpy(dst->seg, src->seg, sizeof(dst->seg));
     memcpy(dst->k, src->k, src->n * sizeof(*k));
+    memcpy(dst->filter, src->filter, sizeof(dst->filter));
     dst->n = src->n;
     dst->upto = src->upto;
     dst->ttl = src->ttl;
@@ -645,10 +687,11 @@ static int line_seen(hs_dedup_op *op, size_t i)
         if (op->items[j].has_key && !op->lines[j].skip &&
             memcmp(op->items[j].hash, h, HS_STORE_KEY_LEN) == 0)
             return 1;
-    for (j = 0; j < t->n; j++)
-        if (t->k[j].end > op->from && t->k[j].t >= op->now - op->ttl &&
-            memcmp(t->k[j].hash, h, HS_STORE_KEY_LEN) == 0)
-            return 1;
+    if (filter_may_have(t, h))
+        for (j = 0; j < t->n; j++)
+            if (t->k[j].end > op->from && t->k[j].t >= op->now - op->ttl &&
+                memcmp(t->k[j].hash, h, HS_STORE_KEY_LEN) == 0)
+                return 1;
     return hs_store_key_seen(op->store, h, op->now, op->ttl);
 }
 

@@ -415,6 +415,92 @@ static int wappend(writers *w, int i, const hs_spool_opts *o, const char *key, i
     return append_op(w->sp[i], o, w->st[i], w->t[i], key, now, ttl, opp);
 }
 
+/* The stored hash of key ["<key>"] on endpoint "t" (append_noidle's). */
+static int key_hash(const char *key, unsigned char h[HS_STORE_KEY_LEN])
+{
+    char kj[128];
+    snprintf(kj, sizeof(kj), "[\"%s\"]", key);
+    return hs_dedup_hash("\"t\"", 3, kj, strlen(kj), h);
+}
+
+/*
+ * Issue 18: the tail's filter skips the walk over the tail when no key
+ * there shares the new hash's first two bytes. Two different keys that
+ * do share them (found by the birthday bound, a few hundred tries) must
+ * still be told apart by the walk: the second is a new event, and each
+ * is then a duplicate, for the writer that appended it and for the
+ * other, whose tail read it from the spool. After the tail is recorded
+ * (the filter is made again from what remains), the store answers.
+ */
+static void test_tail_filter(void)
+{
+    enum { TRIES = 4096 };
+    hs_spool_opts o = { 1LL << 30, 1LL << 40, 0, 077 };
+    const int64_t now = 4500000, ttl = 3600;
+    static int seen[65536];
+    unsigned char h[HS_STORE_KEY_LEN];
+    char spool[128], a[32] = "", b[32] = "", key[64];
+    writers w;
+    int i, bad = 0;
+
+    memset(seen, 0, sizeof(seen));
+    for (i = 1; i <= TRIES && a[0] == '\0'; i++) {
+        int p;
+        snprintf(key, sizeof(key), "flt-%d", i);
+        if (key_hash(key, h) != 0) break;
+        p = h[0] << 8 | h[1];
+        if (seen[p] != 0) {
+            snprintf(a, sizeof(a), "flt-%d", seen[p]);
+            snprintf(b, sizeof(b), "flt-%d", i);
+        }
+        seen[p] = i;
+    }
+    CHECK_MSG(a[0] != '\0', "two keys sharing a hash's first two bytes in %d tries", TRIES);
+    if (a[0] == '\0' || writers_open(&w, &o, "filter", spool, sizeof(spool)) != 0) return;
+    /* The first append records at once (a new tail); a stays in the tail. */
+    CHECK(wappend(&w, 0, &o, "filter-first", now, ttl, NULL) == 0);
+    CHECK(wappend(&w, 0, &o, a, now, ttl, NULL) == 0);
+    CHECK_MSG(wappend(&w, 0, &o, b, now, ttl, NULL) == 0,
+              "%s is a new event, though %s in the tail shares its filter bit", b, a);
+    CHECK(hs_store_key_count(w.st[0]) == 1);
+    CHECK(wappend(&w, 0, &o, a, now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+    CHECK(wappend(&w, 0, &o, b, now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+    CHECK(wappend(&w, 1, &o, b, now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+    CHECK(wappend(&w, 1, &o, a, now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+    /* Fill the tail until it is recorded and trimmed, then look again. */
+    for (i = 0; i < HS_DEDUP_TAIL_KEYS; i++) {
+        snprintf(key, sizeof(key), "filter-fill-%d", i);
+        bad += wappend(&w, i % 2, &o, key, now, ttl, NULL) != 0;
+    }
+    CHECK_MSG(bad == 0, "%d appends failed", bad);
+    CHECK_MSG(hs_store_key_count(w.st[0]) >= 3, "the tail was recorded (%lld keys)",
+              (long long)hs_store_key_count(w.st[0]));
+    for (i = 0; i < 2; i++) {
+        CHECK(wappend(&w, i, &o, a, now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+        CHECK(wappend(&w, i, &o, b, now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+    }
+    writers_close(&w);
+
+    /* A trim that keeps keys: writer 1 records its tail after writer 0
+     * appended one more line, so writer 0's next look drops the recorded
+     * prefix of its tail and keeps "late", which only the tail knows. */
+    if (writers_open(&w, &o, "filter-trim", spool, sizeof(spool)) != 0) return;
+    bad = wappend(&w, 0, &o, "trim-first", now, ttl, NULL) != 0;
+    for (i = 0; i <= HS_DEDUP_TAIL_KEYS; i++) {
+        snprintf(key, sizeof(key), "trim-fill-%d", i);
+        bad += append_noidle(w.sp[1], &o, w.st[1], w.t[1], key, now, ttl, NULL) != 0;
+    }
+    bad += append_noidle(w.sp[0], &o, w.st[0], w.t[0], "late", now, ttl, NULL) != 0;
+    CHECK_MSG(bad == 0, "%d appends failed", bad);
+    CHECK(hs_dedup_idle(w.st[1], w.t[1], now) == 0);
+    CHECK_MSG(hs_store_key_count(w.st[0]) == HS_DEDUP_TAIL_KEYS + 2,
+              "writer 1 recorded its tail, without \"late\" (%lld keys)",
+              (long long)hs_store_key_count(w.st[0]));
+    CHECK_MSG(append_noidle(w.sp[0], &o, w.st[0], w.t[0], "late", now, ttl, NULL) ==
+              HS_DEDUP_DUPLICATE, "the tail still finds \"late\" after its trim");
+    writers_close(&w);
+}
+
 /*
  * Issue 18: the keys of the active segment's tail are looked up in the
  * lines themselves and go into the store together, HS_DEDUP_TAIL_KEYS at
@@ -872,6 +958,7 @@ int main(void)
     test_purge_keeps_pace(1);
     test_lost_tail();
     test_tail();
+    test_tail_filter();
     test_tailmap();
     test_tailmap_planted();
     test_forget_tail();
