@@ -8,7 +8,8 @@
  *   SPOOL/invalid/   bodies kept for inspection (*.body)
  *   SPOOL/archive/   consumed segments kept for replay, compressed
  *                    (*.jsonl.gz, gzip), with HOOKSPOOL_ARCHIVE_SECONDS
- *   SPOOL/lock       the appenders' lock and last stamp
+ *   SPOOL/lock       the appenders' lock (flock), its last stamp (bytes
+ *                    0-7) and its wake-up words (HS_LOCK_WAKE_OFF)
  *
  * A segment is named YYYYMMDDTHHMMSSZ-<host>-<usec>.jsonl: the UTC time
  * of its first stamp, the host that made it, the stamp's microseconds.
@@ -43,6 +44,12 @@ typedef enum hs_layout_dir {
 #define HS_DIRS_APPEND   ((1u << HS_DIR_ACTIVE) | (1u << HS_DIR_READY))
 
 #define HS_LAYOUT_LOCK   "lock"
+/* In SPOOL/lock: two 32-bit words, a count of unlocks and a count of
+ * waiters, that lock waiters sleep on (a futex) and unlockers wake
+ * (spool.c, lock_spool). They decide nothing: what holds the lock is
+ * flock alone. */
+#define HS_LOCK_WAKE_OFF 64
+#define HS_LOCK_WAKE_END (HS_LOCK_WAKE_OFF + 8)
 #define HS_SEG_SUFFIX    ".jsonl"
 #define HS_BODY_SUFFIX   ".body"       /* a kept body in invalid/ */
 #define HS_ARCH_SUFFIX   ".jsonl.gz"   /* an archived segment: its name + ".gz" */

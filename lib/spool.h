@@ -38,6 +38,10 @@
 #define HS_TS_LEN          24     /* 2026-11-22T10:00:00.123Z */
 #define HS_TAG_LEN         12     /* the id's last part: hex digits */
 #define HS_LOCK_TIMEOUT_MS 10000  /* then ETIMEDOUT: the sender retries */
+/* The longest one sleep waiting for the lock lasts before flock is tried
+ * again: what a wake-up lost (a holder killed before it could wake) can
+ * cost a waiter. */
+#define HS_LOCK_WAKE_MS    200
 /* A stored stamp this far ahead of the clock is not from a clock that was
  * once ahead (a wrong date put right) but garbage: ignored. */
 #define HS_STAMP_LEAD_MAX_S (366LL * 86400)
@@ -77,6 +81,10 @@ void hs_spool_idle(hs_spool *sp);
  * The flusher must outlive the handle. */
 void hs_spool_set_flusher(hs_spool *sp, hs_flusher *f);
 const char *hs_spool_path(const hs_spool *sp);
+/* How this handle's sleeps waiting for the lock ended so far: woken (by
+ * an unlock, or the lock moved before the sleep) or timed out
+ * (HS_LOCK_WAKE_MS passed: a wake-up lost). For tests and benchmarks. */
+void hs_spool_lock_waits(const hs_spool *sp, uint64_t *woken, uint64_t *timed_out);
 
 /*
  * Hooks that run under the spool lock around one append, so another

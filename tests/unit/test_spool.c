@@ -786,6 +786,96 @@ static void test_concurrent_processes(void)
     CHECK(dup == 0);
 }
 
+/* A pre hook that reports the lock held (a byte on fds[0]) and keeps
+ * it until a byte comes on fds[1]. */
+static int hold_lock(void *arg, hs_spool *sp)
+{
+    const int *fds = arg;
+    char c = 'h';
+    (void)sp;
+    if (write(fds[0], &c, 1) != 1 || read(fds[1], &c, 1) != 1) return -EIO;
+    return 0;
+}
+
+/* The waiter count in SPOOL/lock's wake-up words, or -1. */
+static long lock_waiters(const char *path)
+{
+    char lock[600];
+    uint32_t w;
+    int fd;
+    ssize_t r;
+    snprintf(lock, sizeof(lock), "%s/lock", path);
+    if ((fd = open(lock, O_RDONLY)) < 0) return -1;
+    r = pread(fd, &w, sizeof(w), HS_LOCK_WAKE_OFF + 4);
+    close(fd);
+    return r == (ssize_t)sizeof(w) ? (long)w : -1;
+}
+
+/*
+ * Issue 18: a writer waiting for the spool lock sleeps on SPOOL/lock's
+ * wake-up words and the unlock wakes it, instead of polling with sleeps
+ * that left the lock free while the next writer slept. Process A holds
+ * the lock (in a pre hook) until process B waits for it, as the waiter
+ * count shows; then A lets go. B must have been woken, not have waited
+ * out HS_LOCK_WAKE_MS and polled (a slow machine may also make it do
+ * that, once, before the wake; it is woken all the same).
+ */
+static void test_lock_wake(void)
+{
+    char path[512], c;
+    hs_spool_opts o = opts(1 << 20, 3600, 077);
+    int held[2], go[2], res[2], fds[2], status, i, ok_a = 0, ok_b = 0;
+    pid_t a, b;
+    long waiting = 0;
+    unsigned long long got[2] = { 0, 0 };
+
+    snprintf(path, sizeof(path), "%s/wake", root);
+    if (pipe(held) != 0 || pipe(go) != 0 || pipe(res) != 0) { CHECK(0); return; }
+    if ((a = fork()) == 0) {
+        hs_spool *sp;
+        hs_spool_hooks h = { .pre = hold_lock };
+        char line[512], id[HS_ID_LEN + 1];
+        size_t io, to, len = make_line(line, sizeof(line), "{\"who\":\"a\"}", &io, &to);
+        fds[0] = held[1];
+        fds[1] = go[0];
+        h.arg = fds;
+        if (hs_spool_open(path, &o, 1, &sp) != 0) _exit(1);
+        _exit(hs_spool_append(sp, &o, line, len, io, to, id, &h) == 0 ? 0 : 2);
+    }
+    CHECK_MSG(a > 0 && read(held[0], &c, 1) == 1, "process A holds the lock");
+    if ((b = fork()) == 0) {
+        hs_spool *sp;
+        char line[512], id[HS_ID_LEN + 1];
+        size_t io, to, len = make_line(line, sizeof(line), "{\"who\":\"b\"}", &io, &to);
+        uint64_t n[2];
+        unsigned long long out[2];
+        if (hs_spool_open(path, &o, 1, &sp) != 0) _exit(1);
+        if (hs_spool_append(sp, &o, line, len, io, to, id, NULL) != 0) _exit(2);
+        hs_spool_lock_waits(sp, &n[0], &n[1]);
+        out[0] = n[0];
+        out[1] = n[1];
+        _exit(write(res[1], out, sizeof(out)) == (ssize_t)sizeof(out) ? 0 : 3);
+    }
+    /* Until B waits: a bound for liveness only (20 s), not a speed. */
+    for (i = 0; i < 20000 && b > 0 && (waiting = lock_waiters(path)) == 0; i++) usleep(1000);
+    CHECK_MSG(waiting == 1, "process B waits on the wake-up words (waiters %ld)", waiting);
+    c = 'g';
+    CHECK(write(go[1], &c, 1) == 1);
+    if (a > 0 && waitpid(a, &status, 0) == a) ok_a = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (b > 0 && waitpid(b, &status, 0) == b) ok_b = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    CHECK_MSG(ok_a && ok_b, "both appended (A %d, B %d)", ok_a, ok_b);
+    CHECK(ok_b && read(res[0], got, sizeof(got)) == (ssize_t)sizeof(got));
+    CHECK_MSG(got[0] >= 1, "B was woken by the unlock (woken %llu, waits that ran out %llu)",
+              got[0], got[1]);
+    CHECK(all_lines(path, NULL, 0) == 2);
+    CHECK_MSG(lock_waiters(path) == 0, "no waiter counted once both are done");
+    for (i = 0; i < 2; i++) {
+        close(held[i]);
+        close(go[i]);
+        close(res[i]);
+    }
+}
+
 static void test_formats(void)
 {
     char id[HS_ID_LEN + 1], ts[HS_TS_LEN + 1];
@@ -915,6 +1005,7 @@ int main(void)
     test_valid_after_replace();
     test_kept_segment();
     test_concurrent_processes();
+    test_lock_wake();
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
     if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
     return T_END();
