@@ -440,9 +440,7 @@ static int purge_tx(hs_store *st, int64_t now, int64_t ttl, uint64_t added)
  */
 static int room_low(int fd)
 {
-    struct statvfs v;
-    if (fstatvfs(fd, &v) != 0 || v.f_frsize == 0) return 1;
-    return (unsigned long long)v.f_bavail < HS_DEDUP_TAIL_ROOM / v.f_frsize;
+    return hs_layout_room_below(fd, HS_DEDUP_TAIL_ROOM);
 }
 
 static int key_order(const void *a, const void *b)

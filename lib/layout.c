@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define RWX_OK           (R_OK | W_OK | X_OK)
@@ -75,6 +76,13 @@ int hs_layout_open_rw(int dirfd, const char *name, mode_t mode, int *fd)
     if (errno != EEXIST) return -errno;
     *fd = openat(dirfd, name, flags);
     return *fd >= 0 ? 0 : -errno;
+}
+
+int hs_layout_room_below(int fd, unsigned long long bytes)
+{
+    struct statvfs v;
+    if (fstatvfs(fd, &v) != 0 || v.f_frsize == 0) return 1;
+    return (unsigned long long)v.f_bavail < bytes / v.f_frsize;
 }
 
 int hs_layout_close(int fd)

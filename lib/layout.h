@@ -186,6 +186,10 @@ void hs_layout_names_free(hs_layout_names *l);
  * *fd, or a negative errno (*fd -1). */
 int hs_layout_open_rw(int dirfd, const char *name, mode_t mode, int *fd);
 
+/* 1 when the filesystem of fd has fewer than `bytes` free for an
+ * unprivileged writer (f_bavail), or when that cannot be told; else 0. */
+int hs_layout_room_below(int fd, unsigned long long bytes);
+
 /* close(fd) unless fd < 0: 0 or -errno. Linux closes the descriptor
  * even when close() fails, so the caller never retries. */
 int hs_layout_close(int fd);

@@ -310,19 +310,28 @@ static lock_wake *wake_words(const hs_spool *sp)
            : (lock_wake *)(void *)((char *)sp->wake_map + HS_LOCK_WAKE_OFF);
 }
 
-/* Map the lock file's first page for its words, making the file long
- * enough to hold them (it only ever grows: no one truncates it, so the
- * mapping can never fault). Once per handle, at its first lock, so what
- * never locks (the status, a consumer) never maps. Best effort: a
- * handle without the map polls. */
+/* Map the lock file's first page for its words. A file too short to
+ * hold them gets them written (zeros), not a hole made by ftruncate: a
+ * write through the map to a page the filesystem has no block for is a
+ * SIGBUS when it is full (test_low_room); written, the block is there,
+ * or the write fails and nothing is mapped. The file only ever grows (no
+ * one truncates it), so the mapping can never fault. Once per handle, at
+ * its first lock, so what never locks (the status, a consumer) never
+ * maps. Best effort: a handle without the map polls. */
 static void map_wake(hs_spool *sp)
 {
+    static const unsigned char zeros[HS_LOCK_WAKE_END - HS_LOCK_WAKE_OFF];
     long page = sysconf(_SC_PAGESIZE);
     struct stat st;
+    ssize_t r;
     void *m;
 
     if (page < HS_LOCK_WAKE_END || fstat(sp->lock_fd, &st) != 0) return;
-    if (st.st_size < HS_LOCK_WAKE_END && ftruncate(sp->lock_fd, HS_LOCK_WAKE_END) != 0) return;
+    if (st.st_size < HS_LOCK_WAKE_END) {
+        do r = pwrite(sp->lock_fd, zeros, sizeof(zeros), HS_LOCK_WAKE_OFF);
+        while (r < 0 && errno == EINTR);
+        if (r != (ssize_t)sizeof(zeros)) return;
+    }
     m = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_SHARED, sp->lock_fd, 0);
     if (m == MAP_FAILED) return;
     sp->wake_map = m;
@@ -867,11 +876,22 @@ static int cached_is_current(hs_spool *sp, struct stat *st)
 }
 
 /* End of an operation, after its flush: keep the segment's descriptor
- * for the next one (kept_fd), unchecked until then. */
+ * for the next one (kept_fd), unchecked until then; but not while the
+ * filesystem has less than HS_SPOOL_KEEP_ROOM free. A kept descriptor
+ * pins its segment's blocks after another writer seals it and a
+ * consumer deletes it, until this handle's next operation or park; on a
+ * nearly full disk the next event, taken by another worker, would be
+ * refused for want of that space (test_low_room). */
 static void release_seg(hs_spool *sp)
 {
     if (sp->seg_fd < 0) return;
     (void)hs_layout_close(sp->kept_fd);
+    sp->kept_fd = -1;
+    if (hs_layout_room_below(sp->seg_fd, HS_SPOOL_KEEP_ROOM)) {
+        (void)hs_layout_close(sp->seg_fd);
+        sp->seg_fd = -1;
+        return;
+    }
     sp->kept_fd = sp->seg_fd;
     sp->seg_fd = -1;
 }

@@ -42,6 +42,10 @@
  * again: what a wake-up lost (a holder killed before it could wake) can
  * cost a waiter. */
 #define HS_LOCK_WAKE_MS    200
+/* Free bytes below which a handle keeps no segment descriptor between
+ * operations (spool.c, release_seg): a kept one may pin a segment that
+ * was sealed and deleted meanwhile. */
+#define HS_SPOOL_KEEP_ROOM 67108864ULL
 /* A stored stamp this far ahead of the clock is not from a clock that was
  * once ahead (a wrong date put right) but garbage: ignored. */
 #define HS_STAMP_LEAD_MAX_S (366LL * 86400)
