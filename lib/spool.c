@@ -315,9 +315,10 @@ static lock_wake *wake_words(const hs_spool *sp)
  * write through the map to a page the filesystem has no block for is a
  * SIGBUS when it is full (test_low_room); written, the block is there,
  * or the write fails and nothing is mapped. The file only ever grows (no
- * one truncates it), so the mapping can never fault. Once per handle, at
- * its first lock, so what never locks (the status, a consumer) never
- * maps. Best effort: a handle without the map polls. */
+ * one truncates it), so the mapping can never fault. At a handle's
+ * first lock (and its first after the descriptor was opened again), so
+ * what never locks (the status, a consumer) never maps. Best effort: a
+ * handle without the map polls, and reads and writes the stamp. */
 static void map_wake(hs_spool *sp)
 {
     static const unsigned char zeros[HS_LOCK_WAKE_END - HS_LOCK_WAKE_OFF];
@@ -336,6 +337,17 @@ static void map_wake(hs_spool *sp)
     if (m == MAP_FAILED) return;
     sp->wake_map = m;
     sp->wake_len = (size_t)page;
+}
+
+/* Drop the lock file's page (with its descriptor, or at close); the
+ * next lock maps the file it opens. */
+static void unmap_wake(hs_spool *sp)
+{
+    /* Fails only for a range not mapped, which this one is. */
+    if (sp->wake_map != NULL) (void)munmap(sp->wake_map, sp->wake_len);
+    sp->wake_map = NULL;
+    sp->wake_len = 0;
+    sp->wake_tried = 0;
 }
 
 /* One wait for the lock, at most left_ms: 1 when it took the lock, 0 to
@@ -386,6 +398,37 @@ void hs_spool_lock_waits(const hs_spool *sp, uint64_t *woken, uint64_t *timed_ou
 {
     *woken = sp->waits_woken;
     *timed_out = sp->waits_timed_out;
+}
+
+/* SPOOL/lock into sp->lock_fd (opened unless it is open), checked as
+ * every spool file is (hs_spool_trust_part), and never through a
+ * symbolic link: the stamp is written into whatever file this is. At
+ * hs_spool_open, and at the lock after an unlock failed (unlock_spool
+ * dropped the descriptor), so a lock opened again is held to the same
+ * rules. 0, or a negative errno (-HS_EUNTRUSTED) with lock_fd -1. */
+static int open_lock(hs_spool *sp)
+{
+    char what[PATH_MAX + 16];
+    struct stat st;
+    int rc;
+
+    snprintf(what, sizeof(what), "%s/%s", sp->path, HS_LAYOUT_LOCK);
+    if (sp->lock_fd < 0) {
+        sp->lock_fd = openat(sp->root_fd, HS_LAYOUT_LOCK, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+        if (sp->lock_fd < 0) {
+            rc = -errno;
+            if (rc == -ELOOP && fstatat(sp->root_fd, HS_LAYOUT_LOCK, &st, AT_SYMLINK_NOFOLLOW) == 0)
+                rc = hs_spool_trust_part(&st, S_IFREG, &sp->root_st, sp->umask, what);
+            return rc;
+        }
+    }
+    rc = fstat(sp->lock_fd, &st) != 0 ? -errno
+         : hs_spool_trust_part(&st, S_IFREG, &sp->root_st, sp->umask, what);
+    if (rc != 0) {
+        (void)hs_layout_close(sp->lock_fd);
+        sp->lock_fd = -1;
+    }
+    return rc;
 }
 
 int hs_spool_open(const char *path, const hs_spool_opts *opts, int create,
@@ -456,26 +499,7 @@ int hs_spool_open(const char *path, const hs_spool_opts *opts, int create,
         if ((rc = hs_spool_trust_part(&st, S_IFDIR, &sp->root_st, opts->umask, what)) != 0)
             goto fail;
     }
-    if (sp->lock_fd < 0) {
-        sp->lock_fd = openat(sp->root_fd, HS_LAYOUT_LOCK, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-        if (sp->lock_fd < 0) {
-            struct stat st;
-            char what[PATH_MAX + 16];
-            rc = -errno;
-            snprintf(what, sizeof(what), "%s/lock", path);
-            if (rc == -ELOOP && fstatat(sp->root_fd, HS_LAYOUT_LOCK, &st, AT_SYMLINK_NOFOLLOW) == 0)
-                rc = hs_spool_trust_part(&st, S_IFREG, &sp->root_st, opts->umask, what);
-            goto fail;
-        }
-    }
-    {
-        struct stat st;
-        char what[PATH_MAX + 16];
-        snprintf(what, sizeof(what), "%s/lock", path);
-        if (fstat(sp->lock_fd, &st) != 0) { rc = -errno; goto fail; }
-        if ((rc = hs_spool_trust_part(&st, S_IFREG, &sp->root_st, opts->umask, what)) != 0)
-            goto fail;
-    }
+    if ((rc = open_lock(sp)) != 0) goto fail;
     if ((sp->active_fd = open_part_dir(sp, sp->root_fd, hs_layout_dir_name(HS_DIR_ACTIVE))) < 0) {
         rc = sp->active_fd;
         sp->active_fd = -1;
@@ -505,8 +529,7 @@ void hs_spool_close(hs_spool *sp)
     (void)hs_layout_close(sp->ready_fd);
     (void)hs_layout_close(sp->active_fd);
     (void)hs_layout_close(sp->root_fd);
-    /* Fails only for a range not mapped, which this one is. */
-    if (sp->wake_map != NULL) (void)munmap(sp->wake_map, sp->wake_len);
+    unmap_wake(sp);
     free(sp);
 }
 
@@ -528,10 +551,7 @@ static int lock_spool(hs_spool *sp)
         if (dl.tv_nsec >= 1000000000L) { dl.tv_sec++; dl.tv_nsec -= 1000000000L; }
         if ((rc = hs_flusher_gate(sp->flusher, &dl)) != 0) return rc;
     }
-    if (sp->lock_fd < 0) {
-        sp->lock_fd = openat(sp->root_fd, HS_LAYOUT_LOCK, O_RDWR | O_CLOEXEC);
-        if (sp->lock_fd < 0) { rc = -errno; goto fail; }
-    }
+    if (sp->lock_fd < 0 && (rc = open_lock(sp)) != 0) goto fail;
     if (!sp->wake_tried) {
         sp->wake_tried = 1;
         map_wake(sp);
@@ -560,8 +580,11 @@ fail:
 
 /* Release the lock. It cannot usefully fail: if flock(LOCK_UN) does,
  * closing the descriptor releases the lock anyway (its open file
- * description is ours alone), and the next operation reopens it. So a
- * line already written is never answered 503 for this. */
+ * description is ours alone), and the next operation reopens it
+ * (open_lock). So a line already written is never answered 503 for
+ * this. The waiters are woken through the page of the file that was
+ * locked; that page then goes with its descriptor, as the next lock may
+ * open another file (the stamp lives there too: next_stamps). */
 static void unlock_spool(hs_spool *sp)
 {
     int r;
@@ -571,6 +594,7 @@ static void unlock_spool(hs_spool *sp)
         sp->lock_fd = -1;
     }
     wake_one(sp);
+    if (sp->lock_fd < 0) unmap_wake(sp);
     if (sp->flusher != NULL) hs_flusher_ungate(sp->flusher);
 }
 
@@ -584,7 +608,12 @@ static void unlock_spool(hs_spool *sp)
  * more than HS_STAMP_LEAD_MAX_S ahead of the clock is not a clock's
  * (garbage, or a lock file planted or damaged) and is ignored: no stamp
  * was ever issued from it, since it would have been ignored then too.
- * Under the lock. */
+ * Under the lock. The stamp (bytes 0-7 of SPOOL/lock, little-endian) is
+ * read and written through the lock file's mapped page when there is
+ * one, as pread and pwrite would see it (one page cache), and only
+ * under the lock, whose flock orders it between processes: two system
+ * calls fewer under the lock on every append (issue 18). That page is
+ * always the locked descriptor's file (unlock_spool). */
 static int next_stamps(hs_spool *sp, uint64_t count, uint64_t *out)
 {
     unsigned char b[8];
@@ -596,17 +625,26 @@ static int next_stamps(hs_spool *sp, uint64_t count, uint64_t *out)
     if (clock_gettime(CLOCK_REALTIME, &ts) != 0) return -errno;
     now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
     sp->now_us = now;
-    do r = pread(sp->lock_fd, b, sizeof(b), 0); while (r < 0 && errno == EINTR);
-    if (r < 0) return -errno;
+    if (sp->wake_map != NULL) {
+        memcpy(b, sp->wake_map, sizeof(b));
+        r = (ssize_t)sizeof(b);
+    } else {
+        do r = pread(sp->lock_fd, b, sizeof(b), 0); while (r < 0 && errno == EINTR);
+        if (r < 0) return -errno;
+    }
     if (r == (ssize_t)sizeof(b))
         for (i = 7; i >= 0; i--) last = (last << 8) | b[i];
     if (last > now + (uint64_t)HS_STAMP_LEAD_MAX_S * 1000000u) last = 0;
     if (now <= last) now = last + 1;
     /* count stamps: now .. now + count - 1; the last is stored. */
     for (i = 0; i < 8; i++) b[i] = (unsigned char)((now + count - 1) >> (8 * i));
-    do r = pwrite(sp->lock_fd, b, sizeof(b), 0); while (r < 0 && errno == EINTR);
-    if (r < 0) return -errno;
-    if (r != (ssize_t)sizeof(b)) return -EIO;
+    if (sp->wake_map != NULL) {
+        memcpy(sp->wake_map, b, sizeof(b));
+    } else {
+        do r = pwrite(sp->lock_fd, b, sizeof(b), 0); while (r < 0 && errno == EINTR);
+        if (r < 0) return -errno;
+        if (r != (ssize_t)sizeof(b)) return -EIO;
+    }
     *out = now;
     return 0;
 }

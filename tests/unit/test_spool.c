@@ -1018,6 +1018,120 @@ static long long ts_seconds(const char *ts)
  * was once ahead), or garbage. received_at follows the real clock, a
  * segment whose first line is old seals by age, and ids stay unique and
  * strictly increasing (across two handles, as two processes). */
+/* The number of this process' descriptor of spool's lock file, or -1. */
+static int lock_fd_of(const char *spool)
+{
+    char want[600], link[64], got[700];
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *de;
+    int fd = -1;
+    ssize_t n;
+
+    snprintf(want, sizeof(want), "%s/lock", spool);
+    if (d == NULL) return -1;
+    while (fd < 0 && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') continue;
+        snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
+        n = readlink(link, got, sizeof(got) - 1);
+        if (n <= 0) continue;
+        got[n] = '\0';
+        if (strcmp(got, want) == 0) fd = atoi(de->d_name);
+    }
+    closedir(d);
+    return fd;
+}
+
+/* A pre hook (the lock is held): make this hold's unlock fail, as
+ * flock(LOCK_UN) may (ENOLCK, EBADF). The lock's descriptor number now
+ * names an O_PATH descriptor, which flock refuses; the handle must then
+ * drop the descriptor and open SPOOL/lock again at its next lock. */
+static int break_unlock(void *arg, hs_spool *sp)
+{
+    const char *spool = arg;
+    int fd = lock_fd_of(spool), p = open(spool, O_PATH | O_CLOEXEC), ok;
+    (void)sp;
+    ok = fd >= 0 && p >= 0 && dup2(p, fd) == fd;
+    if (p >= 0) close(p);
+    return ok ? 0 : -EIO;
+}
+
+/*
+ * The lock opened again after a failed unlock is checked as at open:
+ * never through a symbolic link (the stamp is written into whatever the
+ * lock is: a link would have it written into another file), never a file
+ * hs_spool_open would refuse; and a lock file replaced meanwhile is the
+ * one read, its stamp included, not the page mapped from the old one.
+ */
+static void test_lock_reopen(void)
+{
+    static const char *const cases[] = { "a symbolic link", "world-writable", "replaced" };
+    size_t k;
+
+    for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        char path[512], lock[600], old[600], victim[600], line[512], id[HS_ID_LEN + 1];
+        char want[HS_ID_LEN + 1], tag[HS_TAG_LEN + 1];
+        unsigned char b[72], back[72];
+        hs_spool *sp;
+        hs_spool_opts o = opts(1 << 20, 3600, 077);
+        hs_spool_hooks h = { .pre = break_unlock };
+        size_t io, to, len, nb = 0, na = 0, i;
+        char *before = NULL, *after = NULL;
+        uint64_t ahead = ((uint64_t)time(NULL) + 3600u) * 1000000u, got = 0;
+        int fd, rc;
+
+        snprintf(path, sizeof(path), "%s/reopen%zu", root, k);
+        snprintf(lock, sizeof(lock), "%s/lock", path);
+        snprintf(old, sizeof(old), "%s/lock.old", path);
+        snprintf(victim, sizeof(victim), "%s/victim%zu", root, k);
+        h.arg = path;
+        CHECK(hs_spool_open(path, &o, 1, &sp) == 0);
+        len = make_line(line, sizeof(line), "1", &io, &to);
+        CHECK_MSG(hs_spool_append(sp, &o, line, len, io, to, id, &h) == 0,
+                  "%s: the append whose unlock fails is written", cases[k]);
+        CHECK(rename(lock, old) == 0);
+        if (k == 0) {
+            fd = open(victim, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            CHECK(fd >= 0 && write(fd, "someone else's file, not a lock\n", 32) == 32 &&
+                  close(fd) == 0);
+            CHECK(symlink(victim, lock) == 0);
+        } else {
+            memset(b, 0, sizeof(b));
+            for (i = 0; i < 8; i++) b[i] = (unsigned char)(ahead >> (8 * i));
+            fd = open(lock, O_RDWR | O_CREAT | O_EXCL, 0600);
+            CHECK(fd >= 0 && pwrite(fd, b, sizeof(b), 0) == (ssize_t)sizeof(b) && close(fd) == 0);
+            if (k == 1) CHECK(chmod(lock, 0666) == 0);
+        }
+        before = slurp(k == 0 ? victim : old, &nb);
+        len = make_line(line, sizeof(line), "2", &io, &to);
+        rc = hs_spool_append(sp, &o, line, len, io, to, id, NULL);
+        after = slurp(k == 0 ? victim : old, &na);
+        CHECK_MSG(before != NULL && after != NULL && nb == na && memcmp(before, after, nb) == 0,
+                  "%s: the append after the reopen wrote into %s", cases[k],
+                  k == 0 ? "the file the link names" : "the old lock file");
+        if (k < 2) {
+            CHECK_MSG(rc == -HS_EUNTRUSTED, "%s: the lock opened again is refused (rc %d)",
+                      cases[k], rc);
+        } else {
+            CHECK_MSG(rc == 0, "%s: the append after the reopen (rc %d)", cases[k], rc);
+            /* The new file's stamp is read: the id follows it. */
+            memset(tag, '0', HS_TAG_LEN);
+            tag[HS_TAG_LEN] = '\0';
+            hs_spool_fmt_id(ahead, tag, want);
+            CHECK_MSG(rc == 0 && strncmp(id, want, HS_ID_LEN - HS_TAG_LEN - 1) > 0,
+                      "%s: id %s does not follow the stamp in the lock file (%s)", cases[k], id,
+                      want);
+            fd = open(lock, O_RDONLY);
+            CHECK(fd >= 0 && pread(fd, back, 8, 0) == 8 && close(fd) == 0);
+            for (i = 8; i-- > 0;) got = got << 8 | back[i];
+            CHECK_MSG(got > ahead, "%s: the stamp is stored in the new lock file", cases[k]);
+            CHECK(all_lines(path, NULL, 0) == 2);
+        }
+        free(before);
+        free(after);
+        hs_spool_close(sp);
+    }
+}
+
 static void test_lock_clock(void)
 {
     static const struct { const char *label; unsigned char b[8]; int ahead; } plants[] = {
@@ -1102,6 +1216,7 @@ int main(void)
     test_kept_segment();
     test_concurrent_processes();
     test_lock_wake();
+    test_lock_reopen();
     test_low_room();
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
     if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
