@@ -147,6 +147,7 @@ struct hs_dedup_tail {
     struct tail_key *k;                     /* the keyed lines in [cursor, upto) */
     size_t           n, cap;
     int64_t          next_purge;            /* this process' next sweep */
+    uint64_t         near_at;               /* the seal is near past here (0: unknown) */
     int              eager;                 /* record every append (room_low) */
     int64_t          ttl;                   /* the last append's window */
     hs_tailmap      *map;                   /* the spool's tail map, or NULL */
@@ -265,6 +266,29 @@ static size_t tail_count_past(const hs_dedup_tail *t, uint64_t from)
     size_t i, n = 0;
     for (i = 0; i < t->n; i++) n += t->k[i].end > from;
     return n;
+}
+
+/* Where in a segment its seal gets near: its last eighth of
+ * rotate_bytes, at most HS_DEDUP_TAIL_BYTES of it; 0 (never) without a
+ * size limit. */
+static uint64_t near_seal(long long rotate_bytes)
+{
+    uint64_t r = rotate_bytes > 0 ? (uint64_t)rotate_bytes : 0, near = r / 8;
+    if (near > HS_DEDUP_TAIL_BYTES) near = HS_DEDUP_TAIL_BYTES;
+    return r - near;
+}
+
+/* Is a tail of t's with n keys past the cursor due for recording after
+ * the answer (hs_dedup_idle)? At HS_DEDUP_TAIL_KEYS keys; in the last
+ * stretch of its segment (near_at) already at HS_DEDUP_NEAR_KEYS. The
+ * seal records what is left of the tail under the spool lock and
+ * flushes the store there (seal_hook); recorded sooner near the seal,
+ * little is left for it (issue 18: up to 1,023 keys and their WAL frames
+ * made each seal a stall of 10-60 ms for every writer). */
+static int idle_due(const hs_dedup_tail *t, size_t n)
+{
+    return n >= HS_DEDUP_TAIL_KEYS ||
+           (t->near_at != 0 && t->upto >= t->near_at && n >= HS_DEDUP_NEAR_KEYS);
 }
 
 /* When a line of ours was received, in seconds, at most now (a test's
@@ -561,7 +585,7 @@ int hs_dedup_idle(hs_store *st, hs_dedup_tail *t, int64_t now)
     int64_t coff;
     int rc, c;
 
-    if (st == NULL || t == NULL || t->n < HS_DEDUP_TAIL_KEYS || t->seg[0] == '\0') return 0;
+    if (st == NULL || t == NULL || !idle_due(t, t->n) || t->seg[0] == '\0') return 0;
     /* Another connection writing is most likely another process or
      * thread recording this same tail: leave it to them. */
     if ((rc = hs_store_try_begin(st)) != 0) return rc == -ETIMEDOUT ? 0 : rc;
@@ -579,7 +603,7 @@ int hs_dedup_idle(hs_store *st, hs_dedup_tail *t, int64_t now)
     from = c == 0 ? (uint64_t)coff : 0;
     /* Others recorded most of it (each thread and process keeps its own
      * tail): the rest waits, so that the keys go in large transactions. */
-    if (tail_count_past(t, from) < HS_DEDUP_TAIL_KEYS) {
+    if (!idle_due(t, tail_count_past(t, from))) {
         hs_store_rollback(st);
         return 0;
     }
@@ -596,7 +620,7 @@ int hs_dedup_tail_take(hs_dedup_tail *dst, const hs_dedup_tail *src)
 {
     struct tail_key *k;
 
-    if (src->n < HS_DEDUP_TAIL_KEYS || src->seg[0] == '\0') return 0;
+    if (!idle_due(src, src->n) || src->seg[0] == '\0') return 0;
     if (strcmp(dst->seg, src->seg) == 0 && dst->upto >= src->upto) return 0;
     if (dst->cap < src->n) {
         if (src->n > SIZE_MAX / sizeof(*k)) return -ENOMEM;
@@ -610,6 +634,7 @@ int hs_dedup_tail_take(hs_dedup_tail *dst, const hs_dedup_tail *src)
     dst->n = src->n;
     dst->upto = src->upto;
     dst->ttl = src->ttl;
+    dst->near_at = src->near_at;
     return 1;
 }
 
@@ -761,6 +786,7 @@ static int post_hook(void *arg, const char *seg, uint64_t end)
 
     if (op->store == NULL) return 0;   /* the spool has no store */
     op->recorded = any_key(op);
+    t->near_at = near_seal(op->rotate_bytes);
     for (i = 0; i < op->nitems; i++)
         if (!op->lines[i].skip) total += op->lines[i].len;
     if (total > end) return -EIO;
@@ -830,6 +856,7 @@ int hs_dedup_append_many(hs_dedup_op *op, hs_spool *sp, const hs_spool_opts *opt
     op->lines = lines;
     op->nitems = n;
     op->recorded = 0;
+    op->rotate_bytes = opts->rotate_bytes;
     rc = hs_spool_append_many(sp, opts, buf, len, lines, n, &h);
     hs_dedup_op_done(op);
     return rc;

@@ -45,6 +45,7 @@
 #define HS_DEDUP_PURGE_MAX   1000   /* keys purged at most per catch-up */
 #define HS_DEDUP_TAIL_KEYS   1024   /* tail keys that hs_dedup_idle records at once */
 #define HS_DEDUP_TAIL_MAX    4096   /* tail keys that make a catch-up due under the lock */
+#define HS_DEDUP_NEAR_KEYS   256    /* tail keys that hs_dedup_idle records near the seal */
 #define HS_DEDUP_TAIL_BYTES  4194304 /* bytes past the cursor that make one due */
 #define HS_DEDUP_TAIL_ROOM   67108864ULL /* free bytes below which each append records */
 
@@ -90,7 +91,10 @@ void           hs_dedup_tail_free(hs_dedup_tail *t);
 
 /*
  * Outside the spool lock, after the answer (hs_ctx_idle): when an append
- * left t with HS_DEDUP_TAIL_KEYS keys or more, record them in st in one
+ * left t with HS_DEDUP_TAIL_KEYS keys or more (HS_DEDUP_NEAR_KEYS in
+ * the last eighth of the segment's rotate_bytes, at most its last
+ * HS_DEDUP_TAIL_BYTES, so that its seal finds little left to record
+ * under the lock), record them in st in one
  * transaction and move the cursor to the tail's end. Safe against every
  * writer: under SQLite's write lock it records only what lies past the
  * cursor in the tail's segment (a later cursor means others did it),
@@ -103,7 +107,7 @@ int hs_dedup_idle(hs_store *st, hs_dedup_tail *t, int64_t now);
 
 /*
  * For a recorder (recorder.h) that runs hs_dedup_idle on its own copy:
- * when src holds HS_DEDUP_TAIL_KEYS keys or more and reaches past what
+ * when src is due as hs_dedup_idle says and reaches past what
  * dst last held of the same segment, copy src into dst (what it knows
  * of the tail and the window) and return 1; otherwise 0 (dst unchanged),
  * or -ENOMEM. src is the caller's tail, between its lock holds.
@@ -139,6 +143,7 @@ typedef struct hs_dedup_op {
     hs_spool_line *lines;
     size_t         nitems;
     hs_spool      *sp;         /* the spool, while its lock is held */
+    long long      rotate_bytes; /* the append's (hs_dedup_append_many sets it) */
     uint64_t       from;       /* the cursor's offset in the active segment */
 } hs_dedup_op;
 

@@ -501,6 +501,124 @@ static void test_tail_filter(void)
     writers_close(&w);
 }
 
+/* Files in SPOOL/sub. */
+static int files_in(const char *spool, const char *sub)
+{
+    char dir[256];
+    DIR *d;
+    struct dirent *de;
+    int n = 0;
+    snprintf(dir, sizeof(dir), "%s/%s", spool, sub);
+    if ((d = opendir(dir)) == NULL) return -1;
+    while ((de = readdir(d)) != NULL) n += de->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/*
+ * Issue 18: the seal records whatever of the tail is left, under the
+ * spool lock, and flushes the store there (seal_hook): with the tail
+ * recorded only HS_DEDUP_TAIL_KEYS keys at a time that was up to 1,023
+ * keys and their WAL frames, a stall for every writer once a segment
+ * (the p99 and, with a larger batch, most of it). In the last stretch
+ * of a segment the tail is recorded after the answer from
+ * HS_DEDUP_NEAR_KEYS keys on, so a seal finds fewer than that left.
+ */
+static void test_near_seal(void)
+{
+    enum { ROT = 1 << 20 };
+    hs_spool_opts o = { ROT, 1LL << 40, 0, 077 };
+    const int64_t ttl = 3600;
+    int64_t now = 4600000;
+    char spool[128], key[64], cseg[HS_STORE_SEG_MAX];
+    unsigned char h[HS_STORE_KEY_LEN];
+    uint64_t bytes = 0, line = 0, worst_near = 0, worst = 0;
+    int64_t coff = -1;
+    int i, bad = 0, sealed = 0, near = 0;
+    hs_recorder *r;
+    pthread_t th;
+    writers w;
+
+    if (writers_open(&w, &o, "near", spool, sizeof(spool)) != 0) return;
+    for (i = 0; i < 3 * ROT / 100 && !sealed; i++) {
+        snprintf(key, sizeof(key), "near-%06d", i);
+        bad += wappend(&w, 0, &o, key, now, ttl, NULL) != 0;
+        if (files_in(spool, "ready") > 0) { sealed = 1; break; }
+        if (hs_store_cursor_get(w.st[0], cseg, &coff) != 0) { bad++; break; }
+        if (line == 0) {
+            /* Every line has the same length: the first one's. */
+            char dir[256];
+            struct stat st;
+            DIR *d;
+            struct dirent *de;
+            snprintf(dir, sizeof(dir), "%s/active", spool);
+            if ((d = opendir(dir)) == NULL) { bad++; break; }
+            while ((de = readdir(d)) != NULL)
+                if (de->d_name[0] != '.' && fstatat(dirfd(d), de->d_name, &st, 0) == 0)
+                    line = (uint64_t)st.st_size;
+            closedir(d);
+            if (line == 0) { bad++; break; }
+        }
+        bytes += line;
+        {
+            uint64_t left = (bytes - (coff > 0 ? (uint64_t)coff : 0)) / line;
+            if (bytes >= ROT - ROT / 8) {
+                near = 1;
+                if (left > worst_near) worst_near = left;
+            } else if (left > worst) {
+                worst = left;
+            }
+        }
+    }
+    CHECK_MSG(bad == 0, "%d appends failed", bad);
+    CHECK_MSG(sealed && near, "the segment reached its last eighth (%d) and was sealed (%d)",
+              near, sealed);
+    CHECK_MSG(worst >= HS_DEDUP_NEAR_KEYS,
+              "before its last eighth the tail waits for more keys (at most %llu left)",
+              (unsigned long long)worst);
+    CHECK_MSG(worst_near < HS_DEDUP_NEAR_KEYS,
+              "in the segment's last eighth the tail is recorded from %d keys on "
+              "(%llu were left unrecorded)", HS_DEDUP_NEAR_KEYS, (unsigned long long)worst_near);
+    /* Every key is still known, the sealed segment's too. */
+    CHECK(key_hash("near-000005", h) == 0);
+    CHECK(wappend(&w, 0, &o, "near-000005", now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+    CHECK(wappend(&w, 1, &o, key, now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+    writers_close(&w);
+
+    /* The same through a recorder (FastCGI's): the copy it takes knows
+     * the seal is near, and records HS_DEDUP_NEAR_KEYS keys. The
+     * recorder reads the real clock, so the keys are stamped with it. */
+    now = (int64_t)time(NULL);
+    if (writers_open(&w, &o, "near-rec", spool, sizeof(spool)) != 0) return;
+    for (i = 0, bytes = 0; bytes + line < ROT - ROT / 8 && bad == 0; i++, bytes += line) {
+        snprintf(key, sizeof(key), "nrec-%06d", i);
+        bad += wappend(&w, 0, &o, key, now, ttl, NULL) != 0;
+    }
+    for (near = 0; near < HS_DEDUP_NEAR_KEYS && bad == 0; near++, i++) {
+        snprintf(key, sizeof(key), "nrec-%06d", i);
+        bad += append_noidle(w.sp[0], &o, w.st[0], w.t[0], key, now, ttl, NULL) != 0;
+    }
+    CHECK_MSG(bad == 0, "%d appends failed", bad);
+    if (bad == 0 && (r = hs_recorder_new()) != NULL) {
+        int64_t before = hs_store_key_count(w.st[0]), after;
+        CHECK_MSG(before <= i - HS_DEDUP_NEAR_KEYS, "%lld of %d keys recorded before the offer",
+                  (long long)before, i);
+        CHECK(hs_recorder_offer(r, w.st[0], spool, 077, w.t[0]) == 1);
+        if (pthread_create(&th, NULL, hs_recorder_main, r) == 0) {
+            hs_recorder_drain(r);
+            hs_recorder_stop(r);
+            CHECK(pthread_join(th, NULL) == 0);
+        } else {
+            CHECK(0);
+        }
+        after = hs_store_key_count(w.st[0]);
+        CHECK_MSG(after == i, "the recorder recorded the tail near the seal: %lld of %d keys",
+                  (long long)after, i);
+        hs_recorder_free(r);
+    }
+    writers_close(&w);
+}
+
 /*
  * Issue 18: the keys of the active segment's tail are looked up in the
  * lines themselves and go into the store together, HS_DEDUP_TAIL_KEYS at
@@ -959,6 +1077,7 @@ int main(void)
     test_lost_tail();
     test_tail();
     test_tail_filter();
+    test_near_seal();
     test_tailmap();
     test_tailmap_planted();
     test_forget_tail();
