@@ -532,7 +532,7 @@ static void test_near_seal(void)
     int64_t now = 4600000;
     char spool[128], key[64], cseg[HS_STORE_SEG_MAX];
     unsigned char h[HS_STORE_KEY_LEN];
-    uint64_t bytes = 0, line = 0, worst_near = 0, worst = 0;
+    uint64_t bytes = 0, line = 0, left, worst_near = 0, worst = 0;
     int64_t coff = -1;
     int i, bad = 0, sealed = 0, near = 0;
     hs_recorder *r;
@@ -547,28 +547,17 @@ static void test_near_seal(void)
         if (hs_store_cursor_get(w.st[0], cseg, &coff) != 0) { bad++; break; }
         if (line == 0) {
             /* Every line has the same length: the first one's. */
-            char dir[256];
+            char seg[300];
             struct stat st;
-            DIR *d;
-            struct dirent *de;
-            snprintf(dir, sizeof(dir), "%s/active", spool);
-            if ((d = opendir(dir)) == NULL) { bad++; break; }
-            while ((de = readdir(d)) != NULL)
-                if (de->d_name[0] != '.' && fstatat(dirfd(d), de->d_name, &st, 0) == 0)
-                    line = (uint64_t)st.st_size;
-            closedir(d);
-            if (line == 0) { bad++; break; }
+            if (active_segment(spool, seg, sizeof(seg)) != 0 || stat(seg, &st) != 0 ||
+                st.st_size == 0) { bad++; break; }
+            line = (uint64_t)st.st_size;
         }
         bytes += line;
-        {
-            uint64_t left = (bytes - (coff > 0 ? (uint64_t)coff : 0)) / line;
-            if (bytes >= ROT - ROT / 8) {
-                near = 1;
-                if (left > worst_near) worst_near = left;
-            } else if (left > worst) {
-                worst = left;
-            }
-        }
+        left = (bytes - (coff > 0 ? (uint64_t)coff : 0)) / line;
+        near |= bytes >= ROT - ROT / 8;
+        if (bytes >= ROT - ROT / 8 && left > worst_near) worst_near = left;
+        if (bytes < ROT - ROT / 8 && left > worst) worst = left;
     }
     CHECK_MSG(bad == 0, "%d appends failed", bad);
     CHECK_MSG(sealed && near, "the segment reached its last eighth (%d) and was sealed (%d)",
