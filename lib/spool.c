@@ -59,6 +59,12 @@ struct hs_spool {
     size_t   wake_len;
     int      wake_tried;           /* map_wake ran (once, at the first lock) */
     uint64_t waits_woken, waits_timed_out;
+    /* The file lock_fd has open (open_lock), and the stamp read from a
+     * lock file that was deleted or replaced under us (lock_moved): the
+     * next stamps follow it, so ids stay ordered into the new file. */
+    dev_t    lock_dev;
+    ino_t    lock_ino;
+    uint64_t carried_stamp;
 };
 
 const char *hs_spool_path(const hs_spool *sp) { return sp->path; }
@@ -427,6 +433,52 @@ static int open_lock(hs_spool *sp)
     if (rc != 0) {
         (void)hs_layout_close(sp->lock_fd);
         sp->lock_fd = -1;
+        return rc;
+    }
+    sp->lock_dev = st.st_dev;
+    sp->lock_ino = st.st_ino;
+    return 0;
+}
+
+/* SPOOL/lock made when it is missing (mode 0666 less the umask, never
+ * through a symbolic link), into sp->lock_fd; 0 when it was made or
+ * another process made it first (lock_fd then still -1: open_lock
+ * opens it), or a negative errno. *made says whether this call made it. */
+static int make_lock(hs_spool *sp, int *made)
+{
+    mode_t fmode = 0666 & ~sp->umask;
+    *made = 0;
+    sp->lock_fd = openat(sp->root_fd, HS_LAYOUT_LOCK,
+                         O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, fmode);
+    if (sp->lock_fd < 0) return errno == EEXIST ? 0 : -errno;
+    *made = 1;
+    /* Exactly fmode, whatever the process' own umask. */
+    return fchmod(sp->lock_fd, fmode) != 0 ? -errno : 0;
+}
+
+/* SPOOL/lock of a spool that has lost it (lock_moved, hs_spool_open):
+ * made (make_lock) or, when another process made it first, opened
+ * (open_lock). A lock file's name need not survive a power cut (the
+ * next open makes it again), so the directory is not flushed. 0, or a
+ * negative errno with lock_fd -1. */
+static int reopen_lock(hs_spool *sp)
+{
+    struct stat st;
+    int rc, made;
+
+    if ((rc = make_lock(sp, &made)) == 0 && made) {
+        if (fstat(sp->lock_fd, &st) != 0) {
+            rc = -errno;
+        } else {
+            sp->lock_dev = st.st_dev;
+            sp->lock_ino = st.st_ino;
+        }
+    } else if (rc == 0) {
+        rc = open_lock(sp);
+    }
+    if (rc != 0) {
+        (void)hs_layout_close(sp->lock_fd);
+        sp->lock_fd = -1;
     }
     return rc;
 }
@@ -435,7 +487,7 @@ int hs_spool_open(const char *path, const hs_spool_opts *opts, int create,
                   hs_spool **out)
 {
     hs_spool *sp;
-    mode_t dmode = 0777 & ~opts->umask, fmode = 0666 & ~opts->umask;
+    mode_t dmode = 0777 & ~opts->umask;
     int rc, created, i, any = 0;
     size_t n = strlen(path);
 
@@ -475,12 +527,8 @@ int hs_spool_open(const char *path, const hs_spool_opts *opts, int create,
                 goto fail;
             any |= created;
         }
-        sp->lock_fd = openat(sp->root_fd, HS_LAYOUT_LOCK,
-                             O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, fmode);
-        if (sp->lock_fd >= 0) {
-            any = 1;
-            if (fchmod(sp->lock_fd, fmode) != 0) { rc = -errno; goto fail; }
-        } else if (errno != EEXIST) { rc = -errno; goto fail; }
+        if ((rc = make_lock(sp, &created)) != 0) goto fail;
+        any |= created;
         if (any && opts->fsync_always && (rc = fsync_dir(sp->root_fd)) != 0) goto fail;
     }
     /* The directories not kept open are checked as they are (a consumer
@@ -499,7 +547,10 @@ int hs_spool_open(const char *path, const hs_spool_opts *opts, int create,
         if ((rc = hs_spool_trust_part(&st, S_IFDIR, &sp->root_st, opts->umask, what)) != 0)
             goto fail;
     }
-    if ((rc = open_lock(sp)) != 0) goto fail;
+    /* A lock file missing from a spool that has its directories was
+     * deleted (lock_moved): made again below, once they are opened, so
+     * a directory that is no spool gets none. */
+    if ((rc = open_lock(sp)) != 0 && (rc != -ENOENT || create)) goto fail;
     if ((sp->active_fd = open_part_dir(sp, sp->root_fd, hs_layout_dir_name(HS_DIR_ACTIVE))) < 0) {
         rc = sp->active_fd;
         sp->active_fd = -1;
@@ -510,6 +561,7 @@ int hs_spool_open(const char *path, const hs_spool_opts *opts, int create,
         sp->ready_fd = -1;
         goto fail;
     }
+    if (sp->lock_fd < 0 && (rc = reopen_lock(sp)) != 0) goto fail;
     *out = sp;
     return 0;
 fail:
@@ -533,15 +585,62 @@ void hs_spool_close(hs_spool *sp)
     free(sp);
 }
 
+static int stamp_read(const hs_spool *sp, uint64_t *last);
+
+/*
+ * Just after flock took the lock: is the file locked still the one
+ * SPOOL/lock names? An operator may delete the lock file or move it
+ * away as if it were stale; a process opened after that makes a new
+ * one (hs_spool_open), and the writers with the old file and those with
+ * the new would no longer exclude each other, ever: a `rotate` sealing
+ * the segment a FastCGI worker is appending to, two appends deciding
+ * against the same tail. So every lock looks (one fstatat under the
+ * lock), and a handle that finds another file there, or none, lets the
+ * old one go (waking a waiter on it, who then moves too), opens or
+ * makes the one named, maps it and locks again. Only the critical
+ * sections under way when the file was replaced overlap the new file's;
+ * every later one is excluded. The old file's stamp is carried over
+ * (carried_stamp, next_stamps), so ids stay ordered. Returns 1 when the
+ * lock held is SPOOL/lock's, 0 when the handle moved (lock again), or a
+ * negative errno (the old lock released).
+ */
+static int lock_moved(hs_spool *sp)
+{
+    struct stat st;
+    uint64_t last = 0;
+    int rc, r;
+
+    if (fstatat(sp->root_fd, HS_LAYOUT_LOCK, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (st.st_dev == sp->lock_dev && st.st_ino == sp->lock_ino) return 1;
+    } else if (errno != ENOENT) {
+        rc = -errno;
+        goto release;
+    }
+    if (stamp_read(sp, &last) == 0 && last > sp->carried_stamp) sp->carried_stamp = last;
+    rc = 0;
+release:
+    do r = flock(sp->lock_fd, LOCK_UN); while (r != 0 && errno == EINTR);
+    wake_one(sp);
+    /* Closing releases the lock if the unlock failed: the description is ours. */
+    (void)hs_layout_close(sp->lock_fd);
+    sp->lock_fd = -1;
+    unmap_wake(sp);
+    if (rc != 0) return rc;
+    if ((rc = reopen_lock(sp)) != 0) return rc;
+    sp->wake_tried = 1;
+    map_wake(sp);
+    return 0;
+}
+
 /* Take the spool lock, waiting at most HS_LOCK_TIMEOUT_MS so a process
  * stuck holding it cannot hang every request forever: woken by the
  * unlock (wake_wait), or, without the map, polling with a bounded
- * back-off. */
+ * back-off. The lock taken is SPOOL/lock's (lock_moved). */
 static int lock_spool(hs_spool *sp)
 {
     struct timespec start, now, d = { 0, 20000 };
     long elapsed_ms;
-    int rc;
+    int rc, got, moves = 0;
 
     if (sp->flusher != NULL) {
         struct timespec dl;
@@ -558,20 +657,30 @@ static int lock_spool(hs_spool *sp)
     }
     if (clock_gettime(CLOCK_MONOTONIC, &start) != 0) { rc = -errno; goto fail; }
     for (;;) {
-        if (flock(sp->lock_fd, LOCK_EX | LOCK_NB) == 0) return 0;
-        if (errno == EINTR) continue;
-        if (errno != EWOULDBLOCK) { rc = -errno; goto fail; }
-        if (clock_gettime(CLOCK_MONOTONIC, &now) != 0) { rc = -errno; goto fail; }
-        elapsed_ms = (now.tv_sec - start.tv_sec) * 1000L +
-                     (now.tv_nsec - start.tv_nsec) / 1000000L;
-        if (elapsed_ms >= HS_LOCK_TIMEOUT_MS) { rc = -ETIMEDOUT; goto fail; }
-        if (sp->wake_map != NULL) {
-            if ((rc = wake_wait(sp, HS_LOCK_TIMEOUT_MS - elapsed_ms)) == 1) return 0;
-            if (rc < 0) goto fail;
-            continue;
+        got = 0;
+        if (flock(sp->lock_fd, LOCK_EX | LOCK_NB) == 0) {
+            got = 1;
+        } else {
+            if (errno == EINTR) continue;
+            if (errno != EWOULDBLOCK) { rc = -errno; goto fail; }
+            if (clock_gettime(CLOCK_MONOTONIC, &now) != 0) { rc = -errno; goto fail; }
+            elapsed_ms = (now.tv_sec - start.tv_sec) * 1000L +
+                         (now.tv_nsec - start.tv_nsec) / 1000000L;
+            if (elapsed_ms >= HS_LOCK_TIMEOUT_MS) { rc = -ETIMEDOUT; goto fail; }
+            if (sp->wake_map != NULL) {
+                if ((got = wake_wait(sp, HS_LOCK_TIMEOUT_MS - elapsed_ms)) < 0) {
+                    rc = got;
+                    goto fail;
+                }
+            } else {
+                nanosleep(&d, NULL);
+                if (d.tv_nsec < 1000000) d.tv_nsec *= 2;
+            }
         }
-        nanosleep(&d, NULL);
-        if (d.tv_nsec < 1000000) d.tv_nsec *= 2;
+        if (!got) continue;
+        if ((rc = lock_moved(sp)) == 1) return 0;
+        if (rc < 0) goto fail;
+        if (++moves > HS_LOCK_MOVES_MAX) { rc = -EAGAIN; goto fail; }
     }
 fail:
     if (sp->flusher != NULL) hs_flusher_ungate(sp->flusher);
@@ -598,6 +707,28 @@ static void unlock_spool(hs_spool *sp)
     if (sp->flusher != NULL) hs_flusher_ungate(sp->flusher);
 }
 
+/* The stamp stored in the lock file lock_fd has open (0 when it holds
+ * none), read through the mapped page when there is one. Under the lock. */
+static int stamp_read(const hs_spool *sp, uint64_t *last)
+{
+    unsigned char b[8];
+    ssize_t r;
+    int i;
+
+    *last = 0;
+    if (sp->wake_map != NULL) {
+        memcpy(b, sp->wake_map, sizeof(b));
+        r = (ssize_t)sizeof(b);
+    } else {
+        do r = pread(sp->lock_fd, b, sizeof(b), 0); while (r < 0 && errno == EINTR);
+        if (r < 0) return -errno;
+    }
+    /* A file shorter than a stamp holds none (a new lock file). */
+    if (r == (ssize_t)sizeof(b))
+        for (i = 7; i >= 0; i--) *last = (*last << 8) | b[i];
+    return 0;
+}
+
 /* The next count stamps (a batch takes one per line; *out is the first):
  * now in microseconds, but always past the last one
  * issued in this spool (kept in the lock file), so ids and segment names
@@ -620,21 +751,16 @@ static int next_stamps(hs_spool *sp, uint64_t count, uint64_t *out)
     uint64_t last = 0, now;
     struct timespec ts;
     ssize_t r;
-    int i;
+    int i, rc;
 
     if (clock_gettime(CLOCK_REALTIME, &ts) != 0) return -errno;
     now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
     sp->now_us = now;
-    if (sp->wake_map != NULL) {
-        memcpy(b, sp->wake_map, sizeof(b));
-        r = (ssize_t)sizeof(b);
-    } else {
-        do r = pread(sp->lock_fd, b, sizeof(b), 0); while (r < 0 && errno == EINTR);
-        if (r < 0) return -errno;
-    }
-    if (r == (ssize_t)sizeof(b))
-        for (i = 7; i >= 0; i--) last = (last << 8) | b[i];
+    if ((rc = stamp_read(sp, &last)) != 0) return rc;
     if (last > now + (uint64_t)HS_STAMP_LEAD_MAX_S * 1000000u) last = 0;
+    if (sp->carried_stamp <= now + (uint64_t)HS_STAMP_LEAD_MAX_S * 1000000u &&
+        last < sp->carried_stamp)
+        last = sp->carried_stamp;
     if (now <= last) now = last + 1;
     /* count stamps: now .. now + count - 1; the last is stored. */
     for (i = 0; i < 8; i++) b[i] = (unsigned char)((now + count - 1) >> (8 * i));
@@ -645,6 +771,7 @@ static int next_stamps(hs_spool *sp, uint64_t count, uint64_t *out)
         if (r < 0) return -errno;
         if (r != (ssize_t)sizeof(b)) return -EIO;
     }
+    sp->carried_stamp = 0;      /* the file holds it now */
     *out = now;
     return 0;
 }

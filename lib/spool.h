@@ -42,6 +42,9 @@
  * again: what a wake-up lost (a holder killed before it could wake) can
  * cost a waiter. */
 #define HS_LOCK_WAKE_MS    200
+/* Lock files one lock follows when SPOOL/lock was deleted or replaced
+ * under it (spool.c, lock_moved); then -EAGAIN: the sender retries. */
+#define HS_LOCK_MOVES_MAX  4
 /* Free bytes below which a handle keeps no segment descriptor between
  * operations (spool.c, release_seg): a kept one may pin a segment that
  * was sealed and deleted meanwhile. */

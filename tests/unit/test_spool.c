@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -1132,6 +1133,116 @@ static void test_lock_reopen(void)
     }
 }
 
+/* Under a handle's lock: does it hold the file that SPOOL/lock names
+ * now? A fresh descriptor of that file must not get the lock. */
+static int holds_named_lock(void *arg, hs_spool *sp)
+{
+    int *held = arg, fd;
+    char lock[600];
+    snprintf(lock, sizeof(lock), "%s/lock", hs_spool_path(sp));
+    fd = open(lock, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    *held = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    if (fd >= 0) close(fd);
+    return 0;
+}
+
+/*
+ * SPOOL/lock deleted or moved away while handles have it open (an
+ * operator clearing what looks like a stale lock file): a handle opened
+ * afterwards makes a new file, and each handle must move to the file the
+ * name gives at its next lock, or the writers that kept the old file
+ * and those with the new one (a cron `rotate`, a new FastCGI process)
+ * no longer exclude each other, for good. With nobody to make a new one,
+ * the next lock makes it, as hs_spool_open would. The handle that moves
+ * carries the old file's stamp into the new one: ids stay ordered after
+ * the stamp it had (planted an hour ahead, as a clock stepped back would
+ * leave it).
+ */
+static void test_lock_replaced(void)
+{
+    static const char *const cases[] = { "deleted", "moved away", "deleted, no new handle" };
+    size_t k, i;
+
+    for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        char path[512], lock[600], old[600], line[512], id[HS_ID_LEN + 1], id_c[HS_ID_LEN + 1];
+        char want[HS_ID_LEN + 1], tag[HS_TAG_LEN + 1];
+        hs_spool *a = NULL, *b = NULL;
+        hs_spool_opts o = opts(1 << 20, 3600, 077);
+        int held = -1, fd;
+        hs_spool_hooks h = { .pre = holds_named_lock, .arg = &held };
+        uint64_t ahead = ((uint64_t)time(NULL) + 3600u) * 1000000u;
+        unsigned char st8[8];
+        struct stat st;
+        size_t io, to, len;
+
+        snprintf(path, sizeof(path), "%s/replaced%zu", root, k);
+        snprintf(lock, sizeof(lock), "%s/lock", path);
+        snprintf(old, sizeof(old), "%s/lock.old", path);
+        CHECK(hs_spool_open(path, &o, 1, &a) == 0);
+        len = make_line(line, sizeof(line), "1", &io, &to);
+        CHECK(hs_spool_append(a, &o, line, len, io, to, id, NULL) == 0);
+        for (i = 0; i < 8; i++) st8[i] = (unsigned char)(ahead >> (8 * i));
+        fd = open(lock, O_RDWR);
+        CHECK(fd >= 0 && pwrite(fd, st8, 8, 0) == 8 && close(fd) == 0);
+        memset(tag, '0', HS_TAG_LEN);
+        tag[HS_TAG_LEN] = '\0';
+        hs_spool_fmt_id(ahead, tag, want);
+        CHECK(k == 1 ? rename(lock, old) == 0 : unlink(lock) == 0);
+        if (k < 2) {
+            CHECK(hs_spool_open(path, &o, 1, &b) == 0);
+            len = make_line(line, sizeof(line), "2", &io, &to);
+            held = -1;
+            CHECK(hs_spool_append(b, &o, line, len, io, to, id, &h) == 0);
+            CHECK_MSG(held == 1, "%s: the new handle holds the file named lock", cases[k]);
+        }
+        len = make_line(line, sizeof(line), "3", &io, &to);
+        held = -1;
+        CHECK_MSG(hs_spool_append(a, &o, line, len, io, to, id_c, &h) == 0,
+                  "%s: the old handle appends", cases[k]);
+        CHECK_MSG(held == 1, "%s: the old handle holds the file named lock, not the one it had",
+                  cases[k]);
+        CHECK_MSG(lstat(lock, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0777) == 0600,
+                  "%s: SPOOL/lock is a file of mode 0600 again", cases[k]);
+        CHECK_MSG(strncmp(id_c, want, HS_ID_LEN - HS_TAG_LEN - 1) > 0,
+                  "%s: id %s follows the old file's stamp (%s)", cases[k], id_c, want);
+        CHECK(all_lines(path, NULL, 0) == (k < 2 ? 3 : 2));
+        if (b != NULL) {
+            len = make_line(line, sizeof(line), "4", &io, &to);
+            held = -1;
+            CHECK(hs_spool_append(b, &o, line, len, io, to, id, &h) == 0 && held == 1);
+            CHECK_MSG(strcmp(id, id_c) > 0, "%s: the new handle's next id %s follows %s",
+                      cases[k], id, id_c);
+        }
+        hs_spool_close(a);
+        hs_spool_close(b);
+        /* With no handle open, one that only opens (a cron `rotate`, a
+         * consumer) makes it again too: before, such a spool opened as
+         * missing (ENOENT), and `rotate` sealed nothing and said nothing. */
+        a = NULL;
+        CHECK(unlink(lock) == 0);
+        CHECK_MSG(hs_spool_open(path, &o, 0, &a) == 0 && lstat(lock, &st) == 0 &&
+                      S_ISREG(st.st_mode) && (st.st_mode & 0777) == 0600,
+                  "%s: a spool without its lock file opens, and has it again", cases[k]);
+        if (a != NULL) {
+            int sealed = 0;
+            CHECK(hs_spool_rotate(a, &o, 1, &sealed) == 0 && sealed == 1);
+        }
+        hs_spool_close(a);
+    }
+    {
+        /* A directory that is no spool gets no lock file. */
+        char path[512], lock[600];
+        hs_spool *a = NULL;
+        hs_spool_opts o = opts(1 << 20, 3600, 077);
+        snprintf(path, sizeof(path), "%s/notaspool", root);
+        snprintf(lock, sizeof(lock), "%s/lock", path);
+        CHECK(mkdir(path, 0700) == 0);
+        CHECK(hs_spool_open(path, &o, 0, &a) == -ENOENT && a == NULL);
+        CHECK_MSG(access(lock, F_OK) != 0 && errno == ENOENT,
+                  "an empty directory opened as a spool gets no lock file");
+    }
+}
+
 static void test_lock_clock(void)
 {
     static const struct { const char *label; unsigned char b[8]; int ahead; } plants[] = {
@@ -1217,6 +1328,7 @@ int main(void)
     test_concurrent_processes();
     test_lock_wake();
     test_lock_reopen();
+    test_lock_replaced();
     test_low_room();
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
     if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
