@@ -65,6 +65,9 @@ struct hs_spool {
     dev_t    lock_dev;
     ino_t    lock_ino;
     uint64_t carried_stamp;
+    /* This handle made SPOOL/lock again in a spool that had one: its
+     * next hold waits HS_LOCK_GRACE_MS first (lock_spool). */
+    int      lock_grace;
 };
 
 const char *hs_spool_path(const hs_spool *sp) { return sp->path; }
@@ -467,6 +470,7 @@ static int reopen_lock(hs_spool *sp)
     int rc, made;
 
     if ((rc = make_lock(sp, &made)) == 0 && made) {
+        sp->lock_grace = 1;
         if (fstat(sp->lock_fd, &st) != 0) {
             rc = -errno;
         } else {
@@ -528,6 +532,8 @@ int hs_spool_open(const char *path, const hs_spool_opts *opts, int create,
             any |= created;
         }
         if ((rc = make_lock(sp, &created)) != 0) goto fail;
+        /* Every directory there, and no lock file: it was removed. */
+        sp->lock_grace = created && !any;
         any |= created;
         if (any && opts->fsync_always && (rc = fsync_dir(sp->root_fd)) != 0) goto fail;
     }
@@ -597,9 +603,10 @@ static int stamp_read(const hs_spool *sp, uint64_t *last);
  * against the same tail. So every lock looks (one fstatat under the
  * lock), and a handle that finds another file there, or none, lets the
  * old one go (waking a waiter on it, who then moves too), opens or
- * makes the one named, maps it and locks again. Only the critical
- * sections under way when the file was replaced overlap the new file's;
- * every later one is excluded. The old file's stamp is carried over
+ * makes the one named, maps it and locks again. Only a critical
+ * section under way on the old file when a new handle made the new one
+ * could overlap the new file's first: that handle waits it out
+ * (lock_grace). The old file's stamp is carried over
  * (carried_stamp, next_stamps), so ids stay ordered. Returns 1 when the
  * lock held is SPOOL/lock's, 0 when the handle moved (lock again), or a
  * negative errno (the old lock released).
@@ -630,6 +637,20 @@ release:
     sp->wake_tried = 1;
     map_wake(sp);
     return 0;
+}
+
+/* The first hold on a lock file this handle made again (reopen_lock,
+ * hs_spool_open): a writer that still had the removed file may be
+ * inside its critical section, which nothing can exclude; after
+ * HS_LOCK_GRACE_MS it is over (sections last milliseconds), and every
+ * later holder of the old file moves to this one (lock_moved) and
+ * waits behind it. Once per removal, so the one request that waits
+ * costs nothing else. */
+static void lock_grace(hs_spool *sp)
+{
+    struct timespec d = { HS_LOCK_GRACE_MS / 1000, (HS_LOCK_GRACE_MS % 1000) * 1000000L };
+    sp->lock_grace = 0;
+    while (nanosleep(&d, &d) != 0 && errno == EINTR) {}
 }
 
 /* Take the spool lock, waiting at most HS_LOCK_TIMEOUT_MS so a process
@@ -678,7 +699,10 @@ static int lock_spool(hs_spool *sp)
             }
         }
         if (!got) continue;
-        if ((rc = lock_moved(sp)) == 1) return 0;
+        if ((rc = lock_moved(sp)) == 1) {
+            if (sp->lock_grace) lock_grace(sp);
+            return 0;
+        }
         if (rc < 0) goto fail;
         if (++moves > HS_LOCK_MOVES_MAX) { rc = -EAGAIN; goto fail; }
     }

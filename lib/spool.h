@@ -45,6 +45,10 @@
 /* Lock files one lock follows when SPOOL/lock was deleted or replaced
  * under it (spool.c, lock_moved); then -EAGAIN: the sender retries. */
 #define HS_LOCK_MOVES_MAX  4
+/* How long a handle that made SPOOL/lock again, in a spool that had
+ * one, waits in its first hold: a critical section still under way on
+ * the removed file is over by then (spool.c, lock_moved). */
+#define HS_LOCK_GRACE_MS   1000
 /* Free bytes below which a handle keeps no segment descriptor between
  * operations (spool.c, release_seg): a kept one may pin a segment that
  * was sealed and deleted meanwhile. */

@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
@@ -1243,6 +1246,102 @@ static void test_lock_replaced(void)
     }
 }
 
+/* A critical section that is under way when SPOOL/lock goes: held by
+ * a thread for HOLD_MS, its start and end on the monotonic clock. */
+#define HOLD_MS 300
+struct held_section {
+    hs_spool        *sp;
+    hs_spool_opts    o;
+    _Atomic int      inside;
+    struct timespec  start, end;
+    int              rc;
+};
+
+static double ms_of(const struct timespec *t)
+{
+    return (double)t->tv_sec * 1000.0 + (double)t->tv_nsec / 1e6;
+}
+
+static int hold_a_while(void *arg, hs_spool *sp)
+{
+    struct held_section *h = arg;
+    struct timespec d = { HOLD_MS / 1000, (HOLD_MS % 1000) * 1000000L };
+    (void)sp;
+    clock_gettime(CLOCK_MONOTONIC, &h->start);
+    atomic_store(&h->inside, 1);
+    nanosleep(&d, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &h->end);
+    return 0;
+}
+
+static void *append_holding(void *arg)
+{
+    struct held_section *h = arg;
+    hs_spool_hooks hk = { .pre = hold_a_while, .arg = h };
+    char line[512], id[HS_ID_LEN + 1];
+    size_t io, to, len = make_line(line, sizeof(line), "held", &io, &to);
+    h->rc = hs_spool_append(h->sp, &h->o, line, len, io, to, id, &hk);
+    return NULL;
+}
+
+static int note_start(void *arg, hs_spool *sp)
+{
+    (void)sp;
+    clock_gettime(CLOCK_MONOTONIC, (struct timespec *)arg);
+    return 0;
+}
+
+/*
+ * The one overlap a removed lock file leaves: a writer that opens the
+ * spool afterwards makes a new lock file and could lock it while a
+ * writer with the old file is still inside its critical section (every
+ * later holder of the old file moves, lock_moved). The handle that
+ * makes the file again in a spool that had one therefore waits
+ * HS_LOCK_GRACE_MS in its first hold, before anything else: a section
+ * under way on the old file (here HOLD_MS) is over by then, whether
+ * the new handle only opens the spool (a cron job) or may create it.
+ */
+static void test_lock_grace(void)
+{
+    static const char *const cases[] = { "opened to append (create)", "opened as cron does" };
+    size_t k;
+
+    for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        char path[512], lock[600], line[512], id[HS_ID_LEN + 1];
+        struct held_section h;
+        struct timespec b_start = { 0, 0 };
+        hs_spool *b = NULL;
+        hs_spool_hooks hk = { .pre = note_start, .arg = &b_start };
+        pthread_t th;
+        size_t io, to, len;
+        int sealed = 0;
+
+        memset(&h, 0, sizeof(h));
+        h.o = opts(1 << 20, 3600, 077);
+        snprintf(path, sizeof(path), "%s/grace%zu", root, k);
+        snprintf(lock, sizeof(lock), "%s/lock", path);
+        CHECK(hs_spool_open(path, &h.o, 1, &h.sp) == 0);
+        CHECK(pthread_create(&th, NULL, append_holding, &h) == 0);
+        while (!atomic_load(&h.inside)) sched_yield();
+        CHECK(unlink(lock) == 0);
+        CHECK(hs_spool_open(path, &h.o, k == 0, &b) == 0);
+        if (k == 0) {
+            len = make_line(line, sizeof(line), "new", &io, &to);
+            CHECK(b != NULL && hs_spool_append(b, &h.o, line, len, io, to, id, &hk) == 0);
+        } else {
+            hs_spool_hooks rk = { .pre = note_start, .arg = &b_start };
+            CHECK(b != NULL && hs_spool_rotate_hooks(b, &h.o, 1, &sealed, &rk) == 0);
+        }
+        pthread_join(th, NULL);
+        CHECK(h.rc == 0);
+        CHECK_MSG(ms_of(&b_start) >= ms_of(&h.end),
+                  "%s: the new lock file's first section starts after the old one's ends "
+                  "(%.1f ms before)", cases[k], ms_of(&h.end) - ms_of(&b_start));
+        hs_spool_close(b);
+        hs_spool_close(h.sp);
+    }
+}
+
 static void test_lock_clock(void)
 {
     static const struct { const char *label; unsigned char b[8]; int ahead; } plants[] = {
@@ -1329,6 +1428,7 @@ int main(void)
     test_lock_wake();
     test_lock_reopen();
     test_lock_replaced();
+    test_lock_grace();
     test_low_room();
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
     if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
