@@ -466,24 +466,14 @@ static int make_lock(hs_spool *sp, int *made)
  * negative errno with lock_fd -1. */
 static int reopen_lock(hs_spool *sp)
 {
-    struct stat st;
     int rc, made;
 
-    if ((rc = make_lock(sp, &made)) == 0 && made) {
-        sp->lock_grace = 1;
-        if (fstat(sp->lock_fd, &st) != 0) {
-            rc = -errno;
-        } else {
-            sp->lock_dev = st.st_dev;
-            sp->lock_ino = st.st_ino;
-        }
-    } else if (rc == 0) {
-        rc = open_lock(sp);
+    if ((rc = make_lock(sp, &made)) == 0) {
+        sp->lock_grace |= made;
+        return open_lock(sp);       /* checks the file made, too */
     }
-    if (rc != 0) {
-        (void)hs_layout_close(sp->lock_fd);
-        sp->lock_fd = -1;
-    }
+    (void)hs_layout_close(sp->lock_fd);
+    sp->lock_fd = -1;
     return rc;
 }
 
@@ -591,7 +581,46 @@ void hs_spool_close(hs_spool *sp)
     free(sp);
 }
 
-static int stamp_read(const hs_spool *sp, uint64_t *last);
+/* Unlock the file locked. It cannot usefully fail: if flock(LOCK_UN)
+ * does, closing the descriptor releases the lock anyway (its open file
+ * description is ours alone), and the next operation reopens it
+ * (open_lock). So a line already written is never answered 503 for
+ * this. Then one waiter is woken, through the page of the file that was
+ * locked; that page goes with its descriptor, as the next lock may open
+ * another file (the stamp lives there too: next_stamps). */
+static void release_lock(hs_spool *sp)
+{
+    int r;
+    do r = flock(sp->lock_fd, LOCK_UN); while (r != 0 && errno == EINTR);
+    if (r != 0) {
+        (void)hs_layout_close(sp->lock_fd);
+        sp->lock_fd = -1;
+    }
+    wake_one(sp);
+    if (sp->lock_fd < 0) unmap_wake(sp);
+}
+
+/* The stamp stored in the lock file lock_fd has open (0 when it holds
+ * none), read through the mapped page when there is one. Under the lock. */
+static int stamp_read(const hs_spool *sp, uint64_t *last)
+{
+    unsigned char b[8];
+    ssize_t r;
+    int i;
+
+    *last = 0;
+    if (sp->wake_map != NULL) {
+        memcpy(b, sp->wake_map, sizeof(b));
+        r = (ssize_t)sizeof(b);
+    } else {
+        do r = pread(sp->lock_fd, b, sizeof(b), 0); while (r < 0 && errno == EINTR);
+        if (r < 0) return -errno;
+    }
+    /* A file shorter than a stamp holds none (a new lock file). */
+    if (r == (ssize_t)sizeof(b))
+        for (i = 7; i >= 0; i--) *last = (*last << 8) | b[i];
+    return 0;
+}
 
 /*
  * Just after flock took the lock: is the file locked still the one
@@ -615,7 +644,7 @@ static int lock_moved(hs_spool *sp)
 {
     struct stat st;
     uint64_t last = 0;
-    int rc, r;
+    int rc;
 
     if (fstatat(sp->root_fd, HS_LAYOUT_LOCK, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         if (st.st_dev == sp->lock_dev && st.st_ino == sp->lock_ino) return 1;
@@ -626,10 +655,8 @@ static int lock_moved(hs_spool *sp)
     if (stamp_read(sp, &last) == 0 && last > sp->carried_stamp) sp->carried_stamp = last;
     rc = 0;
 release:
-    do r = flock(sp->lock_fd, LOCK_UN); while (r != 0 && errno == EINTR);
-    wake_one(sp);
-    /* Closing releases the lock if the unlock failed: the description is ours. */
-    (void)hs_layout_close(sp->lock_fd);
+    release_lock(sp);
+    (void)hs_layout_close(sp->lock_fd);     /* -1 already when the unlock failed */
     sp->lock_fd = -1;
     unmap_wake(sp);
     if (rc != 0) return rc;
@@ -711,46 +738,12 @@ fail:
     return rc;
 }
 
-/* Release the lock. It cannot usefully fail: if flock(LOCK_UN) does,
- * closing the descriptor releases the lock anyway (its open file
- * description is ours alone), and the next operation reopens it
- * (open_lock). So a line already written is never answered 503 for
- * this. The waiters are woken through the page of the file that was
- * locked; that page then goes with its descriptor, as the next lock may
- * open another file (the stamp lives there too: next_stamps). */
+/* Release the lock (release_lock), and let the next writer of this
+ * process past the flusher's gate. */
 static void unlock_spool(hs_spool *sp)
 {
-    int r;
-    do r = flock(sp->lock_fd, LOCK_UN); while (r != 0 && errno == EINTR);
-    if (r != 0) {
-        (void)hs_layout_close(sp->lock_fd);
-        sp->lock_fd = -1;
-    }
-    wake_one(sp);
-    if (sp->lock_fd < 0) unmap_wake(sp);
+    release_lock(sp);
     if (sp->flusher != NULL) hs_flusher_ungate(sp->flusher);
-}
-
-/* The stamp stored in the lock file lock_fd has open (0 when it holds
- * none), read through the mapped page when there is one. Under the lock. */
-static int stamp_read(const hs_spool *sp, uint64_t *last)
-{
-    unsigned char b[8];
-    ssize_t r;
-    int i;
-
-    *last = 0;
-    if (sp->wake_map != NULL) {
-        memcpy(b, sp->wake_map, sizeof(b));
-        r = (ssize_t)sizeof(b);
-    } else {
-        do r = pread(sp->lock_fd, b, sizeof(b), 0); while (r < 0 && errno == EINTR);
-        if (r < 0) return -errno;
-    }
-    /* A file shorter than a stamp holds none (a new lock file). */
-    if (r == (ssize_t)sizeof(b))
-        for (i = 7; i >= 0; i--) *last = (*last << 8) | b[i];
-    return 0;
 }
 
 /* The next count stamps (a batch takes one per line; *out is the first):
@@ -772,7 +765,7 @@ static int stamp_read(const hs_spool *sp, uint64_t *last)
 static int next_stamps(hs_spool *sp, uint64_t count, uint64_t *out)
 {
     unsigned char b[8];
-    uint64_t last = 0, now;
+    uint64_t last = 0, now, lead;
     struct timespec ts;
     ssize_t r;
     int i, rc;
@@ -780,11 +773,10 @@ static int next_stamps(hs_spool *sp, uint64_t count, uint64_t *out)
     if (clock_gettime(CLOCK_REALTIME, &ts) != 0) return -errno;
     now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
     sp->now_us = now;
+    lead = now + (uint64_t)HS_STAMP_LEAD_MAX_S * 1000000u;
     if ((rc = stamp_read(sp, &last)) != 0) return rc;
-    if (last > now + (uint64_t)HS_STAMP_LEAD_MAX_S * 1000000u) last = 0;
-    if (sp->carried_stamp <= now + (uint64_t)HS_STAMP_LEAD_MAX_S * 1000000u &&
-        last < sp->carried_stamp)
-        last = sp->carried_stamp;
+    if (last > lead) last = 0;
+    if (sp->carried_stamp <= lead && last < sp->carried_stamp) last = sp->carried_stamp;
     if (now <= last) now = last + 1;
     /* count stamps: now .. now + count - 1; the last is stored. */
     for (i = 0; i < 8; i++) b[i] = (unsigned char)((now + count - 1) >> (8 * i));
