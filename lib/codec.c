@@ -27,6 +27,19 @@ static int b64_val(unsigned char c)
     return -1;
 }
 
+/* Value of a hex digit, either case, or -1. */
+static int hex_val(unsigned char c);
+
+int hs_codec_enc_holds(hs_enc enc, char c)
+{
+    unsigned char u = (unsigned char)c;
+    switch (enc) {
+    case HS_ENC_HEX:    return hex_val(u) >= 0;
+    case HS_ENC_BASE64: return b64_val(u) >= 0 || u == '=';
+    }
+    return 0;
+}
+
 int hs_codec_b64_decode(const char *in, size_t inlen, unsigned char *out,
                         size_t outcap, size_t *outlen)
 {

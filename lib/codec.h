@@ -25,6 +25,11 @@ typedef enum { HS_ENC_HEX, HS_ENC_BASE64 } hs_enc;
  * or NULL for a value out of range. */
 const char *hs_codec_enc_name(hs_enc enc);
 
+/* Can a text enc encodes hold the character c (padding '=' included)?
+ * 1 or 0; 0 for an enc out of range. A setting that splits such a text
+ * at c would split the MAC itself. */
+int hs_codec_enc_holds(hs_enc enc, char c);
+
 /*
  * Strictly decode padded Base64 in[0..inlen) into out[0..outcap).
  * Accepted: a non-empty multiple of 4 characters from the standard

@@ -678,6 +678,11 @@ static int tpl_signature(tpl *t, const char *s)
             strcmp(k1, k2) == 0)
             return tpl_fail(t, "%s; keys are 1 to %d letters, digits, _ - or ., "
                             "and differ", SHAPE_FORMS, HS_SCHEME_MAX_KEY);
+        /* The verifier splits the header at sep before it reads the MAC:
+         * Base64's '+' and '/' there would cut the MAC in two. */
+        if (hs_codec_enc_holds(sc->enc, sep))
+            return tpl_fail(t, "the separator %c is a character the MAC's encoding can "
+                            "hold (%s): pick another one", sep, hs_codec_enc_name(sc->enc));
         set_field(sc->tpl_sig_key, kind[1] == SH_MAC ? k1 : k2,
                   strlen(kind[1] == SH_MAC ? k1 : k2));
         set_field(sc->tpl_ts_key, kind[1] == SH_MAC ? k2 : k1,

@@ -142,6 +142,12 @@ tsig("tpl_workos", 0, [b"{ts}.{body}", b"WorkOS-Signature: t={ts_ms}, v1={mac}",
                        b"t=1614265330123, v1=" + b"0" * 64, b"", b"", b""], b'{"id":"event_01"}')
 tsig("tpl_paddle", 0, [b"{ts}:{body}", b"Paddle-Signature: ts={ts};h1={mac}",
                        b"ts=1614265330;h1=" + b"e" * 64, b"", b"", b""], b"{}")
+# CI's fuzz_sig found it (2026-12-05): '+' between the items and a Base64
+# MAC, which holds '+'; now refused when read. The ',' one signs and verifies.
+tsig("tpl_sep_in_mac", 5, [b"C{ts}:{body}", b"dle-Signature: ts={ts}+h1={mac}", b"", b"", b"", b""],
+     b"hello")
+tsig("tpl_b64_kv", 5, [b"{ts}:{body}", b"X-Sig: ts={ts},h1={mac}", b"ts=1614265330,h1=" + b"A" * 86 + b"==",
+                       b"", b"", b""], b'{"amount":"500.00"}')
 tsig("tpl_slack", 0, [b"v0:{ts:X-Slack-Request-Timestamp}:{body}", b"X-Slack-Signature: v0={mac}",
                       b"v0=" + b"1" * 64, SW_TS, b"", b""], b"token=x&team_id=T1")
 tsig("tpl_composite", 4, [b"{{v1}}:{ts}.{header:X-Id}{query:data.id}{json:/a/b}{body}",
