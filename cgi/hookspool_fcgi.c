@@ -190,6 +190,7 @@ struct shared {
     hs_recorder    *recorder;    /* records dedup tails off the workers; NULL: none */
     struct slot     slots[HS_CONF_THREADS_MAX];
     atomic_int      nslots;      /* slots handed out (workers started) */
+    int             workers;     /* HOOKSPOOL_THREADS: the workers meant to start */
     sigset_t        stop;        /* the termination signals */
 };
 
@@ -215,7 +216,7 @@ static void *worker(void *arg)
         hs_ctx_free(ctx);
         return NULL;
     }
-    hs_ctx_set_recorder(ctx, sh->recorder);
+    hs_ctx_set_recorder(ctx, sh->recorder, sh->workers);
     /* At most HS_CONF_THREADS_MAX workers start (hs_conf_threads). */
     k = atomic_fetch_add(&sh->nslots, 1);
     slot = &sh->slots[k];
@@ -324,6 +325,13 @@ static int serve_fastcgi(const char *dir)
     /* One malloc arena for all the threads: each extra arena keeps its
      * own dirty pages, and a request's allocations are small and short. */
     (void)mallopt(M_ARENA_MAX, 1);
+    /* Blocks of 128 KiB and more (dedup's tails, the recorder's copy)
+     * each get a mapping of their own, given back when freed or shrunk.
+     * Set, the threshold stays put: glibc otherwise raises it to the
+     * size of the first such block freed, and from then on keeps those
+     * blocks' pages in the arena, dirty, for good (issue 18's memory
+     * target). */
+    (void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     sigemptyset(&sh.stop);
     sigaddset(&sh.stop, SIGTERM);
     sigaddset(&sh.stop, SIGINT);
@@ -337,6 +345,7 @@ static int serve_fastcgi(const char *dir)
         return 1;
     }
     /* Without a recorder each worker records after its own answers. */
+    sh.workers = n;
     if ((sh.recorder = hs_recorder_new()) != NULL &&
         pthread_create(&rect, &attr, hs_recorder_main, sh.recorder) != 0) {
         hs_recorder_free(sh.recorder);

@@ -31,6 +31,7 @@ struct hs_ctx {
     int                cnt_warned;   /* an unusable counters file was logged */
     struct spool_entry spools[HS_CTX_MAX_SPOOLS];
     hs_recorder       *recorder;   /* the process' (FastCGI), or NULL */
+    int                workers;    /* how many offer it their tails (0: one) */
 };
 
 hs_ctx *hs_ctx_new_shared(const char *conf_dir, hs_log *log, hs_flusher *flusher)
@@ -58,7 +59,11 @@ hs_ctx *hs_ctx_new(const char *conf_dir, int log_fd)
     return ctx;
 }
 
-void hs_ctx_set_recorder(hs_ctx *ctx, hs_recorder *r) { ctx->recorder = r; }
+void hs_ctx_set_recorder(hs_ctx *ctx, hs_recorder *r, int workers)
+{
+    ctx->recorder = r;
+    ctx->workers = workers;
+}
 
 void hs_ctx_idle(hs_ctx *ctx)
 {
@@ -222,7 +227,8 @@ hs_dedup_tail *hs_ctx_dedup_tail(hs_ctx *ctx, const hs_config *cfg)
     for (i = 0; i < HS_CTX_MAX_SPOOLS; i++) {
         struct spool_entry *e = &ctx->spools[i];
         if (e->sp == NULL || strcmp(e->path, cfg->spool) != 0) continue;
-        if (e->tail == NULL) e->tail = hs_dedup_tail_new();
+        if (e->tail == NULL && (e->tail = hs_dedup_tail_new()) != NULL)
+            hs_dedup_tail_set_workers(e->tail, ctx->workers);
         return e->tail;
     }
     return NULL;

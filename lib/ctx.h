@@ -100,9 +100,10 @@ void hs_ctx_idle(hs_ctx *ctx);
 void hs_ctx_park(hs_ctx *ctx);
 
 /* The process' recorder (recorder.h; NULL: none), which must outlive
- * ctx's last hs_ctx_idle. */
+ * ctx's last hs_ctx_idle, and how many workers offer it their tails
+ * (hs_dedup_tail_set_workers). */
 typedef struct hs_recorder hs_recorder;
-void hs_ctx_set_recorder(hs_ctx *ctx, hs_recorder *r);
+void hs_ctx_set_recorder(hs_ctx *ctx, hs_recorder *r, int workers);
 
 /*
  * The shared counters of cfg's spool (SPOOL/counters), opened on first

@@ -1,6 +1,7 @@
 #include "dedup.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,13 +21,18 @@
  * (record_tx). */
 #define YIELD_KEYS 64
 /* The tail's filter (struct hs_dedup_tail): one bit per value of a
- * hash's first two bytes. */
-#define FILTER_BITS 65536
+ * hash's first 18 bits (32 KiB). */
+#define FILTER_BITS 262144
 #define FILTER_WORDS (FILTER_BITS / 64)
 
 _Static_assert(HS_TAILMAP_HASH == HS_STORE_KEY_LEN, "the tail map keeps the store's hashes");
 _Static_assert(HS_TAILMAP_LINES >= HS_DEDUP_TAIL_MAX,
                "the tail map holds a tail that is not yet due for recording");
+_Static_assert(HS_DEDUP_TAIL_ROOM > HS_DEDUP_TAIL_BYTES,
+               "the appends between two catch-ups cannot fill the room kept (room_low)");
+_Static_assert(2 * HS_DEDUP_TAIL_KEYS <= HS_DEDUP_TAIL_MAX &&
+               HS_DEDUP_TAIL_KEYS_MIN <= HS_DEDUP_TAIL_KEYS && HS_DEDUP_TAIL_KEYS_MIN > 0,
+               "a tail due under the lock at twice its batch fits the tail map");
 
 /*
  * A header's value in a key, losslessly, so that two different byte
@@ -150,22 +156,32 @@ struct hs_dedup_tail {
     uint64_t         near_at;               /* the seal is near past here (0: unknown) */
     int              eager;                 /* record every append (room_low) */
     int64_t          ttl;                   /* the last append's window */
+    size_t           batch;                 /* keys recorded at once (set_workers) */
     hs_tailmap      *map;                   /* the spool's tail map, or NULL */
     int              map_tried;             /* map opened, or given up */
-    /* Bit h[0] << 8 | h[1] is set for the hash h of every key in k[0..n)
+    /* Bit filter_bit(h) is set for the hash h of every key in k[0..n)
      * (and maybe for a few no longer there): a lookup whose bit is clear
      * skips the walk over the tail. Issue 18: that walk, under the spool
      * lock for every keyed event, grows with the tail that is recorded
      * HS_DEDUP_TAIL_KEYS keys at a time; with the tail at most
-     * HS_DEDUP_TAIL_MAX keys, at most 1 in 16 new keys walks it. */
+     * HS_DEDUP_TAIL_MAX keys, at most 1 in 32 new keys walks it. */
     uint64_t         filter[FILTER_WORDS];
 };
 
 hs_dedup_tail *hs_dedup_tail_new(void)
 {
     hs_dedup_tail *t = calloc(1, sizeof(hs_dedup_tail));
-    if (t != NULL) t->eager = 1;        /* until a catch-up has looked */
+    if (t != NULL) {
+        t->eager = 1;        /* until a catch-up has looked */
+        t->batch = HS_DEDUP_TAIL_KEYS;
+    }
     return t;
+}
+
+void hs_dedup_tail_set_workers(hs_dedup_tail *t, int workers)
+{
+    size_t b = workers > 1 ? HS_DEDUP_TAIL_KEYS / (size_t)workers : HS_DEDUP_TAIL_KEYS;
+    t->batch = b < HS_DEDUP_TAIL_KEYS_MIN ? HS_DEDUP_TAIL_KEYS_MIN : b;
 }
 
 void hs_dedup_tail_free(hs_dedup_tail *t)
@@ -178,7 +194,7 @@ void hs_dedup_tail_free(hs_dedup_tail *t)
 
 static size_t filter_bit(const unsigned char h[HS_STORE_KEY_LEN])
 {
-    return (size_t)h[0] << 8 | h[1];
+    return ((size_t)h[0] << 10 | (size_t)h[1] << 2 | (size_t)h[2] >> 6) % FILTER_BITS;
 }
 
 static void filter_set(hs_dedup_tail *t, const unsigned char h[HS_STORE_KEY_LEN])
@@ -223,12 +239,46 @@ static void tail_forget(hs_dedup_tail *t)
     filter_rebuild(t);
 }
 
+/* Give back what the key array holds past keep keys once t holds no
+ * more than keep (none at all for keep 0), when that is at least
+ * SHED_MIN_BYTES. A tail grows past its batch while the recording after
+ * the answer is behind; kept, a late growth of a one-worker tail (192
+ * KiB) would stay the process' for good (issue 18's memory target: at
+ * most 64 KiB of growth). Smaller arrays stay: four workers' tails of
+ * 1,024 keys shrunk and grown again left the heap 150 KiB larger,
+ * fragmented, than keeping them. A failed shrink keeps the array as it
+ * was, which is still correct. */
+#define SHED_MIN_BYTES (128 * 1024)
+static void tail_shed(hs_dedup_tail *t, size_t keep)
+{
+    struct tail_key *k;
+    if (t->cap <= keep || t->n > keep || (t->cap - keep) * sizeof(*k) < SHED_MIN_BYTES)
+        return;
+    if (keep == 0) {
+        free(t->k);
+        t->k = NULL;
+        t->cap = 0;
+        return;
+    }
+    if ((k = realloc(t->k, keep * sizeof(*k))) == NULL) return;
+    t->k = k;
+    t->cap = keep;
+}
+
+void hs_dedup_tail_shed(hs_dedup_tail *t)
+{
+    if (t == NULL) return;
+    t->n = 0;
+    filter_rebuild(t);
+    tail_shed(t, 0);
+}
+
 static int tail_add(hs_dedup_tail *t, const unsigned char h[HS_STORE_KEY_LEN], uint64_t end,
                     int64_t when)
 {
     struct tail_key *k;
     if (t->n == t->cap) {
-        size_t cap = HS_DEDUP_TAIL_KEYS;
+        size_t cap = t->batch;
         if (t->cap != 0) {
             if (t->cap > SIZE_MAX / 2 / sizeof(*k)) return -ENOMEM;
             cap = t->cap * 2;
@@ -258,6 +308,7 @@ static void tail_trim(hs_dedup_tail *t, uint64_t from)
     memmove(t->k, t->k + i, (t->n - i) * sizeof(*t->k));
     t->n -= i;
     filter_rebuild(t);
+    tail_shed(t, t->batch);
 }
 
 /* How many of the tail's keys have lines ending past from. */
@@ -269,17 +320,17 @@ static size_t tail_count_past(const hs_dedup_tail *t, uint64_t from)
 }
 
 /* Where in a segment its seal gets near: its last eighth of
- * rotate_bytes, at most HS_DEDUP_TAIL_BYTES of it; 0 (never) without a
+ * rotate_bytes, at most HS_DEDUP_NEAR_BYTES of it; 0 (never) without a
  * size limit. */
 static uint64_t near_seal(long long rotate_bytes)
 {
     uint64_t r = rotate_bytes > 0 ? (uint64_t)rotate_bytes : 0, near = r / 8;
-    if (near > HS_DEDUP_TAIL_BYTES) near = HS_DEDUP_TAIL_BYTES;
+    if (near > HS_DEDUP_NEAR_BYTES) near = HS_DEDUP_NEAR_BYTES;
     return r - near;
 }
 
 /* Is a tail of t's with n keys past the cursor due for recording after
- * the answer (hs_dedup_idle)? At HS_DEDUP_TAIL_KEYS keys; in the last
+ * the answer (hs_dedup_idle)? At its batch of keys; in the last
  * stretch of its segment (near_at) already at HS_DEDUP_NEAR_KEYS. The
  * seal records what is left of the tail under the spool lock and
  * flushes the store there (seal_hook); recorded sooner near the seal,
@@ -287,7 +338,7 @@ static uint64_t near_seal(long long rotate_bytes)
  * made each seal a stall of 10-60 ms for every writer). */
 static int idle_due(const hs_dedup_tail *t, size_t n)
 {
-    return n >= HS_DEDUP_TAIL_KEYS ||
+    return n >= t->batch ||
            (t->near_at != 0 && t->upto >= t->near_at && n >= HS_DEDUP_NEAR_KEYS);
 }
 
@@ -431,21 +482,28 @@ static int tail_sync(hs_dedup_op *op, char name[HS_SEG_NAME_MAX], int *fd, uint6
 
 /* In the catch-up's transaction: forget keys older than the window.
  * Each key recorded lets HS_DEDUP_PURGE_PER_KEY expired ones go, so
- * purging keeps pace with any intake; a sweep of HS_DEDUP_PURGE_MAX every
- * HS_DEDUP_PURGE_EVERY seconds works a backlog off when few events come.
- * Both are bounded, so no catch-up holds the store long. Only an append
- * knows the window (ttl > 0). */
+ * purging keeps pace with any intake; a sweep of at least
+ * HS_DEDUP_PURGE_MAX every HS_DEDUP_PURGE_EVERY seconds works a backlog
+ * off when few events come. Both are bounded (a transaction records at
+ * most a tail, HS_DEDUP_TAIL_MAX keys and what came while it waited), so
+ * no catch-up holds the store long. Only an append knows the window
+ * (ttl > 0). The allowance was once capped at HS_DEDUP_PURGE_MAX a
+ * transaction: with HS_DEDUP_TAIL_KEYS keys a transaction that no longer
+ * kept pace (test_purge_keeps_pace). */
+#define PURGE_TX_MAX ((uint64_t)HS_DEDUP_PURGE_PER_KEY * HS_DEDUP_TAIL_MAX * 2)
+_Static_assert(PURGE_TX_MAX <= INT_MAX && PURGE_TX_MAX >= HS_DEDUP_PURGE_MAX,
+               "a purge's size is an int, and the sweep fits in it");
 static int purge_tx(hs_store *st, int64_t now, int64_t ttl, uint64_t added)
 {
     int64_t last;
     int rc, want;
 
     if (ttl <= 0) return 0;
-    want = added > HS_DEDUP_PURGE_MAX / HS_DEDUP_PURGE_PER_KEY ? HS_DEDUP_PURGE_MAX
+    want = added > PURGE_TX_MAX / HS_DEDUP_PURGE_PER_KEY ? (int)PURGE_TX_MAX
            : (int)added * HS_DEDUP_PURGE_PER_KEY;
     if ((rc = hs_store_meta_get(st, "last_purge", &last)) != 0) return rc;
     if (now - last >= HS_DEDUP_PURGE_EVERY) {
-        want = HS_DEDUP_PURGE_MAX;
+        if (want < HS_DEDUP_PURGE_MAX) want = HS_DEDUP_PURGE_MAX;
         if ((rc = hs_store_meta_set(st, "last_purge", now)) != 0) return rc;
     }
     if (want > 0 && (rc = hs_store_purge(st, now - ttl, want)) < 0) return rc;
@@ -565,16 +623,17 @@ static int catch_up(hs_dedup_op *op)
 
 /* Is recording the tail due before this append, under the lock? A tail
  * made for this operation alone is recorded at once (nothing would keep
- * it); a long one (HS_DEDUP_TAIL_MAX keys or HS_DEDUP_TAIL_BYTES bytes:
+ * it); a long one (twice its batch, at most HS_DEDUP_TAIL_MAX keys, or
+ * HS_DEDUP_TAIL_BYTES bytes:
  * hs_dedup_idle has not kept up),
  * while room is short, and for the sweep once a minute. A tail of
- * HS_DEDUP_TAIL_KEYS keys is recorded by hs_dedup_idle, after the answer
+ * its batch of keys is recorded by hs_dedup_idle, after the answer
  * and outside the lock. */
 static int catch_up_due(const hs_dedup_op *op, uint64_t size)
 {
     const hs_dedup_tail *t = op->tail;
     return op->own_tail || (t->eager && t->upto != op->from) ||
-           t->n >= HS_DEDUP_TAIL_MAX || size - op->from > HS_DEDUP_TAIL_BYTES ||
+           t->n >= 2 * t->batch || size - op->from > HS_DEDUP_TAIL_BYTES ||
            (op->ttl > 0 && op->now >= t->next_purge);
 }
 
@@ -632,6 +691,7 @@ int hs_dedup_tail_take(hs_dedup_tail *dst, const hs_dedup_tail *src)
     memcpy(dst->k, src->k, src->n * sizeof(*k));
     memcpy(dst->filter, src->filter, sizeof(dst->filter));
     dst->n = src->n;
+    dst->batch = src->batch;
     dst->upto = src->upto;
     dst->ttl = src->ttl;
     dst->near_at = src->near_at;

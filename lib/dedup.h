@@ -42,11 +42,25 @@
 #define HS_DEDUP_DUPLICATE   1      /* hs_spool_append's value for a duplicate */
 #define HS_DEDUP_PURGE_PER_KEY 2    /* expired keys purged per key added */
 #define HS_DEDUP_PURGE_EVERY 60     /* seconds between sweeps of old keys */
-#define HS_DEDUP_PURGE_MAX   1000   /* keys purged at most per catch-up */
-#define HS_DEDUP_TAIL_KEYS   1024   /* tail keys that hs_dedup_idle records at once */
-#define HS_DEDUP_TAIL_MAX    4096   /* tail keys that make a catch-up due under the lock */
+#define HS_DEDUP_PURGE_MAX   1000   /* keys the sweep purges at least (purge_tx) */
+/* Issue 18: what a key costs the store falls with the keys one
+ * transaction brings (dedup.h above); 4,096 a transaction answered 12-18%
+ * more requests than 1,024 with dedup on and fsync=never (bench/RESULTS.md,
+ * 2026-12-05 evening). The bytes that make a catch-up due are sized so
+ * that the key count, not the bytes, ends a tail of lines of up to 2 KiB:
+ * at 4 MiB, lines of 1 KiB made a catch-up of some 4,000 keys under the
+ * spool lock due about as often as the recording after the answer, a
+ * stall of tens of milliseconds for every writer. A process' workers
+ * each keep a tail of their own (hs_dedup_tail_set_workers): they split
+ * HS_DEDUP_TAIL_KEYS among them, so that four workers keep what one
+ * does, down to HS_DEDUP_TAIL_KEYS_MIN each. */
+#define HS_DEDUP_TAIL_KEYS   4096   /* tail keys that hs_dedup_idle records at once */
+#define HS_DEDUP_TAIL_KEYS_MIN 1024 /* ... at least, for one of several workers */
+#define HS_DEDUP_TAIL_MAX    8192   /* tail keys that make a catch-up due under the lock
+                                       (twice a tail's batch: this for one worker) */
 #define HS_DEDUP_NEAR_KEYS   256    /* tail keys that hs_dedup_idle records near the seal */
-#define HS_DEDUP_TAIL_BYTES  4194304 /* bytes past the cursor that make one due */
+#define HS_DEDUP_NEAR_BYTES  4194304 /* at most this last stretch of a segment is "near" its seal */
+#define HS_DEDUP_TAIL_BYTES  16777216 /* bytes past the cursor that make one due */
 #define HS_DEDUP_TAIL_ROOM   67108864ULL /* free bytes below which each append records */
 
 /*
@@ -89,11 +103,24 @@ typedef struct hs_dedup_tail hs_dedup_tail;
 hs_dedup_tail *hs_dedup_tail_new(void);        /* NULL: out of memory */
 void           hs_dedup_tail_free(hs_dedup_tail *t);
 
+/* The tail of one of a process' workers workers (each keeps its own and
+ * offers it to the process' one recorder): recorded after the answer at
+ * HS_DEDUP_TAIL_KEYS / workers keys, at least HS_DEDUP_TAIL_KEYS_MIN, and
+ * due under the lock at twice that. A new tail is one worker's. */
+void           hs_dedup_tail_set_workers(hs_dedup_tail *t, int workers);
+
+/* Forget t's keys, and free their array when it is large (128 KiB or
+ * more: smaller ones stay for reuse); what t knows of its segment (name,
+ * how far read) stays. For a recorder's copy (recorder.h) once its job
+ * is done: each offer copies all of a tail's keys again, and those
+ * recorded are the store's. Never for a tail that answers lookups. */
+void hs_dedup_tail_shed(hs_dedup_tail *t);
+
 /*
  * Outside the spool lock, after the answer (hs_ctx_idle): when an append
  * left t with HS_DEDUP_TAIL_KEYS keys or more (HS_DEDUP_NEAR_KEYS in
  * the last eighth of the segment's rotate_bytes, at most its last
- * HS_DEDUP_TAIL_BYTES, so that its seal finds little left to record
+ * HS_DEDUP_NEAR_BYTES, so that its seal finds little left to record
  * under the lock), record them in st in one
  * transaction and move the cursor to the tail's end. Safe against every
  * writer: under SQLite's write lock it records only what lies past the

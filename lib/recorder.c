@@ -86,6 +86,9 @@ static void record(hs_recorder *r)
      * store's lines (its cursor could even let them in). */
     if (!same_store(r)) return;
     (void)hs_dedup_idle(r->st, r->tail, (int64_t)time(NULL));
+    /* Recorded or not, the next offer copies a whole tail again: the
+     * copy's memory (some 200 KiB) is not kept between recordings. */
+    hs_dedup_tail_shed(r->tail);
     (void)hs_store_checkpoint_if_due(r->st);
 }
 

@@ -33,7 +33,7 @@
 
 #define HS_TAILMAP_FILE  "tailmap"   /* name inside the spool */
 #define HS_TAILMAP_MAGIC "HSTAIL01"  /* layout version: bump on change */
-#define HS_TAILMAP_LINES 4096        /* lines kept (a ring): dedup.h's HS_DEDUP_TAIL_MAX */
+#define HS_TAILMAP_LINES 8192        /* lines kept (a ring): dedup.h's HS_DEDUP_TAIL_MAX */
 #define HS_TAILMAP_HASH  32          /* a key's hash: HS_STORE_KEY_LEN */
 
 typedef struct hs_tailmap hs_tailmap;
