@@ -31,7 +31,7 @@ struct hs_ctx {
     int                cnt_warned;   /* an unusable counters file was logged */
     struct spool_entry spools[HS_CTX_MAX_SPOOLS];
     hs_recorder       *recorder;   /* the process' (FastCGI), or NULL */
-    int                workers;    /* how many offer it their tails (0: one) */
+    int                workers;    /* how many offer it their tails */
 };
 
 hs_ctx *hs_ctx_new_shared(const char *conf_dir, hs_log *log, hs_flusher *flusher)
@@ -227,8 +227,9 @@ hs_dedup_tail *hs_ctx_dedup_tail(hs_ctx *ctx, const hs_config *cfg)
     for (i = 0; i < HS_CTX_MAX_SPOOLS; i++) {
         struct spool_entry *e = &ctx->spools[i];
         if (e->sp == NULL || strcmp(e->path, cfg->spool) != 0) continue;
+        /* Without a recorder the worker records after its own answers. */
         if (e->tail == NULL && (e->tail = hs_dedup_tail_new()) != NULL)
-            hs_dedup_tail_set_workers(e->tail, ctx->workers);
+            hs_dedup_tail_set_workers(e->tail, ctx->recorder != NULL ? ctx->workers : 0);
         return e->tail;
     }
     return NULL;

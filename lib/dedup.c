@@ -180,7 +180,8 @@ hs_dedup_tail *hs_dedup_tail_new(void)
 
 void hs_dedup_tail_set_workers(hs_dedup_tail *t, int workers)
 {
-    size_t b = workers > 1 ? HS_DEDUP_TAIL_KEYS / (size_t)workers : HS_DEDUP_TAIL_KEYS;
+    size_t b = workers > 1 ? HS_DEDUP_TAIL_KEYS / (size_t)workers
+             : workers == 1 ? HS_DEDUP_TAIL_KEYS : HS_DEDUP_TAIL_KEYS_MIN;
     t->batch = b < HS_DEDUP_TAIL_KEYS_MIN ? HS_DEDUP_TAIL_KEYS_MIN : b;
 }
 
@@ -240,8 +241,7 @@ static void tail_forget(hs_dedup_tail *t)
 }
 
 /* Give back what the key array holds past keep keys once t holds no
- * more than keep (none at all for keep 0), when that is at least
- * SHED_MIN_BYTES. A tail grows past its batch while the recording after
+ * more than keep, when that is at least SHED_MIN_BYTES. A tail grows past its batch while the recording after
  * the answer is behind; kept, a late growth of a one-worker tail (192
  * KiB) would stay the process' for good (issue 18's memory target: at
  * most 64 KiB of growth). Smaller arrays stay: four workers' tails of
@@ -254,12 +254,6 @@ static void tail_shed(hs_dedup_tail *t, size_t keep)
     struct tail_key *k;
     if (t->cap <= keep || t->n > keep || (t->cap - keep) * sizeof(*k) < SHED_MIN_BYTES)
         return;
-    if (keep == 0) {
-        free(t->k);
-        t->k = NULL;
-        t->cap = 0;
-        return;
-    }
     if ((k = realloc(t->k, keep * sizeof(*k))) == NULL) return;
     t->k = k;
     t->cap = keep;
@@ -270,7 +264,9 @@ void hs_dedup_tail_shed(hs_dedup_tail *t)
     if (t == NULL) return;
     t->n = 0;
     filter_rebuild(t);
-    tail_shed(t, 0);
+    free(t->k);
+    t->k = NULL;
+    t->cap = 0;
 }
 
 static int tail_add(hs_dedup_tail *t, const unsigned char h[HS_STORE_KEY_LEN], uint64_t end,

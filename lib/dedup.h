@@ -106,12 +106,14 @@ void           hs_dedup_tail_free(hs_dedup_tail *t);
 /* The tail of one of a process' workers workers (each keeps its own and
  * offers it to the process' one recorder): recorded after the answer at
  * HS_DEDUP_TAIL_KEYS / workers keys, at least HS_DEDUP_TAIL_KEYS_MIN, and
- * due under the lock at twice that. A new tail is one worker's. */
+ * due under the lock at twice that. workers 0: a process with no
+ * recorder, whose workers record after their own answers, holding up
+ * the requests queued to them: HS_DEDUP_TAIL_KEYS_MIN. A new tail is
+ * one worker's. */
 void           hs_dedup_tail_set_workers(hs_dedup_tail *t, int workers);
 
-/* Forget t's keys, and free their array when it is large (128 KiB or
- * more: smaller ones stay for reuse); what t knows of its segment (name,
- * how far read) stays. For a recorder's copy (recorder.h) once its job
+/* Forget t's keys and free their array; what t knows of its segment
+ * (name, how far read) stays. For a recorder's copy (recorder.h) once its job
  * is done: each offer copies all of a tail's keys again, and those
  * recorded are the store's. Never for a tail that answers lookups. */
 void hs_dedup_tail_shed(hs_dedup_tail *t);

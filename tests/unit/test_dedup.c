@@ -139,7 +139,8 @@ static void test_tail_batch(int workers)
 {
     hs_spool_opts o = { 1LL << 30, 1LL << 40, 0, 077 };
     const int64_t now = 4600000, ttl = 3600;
-    size_t batch = workers > 1 ? HS_DEDUP_TAIL_KEYS / (size_t)workers : HS_DEDUP_TAIL_KEYS;
+    size_t batch = workers > 1 ? HS_DEDUP_TAIL_KEYS / (size_t)workers
+                 : workers == 1 ? HS_DEDUP_TAIL_KEYS : HS_DEDUP_TAIL_KEYS_MIN;
     char spool[128], key[64];
     hs_spool *sp = NULL;
     hs_store *st = NULL;
@@ -1128,6 +1129,7 @@ int main(void)
     if (mkdtemp(root) == NULL) return 1;
     test_purge_keeps_pace(0);
     test_purge_keeps_pace(1);
+    test_tail_batch(0);
     test_tail_batch(1);
     test_tail_batch(2);
     test_tail_batch(4);
