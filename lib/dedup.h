@@ -44,9 +44,9 @@
 #define HS_DEDUP_PURGE_EVERY 60     /* seconds between sweeps of old keys */
 #define HS_DEDUP_PURGE_MAX   1000   /* keys the sweep purges at least (purge_tx) */
 /* Issue 18: what a key costs the store falls with the keys one
- * transaction brings (dedup.h above); 4,096 a transaction answered 12-18%
- * more requests than 1,024 with dedup on and fsync=never (bench/RESULTS.md,
- * 2026-12-05 evening). The bytes that make a catch-up due are sized so
+ * transaction brings (dedup.h above); 4,096 a transaction answered about
+ * 10% more requests than 1,024 with dedup on and fsync=never
+ * (bench/RESULTS.md, 2026-12-05 evening). The bytes that make a catch-up due are sized so
  * that the key count, not the bytes, ends a tail of lines of up to 2 KiB:
  * at 4 MiB, lines of 1 KiB made a catch-up of some 4,000 keys under the
  * spool lock due about as often as the recording after the answer, a
@@ -103,7 +103,7 @@ typedef struct hs_dedup_tail hs_dedup_tail;
 hs_dedup_tail *hs_dedup_tail_new(void);        /* NULL: out of memory */
 void           hs_dedup_tail_free(hs_dedup_tail *t);
 
-/* The tail of one of a process' workers workers (each keeps its own and
+/* The tail of one of a process' `workers` workers (each keeps its own and
  * offers it to the process' one recorder): recorded after the answer at
  * HS_DEDUP_TAIL_KEYS / workers keys, at least HS_DEDUP_TAIL_KEYS_MIN, and
  * due under the lock at twice that. workers 0: a process with no
@@ -120,7 +120,8 @@ void hs_dedup_tail_shed(hs_dedup_tail *t);
 
 /*
  * Outside the spool lock, after the answer (hs_ctx_idle): when an append
- * left t with HS_DEDUP_TAIL_KEYS keys or more (HS_DEDUP_NEAR_KEYS in
+ * left t with its batch of keys or more (hs_dedup_tail_set_workers;
+ * HS_DEDUP_NEAR_KEYS in
  * the last eighth of the segment's rotate_bytes, at most its last
  * HS_DEDUP_NEAR_BYTES, so that its seal finds little left to record
  * under the lock), record them in st in one
