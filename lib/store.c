@@ -1,4 +1,5 @@
 #include "store.h"
+#include "crypto.h"
 #include "spool.h"
 
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
 enum {
@@ -22,7 +24,9 @@ static const char *const sql[Q_MAX] = {
     [Q_SEEN]     = "SELECT 1 FROM dedup WHERE k = ?1 AND t >= ?2",
     [Q_PUT]      = "INSERT OR REPLACE INTO dedup(k, t, seg, seg_end) VALUES (?1, ?2, ?3, ?4)",
     [Q_FORGET]   = "DELETE FROM dedup WHERE k = ?1",
-    [Q_DROP_PAST]= "DELETE FROM dedup WHERE seg = ?1 AND seg_end > ?2",
+    /* ?1 the segment's id; ?3 its name, as keys recorded before the
+     * id named it (seg_row) */
+    [Q_DROP_PAST]= "DELETE FROM dedup WHERE seg IN (?1, ?3) AND seg_end > ?2",
     [Q_PURGE]    = "DELETE FROM dedup WHERE k IN "
                    "(SELECT k FROM dedup WHERE t < ?1 ORDER BY t LIMIT ?2)",
     [Q_COUNT]    = "SELECT count(*) FROM dedup",
@@ -60,7 +64,7 @@ static const char settings[] =
 static const char schema[] =
     "BEGIN;"
     "CREATE TABLE IF NOT EXISTS dedup(k BLOB PRIMARY KEY, t INTEGER NOT NULL,"
-    " seg TEXT, seg_end INTEGER) WITHOUT ROWID;"
+    " seg BLOB, seg_end INTEGER) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS dedup_t ON dedup(t);"
     "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, v) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS attempts(seg TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;"
@@ -103,7 +107,7 @@ static int add_positions(sqlite3 *db)
     if (has_positions(db)) return SQLITE_OK;
     if ((rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK) return rc;
     if (!has_positions(db))
-        rc = sqlite3_exec(db, "ALTER TABLE dedup ADD COLUMN seg TEXT;"
+        rc = sqlite3_exec(db, "ALTER TABLE dedup ADD COLUMN seg BLOB;"
                               "ALTER TABLE dedup ADD COLUMN seg_end INTEGER;", NULL, NULL, NULL);
     if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -117,6 +121,10 @@ struct hs_store {
     int           ckpt_pages;  /* of them, checkpointed by our last checkpoint */
     dev_t         dev;         /* the file opened (hs_store_id) */
     ino_t         ino;
+    /* The last segment a key was recorded for, and its id (seg_row):
+     * a recording's keys share one segment. */
+    char          seg[HS_STORE_SEG_MAX];
+    unsigned char seg_id[HS_STORE_SEG_ID_LEN];
 };
 
 /* Replaces SQLite's automatic checkpoint (store.h, "Durability order"):
@@ -448,12 +456,42 @@ int hs_store_key_seen(hs_store *st, const unsigned char k[HS_STORE_KEY_LEN],
     return rc != 0 ? rc : got;
 }
 
+/*
+ * The id by which a key's row names the segment seg (a name): the first
+ * HS_STORE_SEG_ID_LEN bytes of its SHA-256, as a blob. Issue 18: the
+ * name made a row half as long again, and each key dirties a leaf of a
+ * B-tree whose leaves hold fewer rows the longer they are: recording a
+ * key cost about 20% more (bench/RESULTS.md, 2026-12-05 night). The id
+ * is only ever compared with the active segment's (drop-past); two names
+ * sharing one would at worst let a retry of a line a power cut took in
+ * as new where it was not lost. A blob, so that a store made before,
+ * whose column has TEXT affinity, keeps it as it is. 0 or -EIO.
+ */
+static int seg_row(hs_store *st, const char *seg)
+{
+    size_t len = strlen(seg);
+    unsigned char h[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    const struct evp_md_st *md;
+
+    if (len >= sizeof(st->seg)) return -EIO;    /* never: HS_SEG_NAME_MAX is less */
+    if (st->seg[0] != '\0' && strcmp(st->seg, seg) == 0) return 0;
+    st->seg[0] = '\0';
+    if ((md = hs_crypto_sha256()) == NULL || EVP_Digest(seg, len, h, &n, md, NULL) != 1 ||
+        n < HS_STORE_SEG_ID_LEN)
+        return -EIO;
+    memcpy(st->seg_id, h, HS_STORE_SEG_ID_LEN);
+    memcpy(st->seg, seg, len + 1);
+    return 0;
+}
+
 int hs_store_key_put(hs_store *st, const unsigned char k[HS_STORE_KEY_LEN], int64_t t,
                      const char *seg, int64_t end)
 {
     sqlite3_stmt *s = st->q[Q_PUT];
-    if (bind_key(s, k) != SQLITE_OK || sqlite3_bind_int64(s, 2, t) != SQLITE_OK ||
-        sqlite3_bind_text(s, 3, seg, -1, SQLITE_STATIC) != SQLITE_OK ||
+    if (seg_row(st, seg) != 0 || bind_key(s, k) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 2, t) != SQLITE_OK ||
+        sqlite3_bind_blob(s, 3, st->seg_id, HS_STORE_SEG_ID_LEN, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_int64(s, 4, end) != SQLITE_OK)
         return -EIO;
     return run(st, Q_PUT, NULL, NULL);
@@ -463,8 +501,10 @@ int hs_store_keys_drop_past(hs_store *st, const char *seg, int64_t end)
 {
     sqlite3_stmt *s = st->q[Q_DROP_PAST];
     int rc;
-    if (sqlite3_bind_text(s, 1, seg, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_int64(s, 2, end) != SQLITE_OK)
+    if (seg_row(st, seg) != 0 ||
+        sqlite3_bind_blob(s, 1, st->seg_id, HS_STORE_SEG_ID_LEN, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 2, end) != SQLITE_OK ||
+        sqlite3_bind_text(s, 3, seg, -1, SQLITE_STATIC) != SQLITE_OK)
         return -EIO;
     rc = run(st, Q_DROP_PAST, NULL, NULL);
     return rc != 0 ? rc : sqlite3_changes(st->db);

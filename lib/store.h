@@ -24,6 +24,7 @@
 #define HS_STORE_FILE       "state.db"
 #define HS_STORE_KEY_LEN    32        /* SHA-256 of the key */
 #define HS_STORE_SEG_MAX    128       /* a segment name */
+#define HS_STORE_SEG_ID_LEN 8         /* a segment's id in a key's row (store.c) */
 #define HS_STORE_BUSY_MS    10000     /* then -ETIMEDOUT */
 #define HS_STORE_CACHE_KIB  64        /* page cache per connection */
 #define HS_STORE_WAL_PAGES  32        /* WAL pages that make a checkpoint due */
@@ -89,12 +90,14 @@ int  hs_store_in_tx(hs_store *st);
 int  hs_store_key_seen(hs_store *st, const unsigned char k[HS_STORE_KEY_LEN],
                        int64_t now, int64_t ttl);
 /* Record key k at time t (replacing an older record), its line ending
- * at offset end of segment seg (a name). */
+ * at offset end of segment seg (a name; the row keeps an id of
+ * HS_STORE_SEG_ID_LEN bytes made from it, store.c's seg_row). */
 int  hs_store_key_put(hs_store *st, const unsigned char k[HS_STORE_KEY_LEN], int64_t t,
                       const char *seg, int64_t end);
 /* Forget the keys whose lines end past offset end of segment seg (lines
- * a power cut took); returns how many. Scans the whole table: called
- * only when the active segment is found shorter than the cursor. */
+ * a power cut took), named by its id or, as recorded before the id, by
+ * its name; returns how many. Scans the whole table: called only when
+ * the active segment is found shorter than the cursor. */
 int  hs_store_keys_drop_past(hs_store *st, const char *seg, int64_t end);
 /* Forget key k (its event was answered 503 after all). */
 int  hs_store_key_forget(hs_store *st, const unsigned char k[HS_STORE_KEY_LEN]);
