@@ -242,9 +242,9 @@ static void tail_forget(hs_dedup_tail *t)
 
 /* Give back what the key array holds past keep keys once t holds no
  * more than keep, when that is at least SHED_MIN_BYTES. A tail grows
- * past its batch while the recording after the answer is behind; kept, a late growth of a one-worker tail (192
- * KiB) would stay the process' for good (issue 18's memory target: at
- * most 64 KiB of growth). Smaller arrays stay: four workers' tails of
+ * past its batch while the recording after the answer is behind; kept,
+ * a late growth of a one-worker tail (192 KiB) would stay the process'
+ * for good (issue 18's memory target: at most 64 KiB of growth). Smaller arrays stay: four workers' tails of
  * 1,024 keys shrunk and grown again left the heap 150 KiB larger,
  * fragmented, than keeping them. A failed shrink keeps the array as it
  * was, which is still correct. */

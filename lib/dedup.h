@@ -46,11 +46,12 @@
 /* Issue 18: what a key costs the store falls with the keys one
  * transaction brings (dedup.h above); 4,096 a transaction answered about
  * 10% more requests than 1,024 with dedup on and fsync=never
- * (bench/RESULTS.md, 2026-12-05 evening). The bytes that make a catch-up due are sized so
- * that the key count, not the bytes, ends a tail of lines of up to 2 KiB:
- * at 4 MiB, lines of 1 KiB made a catch-up of some 4,000 keys under the
- * spool lock due about as often as the recording after the answer, a
- * stall of tens of milliseconds for every writer. A process' workers
+ * (bench/RESULTS.md, 2026-12-05 evening). The bytes that make a
+ * catch-up due are sized so that the key count, not the bytes, ends a
+ * tail of lines of up to 2 KiB: at 4 MiB, lines of 1 KiB made a catch-up
+ * of some 4,000 keys under the spool lock due about as often as the
+ * recording after the answer, a stall of tens of milliseconds for every
+ * writer. A process' workers
  * each keep a tail of their own (hs_dedup_tail_set_workers): they split
  * HS_DEDUP_TAIL_KEYS among them, so that four workers keep what one
  * does, down to HS_DEDUP_TAIL_KEYS_MIN each. */

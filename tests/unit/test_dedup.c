@@ -369,7 +369,7 @@ static void test_old_store(void)
 {
     hs_spool_opts o = { 1LL << 30, 1LL << 40, 0, 077 };
     const int64_t now = 3000000, ttl = 3600;
-    char spool[128], path[256], sql[512], kj[32];
+    char spool[128], sql[512], kj[32];
     unsigned char h[HS_STORE_KEY_LEN];
     hs_spool *sp = NULL;
     hs_store *st = NULL;
@@ -383,7 +383,6 @@ static void test_old_store(void)
     snprintf(kj, sizeof(kj), "[\"%s\"]", "old");
     CHECK(hs_dedup_hash("\"t\"", 3, kj, strlen(kj), h) == 0);
     for (i = 0; i < HS_STORE_KEY_LEN; i++) snprintf(hex + 2 * i, 3, "%02x", h[i]);
-    snprintf(path, sizeof(path), "%s/state.db", spool);
     snprintf(sql, sizeof(sql),
              "PRAGMA journal_mode=WAL;"
              "CREATE TABLE dedup(k BLOB PRIMARY KEY, t INTEGER NOT NULL) WITHOUT ROWID;"
@@ -391,7 +390,7 @@ static void test_old_store(void)
              "CREATE TABLE meta(name TEXT PRIMARY KEY, v) WITHOUT ROWID;"
              "CREATE TABLE attempts(seg TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;"
              "INSERT INTO dedup VALUES (x'%s', %lld);", hex, (long long)now);
-    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK((db = open_db(spool)) != NULL);
     CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
     CHECK(sqlite3_close(db) == SQLITE_OK);
     CHECK(hs_store_open(spool, 077, 0, &st) == 0);
