@@ -112,7 +112,7 @@ def main(argv):
             flags.append("%d processes hung at stop" % hung)
         # A retry storm delivers every event twice: half the 2xx are
         # duplicates and append nothing.
-        want = ok2xx // 2 - conns if r.get("cfg") == "hs_storm" else ok2xx
+        want = ok2xx // 2 - conns if r.get("cfg") in ("hs_storm", "base_hs_storm") else ok2xx
         if r.get("store") == "yes" and not (want <= lines <= req + conns):
             flags.append("spool lines %d vs %d 2xx" % (lines, ok2xx))
         window = num(r.get("window_us")) / 1e6 or dur      # wall time between the CPU readings
@@ -202,6 +202,28 @@ def main(argv):
             fmt(s["cpu"], 1), fmt(rb, 2) if cfg != "null" else "1", fmt(rc, 2) if cfg != "php" else "1",
             s["serr"], s["sock"], flag or "—"))
     w("")
+    B = {cfg: summary(fcgi, "base_" + cfg) for cfg, _ in FCGI_ROWS}
+    if any(B.values()):
+        w("Against the base (`BENCH_BASE`: %s), each row measured beside the same row of the base, "
+          "the order swapped every repetition. The pairs are the figure to read: each compares two runs "
+          "a minute apart, where the medians compare runs spread over the whole series. "
+          "(The rows above and the targets below are the build measured, without the base.)" % meta.get("base", "?"))
+        w("")
+        w("| configuration | base req/s | req/s | pairs: req/s ÷ base's | median pair | base / measured server CPU µs/req | base / measured p99 ms |")
+        w("|---|---|---|---|---|---|---|")
+        for cfg, label in FCGI_ROWS:
+            s, b = S.get(cfg), B.get(cfg)
+            if not s or not b:
+                continue
+            heads = {r["rep"]: r["rps"] for r in fcgi if r["cfg"] == cfg}
+            pairs = [heads[r["rep"]] / r["rps"] for r in fcgi
+                     if r["cfg"] == "base_" + cfg and r["rep"] in heads and r["rps"]]
+            w("| %s | %s [%s–%s] | %s [%s–%s] | %s | %s | %s / %s | %s / %s |" % (
+                label, fmt(b["rps"]), fmt(b["rps_min"]), fmt(b["rps_max"]),
+                fmt(s["rps"]), fmt(s["rps_min"]), fmt(s["rps_max"]),
+                " ".join(fmt(x, 2) for x in pairs) or "—", fmt(med(pairs), 2) if pairs else "—",
+                fmt(b["cpu"], 1), fmt(s["cpu"], 1), fmt(b["p99"], 2), fmt(s["p99"], 2)))
+        w("")
     w("Disk: single-writer append 1 KiB + fdatasync on the spool's filesystem (`bench/fsync_rate`):")
     w("")
     w("| when | flushes/s | p50 µs | p99 µs | max µs | other cores |")

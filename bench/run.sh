@@ -66,6 +66,13 @@
 #                          exported and built in the temporary directory,
 #                          instead of the work tree's build/ (to compare a
 #                          change against its base on the same machine)
+#   BENCH_BASE=            a git revision: also measure it, built the same
+#                          way, in the FastCGI series, each hookspool row
+#                          right beside the same row of the build measured
+#                          (the order swapped every repetition), and report
+#                          the pairs: on a noisy machine the drift between
+#                          two runs minutes apart is larger than most changes
+#   BENCH_CFGS="..."       the FastCGI rows measured (default: all seven)
 #
 # The programs measured are copied from build/ at the start (or built from
 # BENCH_REV), so a rebuild of build/ during the run changes nothing; the
@@ -190,6 +197,17 @@ else
 fi
 FCGI=$PROG/hookspool.fcgi
 CLI=$PROG/hookspool
+BASE=${BENCH_BASE:-}
+BASE_FCGI=
+if [ -n "$BASE" ]; then
+    bcommit=$(git -C "$ROOT" rev-parse --verify "$BASE^{commit}") || die "BENCH_BASE=$BASE is not a commit"
+    say "exporting the base $BASE ($bcommit) and building it"
+    mkdir -p "$T/base-src"
+    git -C "$ROOT" archive "$bcommit" | tar -x -C "$T/base-src"
+    make -s -C "$T/base-src" all >"$T/base-build.log" 2>&1 ||
+        { cat "$T/base-build.log" >&2; die "building $BASE failed"; }
+    BASE_FCGI=$T/base-src/build/hookspool.fcgi
+fi
 
 say "building the bench programs into build/bench/"
 mkdir -p "$BB"
@@ -244,6 +262,7 @@ fs_line=$(findmnt -n -o SOURCE,FSTYPE,OPTIONS -T "$T" 2>/dev/null || df -T "$T" 
     echo "openssl=$(openssl version)"
     echo "cc=$(cc --version | head -1)"
     echo "program=$PROG_DESC; hookspool.fcgi sha256 $(sha256sum "$FCGI" | cut -c1-16)"
+    [ -z "$BASE" ] || echo "base=git archive $BASE = $bcommit; hookspool.fcgi sha256 $(sha256sum "$BASE_FCGI" | cut -c1-16)"
     echo "params=seconds=$SECS reps=$REPS procs=$PROCS conns=$CONNS wrk_threads=$THREADS warmup=${WARMUP}s cgi_seconds=$CGI_SECS pool=$POOL_N mem=$MEM_EARLY/$MEM_LATE fill=$FILL appends=$APPENDS php_max_requests=$PHP_MAX"
     echo "clk_tck=$CLK_TCK"
 } >"$T/meta.txt" || true   # head and grep -m1 close their pipes early
@@ -425,14 +444,16 @@ EOF
 
 # FastCGI configuration for one configuration name.
 write_fcgi_conf() {   # CFG DIR PORT
-    local cfg=$1 dir=$2 port=$3 fsync="never" dedup='"HOOKSPOOL_DEDUP" => "off",'
+    local cfg=$1 dir=$2 port=$3 fsync="never" dedup='"HOOKSPOOL_DEDUP" => "off",' bin=$FCGI
     conf_head "$dir" "$port" mod_fastcgi
+    # base_<row>: the same row with BENCH_BASE's build.
+    case $cfg in base_*) cfg=${cfg#base_} bin=$BASE_FCGI ;; esac
     case $cfg in
     hs_*)
         case $cfg in hs_always|hs_default|hs_storm) fsync=always ;; esac
         case $cfg in hs_dedup|hs_default|hs_storm) dedup="" ;; esac
         cat <<EOF
-fastcgi.server = ( "/hook" => (( "bin-path" => "$FCGI",
+fastcgi.server = ( "/hook" => (( "bin-path" => "$bin",
     "socket" => "$dir/fcgi.sock", "max-procs" => $PROCS, "check-local" => "disable",
     "bin-copy-environment" => ( "PATH" ),
     "bin-environment" => ( "HOOKSPOOL_SPOOL" => "$dir/spool", "HOOKSPOOL_SECRET" => "$SECRET",
@@ -623,10 +644,23 @@ if [ "$ONLY" != prof ]; then
 say "disk flush rate before the FastCGI series ($FSECS s)"
 fsync_rate before
 
-FCGI_CFGS="hs_never hs_always hs_dedup hs_default hs_storm null php"
-say "FastCGI: $REPS x ($FCGI_CFGS), $SECS s each, $PROCS processes, $CONNS connections"
+FCGI_CFGS=${BENCH_CFGS:-hs_never hs_always hs_dedup hs_default hs_storm null php}
+for cfg in $FCGI_CFGS; do
+    case $cfg in hs_never|hs_always|hs_dedup|hs_default|hs_storm|null|php) ;;
+    *) die "BENCH_CFGS: unknown row '$cfg'" ;; esac
+done
+say "FastCGI: $REPS x ($FCGI_CFGS), $SECS s each, $PROCS processes, $CONNS connections${BASE:+, each hookspool row beside the same row of $BASE}"
 for rep in $(seq 1 "$REPS"); do
+    cfgs=
     for cfg in $FCGI_CFGS; do
+        case $cfg in
+        hs_*) if [ -z "$BASE" ]; then cfgs="$cfgs $cfg"
+              elif [ $(( rep % 2 )) = 1 ]; then cfgs="$cfgs base_$cfg $cfg"
+              else cfgs="$cfgs $cfg base_$cfg"; fi ;;
+        *) cfgs="$cfgs $cfg" ;;
+        esac
+    done
+    for cfg in $cfgs; do
         dir=$T/fcgi-$cfg-$rep
         mkdir -p "$dir"
         port=$(free_port)
@@ -637,7 +671,7 @@ for rep in $(seq 1 "$REPS"); do
         *) path=/hook store=$dir/spool ;;
         esac
         REPEAT=1
-        [ "$cfg" = hs_storm ] && REPEAT=2
+        case $cfg in hs_storm|base_hs_storm) REPEAT=2 ;; esac
         REPEAT=$REPEAT measure fcgi "$cfg" "$rep" "$dir" "$port" "$path" "$SECS" "$PROCS" "$store"
         clean_run "$dir"
     done
