@@ -16,6 +16,7 @@ struct spool_entry {
     unsigned long checked;  /* ctx->request when last found valid */
     hs_store *store;    /* opened on first use */
     hs_dedup_tail *tail;  /* what this process read of the dedup tail */
+    int       tail_shared;  /* tail is the recorder's (hs_recorder_tail) */
     hs_counters *cnt;   /* opened on first use */
     time_t    cnt_checked;  /* when cnt was last found to be the file */
 };
@@ -92,7 +93,7 @@ void hs_ctx_free(hs_ctx *ctx)
     hs_settings_free(ctx->settings);
     for (i = 0; i < HS_CTX_MAX_SPOOLS; i++) {
         hs_store_close(ctx->spools[i].store);
-        hs_dedup_tail_free(ctx->spools[i].tail);
+        if (!ctx->spools[i].tail_shared) hs_dedup_tail_free(ctx->spools[i].tail);
         hs_counters_close(ctx->spools[i].cnt);
         hs_spool_close(ctx->spools[i].sp);
     }
@@ -189,8 +190,9 @@ int hs_ctx_spool(hs_ctx *ctx, const hs_config *cfg, int create, hs_spool **out)
     }
     hs_store_close(e->store);
     e->store = NULL;
-    hs_dedup_tail_free(e->tail);
+    if (!e->tail_shared) hs_dedup_tail_free(e->tail);
     e->tail = NULL;
+    e->tail_shared = 0;
     hs_counters_close(e->cnt);
     e->cnt = NULL;
     hs_spool_close(e->sp);
@@ -227,7 +229,12 @@ hs_dedup_tail *hs_ctx_dedup_tail(hs_ctx *ctx, const hs_config *cfg)
     for (i = 0; i < HS_CTX_MAX_SPOOLS; i++) {
         struct spool_entry *e = &ctx->spools[i];
         if (e->sp == NULL || strcmp(e->path, cfg->spool) != 0) continue;
-        /* Without a recorder the worker records after its own answers. */
+        /* The process' workers share one tail for the spool
+         * (hs_recorder_tail); failing that, and without a recorder (the
+         * worker then records after its own answers), one of its own. */
+        if (e->tail == NULL && ctx->recorder != NULL &&
+            (e->tail = hs_recorder_tail(ctx->recorder, e->path)) != NULL)
+            e->tail_shared = 1;
         if (e->tail == NULL && (e->tail = hs_dedup_tail_new()) != NULL)
             hs_dedup_tail_set_workers(e->tail, ctx->recorder != NULL ? ctx->workers : 0);
         return e->tail;

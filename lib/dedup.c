@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +167,13 @@ struct hs_dedup_tail {
      * HS_DEDUP_TAIL_KEYS keys at a time; with the tail at most
      * HS_DEDUP_TAIL_MAX keys, at most 1 in 32 new keys walks it. */
     uint64_t         filter[FILTER_WORDS];
+    /* The spool directory the tail describes (tail_bind). */
+    int              sp_known;
+    dev_t            sp_dev;
+    ino_t            sp_ino;
+    /* hs_dedup_tail_new_shared: every use holds mu (tail_hold). */
+    int              shared;
+    pthread_mutex_t  mu;
 };
 
 hs_dedup_tail *hs_dedup_tail_new(void)
@@ -176,6 +184,43 @@ hs_dedup_tail *hs_dedup_tail_new(void)
         t->batch = HS_DEDUP_TAIL_KEYS;
     }
     return t;
+}
+
+hs_dedup_tail *hs_dedup_tail_new_shared(void)
+{
+    hs_dedup_tail *t = hs_dedup_tail_new();
+    if (t == NULL) return NULL;
+    if (pthread_mutex_init(&t->mu, NULL) != 0) {
+        free(t);
+        return NULL;
+    }
+    t->shared = 1;
+    return t;
+}
+
+/* Hold t for one use (a hook, a copy, a recording): 0, or a negative
+ * errno when its mutex cannot be taken (t is then not held). A tail of
+ * one worker needs no holding. */
+static int tail_hold(hs_dedup_tail *t)
+{
+    int e;
+    if (t == NULL || !t->shared) return 0;
+    return (e = pthread_mutex_lock(&t->mu)) == 0 ? 0 : -e;
+}
+
+/* tail_hold without waiting: 0 held, 1 another thread holds t, or a
+ * negative errno. */
+static int tail_try_hold(hs_dedup_tail *t)
+{
+    int e;
+    if (t == NULL || !t->shared) return 0;
+    e = pthread_mutex_trylock(&t->mu);
+    return e == 0 ? 0 : e == EBUSY ? 1 : -e;
+}
+
+static void tail_release(hs_dedup_tail *t)
+{
+    if (t != NULL && t->shared) (void)pthread_mutex_unlock(&t->mu);
 }
 
 void hs_dedup_tail_set_workers(hs_dedup_tail *t, int workers)
@@ -190,6 +235,7 @@ void hs_dedup_tail_free(hs_dedup_tail *t)
     if (t == NULL) return;
     hs_tailmap_close(t->map);
     free(t->k);
+    if (t->shared) (void)pthread_mutex_destroy(&t->mu);
     free(t);
 }
 
@@ -238,6 +284,31 @@ static void tail_forget(hs_dedup_tail *t)
     t->upto = 0;
     t->n = 0;
     filter_rebuild(t);
+}
+
+/* Held, under sp's lock: t describes sp's directory from now on. A tail
+ * that described another (an operator replaced the spool at the path,
+ * and one worker's handle is the new directory's) starts over as a new
+ * tail: its tail map is the other spool's, and so are its keys. */
+static void tail_bind(hs_dedup_tail *t, hs_spool *sp)
+{
+    dev_t dev;
+    ino_t ino;
+
+    hs_spool_id(sp, &dev, &ino);
+    if (t->sp_known && t->sp_dev == dev && t->sp_ino == ino) return;
+    if (t->sp_known) {
+        hs_tailmap_close(t->map);
+        t->map = NULL;
+        t->map_tried = 0;
+        tail_forget(t);
+        t->next_purge = 0;
+        t->near_at = 0;
+        t->eager = 1;
+    }
+    t->sp_known = 1;
+    t->sp_dev = dev;
+    t->sp_ino = ino;
 }
 
 /* Give back what the key array holds past keep keys once t holds no
@@ -640,10 +711,15 @@ int hs_dedup_idle(hs_store *st, hs_dedup_tail *t, int64_t now)
     int64_t coff;
     int rc, c;
 
-    if (st == NULL || t == NULL || !idle_due(t, t->n) || t->seg[0] == '\0') return 0;
+    if (st == NULL || t == NULL) return 0;
+    if ((rc = tail_hold(t)) != 0) return rc;
+    if (!idle_due(t, t->n) || t->seg[0] == '\0') goto release;
     /* Another connection writing is most likely another process or
      * thread recording this same tail: leave it to them. */
-    if ((rc = hs_store_try_begin(st)) != 0) return rc == -ETIMEDOUT ? 0 : rc;
+    if ((rc = hs_store_try_begin(st)) != 0) {
+        if (rc == -ETIMEDOUT) rc = 0;
+        goto release;
+    }
     if ((rc = hs_store_cursor_get(st, cseg, &coff)) != 0) goto fail;
     /* Under SQLite's write lock the cursor is what it is: in a later
      * segment, or at or past the tail's end, others recorded the tail
@@ -651,35 +727,40 @@ int hs_dedup_idle(hs_store *st, hs_dedup_tail *t, int64_t now)
      * earlier one, that segment was recorded whole before it was sealed,
      * and this one is not recorded at all yet. */
     c = strcmp(cseg, t->seg);
-    if (c > 0 || (c == 0 && (coff < 0 || (uint64_t)coff >= t->upto))) {
-        hs_store_rollback(st);
-        return 0;
-    }
+    if (c > 0 || (c == 0 && (coff < 0 || (uint64_t)coff >= t->upto))) goto done;
     from = c == 0 ? (uint64_t)coff : 0;
     /* Others recorded most of it (each thread and process keeps its own
      * tail): the rest waits, so that the keys go in large transactions. */
-    if (!idle_due(t, tail_count_past(t, from))) {
-        hs_store_rollback(st);
-        return 0;
-    }
+    if (!idle_due(t, tail_count_past(t, from))) goto done;
     if ((rc = record_tx(st, t, from, now, t->ttl, 1)) != 0) goto fail;
     if ((rc = hs_store_commit(st)) != 0) goto fail;
     tail_trim(t, t->upto);
-    return 0;
+    goto release;
+done:
+    rc = 0;
 fail:
     hs_store_rollback(st);
+release:
+    tail_release(t);
     return rc;
 }
 
-int hs_dedup_tail_take(hs_dedup_tail *dst, const hs_dedup_tail *src)
+int hs_dedup_tail_take(hs_dedup_tail *dst, hs_dedup_tail *src)
 {
     struct tail_key *k;
+    int rc;
 
-    if (!idle_due(src, src->n) || src->seg[0] == '\0') return 0;
-    if (strcmp(dst->seg, src->seg) == 0 && dst->upto >= src->upto) return 0;
+    /* A worker offers the tail after its answer and must not wait for
+     * another one's hook (a catch-up under the lock takes milliseconds):
+     * a tail in use is not worth it now, and is offered again after the
+     * next answer. */
+    if ((rc = tail_try_hold(src)) != 0) return rc > 0 ? 0 : rc;
+    if (!idle_due(src, src->n) || src->seg[0] == '\0') goto release;
+    if (strcmp(dst->seg, src->seg) == 0 && dst->upto >= src->upto) goto release;
+    rc = -ENOMEM;
     if (dst->cap < src->n) {
-        if (src->n > SIZE_MAX / sizeof(*k)) return -ENOMEM;
-        if ((k = realloc(dst->k, src->n * sizeof(*k))) == NULL) return -ENOMEM;
+        if (src->n > SIZE_MAX / sizeof(*k)) goto release;
+        if ((k = realloc(dst->k, src->n * sizeof(*k))) == NULL) goto release;
         dst->k = k;
         dst->cap = src->n;
     }
@@ -691,7 +772,10 @@ int hs_dedup_tail_take(hs_dedup_tail *dst, const hs_dedup_tail *src)
     dst->upto = src->upto;
     dst->ttl = src->ttl;
     dst->near_at = src->near_at;
-    return 1;
+    rc = 1;
+release:
+    tail_release(src);
+    return rc;
 }
 
 /* Under the spool lock: make sure op->store is open when the spool has a
@@ -713,13 +797,18 @@ static int find_store(hs_dedup_op *op)
 }
 
 /* Under the lock, with a store: op->sp and a tail (the caller's, or one
- * for this operation). */
+ * for this operation), held and bound to sp (tail_bind). On 0 the
+ * caller releases the tail (tail_release) before it returns. */
 static int op_begin(hs_dedup_op *op, hs_spool *sp)
 {
+    int rc;
     op->sp = sp;
-    if (op->tail != NULL) return 0;
-    if ((op->tail = hs_dedup_tail_new()) == NULL) return -ENOMEM;
-    op->own_tail = 1;
+    if (op->tail == NULL) {
+        if ((op->tail = hs_dedup_tail_new()) == NULL) return -ENOMEM;
+        op->own_tail = 1;
+    }
+    if ((rc = tail_hold(op->tail)) != 0) return rc;
+    tail_bind(op->tail, sp);
     return 0;
 }
 
@@ -788,12 +877,12 @@ static int pre_hook(void *arg, hs_spool *sp)
     if ((rc = find_store(op)) <= 0) return keyed && rc == 0 ? -EIO : rc;
     if ((rc = op_begin(op, sp)) != 0) return rc;
     if (op->ttl > 0) op->tail->ttl = op->ttl;
-    if ((rc = hs_store_begin_read(op->store)) != 0) return rc;
+    if ((rc = hs_store_begin_read(op->store)) != 0) goto release;
     if ((rc = tail_sync(op, name, &fd, &size)) < 0) goto out;
     if (rc == 1 || (fd >= 0 && catch_up_due(op, size))) {
         hs_store_rollback(op->store);
-        if ((rc = catch_up(op)) != 0) return rc;
-        if ((rc = hs_store_begin_read(op->store)) != 0) return rc;
+        if ((rc = catch_up(op)) != 0) goto release;
+        if ((rc = hs_store_begin_read(op->store)) != 0) goto release;
     }
     rc = 0;
     for (i = 0; keyed && i < op->nitems; i++) {
@@ -804,6 +893,8 @@ static int pre_hook(void *arg, hs_spool *sp)
     if (keyed && left == 0) rc = HS_DEDUP_DUPLICATE;
 out:
     hs_store_rollback(op->store);      /* ends the read transaction */
+release:
+    tail_release(op->tail);
     return rc;
 }
 
@@ -839,13 +930,15 @@ static int post_hook(void *arg, const char *seg, uint64_t end)
     hs_dedup_tail *t = op->tail;
     uint64_t total = 0, at;
     size_t i;
+    int rc;
 
     if (op->store == NULL) return 0;   /* the spool has no store */
     op->recorded = any_key(op);
-    t->near_at = near_seal(op->rotate_bytes);
     for (i = 0; i < op->nitems; i++)
         if (!op->lines[i].skip) total += op->lines[i].len;
     if (total > end) return -EIO;
+    if ((rc = tail_hold(t)) != 0) return rc;
+    t->near_at = near_seal(op->rotate_bytes);
     at = end - total;
     map_lines(op, seg, at);
     if (strcmp(t->seg, seg) != 0 && at == 0) tail_reset(t, seg, 0);
@@ -862,7 +955,9 @@ static int post_hook(void *arg, const char *seg, uint64_t end)
         }
         if (t->seg[0] != '\0') t->upto = end;
     }
-    return op->own_tail || t->eager ? catch_up(op) : 0;
+    rc = op->own_tail || t->eager ? catch_up(op) : 0;
+    tail_release(t);
+    return rc;
 }
 
 /* The active segment (flushed) is about to be sealed: record its tail,
@@ -877,15 +972,23 @@ static int seal_hook(void *arg, const char *seg, uint64_t end)
     (void)seg;
     (void)end;
     if (op->store == NULL) return 0;
-    if ((rc = catch_up(op)) != 0) return rc;
-    return hs_store_sync(op->store);
+    if ((rc = tail_hold(op->tail)) != 0) return rc;
+    rc = catch_up(op);
+    tail_release(op->tail);
+    return rc != 0 ? rc : hs_store_sync(op->store);
 }
 
 static void abort_hook(void *arg)
 {
     hs_dedup_op *op = arg;
-    /* The lines post_hook put in the tail map may be cut back out. */
-    if (op->tail != NULL) hs_tailmap_clear(op->tail->map);
+    /* The lines post_hook put in the tail map may be cut back out. A
+     * tail whose mutex fails is cleared all the same: the spool lock is
+     * held, and no other writer of this spool uses the map meanwhile. */
+    if (op->tail != NULL) {
+        int held = tail_hold(op->tail) == 0;
+        hs_tailmap_clear(op->tail->map);
+        if (held) tail_release(op->tail);
+    }
     if (op->store != NULL && hs_store_in_tx(op->store)) hs_store_rollback(op->store);
 }
 
@@ -947,7 +1050,9 @@ static int rotate_pre(void *arg, hs_spool *sp)
     int rc;
     if ((rc = find_store(op)) <= 0) return rc;
     if ((rc = op_begin(op, sp)) != 0) return rc;
-    return catch_up(op);
+    rc = catch_up(op);
+    tail_release(op->tail);
+    return rc;
 }
 
 /* Seal as hs_spool_rotate_hooks does, with pre as the pre hook. */
@@ -987,7 +1092,7 @@ static int forget_pre(void *arg, hs_spool *sp)
 
     if ((rc = find_store(op)) <= 0) return rc == 0 ? -EIO : rc;
     if ((rc = op_begin(op, sp)) != 0) return rc;
-    if ((rc = hs_store_begin(op->store)) != 0) return rc;
+    if ((rc = hs_store_begin(op->store)) != 0) goto release;
     if ((rc = catch_up_tx(op)) != 0) goto fail;
     if (op->nitems == 0 && op->has_key && (rc = hs_store_key_forget(op->store, op->hash)) != 0)
         goto fail;
@@ -997,10 +1102,12 @@ static int forget_pre(void *arg, hs_spool *sp)
             goto fail;
     if ((rc = hs_store_commit(op->store)) != 0) goto fail;
     caught_up(op);
-    return 0;
+    goto release;
 fail:
     hs_store_rollback(op->store);
     tail_forget(op->tail);
+release:
+    tail_release(op->tail);
     return rc;
 }
 

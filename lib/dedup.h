@@ -51,10 +51,10 @@
  * tail of lines of up to 2 KiB: at 4 MiB, lines of 1 KiB made a catch-up
  * of some 4,000 keys under the spool lock due about as often as the
  * recording after the answer, a stall of tens of milliseconds for every
- * writer. A process' workers
- * each keep a tail of their own (hs_dedup_tail_set_workers): they split
- * HS_DEDUP_TAIL_KEYS among them, so that four workers keep what one
- * does, down to HS_DEDUP_TAIL_KEYS_MIN each. */
+ * writer. A FastCGI process' workers share one tail
+ * (hs_dedup_tail_new_shared) and record HS_DEDUP_TAIL_KEYS at once; a
+ * worker that keeps a tail of its own (hs_dedup_tail_set_workers)
+ * records its share of them, down to HS_DEDUP_TAIL_KEYS_MIN. */
 #define HS_DEDUP_TAIL_KEYS   4096   /* tail keys that hs_dedup_idle records at once */
 #define HS_DEDUP_TAIL_KEYS_MIN 1024 /* ... at least, for one of several workers */
 #define HS_DEDUP_TAIL_MAX    8192   /* tail keys that make a catch-up due under the lock
@@ -104,8 +104,25 @@ typedef struct hs_dedup_tail hs_dedup_tail;
 hs_dedup_tail *hs_dedup_tail_new(void);        /* NULL: out of memory */
 void           hs_dedup_tail_free(hs_dedup_tail *t);
 
-/* The tail of one of a process' `workers` workers (each keeps its own and
- * offers it to the process' one recorder): recorded after the answer at
+/*
+ * A tail that all of a FastCGI process' workers keep together (the
+ * recorder hands it out: recorder.h), recorded HS_DEDUP_TAIL_KEYS keys at
+ * a time. Every use of it holds its mutex: the hooks under the spool
+ * lock (uncontended there, since the lock already admits one writer;
+ * held only inside each hook, never across the write's flush), and
+ * hs_dedup_tail_take and hs_dedup_idle outside it. Issue 18: with a tail
+ * each, four workers read every line the others appended and kept a
+ * quarter of the batch each (four copies of the same keys), so the
+ * default recorded 1,024 keys at a time, about 0.8 dirty store pages a
+ * key against 0.5 for 4,096. A tail, shared or not, describes one spool
+ * directory: used for another (the path now names a new one), it starts
+ * over. NULL: out of memory.
+ */
+hs_dedup_tail *hs_dedup_tail_new_shared(void);
+
+/* The tail of one of a process' `workers` workers that keeps a tail of
+ * its own (the recorder had no shared one to give: more spools than
+ * HS_RECORDER_TAILS) and offers it to the process' one recorder: recorded after the answer at
  * HS_DEDUP_TAIL_KEYS / workers keys, at least HS_DEDUP_TAIL_KEYS_MIN, and
  * due under the lock at twice that. workers 0: a process with no
  * recorder, whose workers record after their own answers, holding up
@@ -132,7 +149,9 @@ void hs_dedup_tail_shed(hs_dedup_tail *t);
  * and the lines it records were complete under the spool lock, where no
  * line is ever taken back once another writer may have read it. now is
  * the clock; the window is the last append's. 0 or a negative errno
- * (the tail then stays for the next try or the next seal).
+ * (the tail then stays for the next try or the next seal). A shared t
+ * stays held for the whole recording, and its workers wait for it: a
+ * FastCGI process records a copy instead (recorder.h).
  */
 int hs_dedup_idle(hs_store *st, hs_dedup_tail *t, int64_t now);
 
@@ -141,9 +160,10 @@ int hs_dedup_idle(hs_store *st, hs_dedup_tail *t, int64_t now);
  * when src is due as hs_dedup_idle says and reaches past what
  * dst last held of the same segment, copy src into dst (what it knows
  * of the tail and the window) and return 1; otherwise 0 (dst unchanged),
- * or -ENOMEM. src is the caller's tail, between its lock holds.
+ * or -ENOMEM. src is the caller's tail, between its lock holds (a shared
+ * one is copied under its mutex; 0 when another worker holds it).
  */
-int hs_dedup_tail_take(hs_dedup_tail *dst, const hs_dedup_tail *src);
+int hs_dedup_tail_take(hs_dedup_tail *dst, hs_dedup_tail *src);
 
 /* One line of a batch append: its key's hash, if it has a key. */
 typedef struct hs_dedup_item {

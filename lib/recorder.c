@@ -24,6 +24,11 @@ struct hs_recorder {
     hs_dedup_tail  *tail;
     /* The thread's alone: kept open while it is the worker's file. */
     hs_store       *st;
+    /* The workers' shared tails (hs_recorder_tail), under mu. */
+    struct {
+        char           spool[PATH_MAX];
+        hs_dedup_tail *t;
+    } shared[HS_RECORDER_TAILS];
 };
 
 hs_recorder *hs_recorder_new(void)
@@ -48,9 +53,12 @@ fail_tail:
 
 void hs_recorder_free(hs_recorder *r)
 {
+    size_t i;
+
     if (r == NULL) return;
     hs_store_close(r->st);
     hs_dedup_tail_free(r->tail);
+    for (i = 0; i < HS_RECORDER_TAILS; i++) hs_dedup_tail_free(r->shared[i].t);
     pthread_cond_destroy(&r->done);
     pthread_cond_destroy(&r->wake);
     pthread_mutex_destroy(&r->mu);
@@ -115,7 +123,7 @@ void *hs_recorder_main(void *arg)
 }
 
 int hs_recorder_offer(hs_recorder *r, const hs_store *st, const char *spool, mode_t umask,
-                      const hs_dedup_tail *t)
+                      hs_dedup_tail *t)
 {
     size_t n = strlen(spool);
     int rc;
@@ -161,4 +169,24 @@ void hs_recorder_stop(hs_recorder *r)
     r->stop = 1;
     (void)pthread_cond_broadcast(&r->wake);
     (void)pthread_mutex_unlock(&r->mu);
+}
+
+hs_dedup_tail *hs_recorder_tail(hs_recorder *r, const char *spool)
+{
+    hs_dedup_tail *t = NULL;
+    size_t i, n = strlen(spool);
+
+    if (n >= sizeof(r->shared[0].spool) || pthread_mutex_lock(&r->mu) != 0) return NULL;
+    for (i = 0; i < HS_RECORDER_TAILS && r->shared[i].t != NULL; i++)
+        if (strcmp(r->shared[i].spool, spool) == 0) {
+            t = r->shared[i].t;
+            goto out;
+        }
+    if (i < HS_RECORDER_TAILS && (t = hs_dedup_tail_new_shared()) != NULL) {
+        memcpy(r->shared[i].spool, spool, n + 1);
+        r->shared[i].t = t;
+    }
+out:
+    (void)pthread_mutex_unlock(&r->mu);
+    return t;
 }

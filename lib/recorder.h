@@ -6,7 +6,8 @@
  * about one leaf per key. Done by the thread that answered, after the
  * answer, it held up every request queued to that thread (with
  * fsync=never a process has one). So a FastCGI process keeps one
- * recorder: after each answer a worker offers it the tail it keeps
+ * recorder: it hands out the tail the process' workers share
+ * (hs_recorder_tail), after each answer a worker offers it that tail
  * (hs_ctx_idle) and goes on; the recorder records a copy with its own
  * store connection by hs_dedup_idle, whose rules make a late or
  * redundant recording harmless (it takes only what lies past the
@@ -51,7 +52,19 @@ void *hs_recorder_main(void *arg);
  * t's, and the copy is dropped (the keys stay in the lines).
  */
 int hs_recorder_offer(hs_recorder *r, const hs_store *st, const char *spool, mode_t umask,
-                      const hs_dedup_tail *t);
+                      hs_dedup_tail *t);
+
+/*
+ * The tail of the spool at path spool that the process' workers share
+ * (hs_dedup_tail_new_shared), made at the first call for that path and
+ * kept until hs_recorder_free: every worker that asks for the same path
+ * gets the same tail, and offers it after its answers. NULL when out of
+ * memory, when the path is too long, or when HS_RECORDER_TAILS paths
+ * have one already: the caller then keeps a tail of its own
+ * (hs_dedup_tail_set_workers), as before issue 18's shared tails.
+ */
+#define HS_RECORDER_TAILS 4
+hs_dedup_tail *hs_recorder_tail(hs_recorder *r, const char *spool);
 
 /* Wait until nothing offered is waiting or being recorded. */
 void hs_recorder_drain(hs_recorder *r);

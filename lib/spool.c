@@ -72,6 +72,12 @@ struct hs_spool {
 
 const char *hs_spool_path(const hs_spool *sp) { return sp->path; }
 
+void hs_spool_id(const hs_spool *sp, dev_t *dev, ino_t *ino)
+{
+    *dev = sp->root_st.st_dev;
+    *ino = sp->root_st.st_ino;
+}
+
 static _Thread_local char problem[PATH_MAX + 160];
 
 const char *hs_spool_problem(void) { return problem; }

@@ -92,6 +92,9 @@ void hs_spool_idle(hs_spool *sp);
  * The flusher must outlive the handle. */
 void hs_spool_set_flusher(hs_spool *sp, hs_flusher *f);
 const char *hs_spool_path(const hs_spool *sp);
+/* The spool directory this handle opened (its device and inode): two
+ * handles of one directory say the same, whatever path opened them. */
+void hs_spool_id(const hs_spool *sp, dev_t *dev, ino_t *ino);
 /* How this handle's sleeps waiting for the lock ended so far: woken (by
  * an unlock, or the lock moved before the sleep) or timed out
  * (HS_LOCK_WAKE_MS passed: a wake-up lost). For tests and benchmarks. */

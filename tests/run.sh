@@ -5,6 +5,8 @@
 # Each prints a last line "N passed, N failed"; this sums them into one
 # such line and exits non-zero if anything failed or a suite crashed.
 # TESTS="name ..." runs only those suites (file names without extension).
+# UNIT_ONLY=1 runs only the unit binaries (make tsan: the scripts would
+#   run the sanitized programs, whose reports go nowhere checked).
 # SAN_DIR=DIR (make test SANITIZE=1): sanitizer reports of every process
 #   land there; any report at the end is a failure.
 # VALGRIND=1 (make test VALGRIND=1): the integration suites run with every
@@ -104,6 +106,7 @@ for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
     run_suite "$(basename "$t")" "$t"
 done
+[ "${UNIT_ONLY:-}" = 1 ] || {
 # Unit tests written as scripts (source checks such as test_includes.py).
 for t in tests/unit/test_*.py; do
     [ -f "$t" ] || continue
@@ -114,6 +117,7 @@ for t in tests/integration/test_*.py; do
     n=$(basename "$t" .py)
     run_suite "$n" env HOOKSPOOL_TEST_BUILD="$INT_BUILD" python3 "$t"
 done
+}
 if [ -n "${SAN_DIR:-}" ]; then
     printf '== sanitizer reports\n'
     if [ -n "$(ls -A "$SAN_DIR" 2>/dev/null)" ]; then

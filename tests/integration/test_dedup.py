@@ -728,10 +728,10 @@ def store_keys(db):
 def section_recorder(T, threads):
     """Issue 18: in FastCGI the tail goes into the store after the answers
     (the process' recorder thread), with no seal and no append recording
-    it under the lock: HS_DEDUP_TAIL_KEYS keys at a time, split among the
-    process' worker threads (at least HS_DEDUP_TAIL_KEYS_MIN each)."""
-    keys = max(c_define("dedup.h", "HS_DEDUP_TAIL_KEYS") // threads,
-               c_define("dedup.h", "HS_DEDUP_TAIL_KEYS_MIN"))
+    it under the lock: HS_DEDUP_TAIL_KEYS keys at a time, however many
+    worker threads the process has, since they share one tail (before,
+    each kept its own and recorded its share of the batch)."""
+    keys = c_define("dedup.h", "HS_DEDUP_TAIL_KEYS")
     T.section("FastCGI, HOOKSPOOL_UMASK=007, %d worker thread(s): %d keys reach state.db "
               "after the answers, before any seal" % (threads, keys))
     tmp = T.tempdir()
@@ -744,9 +744,9 @@ def section_recorder(T, threads):
                    env=base_env(spool, HOOKSPOOL_UMASK="007", HOOKSPOOL_THREADS=str(threads),
                                 HOOKSPOOL_ROTATE_SECONDS="86400"))
     T.check(len(srv.wait_backends(1)) == 1, "1 FastCGI process")
-    # Each worker thread's first append records at once (its tail has not
-    # looked at the room yet): 64 more than a full tail leave one past
-    # the cursor whatever the thread count.
+    # The process' first append records at once (its tail has not looked
+    # at the room yet): 64 more than a full tail leave one past the
+    # cursor.
     bodies = [hs.caliza_event()[0] for _ in range(keys + 64)]
     bad = [r[0] for r in (post(srv, b) for b in bodies) if r[0] != 200]
     T.check(not bad, "%d distinct events answered 200" % len(bodies), bad[:5])

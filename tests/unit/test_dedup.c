@@ -1210,6 +1210,239 @@ static void test_tailmap_planted(void)
     writers_close(&w);
 }
 
+/*
+ * Issue 18: a FastCGI process' workers share one tail per spool
+ * (hs_recorder_tail, hs_dedup_tail_new_shared); each used to keep its
+ * own, read every line the others appended, and record a quarter of a
+ * batch at a time. The same path gives the same tail and another path
+ * another, until HS_RECORDER_TAILS paths have one (the worker then keeps
+ * its own). Two workers (two spool handles and store connections) that
+ * append through it fill one tail, recorded after the answer a whole
+ * HS_DEDUP_TAIL_KEYS at a time, and each finds the other's keys in it.
+ */
+static void test_shared_tail(void)
+{
+    hs_spool_opts o = { 1LL << 30, 1LL << 40, 0, 077 };
+    const int64_t now = 4700000, ttl = 3600;
+    char spool[128], other[192], key[64];
+    hs_recorder *r = hs_recorder_new();
+    hs_dedup_tail *t = NULL, *u;
+    writers w;
+    size_t i;
+    int bad = 0;
+    long long n;
+
+    CHECK(r != NULL);
+    if (r == NULL) return;
+    if (writers_open(&w, &o, "shared", spool, sizeof(spool)) != 0) {
+        hs_recorder_free(r);
+        return;
+    }
+    t = hs_recorder_tail(r, spool);
+    CHECK(t != NULL && hs_recorder_tail(r, spool) == t);
+    for (i = 1; i < HS_RECORDER_TAILS; i++) {
+        snprintf(other, sizeof(other), "%s-%zu", spool, i);
+        u = hs_recorder_tail(r, other);
+        CHECK(u != NULL && u != t && hs_recorder_tail(r, other) == u);
+    }
+    snprintf(other, sizeof(other), "%s-full", spool);
+    CHECK(hs_recorder_tail(r, other) == NULL);
+    CHECK(hs_recorder_tail(r, spool) == t);
+    if (t == NULL) goto out;
+    hs_dedup_tail_free(w.t[0]);
+    hs_dedup_tail_free(w.t[1]);
+    w.t[0] = w.t[1] = t;
+    /* A new tail records its first append at once; then the two writers
+     * take turns, each recording after its answers as hs_ctx_idle does
+     * without a recorder thread. */
+    bad += wappend(&w, 0, &o, "sh-first", now, ttl, NULL) != 0;
+    for (i = 0; i + 1 < HS_DEDUP_TAIL_KEYS; i++) {
+        snprintf(key, sizeof(key), "sh-%zu", i);
+        bad += wappend(&w, (int)(i % 2), &o, key, now, ttl, NULL) != 0;
+    }
+    n = (long long)hs_store_key_count(w.st[0]);
+    CHECK_MSG(n == 1, "%lld keys recorded before the batch", n);
+    CHECK(wappend(&w, 1, &o, "sh-0", now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+    CHECK(wappend(&w, 0, &o, "sh-1", now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+    bad += wappend(&w, 1, &o, "sh-last", now, ttl, NULL) != 0;
+    n = (long long)hs_store_key_count(w.st[0]);
+    CHECK_MSG(n == 1 + HS_DEDUP_TAIL_KEYS, "%lld keys recorded at the batch", n);
+    CHECK_MSG(bad == 0, "%d appends failed", bad);
+    CHECK(wappend(&w, 0, &o, "sh-last", now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+out:
+    w.t[0] = w.t[1] = NULL;      /* the recorder's */
+    writers_close(&w);
+    hs_recorder_free(r);
+}
+
+/* One worker of test_shared_threads. */
+typedef struct shared_worker {
+    hs_spool      *sp;
+    hs_store      *st;
+    hs_dedup_tail *t;
+    hs_recorder   *r;
+    const char    *spool;
+    size_t         nkeys, stride, first;
+    int            accepted, dups, failed;
+} shared_worker;
+
+static void *shared_work(void *arg)
+{
+    hs_spool_opts o = { 1LL << 30, 1LL << 40, 0, 077 };
+    shared_worker *sw = arg;
+    char key[32];
+    size_t i;
+    int rc;
+
+    for (i = 0; i < sw->nkeys; i++) {
+        snprintf(key, sizeof(key), "th-%zu", (sw->first + i * sw->stride) % sw->nkeys);
+        rc = append_noidle(sw->sp, &o, sw->st, sw->t, key, (int64_t)time(NULL), 3600, NULL);
+        if (rc == 0) sw->accepted++;
+        else if (rc == HS_DEDUP_DUPLICATE) sw->dups++;
+        else sw->failed++;
+        /* After the answer, as hs_ctx_idle does: the copy is made here,
+         * outside the spool lock, while the others append under it. */
+        if (hs_recorder_offer(sw->r, sw->st, sw->spool, 077, sw->t) < 0 &&
+            hs_dedup_idle(sw->st, sw->t, (int64_t)time(NULL)) != 0)
+            sw->failed++;
+    }
+    return NULL;
+}
+
+/*
+ * The shared tail under real threads, as in hookspool.fcgi: four
+ * workers, each with its own spool handle and store connection, append
+ * one pool of keys (each worker all of them, in its own order) through
+ * one shared tail and offer it to a running recorder after each append.
+ * The recorder copies the tail outside the spool lock while another
+ * worker appends under it; only the tail's mutex keeps the two apart
+ * (the sanitizer stage's ASan sees a copy of a freed array). Every key
+ * must be accepted once and lie in the spool exactly once.
+ */
+#define SHARED_WORKERS 4
+#define SHARED_KEYS    6000
+static void test_shared_threads(void)
+{
+    static const size_t strides[SHARED_WORKERS] = { 1, 7, 11, 13 };
+    static unsigned char seen[SHARED_KEYS];
+    hs_spool_opts o = { 1LL << 30, 1LL << 40, 0, 077 };
+    shared_worker sw[SHARED_WORKERS];
+    pthread_t th[SHARED_WORKERS], rt;
+    char spool[128], seg[512], line[1024];
+    hs_recorder *r = hs_recorder_new();
+    hs_dedup_tail *t = NULL;
+    int i, started = 0, accepted = 0, failed = 0, once = 0, lines = 0;
+    size_t k;
+    FILE *f;
+
+    CHECK(r != NULL);
+    if (r == NULL) return;
+    if (pthread_create(&rt, NULL, hs_recorder_main, r) != 0) {
+        CHECK(0);
+        hs_recorder_free(r);
+        return;
+    }
+    snprintf(spool, sizeof(spool), "%s/threads", root);
+    memset(sw, 0, sizeof(sw));
+    CHECK((t = hs_recorder_tail(r, spool)) != NULL);
+    for (i = 0; i < SHARED_WORKERS && t != NULL; i++) {
+        sw[i].t = t;
+        sw[i].r = r;
+        sw[i].spool = spool;
+        sw[i].nkeys = SHARED_KEYS;
+        sw[i].stride = strides[i];
+        sw[i].first = (size_t)i * (SHARED_KEYS / SHARED_WORKERS);
+        if (hs_spool_open(spool, &o, 1, &sw[i].sp) != 0 ||
+            hs_store_open(spool, 077, 1, &sw[i].st) != 0)
+            break;
+    }
+    CHECK(i == SHARED_WORKERS);
+    if (i == SHARED_WORKERS)
+        for (started = 0; started < SHARED_WORKERS; started++)
+            if (pthread_create(&th[started], NULL, shared_work, &sw[started]) != 0) break;
+    CHECK(started == SHARED_WORKERS);
+    for (i = 0; i < started; i++) {
+        CHECK(pthread_join(th[i], NULL) == 0);
+        accepted += sw[i].accepted;
+        failed += sw[i].failed;
+    }
+    hs_recorder_drain(r);
+    hs_recorder_stop(r);
+    CHECK(pthread_join(rt, NULL) == 0);
+    CHECK_MSG(failed == 0, "%d appends or recordings failed", failed);
+    CHECK_MSG(accepted == SHARED_KEYS, "%d of %d keys accepted", accepted, SHARED_KEYS);
+    memset(seen, 0, sizeof(seen));
+    CHECK(started == 0 || active_segment(spool, seg, sizeof(seg)) == 0);
+    if (started > 0 && (f = fopen(seg, "r")) != NULL) {
+        while (fgets(line, sizeof(line), f) != NULL) {
+            const char *at = strstr(line, "\"key\":[\"th-");
+            lines++;
+            if (at != NULL && sscanf(at + strlen("\"key\":[\"th-"), "%zu", &k) == 1 &&
+                k < SHARED_KEYS && seen[k] < 255)
+                seen[k]++;
+        }
+        CHECK(fclose(f) == 0);
+    }
+    for (k = 0; k < SHARED_KEYS; k++) once += seen[k] == 1;
+    CHECK_MSG(lines == SHARED_KEYS && once == SHARED_KEYS,
+              "%d lines, %d keys there exactly once, of %d", lines, once, SHARED_KEYS);
+    /* The recorder recorded whole batches on the way. */
+    CHECK(sw[0].st == NULL || hs_store_key_count(sw[0].st) >= HS_DEDUP_TAIL_KEYS);
+    for (i = 0; i < SHARED_WORKERS; i++) {
+        hs_store_close(sw[i].st);
+        hs_spool_close(sw[i].sp);
+    }
+    hs_recorder_free(r);
+}
+
+/*
+ * A shared tail describes one spool directory. An operator replaces the
+ * spool at its path while the process runs: a worker whose handle is
+ * already the new directory's appends through the tail that the old one
+ * opened its tail map for. The tail starts over for the new directory,
+ * so the line goes into the new spool's map, where another writer finds
+ * it (the file is changed behind the map's back to tell which was
+ * read): written into the old spool's map, it would be read from the
+ * file instead.
+ */
+static void test_shared_rebind(void)
+{
+    hs_spool_opts o = { 1LL << 30, 1LL << 40, 0, 077 };
+    const int64_t now = 4800000, ttl = 3600;
+    char spool[128], moved[160], seg[512];
+    hs_dedup_tail *t = hs_dedup_tail_new_shared(), *fresh = hs_dedup_tail_new();
+    hs_spool *nsp = NULL;
+    hs_store *nst = NULL;
+    writers w;
+
+    CHECK(t != NULL && fresh != NULL);
+    if (t == NULL || fresh == NULL || writers_open(&w, &o, "rebind", spool, sizeof(spool)) != 0) {
+        hs_dedup_tail_free(t);
+        hs_dedup_tail_free(fresh);
+        return;
+    }
+    CHECK(append_op(w.sp[0], &o, w.st[0], t, "rb-1", now, ttl, NULL) == 0);
+    CHECK(append_op(w.sp[0], &o, w.st[0], t, "rb-2", now, ttl, NULL) == 0);
+    snprintf(moved, sizeof(moved), "%s.old", spool);
+    CHECK(rename(spool, moved) == 0);
+    CHECK(hs_spool_open(spool, &o, 1, &nsp) == 0 && hs_store_open(spool, 077, 1, &nst) == 0);
+    if (nsp != NULL && nst != NULL) {
+        CHECK(append_op(nsp, &o, nst, t, "rb-0", now, ttl, NULL) == 0);
+        CHECK(append_op(nsp, &o, nst, t, "rb-2", now, ttl, NULL) == 0);   /* new here */
+        CHECK(active_segment(spool, seg, sizeof(seg)) == 0 && rekey(seg, "rb-2", "rb-X") == 0);
+        CHECK(append_op(nsp, &o, nst, fresh, "rb-2", now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+        CHECK(lines_with_key(seg, "rb-2") == 0 && lines_with_key(seg, "rb-X") == 1);
+    }
+    /* And back on the old directory, through a handle still open on it. */
+    CHECK(append_op(w.sp[1], &o, w.st[1], t, "rb-1", now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+    CHECK(append_op(w.sp[1], &o, w.st[1], t, "rb-0", now, ttl, NULL) == 0);
+    hs_dedup_tail_free(t);
+    hs_dedup_tail_free(fresh);
+    hs_store_close(nst);
+    hs_spool_close(nsp);
+    writers_close(&w);
+}
+
 int main(void)
 {
     char cmd[128];
@@ -1233,6 +1466,9 @@ int main(void)
     test_idle_late();
     test_recorder();
     test_recorder_replaced();
+    test_shared_tail();
+    test_shared_threads();
+    test_shared_rebind();
     test_old_store();
     test_checkpoint_cadence();
     test_wal_reused();

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "ctx.h"
+#include "dedup.h"
+#include "recorder.h"
 #include "handler.h"
 #include "version.h"
 #include "sign.h"
@@ -935,6 +937,58 @@ static void test_pix(void)
     hs_response_free(&r);
 }
 
+/*
+ * Issue 18: a FastCGI process' workers (a context each) share one dedup
+ * tail per spool, the recorder's (hs_recorder_tail). Two contexts with
+ * one recorder get the same tail for a spool, and each finds what the
+ * other appended there; freeing the contexts leaves it to the recorder
+ * (ASan sees a double free otherwise). Without a recorder a context
+ * keeps its own.
+ */
+static void test_shared_ctx(void)
+{
+    params ps = { { 0 }, 0 };
+    hs_response r;
+    char spool[400], err[HS_CTX_ERR_MAX];
+    const char *b1 = "{\"operation\":\"S\",\"resourceId\":\"shared-1\"}";
+    hs_recorder *rec = hs_recorder_new();
+    hs_ctx *saved = ctx, *c[2] = { hs_ctx_new(NULL, logfd), hs_ctx_new(NULL, logfd) };
+    const hs_config *cfg;
+    hs_dedup_tail *t[2] = { NULL, NULL };
+    int i;
+
+    CHECK(rec != NULL && c[0] != NULL && c[1] != NULL);
+    if (rec == NULL || c[0] == NULL || c[1] == NULL) goto out;
+    hs_response_init(&r);
+    snprintf(spool, sizeof(spool), "%s/shared", root);
+    for (i = 0; i < 2; i++) {
+        hs_ctx_set_recorder(c[i], rec, 4);
+        ctx = c[i];
+        base(&ps, "POST", spool);
+        sign_into(&ps, "caliza", SECRET, b1, strlen(b1));
+        CHECK(run(&ps, b1, strlen(b1), 0, &r) == 200 &&
+              has(&r.body, i == 0 ? "\"id\":" : "\"duplicate\":true"));
+        cfg = hs_ctx_config(c[i], ps.p, clock_now, err, sizeof(err));
+        CHECK(cfg != NULL && (t[i] = hs_ctx_dedup_tail(c[i], cfg)) != NULL);
+    }
+    CHECK(t[0] != NULL && t[0] == t[1] && t[0] == hs_recorder_tail(rec, spool));
+    /* The context made without a recorder keeps a tail of its own. */
+    ctx = saved;
+    base(&ps, "POST", spool);
+    sign_into(&ps, "caliza", SECRET, b1, strlen(b1));
+    CHECK(run(&ps, b1, strlen(b1), 0, &r) == 200 && has(&r.body, "\"duplicate\":true"));
+    cfg = hs_ctx_config(ctx, ps.p, clock_now, err, sizeof(err));
+    CHECK(cfg != NULL && hs_ctx_dedup_tail(ctx, cfg) != t[0]);
+    CHECK(spool_lines(spool, "shared-1") == 1);
+    pfree(&ps);
+    hs_response_free(&r);
+out:
+    ctx = saved;
+    hs_ctx_free(c[0]);
+    hs_ctx_free(c[1]);
+    hs_recorder_free(rec);
+}
+
 int main(void)
 {
     char cmd[300];
@@ -954,6 +1008,7 @@ int main(void)
     test_keep_longest_header();
     test_pix();
     test_handshake_source();
+    test_shared_ctx();
     hs_ctx_free(ctx);
     close(logfd);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
