@@ -245,7 +245,9 @@ def main(argv):
         w("")
         w("| configuration | Private_Dirty | Private_Clean | Rss | threads |")
         w("|---|---|---|---|---|")
-        for cfg, label in FCGI_ROWS:
+        # The base's rows (BENCH_BASE) under the build's, as "(base)".
+        rows_mem = FCGI_ROWS + [("base_" + c, l + " (base)") for c, l in FCGI_ROWS]
+        for cfg, label in rows_mem:
             vals = []
             for c, m in mems:
                 if c != cfg:
