@@ -71,10 +71,12 @@ int hs_ctx_spool(hs_ctx *ctx, const hs_config *cfg, int create, hs_spool **out);
 int hs_ctx_store(hs_ctx *ctx, const hs_config *cfg, int create, hs_store **out);
 
 /*
- * What this process read of the dedup tail of cfg's spool (dedup.h),
- * kept with the spool handle (and dropped with it); call after
- * hs_ctx_spool. NULL when out of memory or there is no handle: the
- * append then reads the tail itself.
+ * What this process read of the dedup tail of cfg's spool (dedup.h);
+ * call after hs_ctx_spool. With a recorder, the tail the process'
+ * workers share (hs_recorder_tail: the recorder's, only borrowed here);
+ * otherwise, or when the recorder has none to give, one kept with the
+ * spool handle (and dropped with it). NULL when out of memory or there
+ * is no handle: the append then reads the tail itself.
  */
 typedef struct hs_dedup_tail hs_dedup_tail;
 hs_dedup_tail *hs_ctx_dedup_tail(hs_ctx *ctx, const hs_config *cfg);
@@ -100,8 +102,8 @@ void hs_ctx_idle(hs_ctx *ctx);
 void hs_ctx_park(hs_ctx *ctx);
 
 /* The process' recorder (recorder.h; NULL: none), which must outlive
- * ctx's last hs_ctx_idle, and how many workers offer it their tails
- * (hs_dedup_tail_set_workers). */
+ * ctx (it owns the shared tails ctx borrows), and how many workers offer
+ * it their tails (hs_dedup_tail_set_workers, for a tail of ctx's own). */
 typedef struct hs_recorder hs_recorder;
 void hs_ctx_set_recorder(hs_ctx *ctx, hs_recorder *r, int workers);
 
