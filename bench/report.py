@@ -19,6 +19,7 @@ FCGI_ROWS = [
     ("hs_default", "hookspool.fcgi, fsync=always, dedup on (the default)"),
     ("hs_storm", "hookspool.fcgi, the default, retry storm (every event twice)"),
     ("null", "(b) null FastCGI responder"),
+    ("null_flush", "(b') null responder + durable append (bench/null_flush.c)"),
     ("php", "(c) PHP receiver.php, php-cgi"),
 ]
 CGI_ROWS = [
@@ -457,6 +458,32 @@ def main(argv):
         w("| append cost at %s lines and keys within 1.5× of the empty spool's | %s× | %s |" %
           (fmt(num(fill.get("lines"))) if fill else "?", fmt(app_ratio, 2), verdict(app_ratio <= 1.5)))
     w("")
+    nf = S.get("null_flush")
+    if nf and nf["rps"]:
+        # Not targets: what a receiver that does nothing but append each
+        # body and flush it before answering (hookspool's group commit,
+        # its default threads) reaches on this machine. A target above
+        # these is above any receiver that keeps promise 1.
+        w("### Floors: the null responder that flushes each event before answering (b')")
+        w("")
+        w("| comparison | measured |")
+        w("|---|---|")
+        if disk:
+            w("| (b') against the disk's single-writer flush rate | %s req/s / %s flushes/s = %s× |" %
+              (fmt(nf["rps"]), fmt(disk), fmt(nf["rps"] / disk, 2)))
+        if nb and nb["rps"]:
+            w("| (b') against the null responder (b) | %s / %s = %s× |" %
+              (fmt(nf["rps"]), fmt(nb["rps"]), fmt(nf["rps"] / nb["rps"], 2)))
+        for key, label in (("hs_always", "fsync=always without dedup"), ("hs_default", "the default")):
+            s_ = S.get(key)
+            if s_ and s_["rps"]:
+                w("| %s against (b') | %s / %s = %s× (server CPU %s against %s µs/req) |" %
+                  (label, fmt(s_["rps"]), fmt(nf["rps"]), fmt(s_["rps"] / nf["rps"], 2),
+                   fmt(s_["cpu"], 1), fmt(nf["cpu"], 1)))
+        if nc and nc["rps"]:
+            w("| PHP (c), which never flushes, against (b') | %s / %s = %s× |" %
+              (fmt(nc["rps"]), fmt(nf["rps"]), fmt(nc["rps"] / nf["rps"], 2)))
+        w("")
 
     # ---------------------------------------------------------- status
     st = {}

@@ -17,6 +17,9 @@
 #        hookspool.fcgi  the same under a retry storm: every event delivered
 #                        twice in a row (the second answered as a duplicate)
 #        null responder  bench/null_fcgi.c (the ceiling)
+#        null + flush    bench/null_flush.c: each body appended as a line and
+#                        flushed before the answer, with hookspool's group
+#                        commit and default threads (fsync=always's floor)
 #        PHP             bench/receiver.php under php-cgi (PHP_FCGI_CHILDREN=0)
 #      req/s, p50, p99, non-2xx answers, the server side's CPU per request
 #      (lighttpd and its children, utime+stime from /proc/PID/stat), and a
@@ -72,7 +75,7 @@
 #                          (the order swapped every repetition), and report
 #                          the pairs: on a noisy machine the drift between
 #                          two runs minutes apart is larger than most changes
-#   BENCH_CFGS="..."       the FastCGI rows measured (default: all seven)
+#   BENCH_CFGS="..."       the FastCGI rows measured (default: all eight)
 #
 # The programs measured are copied from build/ at the start (or built from
 # BENCH_REV), so a rebuild of build/ during the run changes nothing; the
@@ -221,6 +224,8 @@ cc $CF -static -o "$BB/trivial_cgi_static" "$HERE/trivial_cgi.c"
 cc $CF -static -o "$BB/hmac_cgi_static" "$HERE/hmac_cgi.c" -lcrypto -lpthread -ldl \
     >"$T/hmac-cgi-build.log" 2>&1 || { cat "$T/hmac-cgi-build.log" >&2; die "bench/hmac_cgi.c did not build"; }
 cc $CF -o "$BB/fsync_rate" "$HERE/fsync_rate.c"
+cc $CF -std=c11 -D_GNU_SOURCE -I"$INC" -o "$BB/null_flush" "$HERE/null_flush.c" \
+    "$PROG/libhookspool.a" -lfcgi -lpthread
 # -lz: the library's archive reads (since issue 19); an older revision's
 # library does not need it, and linking it costs nothing there.
 cc $CF -std=c11 -D_GNU_SOURCE -I"$INC" -o "$BB/handler_bench" "$HB_SRC" \
@@ -467,6 +472,13 @@ fastcgi.server = ( "/hook" => (( "bin-path" => "$BB/null_fcgi",
     "socket" => "$dir/fcgi.sock", "max-procs" => $PROCS, "check-local" => "disable" )) )
 EOF
         ;;
+    null_flush)
+        cat <<EOF
+fastcgi.server = ( "/hook" => (( "bin-path" => "$BB/null_flush",
+    "socket" => "$dir/fcgi.sock", "max-procs" => $PROCS, "check-local" => "disable",
+    "bin-environment" => ( "NULL_FLUSH_FILE" => "$dir/events.jsonl" ) )) )
+EOF
+        ;;
     php)
         mkdir -p "$dir/php"
         cp "$HERE/receiver.php" "$dir/docroot/receiver.php"
@@ -644,9 +656,9 @@ if [ "$ONLY" != prof ]; then
 say "disk flush rate before the FastCGI series ($FSECS s)"
 fsync_rate before
 
-FCGI_CFGS=${BENCH_CFGS:-hs_never hs_always hs_dedup hs_default hs_storm null php}
+FCGI_CFGS=${BENCH_CFGS:-hs_never hs_always hs_dedup hs_default hs_storm null null_flush php}
 for cfg in $FCGI_CFGS; do
-    case $cfg in hs_never|hs_always|hs_dedup|hs_default|hs_storm|null|php) ;;
+    case $cfg in hs_never|hs_always|hs_dedup|hs_default|hs_storm|null|null_flush|php) ;;
     *) die "BENCH_CFGS: unknown row '$cfg'" ;; esac
 done
 say "FastCGI: $REPS x ($FCGI_CFGS), $SECS s each, $PROCS processes, $CONNS connections${BASE:+, each hookspool row beside the same row of $BASE}"
@@ -668,6 +680,7 @@ for rep in $(seq 1 "$REPS"); do
         case $cfg in
         php) path=/receiver.php store=$dir/php/events.jsonl ;;
         null) path=/hook store="" ;;
+        null_flush) path=/hook store=$dir/events.jsonl ;;
         *) path=/hook store=$dir/spool ;;
         esac
         REPEAT=1
