@@ -9,6 +9,8 @@
  * segments, no dedup. Whatever fsync=always costs beyond this row is
  * hookspool's; what this row costs beyond the null responder
  * (bench/null_fcgi.c) is what a durable answer costs on this machine.
+ * NULL_FLUSH_ALONE=1 drops the group commit (each request its own
+ * fdatasync), to ask whether the sharing itself is the floor.
  *
  * The file is named by the environment's NULL_FLUSH_FILE (lighttpd's
  * bin-environment). Built by bench/run.sh into build/bench/null_flush,
@@ -50,6 +52,7 @@ struct shared {
     dev_t        dev;
     ino_t        ino;
     hs_flusher  *flusher;
+    int          alone;   /* NULL_FLUSH_ALONE=1: each request its own fdatasync */
 };
 
 /* 0 once the body's line is written and flushed, else -1. */
@@ -66,6 +69,7 @@ static int append(struct shared *sh, const char *body, size_t n)
     /* One writev of an O_APPEND file: the line lands whole at the end. */
     w = writev(sh->fd, iov, 2);
     if (w < 0 || (size_t)w != n + 1) return -1;
+    if (sh->alone) return fdatasync(sh->fd) == 0 ? 0 : -1;
     ticket = hs_flusher_written(sh->flusher, sh->dev, sh->ino);
     return hs_flusher_wait(sh->flusher, sh->dev, sh->ino, ticket, sh->fd) == 0 ? 0 : -1;
 }
@@ -118,6 +122,7 @@ int main(void)
     }
     sh.dev = st.st_dev;
     sh.ino = st.st_ino;
+    sh.alone = getenv("NULL_FLUSH_ALONE") != NULL && strcmp(getenv("NULL_FLUSH_ALONE"), "1") == 0;
     sh.flusher = hs_flusher_new();
     if (sh.flusher == NULL || FCGX_Init() != 0) {
         fputs("null_flush: cannot initialise\n", stderr);

@@ -61,7 +61,7 @@
 #   BENCH_ONLY=status      only the status measurement (9), then the report
 #   BENCH_ONLY=fcgi        only the FastCGI rows (1) and the disk's flush rate, then the report
 #   BENCH_ONLY=prof        only the profiles (7: schedstat and perf; 8: strace), then the report
-#   BENCH_PROF_CFGS="hs_never hs_always hs_dedup hs_default"  the configurations profiled in 7
+#   BENCH_PROF_CFGS="hs_never hs_always hs_dedup hs_default null_flush"  the configurations profiled in 7
 #   BENCH_WAIT_QUIET=0     wait up to this many seconds for other processes
 #                          to stop using the CPU before starting
 #   BENCH_OUT=bench/last-run.md
@@ -76,6 +76,8 @@
 #                          the pairs: on a noisy machine the drift between
 #                          two runs minutes apart is larger than most changes
 #   BENCH_CFGS="..."       the FastCGI rows measured (default: all eight)
+#   NULL_FLUSH_ALONE=1     the null_flush row without group commit: each
+#                          request its own fdatasync (a what-if for the floor)
 #
 # The programs measured are copied from build/ at the start (or built from
 # BENCH_REV), so a rebuild of build/ during the run changes nothing; the
@@ -476,7 +478,7 @@ EOF
         cat <<EOF
 fastcgi.server = ( "/hook" => (( "bin-path" => "$BB/null_flush",
     "socket" => "$dir/fcgi.sock", "max-procs" => $PROCS, "check-local" => "disable",
-    "bin-environment" => ( "NULL_FLUSH_FILE" => "$dir/events.jsonl" ) )) )
+    "bin-environment" => ( "NULL_FLUSH_FILE" => "$dir/events.jsonl", "NULL_FLUSH_ALONE" => "${NULL_FLUSH_ALONE:-0}" ) )) )
 EOF
         ;;
     php)
@@ -703,13 +705,21 @@ if [ "$ONLY" != fcgi ]; then
 # a CPU, and times put on a CPU, i.e. wake-ups) over one wrk run, then a
 # perf profile of a second run on the same server (other events, so
 # dedup sees no duplicates).
-PROF_CFGS=${BENCH_PROF_CFGS:-"hs_never hs_always hs_dedup hs_default"}
+PROF_CFGS=${BENCH_PROF_CFGS:-"hs_never hs_always hs_dedup hs_default null_flush"}
 perf_ok=0
 if [ "$PERF" != 0 ] && command -v perf >/dev/null 2>&1 &&
    perf record -e cpu-clock -o "$T/perf-probe.data" -- true >/dev/null 2>&1; then
     perf_ok=1
 fi
 [ "$PERF" = 1 ] && [ "$perf_ok" = 0 ] && die "BENCH_PERF=1 but perf record does not work here"
+# Flushes and futex calls counted at the system-call tracepoints while the
+# schedstat run goes (unlike strace, this does not slow the run, so the
+# group commit's sharing is what it is unobserved).
+PERF_CALLS="syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync,syscalls:sys_enter_futex"
+perf_calls_ok=0
+if [ "$perf_ok" = 1 ] && perf stat -e "$PERF_CALLS" -o "$T/perf-calls-probe.txt" -- true >/dev/null 2>&1; then
+    perf_calls_ok=1
+fi
 # The sum of fields 1-3 of the schedstat of every thread of the given
 # processes: "run_ns wait_ns slices".
 schedstat_sum() {
@@ -738,11 +748,20 @@ for cfg in $PROF_CFGS; do
     start_server "$dir/lighttpd.conf" "$port" "$PROCS"
     pids="$SERVER_PID $(kids)"
     run_wrk "$dir/warmup.txt" "http://127.0.0.1:$port/hook" "$WARMUP" "$WPOOL"
+    calls_pid=
+    if [ "$perf_calls_ok" = 1 ]; then
+        # -a would count lighttpd and wrk too: the FastCGI processes only.
+        perf stat -x, -e "$PERF_CALLS" -p "$(echo $(kids) | tr ' ' ',')" -o "$dir/calls.txt" \
+            -- sleep $(( PSECS + 30 )) >/dev/null 2>&1 &
+        calls_pid=$!
+        sleep 0.2
+    fi
     # shellcheck disable=SC2086
     s0=$(schedstat_sum $(kids))
     run_wrk "$dir/sched.txt" "http://127.0.0.1:$port/hook" "$PSECS" "$POOL" 0
     # shellcheck disable=SC2086
     s1=$(schedstat_sum $(kids))
+    if [ -n "$calls_pid" ]; then kill -INT "$calls_pid" 2>/dev/null || true; wait "$calls_pid" || true; fi
     reqs=$(grep -o 'BENCH requests=[0-9]*' "$dir/sched.txt" | head -1 | cut -d= -f2)
     {
         echo "# $(cfg_name "$cfg")"
@@ -756,6 +775,19 @@ else:
           "waiting for a CPU %.1f µs/req, %.2f times put on a CPU (wake-ups) per request"
           % (n, (b[0] - a[0]) / 1e3 / n, (b[1] - a[1]) / 1e3 / n, (b[2] - a[2]) / n))
 PY
+        if [ -s "$dir/calls.txt" ]; then
+            python3 - "$dir/calls.txt" "${reqs:-0}" <<'PY'
+import sys
+n, got = int(sys.argv[2]), {}
+for line in open(sys.argv[1]):
+    f = line.strip().split(",")
+    if len(f) > 2 and f[0].isdigit():
+        got[f[2].split(":")[-1].replace("sys_enter_", "")] = int(f[0])
+if n > 0 and got:
+    print("system calls at their tracepoints over the same requests (perf stat, from a little before to a little after): "
+          + ", ".join("%s %.2f" % (k, v / n) for k, v in sorted(got.items())) + " per request")
+PY
+        fi
     } >>"$T/perf.txt"
     if [ "$perf_ok" = 1 ]; then
         BENCH_THREADS=$THREADS BENCH_TEMPLATE=$TPL BENCH_POOL=$POOL BENCH_POOL_SKIP=150000 \
