@@ -729,8 +729,9 @@ int hs_dedup_idle(hs_store *st, hs_dedup_tail *t, int64_t now)
     c = strcmp(cseg, t->seg);
     if (c > 0 || (c == 0 && (coff < 0 || (uint64_t)coff >= t->upto))) goto done;
     from = c == 0 ? (uint64_t)coff : 0;
-    /* Others recorded most of it (each thread and process keeps its own
-     * tail): the rest waits, so that the keys go in large transactions. */
+    /* Others recorded most of it (every process keeps its own tail, and
+     * so does a worker the recorder had no shared tail for): the rest
+     * waits, so that the keys go in large transactions. */
     if (!idle_due(t, tail_count_past(t, from))) goto done;
     if ((rc = record_tx(st, t, from, now, t->ttl, 1)) != 0) goto fail;
     if ((rc = hs_store_commit(st)) != 0) goto fail;
