@@ -10,7 +10,10 @@
  * hookspool's; what this row costs beyond the null responder
  * (bench/null_fcgi.c) is what a durable answer costs on this machine.
  * NULL_FLUSH_ALONE=1 drops the group commit (each request its own
- * fdatasync), to ask whether the sharing itself is the floor.
+ * fdatasync), to ask whether the sharing itself is the floor;
+ * NULL_FLUSH_PREALLOC=<bytes> preallocates the file's blocks past its end
+ * (fallocate, FALLOC_FL_KEEP_SIZE), to ask what a flush costs when the
+ * appends allocate no blocks of their own.
  *
  * The file is named by the environment's NULL_FLUSH_FILE (lighttpd's
  * bin-environment). Built by bench/run.sh into build/bench/null_flush,
@@ -104,6 +107,7 @@ static void *worker(void *arg)
 int main(void)
 {
     const char *file = getenv("NULL_FLUSH_FILE");
+    const char *pre;
     pthread_t tids[HS_CONF_THREADS_FLUSH];
     struct shared sh;
     struct stat st;
@@ -119,6 +123,18 @@ int main(void)
     if (sh.fd < 0 || fstat(sh.fd, &st) != 0) {
         fprintf(stderr, "null_flush: %s: %s\n", file, strerror(errno));
         return 1;
+    }
+    if ((pre = getenv("NULL_FLUSH_PREALLOC")) != NULL) {
+        char *end;
+        long long n;
+        errno = 0;
+        n = strtoll(pre, &end, 10);
+        if (errno != 0 || end == pre || *end != '\0' || n <= 0) {
+            fputs("null_flush: NULL_FLUSH_PREALLOC must be a positive number of bytes\n", stderr);
+            return 2;
+        }
+        if (fallocate(sh.fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)n) != 0)
+            fprintf(stderr, "null_flush: fallocate: %s\n", strerror(errno));
     }
     sh.dev = st.st_dev;
     sh.ino = st.st_ino;

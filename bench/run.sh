@@ -78,6 +78,8 @@
 #   BENCH_CFGS="..."       the FastCGI rows measured (default: all eight)
 #   NULL_FLUSH_ALONE=1     the null_flush row without group commit: each
 #                          request its own fdatasync (a what-if for the floor)
+#   NULL_FLUSH_PREALLOC=N  the null_flush row with N bytes preallocated past the
+#                          file's end (FALLOC_FL_KEEP_SIZE; a what-if)
 #
 # The programs measured are copied from build/ at the start (or built from
 # BENCH_REV), so a rebuild of build/ during the run changes nothing; the
@@ -478,7 +480,7 @@ EOF
         cat <<EOF
 fastcgi.server = ( "/hook" => (( "bin-path" => "$BB/null_flush",
     "socket" => "$dir/fcgi.sock", "max-procs" => $PROCS, "check-local" => "disable",
-    "bin-environment" => ( "NULL_FLUSH_FILE" => "$dir/events.jsonl", "NULL_FLUSH_ALONE" => "${NULL_FLUSH_ALONE:-0}" ) )) )
+    "bin-environment" => ( "NULL_FLUSH_FILE" => "$dir/events.jsonl", "NULL_FLUSH_ALONE" => "${NULL_FLUSH_ALONE:-0}"$([ -n "${NULL_FLUSH_PREALLOC:-}" ] && echo ", \"NULL_FLUSH_PREALLOC\" => \"$NULL_FLUSH_PREALLOC\"") ) )) )
 EOF
         ;;
     php)
