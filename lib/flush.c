@@ -134,7 +134,7 @@ uint64_t hs_flusher_written(hs_flusher *f, dev_t dev, ino_t ino)
 int hs_flusher_wait(hs_flusher *f, dev_t dev, ino_t ino, uint64_t ticket, int fd)
 {
     struct file *e;
-    int rc = 0;
+    int rc = 0, flushed = 0;
 
     if (f == NULL || ticket == 0) return fdatasync(fd) != 0 ? -errno : 0;
     if (pthread_mutex_lock(&f->mu) != 0) return fdatasync(fd) != 0 ? -errno : 0;
@@ -156,7 +156,10 @@ int hs_flusher_wait(hs_flusher *f, dev_t dev, ino_t ino, uint64_t ticket, int fd
                 e->bad_err = r;
             }
             e->done = target;
-            pthread_cond_broadcast(&f->cv);
+            /* The waiters are woken once the mutex is free (below): woken
+             * while it is held, each would wake only to sleep again on
+             * it, a second context switch apiece. */
+            flushed = 1;
         } else {
             pthread_cond_wait(&f->cv, &f->mu);
         }
@@ -167,6 +170,7 @@ int hs_flusher_wait(hs_flusher *f, dev_t dev, ino_t ino, uint64_t ticket, int fd
     }
     if (e->bad_err != 0 && ticket >= e->bad_lo && ticket <= e->bad_hi) rc = e->bad_err;
     pthread_mutex_unlock(&f->mu);
+    if (flushed) pthread_cond_broadcast(&f->cv);
     return rc;
 }
 
