@@ -107,8 +107,8 @@ static void *worker(void *arg)
 int main(void)
 {
     const char *file = getenv("NULL_FLUSH_FILE");
-    const char *pre;
-    pthread_t tids[HS_CONF_THREADS_FLUSH];
+    const char *pre, *alone = getenv("NULL_FLUSH_ALONE");
+    pthread_t tid;
     struct shared sh;
     struct stat st;
     sigset_t stop;
@@ -138,7 +138,7 @@ int main(void)
     }
     sh.dev = st.st_dev;
     sh.ino = st.st_ino;
-    sh.alone = getenv("NULL_FLUSH_ALONE") != NULL && strcmp(getenv("NULL_FLUSH_ALONE"), "1") == 0;
+    sh.alone = alone != NULL && strcmp(alone, "1") == 0;
     sh.flusher = hs_flusher_new();
     if (sh.flusher == NULL || FCGX_Init() != 0) {
         fputs("null_flush: cannot initialise\n", stderr);
@@ -154,7 +154,7 @@ int main(void)
     sigaddset(&stop, SIGUSR1);
     if (pthread_sigmask(SIG_BLOCK, &stop, NULL) != 0) return 1;
     for (i = 0; i < HS_CONF_THREADS_FLUSH; i++)
-        if (pthread_create(&tids[started], NULL, worker, &sh) == 0) started++;
+        if (pthread_create(&tid, NULL, worker, &sh) == 0) started++;
     if (started == 0) {
         fputs("null_flush: no worker started\n", stderr);
         return 1;
