@@ -84,9 +84,21 @@ run_suite() {
         case " $TESTS " in *" $name "*) ;; *) return 0 ;; esac
     fi
     printf '== %s\n' "$name"
+    [ -n "${SAN_DIR:-}" ] && san_before=$(ls "$SAN_DIR")
     "$@" >"$out" 2>&1
     rc=$?
     cat "$out"
+    # A report names a pid, not a suite: say here which suite's processes
+    # wrote it (the count of reports at the end is what fails the run).
+    if [ -n "${SAN_DIR:-}" ]; then
+        for r in $(ls "$SAN_DIR"); do
+            case "
+$san_before
+" in *"
+$r
+"*) ;; *) echo "!! sanitizer report $SAN_DIR/$r written during $name" | tee -a "$fails" ;; esac
+        done
+    fi
     # Kept for the recap at the end: a CI log is often read from its tail.
     grep -E '^(not ok|FAIL|!!)' "$out" | sed "s/^/$name: /" >>"$fails"
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)

@@ -16,9 +16,10 @@ cut does. Each round:
    2xx (a sender retries those), and redeliveries of events already
    answered 2xx (a sender that missed the answer); a share of them twice
    at once;
-3. after a random time the power is cut: powerfs drops every write not
-   made durable and answers EIO from then on; every server process is
-   SIGKILLed (a machine without power runs nothing);
+3. after a random time the power is cut: every server process is
+   stopped where it is (SIGSTOP: a machine without power runs nothing),
+   powerfs drops every write not made durable and answers EIO from then
+   on, and the stopped processes are SIGKILLed;
 4. the filesystem is unmounted and mounted again, presenting only the
    durable state, and the next round's servers recover it (their first
    POSTs do: cutting a torn tail, indexing keys past the store's cursor).
@@ -51,6 +52,7 @@ import collections
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -155,6 +157,26 @@ def lines_by_rid(lines):
         if isinstance(ev, dict):
             by[ev.get("resourceId")].append(o)
     return by, bad, parsed
+
+
+def freeze_servers(srv):
+    """The instant of the cut: every server process stops where it is
+    (SIGSTOP to lighttpd's group, then to each backend by pid), before
+    powerfs drops anything, so none of them runs on the dark filesystem.
+    A machine without power runs nothing: a process that went on after
+    the cut would meet EIO everywhere, which is a failing disk, not a cut
+    (a page of a mapped file it then faults in cannot be read, and the
+    process dies of SIGBUS; ASan reported that once in CI as a crash)."""
+    if srv.proc is not None:
+        try:
+            os.killpg(srv.proc.pid, signal.SIGSTOP)
+        except ProcessLookupError:
+            pass
+    for pid in srv.backend_pids():
+        try:
+            os.kill(pid, signal.SIGSTOP)
+        except ProcessLookupError:
+            pass
 
 
 def kill_servers(srv):
@@ -271,6 +293,7 @@ def run(T, fsync, cuts):
                                               time.monotonic() < deadline + 30):
             time.sleep(0.02)
         cut_at[0] = time.monotonic()
+        freeze_servers(srv)
         if fs.command("cut") != "ok":
             problems["powerfs refused a cut"] += 1
         stop.set()
