@@ -13,6 +13,7 @@
 #include "spool.h"
 #include "store.h"
 #include "tailmap.h"
+#include "keyfilter.h"
 
 /* Room for the description of a scheme in the OK line. */
 #define HS_CHECK_DESCRIBE_MAX 512   /* the one-line sender description */
@@ -33,7 +34,7 @@ static int spool_trust(const hs_config *cfg, FILE *out)
 {
     static const char *const files[] = {
         HS_LAYOUT_LOCK, HS_STORE_FILE, HS_STORE_FILE "-wal", HS_STORE_FILE "-shm", HS_CNT_FILE,
-        HS_TAILMAP_FILE,
+        HS_TAILMAP_FILE, HS_KF_FILE,
     };
     struct stat root;
     size_t i;

@@ -115,18 +115,18 @@ int hs_counters_map_fd(int fd, const struct stat *st, size_t size, const char *m
     return 0;
 }
 
-/* Open (creating if missing) SPOOL/name by path, check it as the spool's
- * (spool.h, "Trust") and map it (hs_counters_map_fd). SQLite's files and
- * these are the parts opened by path: the counters serve no decision
- * about an event. */
-static int map_file(const char *spool, const char *name, size_t size, const char *magic,
-                    mode_t umask, uint64_t **map, struct stat *st)
+/* counters.h. By path: the counters serve no decision about an event,
+ * and the key filter (keyfilter.h) describes a store SQLite opens by
+ * path. */
+int hs_counters_map_file(const char *spool, const char *name, size_t size, const char *magic,
+                         mode_t umask, uint64_t **map, struct stat *st, int *keep)
 {
     const mode_t mode = 0666 & ~umask & 07777;
     char path[PATH_MAX];
     int fd = -1, rc;
 
     *map = NULL;
+    if (keep != NULL) *keep = -1;
     if ((rc = file_path(spool, name, path)) != 0) return rc;
     if ((rc = hs_layout_open_rw(AT_FDCWD, path, mode, &fd)) != 0) return rc;
     if (fstat(fd, st) != 0) { rc = -errno; goto out; }
@@ -136,6 +136,10 @@ static int map_file(const char *spool, const char *name, size_t size, const char
     /* Ours, in a spool of ours, not open to others (spool.h, "Trust"). */
     if ((rc = hs_spool_trust_path(spool, name, S_IFREG, umask)) != 0) goto out;
     rc = hs_counters_map_fd(fd, st, size, magic, map);
+    if (rc == 0 && keep != NULL) {
+        *keep = fd;
+        return 0;
+    }
 out:
     /* The mapping keeps the file; the descriptor is not needed. */
     if (close(fd) != 0 && rc == 0) {
@@ -158,13 +162,15 @@ int hs_counters_open(const char *spool, mode_t umask, hs_counters **out)
     c->map = NULL;
     c->ring = NULL;
     if ((rc = counters_path(spool, c->path)) != 0) goto fail;
-    rc = map_file(spool, HS_CNT_FILE, HS_CNT_FILE_SIZE, HS_CNT_MAGIC, umask, &c->map, &st);
+    rc = hs_counters_map_file(spool, HS_CNT_FILE, HS_CNT_FILE_SIZE, HS_CNT_MAGIC, umask, &c->map,
+                              &st, NULL);
     if (rc != 0) goto fail;
     c->dev = st.st_dev;
     c->ino = st.st_ino;
     /* The ring is a figure for a page: without it (damaged, planted,
      * unwritable) the counts still count. */
-    if (map_file(spool, HS_MIN_FILE, HS_MIN_FILE_SIZE, HS_MIN_MAGIC, umask, &c->ring, &rst) != 0)
+    if (hs_counters_map_file(spool, HS_MIN_FILE, HS_MIN_FILE_SIZE, HS_MIN_MAGIC, umask, &c->ring,
+                             &rst, NULL) != 0)
         c->ring = NULL;
     *out = c;
     return 0;

@@ -114,6 +114,17 @@ struct stat;
 int hs_counters_map_fd(int fd, const struct stat *st, size_t size, const char *magic,
                        uint64_t **map);
 
+/*
+ * Open (creating if missing, with the mode umask leaves of 0666)
+ * SPOOL/name by path, check it as the spool's (spool.h, "Trust") and map
+ * it (hs_counters_map_fd). SQLite's files and these are the parts opened
+ * by path. 0 with *map and its fstat in *st, or a negative errno. With
+ * keep non-NULL the descriptor stays open in *keep (the caller's to
+ * close; -1 on failure), else it is closed.
+ */
+int hs_counters_map_file(const char *spool, const char *name, size_t size, const char *magic,
+                         mode_t umask, uint64_t **map, struct stat *st, int *keep);
+
 /* The ring as read: n[i] is minute first + i, oldest first; the last
  * row is the minute of `now`. */
 typedef struct hs_counters_minutes {

@@ -171,6 +171,18 @@ struct hs_dedup_tail {
     int              sp_known;
     dev_t            sp_dev;
     ino_t            sp_ino;
+    /* The cursor and the key filter's epoch as a look under the lock last
+     * read them from the store (cursor_cached), while the tail holds
+     * every key of segment c_seg past c_off: a look may take them again
+     * instead of a read transaction (issue 18). Anything that drops keys
+     * past c_off, or the tail's segment, drops them too. */
+    int              c_ok;
+    char             c_seg[HS_SEG_NAME_MAX];
+    uint64_t         c_off;
+    int64_t          c_epoch;
+    dev_t            c_dev;                 /* the store file they were read from */
+    ino_t            c_ino;
+    unsigned         c_uses;                /* looks that took them since */
     /* hs_dedup_tail_new_shared: every use holds mu (tail_hold). */
     int              shared;
     pthread_mutex_t  mu;
@@ -274,6 +286,7 @@ static void tail_reset(hs_dedup_tail *t, const char *seg, uint64_t at)
     t->seg[n] = '\0';
     t->upto = at;
     t->n = 0;
+    t->c_ok = 0;
     filter_rebuild(t);
 }
 
@@ -283,6 +296,7 @@ static void tail_forget(hs_dedup_tail *t)
     t->seg[0] = '\0';
     t->upto = 0;
     t->n = 0;
+    t->c_ok = 0;
     filter_rebuild(t);
 }
 
@@ -370,6 +384,7 @@ static int tail_add(hs_dedup_tail *t, const unsigned char h[HS_STORE_KEY_LEN], u
 static void tail_trim(hs_dedup_tail *t, uint64_t from)
 {
     size_t i = 0;
+    if (from > t->c_off) t->c_ok = 0;
     while (i < t->n && t->k[i].end <= from) i++;
     if (i == 0) return;
     memmove(t->k, t->k + i, (t->n - i) * sizeof(*t->k));
@@ -503,6 +518,45 @@ out:
     return rc;
 }
 
+/* Can a look take the cursor and epoch the tail keeps instead of
+ * reading them from the store (a read transaction and its file locks,
+ * most of what dedup cost a new event under the lock)? While the tail
+ * holds every key of the active segment past the kept cursor, they are
+ * as good as a fresh read for the verdict: a key recorded since in the
+ * store is either in the tail (its line is past the kept cursor) or was
+ * recorded with its bits in the key filter; the filter itself is used
+ * only while it covers exactly the kept epoch (keyfilter.h), and a key
+ * it may have is looked up in the store. Read again every
+ * HS_DEDUP_CURSOR_USES looks, so that the tail is trimmed of what
+ * others recorded. */
+static int cursor_cached(const hs_dedup_op *op, const char *name)
+{
+    const hs_dedup_tail *t = op->tail;
+    dev_t dev;
+    ino_t ino;
+
+    if (!t->c_ok || t->c_uses >= HS_DEDUP_CURSOR_USES || strcmp(t->c_seg, name) != 0)
+        return 0;
+    hs_store_id(op->store, &dev, &ino);
+    return dev == t->c_dev && ino == t->c_ino;
+}
+
+/* Keep the cursor and epoch just read (op->from, op->epoch, of segment
+ * name) for the next looks (cursor_cached). */
+static void cursor_keep(hs_dedup_op *op, const char *name)
+{
+    hs_dedup_tail *t = op->tail;
+    size_t n = strlen(name);
+
+    if (n >= sizeof(t->c_seg)) return;
+    memcpy(t->c_seg, name, n + 1);
+    t->c_off = op->from;
+    t->c_epoch = op->epoch;
+    hs_store_id(op->store, &t->c_dev, &t->c_ino);
+    t->c_uses = 0;
+    t->c_ok = 1;
+}
+
 /*
  * Under the spool lock: the cursor into op->from, and op->tail brought
  * up to the active segment's end (name, *fd, *size; *fd -1 when there is
@@ -513,13 +567,15 @@ out:
  * the segment's end (a power cut took lines whose keys a checkpoint had
  * made durable), which catch_up_tx repairs; or a negative errno.
  */
-static int tail_sync(hs_dedup_op *op, char name[HS_SEG_NAME_MAX], int *fd, uint64_t *size)
+static int tail_sync(hs_dedup_op *op, char name[HS_SEG_NAME_MAX], int *fd, uint64_t *size,
+                     int cached)
 {
     char cseg[HS_STORE_SEG_MAX];
     hs_dedup_tail *t = op->tail;
     int64_t coff;
-    int rc;
+    int rc, keep = 0;
 
+    op->epoch = -1;
     if (!t->map_tried) {
         /* Once per tail, under the lock; without a map (no room, no
          * boot id, a tail for one operation) the file is read. */
@@ -532,10 +588,19 @@ static int tail_sync(hs_dedup_op *op, char name[HS_SEG_NAME_MAX], int *fd, uint6
         op->from = 0;
         return 0;
     }
-    if ((rc = hs_store_cursor_get(op->store, cseg, &coff)) != 0) return rc;
-    /* A segment other than the cursor's is read from its start: the
-     * cursor's own was fully indexed before it was sealed. */
-    op->from = (strcmp(cseg, name) == 0 && coff >= 0) ? (uint64_t)coff : 0;
+    if (cached && cursor_cached(op, name)) {
+        op->from = t->c_off;
+        op->epoch = t->c_epoch;
+        t->c_uses++;
+    } else {
+        if (!hs_store_in_tx(op->store) && (rc = hs_store_begin_read(op->store)) != 0) return rc;
+        if ((rc = hs_store_cursor_get(op->store, cseg, &coff)) != 0) return rc;
+        (void)hs_store_epoch(op->store, &op->epoch);
+        /* A segment other than the cursor's is read from its start: the
+         * cursor's own was fully indexed before it was sealed. */
+        op->from = (strcmp(cseg, name) == 0 && coff >= 0) ? (uint64_t)coff : 0;
+        keep = cached && strcmp(cseg, name) == 0 && coff >= 0;
+    }
     if (op->from > *size) return 1;
     if (strcmp(t->seg, name) != 0 || t->upto > *size || t->upto < op->from)
         tail_reset(t, name, op->from);
@@ -544,6 +609,8 @@ static int tail_sync(hs_dedup_op *op, char name[HS_SEG_NAME_MAX], int *fd, uint6
         tail_forget(t);
         return rc;
     }
+    /* The tail holds every key of this segment past op->from now. */
+    if (keep) cursor_keep(op, name);
     return 0;
 }
 
@@ -647,7 +714,7 @@ static int catch_up_tx(hs_dedup_op *op)
     uint64_t size;
     int fd, rc;
 
-    if ((rc = tail_sync(op, name, &fd, &size)) < 0) return rc;
+    if ((rc = tail_sync(op, name, &fd, &size, 0)) < 0) return rc;
     if (rc == 1) {
         /* The segment is shorter than what was indexed: a power cut took
          * lines whose keys a checkpoint had made durable (a kill never
@@ -734,6 +801,10 @@ int hs_dedup_idle(hs_store *st, hs_dedup_tail *t, int64_t now)
      * waits, so that the keys go in large transactions. */
     if (!idle_due(t, tail_count_past(t, from))) goto done;
     if ((rc = record_tx(st, t, from, now, t->ttl, 1)) != 0) goto fail;
+    /* Outside the spool lock, in the recording's transaction: the key
+     * filter built again when it cannot be used (a new boot, a store
+     * written without it) or has grown stale (keyfilter.h). */
+    if ((rc = hs_store_keyfilter_build(st)) < 0) goto fail;
     if ((rc = hs_store_commit(st)) != 0) goto fail;
     tail_trim(t, t->upto);
     goto release;
@@ -861,6 +932,15 @@ static int line_seen(hs_dedup_op *op, size_t i)
             if (t->k[j].end > op->from && t->k[j].t >= op->now - op->ttl &&
                 memcmp(t->k[j].hash, h, HS_STORE_KEY_LEN) == 0)
                 return 1;
+    /* Most keys are new: the key filter says so without a lookup. */
+    if (hs_store_key_absent(op->store, op->epoch, h)) return 0;
+    /* A read transaction of its own when the cursor came from the tail
+     * (or a catch-up ended the first): a newer snapshot than the cursor's
+     * is as good, since every key recorded since is in the tail. */
+    if (!hs_store_in_tx(op->store)) {
+        int rc = hs_store_begin_read(op->store);
+        if (rc != 0) return rc;
+    }
     return hs_store_key_seen(op->store, h, op->now, op->ttl);
 }
 
@@ -878,12 +958,11 @@ static int pre_hook(void *arg, hs_spool *sp)
     if ((rc = find_store(op)) <= 0) return keyed && rc == 0 ? -EIO : rc;
     if ((rc = op_begin(op, sp)) != 0) return rc;
     if (op->ttl > 0) op->tail->ttl = op->ttl;
-    if ((rc = hs_store_begin_read(op->store)) != 0) goto release;
-    if ((rc = tail_sync(op, name, &fd, &size)) < 0) goto out;
+    if ((rc = tail_sync(op, name, &fd, &size, 1)) < 0) goto out;
     if (rc == 1 || (fd >= 0 && catch_up_due(op, size))) {
         hs_store_rollback(op->store);
         if ((rc = catch_up(op)) != 0) goto release;
-        if ((rc = hs_store_begin_read(op->store)) != 0) goto release;
+        op->epoch = -1;      /* the catch-up wrote: the filter is checked afresh */
     }
     rc = 0;
     for (i = 0; keyed && i < op->nitems; i++) {

@@ -56,6 +56,7 @@
  * worker that keeps a tail of its own (hs_dedup_tail_set_workers)
  * records its share of them, down to HS_DEDUP_TAIL_KEYS_MIN. */
 #define HS_DEDUP_TAIL_KEYS   4096   /* tail keys that hs_dedup_idle records at once */
+#define HS_DEDUP_CURSOR_USES 64     /* looks that take the cursor kept in the tail (dedup.c) */
 #define HS_DEDUP_TAIL_KEYS_MIN 1024 /* ... at least, for one of several workers */
 #define HS_DEDUP_TAIL_MAX    8192   /* tail keys that make a catch-up due under the lock
                                        (twice a tail's batch: this for one worker) */
@@ -196,6 +197,7 @@ typedef struct hs_dedup_op {
     hs_spool      *sp;         /* the spool, while its lock is held */
     long long      rotate_bytes; /* the append's (hs_dedup_append_many sets it) */
     uint64_t       from;       /* the cursor's offset in the active segment */
+    int64_t        epoch;      /* the key filter's epoch with it (-1: none) */
 } hs_dedup_op;
 
 /*

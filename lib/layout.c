@@ -78,6 +78,23 @@ int hs_layout_open_rw(int dirfd, const char *name, mode_t mode, int *fd)
     return *fd >= 0 ? 0 : -errno;
 }
 
+int hs_layout_boot_id(char out[HS_BOOT_ID_SIZE])
+{
+    char b[HS_BOOT_ID_SIZE];
+    ssize_t r;
+    int fd, rc = 0;
+
+    if ((fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC)) < 0) return -errno;
+    do r = read(fd, b, sizeof(b)); while (r < 0 && errno == EINTR);
+    if (r < 0) rc = -errno;
+    else if (r < HS_BOOT_ID_LEN || (r > HS_BOOT_ID_LEN && b[HS_BOOT_ID_LEN] != '\n')) rc = -EINVAL;
+    if (close(fd) != 0 && rc == 0) rc = -errno;
+    if (rc != 0) return rc;
+    memset(out, 0, HS_BOOT_ID_SIZE);
+    memcpy(out, b, HS_BOOT_ID_LEN);
+    return 0;
+}
+
 int hs_layout_room_below(int fd, unsigned long long bytes)
 {
     struct statvfs v;

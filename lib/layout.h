@@ -190,6 +190,14 @@ int hs_layout_open_rw(int dirfd, const char *name, mode_t mode, int *fd);
  * unprivileged writer (f_bavail), or when that cannot be told; else 0. */
 int hs_layout_room_below(int fd, unsigned long long bytes);
 
+/* This boot's id (/proc/sys/kernel/random/boot_id: HS_BOOT_ID_LEN
+ * characters, then NULs to the end of out). 0, or a negative errno:
+ * without it a shared file written before a power cut cannot be told
+ * from one written in this boot (tailmap.h, keyfilter.h). */
+#define HS_BOOT_ID_LEN  36      /* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" */
+#define HS_BOOT_ID_SIZE (HS_BOOT_ID_LEN + 4)
+int hs_layout_boot_id(char out[HS_BOOT_ID_SIZE]);
+
 /* close(fd) unless fd < 0: 0 or -errno. Linux closes the descriptor
  * even when close() fails, so the caller never retries. */
 int hs_layout_close(int fd);

@@ -1,5 +1,6 @@
 #include "store.h"
 #include "crypto.h"
+#include "keyfilter.h"
 #include "spool.h"
 
 #include <errno.h>
@@ -15,9 +16,14 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
+/* The meta row counting the rows ever inserted into dedup, by a trigger
+ * (keyfilter_trigger): the key filter's epoch (keyfilter.h). */
+#define KF_EPOCH "kf_epoch"
+
 enum {
     Q_SEEN, Q_PUT, Q_FORGET, Q_DROP_PAST, Q_PURGE, Q_COUNT, Q_META_GET, Q_META_SET,
-    Q_ATT_ADD, Q_ATT_GET, Q_ATT_CLEAR, Q_BEGIN, Q_BEGIN_READ, Q_COMMIT, Q_ROLLBACK, Q_MAX
+    Q_ATT_ADD, Q_ATT_GET, Q_ATT_CLEAR, Q_BEGIN, Q_BEGIN_READ, Q_COMMIT, Q_ROLLBACK, Q_CURSOR,
+    Q_EPOCH, Q_ALL_KEYS, Q_MAX
 };
 
 static const char *const sql[Q_MAX] = {
@@ -40,6 +46,13 @@ static const char *const sql[Q_MAX] = {
     [Q_BEGIN_READ] = "BEGIN DEFERRED",
     [Q_COMMIT]   = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
+    /* The cursor and the key filter's epoch in one statement: a lookup's
+     * read transaction needs both (hs_store_cursor_get). */
+    [Q_CURSOR]   = "SELECT (SELECT v FROM meta WHERE name = 'cursor_seg'),"
+                   " (SELECT v FROM meta WHERE name = 'cursor_off'),"
+                   " (SELECT v FROM meta WHERE name = '" KF_EPOCH "')",
+    [Q_EPOCH]    = "SELECT v FROM meta WHERE name = '" KF_EPOCH "'",
+    [Q_ALL_KEYS] = "SELECT k FROM dedup",
 };
 
 /* Per connection (one per FastCGI worker thread). Sizes chosen for
@@ -114,6 +127,39 @@ static int add_positions(sqlite3 *db)
     return rc;
 }
 
+/*
+ * The key filter's epoch (keyfilter.h): every row inserted into dedup, by
+ * any connection of any program (an older hookspool, the sqlite3 shell),
+ * counts one up in the same transaction, so a filter that says which
+ * epoch its bits cover cannot miss a row written past it. Added once to
+ * a store made before, like the positions.
+ */
+static const char kf_trigger[] =
+    "CREATE TRIGGER IF NOT EXISTS dedup_kf_epoch AFTER INSERT ON dedup BEGIN"
+    " INSERT INTO meta(name, v) VALUES ('" KF_EPOCH "', 1)"
+    " ON CONFLICT(name) DO UPDATE SET v = v + 1; END";
+
+static int has_kf_trigger(sqlite3 *db)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'trigger'"
+                                " AND name = 'dedup_kf_epoch'", -1, &s, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW;
+}
+
+static int add_kf_trigger(sqlite3 *db)
+{
+    int rc;
+    if (has_kf_trigger(db)) return SQLITE_OK;
+    if ((rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK) return rc;
+    rc = sqlite3_exec(db, kf_trigger, NULL, NULL, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
 struct hs_store {
     sqlite3      *db;
     sqlite3_stmt *q[Q_MAX];
@@ -125,6 +171,23 @@ struct hs_store {
      * a recording's keys share one segment. */
     char          seg[HS_STORE_SEG_MAX];
     unsigned char seg_id[HS_STORE_SEG_ID_LEN];
+    /* The key filter (keyfilter.h), NULL without one; the spool and
+     * umask to open it again when it was deleted or replaced. */
+    hs_keyfilter *kf;
+    char          spool[PATH_MAX];
+    mode_t        umask;
+    /* The epoch this transaction read (epoch_ok): a read transaction's,
+     * with its cursor (hs_store_cursor_get); a write transaction's, at
+     * its start (w_epoch) and whether it wrote rows (puts). A build in
+     * this write transaction is published only once it commits
+     * (build_keys). */
+    int64_t       epoch;
+    int           epoch_ok;
+    int64_t       w_epoch;
+    int           w_epoch_ok;
+    int           puts;
+    int           built;
+    uint64_t      build_keys;
 };
 
 /* Replaces SQLite's automatic checkpoint (store.h, "Durability order"):
@@ -180,6 +243,7 @@ void hs_store_close(hs_store *st)
     int i;
     if (st == NULL) return;
     for (i = 0; i < Q_MAX; i++) sqlite3_finalize(st->q[i]);
+    hs_keyfilter_close(st->kf);
     /* Nothing is pending: every transaction was committed or rolled back
      * by the call that began it. */
     sqlite3_close(st->db);
@@ -320,6 +384,7 @@ static int open_once(const char *spool, mode_t umask, int create, hs_store **out
     if ((rc = set_wal(st->db)) != SQLITE_OK) goto fail;
     if ((rc = sqlite3_exec(st->db, settings, NULL, NULL, NULL)) != SQLITE_OK) goto fail;
     if ((rc = add_positions(st->db)) != SQLITE_OK) goto fail;
+    if ((rc = add_kf_trigger(st->db)) != SQLITE_OK) goto fail;
     /* wal_pages stays 0 until this connection's first commit, whose
      * hook says how many pages the WAL holds, so a one-request process
      * (CGI) that writes checkpoints when the WAL is due. The WAL file's
@@ -339,6 +404,11 @@ static int open_once(const char *spool, mode_t umask, int create, hs_store **out
         rc = sqlite3_prepare_v3(st->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->q[i], NULL);
         if (rc != SQLITE_OK) goto fail;
     }
+    /* Best effort: without the filter every lookup asks SQLite. The
+     * spool path fits (it made the store's path above). */
+    memcpy(st->spool, spool, strlen(spool) + 1);
+    st->umask = umask;
+    if (hs_keyfilter_open(spool, umask, &st->kf) != 0) st->kf = NULL;
     *out = st;
     return 0;
 fail:
@@ -366,26 +436,84 @@ static int run(hs_store *st, int q, int64_t *row, int *got)
     return r;
 }
 
-int hs_store_begin(hs_store *st) { return run(st, Q_BEGIN, NULL, NULL); }
-int hs_store_begin_read(hs_store *st) { return run(st, Q_BEGIN_READ, NULL, NULL); }
+/* Forget what the last transaction knew of the key filter's epoch. */
+static void tx_reset(hs_store *st)
+{
+    st->epoch_ok = 0;
+    st->w_epoch_ok = 0;
+    st->puts = 0;
+    st->built = 0;
+}
+
+/* The store's epoch now (keyfilter.h), in this connection's transaction. */
+static int read_epoch(hs_store *st, int64_t *e)
+{
+    int got, rc;
+    *e = 0;
+    rc = run(st, Q_EPOCH, e, &got);
+    if (!got) *e = 0;
+    return rc;
+}
+
+/* A write transaction has begun (the write lock is held): the filter
+ * this connection sets bits in is the spool's file (opened again when
+ * it was deleted or replaced, or could not be opened before), and the
+ * epoch the transaction starts from. Neither can fail the transaction:
+ * without them the filter is not moved on, and is built again. */
+static void tx_write_begun(hs_store *st)
+{
+    if (st->kf != NULL && !hs_keyfilter_linked(st->kf)) {
+        hs_keyfilter_close(st->kf);
+        st->kf = NULL;
+    }
+    if (st->kf == NULL && hs_keyfilter_open(st->spool, st->umask, &st->kf) != 0) st->kf = NULL;
+    st->w_epoch_ok = read_epoch(st, &st->w_epoch) == 0;
+}
+
+int hs_store_begin(hs_store *st)
+{
+    int rc;
+    tx_reset(st);
+    if ((rc = run(st, Q_BEGIN, NULL, NULL)) == 0) tx_write_begun(st);
+    return rc;
+}
+int hs_store_begin_read(hs_store *st)
+{
+    tx_reset(st);
+    return run(st, Q_BEGIN_READ, NULL, NULL);
+}
 int hs_store_try_begin(hs_store *st)
 {
     int rc;
+    tx_reset(st);
     (void)sqlite3_busy_timeout(st->db, 0);
     rc = run(st, Q_BEGIN, NULL, NULL);
     (void)sqlite3_busy_timeout(st->db, HS_STORE_BUSY_MS);
+    if (rc == 0) tx_write_begun(st);
     return rc;
 }
 int hs_store_commit(hs_store *st)
 {
-    int rc = run(st, Q_COMMIT, NULL, NULL);
+    int64_t after = 0;
+    int after_ok = 0, rc;
+
+    /* The epoch this transaction leaves, read before it commits (after,
+     * another writer may have moved it on). */
+    if ((st->puts || st->built) && st->kf != NULL) after_ok = read_epoch(st, &after) == 0;
+    rc = run(st, Q_COMMIT, NULL, NULL);
     /* A failed COMMIT (SQLITE_FULL) leaves the transaction open. */
     if (rc != 0 && !sqlite3_get_autocommit(st->db)) hs_store_rollback(st);
+    if (rc == 0 && after_ok && st->built)
+        hs_keyfilter_build_end(st->kf, st->dev, st->ino, (uint64_t)after, st->build_keys);
+    else if (rc == 0 && after_ok && st->puts && st->w_epoch_ok)
+        hs_keyfilter_advance(st->kf, (uint64_t)st->w_epoch, (uint64_t)after);
+    tx_reset(st);
     return rc;
 }
 void hs_store_rollback(hs_store *st)
 {
     if (!sqlite3_get_autocommit(st->db)) (void)run(st, Q_ROLLBACK, NULL, NULL);
+    tx_reset(st);
 }
 
 int hs_store_in_tx(hs_store *st) { return !sqlite3_get_autocommit(st->db); }
@@ -489,6 +617,10 @@ int hs_store_key_put(hs_store *st, const unsigned char k[HS_STORE_KEY_LEN], int6
                      const char *seg, int64_t end)
 {
     sqlite3_stmt *s = st->q[Q_PUT];
+    /* The key's bits before its row (keyfilter.h), under the write lock
+     * that hs_store_begin took. */
+    if (st->kf != NULL) hs_keyfilter_add(st->kf, k);
+    st->puts = 1;
     if (seg_row(st, seg) != 0 || bind_key(s, k) != SQLITE_OK ||
         sqlite3_bind_int64(s, 2, t) != SQLITE_OK ||
         sqlite3_bind_blob(s, 3, st->seg_id, HS_STORE_SEG_ID_LEN, SQLITE_STATIC) != SQLITE_OK ||
@@ -554,12 +686,12 @@ int hs_store_meta_set(hs_store *st, const char *name, int64_t v)
 
 int hs_store_cursor_get(hs_store *st, char seg[HS_STORE_SEG_MAX], int64_t *off)
 {
-    sqlite3_stmt *s = st->q[Q_META_GET];
+    sqlite3_stmt *s = st->q[Q_CURSOR];
     int rc;
 
     seg[0] = '\0';
     *off = 0;
-    if (sqlite3_bind_text(s, 1, "cursor_seg", -1, SQLITE_STATIC) != SQLITE_OK) return -EIO;
+    st->epoch_ok = 0;
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         const unsigned char *t = sqlite3_column_text(s, 0);
@@ -568,12 +700,56 @@ int hs_store_cursor_get(hs_store *st, char seg[HS_STORE_SEG_MAX], int64_t *off)
             memcpy(seg, t, (size_t)n);
             seg[n] = '\0';
         }
-        rc = SQLITE_DONE;
+        *off = sqlite3_column_int64(s, 1);
+        st->epoch = sqlite3_column_int64(s, 2);
+        st->epoch_ok = 1;
+        rc = sqlite3_step(s);
     }
     sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_DONE) {
+        st->epoch_ok = 0;
+        return err_of_db(st->db, rc);
+    }
+    return 0;
+}
+
+int hs_store_epoch(const hs_store *st, int64_t *epoch)
+{
+    *epoch = st->epoch_ok ? st->epoch : -1;
+    return st->epoch_ok && st->epoch >= 0;
+}
+
+int hs_store_key_absent(const hs_store *st, int64_t epoch, const unsigned char k[HS_STORE_KEY_LEN])
+{
+    return epoch >= 0 && hs_keyfilter_absent(st->kf, st->dev, st->ino, (uint64_t)epoch, k);
+}
+
+int hs_store_keyfilter_build(hs_store *st)
+{
+    sqlite3_stmt *s = st->q[Q_ALL_KEYS];
+    uint64_t n = 0;
+    int rc;
+
+    /* Due against the epoch the transaction began with: that is the one
+     * the filter covers when it is in step, this transaction's own rows
+     * having their bits already (hs_store_key_put). */
+    if (st->kf == NULL || !hs_store_in_tx(st) || !st->w_epoch_ok || st->w_epoch < 0 ||
+        !hs_keyfilter_due(st->kf, st->dev, st->ino, (uint64_t)st->w_epoch))
+        return 0;
+    hs_keyfilter_build_begin(st->kf);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        /* A key is always HS_STORE_KEY_LEN bytes; a row with anything else
+         * (a store written by hand) is no key any lookup could ask for. */
+        if (sqlite3_column_bytes(s, 0) == HS_STORE_KEY_LEN && sqlite3_column_blob(s, 0) != NULL) {
+            hs_keyfilter_add(st->kf, sqlite3_column_blob(s, 0));
+            n++;
+        }
+    }
+    sqlite3_reset(s);
     if (rc != SQLITE_DONE) return err_of_db(st->db, rc);
-    return hs_store_meta_get(st, "cursor_off", off);
+    st->built = 1;
+    st->build_keys = n;
+    return 1;
 }
 
 int hs_store_cursor_set(hs_store *st, const char *seg, int64_t off)

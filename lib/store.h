@@ -107,8 +107,29 @@ int  hs_store_purge(hs_store *st, int64_t before, int max);
 int64_t hs_store_key_count(hs_store *st);
 
 /* The index cursor: the active segment's name and the offset up to which
- * its lines' keys are recorded. seg is "" and *off 0 when never set. */
+ * its lines' keys are recorded. seg is "" and *off 0 when never set.
+ * get also reads the key filter's epoch (keyfilter.h) for
+ * hs_store_key_absent, in the same snapshot. */
 int  hs_store_cursor_get(hs_store *st, char seg[HS_STORE_SEG_MAX], int64_t *off);
+
+/* The key filter's epoch (keyfilter.h) that the last hs_store_cursor_get
+ * of this transaction read with the cursor: 1 with *epoch, or 0 (*epoch
+ * -1) when this transaction read none. */
+int  hs_store_epoch(const hs_store *st, int64_t *epoch);
+
+/* 1 when the key filter (keyfilter.h) proves that no row of key k is in
+ * the store as of a snapshot whose epoch was `epoch` (hs_store_epoch):
+ * hs_store_key_seen in that snapshot would answer 0; 0 when it cannot
+ * tell (epoch < 0 among others). Never fails, never touches SQLite. */
+int  hs_store_key_absent(const hs_store *st, int64_t epoch,
+                         const unsigned char k[HS_STORE_KEY_LEN]);
+
+/* Inside a write transaction (hs_store_begin), after its rows: build the
+ * key filter from every key of the store when it is due
+ * (hs_keyfilter_due). It is usable once the transaction commits. 1 when
+ * built, 0 when not due (or no filter), or a negative errno (the
+ * transaction should then be rolled back; the filter stays unusable). */
+int  hs_store_keyfilter_build(hs_store *st);
 int  hs_store_cursor_set(hs_store *st, const char *seg, int64_t off);
 
 /* A named integer (housekeeping: the last purge time). *v is 0 if unset. */

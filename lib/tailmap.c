@@ -12,8 +12,6 @@
 #include "layout.h"
 #include "spool.h"
 
-#define BOOT_LEN  36        /* a boot id: "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" */
-#define BOOT_FILE "/proc/sys/kernel/random/boot_id"
 
 /* The file: this head, then the ring of lines. Read back, every field is
  * checked before it is used (usable), as a crash or another version
@@ -21,7 +19,7 @@
 struct map_head {
     uint64_t magic;                  /* HS_TAILMAP_MAGIC (hs_counters_map_file) */
     uint64_t busy;                   /* 1 while a writer changes the map */
-    char     boot[BOOT_LEN + 4];     /* the boot it was written in */
+    char     boot[HS_BOOT_ID_SIZE];  /* the boot it was written in */
     char     seg[HS_SEG_NAME_MAX];   /* the segment its lines are of; "": none */
     uint64_t base;                   /* where the oldest line kept starts */
     uint64_t first;                  /* its slot */
@@ -35,30 +33,10 @@ struct map_file {
 
 struct hs_tailmap {
     struct map_file *f;
-    char             boot[BOOT_LEN + 4];
+    char             boot[HS_BOOT_ID_SIZE];
 };
 
 _Static_assert(HS_TAILMAP_LINES > 0, "a ring of no lines");
-
-/* This boot's id into out (BOOT_LEN characters and NULs). 0 or a
- * negative errno: without it a map from before a power cut could not be
- * told from this boot's, so the map is not used. */
-static int read_boot(char out[BOOT_LEN + 4])
-{
-    char b[BOOT_LEN + 4];
-    ssize_t r;
-    int fd, rc = 0;
-
-    if ((fd = open(BOOT_FILE, O_RDONLY | O_CLOEXEC)) < 0) return -errno;
-    do r = read(fd, b, sizeof(b)); while (r < 0 && errno == EINTR);
-    if (r < 0) rc = -errno;
-    else if (r < BOOT_LEN || (r > BOOT_LEN && b[BOOT_LEN] != '\n')) rc = -EINVAL;
-    if (close(fd) != 0 && rc == 0) rc = -errno;
-    if (rc != 0) return rc;
-    memset(out, 0, BOOT_LEN + 4);
-    memcpy(out, b, BOOT_LEN);
-    return 0;
-}
 
 int hs_tailmap_open(hs_spool *sp, hs_tailmap **out)
 {
@@ -69,7 +47,7 @@ int hs_tailmap_open(hs_spool *sp, hs_tailmap **out)
 
     *out = NULL;
     if ((m = calloc(1, sizeof(*m))) == NULL) return -ENOMEM;
-    if ((rc = read_boot(m->boot)) != 0) goto fail;
+    if ((rc = hs_layout_boot_id(m->boot)) != 0) goto fail;
     if ((rc = hs_spool_open_file(sp, HS_TAILMAP_FILE, &fd, &st)) != 0) goto fail;
     rc = hs_counters_map_fd(fd, &st, sizeof(struct map_file), HS_TAILMAP_MAGIC, &p);
     /* The mapping keeps the file; the descriptor is not needed. */

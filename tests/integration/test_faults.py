@@ -44,10 +44,11 @@ system-call failures, then on a full disk.
    acknowledged event in the spool, an event in a second line only after
    a 503 for a failed flush, and every failed flush of a segment fails
    at least one request.
-3. Disk full, dedup off and on: the spool on a 1.5 MiB tmpfs through
-   lighttpd (max-procs 1; 1.5 MiB because the dedup store keeps its WAL
+3. Disk full, dedup off and on: the spool on a 2.5 MiB tmpfs through
+   lighttpd (max-procs 1; 2.5 MiB because the dedup store keeps its WAL
    file, up to HS_STORE_WAL_KEEP (1 MiB) and about 300 KiB here, with
-   its -shm and pages, after the segments are deleted): filled
+   its -shm and pages, after the segments are deleted, and the key
+   filter, SPOOL/keyfilter, is 1 MiB and 4 KiB): filled
    until 503 with Retry-After, no partial line, GET status degraded (503,
    low_free_space with HOOKSPOOL_MIN_FREE=192 KiB); after `hookspool
    rotate` and deleting the ready segments, 200 again and status ok.
@@ -544,13 +545,13 @@ def footprint(spool):
 
 def section_disk_full(T, dedup):
     label = "dedup on" if dedup else "dedup off"
-    T.section("disk full: a 1.5 MiB tmpfs through lighttpd, %s" % label)
+    T.section("disk full: a 2.5 MiB tmpfs through lighttpd, %s" % label)
 
     def chk(cond, what, detail=None):
         return T.check(cond, "%s: %s" % (label, what), detail)
     tmp = T.tempdir()
     mnt = tmp.join("mnt")
-    T.mount_tmpfs(mnt, size="1536k")
+    T.mount_tmpfs(mnt, size="2560k")
     srv = None
     try:
         spool = os.path.join(mnt, "spool")

@@ -322,7 +322,7 @@ def check_modes(T, root_created, spool, umask, label, expect_wal=True):
     badd = ["%s %o" % (os.path.relpath(d, root_created), m) for d, m in dirs.items() if m != dmode]
     badf = ["%s %o" % (os.path.relpath(f, root_created), m) for f, m in files.items() if m != fmode]
     names = {os.path.relpath(f, spool) for f in files}
-    want = {"lock", "counters", "state.db", "tailmap"}
+    want = {"lock", "counters", "state.db", "tailmap", "keyfilter"}
     if expect_wal:
         want |= {"state.db-wal", "state.db-shm"}
     kinds = {"active": any(n.startswith("active/") for n in names),

@@ -1443,6 +1443,97 @@ static void test_shared_rebind(void)
     writers_close(&w);
 }
 
+/*
+ * Issue 18: a new key is answered from the key filter (keyfilter.h) and
+ * a cursor kept in the tail, without reading the store. Neither may let
+ * a recorded key in again, whoever recorded it. An older hookspool sets
+ * no bits: it appends a line and records its key, which moves the cursor
+ * and the store's epoch (the trigger) and leaves the filter as it was.
+ * A writer holding the cursor from before finds the key in its tail (the
+ * line is past that cursor); a writer that reads the cursor afresh finds
+ * the filter's epoch behind the store's and asks the store.
+ */
+static void test_keyfilter_old_writer(void)
+{
+    hs_spool_opts o = { 1LL << 30, 1LL << 40, 0, 077 };
+    const int64_t now = 4800000, ttl = 3600;
+    unsigned char h[HS_STORE_KEY_LEN], hn[HS_STORE_KEY_LEN];
+    char spool[128], key[64], seg[512], cseg[HS_STORE_SEG_MAX], line[512], sql[512];
+    char hex[2 * HS_STORE_KEY_LEN + 1];
+    long long e0, e1;
+    int64_t coff, epoch;
+    sqlite3 *db;
+    FILE *f;
+    writers w;
+    int i, n, bad = 0;
+    long size;
+
+    if (writers_open(&w, &o, "kf-old", spool, sizeof(spool)) != 0) return;
+    /* A batch recorded after the answers: the first recording builds
+     * the filter. */
+    for (i = 0; i <= HS_DEDUP_TAIL_KEYS; i++) {
+        snprintf(key, sizeof(key), "kf-%d", i);
+        bad += wappend(&w, 0, &o, key, now, ttl, NULL) != 0;
+    }
+    CHECK_MSG(bad == 0, "%d appends failed", bad);
+    CHECK(hs_store_key_count(w.st[0]) >= HS_DEDUP_TAIL_KEYS);
+    /* The filter is in use: a new key is absent, a recorded one is not. */
+    CHECK(key_hash("kf-new", hn) == 0 && key_hash("kf-3", h) == 0);
+    CHECK(hs_store_begin_read(w.st[1]) == 0 && hs_store_cursor_get(w.st[1], cseg, &coff) == 0);
+    CHECK(hs_store_epoch(w.st[1], &epoch) == 1);
+    CHECK(hs_store_key_absent(w.st[1], epoch, hn) == 1);
+    CHECK(hs_store_key_absent(w.st[1], epoch, h) == 0);
+    hs_store_rollback(w.st[1]);
+    /* Writer 0 keeps the cursor in its tail from here; writer 1 has
+     * used its kept cursor up, so its next look reads it afresh. */
+    CHECK(wappend(&w, 0, &o, "kf-warm", now, ttl, NULL) == 0);
+    CHECK(wappend(&w, 0, &o, "kf-3", now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+    for (i = 0; i < HS_DEDUP_CURSOR_USES + 2; i++) {
+        snprintf(key, sizeof(key), "kf-w1-%d", i);
+        bad += wappend(&w, 1, &o, key, now, ttl, NULL) != 0;
+    }
+    CHECK_MSG(bad == 0, "%d appends failed", bad);
+
+    /* The older writer: its line, its key's row, the cursor past both. */
+    CHECK(active_segment(spool, seg, sizeof(seg)) == 0);
+    n = snprintf(line, sizeof(line), "{\"id\":\"%*s\",\"received_at\":\"%*s\",\"endpoint\":\"t\","
+                 "\"key\":[\"kf-old\"],\"headers\":{},\"event\":{}}\n", HS_ID_LEN, "", HS_TS_LEN,
+                 "");
+    CHECK((f = fopen(seg, "a")) != NULL);
+    if (f == NULL) goto out;
+    CHECK(fwrite(line, 1, (size_t)n, f) == (size_t)n);
+    size = ftell(f);
+    CHECK(fclose(f) == 0);
+    CHECK(key_hash("kf-old", h) == 0);
+    for (i = 0; i < HS_STORE_KEY_LEN; i++) snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    e0 = query_int(spool, "SELECT v FROM meta WHERE name = 'kf_epoch'");
+    snprintf(sql, sizeof(sql), "INSERT INTO dedup(k, t) VALUES (x'%s', %lld);"
+             "UPDATE meta SET v = %ld WHERE name = 'cursor_off';", hex, (long long)now, size);
+    CHECK((db = open_db(spool)) != NULL);
+    if (db == NULL) goto out;
+    CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(sqlite3_close(db) == SQLITE_OK);
+    e1 = query_int(spool, "SELECT v FROM meta WHERE name = 'kf_epoch'");
+    CHECK_MSG(e0 >= 0 && e1 == e0 + 1, "the row moved the epoch: %lld -> %lld", e0, e1);
+
+    /* Read afresh: the epochs differ, so the filter cannot tell. */
+    CHECK(hs_store_begin_read(w.st[1]) == 0 && hs_store_cursor_get(w.st[1], cseg, &coff) == 0);
+    CHECK(coff == size && hs_store_epoch(w.st[1], &epoch) == 1 && epoch == e1);
+    CHECK(hs_store_key_absent(w.st[1], epoch, h) == 0);
+    CHECK(hs_store_key_absent(w.st[1], epoch, hn) == 0);
+    hs_store_rollback(w.st[1]);
+    /* Both writers refuse the key: writer 1 from the store (its cursor
+     * is past the line), writer 0 from its kept cursor and its tail. */
+    CHECK(wappend(&w, 1, &o, "kf-old", now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+    CHECK(wappend(&w, 0, &o, "kf-old", now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+    CHECK(lines_with_key(seg, "kf-old") == 1);
+    /* New keys still get in, once each. */
+    CHECK(wappend(&w, 1, &o, "kf-new", now, ttl, NULL) == 0);
+    CHECK(wappend(&w, 0, &o, "kf-new", now, ttl, NULL) == HS_DEDUP_DUPLICATE);
+out:
+    writers_close(&w);
+}
+
 int main(void)
 {
     char cmd[128];
@@ -1469,6 +1560,7 @@ int main(void)
     test_shared_tail();
     test_shared_threads();
     test_shared_rebind();
+    test_keyfilter_old_writer();
     test_old_store();
     test_checkpoint_cadence();
     test_wal_reused();
