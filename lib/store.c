@@ -16,9 +16,19 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
-/* The meta row counting the rows ever inserted into dedup, by a trigger
- * (keyfilter_trigger): the key filter's epoch (keyfilter.h). */
+/*
+ * The key filter's epoch (keyfilter.h), the meta row KF_EPOCH: every row
+ * inserted into dedup, by any connection of any program (an older
+ * hookspool, the sqlite3 shell), counts one up in the same transaction
+ * (the trigger KF_TRIGGER), so a filter that says which epoch its bits
+ * cover cannot miss a row written past it. Part of a new store's schema;
+ * added once to a store made before, like the positions.
+ */
 #define KF_EPOCH "kf_epoch"
+#define KF_TRIGGER \
+    "CREATE TRIGGER IF NOT EXISTS dedup_kf_epoch AFTER INSERT ON dedup BEGIN" \
+    " INSERT INTO meta(name, v) VALUES ('" KF_EPOCH "', 1)" \
+    " ON CONFLICT(name) DO UPDATE SET v = v + 1; END"
 
 enum {
     Q_SEEN, Q_PUT, Q_FORGET, Q_DROP_PAST, Q_PURGE, Q_COUNT, Q_META_GET, Q_META_SET,
@@ -81,6 +91,7 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS dedup_t ON dedup(t);"
     "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, v) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS attempts(seg TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;"
+    KF_TRIGGER ";"
     "COMMIT;";
 
 #define WAL_RETRY_MS 10   /* between tries to switch a new store to WAL */
@@ -127,17 +138,7 @@ static int add_positions(sqlite3 *db)
     return rc;
 }
 
-/*
- * The key filter's epoch (keyfilter.h): every row inserted into dedup, by
- * any connection of any program (an older hookspool, the sqlite3 shell),
- * counts one up in the same transaction, so a filter that says which
- * epoch its bits cover cannot miss a row written past it. Added once to
- * a store made before, like the positions.
- */
-static const char kf_trigger[] =
-    "CREATE TRIGGER IF NOT EXISTS dedup_kf_epoch AFTER INSERT ON dedup BEGIN"
-    " INSERT INTO meta(name, v) VALUES ('" KF_EPOCH "', 1)"
-    " ON CONFLICT(name) DO UPDATE SET v = v + 1; END";
+static const char kf_trigger[] = KF_TRIGGER ";";
 
 static int has_kf_trigger(sqlite3 *db)
 {

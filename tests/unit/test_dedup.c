@@ -398,6 +398,11 @@ static void test_old_store(void)
     CHECK(append_keyed(sp, &o, st, "old", now, ttl) == HS_DEDUP_DUPLICATE);
     CHECK(append_keyed(sp, &o, st, "new", now, ttl) == 0);
     CHECK(append_keyed(sp, &o, st, "new", now, ttl) == HS_DEDUP_DUPLICATE);
+    /* It got the key filter's epoch trigger too (keyfilter.h), which
+     * counted the one row inserted since. */
+    CHECK(query_int(spool, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
+                           " AND name = 'dedup_kf_epoch'") == 1);
+    CHECK(query_int(spool, "SELECT v FROM meta WHERE name = 'kf_epoch'") == 1);
     hs_store_close(st);
     hs_spool_close(sp);
 }
