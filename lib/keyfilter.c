@@ -180,7 +180,10 @@ void hs_keyfilter_build_begin(hs_keyfilter *f)
 
     /* Odd first (a builder killed earlier left it odd already), then the
      * bits: a reader that saw the old even generation sees it change. */
-    if ((g & 1) == 0) __atomic_store_n(&h->gen, g + 1, __ATOMIC_SEQ_CST);
+    if ((g & 1) == 0) __atomic_store_n(&h->gen, g + 1, __ATOMIC_RELAXED);
+    /* The seqlock's writer side: no cleared bit is seen before the odd
+     * generation by a reader whose acquire fence follows its bit loads. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     for (i = 0; i < WORDS; i++) __atomic_store_n(&b[i], 0, __ATOMIC_RELAXED);
     __atomic_store_n(&h->added, 0, __ATOMIC_RELAXED);
 }
