@@ -118,7 +118,7 @@ fuzz:
 # the dedup tail a FastCGI process' workers share (issue 18), the
 # flusher. (-Wno-tsan: TSan does not model counters.c's fences; no test
 # here runs those across threads.)
-TSAN_UNIT := test_dedup test_flush test_spool
+TSAN_UNIT := test_dedup test_flush test_spool test_keyfilter
 tsan:
 	@sh deploy/deps.sh test
 	@$(MAKE) --no-print-directory B=build-tsan CFLAGS='-O1 -g -fsanitize=thread -Wno-tsan' \
