@@ -41,11 +41,12 @@
  *   are shed when the filter is built again, once HS_KF_REBUILD_AT keys
  *   were added since the last build (and at least as many as it was
  *   built with).
- * - Built (hs_keyfilter_build_begin, every key of the store added, then
- *   hs_keyfilter_build_end) under the store's write lock, so no row is written
- *   meanwhile. Until its end the generation is odd, and an odd
- *   generation is not usable: a builder killed midway leaves it so, and
- *   the next builds it again.
+ * - Built (hs_keyfilter_build_begin, then every key of the store added)
+ *   inside a write transaction, so no row is written meanwhile, and
+ *   ended (hs_keyfilter_build_end) once that transaction committed. Until
+ *   its end the generation is odd, and an odd generation is not usable:
+ *   a builder killed midway, or whose transaction failed, leaves it so,
+ *   and the next builds it again.
  * - Usable only when built in this boot (a power cut may leave any mix
  *   of old and new pages on disk; nothing here is ever flushed), for the
  *   store file the caller has open (a store replaced or deleted and made
