@@ -33,7 +33,7 @@
 enum {
     Q_SEEN, Q_PUT, Q_FORGET, Q_DROP_PAST, Q_PURGE, Q_COUNT, Q_META_GET, Q_META_SET,
     Q_ATT_ADD, Q_ATT_GET, Q_ATT_CLEAR, Q_BEGIN, Q_BEGIN_READ, Q_COMMIT, Q_ROLLBACK, Q_CURSOR,
-    Q_EPOCH, Q_ALL_KEYS, Q_MAX
+    Q_ALL_KEYS, Q_MAX
 };
 
 static const char *const sql[Q_MAX] = {
@@ -61,7 +61,6 @@ static const char *const sql[Q_MAX] = {
     [Q_CURSOR]   = "SELECT (SELECT v FROM meta WHERE name = 'cursor_seg'),"
                    " (SELECT v FROM meta WHERE name = 'cursor_off'),"
                    " (SELECT v FROM meta WHERE name = '" KF_EPOCH "')",
-    [Q_EPOCH]    = "SELECT v FROM meta WHERE name = '" KF_EPOCH "'",
     [Q_ALL_KEYS] = "SELECT k FROM dedup",
 };
 
@@ -121,25 +120,7 @@ static int has_positions(sqlite3 *db)
     return rc == SQLITE_OK;
 }
 
-/* A store made before keys carried their line's position gets the two
- * columns, once, by whichever connection comes first (checked again
- * under the write lock). Old rows keep NULL there: a key without a
- * position counts as seen, as every key did before. */
-static int add_positions(sqlite3 *db)
-{
-    int rc;
-    if (has_positions(db)) return SQLITE_OK;
-    if ((rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK) return rc;
-    if (!has_positions(db))
-        rc = sqlite3_exec(db, "ALTER TABLE dedup ADD COLUMN seg BLOB;"
-                              "ALTER TABLE dedup ADD COLUMN seg_end INTEGER;", NULL, NULL, NULL);
-    if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    return rc;
-}
-
-static const char kf_trigger[] = KF_TRIGGER ";";
-
+/* Does the store have the key filter's epoch trigger (KF_TRIGGER)? */
 static int has_kf_trigger(sqlite3 *db)
 {
     sqlite3_stmt *s = NULL;
@@ -150,12 +131,17 @@ static int has_kf_trigger(sqlite3 *db)
     return rc == SQLITE_ROW;
 }
 
-static int add_kf_trigger(sqlite3 *db)
+/* A store made before a part of the schema (has says whether it is
+ * there) gets it, once, by whichever connection comes first (checked
+ * again under the write lock). The parts: the line positions (old rows
+ * keep NULL there: a key without a position counts as seen, as every
+ * key did before) and the key filter's epoch trigger. */
+static int add_once(sqlite3 *db, int (*has)(sqlite3 *), const char *ddl)
 {
     int rc;
-    if (has_kf_trigger(db)) return SQLITE_OK;
+    if (has(db)) return SQLITE_OK;
     if ((rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK) return rc;
-    rc = sqlite3_exec(db, kf_trigger, NULL, NULL, NULL);
+    if (!has(db)) rc = sqlite3_exec(db, ddl, NULL, NULL, NULL);
     if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
@@ -384,8 +370,11 @@ static int open_once(const char *spool, mode_t umask, int create, hs_store **out
      * only repairs a store switched back by hand. */
     if ((rc = set_wal(st->db)) != SQLITE_OK) goto fail;
     if ((rc = sqlite3_exec(st->db, settings, NULL, NULL, NULL)) != SQLITE_OK) goto fail;
-    if ((rc = add_positions(st->db)) != SQLITE_OK) goto fail;
-    if ((rc = add_kf_trigger(st->db)) != SQLITE_OK) goto fail;
+    if ((rc = add_once(st->db, has_positions, "ALTER TABLE dedup ADD COLUMN seg BLOB;"
+                                              "ALTER TABLE dedup ADD COLUMN seg_end INTEGER;")) !=
+            SQLITE_OK ||
+        (rc = add_once(st->db, has_kf_trigger, KF_TRIGGER ";")) != SQLITE_OK)
+        goto fail;
     /* wal_pages stays 0 until this connection's first commit, whose
      * hook says how many pages the WAL holds, so a one-request process
      * (CGI) that writes checkpoints when the WAL is due. The WAL file's
@@ -446,16 +435,6 @@ static void tx_reset(hs_store *st)
     st->built = 0;
 }
 
-/* The store's epoch now (keyfilter.h), in this connection's transaction. */
-static int read_epoch(hs_store *st, int64_t *e)
-{
-    int got, rc;
-    *e = 0;
-    rc = run(st, Q_EPOCH, e, &got);
-    if (!got) *e = 0;
-    return rc;
-}
-
 /* A write transaction has begun (the write lock is held): the filter
  * this connection sets bits in is the spool's file (opened again when
  * it was deleted or replaced, or could not be opened before), and the
@@ -468,7 +447,7 @@ static void tx_write_begun(hs_store *st)
         st->kf = NULL;
     }
     if (st->kf == NULL && hs_keyfilter_open(st->spool, st->umask, &st->kf) != 0) st->kf = NULL;
-    st->w_epoch_ok = read_epoch(st, &st->w_epoch) == 0;
+    st->w_epoch_ok = hs_store_meta_get(st, KF_EPOCH, &st->w_epoch) == 0;
 }
 
 int hs_store_begin(hs_store *st)
@@ -500,7 +479,8 @@ int hs_store_commit(hs_store *st)
 
     /* The epoch this transaction leaves, read before it commits (after,
      * another writer may have moved it on). */
-    if ((st->puts || st->built) && st->kf != NULL) after_ok = read_epoch(st, &after) == 0;
+    if ((st->puts || st->built) && st->kf != NULL)
+        after_ok = hs_store_meta_get(st, KF_EPOCH, &after) == 0;
     rc = run(st, Q_COMMIT, NULL, NULL);
     /* A failed COMMIT (SQLITE_FULL) leaves the transaction open. */
     if (rc != 0 && !sqlite3_get_autocommit(st->db)) hs_store_rollback(st);
