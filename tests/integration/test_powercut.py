@@ -159,43 +159,40 @@ def lines_by_rid(lines):
     return by, bad, parsed
 
 
-def freeze_servers(srv):
-    """The instant of the cut: every server process stops where it is
-    (SIGSTOP to lighttpd's group, then to each backend by pid), before
-    powerfs drops anything, so none of them runs on the dark filesystem.
-    A machine without power runs nothing: a process that went on after
-    the cut would meet EIO everywhere, which is a failing disk, not a cut
-    (a page of a mapped file it then faults in cannot be read, and the
-    process dies of SIGBUS; ASan reported that once in CI as a crash)."""
-    if srv.proc is not None:
-        try:
-            os.killpg(srv.proc.pid, signal.SIGSTOP)
-        except ProcessLookupError:
-            pass
-    for pid in srv.backend_pids():
-        try:
-            os.kill(pid, signal.SIGSTOP)
-        except ProcessLookupError:
-            pass
-
-
-def kill_servers(srv):
-    """Power is off: every server process dies at once. lighttpd runs in
-    a process group of its own, which its FastCGI backends share: one
-    killpg takes them all, with no window for lighttpd to respawn a
-    backend that a kill by pid would miss (such a backend outlived the
-    test, blocked on the unmounted filesystem)."""
+def signal_servers(srv, sig):
+    """Send sig to every server process at once. lighttpd runs in a
+    process group of its own, which its FastCGI backends share: one
+    killpg reaches them all, with no window for lighttpd to respawn a
+    backend that a signal by pid would miss (such a backend outlived the
+    test, blocked on the unmounted filesystem); then each backend by pid,
+    for any that left the group."""
     pids = srv.backend_pids() + ([srv.proc.pid] if srv.proc else [])
     if srv.proc is not None:
         try:
-            os.killpg(srv.proc.pid, 9)
+            os.killpg(srv.proc.pid, sig)
         except ProcessLookupError:
             pass
-    for pid in pids:        # any that left the group
+    for pid in pids:
         try:
-            os.kill(pid, 9)
+            os.kill(pid, sig)
         except ProcessLookupError:
             pass
+
+
+def freeze_servers(srv):
+    """The instant of the cut: every server process stops where it is
+    (SIGSTOP), before powerfs drops anything, so none of them runs on the
+    dark filesystem. A machine without power runs nothing: a process that
+    went on after the cut would meet EIO everywhere, which is a failing
+    disk, not a cut (a page of a mapped file it then faults in cannot be
+    read, and the process dies of SIGBUS; ASan reported that once in CI
+    as a crash)."""
+    signal_servers(srv, signal.SIGSTOP)
+
+
+def kill_servers(srv):
+    """Power is off: every server process dies at once."""
+    signal_servers(srv, signal.SIGKILL)
     srv.stop()
 
 
