@@ -30,6 +30,39 @@
     " INSERT INTO meta(name, v) VALUES ('" KF_EPOCH "', 1)" \
     " ON CONFLICT(name) DO UPDATE SET v = v + 1; END"
 
+/*
+ * Two layouts of the dedup table. Issue 18: the keys are SHA-256 hashes,
+ * so each recorded key lands on a random leaf of whatever B-tree is
+ * ordered by it, and a batch of 4,096 keys dirtied about as many leaves
+ * as the table has (each written to the WAL, then again by the
+ * checkpoint): in a store of 100,000 keys, most of the table every
+ * batch. That was most of what dedup cost with HOOKSPOOL_FSYNC=never.
+ *
+ * - KEYED (stores made before): WITHOUT ROWID, the row ordered by its
+ *   whole key (k PRIMARY KEY): some 60 rows a leaf.
+ * - SHORT (every store made now): rows in a rowid table, in the order
+ *   they were recorded (appended at its end), and an index on the
+ *   key's first KEY_IX_BYTES bytes (KEY_IX, index KEY_IX_NAME): some
+ *   300 entries a leaf, five times fewer leaves for a batch to dirty.
+ *   A lookup reads the index, then the row, whose whole key it compares
+ *   (two keys sharing a prefix cost one more row read, never an
+ *   answer). No constraint keeps a key unique: a key recorded again
+ *   (its event accepted again once its window had passed) has a second
+ *   row, and the older one goes with the purge; seen looks at any row
+ *   in the window, forget deletes every row of the key.
+ * A store keeps the layout it was made with: rewriting every key of an
+ * old store would be one long transaction, and a process of an older
+ * hookspool still running after an upgrade would find no index on its
+ * key. The statements that differ are in sql_short; the others serve
+ * both.
+ */
+#define HS_STR_(x) #x
+#define HS_STR(x)  HS_STR_(x)
+#define KEY_IX_BYTES 4
+#define KEY_IX_NAME  "dedup_k"
+#define KEY_IX       "substr(k, 1, " HS_STR(KEY_IX_BYTES) ")"
+#define KEY_IX_OF_1  "substr(?1, 1, " HS_STR(KEY_IX_BYTES) ")"
+
 enum {
     Q_SEEN, Q_PUT, Q_FORGET, Q_DROP_PAST, Q_PURGE, Q_COUNT, Q_META_GET, Q_META_SET,
     Q_ATT_ADD, Q_ATT_GET, Q_ATT_CLEAR, Q_BEGIN, Q_BEGIN_READ, Q_COMMIT, Q_ROLLBACK, Q_CURSOR,
@@ -45,7 +78,8 @@ static const char *const sql[Q_MAX] = {
     [Q_DROP_PAST]= "DELETE FROM dedup WHERE seg IN (?1, ?3) AND seg_end > ?2",
     [Q_PURGE]    = "DELETE FROM dedup WHERE k IN "
                    "(SELECT k FROM dedup WHERE t < ?1 ORDER BY t LIMIT ?2)",
-    [Q_COUNT]    = "SELECT count(*) FROM dedup",
+    /* DISTINCT: a store of the short layout may hold a key twice. */
+    [Q_COUNT]    = "SELECT count(DISTINCT k) FROM dedup",
     [Q_META_GET] = "SELECT v FROM meta WHERE name = ?1",
     [Q_META_SET] = "INSERT OR REPLACE INTO meta(name, v) VALUES (?1, ?2)",
     [Q_ATT_ADD]  = "INSERT INTO attempts(seg, n) VALUES (?1, 1) "
@@ -64,6 +98,15 @@ static const char *const sql[Q_MAX] = {
     [Q_ALL_KEYS] = "SELECT k FROM dedup",
 };
 
+/* The SHORT layout's statements (above), where they differ. */
+static const char *const sql_short[Q_MAX] = {
+    [Q_SEEN]     = "SELECT 1 FROM dedup WHERE " KEY_IX " = " KEY_IX_OF_1 " AND k = ?1 AND t >= ?2",
+    [Q_PUT]      = "INSERT INTO dedup(k, t, seg, seg_end) VALUES (?1, ?2, ?3, ?4)",
+    [Q_FORGET]   = "DELETE FROM dedup WHERE " KEY_IX " = " KEY_IX_OF_1 " AND k = ?1",
+    [Q_PURGE]    = "DELETE FROM dedup WHERE rowid IN "
+                   "(SELECT rowid FROM dedup WHERE t < ?1 ORDER BY t LIMIT ?2)",
+};
+
 /* Per connection (one per FastCGI worker thread). Sizes chosen for
  * small hosts and for Private_Dirty under 2 MiB: HS_STORE_CACHE_KIB of page cache,
  * and a WAL checkpointed after HS_STORE_WAL_PAGES (by the caller, see
@@ -74,8 +117,6 @@ static const char *const sql[Q_MAX] = {
  * rather than cut and grown again each time (an ftruncate that frees
  * blocks took 230 ms on a filesystem mounted with discard), and only a
  * WAL that grew past it, behind a long reader, is cut back. */
-#define HS_STR_(x) #x
-#define HS_STR(x)  HS_STR_(x)
 static const char settings[] =
     "PRAGMA synchronous=NORMAL;"
     "PRAGMA journal_size_limit=" HS_STR(HS_STORE_WAL_KEEP) ";"
@@ -85,8 +126,9 @@ static const char settings[] =
  * one transaction, so one synchronous commit. */
 static const char schema[] =
     "BEGIN;"
-    "CREATE TABLE IF NOT EXISTS dedup(k BLOB PRIMARY KEY, t INTEGER NOT NULL,"
-    " seg BLOB, seg_end INTEGER) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS dedup(k BLOB NOT NULL, t INTEGER NOT NULL,"
+    " seg BLOB, seg_end INTEGER);"
+    "CREATE INDEX IF NOT EXISTS " KEY_IX_NAME " ON dedup(" KEY_IX ");"
     "CREATE INDEX IF NOT EXISTS dedup_t ON dedup(t);"
     "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, v) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS attempts(seg TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;"
@@ -120,15 +162,25 @@ static int has_positions(sqlite3 *db)
     return rc == SQLITE_OK;
 }
 
-/* Does the store have the key filter's epoch trigger (KF_TRIGGER)? */
-static int has_kf_trigger(sqlite3 *db)
+/* Does the schema have an object of this type and name? 0 also when it
+ * cannot tell (a caller adding it then finds it there, under the lock). */
+static int has_object(sqlite3 *db, const char *type, const char *name)
 {
     sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'trigger'"
-                                " AND name = 'dedup_kf_epoch'", -1, &s, NULL);
+    int rc = sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = ?1 AND name = ?2",
+                                -1, &s, NULL);
+    if (rc == SQLITE_OK && (sqlite3_bind_text(s, 1, type, -1, SQLITE_STATIC) != SQLITE_OK ||
+                            sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC) != SQLITE_OK))
+        rc = SQLITE_ERROR;
     if (rc == SQLITE_OK) rc = sqlite3_step(s);
     sqlite3_finalize(s);
     return rc == SQLITE_ROW;
+}
+
+/* Does the store have the key filter's epoch trigger (KF_TRIGGER)? */
+static int has_kf_trigger(sqlite3 *db)
+{
+    return has_object(db, "trigger", "dedup_kf_epoch");
 }
 
 /* A store made before a part of the schema (has says whether it is
@@ -342,7 +394,7 @@ static int open_once(const char *spool, mode_t umask, int create, hs_store **out
     char path[PATH_MAX];
     struct stat sb;
     hs_store *st;
-    int rc, i;
+    int rc, i, short_ix;
 
     *out = NULL;
     if (snprintf(path, sizeof(path), "%s/" HS_STORE_FILE, spool) >= (int)sizeof(path))
@@ -390,8 +442,11 @@ static int open_once(const char *spool, mode_t umask, int create, hs_store **out
     }
     st->dev = sb.st_dev;
     st->ino = sb.st_ino;
+    /* The layout the store was made with (sql_short); it never changes. */
+    short_ix = has_object(st->db, "index", KEY_IX_NAME);
     for (i = 0; i < Q_MAX; i++) {
-        rc = sqlite3_prepare_v3(st->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->q[i], NULL);
+        const char *text = short_ix && sql_short[i] != NULL ? sql_short[i] : sql[i];
+        rc = sqlite3_prepare_v3(st->db, text, -1, SQLITE_PREPARE_PERSISTENT, &st->q[i], NULL);
         if (rc != SQLITE_OK) goto fail;
     }
     /* Best effort: without the filter every lookup asks SQLite. The

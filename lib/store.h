@@ -89,9 +89,11 @@ int  hs_store_in_tx(hs_store *st);
 /* 1 when key k was recorded at a time t >= now - ttl, else 0. */
 int  hs_store_key_seen(hs_store *st, const unsigned char k[HS_STORE_KEY_LEN],
                        int64_t now, int64_t ttl);
-/* Record key k at time t (replacing an older record), its line ending
- * at offset end of segment seg (a name; the row keeps an id of
- * HS_STORE_SEG_ID_LEN bytes made from it, store.c's seg_row). */
+/* Record key k at time t, its line ending at offset end of segment seg
+ * (a name; the row keeps an id of HS_STORE_SEG_ID_LEN bytes made from
+ * it, store.c's seg_row). An older record of k is replaced, or, in a
+ * store made since issue 18's layout (store.c), kept beside it until
+ * the purge: hs_store_key_seen answers alike either way. */
 int  hs_store_key_put(hs_store *st, const unsigned char k[HS_STORE_KEY_LEN], int64_t t,
                       const char *seg, int64_t end);
 /* Forget the keys whose lines end past offset end of segment seg (lines
