@@ -35,15 +35,16 @@
  * so each recorded key lands on a random leaf of whatever B-tree is
  * ordered by it, and a batch of 4,096 keys dirtied about as many leaves
  * as the table has (each written to the WAL, then again by the
- * checkpoint): in a store of 100,000 keys, most of the table every
- * batch. That was most of what dedup cost with HOOKSPOOL_FSYNC=never.
+ * checkpoint): in a store of 110,000 keys, nearly all of its 1,663
+ * leaves every batch. That was the gap between HOOKSPOOL_FSYNC=never
+ * with dedup and without (bench/RESULTS.md, 2026-12-06, morning).
  *
  * - KEYED (stores made before): WITHOUT ROWID, the row ordered by its
- *   whole key (k PRIMARY KEY): some 60 rows a leaf.
+ *   whole key (k PRIMARY KEY): some 66 rows a leaf.
  * - SHORT (every store made now): rows in a rowid table, in the order
  *   they were recorded (appended at its end), and an index on the
  *   key's first KEY_IX_BYTES bytes (KEY_IX, index KEY_IX_NAME): some
- *   300 entries a leaf, five times fewer leaves for a batch to dirty.
+ *   290 entries a leaf (376 leaves for those 110,000 keys).
  *   A lookup reads the index, then the row, whose whole key it compares
  *   (two keys sharing a prefix cost one more row read, never an
  *   answer). No constraint keeps a key unique: a key recorded again
@@ -162,9 +163,9 @@ static int has_positions(sqlite3 *db)
     return rc == SQLITE_OK;
 }
 
-/* Does the schema have an object of this type and name? 0 also when it
- * cannot tell (a caller adding it then finds it there, under the lock). */
-static int has_object(sqlite3 *db, const char *type, const char *name)
+/* Does the schema have an object of this type and name? SQLITE_ROW
+ * yes, SQLITE_DONE no, or SQLite's error. */
+static int find_object(sqlite3 *db, const char *type, const char *name)
 {
     sqlite3_stmt *s = NULL;
     int rc = sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = ?1 AND name = ?2",
@@ -174,13 +175,15 @@ static int has_object(sqlite3 *db, const char *type, const char *name)
         rc = SQLITE_ERROR;
     if (rc == SQLITE_OK) rc = sqlite3_step(s);
     sqlite3_finalize(s);
-    return rc == SQLITE_ROW;
+    return rc;
 }
 
-/* Does the store have the key filter's epoch trigger (KF_TRIGGER)? */
+/* Does the store have the key filter's epoch trigger (KF_TRIGGER)? 0
+ * also when it cannot tell: add_once then asks again under the lock, and
+ * its DDL is IF NOT EXISTS. */
 static int has_kf_trigger(sqlite3 *db)
 {
-    return has_object(db, "trigger", "dedup_kf_epoch");
+    return find_object(db, "trigger", "dedup_kf_epoch") == SQLITE_ROW;
 }
 
 /* A store made before a part of the schema (has says whether it is
@@ -442,8 +445,12 @@ static int open_once(const char *spool, mode_t umask, int create, hs_store **out
     }
     st->dev = sb.st_dev;
     st->ino = sb.st_ino;
-    /* The layout the store was made with (sql_short); it never changes. */
-    short_ix = has_object(st->db, "index", KEY_IX_NAME);
+    /* The layout the store was made with (sql_short); it never changes.
+     * Not guessed: the keyed purge on a short store would delete a key's
+     * row in the window with its older row. */
+    rc = find_object(st->db, "index", KEY_IX_NAME);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) goto fail;
+    short_ix = rc == SQLITE_ROW;
     for (i = 0; i < Q_MAX; i++) {
         const char *text = short_ix && sql_short[i] != NULL ? sql_short[i] : sql[i];
         rc = sqlite3_prepare_v3(st->db, text, -1, SQLITE_PREPARE_PERSISTENT, &st->q[i], NULL);
