@@ -407,11 +407,12 @@ static void test_old_store(void)
     hs_spool_close(sp);
 }
 
-/* Record key k at time t in its own transaction. 0 or -1. */
-static int put_at(hs_store *st, const unsigned char *k, int64_t t)
+/* Record key k at time t, its line ending at end of segment "seg", in a
+ * transaction of its own. 0 or -1. */
+static int put_at(hs_store *st, const unsigned char *k, int64_t t, int64_t end)
 {
     if (hs_store_begin(st) != 0) return -1;
-    if (hs_store_key_put(st, k, t, "seg", 10) != 0) {
+    if (hs_store_key_put(st, k, t, "seg", end) != 0) {
         hs_store_rollback(st);
         return -1;
     }
@@ -458,19 +459,19 @@ static void test_layouts(int keyed)
     memset(k1, 0xa5, sizeof(k1));
     memcpy(k2, k1, sizeof(k2));
     k2[HS_STORE_KEY_LEN - 1] ^= 1;
-    CHECK(put_at(st, k1, 100) == 0);
+    CHECK(put_at(st, k1, 100, 10) == 0);
     CHECK(hs_store_key_seen(st, k1, 150, 100) == 1);
     CHECK_MSG(hs_store_key_seen(st, k2, 150, 100) == 0,
               "a key sharing all but its last byte with one recorded is not seen (keyed %d)", keyed);
     /* Its window passed, recorded again. */
-    CHECK(put_at(st, k1, 200) == 0);
+    CHECK(put_at(st, k1, 200, 10) == 0);
     CHECK(hs_store_key_seen(st, k1, 250, 100) == 1);
     CHECK(hs_store_key_seen(st, k1, 350, 100) == 0);
     purged = hs_store_purge(st, 150, 10);
     CHECK_MSG(purged == !keyed, "the purge took %d records (keyed %d)", purged, keyed);
     CHECK(hs_store_key_seen(st, k1, 250, 100) == 1);
     CHECK(hs_store_key_count(st) == 1);
-    CHECK(put_at(st, k2, 200) == 0);
+    CHECK(put_at(st, k2, 200, 10) == 0);
     CHECK(hs_store_key_seen(st, k2, 250, 100) == 1);
     CHECK(hs_store_key_forget(st, k2) == 0);
     CHECK(hs_store_key_seen(st, k2, 250, 100) == 0);
@@ -487,12 +488,7 @@ static int commit_key(hs_store *st, int i)
     unsigned char k[HS_STORE_KEY_LEN];
     memset(k, 0, sizeof(k));
     memcpy(k, &i, sizeof(i));
-    if (hs_store_begin(st) != 0) return -1;
-    if (hs_store_key_put(st, k, 1, "seg", (int64_t)i) != 0) {
-        hs_store_rollback(st);
-        return -1;
-    }
-    return hs_store_commit(st);
+    return put_at(st, k, 1, (int64_t)i);
 }
 
 /*
